@@ -1,0 +1,8 @@
+#include "tcn.h"
+static napi_value init(napi_env env, napi_value exports) {
+  tcn_ring_init(env, exports);
+  tcn_send_init(env, exports);
+  tcn_bpf_init(env, exports);
+  return exports;
+}
+NAPI_MODULE(NODE_GYP_MODULE_NAME, init)

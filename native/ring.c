@@ -1,0 +1,466 @@
+/*
+ * AF_PACKET TPACKET_V3 ring capture. The whole mmapped ring is exposed to JS as ONE external
+ * Buffer; on readiness (uv_poll) native walks the ready blocks in order and calls one JS
+ * function per block with (blockOffset, numPackets, firstPacketOffset); JS walks the
+ * tpacket3_hdr chain itself; the block goes back to the kernel when JS returns.
+ */
+#include "tcn.h"
+#include <arpa/inet.h>
+#include <errno.h>
+#include <net/if_arp.h>
+#include <linux/if_ether.h>
+#include <linux/if_packet.h>
+#include <net/if.h>
+#include <poll.h>
+#include <pcap/pcap.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <uv.h>
+
+#ifndef PACKET_IGNORE_OUTGOING
+#define PACKET_IGNORE_OUTGOING 23
+#endif
+#define LINKTYPE_ETHERNET 1
+#define LINKTYPE_RAW 101
+
+/* The mmapped ring, shared by the ring handle and the external Buffer (refcounted). */
+typedef struct {
+  uint8_t *ptr;
+  size_t len;
+  int refs;
+} ring_map_t;
+
+typedef struct {
+  int fd;
+  ring_map_t *map;
+  unsigned block_size, block_nr, cur;
+  int link_type;
+  uv_poll_t *poll;
+  int refed;
+  int in_cb;         /* > 0 while JS is being called for a block */
+  int close_pending; /* close requested from inside a callback */
+  int closed;
+  napi_env env;
+  napi_ref on_block, on_batch_end, resource;
+  napi_async_context actx;
+  double packets, drops, freezes, blocks;
+} ring_t;
+
+static void map_release(ring_map_t *m) {
+  if (--m->refs == 0) {
+    munmap(m->ptr, m->len);
+    free(m);
+  }
+}
+
+static void buffer_finalize(napi_env env, void *data, void *hint) { map_release(hint); }
+
+static void poll_closed(uv_handle_t *h) { free(h); }
+
+static void read_stats(ring_t *r) {
+  struct tpacket_stats_v3 st;
+  socklen_t len = sizeof st;
+  if (r->fd >= 0 && getsockopt(r->fd, SOL_PACKET, PACKET_STATISTICS, &st, &len) == 0) {
+    r->packets += st.tp_packets; /* the kernel's tp_packets already includes tp_drops */
+    r->drops += st.tp_drops;
+    r->freezes += st.tp_freeze_q_cnt;
+  }
+}
+
+/* Releases the poll handle, the JS references, the socket and the ring pages. Idempotent. */
+static void ring_teardown(ring_t *r, int js_ok) {
+  if (r->closed) return;
+  r->closed = 1;
+  if (r->poll != NULL) {
+    uv_poll_stop(r->poll);
+    uv_close((uv_handle_t *)r->poll, poll_closed);
+    r->poll = NULL;
+  }
+  if (js_ok) {
+    if (r->on_block) napi_delete_reference(r->env, r->on_block);
+    if (r->on_batch_end) napi_delete_reference(r->env, r->on_batch_end);
+    if (r->resource) napi_delete_reference(r->env, r->resource);
+    if (r->actx) napi_async_destroy(r->env, r->actx);
+  }
+  r->on_block = r->on_batch_end = r->resource = NULL;
+  r->actx = NULL;
+  read_stats(r);
+  if (r->fd >= 0) close(r->fd);
+  r->fd = -1;
+  if (r->map != NULL) {
+    /* While the Buffer lives, keep its address range valid but give the ring pages back:
+       JS reading it after close sees zeros (no block is ever ready), never a fault. */
+    if (r->map->refs > 1)
+      mmap(r->map->ptr, r->map->len, PROT_READ | PROT_WRITE,
+           MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    map_release(r->map);
+    r->map = NULL;
+  }
+}
+
+static void ring_finalize(napi_env env, void *data, void *hint) {
+  ring_t *r = data;
+  ring_teardown(r, 0);
+  free(r);
+}
+
+/*
+ * Walks up to `max` ready blocks, calling fn(blockOff, numPkts, firstPktOff) for each.
+ * Returns the number of blocks walked, or -1 when the JS function threw (the exception is
+ * left pending; that block is still returned to the kernel).
+ */
+static int ring_walk(ring_t *r, napi_env env, napi_value fn, unsigned max) {
+  unsigned done = 0;
+  int rc = 0;
+  napi_value undef;
+  napi_get_undefined(env, &undef);
+  r->in_cb++;
+  while (done < max && !r->close_pending && !r->closed) {
+    struct tpacket_block_desc *bd =
+        (struct tpacket_block_desc *)(r->map->ptr + (size_t)r->cur * r->block_size);
+    uint32_t status = __atomic_load_n(&bd->hdr.bh1.block_status, __ATOMIC_ACQUIRE);
+    if ((status & TP_STATUS_USER) == 0) break;
+    napi_handle_scope hs;
+    napi_open_handle_scope(env, &hs);
+    napi_value argv[3];
+    napi_create_uint32(env, (uint32_t)((size_t)r->cur * r->block_size), &argv[0]);
+    napi_create_uint32(env, bd->hdr.bh1.num_pkts, &argv[1]);
+    napi_create_uint32(env, bd->hdr.bh1.offset_to_first_pkt, &argv[2]);
+    napi_status st = napi_call_function(env, undef, fn, 3, argv, NULL);
+    napi_close_handle_scope(env, hs);
+    __atomic_store_n(&bd->hdr.bh1.block_status, TP_STATUS_KERNEL, __ATOMIC_RELEASE);
+    r->cur = (r->cur + 1) % r->block_nr;
+    r->blocks += 1;
+    done++;
+    if (st != napi_ok) {
+      rc = -1;
+      break;
+    }
+  }
+  r->in_cb--;
+  return rc < 0 ? -1 : (int)done;
+}
+
+static void on_poll(uv_poll_t *h, int status, int events) {
+  ring_t *r = h->data;
+  if (r->closed || r->on_block == NULL) return;
+  napi_env env = r->env;
+  napi_handle_scope hs;
+  napi_open_handle_scope(env, &hs);
+  napi_value resource, fn, end, undef, now;
+  napi_get_reference_value(env, r->resource, &resource);
+  napi_get_reference_value(env, r->on_block, &fn);
+  napi_get_reference_value(env, r->on_batch_end, &end);
+  napi_get_undefined(env, &undef);
+  napi_callback_scope cs;
+  napi_open_callback_scope(env, resource, r->actx, &cs);
+  int n = ring_walk(r, env, fn, r->block_nr);
+  napi_value exc = NULL;
+  if (n < 0) {
+    napi_get_and_clear_last_exception(env, &exc);
+  } else if (n > 0 && !r->close_pending && !r->closed) {
+    napi_get_undefined(env, &now);
+    if (napi_call_function(env, undef, end, 0, NULL, NULL) != napi_ok)
+      napi_get_and_clear_last_exception(env, &exc);
+  }
+  if (r->close_pending) ring_teardown(r, 1);
+  napi_close_callback_scope(env, cs);
+  if (exc != NULL) napi_fatal_exception(env, exc);
+  napi_close_handle_scope(env, hs);
+}
+
+static ring_t *get_ring(napi_env env, napi_value v) {
+  void *p = NULL;
+  if (napi_get_value_external(env, v, &p) != napi_ok || p == NULL) {
+    tcn_throw(env, "EINVAL", NULL, "not a ring handle");
+    return NULL;
+  }
+  return p;
+}
+
+/* Returns the ARPHRD_* type of `ifname`, or -1. */
+static int device_hatype(const char *ifname) {
+  int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (s < 0) return -1;
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof ifr);
+  size_t n = strlen(ifname);
+  if (n >= sizeof ifr.ifr_name) n = sizeof ifr.ifr_name - 1;
+  memcpy(ifr.ifr_name, ifname, n);
+  int rc = ioctl(s, SIOCGIFHWADDR, &ifr);
+  close(s);
+  return rc < 0 ? -1 : ifr.ifr_hwaddr.sa_family;
+}
+
+#define DIR_IN 0
+#define DIR_OUT 1
+#define DIR_BOTH 2
+
+/*
+ * ringOpen(device, snaplen, blockSize, blockCount, retireMs, direction, filter)
+ *   -> { handle, ring, linkType, blockSize, blockCount }
+ */
+static napi_value js_ring_open(napi_env env, napi_callback_info info) {
+  size_t argc = 7;
+  napi_value argv[7];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  char device[IFNAMSIZ + 8], filter[8192];
+  if (argc < 7 || tcn_get_string(env, argv[0], device, sizeof device) != 0 ||
+      tcn_get_string(env, argv[6], filter, sizeof filter) != 0) {
+    tcn_throw(env, "EINVAL", NULL, "ringOpen: bad arguments (device name too long?)");
+    return NULL;
+  }
+  int snaplen = (int)tcn_get_i64(env, argv[1]);
+  unsigned block_size = (unsigned)tcn_get_i64(env, argv[2]);
+  unsigned block_nr = (unsigned)tcn_get_i64(env, argv[3]);
+  unsigned retire = (unsigned)tcn_get_i64(env, argv[4]);
+  int direction = (int)tcn_get_i64(env, argv[5]);
+
+  int ifindex = 0, sock_type = SOCK_DGRAM, link = LINKTYPE_RAW, dlt = DLT_RAW;
+  if (strcmp(device, "any") != 0) {
+    ifindex = (int)if_nametoindex(device);
+    if (ifindex == 0) {
+      char msg[128];
+      snprintf(msg, sizeof msg, "no such network device: %s", device);
+      tcn_throw(env, "ENODEV", "if_nametoindex", msg);
+      return NULL;
+    }
+    int hatype = device_hatype(device);
+    if (hatype == ARPHRD_ETHER || hatype == ARPHRD_LOOPBACK) {
+      sock_type = SOCK_RAW;
+      link = LINKTYPE_ETHERNET;
+      dlt = DLT_EN10MB;
+    }
+  }
+
+  char err[PCAP_ERRBUF_SIZE + 64];
+  struct sock_filter *prog;
+  unsigned plen;
+  if (tcn_bpf_compile(filter, dlt, snaplen, &prog, &plen, err, sizeof err) != 0) {
+    tcn_throw(env, "EBADFILTER", "pcap_compile", err);
+    return NULL;
+  }
+
+  /* Protocol 0: nothing is queued until bind() below, after filter and ring are set. */
+  int fd = socket(AF_PACKET, sock_type | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    int e = errno;
+    free(prog);
+    tcn_throw_errno(env, e, "socket(AF_PACKET)");
+    return NULL;
+  }
+  const char *fail = NULL;
+  int e = 0;
+  int one = 1, ver = TPACKET_V3;
+  int drop_outgoing = 0, keep_outgoing_only = direction == DIR_OUT;
+  if (direction == DIR_IN &&
+      setsockopt(fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof one) != 0)
+    drop_outgoing = 1; /* old kernel: do it in the filter instead */
+  if (drop_outgoing || keep_outgoing_only) {
+    /* Prefix: ld pkttype; jeq #PACKET_OUTGOING; ret #0 on the unwanted side. */
+    memmove(prog + 3, prog, plen * sizeof *prog);
+    prog[0] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_B | BPF_ABS, SKF_AD_OFF + SKF_AD_PKTTYPE);
+    prog[1] = keep_outgoing_only
+                  ? (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, PACKET_OUTGOING, 1, 0)
+                  : (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, PACKET_OUTGOING, 0, 1);
+    prog[2] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, 0);
+    plen += 3;
+  }
+  struct sock_fprog fprog = {.len = (unsigned short)plen, .filter = prog};
+  if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &fprog, sizeof fprog) != 0) {
+    fail = "setsockopt(SO_ATTACH_FILTER)";
+    goto out;
+  }
+  if (setsockopt(fd, SOL_PACKET, PACKET_VERSION, &ver, sizeof ver) != 0) {
+    fail = "setsockopt(PACKET_VERSION)";
+    goto out;
+  }
+  struct tpacket_req3 req;
+  memset(&req, 0, sizeof req);
+  req.tp_block_size = block_size;
+  req.tp_block_nr = block_nr;
+  req.tp_frame_size = 2048;
+  req.tp_frame_nr = (block_size / 2048) * block_nr;
+  req.tp_retire_blk_tov = retire;
+  if (setsockopt(fd, SOL_PACKET, PACKET_RX_RING, &req, sizeof req) != 0) {
+    fail = "setsockopt(PACKET_RX_RING)";
+    goto out;
+  }
+  size_t map_len = (size_t)block_size * block_nr;
+  void *map = mmap(NULL, map_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, 0);
+  if (map == MAP_FAILED) {
+    fail = "mmap(ring)";
+    goto out;
+  }
+  struct sockaddr_ll sll;
+  memset(&sll, 0, sizeof sll);
+  sll.sll_family = AF_PACKET;
+  sll.sll_protocol = htons(ETH_P_ALL);
+  sll.sll_ifindex = ifindex;
+  if (bind(fd, (struct sockaddr *)&sll, sizeof sll) != 0) {
+    e = errno;
+    munmap(map, map_len);
+    errno = e;
+    fail = "bind(AF_PACKET)";
+    goto out;
+  }
+  free(prog);
+
+  ring_t *r = calloc(1, sizeof *r);
+  ring_map_t *m = calloc(1, sizeof *m);
+  m->ptr = map;
+  m->len = map_len;
+  m->refs = 2;
+  r->fd = fd;
+  r->map = m;
+  r->block_size = block_size;
+  r->block_nr = block_nr;
+  r->link_type = link;
+  r->refed = 1;
+  r->env = env;
+  napi_value result, handle, ring, v;
+  napi_create_object(env, &result);
+  napi_create_external(env, r, ring_finalize, NULL, &handle);
+  napi_create_external_buffer(env, map_len, map, buffer_finalize, m, &ring);
+  napi_set_named_property(env, result, "handle", handle);
+  napi_set_named_property(env, result, "ring", ring);
+  napi_create_int32(env, link, &v);
+  napi_set_named_property(env, result, "linkType", v);
+  napi_create_uint32(env, block_size, &v);
+  napi_set_named_property(env, result, "blockSize", v);
+  napi_create_uint32(env, block_nr, &v);
+  napi_set_named_property(env, result, "blockCount", v);
+  return result;
+
+out:
+  e = errno;
+  free(prog);
+  close(fd);
+  tcn_throw_errno(env, e, fail);
+  return NULL;
+}
+
+/* ringStart(handle, onBlock, onBatchEnd): registers the fd with the event loop. */
+static napi_value js_ring_start(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  ring_t *r = argc >= 3 ? get_ring(env, argv[0]) : NULL;
+  if (r == NULL) return NULL;
+  if (r->closed || r->poll != NULL) {
+    tcn_throw(env, "EINVAL", NULL, "ringStart: ring closed or already started");
+    return NULL;
+  }
+  uv_loop_t *loop;
+  napi_get_uv_event_loop(env, &loop);
+  r->poll = malloc(sizeof *r->poll);
+  int rc = uv_poll_init(loop, r->poll, r->fd);
+  if (rc != 0) {
+    free(r->poll);
+    r->poll = NULL;
+    tcn_throw(env, "EINVAL", "uv_poll_init", uv_strerror(rc));
+    return NULL;
+  }
+  r->poll->data = r;
+  napi_value resource, name;
+  napi_create_object(env, &resource);
+  napi_create_string_utf8(env, "tcpcopy.RingCapture", NAPI_AUTO_LENGTH, &name);
+  napi_async_init(env, resource, name, &r->actx);
+  napi_create_reference(env, resource, 1, &r->resource);
+  napi_create_reference(env, argv[1], 1, &r->on_block);
+  napi_create_reference(env, argv[2], 1, &r->on_batch_end);
+  uv_poll_start(r->poll, UV_READABLE, on_poll);
+  if (!r->refed) uv_unref((uv_handle_t *)r->poll);
+  return NULL;
+}
+
+/* ringRef(handle, ref): whether the running capture keeps the event loop alive. */
+static napi_value js_ring_ref(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  ring_t *r = argc >= 2 ? get_ring(env, argv[0]) : NULL;
+  if (r == NULL) return NULL;
+  bool ref = true;
+  napi_get_value_bool(env, argv[1], &ref);
+  r->refed = ref;
+  if (r->poll != NULL) {
+    if (ref) uv_ref((uv_handle_t *)r->poll);
+    else uv_unref((uv_handle_t *)r->poll);
+  }
+  return NULL;
+}
+
+/* ringPoll(handle, maxBlocks, timeoutMs, onBlock): synchronous walk; returns blocks walked. */
+static napi_value js_ring_poll(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4], out;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  ring_t *r = argc >= 4 ? get_ring(env, argv[0]) : NULL;
+  if (r == NULL) return NULL;
+  if (r->closed) {
+    napi_create_int32(env, 0, &out);
+    return out;
+  }
+  unsigned max = (unsigned)tcn_get_i64(env, argv[1]);
+  int timeout = (int)tcn_get_i64(env, argv[2]);
+  struct tpacket_block_desc *bd =
+      (struct tpacket_block_desc *)(r->map->ptr + (size_t)r->cur * r->block_size);
+  if (timeout > 0 && (__atomic_load_n(&bd->hdr.bh1.block_status, __ATOMIC_ACQUIRE) & TP_STATUS_USER) == 0) {
+    struct pollfd pfd = {.fd = r->fd, .events = POLLIN};
+    poll(&pfd, 1, timeout);
+  }
+  int n = ring_walk(r, env, argv[3], max);
+  if (r->close_pending && r->in_cb == 0) ring_teardown(r, 1);
+  if (n < 0) return NULL; /* exception pending */
+  napi_create_int32(env, n, &out);
+  return out;
+}
+
+/* ringStats(handle): [packets (incl. drops), drops, freezes, blocks], accumulated. */
+static napi_value js_ring_stats(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], out, v;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  ring_t *r = argc >= 1 ? get_ring(env, argv[0]) : NULL;
+  if (r == NULL) return NULL;
+  if (!r->closed) read_stats(r);
+  napi_create_array_with_length(env, 4, &out);
+  double vals[4] = {r->packets, r->drops, r->freezes, r->blocks};
+  for (uint32_t i = 0; i < 4; i++) {
+    napi_create_double(env, vals[i], &v);
+    napi_set_element(env, out, i, v);
+  }
+  return out;
+}
+
+/* ringClose(handle): idempotent; deferred to the end of the walk when called from inside it. */
+static napi_value js_ring_close(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  ring_t *r = argc >= 1 ? get_ring(env, argv[0]) : NULL;
+  if (r == NULL) return NULL;
+  if (r->in_cb > 0) {
+    r->close_pending = 1;
+    if (r->poll != NULL) uv_poll_stop(r->poll);
+  } else {
+    ring_teardown(r, 1);
+  }
+  return NULL;
+}
+
+napi_value tcn_ring_init(napi_env env, napi_value exports) {
+  tcn_def(env, exports, "ringOpen", js_ring_open);
+  tcn_def(env, exports, "ringStart", js_ring_start);
+  tcn_def(env, exports, "ringRef", js_ring_ref);
+  tcn_def(env, exports, "ringPoll", js_ring_poll);
+  tcn_def(env, exports, "ringStats", js_ring_stats);
+  tcn_def(env, exports, "ringClose", js_ring_close);
+  return exports;
+}

@@ -1,0 +1,38 @@
+/*
+ * Shared declarations of the tcpcopy native packet I/O addon (tcpcopy_native.node).
+ * Plain C against node_api.h (NAPI_VERSION 8) and libuv; see src/io/native.ts for the
+ * JS-facing contract.
+ */
+#ifndef TCPCOPY_NATIVE_TCN_H
+#define TCPCOPY_NATIVE_TCN_H
+#ifndef NAPI_VERSION
+#define NAPI_VERSION 8
+#endif
+#include <node_api.h>
+#include <linux/filter.h>
+#include <stdint.h>
+
+/* Registers the functions of each part on `exports`. */
+napi_value tcn_ring_init(napi_env env, napi_value exports);
+napi_value tcn_send_init(napi_env env, napi_value exports);
+napi_value tcn_bpf_init(napi_env env, napi_value exports);
+
+/* Throws a JS Error whose `code` is `code` (e.g. "EPERM") and whose `syscall` is `syscall`. */
+void tcn_throw(napi_env env, const char *code, const char *syscall, const char *message);
+/* Throws for a failed system call using errno `err`. */
+void tcn_throw_errno(napi_env env, int err, const char *syscall);
+/* Defines a function property on `obj`. */
+void tcn_def(napi_env env, napi_value obj, const char *name, napi_callback cb);
+/* Reads a UTF-8 string argument into `out` (NUL-terminated). Returns 0 on success. */
+int tcn_get_string(napi_env env, napi_value v, char *out, size_t cap);
+/* Reads a number argument as int64 (0 when not a number). */
+int64_t tcn_get_i64(napi_env env, napi_value v);
+
+/*
+ * Compiles a tcpdump-syntax filter for pcap DLT `dlt` with `snaplen` into a freshly
+ * malloc'd instruction array (*out, *count). On failure writes libpcap's message to `err`
+ * and returns -1.
+ */
+int tcn_bpf_compile(const char *filter, int dlt, int snaplen, struct sock_filter **out,
+                    unsigned *count, char *err, size_t errcap);
+#endif

@@ -1,0 +1,47 @@
+/**
+ * Sizes, limits and type codes of the tcpcopy <-> intercept channel (TCPCopy 1.x compatible).
+ * Every multi-byte field on the channel is in network byte order. See doc/protocol.md.
+ */
+
+/** Default channel TCP port (original `-p` of both tcpcopy and intercept). */
+export const CHANNEL_DEFAULT_PORT = 36524;
+
+/** Size of one tcpcopy -> intercept message. */
+export const CLIENT_MSG_BYTES = 14;
+
+/** Message type: register a client address (sent before the session's SYN). */
+export const MSG_CLIENT_ADD = 1;
+/** Message type: the session is over (the original intercept ignores it). */
+export const MSG_CLIENT_DEL = 2;
+/** Protocol version carried in the `type` field of the hello (first message of a connection). */
+export const CHANNEL_VERSION = 6;
+
+/** Bytes of the IPv4 header in a record (IHL is always normalised to 5). */
+export const RECORD_IP_BYTES = 20;
+/** Bytes reserved for the TCP header in a record: 20 + up to 24 bytes of options. */
+export const RECORD_TCP_BYTES = 44;
+/** Most TCP option bytes a record carries. */
+export const RECORD_MAX_TCP_OPTIONS = 24;
+/** A record without payload: 20-byte IPv4 header + 44 bytes of TCP header. */
+export const RECORD_BYTES = 64;
+/** Offset of the payload in a "with payload" record. */
+export const RECORD_PAYLOAD_OFF = 64;
+/** Most payload bytes a "with payload" record carries. */
+export const RECORD_MAX_PAYLOAD = 128;
+/** A "with payload" record: RECORD_BYTES + RECORD_MAX_PAYLOAD. */
+export const RECORD_PAYLOAD_BYTES = 192;
+
+/** Size of a frame's record-count prefix. */
+export const FRAME_COUNT_BYTES = 2;
+/** Most records in one frame for 64-byte records. */
+export const FRAME_MAX_RECORDS = 16;
+/** Most records in one frame for 192-byte records. */
+export const FRAME_MAX_RECORDS_PAYLOAD = 6;
+
+/** The record variants: 64 bytes (headers only) or 192 bytes (headers + payload). */
+export type RecordBytes = 64 | 192;
+
+/** Most records one frame may hold for a record variant. */
+export function maxRecordsPerFrame(recordBytes: RecordBytes): number {
+  return recordBytes === RECORD_PAYLOAD_BYTES ? FRAME_MAX_RECORDS_PAYLOAD : FRAME_MAX_RECORDS;
+}

@@ -1,0 +1,85 @@
+/**
+ * Builds the intercept -> tcpcopy reply records from a captured IPv4/TCP packet.
+ *
+ * Record layout (all as captured, network order):
+ *   [0, 20)   the IPv4 header, IHL forced to 5 (see "normalisation" below)
+ *   [20, 64)  the TCP header with up to 24 bytes of options, zero-padded
+ *   [64, 192) "with payload" variant only: the first up to 128 payload bytes, zero-padded
+ *
+ * Normalisation, so that a record always parses as an IPv4 packet whose total length still
+ * tells how much payload the reply carried:
+ *   - IP options are dropped: IHL is written as 5 and the total length reduced by the option
+ *     bytes; the header checksum is recomputed.
+ *   - A TCP header longer than 44 bytes (more than 24 option bytes) is cut to 44: the data
+ *     offset is written as 11, the total length reduced by the cut bytes, and an option that
+ *     does not fit completely is replaced by zeros (EOL). The TCP checksum is not updated
+ *     (records are never checksum-verified).
+ *   - Bytes missing because the capture snaplen cut the packet are zero.
+ */
+import type { TcpSegment } from '../core/wire/segment';
+import { ipv4HeaderChecksum } from '../core/wire/checksum';
+import {
+  RECORD_IP_BYTES, RECORD_MAX_PAYLOAD, RECORD_MAX_TCP_OPTIONS, RECORD_PAYLOAD_BYTES,
+  RECORD_PAYLOAD_OFF, RECORD_TCP_BYTES, type RecordBytes,
+} from './constants';
+
+/**
+ * Writes the record of the packet described by `seg` (as filled by decodeFrame) into
+ * `out[outOff .. outOff+recordBytes)`. Never throws for a segment a decoder accepted;
+ * copies only bytes present in `seg.buf` (its capLen).
+ */
+export function writeRecord(seg: TcpSegment, out: Buffer, outOff: number, recordBytes: RecordBytes): void {
+  out.fill(0, outOff, outOff + recordBytes);
+  const src = seg.buf;
+  const capEnd = Math.min(src.length, seg.ipOff + seg.capLen);
+  // IPv4 header: the fixed 20 bytes.
+  const ipAvail = Math.max(0, Math.min(RECORD_IP_BYTES, capEnd - seg.ipOff));
+  src.copy(out, outOff, seg.ipOff, seg.ipOff + ipAvail);
+  let totalLen = seg.ipTotalLen - (seg.ipHdrLen - RECORD_IP_BYTES);
+  // TCP header, at most 44 bytes.
+  const tcpOut = outOff + RECORD_IP_BYTES;
+  const tcpKeep = Math.min(seg.tcpHdrLen, RECORD_TCP_BYTES);
+  const tcpAvail = Math.max(0, Math.min(tcpKeep, capEnd - seg.tcpOff));
+  src.copy(out, tcpOut, seg.tcpOff, seg.tcpOff + tcpAvail);
+  if (seg.tcpHdrLen > RECORD_TCP_BYTES) {
+    totalLen -= seg.tcpHdrLen - RECORD_TCP_BYTES;
+    if (tcpAvail >= 13) out[tcpOut + 12] = ((RECORD_TCP_BYTES / 4) << 4) | ((out[tcpOut + 12] as number) & 0x0f);
+    trimOptions(out, tcpOut + 20, RECORD_MAX_TCP_OPTIONS);
+  }
+  out[outOff] = 0x45;
+  out.writeUInt16BE(Math.max(0, Math.min(0xffff, totalLen)), outOff + 2);
+  out.writeUInt16BE(0, outOff + 10);
+  out.writeUInt16BE(ipv4HeaderChecksum(out, outOff), outOff + 10);
+  if (recordBytes === RECORD_PAYLOAD_BYTES) {
+    const pOff = seg.tcpOff + seg.tcpHdrLen;
+    const n = Math.max(0, Math.min(RECORD_MAX_PAYLOAD, seg.payloadLen, capEnd - pOff));
+    if (n > 0) src.copy(out, outOff + RECORD_PAYLOAD_OFF, pOff, pOff + n);
+  }
+}
+
+/** Zeroes, from the first option that does not fit completely in `len` bytes, to the end. */
+function trimOptions(b: Buffer, off: number, len: number): void {
+  let i = 0;
+  while (i < len) {
+    const kind = b[off + i] as number;
+    if (kind === 0) break;
+    if (kind === 1) { i++; continue; }
+    const olen = i + 1 < len ? (b[off + i + 1] as number) : 0;
+    if (olen < 2 || i + olen > len) break;
+    i += olen;
+  }
+  if (i < len) b.fill(0, off + i, off + len);
+}
+
+/**
+ * Number of payload bytes a "with payload" record at `buf[off .. off+len)` carries at
+ * `off + RECORD_PAYLOAD_OFF`: min(128, payload length per the IP/TCP headers, what is present).
+ * 0 for a 64-byte record or a malformed one.
+ */
+export function recordPayloadLen(buf: Buffer, off: number, len: number): number {
+  if (len <= RECORD_PAYLOAD_OFF || off + len > buf.length) return 0;
+  const totalLen = buf.readUInt16BE(off + 2);
+  const tcpHdr = ((buf[off + RECORD_IP_BYTES + 12] as number) >> 4) * 4;
+  const p = totalLen - RECORD_IP_BYTES - tcpHdr;
+  return Math.max(0, Math.min(RECORD_MAX_PAYLOAD, p, len - RECORD_PAYLOAD_OFF));
+}

@@ -1,0 +1,110 @@
+#!/usr/bin/env node
+/**
+ * `intercept` entry point: parse options, optionally daemonize, capture replies and serve
+ * them to tcpcopy over the channel until SIGINT/SIGTERM, then print the final counters.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { spawn } from 'node:child_process';
+import { TcpcopyError } from '../core/errors';
+import { RingCapture } from '../io/ring-capture';
+import { Intercept } from '../intercept/intercept';
+import { consoleLogger, type Logger } from '../intercept/types';
+import { INTERCEPT_HELP, parseInterceptArgs, type InterceptConfig } from './intercept-options';
+
+const CHILD_ENV = 'TCPCOPY_INTERCEPT_DAEMON_CHILD';
+
+function version(): string {
+  try {
+    const pkg = JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', '..', 'package.json'), 'utf8')) as { version?: string };
+    return pkg.version ?? '0.0.0';
+  } catch {
+    return '0.0.0';
+  }
+}
+
+function makeLogger(cfg: InterceptConfig): Logger {
+  if (!cfg.logFile) return consoleLogger(cfg.logLevel);
+  let fd: number;
+  try {
+    fd = fs.openSync(cfg.logFile, 'a');
+  } catch (e) {
+    throw new TcpcopyError('ERR_LOG_FILE', `-l ${cfg.logFile}: cannot open (${(e as Error).message}); fix: pick a writable path`, { option: '-l', value: cfg.logFile });
+  }
+  return consoleLogger(cfg.logLevel, (line) => { fs.writeSync(fd, line); });
+}
+
+/** Re-runs this program detached, output to the log file; returns the child's pid. */
+function daemonize(cfg: InterceptConfig): number {
+  const out = cfg.logFile ? fs.openSync(cfg.logFile, 'a') : 'ignore';
+  const child = spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
+    detached: true,
+    stdio: ['ignore', out, out],
+    env: { ...process.env, [CHILD_ENV]: '1' },
+  });
+  child.unref();
+  return child.pid ?? -1;
+}
+
+async function run(cfg: InterceptConfig): Promise<void> {
+  const log = makeLogger(cfg);
+  if (cfg.pidFile) {
+    try {
+      fs.writeFileSync(cfg.pidFile, `${process.pid}\n`);
+    } catch (e) {
+      throw new TcpcopyError('ERR_PID_FILE', `-P ${cfg.pidFile}: cannot write (${(e as Error).message}); fix: pick a writable path`, { option: '-P', value: cfg.pidFile });
+    }
+  }
+  const source = new RingCapture({ device: cfg.device, filter: cfg.filter, snaplen: cfg.snaplen, direction: 'both' });
+  const icp = new Intercept({
+    host: cfg.bind, port: cfg.port, recordBytes: cfg.payload ? 192 : 64, routeTimeoutMs: cfg.routeTimeoutS * 1000,
+  }, source, log);
+  await icp.start();
+  log.info(`intercept ${version()} listening on ${cfg.bind}:${icp.port}, capturing on ${cfg.device} with filter '${cfg.filter}'${cfg.payload ? ', 192-byte records' : ''}`);
+  const status = setInterval(() => {
+    const s = icp.stats();
+    log.info('status', { captured: s.captured, routed: s.routed, noRoute: s.noRoute, held: s.held, routes: s.routes, peers: s.peers, framesSent: s.framesSent, captureDropped: s.capture.dropped });
+  }, 30_000);
+  status.unref();
+  let stopping = false;
+  const stop = (sig: string): void => {
+    if (stopping) return;
+    stopping = true;
+    clearInterval(status);
+    log.info(`${sig}: stopping`);
+    icp.stop().then(() => {
+      const s = icp.stats();
+      log.info('final counters', s);
+      if (cfg.pidFile) { try { fs.unlinkSync(cfg.pidFile); } catch { /* already gone */ } }
+      process.exit(0);
+    }, (e: Error) => { log.error(`stop failed: ${e.message}`); process.exit(1); });
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+}
+
+/** The program: returns the exit code for early exits; resolves when running. */
+export async function main(argv: readonly string[]): Promise<number | null> {
+  const cmd = parseInterceptArgs(argv);
+  if (cmd.kind === 'help') { process.stdout.write(INTERCEPT_HELP); return 0; }
+  if (cmd.kind === 'version') { process.stdout.write(`intercept ${version()}\n`); return 0; }
+  const cfg = cmd.config;
+  if (cfg.daemon && process.env[CHILD_ENV] !== '1') {
+    if (!cfg.logFile) process.stderr.write('intercept: -d without -l: the log is discarded; give -l FILE to keep it\n');
+    const pid = daemonize(cfg);
+    process.stdout.write(`intercept running in the background as pid ${pid}\n`);
+    return 0;
+  }
+  await run(cfg);
+  return null;
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then((code) => {
+    if (code !== null) process.exitCode = code;
+  }, (e: unknown) => {
+    if (e instanceof TcpcopyError) process.stderr.write(`intercept: ${e.message} [${e.code}]\n`);
+    else process.stderr.write(`intercept: ${(e as Error).stack ?? String(e)}\n`);
+    process.exit(2);
+  });
+}

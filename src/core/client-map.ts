@@ -1,0 +1,105 @@
+import { TcpcopyError } from './errors';
+import { parseIpv4, ipToString } from './wire/segment';
+
+/**
+ * Client address rewriting (-c) and client port variants (-n amplification, -T repetitions,
+ * -f instance offset). Pure functions; the engine applies them when it creates a session.
+ */
+
+/** One `-c` item: an exact address, an `a.b.c.x` pattern (keeps the original last octet), or a CIDR block. */
+export type ClientIpSpec =
+  | { kind: 'exact'; ip: number }
+  | { kind: 'lastOctet'; base: number }
+  | { kind: 'cidr'; base: number; size: number };
+
+/** Parses a `-c` list: `198.18.5.1,198.18.6.x,198.18.8.0/24`. Throws ERR_BAD_CLIENT_IP. */
+export function parseClientIpList(text: string): ClientIpSpec[] {
+  const fix = 'expected a comma-separated list of IPv4 addresses, a.b.c.x patterns or CIDR blocks, e.g. 198.18.5.x';
+  const out: ClientIpSpec[] = [];
+  for (const raw of text.split(',')) {
+    const item = raw.trim();
+    if (item === '') continue;
+    const bad = (why: string) => new TcpcopyError('ERR_BAD_CLIENT_IP', `-c ${text}: "${item}" ${why}; ${fix}`, { option: '-c', value: text });
+    if (/\.x$/i.test(item)) {
+      const base = parseIpv4(item.replace(/\.x$/i, '.0'));
+      if (base < 0) throw bad('is not an a.b.c.x pattern');
+      out.push({ kind: 'lastOctet', base });
+    } else if (item.includes('/')) {
+      const [addr, bitsText] = item.split('/');
+      const base = parseIpv4(addr ?? '');
+      const bits = Number(bitsText);
+      if (base < 0 || !Number.isInteger(bits) || bits < 8 || bits > 32) throw bad('is not a CIDR block (/8../32)');
+      const size = 2 ** (32 - bits);
+      const mask = size === 2 ** 32 ? 0 : ~(size - 1) >>> 0;
+      out.push({ kind: 'cidr', base: (base & mask) >>> 0, size });
+    } else {
+      const ip = parseIpv4(item);
+      if (ip < 0) throw bad('is not an IPv4 address');
+      out.push({ kind: 'exact', ip });
+    }
+  }
+  if (out.length === 0) throw new TcpcopyError('ERR_BAD_CLIENT_IP', `-c ${text}: empty; ${fix}`, { option: '-c' });
+  return out;
+}
+
+/** Text form of a spec list (for logs and the report). */
+export function clientIpSpecText(specs: readonly ClientIpSpec[]): string {
+  return specs
+    .map((s) => (s.kind === 'exact' ? ipToString(s.ip) : s.kind === 'lastOctet' ? ipToString(s.base).replace(/\.0$/, '.x') : `${ipToString(s.base)}/${32 - Math.log2(s.size)}`))
+    .join(',');
+}
+
+/** A 32-bit integer mix (murmur3 finalizer): spreads client addresses evenly. */
+export function mix32(x: number): number {
+  x ^= x >>> 16;
+  x = Math.imul(x, 0x85ebca6b);
+  x ^= x >>> 13;
+  x = Math.imul(x, 0xc2b2ae35);
+  x ^= x >>> 16;
+  return x >>> 0;
+}
+
+/** Hash of a client ip:port, used by sampling (-r): a session is either wholly in or out. */
+export function clientHash(ip: number, port: number): number {
+  return mix32((ip ^ Math.imul(port, 0x9e3779b1)) >>> 0);
+}
+
+/** Maps an original client address through the `-c` list; the same input always gives the same output. */
+export function mapClientIp(specs: readonly ClientIpSpec[], ip: number): number {
+  if (specs.length === 0) return ip;
+  const h = mix32(ip);
+  const s = specs[specs.length === 1 ? 0 : h % specs.length] as ClientIpSpec;
+  switch (s.kind) {
+    case 'exact':
+      return s.ip;
+    case 'lastOctet':
+      return (s.base | (ip & 0xff)) >>> 0;
+    case 'cidr': {
+      if (s.size <= 2) return (s.base + (h % s.size)) >>> 0;
+      // avoid the network and broadcast addresses of the block
+      return (s.base + 1 + (mix32(h) % (s.size - 2))) >>> 0;
+    }
+  }
+}
+
+/** Lowest client port used for shifted variants (ports below are left to the system). */
+export const VARIANT_PORT_BASE = 1024;
+const VARIANT_PORT_SPAN = 65536 - VARIANT_PORT_BASE;
+
+/**
+ * The client port of replay `variant` (0 = the original port) for instance offset `instance` (-f).
+ * Distinct variants of one port land on distinct ports; a collision with another live session is
+ * resolved by the engine probing the next port.
+ */
+export function variantPort(origPort: number, variant: number, instance: number): number {
+  const g = instance * 1024 + variant;
+  if (g === 0) return origPort;
+  const shift = (g * 1031) % VARIANT_PORT_SPAN;
+  const rel = (((origPort - VARIANT_PORT_BASE) % VARIANT_PORT_SPAN) + VARIANT_PORT_SPAN) % VARIANT_PORT_SPAN;
+  return VARIANT_PORT_BASE + ((rel + shift) % VARIANT_PORT_SPAN);
+}
+
+/** Next port in the variant range after `port` (for collision probing). */
+export function nextVariantPort(port: number): number {
+  return port >= 65535 ? VARIANT_PORT_BASE : port + 1;
+}

@@ -1,0 +1,93 @@
+import type { ClientIpSpec } from './client-map';
+
+/** One transfer as the engine needs it (parsed from -x by the CLI). */
+export interface EngineTransfer {
+  /** Online server address whose traffic is copied; 0 = any. */
+  onlineIp: number;
+  /** Online server port. */
+  onlinePort: number;
+  /** Target address and port the copies go to. */
+  targetIp: number;
+  targetPort: number;
+}
+
+/** What the session engine needs to know; the CLI builds it from the frozen Config. */
+export interface EngineConfig {
+  /** Transfers (-x). */
+  transfers: readonly EngineTransfer[];
+  /** Client address rewrite (-c); empty = keep the captured client addresses. */
+  clientIps: readonly ClientIpSpec[];
+  /** Copies of every session (-n, 1..1023); default 1. */
+  replicas: number;
+  /** This instance's port-space offset for variants (-f, 0..63); default 0. */
+  portOffset: number;
+  /** Percentage of sessions replayed (-r, 1..100), chosen by a hash of client ip:port; default 100. */
+  samplePercent: number;
+  /** Ramp the sampling from 1% to samplePercent over `rampMs` from the first packet (-g); 0 = off. */
+  rampMs: number;
+  /** Replay only sessions whose SYN was captured (-O); default false. */
+  onlySyn: boolean;
+  /** Do not wait for the target's response before sending the next request (-W); default false. */
+  noWait: boolean;
+  /** MSS announced in synthesized SYNs (-D), bytes; default 1460. */
+  mss: number;
+  /** MTU toward the target (-M), bytes; larger segments are split; default 1500. */
+  mtu: number;
+  /** Idle time after which a session is ended (-t), ms; default 600000? see cli defaults. */
+  sessionTimeoutMs: number;
+  /** Idle time for a session whose captured data was all replayed (-k keepalive timeout), ms. */
+  keepaliveTimeoutMs: number;
+  /** Initial retransmission timeout (-R default RTT), ms; default 100 (as the original). */
+  rtoInitialMs: number;
+  /** Upper bound of the retransmission timeout, ms; default 3000. */
+  rtoMaxMs: number;
+  /** Retransmissions without progress before the session is given up, default 8. */
+  maxRetries: number;
+  /** SYN attempts before giving up on the handshake, default 6. */
+  maxSynTries: number;
+  /**
+   * When the target has started answering but sent fewer bytes than the online server did,
+   * the next request goes after this much reply silence, ms; default 30.
+   */
+  replyQuietMs: number;
+  /** How long the next request waits for the target's first reply byte before the session is given up, ms; default 30000. */
+  replyTimeoutMs: number;
+  /** How long a hole in the captured client stream is waited for before the session is ended, ms; default 3000. */
+  gapTimeoutMs: number;
+  /** Most sessions kept at once (memory bound); new ones are refused (evicted) past it; default 1,000,000. */
+  maxSessions: number;
+  /** Window we advertise before scaling (bytes, <= 65535); default 65535. */
+  advertisedWindow: number;
+  /** Window scale put in synthesized SYNs; default 7. */
+  synthWscale: number;
+}
+
+/** Defaults of every engine setting (the CLI overrides them from options). */
+export const ENGINE_DEFAULTS: Readonly<Omit<EngineConfig, 'transfers'>> = Object.freeze({
+  clientIps: [],
+  replicas: 1,
+  portOffset: 0,
+  samplePercent: 100,
+  rampMs: 0,
+  onlySyn: false,
+  noWait: false,
+  mss: 1460,
+  mtu: 1500,
+  sessionTimeoutMs: 120_000,
+  keepaliveTimeoutMs: 120_000,
+  rtoInitialMs: 100,
+  rtoMaxMs: 3000,
+  maxRetries: 8,
+  maxSynTries: 6,
+  replyQuietMs: 30,
+  replyTimeoutMs: 30_000,
+  gapTimeoutMs: 3000,
+  maxSessions: 1_000_000,
+  advertisedWindow: 65535,
+  synthWscale: 7,
+});
+
+/** Builds an engine config from transfers and partial overrides. */
+export function engineConfig(transfers: readonly EngineTransfer[], over: Partial<Omit<EngineConfig, 'transfers'>> = {}): EngineConfig {
+  return Object.freeze({ ...ENGINE_DEFAULTS, ...over, transfers });
+}

@@ -1,0 +1,132 @@
+/**
+ * The engine's counters: plain numbers in one object that the status line, the final report
+ * and the metrics endpoint all read (observability as data: the core counts, the edges log).
+ */
+
+/** How a replayed session ended; every session ends in exactly one outcome. */
+export const OUTCOMES = [
+  /** Every captured byte was sent and acknowledged, and the connection was closed (or idle-finished). */
+  'completed',
+  /** The captured client reset the connection; the reset was replayed. */
+  'clientReset',
+  /** The target reset the connection before all captured data was acknowledged. */
+  'targetReset',
+  /** The target never answered the SYN (retries exhausted): closed port, no route back, intercept down. */
+  'targetNoHandshake',
+  /** The target stopped acknowledging data (retransmissions exhausted) or stopped answering a request. */
+  'targetTimeout',
+  /** The session sat idle longer than -t / -k. */
+  'idleTimeout',
+  /** A client segment was missing from the capture for too long: ended cleanly, nothing garbled sent. */
+  'captureGap',
+  /** Ended early because a newer connection reused its client address and port. */
+  'superseded',
+  /** Ended because the memory cap (-m) or the session cap was reached. */
+  'evicted',
+  /** Still open when the replay stopped (end of offline replay, shutdown). */
+  'unfinished',
+] as const;
+export type Outcome = (typeof OUTCOMES)[number];
+
+/** Counters of the replay engine. All monotonic except the gauges marked so. */
+export interface EngineStats {
+  /** Client->server packets handed to the engine (after decoding and transfer matching). */
+  clientPackets: number;
+  /** Client payload bytes captured. */
+  clientBytes: number;
+  /** Client segments that were retransmissions/duplicates of bytes already captured. */
+  clientDuplicates: number;
+  /** Client segments dropped: they belong to no session and could not start one (pure ACK, -O without SYN, RST). */
+  clientOrphans: number;
+  /** Sessions created (SYN seen, or first data seen mid-stream). */
+  sessionsCreated: number;
+  /** Of those, sessions whose SYN was synthesized (captured mid-stream). */
+  sessionsSynthesized: number;
+  /** Sessions skipped by sampling (-r / -g). */
+  sessionsSampledOut: number;
+  /** Sessions skipped because -O was given and their SYN was not captured. */
+  sessionsNoSyn: number;
+  /** Gauge: sessions in the table now. */
+  sessionsActive: number;
+  /** Sessions ended, by outcome. */
+  outcomes: Record<Outcome, number>;
+  /** Requests (client data that starts an exchange) captured for replayed sessions. */
+  requestsCaptured: number;
+  /** Requests captured in sampled-out sessions (counted as lost by 'sampledOut'). */
+  requestsSampledOut: number;
+  /** Requests sent to the target and acknowledged by it. */
+  requestsReplayed: number;
+  /** Requests lost, by the outcome of the session that lost them. */
+  requestsLost: Record<Outcome, number>;
+  /** Packets emitted toward the target (all kinds). */
+  packetsSent: number;
+  /** Bytes (IP total length) emitted toward the target. */
+  bytesSent: number;
+  /** Data bytes sent (first transmissions only). */
+  payloadBytesSent: number;
+  /** SYNs sent (including retries). */
+  synsSent: number;
+  /** Pure ACKs sent for target data. */
+  acksSent: number;
+  /** Retransmitted segments after a timeout. */
+  retransTimeout: number;
+  /** Retransmitted segments after three duplicate ACKs. */
+  retransFast: number;
+  /** Zero-window probes sent. */
+  windowProbes: number;
+  /** RSTs sent (replayed client resets, superseded or evicted sessions). */
+  resetsSent: number;
+  /** Reply headers received from intercept. */
+  replies: number;
+  /** Reply payload bytes reported (from IP total lengths). */
+  replyBytes: number;
+  /** Replies for which no session exists (late, or another tcpcopy's). */
+  repliesNoSession: number;
+  /** Replies that did not parse. */
+  repliesMalformed: number;
+  /** Lag samples: target's first reply time minus the captured time of the request (ms), log2 histogram. */
+  lagHistogram: number[];
+  /** Number of lag samples. */
+  lagCount: number;
+}
+
+/** Lag histogram buckets: bucket i counts lags in [2^(i-1), 2^i) ms, bucket 0 counts < 1 ms. */
+export const LAG_BUCKETS = 24;
+
+export function newEngineStats(): EngineStats {
+  const outcomes = {} as Record<Outcome, number>;
+  const lost = {} as Record<Outcome, number>;
+  for (const o of OUTCOMES) {
+    outcomes[o] = 0;
+    lost[o] = 0;
+  }
+  return {
+    clientPackets: 0, clientBytes: 0, clientDuplicates: 0, clientOrphans: 0,
+    sessionsCreated: 0, sessionsSynthesized: 0, sessionsSampledOut: 0, sessionsNoSyn: 0,
+    sessionsActive: 0, outcomes, requestsCaptured: 0, requestsSampledOut: 0, requestsReplayed: 0,
+    requestsLost: lost, packetsSent: 0, bytesSent: 0, payloadBytesSent: 0, synsSent: 0, acksSent: 0,
+    retransTimeout: 0, retransFast: 0, windowProbes: 0, resetsSent: 0, replies: 0, replyBytes: 0,
+    repliesNoSession: 0, repliesMalformed: 0, lagHistogram: new Array<number>(LAG_BUCKETS).fill(0),
+    lagCount: 0,
+  };
+}
+
+/** Adds one lag sample (ms) to the histogram. */
+export function recordLag(s: EngineStats, lagMs: number): void {
+  let b = 0;
+  if (lagMs >= 1) b = Math.min(LAG_BUCKETS - 1, 1 + Math.floor(Math.log2(lagMs)));
+  s.lagHistogram[b] = (s.lagHistogram[b] ?? 0) + 1;
+  s.lagCount++;
+}
+
+/** Approximate percentile (0..100) of the lag histogram, as the bucket's upper bound in ms. */
+export function lagPercentile(s: EngineStats, p: number): number {
+  if (s.lagCount === 0) return 0;
+  const want = Math.ceil((p / 100) * s.lagCount);
+  let acc = 0;
+  for (let i = 0; i < LAG_BUCKETS; i++) {
+    acc += s.lagHistogram[i] ?? 0;
+    if (acc >= want) return i === 0 ? 1 : 2 ** i;
+  }
+  return 2 ** (LAG_BUCKETS - 1);
+}

@@ -1,0 +1,139 @@
+/**
+ * Emitter for IPv4 + TCP packets from a plain value (TcpRepr), with Linux-like TCP option
+ * layout and both checksums filled. No allocation per packet: the caller owns `out`.
+ */
+import { fillIpv4TcpChecksums } from './checksum';
+import { TCP_SYN } from './segment';
+
+/** A plain description of an IPv4+TCP packet to emit. */
+export interface TcpRepr {
+  /** Source IPv4 address, unsigned 32-bit (e.g. 0xC6120001 = 198.18.0.1). */
+  srcIp: number;
+  /** Destination IPv4 address, unsigned 32-bit. */
+  dstIp: number;
+  /** TCP source port. */
+  srcPort: number;
+  /** TCP destination port. */
+  dstPort: number;
+  /** Sequence number (unsigned 32-bit). */
+  seq: number;
+  /** Acknowledgement number (unsigned 32-bit; written as is, whatever the ACK flag). */
+  ack: number;
+  /** TCP flags byte (TCP_* from segment.ts). */
+  flags: number;
+  /** Raw (already scaled-down) 16-bit window field. */
+  window: number;
+  /** IPv4 identification field. */
+  ipId: number;
+  /** IPv4 TTL (default 64 from newTcpRepr). */
+  ttl: number;
+  /** MSS option value, 0 = omit. Only emitted on SYN segments. */
+  mss: number;
+  /** Window-scale shift, -1 = omit. Only emitted on SYN segments. */
+  wscale: number;
+  /** Emit SACK-permitted. Only on SYN segments. */
+  sackOk: boolean;
+  /** Emit the timestamps option (SYN and non-SYN). */
+  hasTs: boolean;
+  /** TSval (unsigned 32-bit), used when hasTs. */
+  tsVal: number;
+  /** TSecr (unsigned 32-bit), used when hasTs. */
+  tsEcr: number;
+}
+
+/** A zeroed TcpRepr: no options (mss 0, wscale -1), TTL 64, everything else 0/false. */
+export function newTcpRepr(): TcpRepr {
+  return {
+    srcIp: 0, dstIp: 0, srcPort: 0, dstPort: 0, seq: 0, ack: 0, flags: 0, window: 0,
+    ipId: 0, ttl: 64, mss: 0, wscale: -1, sackOk: false, hasTs: false, tsVal: 0, tsEcr: 0,
+  };
+}
+
+/**
+ * Length in bytes of the TCP options emitIpv4Tcp writes for `repr` (a multiple of 4, at
+ * most 20). SYN: MSS 4 + (TS 12 with SACK-perm folded in, or SACK-perm alone 4) + WS 4;
+ * non-SYN: TS 12 or nothing.
+ */
+export function tcpOptionsLength(repr: TcpRepr): number {
+  if ((repr.flags & TCP_SYN) === 0) return repr.hasTs ? 12 : 0;
+  let n = 0;
+  if (repr.mss > 0) n += 4;
+  if (repr.hasTs) n += 12;
+  else if (repr.sackOk) n += 4;
+  if (repr.wscale >= 0) n += 4;
+  return n;
+}
+
+/** Write the options at o (layout of Linux tcp_options_write); returns the end offset. */
+function writeOptions(repr: TcpRepr, out: Buffer, o: number): number {
+  if ((repr.flags & TCP_SYN) !== 0) {
+    if (repr.mss > 0) {
+      out[o] = 2; out[o + 1] = 4; out.writeUInt16BE(repr.mss & 0xffff, o + 2);
+      o += 4;
+    }
+    if (repr.hasTs) {
+      if (repr.sackOk) { out[o] = 4; out[o + 1] = 2; } else { out[o] = 1; out[o + 1] = 1; }
+      o = writeTs(repr, out, o + 2);
+    } else if (repr.sackOk) {
+      out[o] = 1; out[o + 1] = 1; out[o + 2] = 4; out[o + 3] = 2;
+      o += 4;
+    }
+    if (repr.wscale >= 0) {
+      out[o] = 1; out[o + 1] = 3; out[o + 2] = 3; out[o + 3] = repr.wscale & 0xff;
+      o += 4;
+    }
+    return o;
+  }
+  if (repr.hasTs) {
+    out[o] = 1; out[o + 1] = 1;
+    o = writeTs(repr, out, o + 2);
+  }
+  return o;
+}
+
+function writeTs(repr: TcpRepr, out: Buffer, o: number): number {
+  out[o] = 8; out[o + 1] = 10;
+  out.writeUInt32BE(repr.tsVal >>> 0, o + 2);
+  out.writeUInt32BE(repr.tsEcr >>> 0, o + 6);
+  return o + 10;
+}
+
+/**
+ * Write an IPv4 header (20 bytes, DF set, TOS 0, protocol 6) + TCP header with options +
+ * payload (copied from payload[pOff..pOff+pLen); payload may be null when pLen is 0) into
+ * `out` at `off`, fill both checksums and return the total length written. Option layout
+ * as Linux: SYN: MSS, SACK-perm, TS, NOP, WS; non-SYN: NOP, NOP, TS. The caller
+ * guarantees room (20 + 20 + tcpOptionsLength(repr) + pLen bytes). No allocation.
+ */
+export function emitIpv4Tcp(repr: TcpRepr, payload: Buffer | null, pOff: number, pLen: number, out: Buffer, off: number): number {
+  const optLen = tcpOptionsLength(repr);
+  const tcpHdr = 20 + optLen;
+  if (payload === null) pLen = 0;
+  const total = 20 + tcpHdr + pLen;
+  // IPv4 header
+  out[off] = 0x45;
+  out[off + 1] = 0;
+  out.writeUInt16BE(total, off + 2);
+  out.writeUInt16BE(repr.ipId & 0xffff, off + 4);
+  out.writeUInt16BE(0x4000, off + 6); // DF, offset 0
+  out[off + 8] = repr.ttl & 0xff;
+  out[off + 9] = 6;
+  out[off + 10] = 0; out[off + 11] = 0;
+  out.writeUInt32BE(repr.srcIp >>> 0, off + 12);
+  out.writeUInt32BE(repr.dstIp >>> 0, off + 16);
+  // TCP header
+  const t = off + 20;
+  out.writeUInt16BE(repr.srcPort & 0xffff, t);
+  out.writeUInt16BE(repr.dstPort & 0xffff, t + 2);
+  out.writeUInt32BE(repr.seq >>> 0, t + 4);
+  out.writeUInt32BE(repr.ack >>> 0, t + 8);
+  out[t + 12] = (tcpHdr / 4) << 4;
+  out[t + 13] = repr.flags & 0xff;
+  out.writeUInt16BE(repr.window & 0xffff, t + 14);
+  out[t + 16] = 0; out[t + 17] = 0; // checksum, filled below
+  out[t + 18] = 0; out[t + 19] = 0; // urgent pointer
+  writeOptions(repr, out, t + 20);
+  if (pLen > 0 && payload !== null) payload.copy(out, t + tcpHdr, pOff, pOff + pLen);
+  fillIpv4TcpChecksums(out, off);
+  return total;
+}

@@ -1,0 +1,186 @@
+/**
+ * Internet checksum (RFC 1071) and its incremental update (RFC 1624) for IPv4 and TCP.
+ *
+ * Hot path: no allocation, no closures. The main loop reads 32-bit big-endian words
+ * through a cached DataView and adds them into a plain number (a double holds the sum of
+ * far more than 2^20 such words exactly); folding the 32-bit sum to 16 bits with
+ * end-around carry gives the same one's-complement sum as adding 16-bit words (RFC 1071
+ * section 2 (B), "parallel summation"). Functions never throw: lengths are clamped to the
+ * bytes present in the buffer.
+ */
+
+const IP_PROTO_TCP = 6;
+
+/** Fold an accumulated (non-negative, < 2^53) sum to 16 bits with end-around carry. */
+function fold(sum: number): number {
+  // Reduce a possibly large accumulator first without 32-bit overflow.
+  while (sum > 0xffffffff) sum = (sum % 0x100000000) + Math.floor(sum / 0x100000000);
+  sum = (sum >>> 16) + (sum & 0xffff);
+  sum = (sum >>> 16) + (sum & 0xffff);
+  return sum;
+}
+
+/**
+ * One's-complement sum of `len` bytes of `buf` from `off`, as big-endian 16-bit words (an
+ * odd last byte is padded with a zero low byte), plus `initial`.
+ *
+ * Returns the FOLDED 16-bit sum (0..0xffff), not complemented, so results can be chained:
+ * `onesComplementSum(b, 20, n, onesComplementSum(a, 0, 12))`. `initial` may be any
+ * non-negative integer below 2^48 (for example an unfolded pseudo-header sum); default 0.
+ * Chaining with an odd-length first part is only correct when the parts are contiguous
+ * 16-bit aligned words, i.e. pass even lengths for all but the last part.
+ * Bytes outside the buffer are not read: `len` is clamped to `buf.length - off`.
+ */
+export function onesComplementSum(buf: Buffer, off: number, len: number, initial = 0): number {
+  if (off < 0) off = 0;
+  const avail = buf.length - off;
+  if (len > avail) len = avail;
+  if (len <= 0) return fold(initial);
+  const d = viewOf(buf);
+  let sum = initial;
+  let i = buf.byteOffset + off;
+  const end = i + len;
+  // Main loop: four 32-bit big-endian words (16 bytes) per iteration.
+  const end16 = i + (len & ~15);
+  while (i < end16) {
+    sum += d.getUint32(i) + d.getUint32(i + 4) + d.getUint32(i + 8) + d.getUint32(i + 12);
+    i += 16;
+  }
+  const end4 = buf.byteOffset + off + (len & ~3);
+  while (i < end4) {
+    sum += d.getUint32(i);
+    i += 4;
+  }
+  if (i + 1 < end) {
+    sum += d.getUint16(i);
+    i += 2;
+  }
+  if (i < end) sum += d.getUint8(i) << 8;
+  return fold(sum);
+}
+
+/*
+ * DataView.getUint32 measured about 10x faster than Buffer#readUInt32BE and 3-4x faster
+ * than assembling words from bytes (Node 20, see bench/wire-checksum.ts). A DataView
+ * over the whole ArrayBuffer is cached: the last one used (hot path: the same send or
+ * capture buffer again and again) and a WeakMap for the others, so no allocation happens
+ * per call once a buffer has been seen.
+ */
+let lastAb: ArrayBufferLike | null = null;
+let lastView: DataView | null = null;
+const views = new WeakMap<ArrayBufferLike, DataView>();
+
+function viewOf(buf: Buffer): DataView {
+  const ab = buf.buffer;
+  if (ab === lastAb && lastView !== null) return lastView;
+  let v = views.get(ab);
+  if (v === undefined) {
+    v = new DataView(ab);
+    views.set(ab, v);
+  }
+  lastAb = ab;
+  lastView = v;
+  return v;
+}
+
+/** IHL in bytes of the IPv4 header at ipOff, clamped to what the buffer holds (0 when none). */
+function ipHeaderLen(buf: Buffer, ipOff: number): number {
+  if (ipOff < 0 || ipOff >= buf.length) return 0;
+  const ihl = ((buf[ipOff] as number) & 0x0f) * 4;
+  return Math.min(ihl, buf.length - ipOff);
+}
+
+/**
+ * The IPv4 header checksum to store at ipOff+10 (network order 16-bit value). The
+ * current content of the checksum field is ignored.
+ */
+export function ipv4HeaderChecksum(buf: Buffer, ipOff: number): number {
+  const hl = ipHeaderLen(buf, ipOff);
+  if (hl < 12) return ~onesComplementSum(buf, ipOff, hl) & 0xffff;
+  const s = onesComplementSum(buf, ipOff, 10);
+  return ~onesComplementSum(buf, ipOff + 12, hl - 12, s) & 0xffff;
+}
+
+/**
+ * TCP segment length from the IPv4 header at ipOff: total length minus header length,
+ * clamped to the bytes present. A total length of 0 (TSO/GSO captures) means "all bytes
+ * present after the IP header".
+ */
+function tcpLength(buf: Buffer, ipOff: number, hl: number): number {
+  const present = buf.length - ipOff;
+  let total = buf.length - ipOff >= 4 ? buf.readUInt16BE(ipOff + 2) : 0;
+  if (total === 0 || total > present) total = present;
+  const l = total - hl;
+  return l > 0 ? l : 0;
+}
+
+/** Unfolded pseudo-header sum (source, destination, protocol 6, TCP length). */
+function pseudoHeaderSum(buf: Buffer, ipOff: number, tcpLen: number): number {
+  if (buf.length - ipOff < 20) return IP_PROTO_TCP + tcpLen;
+  return buf.readUInt32BE(ipOff + 12) + buf.readUInt32BE(ipOff + 16) + IP_PROTO_TCP + tcpLen;
+}
+
+/**
+ * The TCP checksum to store at tcpOff+16 for the IPv4+TCP packet at ipOff. The pseudo
+ * header comes from the IP header; the TCP length is the IP total length minus the IP
+ * header length (clamped to the buffer; total length 0 = to the end of the buffer). The
+ * current content of the checksum field is ignored.
+ */
+export function tcpChecksum(buf: Buffer, ipOff: number): number {
+  const hl = ipHeaderLen(buf, ipOff);
+  const tl = tcpLength(buf, ipOff, hl);
+  const t = ipOff + hl;
+  let s = pseudoHeaderSum(buf, ipOff, tl);
+  if (tl < 18) return ~onesComplementSum(buf, t, tl, s) & 0xffff;
+  s = onesComplementSum(buf, t, 16, s);
+  return ~onesComplementSum(buf, t + 18, tl - 18, s) & 0xffff;
+}
+
+/** Compute and write both the IPv4 header checksum and the TCP checksum of the packet at ipOff. */
+export function fillIpv4TcpChecksums(buf: Buffer, ipOff: number): void {
+  const hl = ipHeaderLen(buf, ipOff);
+  if (hl < 20) return;
+  buf.writeUInt16BE(ipv4HeaderChecksum(buf, ipOff), ipOff + 10);
+  if (buf.length - ipOff - hl < 18) return;
+  buf.writeUInt16BE(tcpChecksum(buf, ipOff), ipOff + hl + 16);
+}
+
+/**
+ * Check the stored checksums of the IPv4+TCP packet at ipOff: a correct header sums to
+ * 0xffff including its checksum field. `tcp` is false when the segment is not complete in
+ * the buffer (a snaplen-cut capture cannot be verified).
+ */
+export function verifyIpv4TcpChecksums(buf: Buffer, ipOff: number): { ip: boolean; tcp: boolean } {
+  const hl = ipHeaderLen(buf, ipOff);
+  const ip = hl >= 20 && onesComplementSum(buf, ipOff, hl) === 0xffff;
+  let tcp = false;
+  if (hl >= 20) {
+    const total = buf.readUInt16BE(ipOff + 2);
+    const tl = tcpLength(buf, ipOff, hl);
+    const complete = total === 0 || total <= buf.length - ipOff;
+    if (complete && tl >= 20) {
+      tcp = onesComplementSum(buf, ipOff + hl, tl, pseudoHeaderSum(buf, ipOff, tl)) === 0xffff;
+    }
+  }
+  return { ip, tcp };
+}
+
+/**
+ * Incremental update (RFC 1624 eqn. 3, HC' = ~(~HC + ~m + m')) of a stored checksum `sum`
+ * when one 16-bit word of the covered data changes from `oldWord` to `newWord`. Returns
+ * the new value to store; equals a full recomputation.
+ */
+export function checksumAdjust16(sum: number, oldWord: number, newWord: number): number {
+  const s = (~sum & 0xffff) + (~oldWord & 0xffff) + (newWord & 0xffff);
+  return ~fold(s) & 0xffff;
+}
+
+/**
+ * Same as checksumAdjust16 for a 32-bit field (an address, a sequence or ack number), as
+ * its two 16-bit halves. Values are taken as unsigned 32-bit.
+ */
+export function checksumAdjust32(sum: number, oldVal: number, newVal: number): number {
+  const s = (~sum & 0xffff) + (~(oldVal >>> 16) & 0xffff) + (~oldVal & 0xffff)
+    + ((newVal >>> 16) & 0xffff) + (newVal & 0xffff);
+  return ~fold(s) & 0xffff;
+}

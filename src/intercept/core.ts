@@ -1,0 +1,239 @@
+/**
+ * The I/O-free heart of intercept: tcpcopy connections ("peers") feed it channel bytes,
+ * the capture feeds it decoded replies, and it hands back frame bytes per peer through
+ * `out`. The channel server and the capture are thin adapters around it (see intercept.ts).
+ */
+import type { TcpSegment } from '../core/wire/segment';
+import { TCP_RST, TCP_SYN, ipToString } from '../core/wire/segment';
+import { ClientMsgDecoder, type ClientMsgVerdict } from '../channel/client-msg';
+import { FrameEncoder } from '../channel/frame';
+import { writeRecord } from '../channel/record';
+import { CHANNEL_VERSION, MSG_CLIENT_ADD, type RecordBytes } from '../channel/constants';
+import { RouteTable, clientKey } from './routes';
+import { HoldQueue } from './hold';
+import type { InterceptStats, Logger, PeerStats } from './types';
+
+/** Options of the intercept core. */
+export interface InterceptCoreOptions {
+  /** Record variant: 64, or 192 with `--payload`. Default 64. */
+  recordBytes?: RecordBytes;
+  /** Idle route expiry in ms (`--route-timeout` seconds * 1000). Default 120000. */
+  routeTimeoutMs?: number;
+  /** Most routes (CLIENT_ADDs beyond are refused and counted). Default 1,000,000. */
+  maxRoutes?: number;
+  /** How long a SYN-ACK/RST without route waits for its CLIENT_ADD, ms. Default 2000. */
+  holdMs?: number;
+  /** Most replies held at once. Default 1024. */
+  maxHeld?: number;
+  /** Most unflushed bytes per peer before a forced flush. Default 64 KiB. */
+  flushBytes?: number;
+  /** Most bytes buffered per peer (beyond, records are dropped and counted). Default 4 MiB. */
+  maxPeerBytes?: number;
+  /** Unknown-type messages tolerated per connection before it is closed. Default 16. */
+  maxBadMessages?: number;
+}
+
+/** One connected tcpcopy as the core sees it. */
+export interface Peer {
+  /** "ip:port" of the tcpcopy. */
+  readonly label: string;
+  /** False once removed. */
+  alive: boolean;
+  /** Counters of this peer. */
+  readonly stats: PeerStats;
+  /** @internal */ readonly enc: FrameEncoder;
+  /** @internal */ readonly dec: ClientMsgDecoder;
+}
+
+/** Routes replies to the tcpcopy connections that registered their clients. */
+export class InterceptCore {
+  readonly recordBytes: RecordBytes;
+  private readonly routes: RouteTable<Peer>;
+  private readonly hold: HoldQueue;
+  private readonly peers = new Set<Peer>();
+  private readonly dirty: Peer[] = [];
+  private readonly flushBytes: number;
+  private readonly maxPeerBytes: number;
+  private readonly maxBad: number;
+  private lastSweep = 0;
+  /** Time of the chunk being decoded (clientBytes), for the message handlers. */
+  private now = 0;
+  private readonly st = {
+    captured: 0, undecodable: 0, routed: 0, noRoute: 0, held: 0, heldDelivered: 0,
+    routesAdded: 0, routesUpdated: 0, routesDeleted: 0, routesRefused: 0, framesSent: 0,
+    recordsSent: 0, bytesSent: 0, recordsDropped: 0, peersTotal: 0, badHello: 0, badMessages: 0, badPeers: 0,
+  };
+
+  /**
+   * @param out receives the bytes to write to a peer (a fresh Buffer the callee may keep);
+   *   returns false when it dropped them (socket backed up beyond its cap)
+   * @param log for rare events (hello version mismatch, peers refused)
+   */
+  constructor(opts: InterceptCoreOptions, private readonly out: (peer: Peer, bytes: Buffer) => boolean, private readonly log: Logger) {
+    this.recordBytes = opts.recordBytes ?? 64;
+    this.routes = new RouteTable<Peer>(opts.routeTimeoutMs ?? 120_000, opts.maxRoutes ?? 1_000_000);
+    this.hold = new HoldQueue(this.recordBytes, opts.maxHeld ?? 1024, opts.holdMs ?? 2000);
+    this.flushBytes = opts.flushBytes ?? 64 << 10;
+    this.maxPeerBytes = opts.maxPeerBytes ?? 4 << 20;
+    this.maxBad = opts.maxBadMessages ?? 16;
+  }
+
+  /** A new tcpcopy connection. */
+  addPeer(label: string): Peer {
+    const stats: PeerStats = { peer: label, clientAdds: 0, clientDels: 0, records: 0, frames: 0, bytes: 0, dropped: 0 };
+    const enc = new FrameEncoder(this.recordBytes, this.maxPeerBytes);
+    let peer: Peer | undefined;
+    const dec = new ClientMsgDecoder({
+      hello: (version) => {
+        if (version !== CHANNEL_VERSION) this.log.warn(`tcpcopy ${label}: protocol version ${version}, expected ${CHANNEL_VERSION}; continuing`);
+        else this.log.info(`tcpcopy ${label}: connected`);
+      },
+      client: (type, cIp, cPort, tIp, tPort) => this.clientMsg(peer as Peer, type, cIp, cPort, tIp, tPort, this.now),
+      bad: (type) => { this.st.badMessages++; this.log.debug(`tcpcopy ${label}: unknown message type ${type}`); },
+    }, this.maxBad);
+    const p: Peer = { label, alive: true, stats, enc, dec };
+    peer = p;
+    this.peers.add(p);
+    this.st.peersTotal++;
+    return p;
+  }
+
+  /** The connection is gone: its routes die with it (lazily). */
+  removePeer(peer: Peer): void {
+    if (!peer.alive) return;
+    peer.alive = false;
+    this.peers.delete(peer);
+  }
+
+  /** Bytes from a peer. A verdict other than 'ok' means: close that connection. */
+  clientBytes(peer: Peer, buf: Buffer, now: number): ClientMsgVerdict {
+    this.now = now;
+    const v = peer.dec.feed(buf, 0, buf.length);
+    if (v === 'bad-hello') {
+      this.st.badHello++;
+      this.log.warn(`tcpcopy ${peer.label}: first message is not a hello (old tcpcopy or not a tcpcopy); connection closed`);
+    } else if (v === 'too-many-bad') {
+      this.st.badPeers++;
+      this.log.warn(`tcpcopy ${peer.label}: too many bad messages; connection closed`);
+    }
+    if (v !== 'ok') this.removePeer(peer);
+    this.flushIfDirty();
+    return v;
+  }
+
+  private clientMsg(peer: Peer, type: number, cIp: number, cPort: number, tIp: number, tPort: number, now: number): void {
+    if (type === MSG_CLIENT_ADD) {
+      peer.stats.clientAdds++;
+      const r = this.routes.add(cIp, cPort, tIp, tPort, peer, now);
+      if (r === 'added') this.st.routesAdded++;
+      else if (r === 'updated') this.st.routesUpdated++;
+      else { this.st.routesRefused++; return; }
+      if (this.hold.size > 0) {
+        const n = this.hold.release(clientKey(cIp, cPort), (b, off) => this.enqueueCopy(peer, b, off));
+        this.st.heldDelivered += n;
+      }
+    } else {
+      peer.stats.clientDels++;
+      if (this.routes.del(cIp, cPort, tIp, tPort, peer, now)) this.st.routesDeleted++;
+    }
+  }
+
+  /** One decoded reply (`seg` filled by decodeFrame); call batchEnd()/flush() after a batch. */
+  reply(seg: TcpSegment, now: number): void {
+    this.st.captured++;
+    const peer = this.routes.lookup(seg.dstIp, seg.dstPort, seg.srcIp, seg.srcPort, now);
+    if (peer) {
+      const at = peer.enc.reserve();
+      if (at < 0) { peer.stats.dropped++; this.st.recordsDropped++; return; }
+      writeRecord(seg, peer.enc.buffer, at, this.recordBytes);
+      this.routed(peer);
+      return;
+    }
+    if ((seg.flags & (TCP_SYN | TCP_RST)) !== 0) {
+      const at = this.hold.reserve(seg.dstIp, seg.dstPort, now);
+      if (at >= 0) {
+        writeRecord(seg, this.hold.buffer, at, this.recordBytes);
+        this.st.held++;
+        return;
+      }
+    }
+    this.st.noRoute++;
+  }
+
+  /** Counts a reply that did not decode as IPv4/TCP. */
+  undecodable(): void {
+    this.st.undecodable++;
+  }
+
+  private enqueueCopy(peer: Peer, b: Buffer, off: number): void {
+    if (!peer.enc.addRecord(b, off)) { peer.stats.dropped++; this.st.recordsDropped++; return; }
+    this.routed(peer);
+  }
+
+  private routed(peer: Peer): void {
+    this.st.routed++;
+    peer.stats.records++;
+    if (peer.enc.pendingBytes === this.recordBytes + 2) this.dirty.push(peer);
+    else if (peer.enc.pendingBytes >= this.flushBytes) this.flushPeer(peer);
+  }
+
+  private flushIfDirty(): void {
+    if (this.dirty.length > 0) this.flush();
+  }
+
+  /** Writes out every pending frame (call at each capture batch end, and within ~5 ms). */
+  flush(): void {
+    for (let i = 0; i < this.dirty.length; i++) this.flushPeer(this.dirty[i] as Peer);
+    this.dirty.length = 0;
+  }
+
+  /** True when records wait to be flushed. */
+  get pending(): boolean {
+    return this.dirty.length > 0;
+  }
+
+  private flushPeer(peer: Peer): void {
+    const frames = peer.enc.pendingFrames;
+    const bytes = peer.enc.take();
+    if (!bytes || !peer.alive) return;
+    const records = (bytes.length - frames * 2) / this.recordBytes;
+    if (!this.out(peer, bytes)) {
+      peer.stats.dropped += records;
+      this.st.recordsDropped += records;
+      return;
+    }
+    peer.stats.frames += frames;
+    peer.stats.bytes += bytes.length;
+    this.st.framesSent += frames;
+    this.st.recordsSent += records;
+    this.st.bytesSent += bytes.length;
+  }
+
+  /** Housekeeping: held replies past their time become no-route; idle routes expire (once a second). */
+  tick(now: number): void {
+    const n = this.hold.expire(now);
+    this.st.noRoute += n;
+    if (now - this.lastSweep >= 1000) {
+      this.lastSweep = now;
+      this.routes.sweep(now);
+    }
+  }
+
+  /** A snapshot of the counters. */
+  stats(): InterceptStats {
+    const perPeer: PeerStats[] = [];
+    for (const p of this.peers) perPeer.push({ ...p.stats });
+    return {
+      ...this.st,
+      routesExpired: this.routes.expired,
+      routes: this.routes.size,
+      peers: this.peers.size,
+      perPeer,
+    };
+  }
+
+  /** Text of a client address for logs. */
+  static clientText(ip: number, port: number): string {
+    return `${ipToString(ip)}:${port}`;
+  }
+}

@@ -1,0 +1,293 @@
+/**
+ * tcpcopy's side of the channel: one or more TCP connections to every intercept. Sends the
+ * version hello, CLIENT_ADD / CLIENT_DEL messages, and decodes the reply-record frames that
+ * come back, handing each record to `onRecord` (parse it with parseIpv4Tcp(buf, off, len,
+ * seg, true)). Reconnects with capped exponential backoff when `reconnect` (-L).
+ */
+import * as net from 'node:net';
+import { TcpcopyError } from '../core/errors';
+import { encodeClientMsg, encodeHello } from '../channel/client-msg';
+import { FrameDecoder } from '../channel/frame';
+import { CLIENT_MSG_BYTES, MSG_CLIENT_ADD, MSG_CLIENT_DEL, type RecordBytes } from '../channel/constants';
+
+/** Default connections per intercept (the original's `-C` default). */
+export const DEFAULT_CHANNEL_CONNECTIONS = 2;
+/** Most connections per intercept (the original's `-C` maximum). */
+export const MAX_CHANNEL_CONNECTIONS = 11;
+
+/** Options of a ChannelClient. */
+export interface ChannelClientOptions {
+  /** intercept addresses, from `-s ip[:port],...` (port defaults to `-p`, 36524). */
+  servers: readonly { host: string; port: number }[];
+  /** Connections per intercept, `-C`, 1..11; DEFAULT_CHANNEL_CONNECTIONS (2) as in the original. */
+  connections: number;
+  /**
+   * `-L`: reconnect (backoff 100 ms doubling to 5 s) when a connection is lost. Without it a
+   * lost connection is logged loudly, `onDown` fires and the connection stays down (the
+   * original tcpcopy exits).
+   */
+  reconnect: boolean;
+  /** Record variant: 64 (headers only) or 192 (headers + up to 128 payload bytes). */
+  recordBytes: RecordBytes;
+  /** Time allowed for each connection attempt in ms; default 3000. */
+  connectTimeoutMs?: number;
+  /** Most bytes queued per connection while the socket is backed up; beyond, messages are dropped and counted. Default 4 MiB. */
+  maxQueuedBytes?: number;
+}
+
+/** The logger a ChannelClient writes to. */
+export interface ChannelLog {
+  warn(msg: string): void;
+  info(msg: string): void;
+}
+
+/** Reported through `onDown` when a connection is lost. */
+export interface ChannelDownEvent {
+  /** "host:port" of the intercept. */
+  server: string;
+  /** Why (socket error text, 'closed by intercept', 'protocol error: ...'). */
+  reason: string;
+  /** True when a reconnect is scheduled (`reconnect` option). */
+  willReconnect: boolean;
+  /** True when no connection to that intercept is up any more. */
+  serverDown: boolean;
+}
+
+/** Counters of a ChannelClient. */
+export interface ChannelClientStats {
+  /** Connections currently up. */
+  connected: number;
+  /** Successful reconnections after a loss. */
+  reconnects: number;
+  recordsReceived: number;
+  framesReceived: number;
+  /** Frames with a record count above the limit (the connection is closed). */
+  protocolErrors: number;
+  /** Bytes handed to the sockets (hello + messages). */
+  bytesSent: number;
+  /** Writes that found the socket buffer full (kept queued). */
+  backpressured: number;
+  /** Connections lost after being up. */
+  disconnects: number;
+  /** Messages dropped: no connection up to that intercept, or queue over maxQueuedBytes. */
+  dropped: number;
+}
+
+interface Conn {
+  server: string;
+  host: string;
+  port: number;
+  sock: net.Socket | null;
+  up: boolean;
+  backoffMs: number;
+  timer: NodeJS.Timeout | null;
+  wasUp: boolean;
+  /** Messages of this event-loop turn, written in one go by flush(). */
+  batch: Buffer;
+  batchLen: number;
+}
+
+/** tcpcopy's channel to its intercepts. */
+export class ChannelClient {
+  /** Called when a connection is lost (after the log line). */
+  onDown: ((ev: ChannelDownEvent) => void) | undefined;
+  private readonly perServer: Conn[][];
+  private readonly conns: Conn[] = [];
+  private closed = false;
+  private flushScheduled = false;
+  private readonly st: ChannelClientStats = {
+    connected: 0, reconnects: 0, recordsReceived: 0, framesReceived: 0, protocolErrors: 0,
+    bytesSent: 0, backpressured: 0, disconnects: 0, dropped: 0,
+  };
+  private readonly connectTimeoutMs: number;
+  private readonly maxQueued: number;
+  private readonly flushBound = (): void => { this.flushScheduled = false; this.flush(); };
+
+  constructor(
+    private readonly opts: ChannelClientOptions,
+    private readonly onRecord: (buf: Buffer, off: number, len: number) => void,
+    private readonly log: ChannelLog,
+  ) {
+    if (opts.servers.length === 0) throw new TcpcopyError('ERR_BAD_OPTION', '-s: no intercept address given; fix: -s 198.18.0.2[:36524]');
+    if (!Number.isInteger(opts.connections) || opts.connections < 1 || opts.connections > MAX_CHANNEL_CONNECTIONS) {
+      throw new TcpcopyError('ERR_BAD_OPTION', `-C ${opts.connections}: expected an integer 1..${MAX_CHANNEL_CONNECTIONS}`, { option: '-C', value: opts.connections });
+    }
+    this.connectTimeoutMs = opts.connectTimeoutMs ?? 3000;
+    this.maxQueued = opts.maxQueuedBytes ?? 4 << 20;
+    this.perServer = opts.servers.map((s) => {
+      const list: Conn[] = [];
+      for (let i = 0; i < opts.connections; i++) {
+        const c: Conn = {
+          server: `${s.host}:${s.port}`, host: s.host, port: s.port, sock: null, up: false,
+          backoffMs: 100, timer: null, wasUp: false, batch: Buffer.alloc(CLIENT_MSG_BYTES * 64), batchLen: 0,
+        };
+        list.push(c);
+        this.conns.push(c);
+      }
+      return list;
+    });
+  }
+
+  /** Connects every connection and sends the hello; rejects with ERR_INTERCEPT_UNREACHABLE naming the first address that fails. */
+  async connect(): Promise<void> {
+    const results = await Promise.allSettled(this.conns.map((c) => this.open(c)));
+    const bad = results.findIndex((r) => r.status === 'rejected');
+    if (bad >= 0) {
+      const c = this.conns[bad] as Conn;
+      const r = results[bad] as PromiseRejectedResult;
+      await this.close();
+      throw new TcpcopyError('ERR_INTERCEPT_UNREACHABLE',
+        `-s ${c.server}: cannot reach intercept (${(r.reason as Error).message}); fix: start intercept there (port -p, default 36524) and check routes/firewall`,
+        { server: c.server });
+    }
+  }
+
+  private open(c: Conn): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const sock = net.connect({ host: c.host, port: c.port, noDelay: true });
+      c.sock = sock;
+      let settled = false;
+      let opened = false;
+      const to = setTimeout(() => { if (!settled) { settled = true; sock.destroy(); reject(new Error(`timed out after ${this.connectTimeoutMs} ms`)); } }, this.connectTimeoutMs);
+      const dec = new FrameDecoder(this.opts.recordBytes, this.onRecord);
+      sock.once('connect', () => {
+        if (settled) return;
+        settled = true;
+        opened = true;
+        clearTimeout(to);
+        sock.setNoDelay(true);
+        const hello = Buffer.alloc(CLIENT_MSG_BYTES);
+        encodeHello(hello, 0);
+        sock.write(hello);
+        this.st.bytesSent += CLIENT_MSG_BYTES;
+        c.up = true;
+        c.backoffMs = 100;
+        if (c.wasUp) this.st.reconnects++;
+        c.wasUp = true;
+        this.st.connected++;
+        resolve();
+      });
+      sock.on('data', (chunk: Buffer) => {
+        const f0 = dec.frames;
+        const r0 = dec.records;
+        const v = dec.feed(chunk);
+        this.st.framesReceived += dec.frames - f0;
+        this.st.recordsReceived += dec.records - r0;
+        if (v !== 'ok') {
+          this.st.protocolErrors++;
+          this.lost(c, sock, `protocol error: frame count ${dec.badCount} > ${dec.maxRecords}`);
+        }
+      });
+      sock.on('error', (err) => {
+        if (!settled) { settled = true; clearTimeout(to); reject(err); return; }
+        if (opened) this.lost(c, sock, err.message);
+      });
+      sock.on('close', () => {
+        if (!settled) { settled = true; clearTimeout(to); reject(new Error('closed')); return; }
+        if (opened) this.lost(c, sock, 'closed by intercept');
+      });
+    });
+  }
+
+  private lost(c: Conn, sock: net.Socket, reason: string): void {
+    if (c.sock !== sock) return;
+    sock.destroy();
+    c.sock = null;
+    c.batchLen = 0;
+    if (c.up) { c.up = false; this.st.connected--; this.st.disconnects++; }
+    if (this.closed) return;
+    const willReconnect = this.opts.reconnect;
+    const serverDown = !this.perServer.some((l) => l[0]?.server === c.server && l.some((x) => x.up));
+    this.log.warn(`intercept ${c.server}: connection lost (${reason}); ${willReconnect
+      ? `reconnecting in ${c.backoffMs} ms`
+      : 'not reconnecting: -L not given, replies from this intercept are no longer received'}`);
+    if (willReconnect) this.schedule(c);
+    this.onDown?.({ server: c.server, reason, willReconnect, serverDown });
+  }
+
+  private schedule(c: Conn): void {
+    if (c.timer) return;
+    const delay = c.backoffMs;
+    c.backoffMs = Math.min(5000, c.backoffMs * 2);
+    c.timer = setTimeout(() => {
+      c.timer = null;
+      if (this.closed) return;
+      this.open(c).then(
+        () => this.log.info(`intercept ${c.server}: reconnected`),
+        () => { if (!this.closed) { c.sock = null; this.schedule(c); } },
+      );
+    }, delay);
+    c.timer.unref?.();
+  }
+
+  /** Queues CLIENT_ADD to every intercept (one connection each, chosen by the client port); written at flush(). */
+  addClient(clientIp: number, clientPort: number, targetIp: number, targetPort: number): void {
+    this.queue(MSG_CLIENT_ADD, clientIp, clientPort, targetIp, targetPort);
+  }
+
+  /** Queues CLIENT_DEL to every intercept (see addClient). */
+  delClient(clientIp: number, clientPort: number, targetIp: number, targetPort: number): void {
+    this.queue(MSG_CLIENT_DEL, clientIp, clientPort, targetIp, targetPort);
+  }
+
+  private queue(type: number, cip: number, cport: number, tip: number, tport: number): void {
+    const n = this.opts.connections;
+    for (const list of this.perServer) {
+      let c: Conn | undefined;
+      for (let k = 0; k < n; k++) {
+        const x = list[(cport + k) % n] as Conn;
+        if (x.up) { c = x; break; }
+      }
+      if (!c || !c.sock || c.sock.writableLength > this.maxQueued) { this.st.dropped++; continue; }
+      if (c.batchLen + CLIENT_MSG_BYTES > c.batch.length) this.flushConn(c);
+      c.batchLen = encodeClientMsg(c.batch, c.batchLen, type, cip, cport, tip, tport);
+    }
+    if (!this.flushScheduled) { this.flushScheduled = true; process.nextTick(this.flushBound); }
+  }
+
+  /**
+   * Writes every queued message to its socket now (also done automatically at the end of the
+   * current tick). Call it before sending a batch of SYNs so CLIENT_ADD leaves first.
+   */
+  flush(): void {
+    for (const c of this.conns) if (c.batchLen > 0) this.flushConn(c);
+  }
+
+  private flushConn(c: Conn): void {
+    const sock = c.sock;
+    const len = c.batchLen;
+    c.batchLen = 0;
+    if (!sock || !c.up) { this.st.dropped += len / CLIENT_MSG_BYTES; return; }
+    const out = Buffer.allocUnsafe(len);
+    c.batch.copy(out, 0, 0, len);
+    this.st.bytesSent += len;
+    if (!sock.write(out)) this.st.backpressured++;
+  }
+
+  /** True when at least one connection to every intercept is up. */
+  get up(): boolean {
+    return this.perServer.every((l) => l.some((c) => c.up));
+  }
+
+  /** A snapshot of the counters. */
+  stats(): ChannelClientStats {
+    return { ...this.st };
+  }
+
+  /** Flushes, then closes every connection and cancels reconnects. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.flush();
+    this.closed = true;
+    await Promise.all(this.conns.map((c) => new Promise<void>((resolve) => {
+      if (c.timer) { clearTimeout(c.timer); c.timer = null; }
+      const s = c.sock;
+      if (c.up) { c.up = false; this.st.connected--; }
+      c.sock = null;
+      if (!s || s.destroyed) { resolve(); return; }
+      s.once('close', () => resolve());
+      s.end();
+      setTimeout(() => { s.destroy(); }, 500).unref();
+    })));
+  }
+}

@@ -1,0 +1,147 @@
+import assert from 'node:assert/strict';
+import { ReplayEngine } from '../../../src/core/engine';
+import { engineConfig, type EngineConfig } from '../../../src/core/engine-config';
+import { emitIpv4Tcp, newTcpRepr } from '../../../src/core/wire/build';
+import { parseIpv4Tcp } from '../../../src/core/wire/decode';
+import { verifyIpv4TcpChecksums } from '../../../src/core/wire/checksum';
+import { ipToString, newSegment, parseIpv4 } from '../../../src/core/wire/segment';
+
+/** Packet-script harness: scripted client segments and target replies, a manual clock, exact expectations. */
+
+export const CLIENT = '198.18.1.2';
+export const ONLINE = '198.18.0.1';
+export const TARGET = '198.18.0.2';
+
+/** A segment as a test writes or reads it. */
+export interface Seg {
+  src?: string;
+  dst?: string;
+  sport?: number;
+  dport?: number;
+  seq: number;
+  ack?: number;
+  /** Flags as letters: S A P F R (e.g. 'S', 'A', 'PA', 'FA', 'R'). */
+  flags: string;
+  /** Payload text (client segments). */
+  data?: string;
+  /** Payload length (target replies: only the length matters, as intercept reports headers). */
+  len?: number;
+  win?: number;
+  mss?: number;
+  wscale?: number;
+  tsVal?: number;
+  tsEcr?: number;
+}
+
+const FLAG_BITS: Record<string, number> = { F: 1, S: 2, R: 4, P: 8, A: 16 };
+function flagBits(f: string): number {
+  let v = 0;
+  for (const c of f) v |= FLAG_BITS[c] ?? 0;
+  return v;
+}
+function flagText(v: number): string {
+  return ['S', 'F', 'R', 'P', 'A'].filter((c) => (v & (FLAG_BITS[c] ?? 0)) !== 0).join('');
+}
+
+export interface Emitted {
+  src: string; dst: string; sport: number; dport: number; seq: number; ack: number; flags: string;
+  len: number; data: string; win: number; mss: number; wscale: number; tsVal: number; tsEcr: number; hasTs: boolean;
+}
+
+export class Script {
+  now = 1_000_000;
+  readonly engine: ReplayEngine;
+  readonly emitted: Emitted[] = [];
+  readonly added: string[] = [];
+  readonly removed: string[] = [];
+  private readonly buf = Buffer.alloc(70000);
+  private readonly seg = newSegment();
+
+  constructor(over: Partial<Omit<EngineConfig, 'transfers'>> = {}) {
+    const cfg = engineConfig([{ onlineIp: 0, onlinePort: 80, targetIp: parseIpv4(TARGET), targetPort: 8080 }], over);
+    const emitted = this.emitted;
+    const seg = newSegment();
+    this.engine = new ReplayEngine(cfg, {
+      packet: (buf, off, len) => {
+        const copy = Buffer.from(buf.subarray(off, off + len));
+        const ck = verifyIpv4TcpChecksums(copy, 0);
+        assert.ok(ck.ip && ck.tcp, 'emitted packet has correct checksums');
+        assert.equal(parseIpv4Tcp(copy, 0, len, seg), 'ok');
+        emitted.push({
+          src: ipToString(seg.srcIp), dst: ipToString(seg.dstIp), sport: seg.srcPort, dport: seg.dstPort,
+          seq: seg.seq, ack: seg.ack, flags: flagText(seg.flags), len: seg.payloadLen,
+          data: copy.subarray(seg.payloadOff, seg.payloadOff + seg.payloadLen).toString('latin1'),
+          win: seg.window, mss: seg.mss, wscale: seg.wscale, tsVal: seg.tsVal, tsEcr: seg.tsEcr, hasTs: seg.hasTs,
+        });
+      },
+      clientAdded: (ip, port, tip, tport) => this.added.push(`${ipToString(ip)}:${port}>${ipToString(tip)}:${tport}`),
+      clientRemoved: (ip, port, tip, tport) => this.removed.push(`${ipToString(ip)}:${port}>${ipToString(tip)}:${tport}`),
+    });
+  }
+
+  private build(s: Seg, defSrc: string, defDst: string, defSport: number, defDport: number, payloadLen: number, payload: Buffer | null): number {
+    const r = newTcpRepr();
+    r.srcIp = parseIpv4(s.src ?? defSrc);
+    r.dstIp = parseIpv4(s.dst ?? defDst);
+    r.srcPort = s.sport ?? defSport;
+    r.dstPort = s.dport ?? defDport;
+    r.seq = s.seq >>> 0;
+    r.ack = (s.ack ?? 0) >>> 0;
+    r.flags = flagBits(s.flags);
+    r.window = s.win ?? 65535;
+    r.ttl = 64;
+    r.mss = s.mss ?? 0;
+    r.wscale = s.wscale ?? -1;
+    r.hasTs = s.tsVal !== undefined;
+    r.tsVal = s.tsVal ?? 0;
+    r.tsEcr = s.tsEcr ?? 0;
+    return emitIpv4Tcp(r, payload, 0, payloadLen, this.buf, 0);
+  }
+
+  /** The captured client sends a segment to the online server (port 80). */
+  clientSends(s: Seg, rep = 0): void {
+    const data = s.data !== undefined ? Buffer.from(s.data, 'latin1') : null;
+    const len = this.build(s, CLIENT, ONLINE, 40000, 80, data?.length ?? 0, data);
+    assert.equal(parseIpv4Tcp(this.buf, 0, len, this.seg), 'ok');
+    this.engine.onClientPacket(this.seg, this.now, rep);
+  }
+
+  /** intercept reports a reply of the target: headers only, cut to a 64-byte record, payload length in the IP header. */
+  targetReplies(s: Seg): void {
+    const n = s.len ?? 0;
+    const len = this.build(s, TARGET, CLIENT, 8080, 40000, n, n > 0 ? Buffer.alloc(n, 0x61) : null);
+    const rec = Buffer.from(this.buf.subarray(0, Math.min(64, len)));
+    assert.equal(parseIpv4Tcp(rec, 0, rec.length, this.seg, true), 'ok');
+    this.engine.onReply(this.seg, this.now);
+    this.engine.flush();
+  }
+
+  /** Advances the manual clock and runs due timers. */
+  tick(ms: number): void {
+    this.now += ms;
+    this.engine.poll(this.now);
+  }
+
+  /** Takes what was emitted since the last call. */
+  take(): Emitted[] {
+    return this.emitted.splice(0, this.emitted.length);
+  }
+
+  /** Asserts the emitted segments, comparing only the fields each expectation names. */
+  expectEmitted(expected: Partial<Emitted>[]): Emitted[] {
+    const got = this.take();
+    const view = got.map((g, i) => {
+      const e = expected[i] ?? {};
+      const o: Record<string, unknown> = {};
+      for (const k of Object.keys(e)) o[k] = (g as unknown as Record<string, unknown>)[k];
+      return o;
+    });
+    assert.deepEqual(view, expected, `emitted: ${JSON.stringify(got.map((g) => ({ seq: g.seq, ack: g.ack, flags: g.flags, len: g.len })))}`);
+    return got;
+  }
+
+  expectNothing(): void {
+    const got = this.take();
+    assert.equal(got.length, 0, `expected nothing, emitted: ${JSON.stringify(got.map((g) => ({ seq: g.seq, ack: g.ack, flags: g.flags, len: g.len })))}`);
+  }
+}
