@@ -5,6 +5,7 @@
       "sources": [
         "native/addon.c",
         "native/ring.c",
+        "native/ring-open.c",
         "native/sendmm.c",
         "native/bpf.c"
       ],

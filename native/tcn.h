@@ -28,6 +28,12 @@ int tcn_get_string(napi_env env, napi_value v, char *out, size_t cap);
 /* Reads a number argument as int64 (0 when not a number). */
 int64_t tcn_get_i64(napi_env env, napi_value v);
 
+/* ringOpen(device, snaplen, blockSize, blockCount, retireMs, direction, filter) (ring-open.c). */
+napi_value tcn_ring_open(napi_env env, napi_callback_info info);
+/* Wraps an opened ring fd and its mapping into the JS result object of ringOpen (ring.c). */
+napi_value tcn_ring_wrap(napi_env env, int fd, void *map, size_t map_len, unsigned block_size,
+                         unsigned block_nr, int link);
+
 /*
  * Compiles a tcpdump-syntax filter for pcap DLT `dlt` with `snaplen` into a freshly
  * malloc'd instruction array (*out, *count). On failure writes libpcap's message to `err`

@@ -46,8 +46,8 @@ export class FrameEncoder {
    */
   reserve(): number {
     const need = (this.frameOff < 0 ? FRAME_COUNT_BYTES : 0) + this.recordBytes;
+    if (this.len + need > this.maxBytes) { this.dropped++; return -1; }
     if (this.len + need > this.buf.length) {
-      if (this.len + need > this.maxBytes) { this.dropped++; return -1; }
       const nb = Buffer.alloc(Math.min(this.maxBytes, Math.max(this.buf.length * 2, this.len + need)));
       this.buf.copy(nb, 0, 0, this.len);
       this.buf = nb;

@@ -9,7 +9,7 @@ import { spawn } from 'node:child_process';
 import { TcpcopyError } from '../core/errors';
 import { RingCapture } from '../io/ring-capture';
 import { Intercept } from '../intercept/intercept';
-import { consoleLogger, type Logger } from '../intercept/types';
+import { createLogger, type Logger } from './logger';
 import { INTERCEPT_HELP, parseInterceptArgs, type InterceptConfig } from './intercept-options';
 
 const CHILD_ENV = 'TCPCOPY_INTERCEPT_DAEMON_CHILD';
@@ -24,14 +24,11 @@ function version(): string {
 }
 
 function makeLogger(cfg: InterceptConfig): Logger {
-  if (!cfg.logFile) return consoleLogger(cfg.logLevel);
-  let fd: number;
   try {
-    fd = fs.openSync(cfg.logFile, 'a');
+    return createLogger({ name: 'intercept', file: cfg.logFile ?? undefined, level: cfg.logLevel, format: cfg.logFormat });
   } catch (e) {
     throw new TcpcopyError('ERR_LOG_FILE', `-l ${cfg.logFile}: cannot open (${(e as Error).message}); fix: pick a writable path`, { option: '-l', value: cfg.logFile });
   }
-  return consoleLogger(cfg.logLevel, (line) => { fs.writeSync(fd, line); });
 }
 
 /** Re-runs this program detached, output to the log file; returns the child's pid. */
@@ -74,7 +71,8 @@ async function run(cfg: InterceptConfig): Promise<void> {
     log.info(`${sig}: stopping`);
     icp.stop().then(() => {
       const s = icp.stats();
-      log.info('final counters', s);
+      log.info('final counters', { ...s });
+      log.close();
       if (cfg.pidFile) { try { fs.unlinkSync(cfg.pidFile); } catch { /* already gone */ } }
       process.exit(0);
     }, (e: Error) => { log.error(`stop failed: ${e.message}`); process.exit(1); });

@@ -32,6 +32,8 @@ export interface InterceptConfig {
   readonly snaplen: number;
   /** Log level, `--log-level` debug|info|warn|error; default info. */
   readonly logLevel: 'debug' | 'info' | 'warn' | 'error';
+  /** Log line format, `--log-format` text|json; default text. */
+  readonly logFormat: 'text' | 'json';
 }
 
 /** What the command line asks for. */
@@ -57,6 +59,7 @@ returns their headers to the tcpcopy instances connected on the channel port.
       --snaplen BYTES     capture snaplen (default: 160, 320 with --payload)
   -l, --log FILE          append the log to FILE (default: stderr)
       --log-level LEVEL   debug, info, warn or error (default: info)
+      --log-format FMT    text or json (one object per line) (default: text)
   -P, --pidfile FILE      write the process id to FILE
   -d, --daemon            run in the background (log to -l FILE)
   -h, --help              this text
@@ -90,6 +93,7 @@ export function parseInterceptArgs(argv: readonly string[]): InterceptCommand {
         bind: { type: 'string', short: 'b' },
         log: { type: 'string', short: 'l' },
         'log-level': { type: 'string' },
+        'log-format': { type: 'string' },
         pidfile: { type: 'string', short: 'P' },
         daemon: { type: 'boolean', short: 'd' },
         help: { type: 'boolean', short: 'h' },
@@ -118,11 +122,13 @@ export function parseInterceptArgs(argv: readonly string[]): InterceptCommand {
   const snaplen = intOpt('--snaplen', v.snaplen, payload ? 320 : 160, 96, 65535, 'bytes');
   const lvl = v['log-level'] ?? 'info';
   if (lvl !== 'debug' && lvl !== 'info' && lvl !== 'warn' && lvl !== 'error') throw bad('--log-level', lvl, 'expected debug, info, warn or error');
+  const fmt = v['log-format'] ?? 'text';
+  if (fmt !== 'text' && fmt !== 'json') throw bad('--log-format', fmt, 'expected text or json');
   if (v.log === '') throw bad('-l', "''", 'expected a file name');
   if (v.pidfile === '') throw bad('-P', "''", 'expected a file name');
   const config: InterceptConfig = Object.freeze({
     device, filter, port, bind, logFile: v.log ?? null, pidFile: v.pidfile ?? null,
-    daemon: v.daemon === true, routeTimeoutS, payload, snaplen, logLevel: lvl,
+    daemon: v.daemon === true, routeTimeoutS, payload, snaplen, logLevel: lvl, logFormat: fmt,
   });
   return Object.freeze({ kind: 'run', config });
 }

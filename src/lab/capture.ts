@@ -36,7 +36,7 @@ export interface CaptureLab {
 
 /** Starts `tcpdump -i DEV -w FILE -U -s SNAP FILTER` and waits until it is listening. */
 export async function startCapture(lab: CaptureLab, host: HostName | 'switch', dev: string, o: CaptureOptions): Promise<LabCapture> {
-  const argv = ['tcpdump', '-n', '-Z', 'root', '-i', dev, '-U', '-s', String(o.snaplen ?? 262144), '-w', o.file];
+  const argv = ['tcpdump', '-n', '-Z', 'root', '--immediate-mode', '-i', dev, '-U', '-s', String(o.snaplen ?? 262144), '-w', o.file];
   if (o.filter.trim() !== '') argv.push(o.filter);
   const proc = lab.spawn(host, argv, { label: `tcpdump-${host}-${dev}`, stopSignal: 'SIGINT', graceMs: 3000 });
   await proc.waitFor(/listening on/, o.timeoutMs ?? 10_000);

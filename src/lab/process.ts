@@ -4,7 +4,7 @@
  * tracked by pid, stopped by pid only.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, type WriteStream } from 'node:fs';
+import { closeSync, createWriteStream, openSync, type WriteStream } from 'node:fs';
 import { TcpcopyError } from '../core/errors';
 import { pidAlive, sleep } from './sh';
 
@@ -24,6 +24,12 @@ export interface SpawnOptions {
   graceMs?: number;
   /** Short label used in log messages. Default: argv[0]. */
   label?: string;
+  /**
+   * Let the process outlive this Node process (own process group, unref'd; used by
+   * `lab-main up`). Its stdout/stderr go to `logFile` (default /dev/null) instead of memory,
+   * so waitFor() cannot see them. Default false.
+   */
+  detached?: boolean;
 }
 
 /** How a process ended. */
@@ -60,12 +66,19 @@ export class LabProcess {
     this.maxText = opts.maxText ?? 1024 * 1024;
     this.stopSignal = opts.stopSignal ?? 'SIGTERM';
     this.graceMs = opts.graceMs ?? 3000;
-    this.log = opts.logFile ? createWriteStream(opts.logFile, { flags: 'a' }) : null;
+    const detached = opts.detached ?? false;
+    this.log = opts.logFile && !detached ? createWriteStream(opts.logFile, { flags: 'a' }) : null;
+    const fd = detached ? openSync(opts.logFile ?? '/dev/null', 'a') : -1;
     const child: ChildProcess = spawn(cmd, args, {
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: detached ? ['ignore', fd, fd] : ['ignore', 'pipe', 'pipe'],
+      detached,
       env: opts.env ? { ...process.env, ...opts.env } : process.env,
       ...(opts.cwd !== undefined ? { cwd: opts.cwd } : {}),
     });
+    if (detached) {
+      closeSync(fd);
+      child.unref();
+    }
     if (child.pid === undefined) {
       throw new TcpcopyError('ERR_LAB_EXEC', `cannot spawn ${full.join(' ')}`, { argv: full });
     }

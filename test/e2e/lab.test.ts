@@ -111,7 +111,9 @@ test('lab: topology, servers, load, captures, black hole', { skip: !isRoot && 'n
     recs = (await online.waitForCount(before + cl.responsesOk)).slice(before);
     assert.equal(recs.length, cl.responsesOk);
     sum = summarise(recs);
-    assert.equal(sum.connections, recs.length);
+    // One server connection per request ((addr, port) pairs may repeat: the server closes
+    // first, so the client may reuse a port at once).
+    assert.equal(new Set(recs.map((r) => r.connection)).size, recs.length);
     assert.ok(recs.every((r) => r.connectionRequests === 1));
     assert.deepEqual(sum.addresses, [...lab.hosts.client.addresses].sort());
 

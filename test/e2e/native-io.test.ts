@@ -1,11 +1,14 @@
 /**
  * End-to-end test of the native packet I/O addon (root): two network namespaces joined by a
  * veth pair (198.18.200.1/24 <-> 198.18.200.2/24). Capture and send run in child processes
- * under `ip netns exec` (this same file in child mode, selected by TCN_NATIVE_IO_CHILD).
+ * under `ip netns exec` (this same file in child mode: TCN_NATIVE_IO_CHILD names a JSON job file).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { RingCapture } from '../../src/io/ring-capture';
 import { RawSender } from '../../src/io/raw-sender';
 import { FrameSender } from '../../src/io/frame-sender';
@@ -101,13 +104,17 @@ interface ChildRun {
   done: Promise<{ code: number | null; out: Record<string, unknown> }>;
 }
 
+let jobSeq = 0;
+
 /** Runs this file in child mode inside `ns` (or as `nobody` in the root namespace). */
 function runChild(ns: string | null, job: Job, asNobody = false): ChildRun {
   const node = process.execPath;
   const argv = asNobody
     ? ['setpriv', '--reuid=nobody', '--regid=nogroup', '--clear-groups', node, __filename]
     : ['ip', 'netns', 'exec', ns ?? '', node, __filename];
-  const child = spawn(argv[0] ?? '', argv.slice(1), { env: { ...process.env, TCN_NATIVE_IO_CHILD: JSON.stringify(job) }, stdio: ['ignore', 'pipe', 'inherit'] });
+  const jobFile = join(tmpdir(), `tcn-job-${process.pid}-${jobSeq++}.json`);
+  writeFileSync(jobFile, JSON.stringify(job), { mode: 0o644 });
+  const child = spawn(argv[0] ?? '', argv.slice(1), { env: { ...process.env, TCN_NATIVE_IO_CHILD: jobFile }, stdio: ['ignore', 'pipe', 'inherit'] });
   let text = '';
   let readyResolve: () => void = () => undefined;
   const ready = new Promise<void>((res) => (readyResolve = res));
@@ -119,6 +126,7 @@ function runChild(ns: string | null, job: Job, asNobody = false): ChildRun {
   const done = new Promise<{ code: number | null; out: Record<string, unknown> }>((res) => {
     child.on('close', (code) => {
       clearTimeout(killer);
+      rmSync(jobFile, { force: true });
       readyResolve();
       const last = text.trim().split('\n').pop() ?? '{}';
       let out: Record<string, unknown> = {};
@@ -210,7 +218,7 @@ async function child(job: Job): Promise<void> {
 }
 
 if (CHILD !== undefined) {
-  child(JSON.parse(CHILD) as Job).catch((err: unknown) => {
+  child(JSON.parse(readFileSync(CHILD, 'utf8')) as Job).catch((err: unknown) => {
     process.stdout.write(`${JSON.stringify({ error: err instanceof TcpcopyError ? err.code : String(err) })}\n`);
     process.exitCode = 1;
   });

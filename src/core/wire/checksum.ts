@@ -124,10 +124,12 @@ function pseudoHeaderSum(buf: Buffer, ipOff: number, tcpLen: number): number {
  * The TCP checksum to store at tcpOff+16 for the IPv4+TCP packet at ipOff. The pseudo
  * header comes from the IP header; the TCP length is the IP total length minus the IP
  * header length (clamped to the buffer; total length 0 = to the end of the buffer). The
- * current content of the checksum field is ignored.
+ * current content of the checksum field is ignored. Returns 0 when the buffer does not
+ * even hold a 20-byte IP header at ipOff.
  */
 export function tcpChecksum(buf: Buffer, ipOff: number): number {
   const hl = ipHeaderLen(buf, ipOff);
+  if (hl < 20) return 0; // no IPv4 header in the buffer: nothing meaningful to compute
   const tl = tcpLength(buf, ipOff, hl);
   const t = ipOff + hl;
   let s = pseudoHeaderSum(buf, ipOff, tl);

@@ -109,7 +109,7 @@ test('random bytes, with and without a valid magic in front, never crash or hang
 });
 
 test('every single-bit flip in the headers of real files is survived', async () => {
-  for (const [file, span] of [[join(CAPS, "eth-us.pcap"), 24 + 16 + 40], [join(CAPS, 'eth-us-be.pcap'), 24 + 16], [join(NG, "difficult/test202.pcapng"), 200]] as const) {
+  for (const [file, span] of [[join(CAPS, 'eth-us.pcap'), 24 + 16 + 40], [join(CAPS, 'eth-us-be.pcap'), 24 + 16], [join(NG, 'difficult/test202.pcapng'), 200]] as const) {
     const full = readFileSync(file);
     for (let bit = 0; bit < span * 8; bit++) {
       const b = Buffer.from(full);

@@ -1,0 +1,48 @@
+#!/usr/bin/env node
+import { createLogger } from './logger';
+import { daemonize, packageVersion, reportStartupError, writePidFile } from './process-control';
+import { parseTcpcopyArgs } from './tcpcopy-config';
+import { helpText } from './tcpcopy-options';
+import { Replay } from '../run/replay';
+
+/** tcpcopy's entry point: subcommands (inspect, ...) or a replay. */
+async function main(argv: string[]): Promise<number> {
+  const sub = argv[0];
+  if (sub === 'inspect') {
+    const { runInspect } = await import('./inspect');
+    return runInspect(argv.slice(1), process.stdout);
+  }
+  const cfg = parseTcpcopyArgs(argv);
+  if (cfg.help) {
+    process.stdout.write(helpText(packageVersion()) + '\n');
+    return 0;
+  }
+  if (cfg.version) {
+    process.stdout.write(`tcpcopy ${packageVersion()}\n`);
+    return 0;
+  }
+  if (cfg.daemon && daemonize(cfg.logFile)) return 0;
+  if (cfg.pidFile !== null) writePidFile(cfg.pidFile);
+  const log = createLogger({ name: 'tcpcopy', file: cfg.logFile ?? undefined, level: cfg.debug ? 'debug' : 'info', format: cfg.logFormat });
+  const replay = new Replay(cfg, log);
+  process.on('SIGINT', () => replay.stop('SIGINT'));
+  process.on('SIGTERM', () => replay.stop('SIGTERM'));
+  process.on('SIGUSR1', () => replay.printReport());
+  try {
+    return await replay.run();
+  } finally {
+    log.close();
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+    // live captures and sockets are closed by now; do not wait for stray handles
+    setTimeout(() => process.exit(code), 200).unref();
+  },
+  (e: unknown) => {
+    process.exitCode = reportStartupError('tcpcopy', e);
+    setTimeout(() => process.exit(process.exitCode as number), 100).unref();
+  },
+);

@@ -1,0 +1,84 @@
+/**
+ * tcpcopy's options: one table that drives argv parsing (node:util parseArgs, so both
+ * `-x 80-...` and `-x80-...` work as with the original's getopt), the help text and validation.
+ * Letters and meanings are the original TCPCopy's; every option also has a long name.
+ */
+
+export type OptionKind = 'string' | 'boolean';
+
+export interface OptionSpec {
+  /** Original single-letter flag, when the original had one. */
+  short?: string;
+  /** Long name (always present). */
+  long: string;
+  kind: OptionKind;
+  /** Help group. */
+  group: 'Replay' | 'Traffic shaping' | 'Capture' | 'Offline' | 'Channel' | 'Session' | 'Process and output';
+  /** Argument placeholder in help, e.g. 'N', 'MS'. */
+  arg?: string;
+  /** What it does, with the unit. */
+  doc: string;
+  /** Default, as shown in help. */
+  def?: string;
+}
+
+export const TCPCOPY_OPTIONS: readonly OptionSpec[] = [
+  { short: 'x', long: 'transfer', kind: 'string', group: 'Replay', arg: '[IP:]PORT-TIP:TPORT,...', doc: 'what to copy and where: online server port (optionally address) to target address:port; `@mac` parts with -o' },
+  { short: 's', long: 'intercept', kind: 'string', group: 'Replay', arg: 'IP[:PORT],...', doc: 'intercept servers that report the target\'s replies (port defaults to -p)' },
+  { short: 'i', long: 'input', kind: 'string', group: 'Capture', arg: 'DEV|FILE', doc: 'a capture file (offline replay: pcap or pcapng) or capture device(s), comma separated (live)', def: 'live, IP layer (all devices)' },
+  { long: 'offline', kind: 'string', group: 'Offline', arg: 'FILE', doc: 'replay this capture file (same as -i FILE when FILE exists)' },
+  { short: 'F', long: 'filter', kind: 'string', group: 'Capture', arg: 'BPF', doc: 'capture filter (tcpdump syntax) for live capture', def: 'built from -x' },
+  { short: 'B', long: 'buffer', kind: 'string', group: 'Capture', arg: 'MB', doc: 'capture ring size in MiB', def: '16' },
+  { short: 'S', long: 'snaplen', kind: 'string', group: 'Capture', arg: 'BYTES', doc: 'bytes kept of each captured packet', def: '65535' },
+  { short: 'o', long: 'send-device', kind: 'string', group: 'Capture', arg: 'DEV', doc: 'send Ethernet frames on this device (needs @mac in -x) instead of raw IP' },
+  { short: 'c', long: 'client-ip', kind: 'string', group: 'Traffic shaping', arg: 'LIST', doc: 'rewrite client addresses: IPs, a.b.c.x patterns (keep last octet) or CIDR blocks, comma separated' },
+  { short: 'n', long: 'replicas', kind: 'string', group: 'Traffic shaping', arg: 'N', doc: 'replay every session N times from distinct client ports (1..1023)', def: '1' },
+  { short: 'f', long: 'port-offset', kind: 'string', group: 'Traffic shaping', arg: 'N', doc: 'client port space of this instance when several tcpcopy replay to one target (0..63)', def: '0' },
+  { short: 'r', long: 'rate', kind: 'string', group: 'Traffic shaping', arg: 'PERCENT', doc: 'replay this percentage of sessions (1..100), chosen by client ip:port hash', def: '100' },
+  { short: 'g', long: 'ramp', kind: 'boolean', group: 'Traffic shaping', doc: 'ramp the replayed share from 1% to -r over about 100 s' },
+  { short: 'a', long: 'accelerate', kind: 'string', group: 'Offline', arg: 'N', doc: 'offline: replay N times faster than recorded (0 = as fast as possible)', def: '1' },
+  { short: 'I', long: 'idle-gap', kind: 'string', group: 'Offline', arg: 'MS', doc: 'offline: skip idle gaps in the capture longer than MS', def: 'off' },
+  { short: 'T', long: 'repeat', kind: 'string', group: 'Offline', arg: 'N', doc: 'offline: replay the file N times (repetitions use distinct client ports)', def: '1' },
+  { short: 'p', long: 'port', kind: 'string', group: 'Channel', arg: 'PORT', doc: 'intercept channel port', def: '36524' },
+  { short: 'C', long: 'connections', kind: 'string', group: 'Channel', arg: 'N', doc: 'connections to each intercept (1..11)', def: '2' },
+  { short: 'L', long: 'reconnect', kind: 'boolean', group: 'Channel', doc: 'keep running and reconnect when intercept goes away' },
+  { short: 't', long: 'session-timeout', kind: 'string', group: 'Session', arg: 'S', doc: 'end a session idle this many seconds with data pending', def: '600' },
+  { short: 'k', long: 'keepalive-timeout', kind: 'string', group: 'Session', arg: 'S', doc: 'end an idle session whose captured data was all replayed after this many seconds', def: '600' },
+  { short: 'W', long: 'no-wait', kind: 'boolean', group: 'Session', doc: 'do not wait for the response before sending the next request' },
+  { short: 'O', long: 'only-syn', kind: 'boolean', group: 'Session', doc: 'replay only sessions whose SYN was captured' },
+  { short: 'D', long: 'mss', kind: 'string', group: 'Session', arg: 'BYTES', doc: 'MSS announced in synthesized SYNs', def: '1460' },
+  { short: 'M', long: 'mtu', kind: 'string', group: 'Session', arg: 'BYTES', doc: 'MTU toward the target; larger segments are split', def: '1500' },
+  { short: 'R', long: 'rtt', kind: 'string', group: 'Session', arg: 'MS', doc: 'initial retransmission timeout', def: '100' },
+  { short: 'm', long: 'memory', kind: 'string', group: 'Process and output', arg: 'MB', doc: 'stop cleanly when the resident memory exceeds this', def: 'off' },
+  { short: 'l', long: 'log', kind: 'string', group: 'Process and output', arg: 'FILE', doc: 'append the log to FILE', def: 'stderr' },
+  { short: 'P', long: 'pidfile', kind: 'string', group: 'Process and output', arg: 'FILE', doc: 'write the process id to FILE' },
+  { short: 'd', long: 'daemon', kind: 'boolean', group: 'Process and output', doc: 'run in the background (use with -l)' },
+  { long: 'log-format', kind: 'string', group: 'Process and output', arg: 'text|json', doc: 'log line format', def: 'text' },
+  { long: 'debug', kind: 'boolean', group: 'Process and output', doc: 'debug logging' },
+  { long: 'report', kind: 'string', group: 'Process and output', arg: 'json:FILE', doc: 'also write the final report as JSON to FILE (`--report json:FILE` or `--report FILE`)' },
+  { long: 'status', kind: 'string', group: 'Process and output', arg: 'S', doc: 'seconds between status lines (0 = none)', def: '5' },
+  { short: 'h', long: 'help', kind: 'boolean', group: 'Process and output', doc: 'show this help' },
+  { short: 'v', long: 'version', kind: 'boolean', group: 'Process and output', doc: 'show the version' },
+];
+
+/** The help text, grouped, with original letters, long names, units and defaults. */
+export function helpText(version: string): string {
+  const lines = [
+    `tcpcopy ${version}: replay live or recorded TCP traffic to a test server, as the original clients`,
+    '',
+    'usage: tcpcopy -x PORT-TARGET_IP:TPORT -s INTERCEPT_IP [options]          (live)',
+    '       tcpcopy -i FILE.pcap -x PORT-TARGET_IP:TPORT -s INTERCEPT_IP [options] (offline)',
+    '       tcpcopy inspect FILE [-x ...] [--json]',
+    '',
+  ];
+  const groups = [...new Set(TCPCOPY_OPTIONS.map((o) => o.group))];
+  for (const g of groups) {
+    lines.push(`${g}:`);
+    for (const o of TCPCOPY_OPTIONS.filter((x) => x.group === g)) {
+      const flag = `${o.short !== undefined ? `-${o.short}, ` : '    '}--${o.long}${o.arg !== undefined ? ` ${o.arg}` : ''}`;
+      lines.push(`  ${flag.padEnd(40)} ${o.doc}${o.def !== undefined ? ` (default: ${o.def})` : ''}`);
+    }
+    lines.push('');
+  }
+  return lines.join('\n');
+}

@@ -1,0 +1,155 @@
+import { CaptureFileReader } from '../io/capture-file/reader';
+import type { CaptureRecordReceiver } from '../io/capture-file/types';
+
+/**
+ * Reads a capture file in batches and hands its frames out at the recorded pace (-a speeds it
+ * up, 0 = unpaced; -I skips idle gaps; -T repeats the file). Frames are copied into one reused
+ * arena per batch, so memory stays bounded whatever the file size.
+ */
+export interface OfflineFrameSink {
+  /** One frame, due now. `rep` is the repetition index (-T). */
+  frame(linkType: number, buf: Buffer, off: number, len: number, origLen: number, rep: number): void;
+}
+
+export interface OfflineFeedOptions {
+  file: string;
+  /** -a: speed-up factor; 0 = as fast as possible. */
+  accelerate: number;
+  /** -I: gaps longer than this (ms) are skipped; 0 = off. */
+  idleGapMs: number;
+  /** -T: how many times the file is replayed. */
+  repeats: number;
+}
+
+const BATCH = 4096;
+const ARENA_BYTES = 16 << 20;
+
+export class OfflineFeed implements CaptureRecordReceiver {
+  private reader: CaptureFileReader | null = null;
+  private arena = Buffer.allocUnsafe(ARENA_BYTES);
+  private used = 0;
+  private n = 0;
+  private next = 0;
+  private readonly offs = new Int32Array(BATCH);
+  private readonly lens = new Int32Array(BATCH);
+  private readonly origLens = new Int32Array(BATCH);
+  private readonly links = new Int32Array(BATCH);
+  private readonly dues = new Float64Array(BATCH);
+  private rep = 0;
+  private eof = false;
+  private firstTs = NaN;
+  private prevTs = NaN;
+  private skipped = 0;
+  private startWall = 0;
+  /** Frames read from the file(s) so far. */
+  frames = 0;
+  /** Damaged records skipped, over all repetitions. */
+  damaged = 0;
+  /** The reader's fatal error text (truncated/corrupt file), null if none. */
+  fatal: string | null = null;
+  fatalCode: string | null = null;
+
+  constructor(private readonly opts: OfflineFeedOptions) {}
+
+  /** Opens the file (throws TcpcopyError naming it when it cannot be read or is no capture). */
+  async open(now: number): Promise<void> {
+    this.reader = await CaptureFileReader.open(this.opts.file);
+    this.startWall = now;
+  }
+
+  /** Progress of the current repetition, 0..1 (for the progress bar). */
+  progress(): number {
+    const r = this.reader;
+    if (r === null || r.fileSize === 0) return 1;
+    return (this.rep + Math.min(1, r.bytesRead / r.fileSize)) / this.opts.repeats;
+  }
+
+  get done(): boolean {
+    return this.eof && this.next >= this.n;
+  }
+
+  /** Capture record callback: copies the frame into the arena. */
+  packet(linkType: number, buf: Buffer, off: number, capLen: number, origLen: number, tsMs: number): void {
+    if (this.used + capLen > this.arena.length) {
+      // a frame larger than the arena's free space: give it its own arena
+      if (capLen > this.arena.length) this.arena = Buffer.allocUnsafe(capLen * 2);
+      return;
+    }
+    const i = this.n++;
+    buf.copy(this.arena, this.used, off, off + capLen);
+    this.offs[i] = this.used;
+    this.lens[i] = capLen;
+    this.origLens[i] = origLen;
+    this.links[i] = linkType;
+    this.dues[i] = this.due(tsMs);
+    this.used += capLen;
+    this.frames++;
+  }
+
+  /** Replay time (ms, wall clock) at which a recorded timestamp is due. */
+  private due(ts: number): number {
+    if (Number.isNaN(this.firstTs)) {
+      this.firstTs = ts;
+      this.prevTs = ts;
+    }
+    if (this.opts.idleGapMs > 0 && ts - this.prevTs > this.opts.idleGapMs) this.skipped += ts - this.prevTs;
+    if (ts > this.prevTs) this.prevTs = ts;
+    if (this.opts.accelerate === 0) return this.startWall;
+    return this.startWall + (ts - this.firstTs - this.skipped) / this.opts.accelerate;
+  }
+
+  /**
+   * Hands out every frame due at `now`, at most `max`. Returns the time the next frame is due
+   * (Infinity when the input is exhausted, `now` when more are due right away).
+   */
+  async pump(sink: OfflineFrameSink, now: number, max: number): Promise<number> {
+    let handed = 0;
+    for (;;) {
+      while (this.next < this.n) {
+        const i = this.next;
+        const at = this.dues[i] as number;
+        if (at > now) return at;
+        this.next++;
+        sink.frame(this.links[i] as number, this.arena, this.offs[i] as number, this.lens[i] as number, this.origLens[i] as number, this.rep);
+        if (++handed >= max) return now;
+      }
+      if (this.eof) return Infinity;
+      await this.refill(now);
+    }
+  }
+
+  private async refill(now: number): Promise<void> {
+    this.n = 0;
+    this.next = 0;
+    this.used = 0;
+    const r = this.reader;
+    if (r === null) {
+      this.eof = true;
+      return;
+    }
+    const more = await r.readBatch(this, BATCH);
+    if (!more && this.n === 0) {
+      this.damaged += r.damageCount;
+      if (r.fatal !== null) {
+        this.fatal = r.fatal.message;
+        this.fatalCode = r.fatal.code;
+      }
+      await r.close();
+      this.reader = null;
+      if (this.rep + 1 < this.opts.repeats && this.fatal === null) {
+        this.rep++;
+        this.reader = await CaptureFileReader.open(this.opts.file);
+        this.firstTs = NaN;
+        this.skipped = 0;
+        this.startWall = now;
+      } else {
+        this.eof = true;
+      }
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.reader !== null) await this.reader.close();
+    this.reader = null;
+  }
+}

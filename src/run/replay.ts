@@ -1,0 +1,307 @@
+import * as fs from 'node:fs';
+import { performance } from 'node:perf_hooks';
+import { ReplayEngine } from '../core/engine';
+import { engineConfig } from '../core/engine-config';
+import { TcpcopyError } from '../core/errors';
+import { decodeFrame, type DecodeStatus, parseIpv4Tcp } from '../core/wire/decode';
+import { newSegment, ipToString } from '../core/wire/segment';
+import { ChannelClient } from '../io/channel-client';
+import { FrameSender } from '../io/frame-sender';
+import { RawSender } from '../io/raw-sender';
+import { RingCapture } from '../io/ring-capture';
+import type { PacketReceiver, PacketSender } from '../io/types';
+import type { Logger } from '../cli/logger';
+import type { TcpcopyConfig } from '../cli/tcpcopy-config';
+import { OfflineFeed, type OfflineFrameSink } from './offline-feed';
+import { formatReport, lagSummary, type ReplayReport, requestAccounting } from './report';
+
+/** Wall-clock milliseconds (fractional); the one clock the runner gives the engine. */
+export function clock(): number {
+  return performance.timeOrigin + performance.now();
+}
+
+/** The BPF filter live capture uses when -F is not given: client->server packets of the transfers. */
+export function transferFilter(cfg: TcpcopyConfig): string {
+  const parts = cfg.transfers.map((t) => (t.onlineIp !== 0 ? `(dst host ${ipToString(t.onlineIp)} and dst port ${t.onlinePort})` : `dst port ${t.onlinePort}`));
+  return `tcp and (${[...new Set(parts)].join(' or ')})`;
+}
+
+/**
+ * Wires one replay: capture (file or live) -> decode -> engine -> raw send, and intercept's
+ * reply records -> engine. Owns the timers, the status line and the final report.
+ */
+export class Replay implements OfflineFrameSink, PacketReceiver {
+  readonly engine: ReplayEngine;
+  private readonly seg = newSegment();
+  private readonly replySeg = newSegment();
+  private sender: PacketSender | null = null;
+  private channel: ChannelClient | null = null;
+  private feed: OfflineFeed | null = null;
+  private captures: RingCapture[] = [];
+  private readonly decode: Record<string, number> = {};
+  private notForTransfers = 0;
+  private unknownLinks = new Set<number>();
+  private timer: NodeJS.Timeout | null = null;
+  private timerAt = Infinity;
+  private flushQueued = false;
+  private stopping = false;
+  private stopReason = '';
+  private resolveDone: (() => void) | null = null;
+  private readonly startedAt = clock();
+  private statusTimer: NodeJS.Timeout | null = null;
+  private exitCode = 0;
+  private readonly macByTarget = new Map<number, string>();
+
+  constructor(private readonly cfg: TcpcopyConfig, private readonly log: Logger) {
+    const transfers = cfg.transfers.map((t) => ({ onlineIp: t.onlineIp, onlinePort: t.onlinePort, targetIp: t.targetIp, targetPort: t.targetPort }));
+    for (const t of cfg.transfers) if (t.targetMac !== null) this.macByTarget.set(t.targetIp, t.targetMac);
+    this.engine = new ReplayEngine(
+      engineConfig(transfers, {
+        clientIps: cfg.clientIps, replicas: cfg.replicas, portOffset: cfg.portOffset, samplePercent: cfg.samplePercent,
+        rampMs: cfg.rampMs, onlySyn: cfg.onlySyn, noWait: cfg.noWait, mss: cfg.mss, mtu: cfg.mtu,
+        sessionTimeoutMs: cfg.sessionTimeoutMs, keepaliveTimeoutMs: cfg.keepaliveTimeoutMs, rtoInitialMs: cfg.rtoMs,
+      }),
+      {
+        packet: (buf, off, len) => this.sendPacket(buf, off, len),
+        clientAdded: (ip, port, tip, tport) => this.channel?.addClient(ip, port, tip, tport),
+        clientRemoved: (ip, port, tip, tport) => this.channel?.delClient(ip, port, tip, tport),
+      },
+    );
+  }
+
+  private sendPacket(buf: Buffer, off: number, len: number): void {
+    const s = this.sender;
+    if (s === null) return;
+    if (s instanceof FrameSender) {
+      const mac = this.macByTarget.get(buf.readUInt32BE(off + 16));
+      if (mac !== undefined) s.sendTo(mac, buf, off, len);
+      return;
+    }
+    s.send(buf, off, len);
+  }
+
+  /** Runs the replay to its end (offline: file replayed and drained; live: until stop()). Returns the exit code. */
+  async run(): Promise<number> {
+    const cfg = this.cfg;
+    this.sender = cfg.sendDevice !== null ? new FrameSender({ device: cfg.sendDevice, dstMac: '00:00:00:00:00:00' }) : new RawSender();
+    this.channel = new ChannelClient(
+      { servers: cfg.intercepts, connections: cfg.connections, reconnect: cfg.reconnect, recordBytes: 64 },
+      (buf, off, len) => this.onRecord(buf, off, len),
+      { warn: (m) => this.log.warn(m), info: (m) => this.log.info(m) },
+    );
+    this.channel.onDown = (ev) => {
+      if (!ev.willReconnect && ev.serverDown && !this.stopping) {
+        this.exitCode = 1;
+        this.stop(`intercept ${ev.server} went away (${ev.reason}); use -L to keep running and reconnect`);
+      }
+    };
+    await this.channel.connect();
+    this.log.info(`connected to intercept ${cfg.intercepts.map((s) => `${s.host}:${s.port}`).join(', ')}`);
+    const done = new Promise<void>((resolve) => (this.resolveDone = resolve));
+    if (cfg.statusIntervalMs > 0) this.statusTimer = setInterval(() => this.status(), cfg.statusIntervalMs);
+    if (cfg.input.kind === 'offline') {
+      this.feed = new OfflineFeed({ file: cfg.input.file, accelerate: cfg.accelerate, idleGapMs: cfg.idleGapMs, repeats: cfg.repeats });
+      await this.feed.open(clock());
+      this.log.info(`replaying ${cfg.input.file} (-a ${cfg.accelerate}, -T ${cfg.repeats})`);
+      void this.pumpOffline();
+    } else {
+      const devices = cfg.input.devices.length > 0 ? cfg.input.devices : ['any'];
+      const filter = cfg.filter ?? transferFilter(cfg);
+      for (const device of devices) {
+        const cap = new RingCapture({ device, filter, snaplen: cfg.snaplen, bufferMB: cfg.bufferMB, direction: 'in' });
+        await cap.start(this);
+        this.captures.push(cap);
+      }
+      this.log.info(`capturing on ${devices.join(',')} with filter "${filter}"`);
+    }
+    this.arm();
+    await done;
+    return this.exitCode;
+  }
+
+  /** Ends the replay (signal, memory cap, channel loss): finishes sessions and resolves run(). */
+  stop(reason: string): void {
+    if (this.stopping) return;
+    this.stopping = true;
+    this.stopReason = reason;
+    this.log.info(`stopping: ${reason}`);
+    void this.shutdown();
+  }
+
+  // ---- capture input ----
+
+  /** Live capture: one frame. */
+  packet(linkType: number, buf: Buffer, off: number, capLen: number): void {
+    this.ingest(linkType, buf, off, capLen, 0, clock());
+  }
+
+  /** Live capture: end of a ring block. */
+  batchEnd(): void {
+    this.flushAll();
+    this.arm();
+  }
+
+  /** Offline feed: one frame due now. */
+  frame(linkType: number, buf: Buffer, off: number, len: number, _origLen: number, rep: number): void {
+    this.ingest(linkType, buf, off, len, rep, clock());
+  }
+
+  private ingest(linkType: number, buf: Buffer, off: number, capLen: number, rep: number, now: number): void {
+    const st: DecodeStatus = decodeFrame(linkType, buf, off, capLen, this.seg);
+    this.decode[st] = (this.decode[st] ?? 0) + 1;
+    if (st !== 'ok') {
+      if (st === 'unknown-link' && !this.unknownLinks.has(linkType)) {
+        this.unknownLinks.add(linkType);
+        this.log.error(`link type ${linkType} is not supported (supported: Ethernet 1, raw IP 101/228, Linux cooked 113/276, BSD loopback 0); its frames are skipped and counted`);
+      }
+      return;
+    }
+    if (!this.engine.onClientPacket(this.seg, now, rep)) this.notForTransfers++;
+  }
+
+  private async pumpOffline(): Promise<void> {
+    const feed = this.feed;
+    if (feed === null || this.stopping) return;
+    try {
+      const nextAt = await feed.pump(this, clock(), 2048);
+      this.flushAll();
+      if (nextAt === Infinity) {
+        this.onInputEnd();
+        return;
+      }
+      const wait = nextAt - clock();
+      if (wait <= 0) setImmediate(() => void this.pumpOffline());
+      else setTimeout(() => void this.pumpOffline(), Math.min(wait, 1000));
+    } catch (e) {
+      this.exitCode = 2;
+      this.log.error((e as Error).message);
+      this.stop('capture file error');
+    }
+  }
+
+  private onInputEnd(): void {
+    const feed = this.feed as OfflineFeed;
+    if (feed.fatal !== null) {
+      this.log.error(feed.fatal);
+      if (feed.fatalCode !== 'ERR_CAPTURE_TRUNCATED') this.exitCode = 2;
+    }
+    this.log.info(`end of ${feed.frames} frames; waiting for ${this.engine.busySessions()} sessions to finish`);
+    let lastProgress = this.progressMark();
+    let lastChange = clock();
+    const check = setInterval(() => {
+      const busy = this.engine.busySessions();
+      const mark = this.progressMark();
+      if (mark !== lastProgress) {
+        lastProgress = mark;
+        lastChange = clock();
+      }
+      if (busy === 0 || clock() - lastChange > 10_000) {
+        clearInterval(check);
+        this.stop(busy === 0 ? 'capture replayed' : `capture replayed; ${busy} sessions made no progress for 10 s`);
+      }
+    }, 50);
+  }
+
+  private progressMark(): string {
+    const e = this.engine.stats;
+    return `${e.packetsSent}/${e.replies}/${e.sessionsActive}`;
+  }
+
+  // ---- replies ----
+
+  private onRecord(buf: Buffer, off: number, len: number): void {
+    const seg = this.replySeg;
+    if (parseIpv4Tcp(buf, off, len, seg, true) !== 'ok') {
+      this.engine.stats.repliesMalformed++;
+      return;
+    }
+    this.engine.onReply(seg, clock());
+    if (!this.flushQueued) {
+      this.flushQueued = true;
+      setImmediate(() => {
+        this.flushQueued = false;
+        this.flushAll();
+        this.arm();
+      });
+    }
+  }
+
+  // ---- timers and flushing ----
+
+  /** Sends what the engine queued: channel messages first (CLIENT_ADD precedes the SYN), then packets. */
+  private flushAll(): void {
+    this.engine.flush();
+    this.channel?.flush();
+    this.sender?.flush();
+  }
+
+  /** Keeps one timer armed at the engine's next deadline. */
+  private arm(): void {
+    if (this.stopping) return;
+    const at = this.engine.nextDeadline();
+    if (at === Infinity) return;
+    if (this.timer !== null && at >= this.timerAt) return;
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timerAt = at;
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.timerAt = Infinity;
+      this.engine.poll(clock());
+      this.flushAll();
+      this.arm();
+    }, Math.max(0, at - clock()));
+  }
+
+  private status(): void {
+    const e = this.engine.stats;
+    const acc = requestAccounting(e);
+    const rss = process.memoryUsage.rss() / 1048576;
+    const prog = this.feed !== null ? ` progress=${(this.feed.progress() * 100).toFixed(1)}%` : '';
+    this.log.info(`status: sessions active=${e.sessionsActive} created=${e.sessionsCreated} completed=${e.outcomes.completed} requests captured=${acc.captured} replayed=${acc.replayed} replies=${e.replies} retrans=${e.retransTimeout + e.retransFast} rss=${rss.toFixed(0)}MiB${prog}`);
+    if (this.cfg.memoryMB > 0 && rss > this.cfg.memoryMB) {
+      this.exitCode = 3;
+      this.stop(`memory cap -m ${this.cfg.memoryMB} MiB exceeded (resident ${rss.toFixed(0)} MiB)`);
+    }
+  }
+
+  private async shutdown(): Promise<void> {
+    if (this.timer !== null) clearTimeout(this.timer);
+    if (this.statusTimer !== null) clearInterval(this.statusTimer);
+    for (const c of this.captures) await c.stop();
+    this.engine.finish(clock());
+    this.flushAll();
+    await this.feed?.close();
+    const report = this.report();
+    process.stdout.write(formatReport(report) + '\n');
+    if (this.cfg.reportFile !== null) fs.writeFileSync(this.cfg.reportFile, JSON.stringify({ ...report, stopReason: this.stopReason, accounting: requestAccounting(report.engine) }, null, 2) + '\n');
+    await this.channel?.close();
+    this.sender?.close();
+    this.resolveDone?.();
+  }
+
+  /** The report as of now (also printed on SIGUSR1). */
+  report(): ReplayReport {
+    const sst = this.sender?.stats() ?? { sent: 0, failed: 0, retried: 0, lastError: '' };
+    const ch = this.channel?.stats();
+    const ru = process.resourceUsage();
+    let dropped = 0;
+    for (const c of this.captures) dropped += c.stats().dropped;
+    return {
+      mode: this.cfg.input.kind,
+      durationS: (clock() - this.startedAt) / 1000,
+      capture: { frames: this.feed?.frames ?? Object.values(this.decode).reduce((a, b) => a + b, 0), decode: { ...this.decode }, notForTransfers: this.notForTransfers, dropped, damaged: this.feed?.damaged ?? 0, fatal: this.feed?.fatal ?? null },
+      engine: this.engine.stats,
+      channel: ch !== undefined ? { ...ch } : {},
+      sender: { sent: sst.sent, failed: sst.failed, retried: sst.retried, lastError: sst.lastError },
+      lag: lagSummary(this.engine.stats),
+      process: { cpuUserS: ru.userCPUTime / 1e6, cpuSystemS: ru.systemCPUTime / 1e6, maxRssMB: ru.maxRSS / 1024 },
+    };
+  }
+
+  /** Prints the report now (SIGUSR1). */
+  printReport(): void {
+    process.stdout.write(formatReport(this.report()) + '\n');
+  }
+}
+
+export { TcpcopyError };
