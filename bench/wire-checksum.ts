@@ -1,11 +1,14 @@
 /**
  * Micro-benchmark of the Internet checksum hot path: ns per checksum of a 1500-byte
- * IPv4+TCP packet (onesComplementSum over 1500 bytes, tcpChecksum, emitIpv4Tcp, and the
- * byte-pair reference loop for comparison). No assertion; run after a build:
+ * IPv4+TCP packet (onesComplementSum over 1500 bytes, tcpChecksum, emitIpv4Tcp, decodeFrame
+ * and the byte-pair reference loop for comparison). No assertion; run after a build:
  *   node dist/bench/wire-checksum.js [iterations]
  */
 import { onesComplementSum, tcpChecksum, verifyIpv4TcpChecksums } from '../src/core/wire/checksum';
 import { emitIpv4Tcp, newTcpRepr } from '../src/core/wire/build';
+import { decodeFrame } from '../src/core/wire/decode';
+import { newSegment } from '../src/core/wire/segment';
+import { LINKTYPE_RAW } from '../src/core/wire/link';
 
 const N = Math.max(1000, Number(process.argv[2] ?? 300000) || 300000);
 const payload = Buffer.alloc(1448);
@@ -40,4 +43,6 @@ time('onesComplementSum(1500 bytes)', () => onesComplementSum(pkt, 0, 1500));
 time('tcpChecksum(1500-byte packet)', () => tcpChecksum(pkt, 0));
 time('verifyIpv4TcpChecksums(1500-byte packet)', () => (verifyIpv4TcpChecksums(pkt, 0).tcp ? 1 : 0));
 time('emitIpv4Tcp(1448-byte payload)', () => emitIpv4Tcp(repr, payload, 0, payload.length, pkt, 0));
+const seg = newSegment();
+time('decodeFrame(RAW, 1500-byte packet)', () => (decodeFrame(LINKTYPE_RAW, pkt, 0, len, seg) === 'ok' ? 1 : 0));
 time('reference byte-pair loop (1500 bytes)', () => bytePairs(pkt, 0, 1500));

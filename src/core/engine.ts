@@ -261,7 +261,19 @@ export class ReplayEngine {
         if ((flags & TCP_ACK) !== 0 && seg.ack === seqAdd(s.isn, 1)) this.endSession(s, 'targetReset', now);
         return true;
       }
-      if ((flags & (TCP_SYN | TCP_ACK)) === (TCP_SYN | TCP_ACK) && seg.ack === seqAdd(s.isn, 1)) this.established(s, seg, now);
+      if ((flags & (TCP_SYN | TCP_ACK)) === (TCP_SYN | TCP_ACK) && seg.ack === seqAdd(s.isn, 1)) {
+        this.established(s, seg, now);
+      } else if ((flags & (TCP_ACK | TCP_SYN)) === TCP_ACK) {
+        // an ACK without SYN: the target still holds an older connection on this port (a
+        // challenge ACK, possibly even acking our ISN when a capture is replayed twice); reset
+        // it with <SEQ=SEG.ACK> (RFC 9293 3.10.7.3) so the next SYN gets through
+        this.ctx.emit(s, seg.ack, TCP_RST, null, 0, 0, 0);
+        this.stats.resetsSent++;
+        if (s.rtxAt > now + 1) {
+          s.rtxAt = now + 1;
+          this.rearm(s);
+        }
+      }
       return true;
     }
     if ((flags & TCP_RST) !== 0) {
@@ -430,7 +442,12 @@ export class ReplayEngine {
   private endSession(s: Session, outcome: Outcome, now: number, closedOnTarget = false): void {
     if (s.state === SessionState.Closed) return;
     const st = this.stats;
-    if (s.state === SessionState.Established && !closedOnTarget) sendRst(this.ctx, s, s.sndMax);
+    if (s.state === SessionState.Established && !closedOnTarget) {
+      // the target accepts a RST only at exactly its rcv_nxt: what it last acknowledged, or,
+      // if that ACK was lost, the highest sequence sent
+      sendRst(this.ctx, s, s.sndUna);
+      if (s.sndMax !== s.sndUna) sendRst(this.ctx, s, s.sndMax);
+    }
     const wasStarted = s.state !== SessionState.Queued;
     s.state = SessionState.Closed;
     this.timers.remove(s);

@@ -91,6 +91,11 @@ interface Conn {
 export class ChannelClient {
   /** Called when a connection is lost (after the log line). */
   onDown: ((ev: ChannelDownEvent) => void) | undefined;
+  /**
+   * Called after a lost connection is re-established ("host:port"). intercept forgot the
+   * routes registered on the lost connection: re-send CLIENT_ADD for live sessions here.
+   */
+  onReconnect: ((server: string) => void) | undefined;
   private readonly perServer: Conn[][];
   private readonly conns: Conn[] = [];
   private closed = false;
@@ -213,7 +218,7 @@ export class ChannelClient {
       c.timer = null;
       if (this.closed) return;
       this.open(c).then(
-        () => this.log.info(`intercept ${c.server}: reconnected`),
+        () => { this.log.info(`intercept ${c.server}: reconnected`); this.onReconnect?.(c.server); },
         () => { if (!this.closed) { c.sock = null; this.schedule(c); } },
       );
     }, delay);

@@ -122,16 +122,12 @@ export interface RawSenderOptions extends BatchOptions {
 
 /**
  * Sends complete IPv4 packets (checksums filled by the caller) through a raw IP socket,
- * batched with sendmmsg. Throws ERR_NO_RAW_PERMISSION without root/CAP_NET_RAW.
+ * batched with sendmmsg (packets shorter than an IP header are counted as failed at flush).
+ * Throws ERR_NO_RAW_PERMISSION without root/CAP_NET_RAW.
  */
 export class RawSender extends BatchSender {
   /** Opens the raw socket now. */
   constructor(opts: RawSenderOptions = {}) {
     super(0, opts.device ?? '', opts, 'sending raw IP packets');
-  }
-
-  /** Queues one IPv4 packet; packets shorter than an IP header are counted as failed at flush. */
-  override send(buf: Buffer, off: number, len: number): void {
-    super.send(buf, off, len);
   }
 }

@@ -63,6 +63,22 @@ export interface LabExecOptions {
   input?: string;
 }
 
+/** What Lab.state() returns. */
+export interface LabState {
+  /** The prefix. */
+  prefix: string;
+  /** The lab directory. */
+  dir: string;
+  /** Namespaces, switch included. */
+  namespaces: string[];
+  /** Bridge name in the switch namespace. */
+  bridge: string;
+  /** Hosts by role. */
+  hosts: LabHosts;
+  /** Tracked processes. */
+  processes: Array<{ pid: number; label: string; argv: string[] }>;
+}
+
 /** A built lab. Create with {@link Lab.up} or {@link withLab}. */
 export class Lab {
   /** Hosts by role. */
@@ -191,6 +207,14 @@ export class Lab {
       throw new TcpcopyError('ERR_LAB_LOAD', `loadgen failed (exit ${r.code}): ${r.stderr.trim()}`, { stderr: r.stderr });
     }
     return JSON.parse(line) as LoadSummary;
+  }
+
+  /** A JSON-able description (for `lab-main up` state files and `status`). */
+  state(): LabState {
+    return {
+      prefix: this.prefix, dir: this.dir, namespaces: [...this.namespaces], bridge: this.bridge, hosts: this.hosts,
+      processes: [...this.procs].map((p) => ({ pid: p.pid, label: p.label, argv: [...p.argv] })),
+    };
   }
 
   /** Processes still tracked (running). */

@@ -89,8 +89,10 @@ export class Session implements HeapItem {
   gapSince = -1;
   /** A FIN or RST has been captured: nothing follows it. */
   capClosed = false;
-  /** Latest captured client TSval (for the ACKs we generate). */
+  /** Latest captured client TSval. */
   lastTsVal = 0;
+  /** Last TSval sent to the target: what we send never goes below it. */
+  tsSent = 0;
 
   // ---- target side ----
   /** Oldest unacknowledged client seq and next client seq to send. */

@@ -44,13 +44,19 @@ export class TxContext {
       r.hasTs = s.synTs;
       r.tsVal = s.synTsVal;
       r.tsEcr = 0;
+      s.tsSent = s.synTsVal;
     } else {
       r.window = this.cfg.advertisedWindow;
       r.mss = 0;
       r.wscale = -1;
       r.sackOk = false;
       r.hasTs = s.tsOn;
-      r.tsVal = tsVal !== 0 ? tsVal : s.lastTsVal;
+      // TSval never goes backwards (PAWS on the target would drop the segment): the captured
+      // value of the unit, or the last one sent when that is later
+      let ts = s.tsSent;
+      if (tsVal !== 0 && ((tsVal - ts) | 0) > 0) ts = tsVal;
+      s.tsSent = ts;
+      r.tsVal = ts;
       r.tsEcr = s.tsRecent;
     }
     const len = emitIpv4Tcp(r, data, dOff, dLen, this.scratch, 0);

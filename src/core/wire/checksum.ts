@@ -83,12 +83,24 @@ function viewOf(buf: Buffer): DataView {
   return v;
 }
 
+/** Big-endian 16-bit read; callers check bounds (inlined by V8, unlike Buffer#readUInt16BE). */
+function u16(b: Buffer, i: number): number {
+  return ((b[i] as number) << 8) | (b[i + 1] as number);
+}
+
 /** IHL in bytes of the IPv4 header at ipOff, clamped to what the buffer holds (0 when none). */
 function ipHeaderLen(buf: Buffer, ipOff: number): number {
   if (ipOff < 0 || ipOff >= buf.length) return 0;
   const ihl = ((buf[ipOff] as number) & 0x0f) * 4;
   return Math.min(ihl, buf.length - ipOff);
 }
+
+/*
+ * Checksums "to store" are computed in one pass over the covered bytes, including the
+ * stored checksum word c, then c is subtracted by adding its one's complement ~c. This is
+ * exact: the result only differs from a sum that skips the field when the true sum is
+ * +0, which needs all-zero data (impossible for TCP: the pseudo header holds protocol 6).
+ */
 
 /**
  * The IPv4 header checksum to store at ipOff+10 (network order 16-bit value). The
@@ -97,27 +109,26 @@ function ipHeaderLen(buf: Buffer, ipOff: number): number {
 export function ipv4HeaderChecksum(buf: Buffer, ipOff: number): number {
   const hl = ipHeaderLen(buf, ipOff);
   if (hl < 12) return ~onesComplementSum(buf, ipOff, hl) & 0xffff;
-  const s = onesComplementSum(buf, ipOff, 10);
-  return ~onesComplementSum(buf, ipOff + 12, hl - 12, s) & 0xffff;
+  return ~onesComplementSum(buf, ipOff, hl, ~u16(buf, ipOff + 10) & 0xffff) & 0xffff;
 }
 
 /**
- * TCP segment length from the IPv4 header at ipOff: total length minus header length,
- * clamped to the bytes present. A total length of 0 (TSO/GSO captures) means "all bytes
- * present after the IP header".
+ * TCP segment length from the IPv4 header at ipOff (hl >= 20): total length minus header
+ * length, clamped to the bytes present. A total length of 0 (TSO/GSO captures) means "all
+ * bytes present after the IP header".
  */
 function tcpLength(buf: Buffer, ipOff: number, hl: number): number {
   const present = buf.length - ipOff;
-  let total = buf.length - ipOff >= 4 ? buf.readUInt16BE(ipOff + 2) : 0;
+  let total = u16(buf, ipOff + 2);
   if (total === 0 || total > present) total = present;
   const l = total - hl;
   return l > 0 ? l : 0;
 }
 
-/** Unfolded pseudo-header sum (source, destination, protocol 6, TCP length). */
+/** Unfolded pseudo-header sum (source, destination, protocol 6, TCP length); hl >= 20. */
 function pseudoHeaderSum(buf: Buffer, ipOff: number, tcpLen: number): number {
-  if (buf.length - ipOff < 20) return IP_PROTO_TCP + tcpLen;
-  return buf.readUInt32BE(ipOff + 12) + buf.readUInt32BE(ipOff + 16) + IP_PROTO_TCP + tcpLen;
+  return u16(buf, ipOff + 12) + u16(buf, ipOff + 14) + u16(buf, ipOff + 16) + u16(buf, ipOff + 18)
+    + IP_PROTO_TCP + tcpLen;
 }
 
 /**
@@ -133,18 +144,22 @@ export function tcpChecksum(buf: Buffer, ipOff: number): number {
   const tl = tcpLength(buf, ipOff, hl);
   const t = ipOff + hl;
   let s = pseudoHeaderSum(buf, ipOff, tl);
-  if (tl < 18) return ~onesComplementSum(buf, t, tl, s) & 0xffff;
-  s = onesComplementSum(buf, t, 16, s);
-  return ~onesComplementSum(buf, t + 18, tl - 18, s) & 0xffff;
+  if (tl >= 18) s += ~u16(buf, t + 16) & 0xffff;
+  return ~onesComplementSum(buf, t, tl, s) & 0xffff;
 }
 
 /** Compute and write both the IPv4 header checksum and the TCP checksum of the packet at ipOff. */
 export function fillIpv4TcpChecksums(buf: Buffer, ipOff: number): void {
   const hl = ipHeaderLen(buf, ipOff);
   if (hl < 20) return;
-  buf.writeUInt16BE(ipv4HeaderChecksum(buf, ipOff), ipOff + 10);
-  if (buf.length - ipOff - hl < 18) return;
-  buf.writeUInt16BE(tcpChecksum(buf, ipOff), ipOff + hl + 16);
+  const ic = ipv4HeaderChecksum(buf, ipOff);
+  buf[ipOff + 10] = ic >>> 8;
+  buf[ipOff + 11] = ic & 0xff;
+  const t = ipOff + hl;
+  if (buf.length - t < 18) return;
+  const tc = tcpChecksum(buf, ipOff);
+  buf[t + 16] = tc >>> 8;
+  buf[t + 17] = tc & 0xff;
 }
 
 /**
@@ -157,7 +172,7 @@ export function verifyIpv4TcpChecksums(buf: Buffer, ipOff: number): { ip: boolea
   const ip = hl >= 20 && onesComplementSum(buf, ipOff, hl) === 0xffff;
   let tcp = false;
   if (hl >= 20) {
-    const total = buf.readUInt16BE(ipOff + 2);
+    const total = u16(buf, ipOff + 2);
     const tl = tcpLength(buf, ipOff, hl);
     const complete = total === 0 || total <= buf.length - ipOff;
     if (complete && tl >= 20) {

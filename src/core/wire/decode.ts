@@ -23,6 +23,16 @@ export type DecodeStatus =
   | 'ok' | 'unknown-link' | 'not-ipv4' | 'ipv6' | 'truncated' | 'bad-ip-header'
   | 'fragment' | 'not-tcp' | 'bad-tcp-header';
 
+/** Big-endian 16-bit read; callers check bounds (V8 inlines this; Buffer#readUInt16BE is slower). */
+function u16(b: Buffer, i: number): number {
+  return ((b[i] as number) << 8) | (b[i + 1] as number);
+}
+
+/** Big-endian unsigned 32-bit read; callers check bounds. */
+function u32(b: Buffer, i: number): number {
+  return (((b[i] as number) << 24) | ((b[i + 1] as number) << 16) | ((b[i + 2] as number) << 8) | (b[i + 3] as number)) >>> 0;
+}
+
 const ETHERTYPE_IPV4 = 0x0800;
 const ETHERTYPE_IPV6 = 0x86dd;
 const ETHERTYPE_VLAN = 0x8100; // 802.1Q
@@ -47,7 +57,7 @@ function byEtherType(t: number, netOff: number): number {
 function afterType(buf: Buffer, t: number, dataOff: number, end: number): number {
   while (t === ETHERTYPE_VLAN || t === ETHERTYPE_QINQ || t === ETHERTYPE_QINQ_OLD) {
     if (dataOff + 4 > end) return -2;
-    t = buf.readUInt16BE(dataOff + 2);
+    t = u16(buf, dataOff + 2);
     dataOff += 4;
   }
   return byEtherType(t, dataOff);
@@ -67,16 +77,16 @@ export function linkNetworkOffset(linkType: number, buf: Buffer, off: number, ca
   switch (linkType) {
     case LINKTYPE_ETHERNET:
       if (off + 14 > end) return -2;
-      return afterType(buf, buf.readUInt16BE(off + 12), off + 14, end);
+      return afterType(buf, u16(buf, off + 12), off + 14, end);
     case LINKTYPE_LINUX_SLL:
       if (off + 16 > end) return -2;
-      return afterType(buf, buf.readUInt16BE(off + 14), off + 16, end);
+      return afterType(buf, u16(buf, off + 14), off + 16, end);
     case LINKTYPE_LINUX_SLL2:
       if (off + 20 > end) return -2;
-      return afterType(buf, buf.readUInt16BE(off), off + 20, end);
+      return afterType(buf, u16(buf, off), off + 20, end);
     case LINKTYPE_NULL: {
       if (off + 4 > end) return -2;
-      const be = buf.readUInt32BE(off);
+      const be = u32(buf, off);
       const le = buf.readUInt32LE(off);
       if (be === AF_INET || le === AF_INET || isAfInet6(be) || isAfInet6(le)) return off + 4;
       return -3;
@@ -141,7 +151,7 @@ export function parseIpv4Tcp(buf: Buffer, ipOff: number, capLen: number, seg: Tc
   const ihl = (vihl & 0x0f) * 4;
   if (ihl < 20) return 'bad-ip-header';
   if (ihl > capLen) return 'truncated';
-  let total = buf.readUInt16BE(ipOff + 2);
+  let total = u16(buf, ipOff + 2);
   if (total === 0) total = capLen; // TSO/GSO: the kernel captured before segmentation
   if (total < ihl) return 'bad-ip-header';
   const present = capLen < total ? capLen : total; // drops Ethernet padding
@@ -150,11 +160,11 @@ export function parseIpv4Tcp(buf: Buffer, ipOff: number, capLen: number, seg: Tc
   seg.ipHdrLen = ihl;
   seg.ipTotalLen = total;
   seg.capLen = present;
-  seg.ipId = buf.readUInt16BE(ipOff + 4);
+  seg.ipId = u16(buf, ipOff + 4);
   seg.ttl = buf[ipOff + 8] as number;
-  seg.srcIp = buf.readUInt32BE(ipOff + 12);
-  seg.dstIp = buf.readUInt32BE(ipOff + 16);
-  if ((buf.readUInt16BE(ipOff + 6) & 0x3fff) !== 0) return 'fragment';
+  seg.srcIp = u32(buf, ipOff + 12);
+  seg.dstIp = u32(buf, ipOff + 16);
+  if ((u16(buf, ipOff + 6) & 0x3fff) !== 0) return 'fragment';
   if (buf[ipOff + 9] !== 6) return 'not-tcp';
   const t = ipOff + ihl;
   const tcpAvail = present - ihl;
@@ -169,12 +179,12 @@ export function parseIpv4Tcp(buf: Buffer, ipOff: number, capLen: number, seg: Tc
   }
   seg.tcpOff = t;
   seg.tcpHdrLen = doff;
-  seg.srcPort = buf.readUInt16BE(t);
-  seg.dstPort = buf.readUInt16BE(t + 2);
-  seg.seq = buf.readUInt32BE(t + 4);
-  seg.ack = buf.readUInt32BE(t + 8);
+  seg.srcPort = u16(buf, t);
+  seg.dstPort = u16(buf, t + 2);
+  seg.seq = u32(buf, t + 4);
+  seg.ack = u32(buf, t + 8);
   seg.flags = buf[t + 13] as number;
-  seg.window = buf.readUInt16BE(t + 14);
+  seg.window = u16(buf, t + 14);
   seg.payloadOff = t + doff;
   seg.payloadLen = total - ihl - doff;
   if (doff > 20) parseTcpOptions(buf, t + 20, optEnd, seg);
@@ -196,14 +206,14 @@ function parseTcpOptions(buf: Buffer, i: number, end: number, seg: TcpSegment): 
     const len = buf[i + 1] as number;
     if (len < 2 || i + len > end) return;
     switch (kind) {
-      case 2: if (len === 4) seg.mss = buf.readUInt16BE(i + 2); break;
+      case 2: if (len === 4) seg.mss = u16(buf, i + 2); break;
       case 3: if (len === 3) seg.wscale = buf[i + 2] as number; break;
       case 4: if (len === 2) seg.sackOk = true; break;
       case 8:
         if (len === 10) {
           seg.hasTs = true;
-          seg.tsVal = buf.readUInt32BE(i + 2);
-          seg.tsEcr = buf.readUInt32BE(i + 6);
+          seg.tsVal = u32(buf, i + 2);
+          seg.tsEcr = u32(buf, i + 6);
         }
         break;
       default: break; // SACK blocks (5), MD5 (19), TFO (34), ... skipped

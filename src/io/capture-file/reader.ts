@@ -178,7 +178,8 @@ export class CaptureFileReader implements ParseContext {
 
   /**
    * Delivers up to `maxRecords` packet records to `rx` (skipped blocks do not count).
-   * Resolves false at end of file or once `fatal` is set; true when more may follow.
+   * Resolves false at end of file or once `fatal` is set (the file is then closed); true
+   * when more may follow. Do not call again before the previous call has resolved.
    */
   async readBatch(rx: CaptureRecordReceiver, maxRecords: number): Promise<boolean> {
     const parser = this.parser;

