@@ -41,7 +41,7 @@ export const TCPCOPY_OPTIONS: readonly OptionSpec[] = [
   { short: 'T', long: 'repeat', kind: 'string', group: 'Offline', arg: 'N', doc: 'offline: replay the file N times (repetitions use distinct client ports)', def: '1' },
   { short: 'p', long: 'port', kind: 'string', group: 'Channel', arg: 'PORT', doc: 'intercept channel port', def: '36524' },
   { short: 'C', long: 'connections', kind: 'string', group: 'Channel', arg: 'N', doc: 'connections to each intercept (1..11)', def: '2' },
-  { short: 'L', long: 'reconnect', kind: 'boolean', group: 'Channel', doc: 'keep running and reconnect when intercept goes away' },
+  { short: 'L', long: 'reconnect', kind: 'boolean', group: 'Channel', doc: 'keep running while an intercept is away (it is always reconnected; without -L tcpcopy stops after 10 s without it)' },
   { short: 't', long: 'session-timeout', kind: 'string', group: 'Session', arg: 'S', doc: 'end a session idle this many seconds with data pending', def: '600' },
   { short: 'k', long: 'keepalive-timeout', kind: 'string', group: 'Session', arg: 'S', doc: 'end an idle session whose captured data was all replayed after this many seconds', def: '600' },
   { short: 'W', long: 'no-wait', kind: 'boolean', group: 'Session', doc: 'do not wait for the response before sending the next request' },

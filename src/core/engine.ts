@@ -66,6 +66,11 @@ export class ReplayEngine {
     return n;
   }
 
+  /** Calls `fn` for every session that owns a client address on the target (to re-register it with an intercept that reconnected). */
+  forEachClient(fn: (clientIp: number, clientPort: number, targetIp: number, targetPort: number) => void): void {
+    for (const s of this.byReply.values()) fn(s.clientIp, s.clientPort, s.targetIp, s.targetPort);
+  }
+
   /** Earliest time poll() has work to do (Infinity when none). */
   nextDeadline(): number {
     return this.ackQueue.length > 0 ? -Infinity : this.timers.peekDeadline();

@@ -15,6 +15,9 @@ import type { TcpcopyConfig } from '../cli/tcpcopy-config';
 import { OfflineFeed, type OfflineFrameSink } from './offline-feed';
 import { formatReport, lagSummary, type ReplayReport, requestAccounting } from './report';
 
+/** How long tcpcopy without -L waits for a lost intercept to come back before it stops, ms. */
+const DOWN_GRACE_MS = 10_000;
+
 /** Wall-clock milliseconds (fractional); the one clock the runner gives the engine. */
 export function clock(): number {
   return performance.timeOrigin + performance.now();
@@ -51,6 +54,7 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
   private statusTimer: NodeJS.Timeout | null = null;
   private exitCode = 0;
   private readonly macByTarget = new Map<number, string>();
+  private downTimer: NodeJS.Timeout | null = null;
 
   constructor(private readonly cfg: TcpcopyConfig, private readonly log: Logger) {
     const transfers = cfg.transfers.map((t) => ({ onlineIp: t.onlineIp, onlinePort: t.onlinePort, targetIp: t.targetIp, targetPort: t.targetPort }));
@@ -85,15 +89,29 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
     const cfg = this.cfg;
     this.sender = cfg.sendDevice !== null ? new FrameSender({ device: cfg.sendDevice, dstMac: '00:00:00:00:00:00' }) : new RawSender();
     this.channel = new ChannelClient(
-      { servers: cfg.intercepts, connections: cfg.connections, reconnect: cfg.reconnect, recordBytes: 64 },
+      { servers: cfg.intercepts, connections: cfg.connections, reconnect: true, recordBytes: 64 },
       (buf, off, len) => this.onRecord(buf, off, len),
       { warn: (m) => this.log.warn(m), info: (m) => this.log.info(m) },
     );
+    // A lost intercept is counted, logged and reconnected (with backoff). Without -L tcpcopy
+    // gives up when it stays down for DOWN_GRACE_MS; with -L it keeps replaying meanwhile.
     this.channel.onDown = (ev) => {
-      if (!ev.willReconnect && ev.serverDown && !this.stopping) {
-        this.exitCode = 1;
-        this.stop(`intercept ${ev.server} went away (${ev.reason}); use -L to keep running and reconnect`);
+      if (!ev.serverDown || this.stopping || cfg.reconnect) return;
+      this.log.warn(`intercept ${ev.server} is down (${ev.reason}); reconnecting, giving up in ${DOWN_GRACE_MS / 1000} s (-L keeps running)`);
+      if (this.downTimer === null) {
+        this.downTimer = setTimeout(() => {
+          this.downTimer = null;
+          if (this.channel !== null && !this.channel.up && !this.stopping) {
+            this.exitCode = 1;
+            this.stop(`intercept ${ev.server} stayed unreachable for ${DOWN_GRACE_MS / 1000} s; use -L to keep running`);
+          }
+        }, DOWN_GRACE_MS);
       }
+    };
+    // intercept forgets the routes of a lost connection: register every live session again
+    this.channel.onReconnect = () => {
+      this.engine.forEachClient((ip, port, tip, tport) => this.channel?.addClient(ip, port, tip, tport));
+      this.channel?.flush();
     };
     await this.channel.connect();
     this.log.info(`connected to intercept ${cfg.intercepts.map((s) => `${s.host}:${s.port}`).join(', ')}`);
@@ -266,6 +284,7 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
 
   private async shutdown(): Promise<void> {
     if (this.timer !== null) clearTimeout(this.timer);
+    if (this.downTimer !== null) clearTimeout(this.downTimer);
     if (this.statusTimer !== null) clearInterval(this.statusTimer);
     for (const c of this.captures) await c.stop();
     this.engine.finish(clock());
