@@ -69,3 +69,71 @@ export function cpuSecondsOf(pid: number): number {
     return NaN;
   }
 }
+
+/** A live tcpcopy started with {@link startLiveTcpcopy}. */
+export interface LiveTcpcopy {
+  /** The process (pid, output so far). */
+  proc: LabProcess;
+  /** Stops it with SIGINT (SIGKILL after `graceMs`), then reads its JSON report. */
+  stop(graceMs?: number): Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string; report: TcpcopyJsonReport | null; stopMs: number }>;
+}
+
+/**
+ * Starts tcpcopy in live mode in a host's namespace (`--status 0`, a JSON report file) and waits
+ * until it logs that it captures.
+ */
+export async function startLiveTcpcopy(lab: Lab, args: string[], host: HostName = 'online', extra: string[] = ['--status', '0']): Promise<LiveTcpcopy> {
+  const reportFile = path.join(lab.dir, `live-report-${Date.now()}-${Math.random().toString(36).slice(2)}.json`);
+  const proc = lab.spawn(host, [process.execPath, TCPCOPY, ...args, '--report', `json:${reportFile}`, ...extra], { stopSignal: 'SIGINT', graceMs: 30_000 });
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    if (/capturing on/.test(proc.stderr + proc.stdout)) break;
+    if (!proc.running) throw new Error(`tcpcopy exited: ${proc.stderr}${proc.stdout}`);
+    if (Date.now() > deadline) {
+      await proc.stop('SIGKILL', 1000);
+      throw new Error(`tcpcopy did not start capturing: ${proc.stderr}${proc.stdout}`);
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return {
+    proc,
+    async stop(graceMs = 30_000) {
+      const t0 = Date.now();
+      const e = await proc.stop('SIGINT', graceMs);
+      const stopMs = Date.now() - t0;
+      let report: TcpcopyJsonReport | null = null;
+      try {
+        report = JSON.parse(fs.readFileSync(reportFile, 'utf8')) as TcpcopyJsonReport;
+      } catch {
+        report = null;
+      }
+      return { code: e.code, signal: e.signal, stdout: proc.stdout, stderr: proc.stderr, report, stopMs };
+    },
+  };
+}
+
+/**
+ * Polls `count()` until it reaches `want` and then stays unchanged for `quietMs` (or until
+ * `timeoutMs`); resolves the last value. For "the target has seen everything, and no more".
+ */
+export async function waitSettled(count: () => number, want: number, timeoutMs = 15_000, quietMs = 1000): Promise<number> {
+  const deadline = Date.now() + timeoutMs;
+  let last = count();
+  let since = Date.now();
+  for (;;) {
+    await new Promise((r) => setTimeout(r, 100));
+    const c = count();
+    if (c !== last) {
+      last = c;
+      since = Date.now();
+    }
+    if ((last >= want && Date.now() - since >= quietMs) || Date.now() > deadline) return last;
+  }
+}
+
+/** "# name: cpu=..s rss=..MB" line with tcpcopy's own process figures from its report. */
+export function processFigures(report: TcpcopyJsonReport | null): string {
+  if (report === null) return 'no report';
+  const p = report.process;
+  return `tcpcopy cpu=${(p.cpuUserS + p.cpuSystemS).toFixed(2)}s (user ${p.cpuUserS.toFixed(2)} sys ${p.cpuSystemS.toFixed(2)}) peakRss=${p.maxRssMB.toFixed(1)}MB`;
+}

@@ -1,0 +1,198 @@
+/**
+ * The demo (`npm run demo`, `tcpcopy lab run [options]`): builds the namespace lab, starts
+ * nginx on online:80 and target:8080, intercept on the assistant and tcpcopy live on online,
+ * drives real HTTP traffic at the online nginx, stops tcpcopy, prints its report and checks
+ * the target's access log against the online one. The lab is always removed afterwards.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { withLab, type Lab } from './lab';
+import type { LoadOptions } from './loadgen';
+import type { LabProcess } from './process';
+import { sleep } from './sh';
+import { expectationFromArgs, verifyDemo, type DemoTcpcopyReport } from './demo-verify';
+
+/** Compiled CLIs (dist/src/cli). */
+const TCPCOPY_JS = path.join(__dirname, '..', 'cli', 'tcpcopy-main.js');
+const INTERCEPT_JS = path.join(__dirname, '..', 'cli', 'intercept-main.js');
+
+/** Options of {@link runDemo}. */
+export interface DemoOptions {
+  /** Lab prefix (namespaces `<prefix>online` ...). Default 'demo'. */
+  prefix?: string;
+  /** Extra tcpcopy options appended to `-x 80-198.18.0.2:8080 -s 198.18.0.3`. Default none. */
+  tcpcopyArgs?: readonly string[];
+  /** Seconds of keep-alive load. Default 10. */
+  keepAliveS?: number;
+  /** Keep-alive requests per second (all connections together). Default 300. */
+  keepAliveRate?: number;
+  /** Keep-alive connections. Default 10. */
+  keepAliveConnections?: number;
+  /** Seconds of one-request-per-connection load. Default 5. */
+  closeS?: number;
+  /** One-request-per-connection requests per second. Default 100. */
+  closeRate?: number;
+  /** Seconds between tcpcopy status lines (--status). Default 2. */
+  statusS?: number;
+  /** Where the demo's lines go. Default: stdout. */
+  out?: (line: string) => void;
+}
+
+/** Request paths the load generator cycles through (routes of the lab's nginx). */
+export const DEMO_PATHS: readonly string[] = ['/', '/bytes/100', '/bytes/1000', '/bytes/10000'];
+
+/** Quotes an argv for display as a shell command line. */
+export function shellLine(argv: readonly string[]): string {
+  return argv.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ');
+}
+
+/** Relays a process's new stderr lines (without the timestamp) to `out`, prefixed with its name. */
+class Relay {
+  private seen = 0;
+  constructor(private readonly p: LabProcess, private readonly name: string, private readonly out: (l: string) => void) {}
+  /** Prints the lines that arrived since the last call. */
+  pump(): void {
+    const text = this.p.stderr;
+    if (text.length < this.seen) this.seen = 0;
+    const end = text.lastIndexOf('\n') + 1;
+    if (end <= this.seen) return;
+    for (const line of text.slice(this.seen, end).split('\n')) {
+      if (line.trim() === '') continue;
+      this.out(`    ${this.name} | ${line.replace(/^\d{4}-\d\d-\d\dT[\d:.]+Z \S+ /, '')}`);
+    }
+    this.seen = end;
+  }
+}
+
+/**
+ * Runs the whole demo in a fresh lab; resolves the exit code: 0 = the target received the
+ * requests, 1 = mismatch, 2 = tcpcopy or intercept did not start (e.g. bad extra options).
+ */
+export async function runDemo(opts: DemoOptions = {}): Promise<number> {
+  const out = opts.out ?? ((l: string) => { process.stdout.write(`${l}\n`); });
+  const prefix = opts.prefix ?? 'demo';
+  const t0 = Date.now();
+  const el = (): string => `${((Date.now() - t0) / 1000).toFixed(1).padStart(5)} s`;
+  out(`== building the lab (network namespaces "${prefix}*", addresses in 198.18.0.0/15 only, nothing leaves this machine)`);
+  return withLab({ prefix, clientAddresses: 20, log: (m) => out(`    lab: ${m}`) }, async (lab) => {
+    const h = lab.hosts;
+    for (const l of describeLab(lab)) out(l);
+    const online = await lab.startNginx('online', { port: 80 });
+    const target = await lab.startNginx('target', { port: 8080 });
+    out(`${el()}  nginx running on online:80 and target:8080`);
+
+    out('');
+    out('== starting intercept and tcpcopy (tcpcopy = node dist/src/cli/tcpcopy-main.js, intercept = node dist/src/cli/intercept-main.js)');
+    const icpArgs = ['-i', h.assistant.dev, '-F', 'tcp and src port 8080'];
+    out(`   on the assistant:  ip netns exec ${h.assistant.ns} ${shellLine(['intercept', ...icpArgs])}`);
+    const icp = lab.spawn('assistant', [process.execPath, INTERCEPT_JS, ...icpArgs], { label: 'intercept' });
+    const icpRelay = new Relay(icp, 'intercept', out);
+    try {
+      await icp.waitFor(/listening on/, 15_000);
+    } catch (e) {
+      icpRelay.pump();
+      out(`demo: intercept did not start: ${(e as Error).message}`);
+      return 2;
+    }
+    icpRelay.pump();
+    const reportFile = path.join(lab.dir, 'tcpcopy-report.json');
+    const extra = [...(opts.tcpcopyArgs ?? [])];
+    const tcArgs = ['-x', `80-${h.target.ip}:8080`, '-s', h.assistant.ip, ...extra, '--report', `json:${reportFile}`, '--status', String(opts.statusS ?? 2)];
+    out(`   on online:         ip netns exec ${h.online.ns} ${shellLine(['tcpcopy', ...tcArgs])}`);
+    const tc = lab.spawn('online', [process.execPath, TCPCOPY_JS, ...tcArgs], { label: 'tcpcopy', stopSignal: 'SIGINT', graceMs: 15_000 });
+    const tcRelay = new Relay(tc, 'tcpcopy', out);
+    try {
+      await tc.waitFor(/capturing on/, 15_000);
+    } catch (e) {
+      await tc.exited;
+      tcRelay.pump();
+      if (tc.stdout.trim() !== '') out(tc.stdout.trim());
+      out(`demo: tcpcopy did not start (exit ${JSON.stringify(tc.exit)}); check the extra options: ${shellLine(extra)}`);
+      return 2;
+    }
+    tcRelay.pump();
+
+    out('');
+    const ka = opts.keepAliveS ?? 10;
+    const kaRate = opts.keepAliveRate ?? 300;
+    const kaConns = opts.keepAliveConnections ?? 10;
+    const cl = opts.closeS ?? 5;
+    const clRate = opts.closeRate ?? 100;
+    out(`== real traffic: client -> online nginx (http://198.18.1.1/), paths ${DEMO_PATHS.join(' ')}`);
+    out(`   ${ka} s keep-alive (${kaConns} connections, ${kaRate} requests/s), then ${cl} s one request per connection (${clRate}/s)`);
+    const ticker = setInterval(() => {
+      tcRelay.pump();
+      icpRelay.pump();
+      out(`${el()}  online nginx ${online.readLog().records.length} requests, target nginx ${target.readLog().records.length}`);
+    }, 2000);
+    let loadFailed: Error | null = null;
+    try {
+      const base: LoadOptions = { url: 'http://198.18.1.1:80/', requests: 1, durationMs: 1, paths: DEMO_PATHS, timeoutMs: 5000 };
+      const s1 = await lab.load('client', { ...base, requests: Math.ceil(ka * kaRate), durationMs: ka * 1000, rate: kaRate, concurrency: kaConns, keepAlive: true });
+      out(`${el()}  keep-alive load done: ${s1.requestsSent} requests, ${s1.responsesOk} ok, ${s1.connectionsOpened} connections, p50 ${s1.latencyMs.p50} ms`);
+      const s2 = await lab.load('client', { ...base, requests: Math.ceil(cl * clRate), durationMs: cl * 1000, rate: clRate, concurrency: 4, keepAlive: false });
+      out(`${el()}  short-connection load done: ${s2.requestsSent} requests, ${s2.responsesOk} ok, ${s2.connectionsOpened} connections, p50 ${s2.latencyMs.p50} ms`);
+    } catch (e) {
+      loadFailed = e as Error;
+    } finally {
+      clearInterval(ticker);
+    }
+    if (loadFailed !== null) out(`demo: the load generator failed: ${loadFailed.message}`);
+
+    const exp = expectationFromArgs(extra, h.client.addresses);
+    const onlineCount = online.readLog().records.length;
+    out(`${el()}  waiting for the replay to drain (target has ${target.readLog().records.length} of ${onlineCount * exp.replicas})`);
+    await drain(() => target.readLog().records.length, onlineCount * exp.replicas, tcRelay);
+    out(`${el()}  stopping tcpcopy (SIGINT) and intercept (SIGTERM)`);
+    await tc.stop('SIGINT', 15_000);
+    tcRelay.pump();
+    await icp.stop('SIGTERM', 5000);
+    icpRelay.pump();
+
+    out('');
+    out('== tcpcopy\'s report (what it printed on stdout when stopped)');
+    out(tc.stdout.trimEnd() || '   (nothing: tcpcopy printed no report)');
+    const report = readReport(reportFile);
+    out('');
+    out('== verification: what the servers logged');
+    const v = verifyDemo(online.readLog().records, target.readLog().records, report, exp);
+    for (const l of v.lines) out(l);
+    out('');
+    out(`   elapsed ${el().trim()}; removing the lab`);
+    out(v.verdictLine);
+    return v.ok && loadFailed === null ? 0 : 1;
+  });
+}
+
+/** Waits until the target's count reaches `want`, or it stops changing for 3 s (at most 12 s). */
+async function drain(count: () => number, want: number, relay: Relay): Promise<void> {
+  const deadline = Date.now() + 12_000;
+  let last = -1;
+  let lastChange = Date.now();
+  while (Date.now() < deadline) {
+    const n = count();
+    if (n >= want) break;
+    if (n !== last) { last = n; lastChange = Date.now(); }
+    if (Date.now() - lastChange > 3000) break;
+    relay.pump();
+    await sleep(200);
+  }
+  // let the last ACKs and FINs of the replayed sessions go through
+  await sleep(500);
+}
+
+function readReport(file: string): DemoTcpcopyReport | null {
+  if (!existsSync(file)) return null;
+  try { return JSON.parse(readFileSync(file, 'utf8')) as DemoTcpcopyReport; } catch { return null; }
+}
+
+/** Convenience for lab-cli: the lab's hosts as printed by the demo (used by `lab up`). */
+export function describeLab(lab: Lab): string[] {
+  const h = lab.hosts;
+  return [
+    `   client     ${h.client.addresses[0] ?? ''} .. ${h.client.addresses[h.client.addresses.length - 1] ?? ''}  namespace ${h.client.ns}`,
+    `   online     ${h.online.ip} / 198.18.1.1  nginx :80       namespace ${h.online.ns}`,
+    `   target     ${h.target.ip}  nginx :8080, route 198.18.1.0/24 via ${h.assistant.ip}  namespace ${h.target.ns}`,
+    `   assistant  ${h.assistant.ip}  intercept (ip_forward=0)  namespace ${h.assistant.ns}`,
+  ];
+}
