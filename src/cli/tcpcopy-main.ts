@@ -5,12 +5,16 @@ import { parseTcpcopyArgs } from './tcpcopy-config';
 import { helpText } from './tcpcopy-options';
 import { Replay } from '../run/replay';
 
-/** tcpcopy's entry point: subcommands (inspect, ...) or a replay. */
+/** tcpcopy's entry point: subcommands (inspect, lab) or a replay. */
 async function main(argv: string[]): Promise<number> {
   const sub = argv[0];
   if (sub === 'inspect') {
     const { runInspect } = await import('./inspect');
     return runInspect(argv.slice(1), process.stdout);
+  }
+  if (sub === 'lab') {
+    const { labCli } = await import('../lab/lab-cli');
+    return labCli(argv.slice(1));
   }
   const cfg = parseTcpcopyArgs(argv);
   if (cfg.help) {

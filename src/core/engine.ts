@@ -36,6 +36,11 @@ export class ReplayEngine {
   private readonly piece: CapturedPiece = { seq: 0, buf: null, off: 0, len: 0, fin: false, rst: false, ackOk: false, ack: 0, tsVal: 0 };
   private readonly portIndex = new Map<number, EngineTransfer[]>();
   private startedAt = -1;
+  /** Whether the intercept channel is up (told by the runner through setChannelUp). */
+  private channelUp = true;
+  /** Per replay variant: connections skipped by -O (no SYN) or refused at the session cap -> last captured ack. */
+  private readonly skippedNoSyn: Map<number, number>[] = [];
+  private readonly skippedEvicted: Map<number, number>[] = [];
 
   constructor(readonly cfg: EngineConfig, out: EngineOutput) {
     this.ctx = new TxContext(cfg, this.stats, out);
@@ -69,6 +74,22 @@ export class ReplayEngine {
   /** Calls `fn` for every session that owns a client address on the target (to re-register it with an intercept that reconnected). */
   forEachClient(fn: (clientIp: number, clientPort: number, targetIp: number, targetPort: number) => void): void {
     for (const s of this.byReply.values()) fn(s.clientIp, s.clientPort, s.targetIp, s.targetPort);
+  }
+
+  /**
+   * The runner tells the engine when the intercept channel goes down or comes back. Sessions in
+   * SYN-SENT during an outage that then time out, and sessions that time out or stay unfinished
+   * while it is down, end as 'channelDown' instead of a target failure.
+   */
+  setChannelUp(up: boolean): void {
+    if (this.channelUp === up) return;
+    this.channelUp = up;
+    if (!up) for (const s of this.byReply.values()) if (s.state === SessionState.SynSent) s.handshakeOutage = true;
+  }
+
+  /** Whether the engine was last told the channel is up. */
+  get isChannelUp(): boolean {
+    return this.channelUp;
   }
 
   /** Earliest time poll() has work to do (Infinity when none). */
@@ -143,7 +164,12 @@ export class ReplayEngine {
     let s = map.get(origKey);
     if (isSyn) {
       if (s !== undefined && s.isn === seg.seq && s.state !== SessionState.Closed) return; // SYN retransmitted
-      this.newSession(seg, now, t, variant, origKey, map, s, false);
+      if (this.newSession(seg, now, t, variant, origKey, map, s, false) === undefined) this.countEvicted(variant, origKey);
+      return;
+    }
+    const ev = this.skippedEvicted[variant];
+    if (s === undefined && ev !== undefined && ev.has(origKey)) {
+      this.countEvicted(variant, origKey); // the rest of a connection refused at the session cap
       return;
     }
     if (s === undefined) {
@@ -153,12 +179,15 @@ export class ReplayEngine {
         return;
       }
       if (this.cfg.onlySyn) {
-        this.stats.sessionsNoSyn++;
-        this.stats.clientOrphans++;
+        // counted once per connection; its requests are lost as 'noSyn'
+        this.countSkipped(this.skippedNoSyn, variant, origKey);
         return;
       }
       s = this.newSession(seg, now, t, variant, origKey, map, undefined, true);
-      if (s === undefined) return;
+      if (s === undefined) {
+        this.countEvicted(variant, origKey);
+        return;
+      }
     }
     if (cut) {
       // the capture kept fewer payload bytes than the packet had (snaplen): replaying would send garbage
@@ -173,14 +202,53 @@ export class ReplayEngine {
     this.rearm(s);
   }
 
+  /**
+   * Tracks a connection that is not replayed (-O without SYN, session cap): the first packet
+   * counts it (returns true then, for the session counter), data whose captured ack advanced
+   * counts a request (bumps `lost`), FIN/RST forgets it.
+   */
+  private countSkipped(maps: Map<number, number>[], variant: number, origKey: number): boolean {
+    let map = maps[variant];
+    if (map === undefined) {
+      map = new Map();
+      maps[variant] = map;
+    }
+    const p = this.piece;
+    let last = map.get(origKey);
+    const isNew = last === undefined;
+    if (last === undefined) {
+      if (map.size >= this.cfg.maxSessions) map.clear();
+      last = -1;
+    }
+    const st = this.stats;
+    if (p.len > 0 && (last === -1 || (p.ackOk && seqAfter(p.ack, last)))) {
+      if (maps === this.skippedEvicted) {
+        st.requestsCaptured++;
+        st.requestsLost.evicted++;
+      } else {
+        st.requestsNoSyn++;
+      }
+    }
+    if (p.fin || p.rst) map.delete(origKey);
+    else map.set(origKey, p.len > 0 && p.ackOk ? p.ack : last);
+    if (maps === this.skippedNoSyn) {
+      st.clientOrphans++;
+      if (isNew) st.sessionsNoSyn++;
+    }
+    return isNew;
+  }
+
+  private countEvicted(variant: number, origKey: number): void {
+    if (this.countSkipped(this.skippedEvicted, variant, origKey)) {
+      this.stats.outcomes.evicted++;
+      this.stats.sessionsCreated++;
+    }
+  }
+
   private newSession(seg: TcpSegment, now: number, t: EngineTransfer, variant: number, origKey: number, map: Map<number, Session>, prev: Session | undefined, synth: boolean): Session | undefined {
     const st = this.stats;
     const cfg = this.cfg;
-    if (st.sessionsActive >= cfg.maxSessions) {
-      st.outcomes.evicted++;
-      st.sessionsCreated++;
-      return undefined;
-    }
+    if (st.sessionsActive >= cfg.maxSessions) return undefined; // counted by countEvicted
     const s = new Session();
     s.origClientIp = seg.srcIp;
     s.origClientPort = seg.srcPort;
@@ -241,6 +309,7 @@ export class ReplayEngine {
     this.byReply.set(s.replyKey, s);
     this.ctx.out.clientAdded(s.clientIp, s.clientPort, s.targetIp, s.targetPort);
     s.state = SessionState.SynSent;
+    if (!this.channelUp) s.handshakeOutage = true;
     s.lastActivity = now;
     sendSyn(this.ctx, s, now);
     s.rtxAt = now + s.rto;
@@ -263,7 +332,7 @@ export class ReplayEngine {
     const flags = seg.flags;
     if (s.state === SessionState.SynSent) {
       if ((flags & TCP_RST) !== 0) {
-        if ((flags & TCP_ACK) !== 0 && seg.ack === seqAdd(s.isn, 1)) this.endSession(s, 'targetReset', now);
+        if ((flags & TCP_ACK) !== 0 && seg.ack === seqAdd(s.isn, 1)) this.endSession(s, 'targetRefused', now);
         return true;
       }
       if ((flags & (TCP_SYN | TCP_ACK)) === (TCP_SYN | TCP_ACK) && seg.ack === seqAdd(s.isn, 1)) {
@@ -444,9 +513,13 @@ export class ReplayEngine {
   }
 
   /** Ends a session with exactly one outcome; frees the target side; starts a queued successor. */
-  private endSession(s: Session, outcome: Outcome, now: number, closedOnTarget = false): void {
+  private endSession(s: Session, reason: Outcome, now: number, closedOnTarget = false): void {
     if (s.state === SessionState.Closed) return;
     const st = this.stats;
+    let outcome = reason;
+    // the target's replies could not be seen: blame the channel, not the target
+    if (reason === 'targetNoHandshake' && (s.handshakeOutage || !this.channelUp)) outcome = 'channelDown';
+    else if (!this.channelUp && (reason === 'targetTimeout' || reason === 'idleTimeout' || reason === 'unfinished') && s.state !== SessionState.Queued) outcome = 'channelDown';
     if (s.state === SessionState.Established && !closedOnTarget) {
       // the target accepts a RST only at exactly its rcv_nxt: what it last acknowledged, or,
       // if that ACK was lost, the highest sequence sent

@@ -11,12 +11,19 @@ export const OUTCOMES = [
   'clientReset',
   /** The target reset the connection before all captured data was acknowledged. */
   'targetReset',
+  /** The target answered the SYN with a RST (nothing listens on the target port). */
+  'targetRefused',
   /** The target never answered the SYN (retries exhausted): closed port, no route back, intercept down. */
   'targetNoHandshake',
   /** The target stopped acknowledging data (retransmissions exhausted) or stopped answering a request. */
   'targetTimeout',
   /** The session sat idle longer than -t / -k. */
   'idleTimeout',
+  /**
+   * The intercept channel was down: the session's handshake timed out during an outage, or it
+   * ended (timeout, idle, unfinished) while the channel was down, so the target's replies were never seen.
+   */
+  'channelDown',
   /** A client segment was missing from the capture for too long: ended cleanly, nothing garbled sent. */
   'captureGap',
   /** Ended early because a newer connection reused its client address and port. */
@@ -44,7 +51,7 @@ export interface EngineStats {
   sessionsSynthesized: number;
   /** Sessions skipped by sampling (-r / -g). */
   sessionsSampledOut: number;
-  /** Sessions skipped because -O was given and their SYN was not captured. */
+  /** Connections skipped because -O was given and their SYN was not captured (once per connection and replay variant). */
   sessionsNoSyn: number;
   /** Gauge: sessions in the table now. */
   sessionsActive: number;
@@ -54,6 +61,8 @@ export interface EngineStats {
   requestsCaptured: number;
   /** Requests captured in sampled-out sessions (counted as lost by 'sampledOut'). */
   requestsSampledOut: number;
+  /** Requests captured in connections skipped by -O (no SYN captured); counted as lost by 'noSyn'. */
+  requestsNoSyn: number;
   /** Requests sent to the target and acknowledged by it. */
   requestsReplayed: number;
   /** Requests lost, by the outcome of the session that lost them. */
@@ -103,7 +112,7 @@ export function newEngineStats(): EngineStats {
   return {
     clientPackets: 0, clientBytes: 0, clientDuplicates: 0, clientOrphans: 0,
     sessionsCreated: 0, sessionsSynthesized: 0, sessionsSampledOut: 0, sessionsNoSyn: 0,
-    sessionsActive: 0, outcomes, requestsCaptured: 0, requestsSampledOut: 0, requestsReplayed: 0,
+    sessionsActive: 0, outcomes, requestsCaptured: 0, requestsSampledOut: 0, requestsNoSyn: 0, requestsReplayed: 0,
     requestsLost: lost, packetsSent: 0, bytesSent: 0, payloadBytesSent: 0, synsSent: 0, acksSent: 0,
     retransTimeout: 0, retransFast: 0, windowProbes: 0, resetsSent: 0, replies: 0, replyBytes: 0,
     repliesNoSession: 0, repliesMalformed: 0, lagHistogram: new Array<number>(LAG_BUCKETS).fill(0),

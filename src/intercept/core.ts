@@ -13,6 +13,9 @@ import { RouteTable, clientKey } from './routes';
 import { HoldQueue } from './hold';
 import type { InterceptStats, Logger, PeerStats } from './types';
 
+/** How many disconnected peers' counters stats() keeps (newest). */
+export const PAST_PEERS = 64;
+
 /** Options of the intercept core. */
 export interface InterceptCoreOptions {
   /** Record variant: 64, or 192 with `--payload`. Default 64. */
@@ -51,6 +54,8 @@ export class InterceptCore {
   private readonly routes: RouteTable<Peer>;
   private readonly hold: HoldQueue;
   private readonly peers = new Set<Peer>();
+  /** Counters of the last PAST_PEERS peers that disconnected (newest last). */
+  private readonly pastPeers: PeerStats[] = [];
   private readonly dirty: Peer[] = [];
   private readonly flushBytes: number;
   private readonly maxPeerBytes: number;
@@ -103,6 +108,8 @@ export class InterceptCore {
     if (!peer.alive) return;
     peer.alive = false;
     this.peers.delete(peer);
+    this.pastPeers.push(peer.stats);
+    if (this.pastPeers.length > PAST_PEERS) this.pastPeers.shift();
   }
 
   /** Bytes from a peer. A verdict other than 'ok' means: close that connection. */
@@ -229,6 +236,7 @@ export class InterceptCore {
       routes: this.routes.size,
       peers: this.peers.size,
       perPeer,
+      pastPeers: this.pastPeers.map((p) => ({ ...p })),
     };
   }
 

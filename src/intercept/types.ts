@@ -88,4 +88,6 @@ export interface InterceptStats {
   badPeers: number;
   /** Per connected tcpcopy. */
   perPeer: PeerStats[];
+  /** Per tcpcopy connection that has gone (the last 64, oldest first). */
+  pastPeers: PeerStats[];
 }

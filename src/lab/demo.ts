@@ -58,7 +58,8 @@ class Relay {
     if (end <= this.seen) return;
     for (const line of text.slice(this.seen, end).split('\n')) {
       if (line.trim() === '') continue;
-      this.out(`    ${this.name} | ${line.replace(/^\d{4}-\d\d-\d\dT[\d:.]+Z \S+ /, '')}`);
+      const l = line.replace(/^\d{4}-\d\d-\d\dT[\d:.]+Z \S+ /, '');
+      this.out(`    ${this.name} | ${l.length > 170 ? `${l.slice(0, 167)}...` : l}`);
     }
     this.seen = end;
   }
@@ -111,6 +112,9 @@ export async function runDemo(opts: DemoOptions = {}): Promise<number> {
       return 2;
     }
     tcRelay.pump();
+    out('   tcpcopy captures the requests arriving at online:80 and replays each session to the target as raw IP');
+    out('   packets from the original client address; the target answers those addresses, its route sends the');
+    out('   replies to the assistant, where intercept captures them and returns their headers to tcpcopy (port 36524).');
 
     out('');
     const ka = opts.keepAliveS ?? 10;

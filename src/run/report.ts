@@ -20,7 +20,8 @@ export interface ReplayReport {
 /** Requests lost per reason, including sampling, and the identity replayed + lost = captured. */
 export function requestAccounting(e: EngineStats): { captured: number; replayed: number; lost: Record<string, number>; balanced: boolean } {
   const lost: Record<string, number> = { sampledOut: e.requestsSampledOut };
-  let lostTotal = e.requestsSampledOut;
+  if (e.requestsNoSyn > 0) lost['noSyn'] = e.requestsNoSyn;
+  let lostTotal = e.requestsSampledOut + e.requestsNoSyn;
   for (const o of OUTCOMES) {
     const n = e.requestsLost[o];
     if (n > 0) {
@@ -28,7 +29,7 @@ export function requestAccounting(e: EngineStats): { captured: number; replayed:
       lostTotal += n;
     }
   }
-  const captured = e.requestsCaptured + e.requestsSampledOut;
+  const captured = e.requestsCaptured + e.requestsSampledOut + e.requestsNoSyn;
   const inFlight = captured - e.requestsReplayed - lostTotal;
   if (inFlight !== 0) lost['inFlight'] = inFlight;
   return { captured, replayed: e.requestsReplayed, lost, balanced: inFlight === 0 };

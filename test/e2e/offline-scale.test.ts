@@ -39,7 +39,8 @@ async function bigBufferCapture(lab: Lab, dev: string, file: string): Promise<{ 
   await proc.waitFor(/listening on/, 10_000);
   return {
     async stop() {
-      await new Promise((r) => setTimeout(r, 300));
+      // without immediate mode, packets sit in a ring block until its 1 s timeout: let them out first
+      await new Promise((r) => setTimeout(r, 2000));
       await proc.stop('SIGINT');
       const n = /(\d+) packets? captured/.exec(proc.stderr);
       const d = /(\d+) packets? dropped by kernel/.exec(proc.stderr);

@@ -121,6 +121,8 @@ export class Session implements HeapItem {
   lastReplyAt = 0;
   /** The unit whose first reply is awaited for the lag measurement, captured time; -1 when none. */
   lagFrom = -1;
+  /** The intercept channel was down at some time while this session was in SYN-SENT (set by the engine). */
+  handshakeOutage = false;
   /** An ACK for new target data is owed. */
   ackPending = false;
 
