@@ -7,7 +7,8 @@
         "native/ring.c",
         "native/ring-open.c",
         "native/sendmm.c",
-        "native/bpf.c"
+        "native/bpf.c",
+        "native/nfq.c"
       ],
       "defines": ["NAPI_VERSION=8", "_GNU_SOURCE"],
       "cflags": ["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter", "-std=gnu11"],

@@ -1,0 +1,126 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Script } from './script';
+import { requestAccounting } from '../../../src/run/report';
+
+const GET_A = 'GET /a HTTP/1.1\r\nHost: x\r\n\r\n';
+const GET_B = 'GET /b HTTP/1.1\r\nHost: x\r\n\r\n';
+
+function balanced(t: Script): ReturnType<typeof requestAccounting> {
+  const acc = requestAccounting(t.engine.stats);
+  assert.equal(acc.balanced, true, JSON.stringify(acc));
+  const lost = Object.values(acc.lost).reduce((a, b) => a + b, 0);
+  assert.equal(acc.captured, acc.replayed + lost);
+  return acc;
+}
+
+/** One connection from client port `sport`: SYN then one request. */
+function connect(t: Script, sport: number, data = GET_A): void {
+  t.clientSends({ sport, seq: 1000, flags: 'S' });
+  t.clientSends({ sport, seq: 1001, ack: 5001, flags: 'PA', data });
+}
+
+test('RST answering the SYN ends the session as targetRefused, its request lost', () => {
+  const t = new Script();
+  connect(t, 40000);
+  t.expectEmitted([{ seq: 1000, flags: 'S' }]);
+  t.targetReplies({ seq: 0, ack: 1001, flags: 'RA' });
+  const s = t.engine.stats;
+  assert.equal(s.outcomes.targetRefused, 1);
+  assert.equal(s.outcomes.targetReset, 0);
+  assert.equal(s.requestsLost.targetRefused, 1);
+  assert.deepEqual(balanced(t).lost, { sampledOut: 0, targetRefused: 1 });
+});
+
+test('handshake that times out during a channel outage ends as channelDown, not targetNoHandshake', () => {
+  const t = new Script();
+  connect(t, 40000);
+  t.take();
+  t.tick(50);
+  t.engine.setChannelUp(false);
+  t.tick(500);
+  t.engine.setChannelUp(true); // back before the SYN retries are exhausted: still the outage's fault
+  t.tick(10_000);
+  const s = t.engine.stats;
+  assert.equal(s.outcomes.channelDown, 1);
+  assert.equal(s.outcomes.targetNoHandshake, 0);
+  assert.equal(s.requestsLost.channelDown, 1);
+  balanced(t);
+});
+
+test('a session started while the channel is down is blamed on the channel; one started after is not', () => {
+  const t = new Script();
+  t.engine.setChannelUp(false);
+  assert.equal(t.engine.isChannelUp, false);
+  connect(t, 40000);
+  t.tick(100);
+  t.engine.setChannelUp(true);
+  connect(t, 40001);
+  t.tick(10_000);
+  const s = t.engine.stats;
+  assert.equal(s.outcomes.channelDown, 1);
+  assert.equal(s.outcomes.targetNoHandshake, 1);
+  balanced(t);
+});
+
+test('data timeout and unfinished sessions while the channel is down count as channelDown', () => {
+  const t = new Script();
+  connect(t, 40000);
+  t.targetReplies({ sport: 8080, dport: 40000, seq: 90000, ack: 1001, flags: 'SA', mss: 1460 });
+  connect(t, 40001, GET_B);
+  t.targetReplies({ dport: 40001, seq: 70000, ack: 1001, flags: 'SA', mss: 1460 });
+  t.take();
+  t.engine.setChannelUp(false);
+  t.tick(60_000); // retransmissions exhausted for both
+  const s = t.engine.stats;
+  assert.equal(s.outcomes.channelDown, 2);
+  assert.equal(s.outcomes.targetTimeout, 0);
+  connect(t, 40002);
+  t.engine.finish(t.now);
+  assert.equal(s.outcomes.channelDown, 3);
+  assert.equal(s.outcomes.unfinished, 0);
+  assert.equal(s.requestsLost.channelDown, 3);
+  balanced(t);
+});
+
+test('-O: a connection without SYN is skipped once, its requests lost as noSyn', () => {
+  const t = new Script({ onlySyn: true });
+  t.clientSends({ seq: 1001, ack: 5001, flags: 'PA', data: GET_A });
+  t.clientSends({ seq: 1001 + GET_A.length, ack: 5101, flags: 'PA', data: GET_B });
+  t.clientSends({ seq: 1001 + GET_A.length + GET_B.length, ack: 5101, flags: 'PA', data: 'more of /b' });
+  t.expectNothing();
+  const s = t.engine.stats;
+  assert.equal(s.sessionsNoSyn, 1);
+  assert.equal(s.requestsNoSyn, 2);
+  assert.equal(s.clientOrphans, 3);
+  assert.deepEqual(balanced(t).lost, { sampledOut: 0, noSyn: 2 });
+});
+
+test('session cap: a refused connection counts once as evicted and its requests as lost', () => {
+  const t = new Script({ maxSessions: 1 });
+  connect(t, 40000);
+  connect(t, 40001);
+  t.clientSends({ sport: 40001, seq: 1001 + GET_A.length, ack: 5101, flags: 'PA', data: GET_B });
+  const s = t.engine.stats;
+  assert.equal(s.outcomes.evicted, 1);
+  assert.equal(s.sessionsCreated, 2);
+  assert.equal(s.requestsLost.evicted, 2);
+  t.clientSends({ sport: 40001, seq: 1001 + GET_A.length + GET_B.length, ack: 5201, flags: 'FA' });
+  t.engine.finish(t.now);
+  assert.deepEqual(balanced(t).lost, { sampledOut: 0, evicted: 2, unfinished: 1 });
+});
+
+test('-r 50: sampled-out and replayed requests add up to the captured ones', () => {
+  const t = new Script({ samplePercent: 50 });
+  for (let i = 0; i < 40; i++) {
+    const sport = 30000 + i * 7;
+    connect(t, sport);
+    t.clientSends({ sport, seq: 1001 + GET_A.length, ack: 5101, flags: 'PA', data: GET_B });
+  }
+  t.engine.finish(t.now);
+  const s = t.engine.stats;
+  assert.ok(s.sessionsSampledOut > 5 && s.sessionsSampledOut < 35, `${s.sessionsSampledOut}`);
+  assert.equal(s.requestsSampledOut, s.sessionsSampledOut * 2);
+  const acc = balanced(t);
+  assert.equal(acc.captured, 80);
+});
