@@ -8,9 +8,13 @@ if [ "$(id -u)" != 0 ]; then
   exit 1
 fi
 bash scripts/ensure-system.sh
-echo "demo: building (tsc)" >&2
-if ! npm run --silent build >&2; then
-  [ -f dist/src/lab/demo-main.js ] || { echo "demo: the build failed" >&2; exit 1; }
-  echo "demo: the build reported errors (see above); running the last build" >&2
+# build when dist is missing or older than any source (tsc takes ~10 s)
+stamp=dist/src/lab/demo-main.js
+if [ ! -f "$stamp" ] || [ -n "$(find src test native tsconfig.json package.json -newer "$stamp" -print -quit)" ]; then
+  echo "demo: building (tsc)" >&2
+  if ! npm run --silent build >&2; then
+    [ -f "$stamp" ] || { echo "demo: the build failed" >&2; exit 1; }
+    echo "demo: the build reported errors (see above); running the last build" >&2
+  fi
 fi
 exec node dist/src/lab/demo-main.js "$@"

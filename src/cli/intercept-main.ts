@@ -8,6 +8,9 @@ import * as path from 'node:path';
 import { spawn } from 'node:child_process';
 import { TcpcopyError } from '../core/errors';
 import { RingCapture } from '../io/ring-capture';
+import type { PacketSource } from '../io/types';
+import { parseIpv4 } from '../core/wire/segment';
+import { NfqueueSource } from '../intercept/nfqueue';
 import { Intercept } from '../intercept/intercept';
 import { createLogger, type Logger } from './logger';
 import { INTERCEPT_HELP, parseInterceptArgs, type InterceptConfig } from './intercept-options';
@@ -43,6 +46,20 @@ function daemonize(cfg: InterceptConfig): number {
   return child.pid ?? -1;
 }
 
+/** Reads the shared secret of channel v2 (`--secret-file`): the file's bytes, trailing newline removed. */
+export function readSecret(file: string): Buffer {
+  let b: Buffer;
+  try {
+    b = fs.readFileSync(file);
+  } catch (e) {
+    throw new TcpcopyError('ERR_SECRET_FILE', `--secret-file ${file}: cannot read (${(e as Error).message}); fix: give a readable file holding the shared secret`, { option: '--secret-file', value: file });
+  }
+  let n = b.length;
+  while (n > 0 && (b[n - 1] === 10 || b[n - 1] === 13)) n--;
+  if (n < 16) throw new TcpcopyError('ERR_SECRET_FILE', `--secret-file ${file}: the secret is ${n} bytes; fix: use at least 16 bytes, e.g. head -c 32 /dev/urandom | base64 > ${file}`, { option: '--secret-file', value: file });
+  return b.subarray(0, n);
+}
+
 async function run(cfg: InterceptConfig): Promise<void> {
   const log = makeLogger(cfg);
   if (cfg.pidFile) {
@@ -52,12 +69,19 @@ async function run(cfg: InterceptConfig): Promise<void> {
       throw new TcpcopyError('ERR_PID_FILE', `-P ${cfg.pidFile}: cannot write (${(e as Error).message}); fix: pick a writable path`, { option: '-P', value: cfg.pidFile });
     }
   }
-  const source = new RingCapture({ device: cfg.device, filter: cfg.filter, snaplen: cfg.snaplen, direction: 'both' });
+  const source: PacketSource = cfg.nfqueue !== null
+    ? new NfqueueSource({ queue: cfg.nfqueue, maxLen: cfg.queueMaxLen, copyRange: cfg.payload ? 320 : 128, pass: cfg.passList.map(parseIpv4) })
+    : new RingCapture({ device: cfg.device, filter: cfg.filter, snaplen: cfg.snaplen, direction: 'both' });
+  const secret = cfg.secretFile !== null ? readSecret(cfg.secretFile) : null;
   const icp = new Intercept({
     host: cfg.bind, port: cfg.port, recordBytes: cfg.payload ? 192 : 64, routeTimeoutMs: cfg.routeTimeoutS * 1000,
+    maxRoutes: cfg.maxRoutes, ...(secret !== null ? { secret } : {}),
   }, source, log);
   await icp.start();
-  log.info(`intercept ${version()} listening on ${cfg.bind}:${icp.port}, capturing on ${cfg.device} with filter '${cfg.filter}'${cfg.payload ? ', 192-byte records' : ''}`);
+  const input = cfg.nfqueue !== null
+    ? `reading NFQUEUE ${cfg.nfqueue}${cfg.passList.length > 0 ? ` (passing replies to ${cfg.passList.join(',')})` : ''}`
+    : `capturing on ${cfg.device} with filter '${cfg.filter}'`;
+  log.info(`intercept ${version()} listening on ${cfg.bind}:${icp.port}, ${input}${cfg.payload ? ', 192-byte records' : ''}${secret !== null ? ', channel v2 (shared secret required)' : ''}`);
   const status = setInterval(() => {
     const s = icp.stats();
     log.info('status', { captured: s.captured, routed: s.routed, noRoute: s.noRoute, held: s.held, routes: s.routes, peers: s.peers, framesSent: s.framesSent, captureDropped: s.capture.dropped });
@@ -72,6 +96,9 @@ async function run(cfg: InterceptConfig): Promise<void> {
     icp.stop().then(() => {
       const s = icp.stats();
       log.info('final counters', { ...s });
+      if (cfg.reportFile !== null) {
+        try { fs.writeFileSync(cfg.reportFile, JSON.stringify(s, null, 1) + '\n'); } catch (e) { log.error(`--report ${cfg.reportFile}: ${(e as Error).message}`); }
+      }
       log.close();
       if (cfg.pidFile) { try { fs.unlinkSync(cfg.pidFile); } catch { /* already gone */ } }
       process.exit(0);
@@ -83,6 +110,10 @@ async function run(cfg: InterceptConfig): Promise<void> {
 
 /** The program: returns the exit code for early exits; resolves when running. */
 export async function main(argv: readonly string[]): Promise<number | null> {
+  if (argv[0] === 'doctor') {
+    const { runInterceptDoctor } = await import('../doctor/intercept-doctor');
+    return runInterceptDoctor(argv.slice(1), process.stdout);
+  }
   const cmd = parseInterceptArgs(argv);
   if (cmd.kind === 'help') { process.stdout.write(INTERCEPT_HELP); return 0; }
   if (cmd.kind === 'version') { process.stdout.write(`intercept ${version()}\n`); return 0; }

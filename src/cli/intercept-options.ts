@@ -1,7 +1,8 @@
 /**
  * The `intercept` command line: parsed once into a frozen, validated InterceptConfig.
- * Options mirror the original intercept (libpcap mode): -i -F -p -b -l -P -d -h -v, plus
- * --route-timeout, --payload and --snaplen.
+ * Options mirror the original intercept: -i -F -p -b -l -P -d -h -v (libpcap mode), -s (route
+ * table size), --nfqueue [NUM] / -q / -x (NFQUEUE mode on the target), plus --route-timeout,
+ * --payload, --snaplen, --report and --secret-file (channel v2).
  */
 import { parseArgs } from 'node:util';
 import { TcpcopyError } from '../core/errors';
@@ -34,6 +35,18 @@ export interface InterceptConfig {
   readonly logLevel: 'debug' | 'info' | 'warn' | 'error';
   /** Log line format, `--log-format` text|json; default text. */
   readonly logFormat: 'text' | 'json';
+  /** Most client routes held, `-s` (the original's route table size); default 1,000,000. */
+  readonly maxRoutes: number;
+  /** NFQUEUE mode: queue number from `--nfqueue [NUM]` (default 0 when the flag is given); null = capture mode (-i/-F). */
+  readonly nfqueue: number | null;
+  /** Kernel queue length in packets in NFQUEUE mode, `-q` (NFQA_CFG_QUEUE_MAXLEN); 0 = kernel default (1024). */
+  readonly queueMaxLen: number;
+  /** Pass list of NFQUEUE mode, `-x ip,...`: replies to these IPv4 addresses are accepted, not dropped. */
+  readonly passList: readonly string[];
+  /** Final counters as JSON written to this file at exit, `--report FILE`; null = none. */
+  readonly reportFile: string | null;
+  /** Shared secret file enabling channel v2 authentication, `--secret-file FILE`; null = 1.x channel. */
+  readonly secretFile: string | null;
 }
 
 /** What the command line asks for. */
@@ -53,7 +66,15 @@ returns their headers to the tcpcopy instances connected on the channel port.
                           (default: 'tcp and not port <channel port>')
   -p, --port PORT         channel port tcpcopy connects to (default: ${CHANNEL_DEFAULT_PORT})
   -b, --bind ADDR         channel listen address (default: 0.0.0.0)
+  -s, --max-routes N      route table size: most client routes held (default: 1000000)
       --route-timeout S   forget a client route unused for S seconds (default: 120)
+      --nfqueue [NUM]     run on the target: read replies from NFQUEUE NUM (default 0)
+                          instead of capturing (-i/-F unused); needs
+                          iptables -I OUTPUT -p tcp --sport 8080 -j NFQUEUE
+  -q, --queue-len N       NFQUEUE mode: kernel queue length in packets (default: kernel's 1024)
+  -x, --pass IP[,IP...]   NFQUEUE mode: replies to these addresses are let through
+      --secret-file FILE  channel v2: tcpcopy must prove the shared secret in FILE
+      --report FILE       write the final counters as JSON to FILE at exit
       --payload           send 192-byte records with up to 128 payload bytes
                           (tcpcopy must use the same record variant)
       --snaplen BYTES     capture snaplen (default: 160, 320 with --payload)
@@ -78,12 +99,24 @@ function intOpt(option: string, v: string | undefined, def: number, min: number,
   return n;
 }
 
+/** `--nfqueue` takes an optional number: `--nfqueue`, `--nfqueue 3`, `--nfqueue=3`. */
+function normalizeNfqueue(argv: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i] as string;
+    if (a !== '--nfqueue') { out.push(a); continue; }
+    const next = argv[i + 1];
+    if (next !== undefined && /^\d+$/.test(next)) { out.push(`--nfqueue=${next}`); i++; } else out.push('--nfqueue=0');
+  }
+  return out;
+}
+
 /** Parses argv (without node and script). Throws TcpcopyError ERR_BAD_OPTION with the option, value and fix. */
 export function parseInterceptArgs(argv: readonly string[]): InterceptCommand {
   let parsed;
   try {
     parsed = parseArgs({
-      args: [...argv],
+      args: normalizeNfqueue(argv),
       strict: true,
       allowPositionals: false,
       options: {
@@ -101,6 +134,12 @@ export function parseInterceptArgs(argv: readonly string[]): InterceptCommand {
         'route-timeout': { type: 'string' },
         payload: { type: 'boolean' },
         snaplen: { type: 'string' },
+        'max-routes': { type: 'string', short: 's' },
+        nfqueue: { type: 'string' },
+        'queue-len': { type: 'string', short: 'q' },
+        pass: { type: 'string', short: 'x', multiple: true },
+        report: { type: 'string' },
+        'secret-file': { type: 'string' },
       },
     });
   } catch (e) {
@@ -126,9 +165,26 @@ export function parseInterceptArgs(argv: readonly string[]): InterceptCommand {
   if (fmt !== 'text' && fmt !== 'json') throw bad('--log-format', fmt, 'expected text or json');
   if (v.log === '') throw bad('-l', "''", 'expected a file name');
   if (v.pidfile === '') throw bad('-P', "''", 'expected a file name');
+  const maxRoutes = intOpt('-s', v['max-routes'], 1_000_000, 1, 100_000_000, 'a route table size');
+  const nfqueue = v.nfqueue === undefined ? null : intOpt('--nfqueue', v.nfqueue, 0, 0, 65535, 'a queue number');
+  const queueMaxLen = intOpt('-q', v['queue-len'], 0, 1, 10_000_000, 'a queue length in packets');
+  const passList: string[] = [];
+  for (const item of v.pass ?? []) {
+    for (const a of item.split(',')) {
+      if (parseIpv4(a.trim()) < 0) throw bad('-x', item, 'expected IPv4 addresses separated by commas, e.g. -x 198.18.1.9,198.18.1.10');
+      passList.push(a.trim());
+    }
+  }
+  if (nfqueue === null && (v['queue-len'] !== undefined || passList.length > 0)) {
+    throw bad(v['queue-len'] !== undefined ? '-q' : '-x', v['queue-len'] ?? passList.join(','), 'only used with --nfqueue; add --nfqueue [NUM] or drop it');
+  }
+  if (v.report === '') throw bad('--report', "''", 'expected a file name');
+  if (v['secret-file'] === '') throw bad('--secret-file', "''", 'expected a file name');
   const config: InterceptConfig = Object.freeze({
     device, filter, port, bind, logFile: v.log ?? null, pidFile: v.pidfile ?? null,
     daemon: v.daemon === true, routeTimeoutS, payload, snaplen, logLevel: lvl, logFormat: fmt,
+    maxRoutes, nfqueue, queueMaxLen, passList: Object.freeze(passList), reportFile: v.report ?? null,
+    secretFile: v['secret-file'] ?? null,
   });
   return Object.freeze({ kind: 'run', config });
 }

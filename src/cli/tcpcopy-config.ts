@@ -5,6 +5,7 @@ import { type ClientIpSpec, parseClientIpList } from '../core/client-map';
 import { parseIpv4 } from '../core/wire/segment';
 import { TCPCOPY_OPTIONS } from './tcpcopy-options';
 import { parseTransferList, type Transfer } from './transfer';
+import { type MetricsAddress, parseMetricsAddress } from '../io/metrics-server';
 
 /** Where packets come from. */
 export type InputSpec = { kind: 'offline'; file: string } | { kind: 'live'; devices: readonly string[] };
@@ -73,6 +74,10 @@ export interface TcpcopyConfig {
   reportFile: string | null;
   /** --status seconds (0 = none) */
   statusIntervalMs: number;
+  /** --status-style: 'line' refreshes one terminal line every second, 'plain' logs lines every --status S, 'auto' (default) picks line when stderr is a TTY. */
+  statusStyle: 'auto' | 'line' | 'plain';
+  /** --metrics HOST:PORT: Prometheus endpoint address; null (default) = off. */
+  metrics: MetricsAddress | null;
   help: boolean;
   version: boolean;
 }
@@ -112,13 +117,32 @@ export function parseInterceptList(text: string, defPort: number): { host: strin
   return out;
 }
 
+/**
+ * Accepts the two-word `--report json FILE` by joining it into `--report json:FILE` (parseArgs
+ * takes one value per option); `--report json` followed by an option is left alone.
+ */
+export function joinReportArgs(argv: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i] as string;
+    const next = argv[i + 2];
+    if (a === '--report' && argv[i + 1] === 'json' && next !== undefined && !next.startsWith('-')) {
+      out.push(a, `json:${next}`);
+      i += 2;
+    } else {
+      out.push(a);
+    }
+  }
+  return out;
+}
+
 /** Parses tcpcopy's argv (without node and script) into a frozen config; throws TcpcopyError on bad input. */
 export function parseTcpcopyArgs(argv: readonly string[]): TcpcopyConfig {
   const options: Record<string, { type: 'string' | 'boolean'; short?: string }> = {};
   for (const o of TCPCOPY_OPTIONS) options[o.long] = o.short !== undefined ? { type: o.kind, short: o.short } : { type: o.kind };
   let values: Record<string, string | boolean | undefined>;
   try {
-    ({ values } = parseArgs({ args: [...argv], options, strict: true, allowPositionals: false }) as { values: Record<string, string | boolean | undefined> });
+    ({ values } = parseArgs({ args: joinReportArgs(argv), options, strict: true, allowPositionals: false }) as { values: Record<string, string | boolean | undefined> });
   } catch (e) {
     throw new TcpcopyError('ERR_BAD_OPTION', `${(e as Error).message.replace(/\. To specify.*$/s, '')}; see tcpcopy -h`);
   }
@@ -155,6 +179,9 @@ export function parseTcpcopyArgs(argv: readonly string[]): TcpcopyConfig {
   const logFormat = str('log-format') ?? 'text';
   if (logFormat !== 'text' && logFormat !== 'json') throw badOption('--log-format', logFormat, 'text or json');
   const cText = str('client-ip');
+  const statusStyle = str('status-style') ?? 'auto';
+  if (statusStyle !== 'auto' && statusStyle !== 'line' && statusStyle !== 'plain') throw badOption('--status-style', statusStyle, 'auto, line or plain');
+  const metricsText = str('metrics');
   const cfg: TcpcopyConfig = {
     ...base,
     transfers,
@@ -189,6 +216,8 @@ export function parseTcpcopyArgs(argv: readonly string[]): TcpcopyConfig {
     debug: bool('debug'),
     reportFile: reportText === undefined ? null : reportText.replace(/^json:/, ''),
     statusIntervalMs: numOption('--status', str('status'), 5, 0, 86400) * 1000,
+    statusStyle,
+    metrics: metricsText === undefined ? null : parseMetricsAddress(metricsText),
   };
   if (input.kind === 'live' && (values['accelerate'] !== undefined || values['repeat'] !== undefined || values['idle-gap'] !== undefined)) {
     throw new TcpcopyError('ERR_BAD_OPTION', `-a/-T/-I apply to offline replay; -i ${iText ?? '(none)'} is not an existing capture file`, { option: '-i' });
@@ -203,6 +232,6 @@ function emptyConfig(): TcpcopyConfig {
     bufferMB: 16, snaplen: 65535, sendDevice: null, accelerate: 1, idleGapMs: 0, repeats: 1,
     sessionTimeoutMs: 600_000, keepaliveTimeoutMs: 600_000, noWait: false, onlySyn: false, mss: 1460, mtu: 1500,
     rtoMs: 100, memoryMB: 0, logFile: null, pidFile: null, daemon: false, logFormat: 'text', debug: false,
-    reportFile: null, statusIntervalMs: 5000,
+    reportFile: null, statusIntervalMs: 5000, statusStyle: 'auto', metrics: null,
   };
 }

@@ -12,6 +12,10 @@ async function main(argv: string[]): Promise<number> {
     const { runInspect } = await import('./inspect');
     return runInspect(argv.slice(1), process.stdout);
   }
+  if (sub === 'doctor') {
+    const { runTcpcopyDoctor } = await import('../doctor/tcpcopy-doctor');
+    return runTcpcopyDoctor(argv.slice(1), process.stdout);
+  }
   if (sub === 'lab') {
     const { labCli } = await import('../lab/lab-cli');
     return labCli(argv.slice(1));

@@ -55,8 +55,10 @@ export const TCPCOPY_OPTIONS: readonly OptionSpec[] = [
   { short: 'd', long: 'daemon', kind: 'boolean', group: 'Process and output', doc: 'run in the background (use with -l)' },
   { long: 'log-format', kind: 'string', group: 'Process and output', arg: 'text|json', doc: 'log line format', def: 'text' },
   { long: 'debug', kind: 'boolean', group: 'Process and output', doc: 'debug logging' },
-  { long: 'report', kind: 'string', group: 'Process and output', arg: 'json:FILE', doc: 'also write the final report as JSON to FILE (`--report json:FILE` or `--report FILE`)' },
+  { long: 'report', kind: 'string', group: 'Process and output', arg: 'json:FILE', doc: 'also write the final report as JSON to FILE (`--report json:FILE`, `--report json FILE` or `--report FILE`)' },
   { long: 'status', kind: 'string', group: 'Process and output', arg: 'S', doc: 'seconds between status lines (0 = none)', def: '5' },
+  { long: 'status-style', kind: 'string', group: 'Process and output', arg: 'auto|line|plain', doc: 'status as one refreshing terminal line (every second, with a progress bar and ETA offline) or as plain log lines every --status S; auto: line when stderr is a terminal', def: 'auto' },
+  { long: 'metrics', kind: 'string', group: 'Process and output', arg: 'HOST:PORT', doc: 'serve Prometheus metrics at http://HOST:PORT/metrics (binds only that address)', def: 'off' },
   { short: 'h', long: 'help', kind: 'boolean', group: 'Process and output', doc: 'show this help' },
   { short: 'v', long: 'version', kind: 'boolean', group: 'Process and output', doc: 'show the version' },
 ];

@@ -2,7 +2,7 @@ import { clientHash, mapClientIp, nextVariantPort, variantPort } from './client-
 import type { EngineConfig, EngineTransfer } from './engine-config';
 import { seqAdd, seqAfter, seqBeforeEq, seqDiff } from './seq';
 import { type EngineStats, newEngineStats, type Outcome, recordLag } from './stats';
-import { appendCaptured, type CapturedPiece } from './session/capture';
+import { appendCaptured, type CapturedPiece, parkedRequests } from './session/capture';
 import { Session, SessionState } from './session/session';
 import { TimerHeap } from './session/timer-heap';
 import { type EngineOutput, TxContext, fastRetransmit, onRtxTimeout, rttSample, sendAck, sendRst, sendSyn, transmit } from './session/transmit';
@@ -67,7 +67,7 @@ export class ReplayEngine {
   /** Sessions that still have captured data not yet acknowledged by the target. */
   busySessions(): number {
     let n = 0;
-    for (const s of this.byReply.values()) if (s.sndUna !== s.capNxt || s.state !== SessionState.Established || s.successor !== null) n++;
+    for (const s of this.byReply.values()) if (s.sndUna !== s.capNxt || s.state !== SessionState.Established || s.successor !== null || s.ooo.length > 0) n++;
     return n;
   }
 
@@ -531,6 +531,12 @@ export class ReplayEngine {
     this.timers.remove(s);
     st.sessionsActive--;
     st.outcomes[outcome]++;
+    if (s.ooo.length > 0) {
+      // requests parked behind a capture hole that was never filled: captured, and lost
+      const parked = parkedRequests(s);
+      s.requestsCaptured += parked;
+      st.requestsCaptured += parked;
+    }
     const lost = s.requestsCaptured - s.requestsReplayed;
     if (lost > 0) st.requestsLost[outcome] += lost;
     s.units.length = 0;
@@ -552,7 +558,7 @@ export class ReplayEngine {
 
   /**
    * Ends every session (end of an offline replay, shutdown): those whose captured data was all
-   * acknowledged count as completed, the rest as unfinished.
+   * acknowledged count as completed, those waiting for a capture hole as captureGap, the rest as unfinished.
    */
   finish(now: number): void {
     for (const map of this.byCapture) {
@@ -562,7 +568,7 @@ export class ReplayEngine {
           const nx: Session | null = x.successor;
           const drained = x.sndUna === x.capNxt && x.state === SessionState.Established;
           x.successor = null;
-          this.endSession(x, drained ? 'completed' : 'unfinished', now);
+          this.endSession(x, x.ooo.length > 0 ? 'captureGap' : drained ? 'completed' : 'unfinished', now);
           x = nx;
         }
       }

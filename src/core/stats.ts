@@ -97,6 +97,8 @@ export interface EngineStats {
   lagHistogram: number[];
   /** Number of lag samples. */
   lagCount: number;
+  /** Sum of the lag samples, ms (for the metrics histogram's _sum). */
+  lagSumMs: number;
 }
 
 /** Lag histogram buckets: bucket i counts lags in [2^(i-1), 2^i) ms, bucket 0 counts < 1 ms. */
@@ -116,7 +118,7 @@ export function newEngineStats(): EngineStats {
     requestsLost: lost, packetsSent: 0, bytesSent: 0, payloadBytesSent: 0, synsSent: 0, acksSent: 0,
     retransTimeout: 0, retransFast: 0, windowProbes: 0, resetsSent: 0, replies: 0, replyBytes: 0,
     repliesNoSession: 0, repliesMalformed: 0, lagHistogram: new Array<number>(LAG_BUCKETS).fill(0),
-    lagCount: 0,
+    lagCount: 0, lagSumMs: 0,
   };
 }
 
@@ -126,6 +128,7 @@ export function recordLag(s: EngineStats, lagMs: number): void {
   if (lagMs >= 1) b = Math.min(LAG_BUCKETS - 1, 1 + Math.floor(Math.log2(lagMs)));
   s.lagHistogram[b] = (s.lagHistogram[b] ?? 0) + 1;
   s.lagCount++;
+  s.lagSumMs += lagMs;
 }
 
 /** Approximate percentile (0..100) of the lag histogram, as the bucket's upper bound in ms. */

@@ -15,6 +15,8 @@ export interface ChannelServerOptions {
   port: number;
   /** Most bytes waiting in one tcpcopy socket before frames are dropped (and counted). Default 8 MiB. */
   maxSocketBytes?: number;
+  /** Channel v2 shared secret (`--secret-file`): tcpcopy must authenticate; null/absent = 1.x channel. */
+  secret?: Buffer;
 }
 
 /** Accepts tcpcopy connections and writes their frames. */

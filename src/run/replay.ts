@@ -14,6 +14,9 @@ import type { Logger } from '../cli/logger';
 import type { TcpcopyConfig } from '../cli/tcpcopy-config';
 import { OfflineFeed, type OfflineFrameSink } from './offline-feed';
 import { formatReport, lagSummary, type ReplayReport, requestAccounting } from './report';
+import { LiveStatus } from './live-status';
+import { tcpcopyMetrics } from './metrics';
+import { type MetricsServer, startMetricsServer } from '../io/metrics-server';
 
 /** How long tcpcopy without -L waits for a lost intercept to come back before it stops, ms. */
 const DOWN_GRACE_MS = 10_000;
@@ -28,6 +31,24 @@ export function transferFilter(cfg: TcpcopyConfig): string {
   const parts = cfg.transfers.map((t) => (t.onlineIp !== 0 ? `(dst host ${ipToString(t.onlineIp)} and dst port ${t.onlinePort})` : `dst port ${t.onlinePort}`));
   return `tcp and (${[...new Set(parts)].join(' or ')})`;
 }
+
+/**
+ * Ring geometry for live capture. The kernel retires a ring block when it is full or when the
+ * block timeout expires with packets in it, so at moderate packet rates every block holds only
+ * one timeout's worth of packets and the ring buffers blockCount x timeout of time. With the
+ * ring's defaults (256 KiB blocks, 1 ms) a 16 MiB ring covered only 64 ms, and a replay paused
+ * by GC or a busy CPU for longer lost whole bursts of packets (kernel drops). Here: the smallest
+ * block that holds one snaplen packet (more blocks) and a 10 ms timeout (a replay does not need
+ * lower capture latency): 16 MiB at the default snaplen cover about 1.3 s.
+ */
+export function liveRingGeometry(snaplen: number): { blockKB: number; blockTimeoutMs: number } {
+  let kb = 4;
+  while (kb * 1024 < snaplen + 128) kb *= 2;
+  return { blockKB: kb, blockTimeoutMs: LIVE_RING_BLOCK_TIMEOUT_MS };
+}
+
+/** Block retire timeout of the live capture ring, ms (see liveRingGeometry). */
+export const LIVE_RING_BLOCK_TIMEOUT_MS = 10;
 
 /**
  * Wires one replay: capture (file or live) -> decode -> engine -> raw send, and intercept's
@@ -56,7 +77,14 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
   private readonly macByTarget = new Map<number, string>();
   private downTimer: NodeJS.Timeout | null = null;
 
-  constructor(private readonly cfg: TcpcopyConfig, private readonly log: Logger) {
+  /** Status line / plain status lines (see live-status.ts); wraps the logger. */
+  private readonly live: LiveStatus;
+  private readonly log: Logger;
+  private metrics: MetricsServer | null = null;
+
+  constructor(private readonly cfg: TcpcopyConfig, log: Logger) {
+    this.live = new LiveStatus({ style: cfg.statusStyle, intervalMs: cfg.statusIntervalMs, stream: process.stderr, log, startedAt: this.startedAt });
+    this.log = this.live.log;
     const transfers = cfg.transfers.map((t) => ({ onlineIp: t.onlineIp, onlinePort: t.onlinePort, targetIp: t.targetIp, targetPort: t.targetPort }));
     for (const t of cfg.transfers) if (t.targetMac !== null) this.macByTarget.set(t.targetIp, t.targetMac);
     this.engine = new ReplayEngine(
@@ -96,6 +124,7 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
     // A lost intercept is counted, logged and reconnected (with backoff). Without -L tcpcopy
     // gives up when it stays down for DOWN_GRACE_MS; with -L it keeps replaying meanwhile.
     this.channel.onDown = (ev) => {
+      if (ev.serverDown) this.engine.setChannelUp(false);
       if (!ev.serverDown || this.stopping || cfg.reconnect) return;
       this.log.warn(`intercept ${ev.server} is down (${ev.reason}); reconnecting, giving up in ${DOWN_GRACE_MS / 1000} s (-L keeps running)`);
       if (this.downTimer === null) {
@@ -110,13 +139,19 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
     };
     // intercept forgets the routes of a lost connection: register every live session again
     this.channel.onReconnect = () => {
+      this.engine.setChannelUp(this.channel?.up ?? true);
       this.engine.forEachClient((ip, port, tip, tport) => this.channel?.addClient(ip, port, tip, tport));
       this.channel?.flush();
     };
     await this.channel.connect();
     this.log.info(`connected to intercept ${cfg.intercepts.map((s) => `${s.host}:${s.port}`).join(', ')}`);
     const done = new Promise<void>((resolve) => (this.resolveDone = resolve));
-    if (cfg.statusIntervalMs > 0) this.statusTimer = setInterval(() => this.status(), cfg.statusIntervalMs);
+    // the status timer also enforces -m, so it runs (every second) even without status output
+    if (this.live.periodMs > 0 || cfg.memoryMB > 0) this.statusTimer = setInterval(() => this.status(), this.live.periodMs || 1000);
+    if (cfg.metrics !== null) {
+      this.metrics = await startMetricsServer(cfg.metrics, () => tcpcopyMetrics(this.report(), this.channel?.up ?? false));
+      this.log.info(`metrics at http://${this.metrics.address.host}:${this.metrics.address.port}/metrics`);
+    }
     if (cfg.input.kind === 'offline') {
       this.feed = new OfflineFeed({ file: cfg.input.file, accelerate: cfg.accelerate, idleGapMs: cfg.idleGapMs, repeats: cfg.repeats });
       await this.feed.open(clock());
@@ -126,7 +161,7 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
       const devices = cfg.input.devices.length > 0 ? cfg.input.devices : ['any'];
       const filter = cfg.filter ?? transferFilter(cfg);
       for (const device of devices) {
-        const cap = new RingCapture({ device, filter, snaplen: cfg.snaplen, bufferMB: cfg.bufferMB, direction: 'in' });
+        const cap = new RingCapture({ device, filter, snaplen: cfg.snaplen, bufferMB: cfg.bufferMB, direction: 'in', ...liveRingGeometry(cfg.snaplen) });
         await cap.start(this);
         this.captures.push(cap);
       }
@@ -271,11 +306,8 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
   }
 
   private status(): void {
-    const e = this.engine.stats;
-    const acc = requestAccounting(e);
     const rss = process.memoryUsage.rss() / 1048576;
-    const prog = this.feed !== null ? ` progress=${(this.feed.progress() * 100).toFixed(1)}%` : '';
-    this.log.info(`status: sessions active=${e.sessionsActive} created=${e.sessionsCreated} completed=${e.outcomes.completed} requests captured=${acc.captured} replayed=${acc.replayed} replies=${e.replies} retrans=${e.retransTimeout + e.retransFast} rss=${rss.toFixed(0)}MiB${prog}`);
+    if (this.live.periodMs > 0) this.live.tick(this.engine.stats, clock(), this.feed?.progress() ?? null, this.channel?.up ?? false, rss);
     if (this.cfg.memoryMB > 0 && rss > this.cfg.memoryMB) {
       this.exitCode = 3;
       this.stop(`memory cap -m ${this.cfg.memoryMB} MiB exceeded (resident ${rss.toFixed(0)} MiB)`);
@@ -291,7 +323,9 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
     this.flushAll();
     await this.feed?.close();
     const report = this.report();
+    this.live.done();
     process.stdout.write(formatReport(report) + '\n');
+    await this.metrics?.close();
     if (this.cfg.reportFile !== null) fs.writeFileSync(this.cfg.reportFile, JSON.stringify({ ...report, stopReason: this.stopReason, accounting: requestAccounting(report.engine) }, null, 2) + '\n');
     await this.channel?.close();
     this.sender?.close();
@@ -319,7 +353,7 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
 
   /** Prints the report now (SIGUSR1). */
   printReport(): void {
-    process.stdout.write(formatReport(this.report()) + '\n');
+    this.live.around(() => process.stdout.write(formatReport(this.report()) + '\n'));
   }
 }
 

@@ -127,3 +127,22 @@ function drainOutOfOrder(s: Session, now: number, stats: EngineStats): void {
   if (ooo.length === 0) s.gapSince = -1;
   else if (s.gapSince < 0) s.gapSince = now;
 }
+
+/**
+ * Requests among the segments parked beyond a capture hole (not yet counted: a request is
+ * counted when it joins the stream). Used when a session ends with its hole unfilled, so the
+ * requests behind it are reported as lost instead of vanishing from the accounting.
+ */
+export function parkedRequests(s: Session): number {
+  let n = 0;
+  let last = s.lastAck;
+  let valid = s.lastAckValid;
+  for (const u of s.ooo as Array<Unit & { ackOk: boolean; ack: number }>) {
+    if (u.len > 0 && u.ackOk && (!valid || seqAfter(u.ack, last))) n++;
+    if (u.ackOk) {
+      last = u.ack;
+      valid = true;
+    }
+  }
+  return n;
+}

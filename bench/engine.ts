@@ -1,0 +1,150 @@
+/**
+ * Pure engine benchmark (issue 7): packets per second through ReplayEngine on one core, with
+ * many concurrent keep-alive sessions (SYN, handshake ACK, N requests, FIN each) and the
+ * in-process SimTarget answering at once. Client packets are written into one reused buffer
+ * and parsed with parseIpv4Tcp (as the runner decodes them); replies are parsed from 64-byte
+ * records (as the channel delivers them). The figure counts client packets + replies handed
+ * to the engine per second of wall time, simulator and packet writing included (so the
+ * engine alone is faster). Also counts GCs and heap growth as an allocation measure.
+ */
+import { performance, PerformanceObserver } from 'node:perf_hooks';
+import { ReplayEngine } from '../src/core/engine';
+import { engineConfig } from '../src/core/engine-config';
+import { parseIpv4Tcp } from '../src/core/wire/decode';
+import { newSegment } from '../src/core/wire/segment';
+import { clientSteps, ONLINE_IP, ONLINE_PORT, SimTarget, type SynthShape, TARGET_IP, TARGET_PORT, writeClientPacket } from './sim';
+
+/** Garbage collections seen while a benchmark ran. */
+export interface GcFigures {
+  /** Minor (scavenge) collections. */
+  minor: number;
+  /** Major (mark-compact) and other collections. */
+  major: number;
+  /** Total pause time, ms. */
+  pauseMs: number;
+}
+
+/** Counts GCs between start() and stop(). */
+export class GcCounter {
+  private readonly obs: PerformanceObserver;
+  private readonly figures: GcFigures = { minor: 0, major: 0, pauseMs: 0 };
+  constructor() {
+    this.obs = new PerformanceObserver((list) => {
+      for (const e of list.getEntries()) {
+        const kind = (e as unknown as { detail?: { kind?: number } }).detail?.kind ?? 0;
+        if (kind === 1) this.figures.minor++; // NODE_PERFORMANCE_GC_MINOR
+        else this.figures.major++;
+        this.figures.pauseMs += e.duration;
+      }
+    });
+    this.obs.observe({ entryTypes: ['gc'] });
+  }
+  /** Stops observing (after letting pending entries arrive) and returns the figures. */
+  async stop(): Promise<GcFigures> {
+    await new Promise((r) => setImmediate(r));
+    this.obs.disconnect();
+    return { ...this.figures, pauseMs: Math.round(this.figures.pauseMs * 10) / 10 };
+  }
+}
+
+/** Runs a full GC when node was started with --expose-gc. */
+export function gc(): void {
+  const g = (globalThis as { gc?: () => void }).gc;
+  if (g !== undefined) g();
+}
+
+/** Options of one engine run. */
+export interface EngineBenchOptions extends SynthShape {
+  /** Sessions open at once (all of them: every session advances one step per round). */
+  sessions: number;
+  /** Client packets fed between two drains of the simulator (the runner's batch). */
+  batch: number;
+}
+
+/** What one engine run measured. */
+export interface EngineBenchResult {
+  sessions: number;
+  requestsPerSession: number;
+  clientPackets: number;
+  replies: number;
+  packetsSent: number;
+  seconds: number;
+  cpuSeconds: number;
+  /** (client packets + replies) per second of wall time. */
+  packetsPerSec: number;
+  /** Requests acknowledged by the simulated target per second. */
+  requestsPerSec: number;
+  requestsReplayed: number;
+  completed: number;
+  gc: GcFigures;
+  /** Heap growth over the run (after a GC when exposed), MiB. */
+  heapGrowthMB: number;
+  rssMB: number;
+}
+
+/** One run: every session steps through its packets in lock step (round-robin). */
+export async function runEngineBench(o: EngineBenchOptions): Promise<EngineBenchResult> {
+  const sim = new SimTarget(o.respLen);
+  const engine = new ReplayEngine(engineConfig([{ onlineIp: ONLINE_IP, onlinePort: ONLINE_PORT, targetIp: TARGET_IP, targetPort: TARGET_PORT }]), sim);
+  const buf = Buffer.alloc(2048);
+  const seg = newSegment();
+  const steps = clientSteps(o);
+  gc();
+  const heap0 = process.memoryUsage().heapUsed;
+  const gcc = new GcCounter();
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  let now = 1_000_000;
+  let fed = 0;
+  for (let step = 0; step < steps; step++) {
+    for (let i = 0; i < o.sessions; i++) {
+      const len = writeClientPacket(buf, 0, i, step, o);
+      parseIpv4Tcp(buf, 0, len, seg);
+      engine.onClientPacket(seg, now);
+      if (++fed % o.batch === 0) {
+        sim.drain(engine, now);
+        engine.flush();
+        now += 0.05;
+        if (engine.nextDeadline() <= now) engine.poll(now);
+      }
+    }
+  }
+  sim.drain(engine, now);
+  engine.poll(now);
+  sim.drain(engine, now);
+  const seconds = (performance.now() - t0) / 1000;
+  const cpu = process.cpuUsage(cpu0);
+  const gcf = await gcc.stop();
+  gc();
+  const heapGrowthMB = (process.memoryUsage().heapUsed - heap0) / 1048576;
+  const st = engine.stats;
+  return {
+    sessions: o.sessions, requestsPerSession: o.requests,
+    clientPackets: st.clientPackets, replies: st.replies, packetsSent: st.packetsSent,
+    seconds, cpuSeconds: (cpu.user + cpu.system) / 1e6,
+    packetsPerSec: (st.clientPackets + st.replies) / seconds,
+    requestsPerSec: st.requestsReplayed / seconds,
+    requestsReplayed: st.requestsReplayed, completed: st.outcomes.completed,
+    gc: gcf, heapGrowthMB, rssMB: process.memoryUsage.rss() / 1048576,
+  };
+}
+
+/** The engine benchmark suite: a warm-up, then a few shapes. */
+export async function engineSuite(log: (s: string) => void): Promise<EngineBenchResult[]> {
+  await runEngineBench({ sessions: 1000, requests: 20, reqLen: 120, respLen: 300, batch: 256 }); // JIT warm-up
+  const shapes: EngineBenchOptions[] = [
+    { sessions: 1000, requests: 500, reqLen: 120, respLen: 300, batch: 256 },
+    { sessions: 10_000, requests: 50, reqLen: 120, respLen: 300, batch: 256 },
+    { sessions: 100_000, requests: 5, reqLen: 120, respLen: 300, batch: 256 },
+  ];
+  const out: EngineBenchResult[] = [];
+  for (const s of shapes) {
+    const r = await runEngineBench(s);
+    out.push(r);
+    log(`engine: ${r.sessions} sessions x ${r.requestsPerSession} requests: ${(r.packetsPerSec / 1e6).toFixed(2)} M packets/s `
+      + `(${((r.clientPackets + r.replies) / r.cpuSeconds / 1e6).toFixed(2)} M per CPU second; ${r.clientPackets} client + ${r.replies} replies in ${r.seconds.toFixed(2)} s, cpu ${r.cpuSeconds.toFixed(2)} s), `
+      + `${(r.requestsPerSec / 1e3).toFixed(0)}k requests/s, replayed ${r.requestsReplayed}/${r.sessions * r.requestsPerSession}, completed ${r.completed}; `
+      + `gc ${r.gc.minor} minor + ${r.gc.major} major (${r.gc.pauseMs} ms pause), heap growth ${r.heapGrowthMB.toFixed(1)} MiB, rss ${r.rssMB.toFixed(0)} MiB`);
+  }
+  return out;
+}

@@ -1,0 +1,116 @@
+/**
+ * `npm run bench` (issue 7): runs each benchmark in its own Node process (so memory figures
+ * are not polluted by the previous one) and appends one JSON object per run to
+ * bench/results/<date>-<git short hash>.json (one object per line). No assertions.
+ *
+ *   node --expose-gc dist/bench/run.js [--lab | --no-lab] [--only engine,offline,memory,lab]
+ *
+ * Parts: engine (packets/s through ReplayEngine), offline (runner's offline path on a
+ * synthesized 100k-session capture), memory (100,000 open sessions, target answering and
+ * silent), lab (live tcpcopy + intercept + nginx in the lab; by default only when root).
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { appendFileSync, mkdirSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { engineSuite } from './engine';
+import { labTable, runLabBench } from './lab';
+import { runMemoryBench, runOfflineBench } from './offline';
+
+const RESULT = 'BENCH-RESULT ';
+const log = (s: string): void => {
+  process.stdout.write(`${s}\n`);
+};
+
+/** Runs one part in this process and prints its result as a tagged JSON line. */
+async function part(name: string): Promise<void> {
+  let r: unknown;
+  switch (name) {
+    case 'engine':
+      r = await engineSuite(log);
+      break;
+    case 'offline': {
+      const x = await runOfflineBench({ sessions: 100_000, concurrent: 1000, requests: 3, reqLen: 120, respLen: 300 }, log);
+      log(`offline: ${x.records} records in ${x.seconds.toFixed(2)} s: ${(x.recordsPerSec / 1e6).toFixed(2)} M records/s, `
+        + `${(x.requestsPerSec / 1e3).toFixed(0)}k requests/s, ${x.cpuUsPerRequest.toFixed(2)} us CPU per request (cpu ${x.cpuSeconds.toFixed(2)} s), `
+        + `replayed ${x.requestsReplayed}/${x.sessions * x.requestsPerSession}, completed ${x.completed}/${x.sessions}, `
+        + `gc ${x.gc.minor}+${x.gc.major} (${x.gc.pauseMs} ms), peak RSS ${x.peakRssMB.toFixed(0)} MiB`);
+      r = x;
+      break;
+    }
+    case 'memory':
+    case 'memory-silent': {
+      const x = await runMemoryBench(100_000, name === 'memory');
+      log(`memory: ${x.activeSessions} open sessions (target ${x.targetAnswers ? 'answering: established, idle' : 'silent: SYN-SENT with the request buffered'}): `
+        + `RSS ${x.rssMB.toFixed(0)} MiB, heap ${x.heapUsedMB.toFixed(0)} MiB (${x.heapBytesPerSession.toFixed(0)} heap bytes per session${x.targetAnswers ? ', simulator state included' : ''}), fed in ${x.seconds.toFixed(2)} s`);
+      r = x;
+      break;
+    }
+    case 'lab': {
+      const rows = await runLabBench(log);
+      log(labTable(rows));
+      r = rows;
+      break;
+    }
+    default:
+      throw new Error(`unknown part ${name}`);
+  }
+  process.stdout.write(`${RESULT}${JSON.stringify(r)}\n`);
+}
+
+/** Runs a part in a child process; echoes its output, returns its result. */
+function child(name: string): unknown {
+  const p = spawnSync(process.execPath, ['--expose-gc', __filename, '--part', name], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 64 << 20 });
+  let result: unknown = { error: `exit ${p.status ?? p.signal}` };
+  for (const line of (p.stdout ?? '').split('\n')) {
+    if (line.startsWith(RESULT)) result = JSON.parse(line.slice(RESULT.length));
+    else if (line !== '') log(line);
+  }
+  return result;
+}
+
+function gitHash(): string {
+  try {
+    return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: path.join(__dirname, '..', '..'), encoding: 'utf8' }).trim();
+  } catch {
+    return 'nogit';
+  }
+}
+
+function main(): void {
+  const argv = process.argv.slice(2);
+  const pi = argv.indexOf('--part');
+  if (pi >= 0) {
+    part(argv[pi + 1] ?? '').catch((e: unknown) => {
+      process.stderr.write(`${(e as Error).stack ?? String(e)}\n`);
+      process.exitCode = 1;
+    });
+    return;
+  }
+  const oi = argv.indexOf('--only');
+  const only = oi >= 0 ? new Set((argv[oi + 1] ?? '').split(',')) : null;
+  const isRoot = process.getuid?.() === 0;
+  const lab = argv.includes('--lab') || (isRoot && !argv.includes('--no-lab'));
+  const want = (n: string): boolean => only === null || only.has(n);
+  const started = new Date();
+  const results: Record<string, unknown> = {};
+  if (want('engine')) results['engine'] = child('engine');
+  if (want('offline')) results['offline'] = child('offline');
+  if (want('memory')) results['memory'] = [child('memory'), child('memory-silent')];
+  if (want('lab')) {
+    if (lab) results['lab'] = child('lab');
+    else log('lab: skipped (needs root; run as root or pass --lab)');
+  }
+  const hash = gitHash();
+  const dir = path.join(__dirname, '..', '..', 'bench', 'results');
+  mkdirSync(dir, { recursive: true });
+  const file = path.join(dir, `${started.toISOString().slice(0, 10)}-${hash}.json`);
+  const record = {
+    date: started.toISOString(), git: hash, node: process.version, cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? '',
+    loadavg: os.loadavg(), seconds: (Date.now() - started.getTime()) / 1000, results,
+  };
+  appendFileSync(file, `${JSON.stringify(record)}\n`);
+  log(`results appended to ${path.relative(process.cwd(), file)}`);
+}
+
+main();

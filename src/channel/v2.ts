@@ -1,0 +1,107 @@
+/**
+ * Channel v2 (opt-in, both sides ours, `--secret-file` on both): a challenge-response with a
+ * shared secret after the version hello, then 88-byte records with room for IPv6 headers.
+ * See doc/protocol.md "Channel v2". The 1.x channel stays the default.
+ *
+ *   tcpcopy -> intercept  hello, type = CHANNEL_VERSION_V2 (14 bytes, as in 1.x)
+ *   intercept -> tcpcopy  "TCV2" nonceS[32]                      (challenge, 36 bytes)
+ *                         or "TCNO" + 32 zero bytes + close       (this intercept has no secret)
+ *   tcpcopy -> intercept  nonceC[32] HMAC(secret, "tcpcopy-v2 client" nonceS nonceC)  (64 bytes)
+ *   intercept -> tcpcopy  "TCOK" HMAC(secret, "tcpcopy-v2 server" nonceS nonceC)      (36 bytes)
+ *                         or "TCNO" + 32 zero bytes + close       (wrong secret)
+ *   then: 14-byte CLIENT_ADD/DEL messages as in 1.x; frames of u16 count + 88-byte v2 records.
+ *
+ * v2 record (88 bytes): [0] u8 IP version (4 or 6), [1..4) zero, [4..44) the network header
+ * (IPv4: the 20-byte header normalised as in 1.x, then 20 zero bytes; IPv6: the 40-byte fixed
+ * header), [44..88) the TCP header with up to 24 option bytes, zero-padded.
+ */
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import type { TcpSegment } from '../core/wire/segment';
+import { writeRecord } from './record';
+import { RECORD_BYTES, RECORD_IP_BYTES, RECORD_TCP_BYTES } from './constants';
+
+/** Hello `type` asking for channel v2. */
+export const CHANNEL_VERSION_V2 = 7;
+/** Nonce bytes of either side. */
+export const V2_NONCE_BYTES = 32;
+/** HMAC-SHA256 bytes. */
+export const V2_MAC_BYTES = 32;
+/** Size of the challenge and of the result ("TCV2"/"TCOK"/"TCNO" + 32 bytes). */
+export const V2_SERVER_MSG_BYTES = 36;
+/** Size of tcpcopy's response: nonceC + MAC. */
+export const V2_RESPONSE_BYTES = 64;
+/** Size of a v2 record. */
+export const V2_RECORD_BYTES = 88;
+/** Offset of the network header in a v2 record. */
+export const V2_NET_OFF = 4;
+/** Offset of the TCP header in a v2 record. */
+export const V2_TCP_OFF = 44;
+
+/** Magic of the challenge. */
+export const V2_CHALLENGE = Buffer.from('TCV2');
+/** Magic of a successful result. */
+export const V2_OK = Buffer.from('TCOK');
+/** Magic of a refusal (no secret configured, or a wrong secret). */
+export const V2_NO = Buffer.from('TCNO');
+
+function mac(secret: Buffer, label: string, nonceS: Buffer, nonceC: Buffer): Buffer {
+  return createHmac('sha256', secret).update(label).update(nonceS).update(nonceC).digest();
+}
+
+/** tcpcopy's proof: HMAC-SHA256(secret, "tcpcopy-v2 client" || nonceS || nonceC). */
+export function clientProof(secret: Buffer, nonceS: Buffer, nonceC: Buffer): Buffer {
+  return mac(secret, 'tcpcopy-v2 client', nonceS, nonceC);
+}
+
+/** intercept's proof: HMAC-SHA256(secret, "tcpcopy-v2 server" || nonceS || nonceC). */
+export function serverProof(secret: Buffer, nonceS: Buffer, nonceC: Buffer): Buffer {
+  return mac(secret, 'tcpcopy-v2 server', nonceS, nonceC);
+}
+
+/** Constant-time comparison of two MACs (false when lengths differ). */
+export function macEqual(a: Buffer, b: Buffer): boolean {
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+/** A 36-byte server message: 4-byte magic + 32 bytes (nonce, proof or zeros). */
+export function serverMsg(magic: Buffer, body: Buffer | null): Buffer {
+  const b = Buffer.alloc(V2_SERVER_MSG_BYTES);
+  magic.copy(b, 0);
+  if (body !== null) body.copy(b, 4, 0, 32);
+  return b;
+}
+
+/**
+ * Writes the v2 record of an IPv4 reply (`seg` as filled by decodeFrame) at `out[off]`:
+ * the 1.x record, then moved into the v2 layout. Allocation-free.
+ */
+export function writeRecordV2(seg: TcpSegment, out: Buffer, off: number): void {
+  writeRecord(seg, out, off + V2_NET_OFF, RECORD_BYTES);
+  // TCP header from [off+24, off+68) to [off+44, off+88); zero the gap and the prefix
+  out.copyWithin(off + V2_TCP_OFF, off + V2_NET_OFF + RECORD_IP_BYTES, off + V2_NET_OFF + RECORD_BYTES);
+  out.fill(0, off + V2_NET_OFF + RECORD_IP_BYTES, off + V2_TCP_OFF);
+  out[off] = 4;
+  out[off + 1] = 0; out[off + 2] = 0; out[off + 3] = 0;
+}
+
+/** Converts a 1.x 64-byte record at `src[off]` into a v2 record at `out[outOff]`. */
+export function v1ToV2(src: Buffer, off: number, out: Buffer, outOff: number): void {
+  out.fill(0, outOff, outOff + V2_RECORD_BYTES);
+  out[outOff] = 4;
+  src.copy(out, outOff + V2_NET_OFF, off, off + RECORD_IP_BYTES);
+  src.copy(out, outOff + V2_TCP_OFF, off + RECORD_IP_BYTES, off + RECORD_BYTES);
+}
+
+/**
+ * Converts a v2 record at `src[off]` into the 1.x layout at `out[outOff]` (64 bytes) for the
+ * IPv4 engine. Returns the record's IP version: 4 (converted), 6 (IPv6: not converted), or 0
+ * (malformed: unknown version).
+ */
+export function v2ToV1(src: Buffer, off: number, out: Buffer, outOff: number): 0 | 4 | 6 {
+  const v = src[off];
+  if (v === 6) return 6;
+  if (v !== 4) return 0;
+  src.copy(out, outOff, off + V2_NET_OFF, off + V2_NET_OFF + RECORD_IP_BYTES);
+  src.copy(out, outOff + RECORD_IP_BYTES, off + V2_TCP_OFF, off + V2_TCP_OFF + RECORD_TCP_BYTES);
+  return 4;
+}

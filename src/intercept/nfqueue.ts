@@ -1,0 +1,192 @@
+/**
+ * NFQUEUE packet source for intercept on the target (`intercept --nfqueue [NUM]`): the target's
+ * replies are queued by an iptables rule (`iptables -I OUTPUT -p tcp --sport 8080 -j NFQUEUE`),
+ * read here over netfilter's netlink interface, handed to the intercept (headers to tcpcopy),
+ * and dropped by verdict (NF_DROP) unless their destination is in the pass list (NF_ACCEPT).
+ *
+ * Why JS over a tiny native transport (native/nfq.c: socket, uv_poll, recv, send): the
+ * nfnetlink layout (nfq-wire.ts) is then pure and unit-tested, and per wake-up the only native
+ * crossings are one recv per queued packet plus one send of all verdicts; verdicts of
+ * consecutive packets with the same decision are folded into one NFQNL_MSG_VERDICT_BATCH.
+ */
+import { TcpcopyError } from '../core/errors';
+import { LINKTYPE_RAW } from '../core/wire/link';
+import { loadNative, nativeErrorCode, type NativeHandle } from '../io/native';
+import type { PacketReceiver, PacketSource, SourceStats } from '../io/types';
+import { NF_ACCEPT, NF_DROP, NfqParser, VERDICT_MSG_BYTES, configMessages, unbindMessage, writeVerdict } from './nfq-wire';
+
+/** The addon's NFQUEUE functions (native/nfq.c). Return values < 0 are -errno. */
+interface NfqNative {
+  nfqOpen(rcvbufBytes: number): NativeHandle;
+  nfqStart(h: NativeHandle, onReadable: () => void): void;
+  nfqRecv(h: NativeHandle, buf: Buffer): number;
+  nfqSend(h: NativeHandle, buf: Buffer, len: number): number;
+  nfqClose(h: NativeHandle): void;
+  errnoText(errno: number): string;
+}
+
+/** Options of an NfqueueSource. */
+export interface NfqueueOptions {
+  /** Queue number, `--nfqueue [NUM]`; default 0 (matches `-j NFQUEUE` without --queue-num). */
+  queue: number;
+  /** Kernel queue length in packets, `-q` (NFQA_CFG_QUEUE_MAXLEN); 0 = kernel default (1024). */
+  maxLen: number;
+  /** Bytes of each packet copied to us (NFQA_CFG_PARAMS copy range); default 128 (headers). */
+  copyRange?: number;
+  /** Destination IPv4 addresses (u32) whose replies are accepted, `-x ip,...`; others are dropped. */
+  pass: readonly number[];
+  /** Socket receive buffer in bytes; default 8 MiB. */
+  rcvbufBytes?: number;
+}
+
+/** Counters of the NFQUEUE source. */
+export interface NfqueueStats extends SourceStats {
+  /** Packets given NF_ACCEPT (pass list). */
+  accepted: number;
+  /** Packets given NF_DROP (replies kept from the network). */
+  droppedByVerdict: number;
+  /** Verdict datagrams sent. */
+  verdictSends: number;
+  /** Verdict sends that failed (the packets then wait for the queue's own handling). */
+  verdictErrors: number;
+  /** Netlink messages that did not parse. */
+  malformed: number;
+}
+
+/** Reads an NFQUEUE, hands each packet to the receiver and gives it its verdict. */
+export class NfqueueSource implements PacketSource {
+  private nat: NfqNative | null = null;
+  private h: NativeHandle | null = null;
+  private rx: PacketReceiver | null = null;
+  private readonly rbuf = Buffer.alloc(65536 + 4096);
+  private readonly vbuf = Buffer.alloc(VERDICT_MSG_BYTES * 256);
+  private vlen = 0;
+  private readonly parser = new NfqParser();
+  private readonly pass: Set<number>;
+  private seq = 1;
+  /** Pending run of equal verdicts: highest id and its verdict (-1 = none). */
+  private runId = 0;
+  private runVerdict = -1;
+  private runCount = 0;
+  private acks: { waiting: number; error: number } = { waiting: 0, error: 0 };
+  private readonly st: NfqueueStats = { received: 0, dropped: 0, accepted: 0, droppedByVerdict: 0, verdictSends: 0, verdictErrors: 0, malformed: 0 };
+
+  constructor(private readonly opts: NfqueueOptions) {
+    this.pass = new Set(opts.pass.map((a) => a >>> 0));
+  }
+
+  /** Binds the queue and starts reading. Rejects with ERR_NFQUEUE naming the cause and the fix. */
+  async start(rx: PacketReceiver): Promise<void> {
+    this.rx = rx;
+    const nat = loadNative() as unknown as NfqNative;
+    if (typeof nat.nfqOpen !== 'function') {
+      throw new TcpcopyError('ERR_NATIVE_MISSING', 'the native addon has no NFQUEUE support; rebuild it with `npm run build:native`');
+    }
+    this.nat = nat;
+    try {
+      this.h = nat.nfqOpen(this.opts.rcvbufBytes ?? 8 << 20);
+    } catch (e) {
+      const code = nativeErrorCode(e);
+      throw new TcpcopyError('ERR_NFQUEUE', `--nfqueue: cannot open a netfilter netlink socket (${code || (e as Error).message}); fix: run as root (CAP_NET_ADMIN) on a kernel with nfnetlink_queue (modprobe nfnetlink_queue)`, { errno: code });
+    }
+    const h = this.h;
+    nat.nfqStart(h, () => this.onReadable());
+    const msgs = configMessages(this.opts.queue, this.opts.copyRange ?? 128, this.opts.maxLen, this.seq);
+    this.seq += msgs.length;
+    this.acks = { waiting: msgs.length, error: 0 };
+    for (const m of msgs) nat.nfqSend(h, m, m.length);
+    const deadline = Date.now() + 2000;
+    while (this.acks.waiting > 0 && this.acks.error === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    if (this.acks.error !== 0 || this.acks.waiting > 0) {
+      const why = this.acks.error !== 0 ? nat.errnoText(this.acks.error) : 'no answer from the kernel';
+      await this.stop();
+      const fix = this.acks.error === 16 /* EBUSY */
+        ? 'another process (another intercept?) is bound to that queue: stop it or use another --nfqueue NUM'
+        : 'check that nfnetlink_queue is available (modprobe nfnetlink_queue) and that you are root';
+      throw new TcpcopyError('ERR_NFQUEUE', `--nfqueue ${this.opts.queue}: cannot bind the queue (${why}); fix: ${fix}`, { queue: this.opts.queue });
+    }
+  }
+
+  private onReadable(): void {
+    const nat = this.nat;
+    const h = this.h;
+    const rx = this.rx;
+    if (nat === null || h === null || rx === null) return;
+    const buf = this.rbuf;
+    const p = this.parser;
+    let any = false;
+    for (let i = 0; i < 4096; i++) {
+      const n = nat.nfqRecv(h, buf);
+      if (n === 0) break;
+      if (n < 0) {
+        if (n === -105 /* ENOBUFS */) { this.st.dropped++; continue; }
+        break;
+      }
+      p.reset(buf, n);
+      for (let m = p.next(); m !== null; m = p.next()) {
+        if (m.kind === 'error') {
+          if (this.acks.waiting > 0) {
+            if (m.errno !== 0) this.acks.error = m.errno;
+            this.acks.waiting--;
+          }
+          continue;
+        }
+        if (m.kind !== 'packet') continue;
+        any = true;
+        this.st.received++;
+        let verdict = NF_DROP;
+        if (m.payloadLen >= 20 && this.pass.size > 0 && this.pass.has(buf.readUInt32BE(m.payloadOff + 16))) verdict = NF_ACCEPT;
+        if (m.payloadLen > 0) rx.packet(LINKTYPE_RAW, buf, m.payloadOff, m.payloadLen, m.payloadLen, Date.now());
+        this.verdict(m.id, verdict);
+      }
+    }
+    this.st.malformed = p.malformed;
+    this.endRun();
+    this.sendVerdicts();
+    if (any) rx.batchEnd(Date.now());
+  }
+
+  /** Adds packet `id`'s verdict to the current run (same verdicts fold into one batch verdict). */
+  private verdict(id: number, verdict: number): void {
+    if (verdict === NF_ACCEPT) this.st.accepted++; else this.st.droppedByVerdict++;
+    if (this.runVerdict !== verdict) this.endRun();
+    this.runVerdict = verdict;
+    this.runId = id;
+    this.runCount++;
+  }
+
+  private endRun(): void {
+    if (this.runVerdict < 0) return;
+    if (this.vlen + VERDICT_MSG_BYTES > this.vbuf.length) this.sendVerdicts();
+    this.vlen = writeVerdict(this.vbuf, this.vlen, this.opts.queue, this.runId, this.runVerdict, this.runCount > 1, this.seq++);
+    this.runVerdict = -1;
+    this.runCount = 0;
+  }
+
+  private sendVerdicts(): void {
+    if (this.vlen === 0 || this.nat === null || this.h === null) return;
+    const n = this.nat.nfqSend(this.h, this.vbuf, this.vlen);
+    this.vlen = 0;
+    if (n < 0) this.st.verdictErrors++; else this.st.verdictSends++;
+  }
+
+  /** Unbinds the queue and closes the socket. Idempotent. */
+  stop(): Promise<void> {
+    const nat = this.nat;
+    const h = this.h;
+    if (nat !== null && h !== null) {
+      this.endRun();
+      this.sendVerdicts();
+      const u = unbindMessage(this.opts.queue, this.seq++);
+      nat.nfqSend(h, u, u.length);
+      nat.nfqClose(h);
+    }
+    this.h = null;
+    return Promise.resolve();
+  }
+
+  /** A snapshot of the counters. */
+  stats(): NfqueueStats {
+    return { ...this.st };
+  }
+}

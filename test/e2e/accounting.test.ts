@@ -1,0 +1,100 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { withLab, type Lab } from '../../src/lab/lab';
+import { canRunLab, runTcpcopy, startIntercept, TCPCOPY, type TcpcopyJsonReport } from './replay-helpers';
+
+/**
+ * Issue 5's accounting proof: a replay with deliberate losses (sampling -r 50, 5% netem loss on
+ * the target, the target nginx stopped midway; then a target port nobody listens on) must
+ * explain every captured request: replayed + lost by reason = captured, nothing in flight.
+ * Also shows the live status line in a terminal (tmux) during an offline replay.
+ */
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+function checkIdentity(name: string, r: { code: number; report: TcpcopyJsonReport }): number {
+  const acc = r.report.accounting;
+  const lostSum = Object.values(acc.lost).reduce((a, b) => a + b, 0);
+  process.stdout.write(`# ${name}: captured=${acc.captured} replayed=${acc.replayed} lost=${JSON.stringify(acc.lost)} outcomes=${JSON.stringify(Object.fromEntries(Object.entries(r.report.engine.outcomes).filter(([, v]) => v > 0)))} retrans=${r.report.engine.retransTimeout + r.report.engine.retransFast}\n`);
+  assert.equal(acc.balanced, true, `${name}: balanced`);
+  assert.equal(acc.lost['inFlight'], undefined, `${name}: nothing in flight`);
+  assert.equal(acc.captured, acc.replayed + lostSum, `${name}: captured = replayed + lost`);
+  const outcomes = Object.values(r.report.engine.outcomes).reduce((a, b) => a + b, 0);
+  assert.equal(outcomes, r.report.engine.sessionsCreated, `${name}: every session has one outcome`);
+  assert.equal(r.code, 0, `${name}: exit code`);
+  return lostSum;
+}
+
+/** Runs tcpcopy in a tmux terminal (its own tmux server) and captures the status line while it runs. */
+async function statusInTmux(lab: Lab, args: string[], runMs: number): Promise<string[]> {
+  const sock = `tcm${process.pid}`;
+  const cmd = ['ip', 'netns', 'exec', lab.hosts.online.ns, process.execPath, TCPCOPY, ...args].join(' ');
+  const shots: string[] = [];
+  await lab.exec('online', ['true']); // the namespace exists
+  const { run } = await import('../../src/lab/sh');
+  await run(['tmux', '-L', sock, 'new-session', '-d', '-s', 'tcm', '-x', '160', '-y', '24', `${cmd}; sleep 60`], { timeoutMs: 10_000 });
+  try {
+    const t0 = Date.now();
+    while (Date.now() - t0 < runMs) {
+      await sleep(1500);
+      const c = await run(['tmux', '-L', sock, 'capture-pane', '-p', '-t', 'tcm'], { timeoutMs: 5000 });
+      shots.push(c.stdout.replace(/\s+$/, ''));
+    }
+  } finally {
+    await run(['tmux', '-L', sock, 'kill-server'], { timeoutMs: 5000 }).catch(() => undefined);
+  }
+  return shots;
+}
+
+test('every captured request is replayed or lost for a stated reason', { skip: !canRunLab() && 'needs root', timeout: 300_000 }, async () => {
+  await withLab({ prefix: 'tcm', clientAddresses: 20 }, async (lab) => {
+    await lab.startNginx('online', { port: 80 });
+    let target = await lab.startNginx('target', { port: 8080 });
+    const file = path.join(lab.dir, 'online.pcap');
+    const cap = await lab.capture('online', { dev: lab.hosts.online.clientDev ?? lab.hosts.online.dev, filter: 'tcp port 80', file });
+    const paths = ['/', '/bytes/100', '/bytes/1000', '/status/404'];
+    // about 8 s of traffic: keep-alive connections and one connection per request
+    await Promise.all([
+      lab.load('client', { url: 'http://198.18.1.1:80/', requests: 800, rate: 100, durationMs: 8000, concurrency: 4, keepAlive: true, paths }),
+      lab.load('client', { url: 'http://198.18.1.1:80/', requests: 400, rate: 50, durationMs: 8000, concurrency: 4, keepAlive: false, paths }),
+    ]);
+    await cap.stop();
+    const icp = await startIntercept(lab);
+
+    // 1) -r 50, 5% loss on the target's egress, the target nginx stopped halfway through
+    const dev = lab.hosts.target.dev;
+    const tc = await lab.exec('target', ['tc', 'qdisc', 'add', 'dev', dev, 'root', 'netem', 'loss', '5%']);
+    assert.equal(tc.code, 0, tc.stderr);
+    const running = runTcpcopy(lab, ['-i', file, '-x', '80-198.18.0.2:8080', '-s', '198.18.0.3', '-r', '50', '-t', '5', '-k', '5']);
+    await sleep(4000);
+    await target.stop();
+    const r1 = await running;
+    await lab.exec('target', ['tc', 'qdisc', 'del', 'dev', dev, 'root']);
+    checkIdentity('-r 50, netem 5%, nginx stopped', r1);
+    const lost1 = r1.report.accounting.lost;
+    assert.ok((lost1['sampledOut'] ?? 0) > 0, 'sampling lost some');
+    assert.ok((lost1['targetRefused'] ?? 0) + (lost1['targetReset'] ?? 0) > 0, 'the stopped nginx lost some');
+    assert.ok(r1.report.accounting.replayed > 0, 'some were replayed');
+    assert.ok(r1.report.engine.retransTimeout + r1.report.engine.retransFast > 0, 'netem loss caused retransmissions');
+
+    // 2) a target port nobody listens on: every replayed request is lost as targetRefused
+    const r2 = await runTcpcopy(lab, ['-i', file, '-x', '80-198.18.0.2:8081', '-s', '198.18.0.3', '-a', '0']);
+    checkIdentity('closed target port', r2);
+    assert.equal(r2.report.accounting.replayed, 0);
+    assert.equal(r2.report.accounting.lost['targetRefused'], r2.report.accounting.captured);
+
+    // 3) the status line in a terminal during a replay (-a 2: about 4 s), and the metrics endpoint
+    target = await lab.startNginx('target', { port: 8080 });
+    const reportFile = path.join(lab.dir, 'tmux-report.json');
+    const shots = await statusInTmux(lab, ['-i', file, '-x', '80-198.18.0.2:8080', '-s', '198.18.0.3', '-a', '2', '--report', `json:${reportFile}`], 7000);
+    process.stdout.write(`# tmux capture-pane during the replay:\n${shots.map((s) => s.split('\n').map((l) => `#   ${l}`).join('\n')).join('\n# ---\n')}\n`);
+    assert.ok(shots.some((s) => /sessions \d+ active\/\d+ replayed\/\d+ completed \| requests \d+\/\d+ \| [\d.]+ req\/s/.test(s) && /ETA/.test(s)), 'a status line with a progress bar was shown');
+    assert.ok(shots.some((s) => /tcpcopy report/.test(s)), 'the report follows the status line');
+    const j = JSON.parse(fs.readFileSync(reportFile, 'utf8')) as TcpcopyJsonReport;
+    assert.equal(j.accounting.balanced, true);
+    process.stdout.write(`# intercept: ${icp.stderr.trim().split('\n').slice(-1).join('')}\n`);
+    void target;
+  });
+});

@@ -1,0 +1,76 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import { withLab } from '../../src/lab/lab';
+import type { NginxServer } from '../../src/lab/servers';
+import { canRunLab, startIntercept, startLiveTcpcopy, waitSettled, type TcpcopyJsonReport } from './replay-helpers';
+
+/**
+ * Issue 6 part 4: intercept killed (SIGKILL) and restarted during a live replay. tcpcopy -L
+ * reconnects by itself, the replay continues, and what the target misses is only what the
+ * outage explains (sessions that lost their SYN-ACK while the channel was down end with the
+ * 'channelDown' outcome and their requests are counted as lost with that reason).
+ */
+
+const TARGET = '198.18.0.2';
+
+function say(line: string): void {
+  process.stdout.write(`# ${line}\n`);
+}
+
+function lines(s: NginxServer): number {
+  try {
+    const b = fs.readFileSync(s.accessLog);
+    let n = 0;
+    for (let i = b.indexOf(10); i !== -1; i = b.indexOf(10, i + 1)) n++;
+    return n;
+  } catch {
+    return 0;
+  }
+}
+
+type Report = TcpcopyJsonReport & { channel: Record<string, number>; engine: { repliesNoSession: number } };
+
+test('intercept killed and restarted during a live replay (issue 6)', { skip: !canRunLab() && 'needs root', timeout: 300_000 }, async () => {
+  await withLab({ prefix: 'tcf3', clientAddresses: 20 }, async (lab) => {
+    const on = await lab.startNginx('online', { port: 80 });
+    const tg = await lab.startNginx('target', { port: 8080 });
+    let icp = await startIntercept(lab);
+    const tc = await startLiveTcpcopy(lab, ['-x', `80-${TARGET}:8080`, '-s', '198.18.0.3', '-L']);
+    const mo = lines(on), mt = lines(tg);
+    // 12 s of short connections at 200/s, plus 4 keep-alive connections at 100/s in total
+    const loads = Promise.all([
+      lab.load('client', { url: 'http://198.18.1.1/', requests: 2400, durationMs: 12_000, rate: 200, concurrency: 10, keepAlive: false }),
+      lab.load('client', { url: 'http://198.18.1.1/', requests: 1200, durationMs: 12_000, rate: 100, concurrency: 4, keepAlive: true }),
+    ]);
+    await new Promise((r) => setTimeout(r, 4000));
+    const atKill = { online: lines(on) - mo, target: lines(tg) - mt };
+    await icp.stop('SIGKILL', 1000);
+    const killedAt = Date.now();
+    await new Promise((r) => setTimeout(r, 2000));
+    icp = await startIntercept(lab);
+    const restartedAt = Date.now();
+    const atRestart = { online: lines(on) - mo, target: lines(tg) - mt };
+    await loads;
+    const online = lines(on) - mo;
+    const target = await waitSettled(() => lines(tg) - mt, online, 20_000, 1500);
+    const r = await tc.stop();
+    await icp.stop('SIGINT', 5000);
+    const rp = r.report as Report | null;
+    assert.ok(rp, 'tcpcopy wrote its report');
+    const lost = Object.entries(rp.engine.requestsLost).filter(([, v]) => v > 0);
+    const lostTotal = lost.reduce((a, [, v]) => a + v, 0);
+    const after = online - atRestart.online;
+    const recs = tg.readLog().records.slice(mt);
+    const afterRestart = recs.filter((x) => x.msec >= restartedAt + 1000).length;
+    const onlineAfter = on.readLog().records.slice(mo).filter((x) => x.msec >= restartedAt + 1000).length;
+    say(`faults: outage ${restartedAt - killedAt} ms; online=${online} target=${target} missing=${online - target}; at kill online/target=${atKill.online}/${atKill.target}, at restart ${atRestart.online}/${atRestart.target}; after restart online=${after}`);
+    say(`faults: from restart+1s: online=${onlineAfter} target=${afterRestart}; tcpcopy channel=${JSON.stringify(rp.channel)} outcomes=${JSON.stringify(rp.engine.outcomes)} requestsLost=${JSON.stringify(Object.fromEntries(lost))}`);
+    assert.equal(r.code, 0, r.stderr.slice(-2000));
+    assert.match(r.stderr, /reconnected/, 'tcpcopy logged its reconnection');
+    assert.ok((rp.channel['reconnects'] ?? 0) >= 1, 'tcpcopy reconnected by itself');
+    assert.ok(afterRestart / onlineAfter >= 0.999, `replay continued after the restart: ${afterRestart}/${onlineAfter}`);
+    assert.ok(online - target <= lostTotal, `every missing request is counted as lost (missing ${online - target}, counted ${lostTotal})`);
+    assert.ok(online - target <= atRestart.online - atKill.online + 50, 'the loss is bounded by the outage');
+  });
+});

@@ -1,0 +1,169 @@
+/**
+ * Network impairments for the robustness e2e tests (issue 4).
+ *
+ * This kernel has no sch_netem (CONFIG_NET_SCH_NETEM is not set, no modules), so `tc qdisc ...
+ * netem` is emulated with netfilter, which the kernel has:
+ * - loss: `iptables -m statistic --mode random --probability P -j DROP`;
+ * - delay / reordering: `-j NFQUEUE` to a small Python helper (raw AF_NETLINK, no library)
+ *   that holds each packet's verdict for the delay; in reorder mode a share of the packets
+ *   (with netem-like correlation) is passed at once, so it overtakes the held ones, exactly
+ *   what `netem delay D reorder P% C%` does.
+ *
+ * Where the rules sit (each is the egress of the link the brief names, or the receiver's
+ * ingress where the sender bypasses netfilter):
+ * - online -> target (tcpcopy's packets): the target's PREROUTING for tcp dport 8080 (tcpcopy
+ *   may send through a packet socket, which skips the online host's netfilter);
+ * - target -> assistant (the replies intercept captures): the target's POSTROUTING, sport 8080
+ *   (intercept captures with a packet socket on the assistant, before its netfilter);
+ * - assistant -> online (the intercept channel): the assistant's POSTROUTING, sport 36524.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { Lab } from '../../src/lab/lab';
+import type { HostName } from '../../src/lab/names';
+import type { LabProcess } from '../../src/lab/process';
+
+/** One impairment, applied to all three paths at once. */
+export interface Impairment {
+  /** Name for the report line. */
+  name: string;
+  /** Random loss, percent (0..100). */
+  lossPct?: number;
+  /** Delay of every held packet, ms. */
+  delayMs?: number;
+  /** Reorder mode: percent of packets passed at once (not delayed), like netem `reorder P%`. */
+  reorderPct?: number;
+  /** Correlation of the reorder decision, percent, like netem `reorder P% C%`. */
+  reorderCorrPct?: number;
+}
+
+/** What {@link impair} returns. */
+export interface ImpairHandle {
+  /** Removes the rules and stops the helpers; returns the helpers' counters lines. */
+  remove(): Promise<string>;
+}
+
+const NFQ_SCRIPT = String.raw`
+import socket, struct, sys, time, heapq, random, signal, select
+q = int(sys.argv[1]); delay = float(sys.argv[2]) / 1000.0; imm = float(sys.argv[3]) / 100.0; corr = float(sys.argv[4]) / 100.0
+T = lambda x: (3 << 8) | x
+s = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 12)
+try: s.setsockopt(socket.SOL_SOCKET, 33, 16 << 20)
+except OSError: s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16 << 20)
+s.bind((0, 0))
+seq = [0]
+def attr(t, d):
+    l = 4 + len(d); return struct.pack('=HH', l, t) + d + b'\0' * ((4 - l % 4) % 4)
+def msg(t, flags, body):
+    seq[0] += 1; p = struct.pack('!BBH', socket.AF_UNSPEC, 0, q) + body
+    return struct.pack('=IHHII', 16 + len(p), t, flags, seq[0], 0) + p
+def cfg(body):
+    s.send(msg(T(2), 1 | 4, body)); d = s.recv(65536)
+    l, t = struct.unpack_from('=IH', d, 0)
+    if t == 2 and struct.unpack_from('=i', d, 16)[0] != 0: raise SystemExit('nfq config failed: %d' % struct.unpack_from('=i', d, 16)[0])
+cfg(attr(1, struct.pack('!BBH', 1, 0, socket.AF_INET)))
+cfg(attr(2, struct.pack('!IB', 0, 1)) + attr(3, struct.pack('!I', 20000)))
+held = []; n = [0, 0, 0, 0]; last = [random.random()]; maxh = [0]
+def stop(*a):
+    sys.stderr.write('nfq%d: packets=%d immediate=%d delayed=%d enobufs=%d maxHeld=%d\n' % (q, n[0], n[1], n[2], n[3], maxh[0])); sys.stderr.flush(); raise SystemExit(0)
+signal.signal(signal.SIGTERM, stop); signal.signal(signal.SIGINT, stop)
+print('nfq ready', flush=True)
+k = 0
+while True:
+    now = time.monotonic(); out = []
+    while held and held[0][0] <= now:
+        out.append(msg(T(1), 1, attr(2, struct.pack('!II', 1, heapq.heappop(held)[2]))))
+    if out: s.send(b''.join(out))
+    to = max(0.0, held[0][0] - time.monotonic()) if held else 1.0
+    r, _, _ = select.select([s], [], [], to)
+    if not r: continue
+    try: d = s.recv(1 << 20)
+    except OSError: n[3] += 1; continue
+    off = 0; now = time.monotonic(); out = []
+    while off + 16 <= len(d):
+        l, t = struct.unpack_from('=IH', d, off)
+        if l < 16: break
+        if t == T(0):
+            a = off + 20
+            while a + 4 <= off + l:
+                al, at = struct.unpack_from('=HH', d, a)
+                if al < 4: break
+                if at & 0x3fff == 1:
+                    pid = struct.unpack_from('!I', d, a + 4)[0]; n[0] += 1
+                    u = corr * last[0] + (1 - corr) * random.random(); last[0] = u
+                    if u < imm:
+                        n[1] += 1; out.append(msg(T(1), 1, attr(2, struct.pack('!II', 1, pid))))
+                    else:
+                        n[2] += 1; k += 1; heapq.heappush(held, (now + delay, k, pid))
+                a += (al + 3) & ~3
+        off += (l + 3) & ~3
+    maxh[0] = max(maxh[0], len(held))
+    if out: s.send(b''.join(out))
+`;
+
+interface Rule { host: HostName; table: string; chain: string; match: string[] }
+
+function rules(lab: Lab): Rule[] {
+  const t = lab.hosts.target.dev;
+  const a = lab.hosts.assistant.dev;
+  return [
+    { host: 'target', table: 'mangle', chain: 'PREROUTING', match: ['-i', t, '-p', 'tcp', '--dport', '8080'] },
+    { host: 'target', table: 'mangle', chain: 'POSTROUTING', match: ['-o', t, '-p', 'tcp', '--sport', '8080'] },
+    { host: 'assistant', table: 'mangle', chain: 'POSTROUTING', match: ['-o', a, '-p', 'tcp', '--sport', '36524'] },
+  ];
+}
+
+async function ipt(lab: Lab, host: HostName, args: string[]): Promise<void> {
+  const r = await lab.exec(host, ['iptables', '-w', ...args]);
+  if (r.code !== 0) throw new Error(`iptables ${args.join(' ')} on ${host}: ${r.stderr}`);
+}
+
+/** Applies an impairment to the three paths; remove() undoes it (call it in finally). */
+export async function impair(lab: Lab, imp: Impairment): Promise<ImpairHandle> {
+  const applied: Array<{ host: HostName; table: string; chain: string; rule: string[] }> = [];
+  const helpers: LabProcess[] = [];
+  const undo = async (): Promise<string> => {
+    let out = applied.length > 0 ? `${await ruleCounters(lab)} ` : '';
+    for (const r of applied.reverse()) await ipt(lab, r.host, ['-t', r.table, '-D', r.chain, ...r.rule]).catch(() => undefined);
+    applied.length = 0;
+    for (const h of helpers) {
+      await h.stop('SIGTERM', 2000);
+      out += h.stderr.trim() + ' ';
+    }
+    helpers.length = 0;
+    return out.trim();
+  };
+  try {
+    const useQueue = imp.delayMs !== undefined;
+    if (useQueue) {
+      const script = path.join(lab.dir, 'nfq-delay.py');
+      fs.writeFileSync(script, NFQ_SCRIPT);
+      for (const host of ['target', 'assistant'] as const) {
+        const p = lab.spawn(host, ['python3', script, '0', String(imp.delayMs), String(imp.reorderPct ?? 0), String(imp.reorderCorrPct ?? 0)], { label: `nfq-${host}`, graceMs: 2000 });
+        helpers.push(p);
+        await p.waitFor(/nfq ready/, 10_000);
+      }
+    }
+    for (const r of rules(lab)) {
+      const jump = useQueue ? ['-j', 'NFQUEUE', '--queue-num', '0']
+        : ['-m', 'statistic', '--mode', 'random', '--probability', String((imp.lossPct ?? 0) / 100), '-j', 'DROP'];
+      const rule = [...r.match, ...jump];
+      await ipt(lab, r.host, ['-t', r.table, '-A', r.chain, ...rule]);
+      applied.push({ host: r.host, table: r.table, chain: r.chain, rule });
+    }
+  } catch (e) {
+    await undo();
+    throw e;
+  }
+  return { remove: undo };
+}
+
+/** Packet counters of the impairment rules (for the report): "host: pkts/bytes, ...". */
+export async function ruleCounters(lab: Lab): Promise<string> {
+  let s = '';
+  for (const host of ['target', 'assistant'] as const) {
+    const r = await lab.exec(host, ['iptables', '-w', '-t', 'mangle', '-L', '-v', '-n', '-x']);
+    s += `${host}: ${r.stdout.split('\n').filter((l) => /DROP|NFQUEUE/.test(l)).map((l) => l.trim().split(/\s+/).slice(0, 2).join(' pkts/')).join(', ')}; `;
+  }
+  return s;
+}
