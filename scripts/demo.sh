@@ -10,7 +10,7 @@ fi
 bash scripts/ensure-system.sh
 # build when dist is missing or older than any source (tsc takes ~10 s)
 stamp=dist/src/lab/demo-main.js
-if [ ! -f "$stamp" ] || [ -n "$(find src test native tsconfig.json package.json -newer "$stamp" -print -quit)" ]; then
+if [ ! -f "$stamp" ] || [ -n "$(find src test tsconfig.json package.json -newer "$stamp" -print -quit)" ]; then
   echo "demo: building (tsc)" >&2
   if ! npm run --silent build >&2; then
     [ -f "$stamp" ] || { echo "demo: the build failed" >&2; exit 1; }

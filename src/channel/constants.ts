@@ -41,7 +41,10 @@ export const FRAME_MAX_RECORDS_PAYLOAD = 6;
 /** The record variants: 64 bytes (headers only) or 192 bytes (headers + payload). */
 export type RecordBytes = 64 | 192;
 
-/** Most records one frame may hold for a record variant. */
-export function maxRecordsPerFrame(recordBytes: RecordBytes): number {
+/** Record sizes a frame may carry: the 1.x variants and the 88-byte channel v2 record (v2.ts). */
+export type FrameRecordBytes = RecordBytes | 88;
+
+/** Most records one frame may hold for a record variant (16, or 6 for 192-byte records). */
+export function maxRecordsPerFrame(recordBytes: FrameRecordBytes): number {
   return recordBytes === RECORD_PAYLOAD_BYTES ? FRAME_MAX_RECORDS_PAYLOAD : FRAME_MAX_RECORDS;
 }

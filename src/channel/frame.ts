@@ -3,7 +3,7 @@
  * `count` records of 64 (or 192) bytes. At most 16 records per frame (6 with payload); a
  * larger count is a protocol error and the receiver closes the connection.
  */
-import { FRAME_COUNT_BYTES, maxRecordsPerFrame, type RecordBytes } from './constants';
+import { FRAME_COUNT_BYTES, maxRecordsPerFrame, type FrameRecordBytes } from './constants';
 
 /**
  * Accumulates records into consecutive frames in one growable buffer (intercept side).
@@ -24,7 +24,7 @@ export class FrameEncoder {
    * @param recordBytes 64 or 192
    * @param maxBytes most bytes held before records are refused (default 4 MiB)
    */
-  constructor(readonly recordBytes: RecordBytes, private readonly maxBytes = 4 << 20) {
+  constructor(readonly recordBytes: FrameRecordBytes, private readonly maxBytes = 4 << 20) {
     this.maxRecords = maxRecordsPerFrame(recordBytes);
     this.buf = Buffer.alloc(FRAME_COUNT_BYTES + this.maxRecords * recordBytes);
   }
@@ -125,7 +125,7 @@ export class FrameDecoder {
    * @param onRecord called with each record `buf[off .. off+len)`, valid only during the call
    */
   constructor(
-    readonly recordBytes: RecordBytes,
+    readonly recordBytes: FrameRecordBytes,
     private readonly onRecord: (buf: Buffer, off: number, len: number) => void,
   ) {
     this.maxRecords = maxRecordsPerFrame(recordBytes);

@@ -11,6 +11,7 @@ import { RingCapture } from '../io/ring-capture';
 import type { PacketSource } from '../io/types';
 import { parseIpv4 } from '../core/wire/segment';
 import { NfqueueSource } from '../intercept/nfqueue';
+import { readSecret } from '../channel/secret';
 import { Intercept } from '../intercept/intercept';
 import { createLogger, type Logger } from './logger';
 import { INTERCEPT_HELP, parseInterceptArgs, type InterceptConfig } from './intercept-options';
@@ -44,20 +45,6 @@ function daemonize(cfg: InterceptConfig): number {
   });
   child.unref();
   return child.pid ?? -1;
-}
-
-/** Reads the shared secret of channel v2 (`--secret-file`): the file's bytes, trailing newline removed. */
-export function readSecret(file: string): Buffer {
-  let b: Buffer;
-  try {
-    b = fs.readFileSync(file);
-  } catch (e) {
-    throw new TcpcopyError('ERR_SECRET_FILE', `--secret-file ${file}: cannot read (${(e as Error).message}); fix: give a readable file holding the shared secret`, { option: '--secret-file', value: file });
-  }
-  let n = b.length;
-  while (n > 0 && (b[n - 1] === 10 || b[n - 1] === 13)) n--;
-  if (n < 16) throw new TcpcopyError('ERR_SECRET_FILE', `--secret-file ${file}: the secret is ${n} bytes; fix: use at least 16 bytes, e.g. head -c 32 /dev/urandom | base64 > ${file}`, { option: '--secret-file', value: file });
-  return b.subarray(0, n);
 }
 
 async function run(cfg: InterceptConfig): Promise<void> {

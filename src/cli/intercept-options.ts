@@ -180,6 +180,7 @@ export function parseInterceptArgs(argv: readonly string[]): InterceptCommand {
   }
   if (v.report === '') throw bad('--report', "''", 'expected a file name');
   if (v['secret-file'] === '') throw bad('--secret-file', "''", 'expected a file name');
+  if (v['secret-file'] !== undefined && payload) throw bad('--secret-file', v['secret-file'], 'channel v2 does not carry payload records yet; drop --payload or --secret-file');
   const config: InterceptConfig = Object.freeze({
     device, filter, port, bind, logFile: v.log ?? null, pidFile: v.pidfile ?? null,
     daemon: v.daemon === true, routeTimeoutS, payload, snaplen, logLevel: lvl, logFormat: fmt,

@@ -20,6 +20,8 @@ export interface TcpcopyConfig {
   connections: number;
   /** -L reconnect when intercept goes away */
   reconnect: boolean;
+  /** --secret-file: channel v2 shared secret file (intercept needs the same); null = 1.x channel. Not in the original. */
+  secretFile: string | null;
   /** -c */
   clientIps: readonly ClientIpSpec[];
   /** -n 1..1023 */
@@ -188,6 +190,7 @@ export function parseTcpcopyArgs(argv: readonly string[]): TcpcopyConfig {
     intercepts,
     connections: intOption('-C', str('connections'), 2, 1, 11),
     reconnect: bool('reconnect'),
+    secretFile: str('secret-file') ?? null,
     clientIps: cText === undefined ? [] : parseClientIpList(cText),
     replicas: intOption('-n', str('replicas'), 1, 1, 1023),
     portOffset: intOption('-f', str('port-offset'), 0, 0, 63),
@@ -227,7 +230,7 @@ export function parseTcpcopyArgs(argv: readonly string[]): TcpcopyConfig {
 
 function emptyConfig(): TcpcopyConfig {
   return {
-    help: false, version: false, transfers: [], intercepts: [], connections: 2, reconnect: false, clientIps: [],
+    help: false, version: false, transfers: [], intercepts: [], connections: 2, reconnect: false, secretFile: null, clientIps: [],
     replicas: 1, portOffset: 0, samplePercent: 100, rampMs: 0, input: { kind: 'live', devices: [] }, filter: null,
     bufferMB: 16, snaplen: 65535, sendDevice: null, accelerate: 1, idleGapMs: 0, repeats: 1,
     sessionTimeoutMs: 600_000, keepaliveTimeoutMs: 600_000, noWait: false, onlySyn: false, mss: 1460, mtu: 1500,

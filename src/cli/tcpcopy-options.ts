@@ -41,6 +41,7 @@ export const TCPCOPY_OPTIONS: readonly OptionSpec[] = [
   { short: 'T', long: 'repeat', kind: 'string', group: 'Offline', arg: 'N', doc: 'offline: replay the file N times (repetitions use distinct client ports)', def: '1' },
   { short: 'p', long: 'port', kind: 'string', group: 'Channel', arg: 'PORT', doc: 'intercept channel port', def: '36524' },
   { short: 'C', long: 'connections', kind: 'string', group: 'Channel', arg: 'N', doc: 'connections to each intercept (1..11)', def: '2' },
+  { long: 'secret-file', kind: 'string', group: 'Channel', arg: 'FILE', doc: 'channel v2: authenticate with the shared secret in FILE (intercept needs the same --secret-file)' },
   { short: 'L', long: 'reconnect', kind: 'boolean', group: 'Channel', doc: 'keep running while an intercept is away (it is always reconnected; without -L tcpcopy stops after 10 s without it)' },
   { short: 't', long: 'session-timeout', kind: 'string', group: 'Session', arg: 'S', doc: 'end a session idle this many seconds with data pending', def: '600' },
   { short: 'k', long: 'keepalive-timeout', kind: 'string', group: 'Session', arg: 'S', doc: 'end an idle session whose captured data was all replayed after this many seconds', def: '600' },

@@ -3,6 +3,7 @@ import type { EngineConfig, EngineTransfer } from './engine-config';
 import { seqAdd, seqAfter, seqBeforeEq, seqDiff } from './seq';
 import { type EngineStats, newEngineStats, type Outcome, recordLag } from './stats';
 import { appendCaptured, type CapturedPiece, parkedRequests } from './session/capture';
+import { absorbOutOfOrder, noteOutOfOrder } from './session/reassembly';
 import { Session, SessionState } from './session/session';
 import { TimerHeap } from './session/timer-heap';
 import { type EngineOutput, TxContext, fastRetransmit, onRtxTimeout, rttSample, sendAck, sendRst, sendSyn, transmit } from './session/transmit';
@@ -372,10 +373,13 @@ export class ReplayEngine {
         s.rcvNxt = end;
         s.lastReplyAt = now;
         if ((flags & TCP_FIN) !== 0) s.targetFin = true;
+        if (s.rcvOoo.length > 0) st.replyBytes += absorbOutOfOrder(s);
         if (s.lagFrom >= 0 && seg.payloadLen > 0) {
           recordLag(st, now - s.lagFrom);
           s.lagFrom = -1;
         }
+      } else if (seqAfter(seg.seq, s.rcvNxt)) {
+        noteOutOfOrder(s, seg.seq, end, (flags & TCP_FIN) !== 0);
       }
       this.queueAck(s);
     }

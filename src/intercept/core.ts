@@ -9,6 +9,7 @@ import { ClientMsgDecoder, type ClientMsgVerdict } from '../channel/client-msg';
 import { FrameEncoder } from '../channel/frame';
 import { writeRecord } from '../channel/record';
 import { CHANNEL_VERSION, MSG_CLIENT_ADD, type RecordBytes } from '../channel/constants';
+import { CHANNEL_VERSION_V2, V2_RECORD_BYTES, v1ToV2, writeRecordV2 } from '../channel/v2';
 import { RouteTable, clientKey } from './routes';
 import { HoldQueue } from './hold';
 import type { InterceptStats, Logger, PeerStats } from './types';
@@ -44,6 +45,8 @@ export interface Peer {
   alive: boolean;
   /** Counters of this peer. */
   readonly stats: PeerStats;
+  /** True for an authenticated channel v2 peer (88-byte records). */
+  readonly v2: boolean;
   /** @internal */ readonly enc: FrameEncoder;
   /** @internal */ readonly dec: ClientMsgDecoder;
 }
@@ -67,6 +70,7 @@ export class InterceptCore {
     captured: 0, undecodable: 0, routed: 0, noRoute: 0, held: 0, heldDelivered: 0,
     routesAdded: 0, routesUpdated: 0, routesDeleted: 0, routesRefused: 0, framesSent: 0,
     recordsSent: 0, bytesSent: 0, recordsDropped: 0, peersTotal: 0, badHello: 0, badMessages: 0, badPeers: 0,
+    authOk: 0, authRefused: 0,
   };
 
   /**
@@ -83,20 +87,30 @@ export class InterceptCore {
     this.maxBad = opts.maxBadMessages ?? 16;
   }
 
-  /** A new tcpcopy connection. */
-  addPeer(label: string): Peer {
+  /** Counts a channel v2 handshake: 'ok' (authenticated) or 'refused' (wrong/missing secret, v1 hello to a v2 intercept). */
+  authResult(ok: boolean): void {
+    if (ok) this.st.authOk++; else this.st.authRefused++;
+  }
+
+  /** Counts a connection closed before its hello because its first bytes were not a hello (garbage). */
+  garbage(): void {
+    this.st.badHello++;
+  }
+
+  /** A new tcpcopy connection; `v2` for an authenticated channel v2 peer (88-byte records). */
+  addPeer(label: string, v2 = false): Peer {
     const stats: PeerStats = { peer: label, clientAdds: 0, clientDels: 0, records: 0, frames: 0, bytes: 0, dropped: 0 };
-    const enc = new FrameEncoder(this.recordBytes, this.maxPeerBytes);
+    const enc = new FrameEncoder(v2 ? V2_RECORD_BYTES : this.recordBytes, this.maxPeerBytes);
     let peer: Peer | undefined;
     const dec = new ClientMsgDecoder({
       hello: (version) => {
-        if (version !== CHANNEL_VERSION) this.log.warn(`tcpcopy ${label}: protocol version ${version}, expected ${CHANNEL_VERSION}; continuing`);
+        if (version !== CHANNEL_VERSION && !(v2 && version === CHANNEL_VERSION_V2)) this.log.warn(`tcpcopy ${label}: protocol version ${version}, expected ${CHANNEL_VERSION}; continuing`);
         else this.log.info(`tcpcopy ${label}: connected`);
       },
       client: (type, cIp, cPort, tIp, tPort) => this.clientMsg(peer as Peer, type, cIp, cPort, tIp, tPort, this.now),
       bad: (type) => { this.st.badMessages++; this.log.debug(`tcpcopy ${label}: unknown message type ${type}`); },
     }, this.maxBad);
-    const p: Peer = { label, alive: true, stats, enc, dec };
+    const p: Peer = { label, alive: true, stats, v2, enc, dec };
     peer = p;
     this.peers.add(p);
     this.st.peersTotal++;
@@ -152,7 +166,8 @@ export class InterceptCore {
     if (peer) {
       const at = peer.enc.reserve();
       if (at < 0) { peer.stats.dropped++; this.st.recordsDropped++; return; }
-      writeRecord(seg, peer.enc.buffer, at, this.recordBytes);
+      if (peer.v2) writeRecordV2(seg, peer.enc.buffer, at);
+      else writeRecord(seg, peer.enc.buffer, at, this.recordBytes);
       this.routed(peer);
       return;
     }
@@ -173,14 +188,18 @@ export class InterceptCore {
   }
 
   private enqueueCopy(peer: Peer, b: Buffer, off: number): void {
-    if (!peer.enc.addRecord(b, off)) { peer.stats.dropped++; this.st.recordsDropped++; return; }
+    if (peer.v2) {
+      const at = peer.enc.reserve();
+      if (at < 0) { peer.stats.dropped++; this.st.recordsDropped++; return; }
+      v1ToV2(b, off, peer.enc.buffer, at);
+    } else if (!peer.enc.addRecord(b, off)) { peer.stats.dropped++; this.st.recordsDropped++; return; }
     this.routed(peer);
   }
 
   private routed(peer: Peer): void {
     this.st.routed++;
     peer.stats.records++;
-    if (peer.enc.pendingBytes === this.recordBytes + 2) this.dirty.push(peer);
+    if (peer.enc.pendingBytes === peer.enc.recordBytes + 2) this.dirty.push(peer);
     else if (peer.enc.pendingBytes >= this.flushBytes) this.flushPeer(peer);
   }
 
@@ -203,7 +222,7 @@ export class InterceptCore {
     const frames = peer.enc.pendingFrames;
     const bytes = peer.enc.take();
     if (!bytes || !peer.alive) return;
-    const records = (bytes.length - frames * 2) / this.recordBytes;
+    const records = (bytes.length - frames * 2) / peer.enc.recordBytes;
     if (!this.out(peer, bytes)) {
       peer.stats.dropped += records;
       this.st.recordsDropped += records;

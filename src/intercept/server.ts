@@ -3,7 +3,13 @@
  * a thin adapter between sockets and the InterceptCore.
  */
 import * as net from 'node:net';
+import { randomBytes } from 'node:crypto';
 import { TcpcopyError } from '../core/errors';
+import { CLIENT_MSG_BYTES, CHANNEL_VERSION } from '../channel/constants';
+import {
+  CHANNEL_VERSION_V2, V2_CHALLENGE, V2_NO, V2_NONCE_BYTES, V2_OK, V2_RESPONSE_BYTES,
+  clientProof, macEqual, serverMsg, serverProof,
+} from '../channel/v2';
 import type { InterceptCore, Peer } from './core';
 import type { Logger } from './types';
 
@@ -15,6 +21,8 @@ export interface ChannelServerOptions {
   port: number;
   /** Most bytes waiting in one tcpcopy socket before frames are dropped (and counted). Default 8 MiB. */
   maxSocketBytes?: number;
+  /** Time a new connection has to send its hello (and finish the v2 handshake), ms. Default 10000. */
+  helloTimeoutMs?: number;
   /** Channel v2 shared secret (`--secret-file`): tcpcopy must authenticate; null/absent = 1.x channel. */
   secret?: Buffer;
 }
@@ -24,10 +32,12 @@ export class ChannelServer {
   private readonly server: net.Server;
   private readonly socks = new Map<Peer, net.Socket>();
   private readonly maxSocketBytes: number;
+  private readonly helloTimeoutMs: number;
   private core: InterceptCore | null = null;
 
   constructor(private readonly opts: ChannelServerOptions, private readonly log: Logger) {
     this.maxSocketBytes = opts.maxSocketBytes ?? 8 << 20;
+    this.helloTimeoutMs = opts.helloTimeoutMs ?? 10_000;
     this.server = net.createServer({ noDelay: true }, (s) => this.accept(s));
   }
 
@@ -65,17 +75,78 @@ export class ChannelServer {
     if (!core) { s.destroy(); return; }
     s.setNoDelay(true);
     const label = `${s.remoteAddress ?? '?'}:${s.remotePort ?? 0}`;
-    const peer = core.addPeer(label);
-    this.socks.set(peer, s);
+    const secret = this.opts.secret ?? null;
+    // Before the peer exists: read the hello (and, for v2, the response) here.
+    let pre: Buffer | null = Buffer.alloc(0);
+    let nonceS: Buffer | null = null;
+    let peer: Peer | null = null;
+    const refuse = (why: string, reply: boolean): void => {
+      core.authResult(false);
+      this.log.warn(`tcpcopy ${label}: refused: ${why}`);
+      if (reply) s.end(serverMsg(V2_NO, null)); else s.destroy();
+      pre = null;
+    };
+    const start = (v2: boolean, hello: Buffer, rest: Buffer): void => {
+      pre = null;
+      const p = core.addPeer(label, v2);
+      peer = p;
+      this.socks.set(p, s);
+      if (core.clientBytes(p, hello, Date.now()) !== 'ok' || (rest.length > 0 && core.clientBytes(p, rest, Date.now()) !== 'ok')) s.destroy();
+    };
     s.on('data', (chunk: Buffer) => {
-      if (core.clientBytes(peer, chunk, Date.now()) !== 'ok') s.destroy();
+      if (peer !== null) {
+        if (core.clientBytes(peer, chunk, Date.now()) !== 'ok') s.destroy();
+        return;
+      }
+      if (pre === null) return;
+      pre = pre.length === 0 ? chunk : Buffer.concat([pre, chunk]);
+      if (nonceS === null) {
+        if (pre.length < CLIENT_MSG_BYTES) return;
+        const hello = pre.subarray(0, CLIENT_MSG_BYTES);
+        const zeroAddr = hello.readUInt32BE(0) === 0 && hello.readUInt16BE(4) === 0 && hello.readUInt32BE(8) === 0 && hello.readUInt16BE(12) === 0;
+        const version = hello.readUInt16BE(6);
+        if (!zeroAddr) {
+          // garbage (or not a tcpcopy): let the core count and log it as a bad hello
+          start(false, hello, Buffer.alloc(0));
+          return;
+        }
+        if (version === CHANNEL_VERSION_V2 && secret === null) { refuse('it asks for channel v2 (--secret-file) but this intercept has no --secret-file', true); return; }
+        if (version !== CHANNEL_VERSION_V2 && secret !== null) {
+          refuse(`protocol version ${version}${version === CHANNEL_VERSION ? ' (1.x)' : ''} without authentication, but this intercept requires channel v2: give tcpcopy the same --secret-file`, false);
+          return;
+        }
+        if (secret === null) { start(false, Buffer.from(hello), pre.subarray(CLIENT_MSG_BYTES)); return; }
+        nonceS = randomBytes(V2_NONCE_BYTES);
+        s.write(serverMsg(V2_CHALLENGE, nonceS));
+        pre = pre.subarray(CLIENT_MSG_BYTES);
+      }
+      if (secret === null || pre.length < V2_RESPONSE_BYTES) return;
+      const nonceC = pre.subarray(0, V2_NONCE_BYTES);
+      const proof = pre.subarray(V2_NONCE_BYTES, V2_RESPONSE_BYTES);
+      if (!macEqual(proof, clientProof(secret, nonceS, nonceC))) {
+        refuse('wrong shared secret (its --secret-file differs from this intercept\'s)', true);
+        return;
+      }
+      s.write(serverMsg(V2_OK, serverProof(secret, nonceS, nonceC)));
+      core.authResult(true);
+      const hello = Buffer.alloc(CLIENT_MSG_BYTES);
+      hello.writeUInt16BE(CHANNEL_VERSION_V2, 6);
+      start(true, hello, pre.subarray(V2_RESPONSE_BYTES));
     });
     s.on('error', (e) => this.log.debug(`tcpcopy ${label}: ${e.message}`));
     s.on('close', () => {
-      if (peer.alive) this.log.info(`tcpcopy ${label}: disconnected`);
-      core.removePeer(peer);
-      this.socks.delete(peer);
+      const p = peer;
+      if (p === null) return;
+      if (p.alive) this.log.info(`tcpcopy ${label}: disconnected`);
+      core.removePeer(p);
+      this.socks.delete(p);
     });
+    // a connection that never completes its hello/handshake is closed after helloTimeoutMs
+    const t = setTimeout(() => {
+      if (peer === null && pre !== null && !s.destroyed) { core.garbage(); this.log.warn(`tcpcopy ${label}: no hello within ${this.helloTimeoutMs} ms; connection closed`); s.destroy(); }
+    }, this.helloTimeoutMs);
+    t.unref();
+    s.once('close', () => clearTimeout(t));
   }
 
   /** Stops accepting and closes every tcpcopy connection. */

@@ -86,6 +86,10 @@ export interface InterceptStats {
   badMessages: number;
   /** Connections closed for too many bad messages. */
   badPeers: number;
+  /** Channel v2 handshakes that succeeded. */
+  authOk: number;
+  /** Connections refused by channel v2 (wrong secret, no secret, or a 1.x hello when a secret is required). */
+  authRefused: number;
   /** Per connected tcpcopy. */
   perPeer: PeerStats[];
   /** Per tcpcopy connection that has gone (the last 64, oldest first). */

@@ -5,7 +5,12 @@
  * seg, true)). Reconnects with capped exponential backoff when `reconnect` (-L).
  */
 import * as net from 'node:net';
+import { randomBytes } from 'node:crypto';
 import { TcpcopyError } from '../core/errors';
+import {
+  CHANNEL_VERSION_V2, V2_CHALLENGE, V2_NONCE_BYTES, V2_NO, V2_OK, V2_RECORD_BYTES, V2_SERVER_MSG_BYTES,
+  clientProof, macEqual, serverProof, v2ToV1,
+} from '../channel/v2';
 import { encodeClientMsg, encodeHello } from '../channel/client-msg';
 import { FrameDecoder } from '../channel/frame';
 import { CLIENT_MSG_BYTES, MSG_CLIENT_ADD, MSG_CLIENT_DEL, type RecordBytes } from '../channel/constants';
@@ -33,6 +38,11 @@ export interface ChannelClientOptions {
   connectTimeoutMs?: number;
   /** Most bytes queued per connection while the socket is backed up; beyond, messages are dropped and counted. Default 4 MiB. */
   maxQueuedBytes?: number;
+  /**
+   * Channel v2 shared secret (`--secret-file`): authenticate both ways after the hello and use
+   * 88-byte v2 records (IPv4 ones are handed to onRecord in the 1.x layout). Absent = 1.x channel.
+   */
+  secret?: Buffer;
 }
 
 /** The logger a ChannelClient writes to. */
@@ -71,6 +81,8 @@ export interface ChannelClientStats {
   disconnects: number;
   /** Messages dropped: no connection up to that intercept, or queue over maxQueuedBytes. */
   dropped: number;
+  /** Channel v2 records of IPv6 replies (skipped: the engine is IPv4-only) or of an unknown version. */
+  recordsSkipped: number;
 }
 
 interface Conn {
@@ -102,8 +114,9 @@ export class ChannelClient {
   private flushScheduled = false;
   private readonly st: ChannelClientStats = {
     connected: 0, reconnects: 0, recordsReceived: 0, framesReceived: 0, protocolErrors: 0,
-    bytesSent: 0, backpressured: 0, disconnects: 0, dropped: 0,
+    bytesSent: 0, backpressured: 0, disconnects: 0, dropped: 0, recordsSkipped: 0,
   };
+  private readonly v1rec = Buffer.alloc(64);
   private readonly connectTimeoutMs: number;
   private readonly maxQueued: number;
   private readonly flushBound = (): void => { this.flushScheduled = false; this.flush(); };
@@ -141,6 +154,7 @@ export class ChannelClient {
       const c = this.conns[bad] as Conn;
       const r = results[bad] as PromiseRejectedResult;
       await this.close();
+      if (r.reason instanceof TcpcopyError) throw r.reason;
       throw new TcpcopyError('ERR_INTERCEPT_UNREACHABLE',
         `-s ${c.server}: cannot reach intercept (${(r.reason as Error).message}); fix: start intercept there (port -p, default 36524) and check routes/firewall`,
         { server: c.server });
@@ -153,26 +167,82 @@ export class ChannelClient {
       c.sock = sock;
       let settled = false;
       let opened = false;
-      const to = setTimeout(() => { if (!settled) { settled = true; sock.destroy(); reject(new Error(`timed out after ${this.connectTimeoutMs} ms`)); } }, this.connectTimeoutMs);
-      const dec = new FrameDecoder(this.opts.recordBytes, this.onRecord);
-      sock.once('connect', () => {
+      const to = setTimeout(() => {
         if (settled) return;
+        if (auth !== null) { fail(`intercept did not answer the channel v2 hello within ${this.connectTimeoutMs} ms (a 1.x intercept, or one without --secret-file?): give both sides the same --secret-file, or neither`); return; }
+        settled = true; sock.destroy(); reject(new Error(`timed out after ${this.connectTimeoutMs} ms`));
+      }, this.connectTimeoutMs);
+      const secret = this.opts.secret ?? null;
+      const dec = secret === null
+        ? new FrameDecoder(this.opts.recordBytes, this.onRecord)
+        : new FrameDecoder(V2_RECORD_BYTES, (b, o) => {
+          if (v2ToV1(b, o, this.v1rec, 0) === 4) this.onRecord(this.v1rec, 0, 64);
+          else this.st.recordsSkipped++;
+        });
+      // channel v2 handshake state: bytes from intercept before the frames start
+      let auth: { nonceC: Buffer; nonceS: Buffer | null; buf: Buffer } | null = null;
+      const ready = (): void => {
         settled = true;
         opened = true;
         clearTimeout(to);
-        sock.setNoDelay(true);
-        const hello = Buffer.alloc(CLIENT_MSG_BYTES);
-        encodeHello(hello, 0);
-        sock.write(hello);
-        this.st.bytesSent += CLIENT_MSG_BYTES;
         c.up = true;
         c.backoffMs = 100;
         if (c.wasUp) this.st.reconnects++;
         c.wasUp = true;
         this.st.connected++;
         resolve();
+      };
+      const fail = (msg: string): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(to);
+        sock.destroy();
+        reject(new TcpcopyError('ERR_CHANNEL_AUTH', `-s ${c.server}: ${msg}`, { server: c.server }));
+      };
+      const handshake = (chunk: Buffer): Buffer | null => {
+        const a = auth as { nonceC: Buffer; nonceS: Buffer | null; buf: Buffer };
+        a.buf = a.buf.length === 0 ? chunk : Buffer.concat([a.buf, chunk]);
+        if (a.buf.length < V2_SERVER_MSG_BYTES) return null;
+        const magic = a.buf.subarray(0, 4);
+        if (a.nonceS === null) {
+          if (magic.equals(V2_NO)) { fail('intercept refused channel v2: it was started without --secret-file (give both sides the same --secret-file, or neither)'); return null; }
+          if (!magic.equals(V2_CHALLENGE)) { fail('intercept did not answer the channel v2 hello (a 1.x intercept?): start it with the same --secret-file, or drop --secret-file'); return null; }
+          a.nonceS = Buffer.from(a.buf.subarray(4, V2_SERVER_MSG_BYTES));
+          const resp = Buffer.alloc(64);
+          a.nonceC.copy(resp, 0);
+          clientProof(secret as Buffer, a.nonceS, a.nonceC).copy(resp, V2_NONCE_BYTES);
+          sock.write(resp);
+          this.st.bytesSent += resp.length;
+          a.buf = a.buf.subarray(V2_SERVER_MSG_BYTES);
+          if (a.buf.length < V2_SERVER_MSG_BYTES) return null;
+        }
+        const m2 = a.buf.subarray(0, 4);
+        if (m2.equals(V2_NO)) { fail('intercept refused the shared secret: --secret-file differs from intercept\'s'); return null; }
+        if (!m2.equals(V2_OK) || !macEqual(a.buf.subarray(4, V2_SERVER_MSG_BYTES), serverProof(secret as Buffer, a.nonceS, a.nonceC))) {
+          fail('intercept could not prove the shared secret (wrong --secret-file on intercept, or not the intercept you meant)');
+          return null;
+        }
+        const rest = a.buf.subarray(V2_SERVER_MSG_BYTES);
+        auth = null;
+        ready();
+        return rest;
+      };
+      sock.once('connect', () => {
+        if (settled) return;
+        sock.setNoDelay(true);
+        const hello = Buffer.alloc(CLIENT_MSG_BYTES);
+        encodeHello(hello, 0, secret === null ? undefined : CHANNEL_VERSION_V2);
+        sock.write(hello);
+        this.st.bytesSent += CLIENT_MSG_BYTES;
+        if (secret === null) { ready(); return; }
+        auth = { nonceC: randomBytes(V2_NONCE_BYTES), nonceS: null, buf: Buffer.alloc(0) };
       });
-      sock.on('data', (chunk: Buffer) => {
+      sock.on('data', (data: Buffer) => {
+        let chunk: Buffer | null = data;
+        if (auth !== null) {
+          chunk = handshake(data);
+          if (chunk === null || chunk.length === 0) return;
+        }
         const f0 = dec.frames;
         const r0 = dec.records;
         const v = dec.feed(chunk);
@@ -188,8 +258,9 @@ export class ChannelClient {
         if (opened) this.lost(c, sock, err.message);
       });
       sock.on('close', () => {
+        if (!settled && auth !== null) { fail('intercept closed the connection during the channel v2 handshake (wrong --secret-file, or an intercept without one)'); return; }
         if (!settled) { settled = true; clearTimeout(to); reject(new Error('closed')); return; }
-        if (opened) this.lost(c, sock, 'closed by intercept');
+        if (opened) this.lost(c, sock, sock.bytesRead === 0 ? 'closed by intercept before sending anything (does it require --secret-file?)' : 'closed by intercept');
       });
     });
   }

@@ -12,7 +12,8 @@ if (require.main === module) {
     process.exitCode = 1;
   } else {
     runDemo({ tcpcopyArgs: process.argv.slice(2) }).then(
-      (code) => { process.exitCode = code; },
+      // the lab is down by now; do not wait for stray timers (e.g. a stop grace timer)
+      (code) => { process.exit(code); },
       (e: unknown) => {
         process.stderr.write(`demo: ${e instanceof TcpcopyError ? `${e.code}: ` : ''}${(e as Error).message}\n`);
         process.exitCode = 1;

@@ -75,7 +75,10 @@ export async function runDemo(opts: DemoOptions = {}): Promise<number> {
   const t0 = Date.now();
   const el = (): string => `${((Date.now() - t0) / 1000).toFixed(1).padStart(5)} s`;
   out(`== building the lab (network namespaces "${prefix}*", addresses in 198.18.0.0/15 only, nothing leaves this machine)`);
-  return withLab({ prefix, clientAddresses: 20, log: (m) => out(`    lab: ${m}`) }, async (lab) => {
+  const onSignal = (sig: NodeJS.Signals): void => out(`demo: ${sig}: stopping, removing the lab`);
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  const result = await withLab({ prefix, clientAddresses: 20, log: (m) => out(`    ${m.startsWith('lab') ? m : `lab: ${m}`}`) }, async (lab): Promise<{ code: number; verdict: string }> => {
     const h = lab.hosts;
     for (const l of describeLab(lab)) out(l);
     const online = await lab.startNginx('online', { port: 80 });
@@ -92,8 +95,7 @@ export async function runDemo(opts: DemoOptions = {}): Promise<number> {
       await icp.waitFor(/listening on/, 15_000);
     } catch (e) {
       icpRelay.pump();
-      out(`demo: intercept did not start: ${(e as Error).message}`);
-      return 2;
+      return { code: 2, verdict: `demo: intercept did not start: ${(e as Error).message}` };
     }
     icpRelay.pump();
     const reportFile = path.join(lab.dir, 'tcpcopy-report.json');
@@ -108,8 +110,7 @@ export async function runDemo(opts: DemoOptions = {}): Promise<number> {
       await tc.exited;
       tcRelay.pump();
       if (tc.stdout.trim() !== '') out(tc.stdout.trim());
-      out(`demo: tcpcopy did not start (exit ${JSON.stringify(tc.exit)}); check the extra options: ${shellLine(extra)}`);
-      return 2;
+      return { code: 2, verdict: `demo: tcpcopy did not start (exit ${JSON.stringify(tc.exit)}); check the extra options: ${shellLine(extra)}` };
     }
     tcRelay.pump();
     out('   tcpcopy captures the requests arriving at online:80 and replays each session to the target as raw IP');
@@ -162,10 +163,14 @@ export async function runDemo(opts: DemoOptions = {}): Promise<number> {
     const v = verifyDemo(online.readLog().records, target.readLog().records, report, exp);
     for (const l of v.lines) out(l);
     out('');
-    out(`   elapsed ${el().trim()}; removing the lab`);
-    out(v.verdictLine);
-    return v.ok && loadFailed === null ? 0 : 1;
+    out(`${el()}  removing the lab (processes, namespaces, files)`);
+    return { code: v.ok && loadFailed === null ? 0 : 1, verdict: v.verdictLine };
   });
+  process.off('SIGINT', onSignal);
+  process.off('SIGTERM', onSignal);
+  out(`${el()}  lab removed`);
+  out(result.verdict);
+  return result.code;
 }
 
 /** Waits until the target's count reaches `want`, or it stops changing for 3 s (at most 12 s). */

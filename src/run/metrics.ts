@@ -134,6 +134,8 @@ export function interceptMetrics(s: InterceptReport): string {
   p.single('peers_total', 'counter', 'tcpcopy connections accepted.', s.peersTotal);
   p.family('bad_messages_total', 'counter', 'Protocol errors from tcpcopy connections.');
   p.sample('bad_messages_total', s.badHello, { kind: 'hello' }).sample('bad_messages_total', s.badMessages, { kind: 'message' }).sample('bad_messages_total', s.badPeers, { kind: 'peer_closed' });
+  p.family('channel_auth_total', 'counter', 'Channel v2 authentications of tcpcopy connections, by result.');
+  p.sample('channel_auth_total', s.authOk, { result: 'ok' }).sample('channel_auth_total', s.authRefused, { result: 'refused' });
   p.single('capture_frames_total', 'counter', 'Frames captured.', s.capture.received);
   p.single('capture_dropped_total', 'counter', 'Frames dropped by the kernel.', s.capture.dropped);
   const peers: [string, keyof Omit<import('../intercept/types').PeerStats, 'peer'>, string][] = [

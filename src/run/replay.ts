@@ -6,6 +6,7 @@ import { TcpcopyError } from '../core/errors';
 import { decodeFrame, type DecodeStatus, parseIpv4Tcp } from '../core/wire/decode';
 import { newSegment, ipToString } from '../core/wire/segment';
 import { ChannelClient } from '../io/channel-client';
+import { readSecret } from '../channel/secret';
 import { FrameSender } from '../io/frame-sender';
 import { RawSender } from '../io/raw-sender';
 import { RingCapture } from '../io/ring-capture';
@@ -117,7 +118,7 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
     const cfg = this.cfg;
     this.sender = cfg.sendDevice !== null ? new FrameSender({ device: cfg.sendDevice, dstMac: '00:00:00:00:00:00' }) : new RawSender();
     this.channel = new ChannelClient(
-      { servers: cfg.intercepts, connections: cfg.connections, reconnect: true, recordBytes: 64 },
+      { servers: cfg.intercepts, connections: cfg.connections, reconnect: true, recordBytes: 64, ...(cfg.secretFile !== null ? { secret: readSecret(cfg.secretFile) } : {}) },
       (buf, off, len) => this.onRecord(buf, off, len),
       { warn: (m) => this.log.warn(m), info: (m) => this.log.info(m) },
     );
@@ -218,6 +219,7 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
     try {
       const nextAt = await feed.pump(this, clock(), 2048);
       this.flushAll();
+      this.arm(); // the engine's timers (SYN retries...) must run even when no reply ever comes
       if (nextAt === Infinity) {
         this.onInputEnd();
         return;

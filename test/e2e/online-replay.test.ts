@@ -77,7 +77,7 @@ async function runCase(lab: Lab, name: string, servers: { online: NginxServer; t
   say(`${name}: load sent=${sent} in ${loadMs}ms (${lat}); online=${online} target=${target} ratio=${(target / Math.max(1, online)).toFixed(4)}; ${processFigures(r.report)}; stop took ${r.stopMs}ms exit=${r.code}`);
   if (r.report !== null) {
     const e = r.report.engine;
-    say(`${name}: engine sessions=${e.sessionsCreated} captured=${e.requestsCaptured} replayed=${e.requestsReplayed} outcomes=${JSON.stringify(e.outcomes)} lost=${JSON.stringify(e.requestsLost)} retrans=${e.retransTimeout}/${e.retransFast}`);
+    say(`${name}: capture frames=${r.report.capture?.frames} dropped=${r.report.capture?.dropped}; engine sessions=${e.sessionsCreated} captured=${e.requestsCaptured} replayed=${e.requestsReplayed} outcomes=${JSON.stringify(e.outcomes)} lost=${JSON.stringify(e.requestsLost)} retrans=${e.retransTimeout}/${e.retransFast}`);
   }
   assert.equal(r.code, 0, `tcpcopy exit code ${r.code} (${r.signal}):\n${r.stderr.slice(-2000)}`);
   assert.notEqual(r.report, null, 'tcpcopy wrote its report');

@@ -45,6 +45,10 @@ export interface TcpcopyJsonReport {
   engine: { requestsCaptured: number; requestsReplayed: number; sessionsCreated: number; outcomes: Record<string, number>; requestsLost: Record<string, number>; packetsSent: number; replies: number; retransTimeout: number; retransFast: number };
   accounting: { captured: number; replayed: number; lost: Record<string, number>; balanced: boolean };
   process: { cpuUserS: number; cpuSystemS: number; maxRssMB: number };
+  /** Capture counters (live: frames seen, kernel ring drops). */
+  capture?: { frames: number; dropped: number };
+  /** Why the replay stopped. */
+  stopReason?: string;
   durationS: number;
 }
 

@@ -115,6 +115,8 @@ export class Session implements HeapItem {
   rcvNxt = 0;
   /** Target sent FIN. */
   targetFin = false;
+  /** Reply ranges received beyond a hole, flat [start, end, fin] triples (reassembly.ts). */
+  rcvOoo: number[] = [];
   /** rcvNxt when the last exchange-starting unit was first sent: reply bytes are counted from here. */
   respBase = 0;
   /** When reply data last advanced rcvNxt (ms). */

@@ -115,7 +115,7 @@ test('intercept metrics: replies, no-route, frames and per-peer labels', () => {
   const text = interceptMetrics({
     captured: 40, undecodable: 1, routed: 30, noRoute: 9, held: 2, heldDelivered: 2, routesAdded: 5, routesUpdated: 0, routesDeleted: 4,
     routesExpired: 3, routesRefused: 0, routes: 2, framesSent: 7, recordsSent: 30, bytesSent: 2000, recordsDropped: 0, peers: 1, peersTotal: 2,
-    badHello: 0, badMessages: 0, badPeers: 0, perPeer: [peer], pastPeers: [], capture: { received: 41, dropped: 0 },
+    badHello: 0, badMessages: 0, badPeers: 0, authOk: 0, authRefused: 0, perPeer: [peer], pastPeers: [], capture: { received: 41, dropped: 0 },
   });
   const p = parseProm(text);
   assert.equal(get(p, 'intercept_replies_total'), 40);
