@@ -47,7 +47,7 @@ export interface EngineConfig {
   maxSynTries: number;
   /**
    * When the target has started answering but sent fewer bytes than the online server did,
-   * the next request goes after this much reply silence, ms; default 30.
+   * the next request goes after this much reply silence (or 2 * the smoothed RTT, if longer), ms; default 30.
    */
   replyQuietMs: number;
   /** How long the next request waits for the target's first reply byte before the session is given up, ms; default 30000. */

@@ -6,7 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, createWriteStream, openSync, type WriteStream } from 'node:fs';
 import { TcpcopyError } from '../core/errors';
-import { pidAlive, sleep } from './sh';
+import { pidAlive, sleepUnref } from './sh';
 
 /** Options of Lab.spawn. */
 export interface SpawnOptions {
@@ -159,10 +159,10 @@ export class LabProcess {
   async stop(signal: NodeJS.Signals = this.stopSignal, graceMs = this.graceMs): Promise<ProcessExit> {
     if (this.exitInfo) return this.exitInfo;
     this.signal(signal);
-    const t = sleep(graceMs).then(() => 'timeout' as const);
+    const t = sleepUnref(graceMs).then(() => 'timeout' as const);
     if ((await Promise.race([this.exited, t])) === 'timeout') {
       this.signal('SIGKILL');
-      const t2 = sleep(2000).then(() => 'timeout' as const);
+      const t2 = sleepUnref(2000).then(() => 'timeout' as const);
       if ((await Promise.race([this.exited, t2])) === 'timeout' && !pidAlive(this.pid)) {
         return { code: null, signal: 'SIGKILL' };
       }

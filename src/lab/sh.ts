@@ -103,6 +103,11 @@ export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
+/** A sleep that does not keep the process alive (for grace periods raced against an exit). */
+export function sleepUnref(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms).unref());
+}
+
 /** Is a process with this pid alive (signal 0 probe)? */
 export function pidAlive(pid: number): boolean {
   try {

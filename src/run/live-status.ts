@@ -36,6 +36,7 @@ export class LiveStatus {
   private rate = 0;
 
   constructor(private readonly opts: LiveStatusOptions) {
+    this.lastAt = opts.startedAt; // the first rate is the average since the start
     const useLine = opts.intervalMs > 0 && (opts.style === 'line' || (opts.style === 'auto' && opts.stream.isTTY === true));
     this.line = useLine ? new StatusLine(opts.stream) : null;
     this.log = this.line !== null ? this.line.wrapLogger(opts.log) : opts.log;

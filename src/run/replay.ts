@@ -7,7 +7,7 @@ import { decodeFrame, type DecodeStatus, parseIpv4Tcp } from '../core/wire/decod
 import { newSegment, ipToString } from '../core/wire/segment';
 import { ChannelClient } from '../io/channel-client';
 import { readSecret } from '../channel/secret';
-import { FrameSender } from '../io/frame-sender';
+import { FrameSender, parseMac } from '../io/frame-sender';
 import { RawSender } from '../io/raw-sender';
 import { RingCapture } from '../io/ring-capture';
 import type { PacketReceiver, PacketSender } from '../io/types';
@@ -75,7 +75,8 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
   private readonly startedAt = clock();
   private statusTimer: NodeJS.Timeout | null = null;
   private exitCode = 0;
-  private readonly macByTarget = new Map<number, string>();
+  /** -o: next-hop MAC (6 bytes, parsed once) by target address, from the transfers' `@mac`. */
+  private readonly macByTarget = new Map<number, Buffer>();
   private downTimer: NodeJS.Timeout | null = null;
 
   /** Status line / plain status lines (see live-status.ts); wraps the logger. */
@@ -87,7 +88,10 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
     this.live = new LiveStatus({ style: cfg.statusStyle, intervalMs: cfg.statusIntervalMs, stream: process.stderr, log, startedAt: this.startedAt });
     this.log = this.live.log;
     const transfers = cfg.transfers.map((t) => ({ onlineIp: t.onlineIp, onlinePort: t.onlinePort, targetIp: t.targetIp, targetPort: t.targetPort }));
-    for (const t of cfg.transfers) if (t.targetMac !== null) this.macByTarget.set(t.targetIp, t.targetMac);
+    for (const t of cfg.transfers) {
+      const mac = t.targetMac !== null ? parseMac(t.targetMac) : null;
+      if (mac !== null) this.macByTarget.set(t.targetIp, mac);
+    }
     this.engine = new ReplayEngine(
       engineConfig(transfers, {
         clientIps: cfg.clientIps, replicas: cfg.replicas, portOffset: cfg.portOffset, samplePercent: cfg.samplePercent,
@@ -113,10 +117,21 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
     s.send(buf, off, len);
   }
 
+  /**
+   * -o: the Ethernet sender. Frames go to the `@mac` of the packet's target (sendPacket); the
+   * source MAC is the online side's `@mac` of the first transfer that gives one (as the
+   * original writes it), else the device's own address.
+   */
+  private frameSender(device: string): FrameSender {
+    const first = this.cfg.transfers.find((t) => t.targetMac !== null);
+    const src = this.cfg.transfers.find((t) => t.onlineMac !== null)?.onlineMac;
+    return new FrameSender({ device, dstMac: first?.targetMac ?? '00:00:00:00:00:00', ...(src !== undefined && src !== null ? { srcMac: src } : {}) });
+  }
+
   /** Runs the replay to its end (offline: file replayed and drained; live: until stop()). Returns the exit code. */
   async run(): Promise<number> {
     const cfg = this.cfg;
-    this.sender = cfg.sendDevice !== null ? new FrameSender({ device: cfg.sendDevice, dstMac: '00:00:00:00:00:00' }) : new RawSender();
+    this.sender = cfg.sendDevice !== null ? this.frameSender(cfg.sendDevice) : new RawSender();
     this.channel = new ChannelClient(
       { servers: cfg.intercepts, connections: cfg.connections, reconnect: true, recordBytes: 64, ...(cfg.secretFile !== null ? { secret: readSecret(cfg.secretFile) } : {}) },
       (buf, off, len) => this.onRecord(buf, off, len),

@@ -54,17 +54,19 @@ export function formatLosses(e: EngineStats): string {
 /** The status text (no terminal control characters): sessions, requests, replies, losses, rate, progress. */
 export function formatStatus(e: EngineStats, x: StatusExtras): string {
   const acc = requestAccounting(e);
-  const parts = [
+  const parts: string[] = [];
+  // the progress bar first: a line cut to the terminal width loses the least useful end
+  if (x.progress !== null) parts.push(`${progressBar(x.progress)} ETA ${formatEta(x.etaS)}`);
+  parts.push(
     `sessions ${e.sessionsActive} active/${e.sessionsCreated} replayed/${e.outcomes.completed} completed`,
-    `requests ${acc.replayed}/${acc.captured}`,
+    `requests ${acc.replayed}/${acc.captured} replayed`,
     `${x.rate.toFixed(1)} req/s`,
     `replies ${e.replies}`,
     `retrans ${e.retransTimeout + e.retransFast}`,
     `lost ${formatLosses(e)}`,
-  ];
+  );
   if (!x.channelUp) parts.push('CHANNEL DOWN');
   parts.push(`rss ${x.rssMB.toFixed(0)}MiB`);
-  if (x.progress !== null) parts.push(`${progressBar(x.progress)} ETA ${formatEta(x.etaS)}`);
   return parts.join(' | ');
 }
 

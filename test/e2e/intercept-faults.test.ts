@@ -1,9 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { InterceptStats } from '../../src/intercept/types';
 import { withLab } from '../../src/lab/lab';
 import type { NginxServer } from '../../src/lab/servers';
-import { canRunLab, startIntercept, startLiveTcpcopy, waitSettled, type TcpcopyJsonReport } from './replay-helpers';
+import { canRunLab, TCPCOPY, startIntercept, startLiveTcpcopy, waitSettled, type TcpcopyJsonReport } from './replay-helpers';
 
 /**
  * Issue 6 part 4: intercept killed (SIGKILL) and restarted during a live replay. tcpcopy -L
@@ -72,5 +74,36 @@ test('intercept killed and restarted during a live replay (issue 6)', { skip: !c
     assert.ok(afterRestart / onlineAfter >= 0.999, `replay continued after the restart: ${afterRestart}/${onlineAfter}`);
     assert.ok(online - target <= lostTotal, `every missing request is counted as lost (missing ${online - target}, counted ${lostTotal})`);
     assert.ok(online - target <= atRestart.online - atKill.online + 50, 'the loss is bounded by the outage');
+  });
+});
+
+test('channel v2: wrong --secret-file refused, garbage on 36524 disconnected, intercept keeps serving (issue 6)', { skip: !canRunLab() && 'needs root', timeout: 300_000 }, async () => {
+  await withLab({ prefix: 'tcf4', clientAddresses: 10 }, async (lab) => {
+    const on = await lab.startNginx('online', { port: 80 });
+    const tg = await lab.startNginx('target', { port: 8080 });
+    const good = path.join(lab.dir, 'secret'), wrong = path.join(lab.dir, 'wrong');
+    fs.writeFileSync(good, 'k7Qh2mT9vB4xW1pL6sN3zR8c\n');
+    fs.writeFileSync(wrong, 'not-the-right-secret-at-all\n');
+    const rep = path.join(lab.dir, 'icp.json');
+    const icp = await startIntercept(lab, ['--secret-file', good, '--report', rep]);
+    const bad = await lab.exec('online', [process.execPath, TCPCOPY, '-x', `80-${TARGET}:8080`, '-s', '198.18.0.3', '--secret-file', wrong, '--status', '0'], { timeoutMs: 20_000 });
+    say(`v2 wrong secret: tcpcopy exit ${bad.code}: ${bad.stderr.trim().split('\n').filter((l) => /secret/.test(l)).join(' | ')}`);
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.stderr, /refused the shared secret: --secret-file differs/);
+    assert.match(icp.stderr, /refused: wrong shared secret/);
+    const g = await lab.exec('online', ['bash', '-c', 'exec 3<>/dev/tcp/198.18.0.3/36524; printf "GET / HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n" >&3; head -c 4096 /dev/urandom >&3 2>/dev/null; timeout 5 cat <&3 >/dev/null; echo closed'], { timeoutMs: 20_000 });
+    assert.match(g.stdout, /closed/);
+    const mo = lines(on), mt = lines(tg);
+    const tc = await startLiveTcpcopy(lab, ['-x', `80-${TARGET}:8080`, '-s', '198.18.0.3', '--secret-file', good]);
+    await lab.load('client', { url: 'http://198.18.1.1/', requests: 1000, durationMs: 10_000, concurrency: 10, keepAlive: false });
+    const online = lines(on) - mo;
+    const got = await waitSettled(() => lines(tg) - mt, online, 20_000, 1500);
+    const r = await tc.stop();
+    await icp.stop('SIGINT', 5000);
+    const st = JSON.parse(fs.readFileSync(rep, 'utf8')) as InterceptStats;
+    say(`v2: online=${online} target=${got}; intercept authOk=${st.authOk} authRefused=${st.authRefused} badHello=${st.badHello} routed=${st.routed}`);
+    assert.equal(r.code, 0, r.stderr.slice(-1500));
+    assert.ok(got / online >= 0.999, `${got}/${online}`);
+    assert.ok(st.authRefused >= 1 && st.authOk >= 2 && st.badHello >= 1);
   });
 });

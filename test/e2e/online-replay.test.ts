@@ -7,7 +7,7 @@ import type { NginxServer } from '../../src/lab/servers';
 import type { LoadOptions, LoadSummary } from '../../src/lab/loadgen';
 import { clientHash } from '../../src/core/client-map';
 import { parseIpv4 } from '../../src/core/wire/segment';
-import { canRunLab, processFigures, startIntercept, startLiveTcpcopy, waitSettled, type TcpcopyJsonReport } from './replay-helpers';
+import { TCPCOPY, canRunLab, processFigures, startIntercept, startLiveTcpcopy, waitSettled, type TcpcopyJsonReport } from './replay-helpers';
 
 /**
  * Issue 3's "Done means", online part: a bounded load drives nginx on online while a live
@@ -53,7 +53,7 @@ interface CaseResult {
  * One case: start tcpcopy with `args`, run the loads (in parallel), wait until the target's log
  * holds `factor` x the online requests and is quiet, stop tcpcopy, count.
  */
-async function runCase(lab: Lab, name: string, servers: { online: NginxServer; target: NginxServer }, args: string[], loads: LoadOptions[], factor = 1): Promise<CaseResult> {
+async function runCase(lab: Lab, name: string, servers: { online: NginxServer; target: NginxServer }, args: string[], loads: LoadOptions[], factor: number | ((online: AccessRecord[]) => number) = 1): Promise<CaseResult> {
   const om = lines(servers.online);
   const tm = lines(servers.target);
   const tc = await startLiveTcpcopy(lab, args);
@@ -67,7 +67,8 @@ async function runCase(lab: Lab, name: string, servers: { online: NginxServer; t
   }
   const loadMs = Date.now() - t0;
   const online = lines(servers.online) - om;
-  await waitSettled(() => lines(servers.target) - tm, Math.floor(online * factor), 20_000, 1500);
+  const want = typeof factor === 'number' ? Math.floor(online * factor) : factor(since(servers.online, om));
+  await waitSettled(() => lines(servers.target) - tm, want, 20_000, 1500);
   const r = await tc.stop();
   const target = lines(servers.target) - tm;
   const onlineRecs = since(servers.online, om);
@@ -83,6 +84,9 @@ async function runCase(lab: Lab, name: string, servers: { online: NginxServer; t
   assert.notEqual(r.report, null, 'tcpcopy wrote its report');
   return { online, target, report: r.report, loads: sums, onlineRecs, targetRecs, stderr: r.stderr };
 }
+
+/** Whether -r 30 replays the session of this request (the engine's hash of client ip:port). */
+const chosenBy30 = (a: AccessRecord): boolean => clientHash(parseIpv4(a.remoteAddr), a.remotePort) % 10000 < 3000;
 
 const url = (port: number): string => `http://198.18.1.1:${port}/`;
 const PATHS = ['/', '/bytes/100', '/bytes/1000', '/status/404'];
@@ -124,8 +128,8 @@ test('online mode: live traffic copied to the target (issue 3)', { skip: !canRun
     await t.test('-r 30 over many short connections', async () => {
       const r = await runCase(lab, 'r30', main, [...x, '-r', '30'], [
         { url: url(80), requests: 12_000, durationMs: 30_000, concurrency: 50, keepAlive: false, paths: ['/'] },
-      ], 0.3);
-      const chosen = r.onlineRecs.filter((a) => clientHash(parseIpv4(a.remoteAddr), a.remotePort) % 10000 < 3000).length;
+      ], (recs) => recs.filter(chosenBy30).length);
+      const chosen = r.onlineRecs.filter(chosenBy30).length;
       const share = (100 * r.target) / r.online;
       say(`r30: sessions online=${r.online} replayed=${r.target} share=${share.toFixed(2)}% (hash predicts ${chosen}, ${((100 * chosen) / r.online).toFixed(2)}%)`);
       assert.ok(Math.abs(share - 30) <= 1, `-r 30: replayed share ${share.toFixed(2)}%`);
@@ -182,6 +186,36 @@ test('online mode: live traffic copied to the target (issue 3)', { skip: !canRun
         { url: url(80), requests: 1000, durationMs: 15_000, concurrency: 20, keepAlive: false, paths: PATHS },
       ]);
       assert.ok(r.target / r.online >= 0.999, `-o: target/online = ${r.target}/${r.online}`);
+    });
+
+    await t.test('SIGINT while hundreds of sessions are open: a prompt, balanced report', async () => {
+      const tc = await startLiveTcpcopy(lab, x);
+      const loads = Promise.all([
+        lab.load('client', { url: url(80), requests: 100_000, durationMs: 3000, concurrency: 100, keepAlive: true, paths: PATHS }),
+        lab.load('client', { url: url(80), requests: 100_000, durationMs: 3000, concurrency: 50, keepAlive: false, paths: PATHS }),
+      ]);
+      await new Promise((res) => setTimeout(res, 1500));
+      const r = await tc.stop();
+      await loads;
+      const rep = r.report;
+      say(`sigint: stop took ${r.stopMs}ms exit=${r.code}; ${rep === null ? 'no report' : `sessions=${rep.engine.sessionsCreated} outcomes completed=${rep.engine.outcomes['completed']} unfinished=${rep.engine.outcomes['unfinished']}; requests captured=${rep.accounting.captured} replayed=${rep.accounting.replayed} lost=${JSON.stringify(rep.accounting.lost)}`}; ${processFigures(rep)}`);
+      assert.equal(r.code, 0, r.stderr.slice(-2000));
+      assert.ok(rep !== null, 'report written');
+      assert.equal(rep.stopReason, 'SIGINT');
+      assert.ok(rep.accounting.balanced, 'every captured request is replayed or counted as lost');
+      assert.ok(r.stopMs < 10_000, `stop took ${r.stopMs} ms`);
+      // let the target finish the replayed connections before the next case counts its log
+      await waitSettled(() => lines(tg80), 0, 5000, 1000);
+    });
+
+    await t.test('-m: memory cap checked every second even with --status 0; stops saying why', async () => {
+      const t0 = Date.now();
+      const r = await lab.exec('online', [process.execPath, TCPCOPY, ...x, '-m', '30', '--status', '0'], { timeoutMs: 20_000 });
+      const ms = Date.now() - t0;
+      say(`memory-cap: -m 30 exit=${r.code} after ${ms}ms: ${(r.stderr.split('\n').find((l) => /memory/.test(l)) ?? '').trim()}`);
+      assert.equal(r.code, 3, `exit code ${r.code}\n${r.stderr}`);
+      assert.match(r.stderr, /memory cap -m 30 MiB exceeded/);
+      assert.ok(ms < 8000, `took ${ms} ms`);
     });
 
     say(`intercept: ${icp.stderr.trim().split('\n').slice(-1).join('')}`);

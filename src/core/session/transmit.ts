@@ -99,7 +99,7 @@ const enum Release {
 /**
  * May unit `u` (which begins an exchange) go now? It waits until the target has answered the
  * previous request: as many reply bytes as the online server sent, or some reply followed by
- * `replyQuietMs` of silence, or the target's FIN. Sets `s.waitAt` when it must wait.
+ * max(`replyQuietMs`, 2 * SRTT) of silence, or the target's FIN. Sets `s.waitAt` when it must wait.
  */
 function releaseCheck(ctx: TxContext, s: Session, u: Unit, now: number): Release {
   const cfg = ctx.cfg;
@@ -107,7 +107,9 @@ function releaseCheck(ctx: TxContext, s: Session, u: Unit, now: number): Release
   const got = seqDiff(s.rcvNxt, s.respBase);
   if (got >= u.respBytes) return Release.Go;
   if (got > 0) {
-    const at = s.lastReplyAt + cfg.replyQuietMs;
+    // silence only means "answer complete" on the scale of the round trip: a sender limited by
+    // its congestion window pauses about one RTT between flights, so wait at least 2 * SRTT
+    const at = s.lastReplyAt + Math.max(cfg.replyQuietMs, 2 * s.srtt);
     if (now >= at) return Release.Go;
     s.waitAt = at;
     return Release.Wait;

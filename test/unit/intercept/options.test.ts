@@ -54,3 +54,28 @@ test('bad values name the option, the value and the fix', () => {
     assert.throws(() => parseInterceptArgs(argv), (e: unknown) => e instanceof TcpcopyError && e.code === 'ERR_BAD_OPTION' && re.test(e.message), argv.join(' '));
   }
 });
+
+test('issue 6 options: -s route table size, --nfqueue [NUM], -q, -x, --report, --secret-file', () => {
+  const a = parseInterceptArgs(['-s', '5000', '--nfqueue', '-q', '4096', '-x', '198.18.1.9,198.18.1.10', '--report', '/tmp/r.json']);
+  assert.equal(a.kind, 'run');
+  if (a.kind !== 'run') return;
+  assert.equal(a.config.maxRoutes, 5000);
+  assert.equal(a.config.nfqueue, 0);
+  assert.equal(a.config.queueMaxLen, 4096);
+  assert.deepEqual(a.config.passList, ['198.18.1.9', '198.18.1.10']);
+  assert.equal(a.config.reportFile, '/tmp/r.json');
+  const b = parseInterceptArgs(['--nfqueue', '3', '--secret-file', '/tmp/s']);
+  assert.ok(b.kind === 'run' && b.config.nfqueue === 3 && b.config.secretFile === '/tmp/s');
+  const c = parseInterceptArgs(['--nfqueue=7']);
+  assert.ok(c.kind === 'run' && c.config.nfqueue === 7 && c.config.maxRoutes === 1_000_000 && c.config.nfqueue !== null);
+  const d = parseInterceptArgs([]);
+  assert.ok(d.kind === 'run' && d.config.nfqueue === null && d.config.secretFile === null);
+  for (const [argv, re] of [
+    [['-q', '10'], /-q 10: only used with --nfqueue/],
+    [['--nfqueue', '-x', '1.2.3'], /-x 1\.2\.3: expected IPv4 addresses/],
+    [['-s', '0'], /-s 0: expected a route table size/],
+    [['--secret-file', '/tmp/s', '--payload'], /channel v2 does not carry payload/],
+  ] as const) {
+    assert.throws(() => parseInterceptArgs([...argv]), (e: unknown) => e instanceof TcpcopyError && re.test(e.message), argv.join(' '));
+  }
+});

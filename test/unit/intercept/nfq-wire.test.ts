@@ -1,0 +1,93 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  NF_ACCEPT, NF_DROP, NFQA_CFG_CMD, NFQA_CFG_PARAMS, NFQA_CFG_QUEUE_MAXLEN, NfqParser, VERDICT_MSG_BYTES,
+  configMessages, writeVerdict,
+} from '../../../src/intercept/nfq-wire';
+
+/** A queued-packet message as the kernel sends it: nlmsghdr + nfgenmsg + PACKET_HDR + PAYLOAD. */
+function packetMsg(id: number, queue: number, payload: Buffer, extra = true): Buffer {
+  const attrs: Buffer[] = [];
+  const attr = (type: number, v: Buffer): void => {
+    const a = Buffer.alloc(4 + ((v.length + 3) & ~3));
+    a.writeUInt16LE(4 + v.length, 0);
+    a.writeUInt16LE(type, 2);
+    v.copy(a, 4);
+    attrs.push(a);
+  };
+  const hdr = Buffer.alloc(7);
+  hdr.writeUInt32BE(id, 0);
+  hdr.writeUInt16BE(0x0800, 4);
+  hdr[6] = 3;
+  attr(1, hdr);
+  if (extra) attr(0x8000 | 11, Buffer.alloc(8)); // a nested attribute we do not use
+  attr(10, payload);
+  const body = Buffer.concat(attrs);
+  const m = Buffer.alloc(20 + body.length);
+  m.writeUInt32LE(m.length, 0);
+  m.writeUInt16LE((3 << 8) | 0, 4);
+  m.writeUInt8(2, 16);
+  m.writeUInt16BE(queue, 18);
+  body.copy(m, 20);
+  return m;
+}
+
+test('config messages: BIND, PARAMS (copy packet, range), QUEUE_MAXLEN, each asking for an ACK', () => {
+  const [bind, params, maxlen] = configMessages(5, 128, 4096, 10);
+  assert.ok(bind && params && maxlen);
+  for (const [i, m] of [bind, params, maxlen].entries()) {
+    assert.equal(m.readUInt32LE(0), m.length);
+    assert.equal(m.readUInt16LE(4), (3 << 8) | 2);
+    assert.equal(m.readUInt16LE(6), 1 | 4);
+    assert.equal(m.readUInt32LE(8), 10 + i);
+    assert.equal(m.readUInt16BE(18), 5);
+  }
+  assert.equal(bind.readUInt16LE(22), NFQA_CFG_CMD);
+  assert.equal(bind[24], 1);
+  assert.equal(params.readUInt16LE(20), 9);
+  assert.equal(params.readUInt16LE(22), NFQA_CFG_PARAMS);
+  assert.equal(params.readUInt32BE(24), 128);
+  assert.equal(params[28], 2);
+  assert.equal(maxlen.readUInt16LE(22), NFQA_CFG_QUEUE_MAXLEN);
+  assert.equal(maxlen.readUInt32BE(24), 4096);
+  assert.equal(configMessages(0, 128, 0, 1).length, 2);
+});
+
+test('verdicts: single and batch, back to back', () => {
+  const b = Buffer.alloc(VERDICT_MSG_BYTES * 2);
+  let off = writeVerdict(b, 0, 2, 77, NF_DROP, true, 1);
+  off = writeVerdict(b, off, 2, 78, NF_ACCEPT, false, 2);
+  assert.equal(off, VERDICT_MSG_BYTES * 2);
+  assert.equal(b.readUInt16LE(4), (3 << 8) | 3);
+  assert.equal(b.readUInt32BE(24), NF_DROP);
+  assert.equal(b.readUInt32BE(28), 77);
+  assert.equal(b.readUInt16LE(VERDICT_MSG_BYTES + 4), (3 << 8) | 1);
+  assert.equal(b.readUInt32BE(VERDICT_MSG_BYTES + 24), NF_ACCEPT);
+  assert.equal(b.readUInt32BE(VERDICT_MSG_BYTES + 28), 78);
+});
+
+test('parser: packets, ACKs and errors; hostile lengths end the walk without throwing', () => {
+  const ip = Buffer.alloc(60, 0x45);
+  const ack = Buffer.alloc(36);
+  ack.writeUInt32LE(36, 0); ack.writeUInt16LE(2, 4); ack.writeInt32LE(-16, 16); ack.writeUInt32LE(9, 28);
+  const dgram = Buffer.concat([packetMsg(1, 0, ip), ack, packetMsg(2, 0, ip.subarray(0, 41), false)]);
+  const p = new NfqParser();
+  p.reset(dgram, dgram.length);
+  let m = p.next();
+  assert.equal(m?.kind, 'packet'); assert.equal(m?.id, 1); assert.equal(m?.payloadLen, 60);
+  assert.equal(dgram[m?.payloadOff ?? 0], 0x45);
+  m = p.next();
+  assert.equal(m?.kind, 'error'); assert.equal(m?.errno, 16); assert.equal(m?.seq, 9);
+  m = p.next();
+  assert.equal(m?.kind, 'packet'); assert.equal(m?.id, 2); assert.equal(m?.payloadLen, 41);
+  assert.equal(p.next(), null);
+  for (let cut = 0; cut < dgram.length; cut += 7) {
+    const bad = Buffer.from(dgram);
+    bad.writeUInt32LE(0xffff, cut - (cut % 4));
+    p.reset(bad, bad.length);
+    for (let i = 0; i < 10 && p.next() !== null; i++);
+    p.reset(dgram, cut);
+    for (let i = 0; i < 10 && p.next() !== null; i++);
+  }
+  assert.ok(p.malformed > 0);
+});
