@@ -71,7 +71,9 @@ export function helpText(version: string): string {
     '',
     'usage: tcpcopy -x PORT-TARGET_IP:TPORT -s INTERCEPT_IP [options]          (live)',
     '       tcpcopy -i FILE.pcap -x PORT-TARGET_IP:TPORT -s INTERCEPT_IP [options] (offline)',
-    '       tcpcopy inspect FILE [-x ...] [--json]',
+    '       tcpcopy inspect FILE [-x ...] [--json]        what a replay of FILE would do',
+    '       tcpcopy doctor -x ... -s ... [--client IP]    check the setup end to end (probe SYN through intercept)',
+    '       tcpcopy lab up|run|down|status [options]      a network-namespace lab with real servers to try options in',
     '',
   ];
   const groups = [...new Set(TCPCOPY_OPTIONS.map((o) => o.group))];
