@@ -105,3 +105,49 @@ export function v2ToV1(src: Buffer, off: number, out: Buffer, outOff: number): 0
   src.copy(out, outOff + RECORD_IP_BYTES, off + V2_TCP_OFF, off + V2_TCP_OFF + RECORD_TCP_BYTES);
   return 4;
 }
+
+/** What feeding intercept's bytes to a {@link V2ClientHandshake} produced. */
+export type V2ClientStep =
+  /** Need more bytes. */
+  | { kind: 'wait' }
+  /** Send these bytes (the response) and keep feeding. */
+  | { kind: 'send'; bytes: Buffer }
+  /** Authenticated; `rest` are the first frame bytes that followed. */
+  | { kind: 'ok'; rest: Buffer }
+  /** Refused or failed; `message` says why and what to fix. */
+  | { kind: 'fail'; message: string };
+
+/** tcpcopy's side of the v2 handshake (after it sent the v2 hello), fed intercept's bytes. */
+export class V2ClientHandshake {
+  private nonceS: Buffer | null = null;
+  private buf: Buffer = Buffer.alloc(0);
+
+  /**
+   * @param secret the shared secret
+   * @param nonceC tcpcopy's 32-byte nonce (random; injectable for tests)
+   */
+  constructor(private readonly secret: Buffer, private readonly nonceC: Buffer) {}
+
+  /** Feeds bytes from intercept. */
+  feed(chunk: Buffer): V2ClientStep {
+    this.buf = this.buf.length === 0 ? chunk : Buffer.concat([this.buf, chunk]);
+    if (this.buf.length < V2_SERVER_MSG_BYTES) return { kind: 'wait' };
+    const magic = this.buf.subarray(0, 4);
+    const body = this.buf.subarray(4, V2_SERVER_MSG_BYTES);
+    if (this.nonceS === null) {
+      if (magic.equals(V2_NO)) return { kind: 'fail', message: 'intercept refused channel v2: it was started without --secret-file (give both sides the same --secret-file, or neither)' };
+      if (!magic.equals(V2_CHALLENGE)) return { kind: 'fail', message: 'intercept did not answer the channel v2 hello (a 1.x intercept?): start it with the same --secret-file, or drop --secret-file' };
+      this.nonceS = Buffer.from(body);
+      this.buf = this.buf.subarray(V2_SERVER_MSG_BYTES);
+      const resp = Buffer.alloc(V2_RESPONSE_BYTES);
+      this.nonceC.copy(resp, 0);
+      clientProof(this.secret, this.nonceS, this.nonceC).copy(resp, V2_NONCE_BYTES);
+      return { kind: 'send', bytes: resp };
+    }
+    if (magic.equals(V2_NO)) return { kind: 'fail', message: 'intercept refused the shared secret: --secret-file differs from intercept\'s' };
+    if (!magic.equals(V2_OK) || !macEqual(Buffer.from(body), serverProof(this.secret, this.nonceS, this.nonceC))) {
+      return { kind: 'fail', message: 'intercept could not prove the shared secret (wrong --secret-file on intercept, or not the intercept you meant)' };
+    }
+    return { kind: 'ok', rest: this.buf.subarray(V2_SERVER_MSG_BYTES) };
+  }
+}

@@ -71,7 +71,12 @@ async function run(cfg: InterceptConfig): Promise<void> {
   log.info(`intercept ${version()} listening on ${cfg.bind}:${icp.port}, ${input}${cfg.payload ? ', 192-byte records' : ''}${secret !== null ? ', channel v2 (shared secret required)' : ''}`);
   const status = setInterval(() => {
     const s = icp.stats();
-    log.info('status', { captured: s.captured, routed: s.routed, noRoute: s.noRoute, held: s.held, routes: s.routes, peers: s.peers, framesSent: s.framesSent, captureDropped: s.capture.dropped });
+    log.info('status', {
+      captured: s.captured, routed: s.routed, noRoute: s.noRoute, held: s.held, routes: s.routes, routesExpired: s.routesExpired,
+      peers: s.peers, framesSent: s.framesSent, bytesSent: s.bytesSent, captureDropped: s.capture.dropped,
+      badHello: s.badHello, authRefused: s.authRefused,
+      perPeer: s.perPeer.map((p) => `${p.peer} adds=${p.clientAdds} records=${p.records} frames=${p.frames} bytes=${p.bytes} dropped=${p.dropped}`),
+    });
   }, 30_000);
   status.unref();
   let stopping = false;

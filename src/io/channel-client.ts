@@ -7,10 +7,7 @@
 import * as net from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { TcpcopyError } from '../core/errors';
-import {
-  CHANNEL_VERSION_V2, V2_CHALLENGE, V2_NONCE_BYTES, V2_NO, V2_OK, V2_RECORD_BYTES, V2_SERVER_MSG_BYTES,
-  clientProof, macEqual, serverProof, v2ToV1,
-} from '../channel/v2';
+import { CHANNEL_VERSION_V2, V2_NONCE_BYTES, V2_RECORD_BYTES, V2ClientHandshake, v2ToV1 } from '../channel/v2';
 import { encodeClientMsg, encodeHello } from '../channel/client-msg';
 import { FrameDecoder } from '../channel/frame';
 import { CLIENT_MSG_BYTES, MSG_CLIENT_ADD, MSG_CLIENT_DEL, type RecordBytes } from '../channel/constants';
@@ -179,8 +176,8 @@ export class ChannelClient {
           if (v2ToV1(b, o, this.v1rec, 0) === 4) this.onRecord(this.v1rec, 0, 64);
           else this.st.recordsSkipped++;
         });
-      // channel v2 handshake state: bytes from intercept before the frames start
-      let auth: { nonceC: Buffer; nonceS: Buffer | null; buf: Buffer } | null = null;
+      // channel v2 handshake: bytes from intercept before the frames start
+      let auth: V2ClientHandshake | null = null;
       const ready = (): void => {
         settled = true;
         opened = true;
@@ -200,32 +197,17 @@ export class ChannelClient {
         reject(new TcpcopyError('ERR_CHANNEL_AUTH', `-s ${c.server}: ${msg}`, { server: c.server }));
       };
       const handshake = (chunk: Buffer): Buffer | null => {
-        const a = auth as { nonceC: Buffer; nonceS: Buffer | null; buf: Buffer };
-        a.buf = a.buf.length === 0 ? chunk : Buffer.concat([a.buf, chunk]);
-        if (a.buf.length < V2_SERVER_MSG_BYTES) return null;
-        const magic = a.buf.subarray(0, 4);
-        if (a.nonceS === null) {
-          if (magic.equals(V2_NO)) { fail('intercept refused channel v2: it was started without --secret-file (give both sides the same --secret-file, or neither)'); return null; }
-          if (!magic.equals(V2_CHALLENGE)) { fail('intercept did not answer the channel v2 hello (a 1.x intercept?): start it with the same --secret-file, or drop --secret-file'); return null; }
-          a.nonceS = Buffer.from(a.buf.subarray(4, V2_SERVER_MSG_BYTES));
-          const resp = Buffer.alloc(64);
-          a.nonceC.copy(resp, 0);
-          clientProof(secret as Buffer, a.nonceS, a.nonceC).copy(resp, V2_NONCE_BYTES);
-          sock.write(resp);
-          this.st.bytesSent += resp.length;
-          a.buf = a.buf.subarray(V2_SERVER_MSG_BYTES);
-          if (a.buf.length < V2_SERVER_MSG_BYTES) return null;
-        }
-        const m2 = a.buf.subarray(0, 4);
-        if (m2.equals(V2_NO)) { fail('intercept refused the shared secret: --secret-file differs from intercept\'s'); return null; }
-        if (!m2.equals(V2_OK) || !macEqual(a.buf.subarray(4, V2_SERVER_MSG_BYTES), serverProof(secret as Buffer, a.nonceS, a.nonceC))) {
-          fail('intercept could not prove the shared secret (wrong --secret-file on intercept, or not the intercept you meant)');
+        const step = (auth as V2ClientHandshake).feed(chunk);
+        if (step.kind === 'wait') return null;
+        if (step.kind === 'fail') { fail(step.message); return null; }
+        if (step.kind === 'send') {
+          sock.write(step.bytes);
+          this.st.bytesSent += step.bytes.length;
           return null;
         }
-        const rest = a.buf.subarray(V2_SERVER_MSG_BYTES);
         auth = null;
         ready();
-        return rest;
+        return step.rest;
       };
       sock.once('connect', () => {
         if (settled) return;
@@ -235,7 +217,7 @@ export class ChannelClient {
         sock.write(hello);
         this.st.bytesSent += CLIENT_MSG_BYTES;
         if (secret === null) { ready(); return; }
-        auth = { nonceC: randomBytes(V2_NONCE_BYTES), nonceS: null, buf: Buffer.alloc(0) };
+        auth = new V2ClientHandshake(secret, randomBytes(V2_NONCE_BYTES));
       });
       sock.on('data', (data: Buffer) => {
         let chunk: Buffer | null = data;
