@@ -367,7 +367,8 @@ export class ReplayEngine {
     const len = seg.payloadLen + ((flags & TCP_FIN) !== 0 ? 1 : 0);
     if (len > 0) {
       const end = seqAdd(seg.seq, len);
-      if (seqBeforeEq(seg.seq, s.rcvNxt) && seqAfter(end, s.rcvNxt)) {
+      const inOrder = seqBeforeEq(seg.seq, s.rcvNxt) && seqAfter(end, s.rcvNxt);
+      if (inOrder) {
         const fresh = seqDiff(end, s.rcvNxt);
         st.replyBytes += fresh - ((flags & TCP_FIN) !== 0 ? 1 : 0);
         s.rcvNxt = end;
@@ -381,7 +382,8 @@ export class ReplayEngine {
       } else if (seqAfter(seg.seq, s.rcvNxt)) {
         noteOutOfOrder(s, seg.seq, end, (flags & TCP_FIN) !== 0);
       }
-      this.queueAck(s);
+      // duplicates and segments beyond a hole are acknowledged at once (the target is retransmitting)
+      this.ackReplyData(s, now, (flags & TCP_FIN) !== 0 || !inOrder);
     }
     this.afterChange(s, now, transmit(this.ctx, s, now));
     return true;
@@ -436,6 +438,19 @@ export class ReplayEngine {
     }
   }
 
+  /**
+   * Reply data arrived: acknowledge it now (two full segments unacknowledged, a FIN, a hole,
+   * delayed ACKs off) or within delayedAckMs, unless a request carries the ACK first.
+   */
+  private ackReplyData(s: Session, now: number, urgent: boolean): void {
+    const d = this.cfg.delayedAckMs;
+    if (d <= 0 || urgent || seqDiff(s.rcvNxt, s.rcvAcked) >= 2 * Math.max(536, s.sendMss)) {
+      this.queueAck(s);
+    } else if (s.delackAt === Infinity) {
+      s.delackAt = now + d;
+    }
+  }
+
   private queueAck(s: Session): void {
     if (!s.ackPending) {
       s.ackPending = true;
@@ -450,7 +465,7 @@ export class ReplayEngine {
     if (r === 'reset') return this.endSession(s, 'clientReset', now, true);
     if (s.capClosed && s.sndUna === s.capNxt && s.ooo.length === 0) {
       if (s.targetFin) {
-        if (s.ackPending) sendAck(this.ctx, s); // acknowledge the target's FIN before forgetting
+        if (s.ackPending || s.rcvAcked !== s.rcvNxt) sendAck(this.ctx, s); // acknowledge the target's FIN before forgetting
         return this.endSession(s, 'completed', now, true);
       }
       // our FIN is acknowledged and a newer connection waits for this client port
@@ -493,6 +508,10 @@ export class ReplayEngine {
         return this.endSession(s, s.state === SessionState.SynSent ? 'targetNoHandshake' : 'targetTimeout', now);
       }
     }
+    if (now >= s.delackAt) {
+      s.delackAt = Infinity;
+      if (s.state === SessionState.Established && s.rcvAcked !== s.rcvNxt) sendAck(this.ctx, s);
+    }
     if (now >= s.waitAt) {
       const r = transmit(this.ctx, s, now);
       if (r !== 'ok') return this.afterChange(s, now, r);
@@ -511,7 +530,7 @@ export class ReplayEngine {
 
   private rearm(s: Session): void {
     if (s.state === SessionState.Closed || s.state === SessionState.Queued) return;
-    let d = Math.min(s.rtxAt, s.waitAt, this.idleDeadline(s));
+    let d = Math.min(s.rtxAt, s.waitAt, s.delackAt, this.idleDeadline(s));
     if (s.gapSince >= 0) d = Math.min(d, s.gapSince + this.cfg.gapTimeoutMs);
     this.timers.set(s, d);
   }

@@ -31,6 +31,8 @@ export interface ChannelServerOptions {
 export class ChannelServer {
   private readonly server: net.Server;
   private readonly socks = new Map<Peer, net.Socket>();
+  /** Every open connection, including those still before their hello/handshake. */
+  private readonly all = new Set<net.Socket>();
   private readonly maxSocketBytes: number;
   private readonly helloTimeoutMs: number;
   private core: InterceptCore | null = null;
@@ -76,6 +78,8 @@ export class ChannelServer {
     s.setNoDelay(true);
     const label = `${s.remoteAddress ?? '?'}:${s.remotePort ?? 0}`;
     const secret = this.opts.secret ?? null;
+    this.all.add(s);
+    s.once('close', () => this.all.delete(s));
     // Before the peer exists: read the hello (and, for v2, the response) here.
     let pre: Buffer | null = Buffer.alloc(0);
     let nonceS: Buffer | null = null;
@@ -151,8 +155,8 @@ export class ChannelServer {
 
   /** Stops accepting and closes every tcpcopy connection. */
   close(): Promise<void> {
-    for (const s of this.socks.values()) s.end();
-    const t = setTimeout(() => { for (const s of this.socks.values()) s.destroy(); }, 500);
+    for (const s of this.all) s.end();
+    const t = setTimeout(() => { for (const s of this.all) s.destroy(); }, 500);
     t.unref();
     return new Promise((resolve) => this.server.close(() => { clearTimeout(t); resolve(); }));
   }

@@ -96,7 +96,7 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
       engineConfig(transfers, {
         clientIps: cfg.clientIps, replicas: cfg.replicas, portOffset: cfg.portOffset, samplePercent: cfg.samplePercent,
         rampMs: cfg.rampMs, onlySyn: cfg.onlySyn, noWait: cfg.noWait, mss: cfg.mss, mtu: cfg.mtu,
-        sessionTimeoutMs: cfg.sessionTimeoutMs, keepaliveTimeoutMs: cfg.keepaliveTimeoutMs, rtoInitialMs: cfg.rtoMs,
+        sessionTimeoutMs: cfg.sessionTimeoutMs, keepaliveTimeoutMs: cfg.keepaliveTimeoutMs, rtoInitialMs: cfg.rtoMs, delayedAckMs: cfg.delayedAckMs,
       }),
       {
         packet: (buf, off, len) => this.sendPacket(buf, off, len),

@@ -91,7 +91,8 @@ test('channel v2: wrong --secret-file refused, garbage on 36524 disconnected, in
     assert.notEqual(bad.code, 0);
     assert.match(bad.stderr, /refused the shared secret: --secret-file differs/);
     assert.match(icp.stderr, /refused: wrong shared secret/);
-    const g = await lab.exec('online', ['bash', '-c', 'exec 3<>/dev/tcp/198.18.0.3/36524; printf "GET / HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n" >&3; head -c 4096 /dev/urandom >&3 2>/dev/null; timeout 5 cat <&3 >/dev/null; echo closed'], { timeoutMs: 20_000 });
+    const stray = "const s=require('net').connect(36524,'198.18.0.3',()=>{s.write('GET / HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n');s.write(require('crypto').randomBytes(4096));});s.on('error',()=>{});s.on('close',()=>{console.log('closed');});setTimeout(()=>{console.log('still open');process.exit(1);},5000).unref();";
+    const g = await lab.exec('online', [process.execPath, '-e', stray], { timeoutMs: 20_000 });
     assert.match(g.stdout, /closed/);
     const mo = lines(on), mt = lines(tg);
     const tc = await startLiveTcpcopy(lab, ['-x', `80-${TARGET}:8080`, '-s', '198.18.0.3', '--secret-file', good]);

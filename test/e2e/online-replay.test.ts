@@ -173,19 +173,44 @@ test('online mode: live traffic copied to the target (issue 3)', { skip: !canRun
 
     await t.test('-o: data-link send replays like the IP-layer send', async () => {
       const tdev = lab.hosts.target.dev;
-      const odev = lab.hosts.online.dev;
       const mac = async (host: 'target' | 'online', dev: string): Promise<string> => {
         const j = await lab.exec(host, ['ip', '-j', 'link', 'show', dev]);
         const l = JSON.parse(j.stdout) as Array<{ address: string }>;
         return l[0]?.address ?? '';
       };
       const tmac = await mac('target', tdev);
-      const omac = await mac('online', odev);
-      const r = await runCase(lab, 'datalink-o', main, ['-o', odev, '-x', `80@${omac}-${TARGET}:8080@${tmac}`, '-s', INTERCEPT], [
+      // a source MAC that only -o frames can carry: proves the frames went out at the data link
+      // layer with the transfer's `@mac`, not through the IP stack
+      const omac = '02:00:00:00:0c:01';
+      const file = `${lab.dir}/datalink-target.pcap`;
+      const cap = await lab.capture('target', { dev: tdev, filter: `ether src ${omac} and tcp dst port 8080`, file });
+      const r = await runCase(lab, 'datalink-o', main, ['-o', lab.hosts.online.dev, '-x', `80@${omac}-${TARGET}:8080@${tmac}`, '-s', INTERCEPT], [
         { url: url(80), requests: 2000, durationMs: 15_000, concurrency: 10, keepAlive: true, paths: PATHS },
         { url: url(80), requests: 1000, durationMs: 15_000, concurrency: 20, keepAlive: false, paths: PATHS },
       ]);
+      await cap.stop();
+      const dump = await lab.exec('target', ['tcpdump', '-nn', '-r', file], { timeoutMs: 30_000 });
+      const frames = dump.stdout.split('\n').filter((l) => l.trim() !== '').length;
+      say(`datalink-o: ${frames} frames from ${omac} (-o ${lab.hosts.online.dev}) reached the target`);
+      assert.ok(frames >= r.target, `only ${frames} frames with source MAC ${omac} on the target`);
       assert.ok(r.target / r.online >= 0.999, `-o: target/online = ${r.target}/${r.online}`);
+    });
+
+    await t.test('-M 576 -D 536: large requests split to the MTU arrive whole', async () => {
+      // frames of more than 14 + 576 bytes towards the target: there must be none
+      const file = `${lab.dir}/mtu-target.pcap`;
+      const cap = await lab.capture('target', { dev: lab.hosts.target.dev, filter: 'tcp dst port 8080 and greater 591', file });
+      const r = await runCase(lab, 'mtu-576', main, [...x, '-M', '576', '-D', '536'], [
+        { url: 'http://198.18.1.1:80/upload', requests: 300, durationMs: 15_000, concurrency: 10, keepAlive: true, bodyBytes: 20_000 },
+      ]);
+      await cap.stop();
+      const big = (await lab.exec('target', ['tcpdump', '-nn', '-r', file], { timeoutMs: 30_000 })).stdout.split('\n').filter((l) => l.trim() !== '').length;
+      say(`mtu-576: packets larger than 576 bytes at the target: ${big}`);
+      assert.equal(big, 0, 'packets above -M reached the target');
+      const bytes = (recs: AccessRecord[]): number => recs.reduce((a, b) => a + b.requestLength, 0);
+      say(`mtu-576: request bytes online=${bytes(r.onlineRecs)} target=${bytes(r.targetRecs)}`);
+      assert.equal(r.target, r.online);
+      assert.equal(bytes(r.targetRecs), bytes(r.onlineRecs), 'the target read every body byte');
     });
 
     await t.test('SIGINT while hundreds of sessions are open: a prompt, balanced report', async () => {

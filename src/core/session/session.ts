@@ -127,6 +127,10 @@ export class Session implements HeapItem {
   handshakeOutage = false;
   /** An ACK for new target data is owed. */
   ackPending = false;
+  /** rcvNxt as carried by the last segment we sent (what the target knows we have). */
+  rcvAcked = 0;
+  /** Delayed-ACK deadline (ms), Infinity when none is pending. */
+  delackAt = Infinity;
 
   // ---- retransmission (RFC 6298) ----
   srtt = 0;

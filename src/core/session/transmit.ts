@@ -33,6 +33,10 @@ export class TxContext {
     r.dstPort = s.targetPort;
     r.seq = seq;
     r.ack = flags & TCP_ACK ? s.rcvNxt : 0;
+    if (flags & TCP_ACK) {
+      s.rcvAcked = s.rcvNxt;
+      s.delackAt = Infinity;
+    }
     r.flags = flags;
     r.ipId = this.ipId = (this.ipId + 1) & 0xffff;
     r.ttl = 64;

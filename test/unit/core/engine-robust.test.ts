@@ -131,3 +131,28 @@ test('every session ends in exactly one counted outcome', () => {
   assert.equal(s.sessionsActive, 0);
   assert.equal(s.outcomes.targetNoHandshake, 20);
 });
+
+test('delayed ACK: a small reply is acknowledged by the next request or after 40 ms; two full segments at once', () => {
+  const t = new Script({ delayedAckMs: 40 });
+  t.clientSends({ seq: 1000, flags: 'S' });
+  t.take();
+  t.targetReplies({ seq: 90000, ack: 1001, flags: 'SA', mss: 1460 });
+  t.take();
+  t.clientSends({ seq: 1001, ack: 5001, flags: 'PA', data: 'GET /a' });
+  t.clientSends({ seq: 1007, ack: 5101, flags: 'PA', data: 'GET /b' });
+  t.take();
+  t.targetReplies({ seq: 90001, ack: 1007, flags: 'PA', len: 100 });
+  t.expectEmitted([{ seq: 1007, ack: 90101, data: 'GET /b' }]); // the request carries the ACK
+  t.targetReplies({ seq: 90101, ack: 1013, flags: 'PA', len: 100 });
+  t.expectNothing();
+  t.tick(39);
+  t.expectNothing();
+  t.tick(1);
+  t.expectEmitted([{ flags: 'A', ack: 90201 }]);
+  t.targetReplies({ seq: 90201, ack: 1013, flags: 'A', len: 1460 });
+  t.expectNothing();
+  t.targetReplies({ seq: 91661, ack: 1013, flags: 'A', len: 1460 });
+  t.expectEmitted([{ flags: 'A', ack: 93121 }]);
+  t.targetReplies({ seq: 93121, ack: 1013, flags: 'FA' });
+  t.expectEmitted([{ flags: 'A', ack: 93122 }]);
+});

@@ -58,7 +58,8 @@ export class Script {
   private readonly seg = newSegment();
 
   constructor(over: Partial<Omit<EngineConfig, 'transfers'>> = {}) {
-    const cfg = engineConfig([{ onlineIp: 0, onlinePort: 80, targetIp: parseIpv4(TARGET), targetPort: 8080 }], over);
+    // exact-segment tests acknowledge every batch unless a test asks for delayed ACKs
+    const cfg = engineConfig([{ onlineIp: 0, onlinePort: 80, targetIp: parseIpv4(TARGET), targetPort: 8080 }], { delayedAckMs: 0, ...over });
     const emitted = this.emitted;
     const seg = newSegment();
     this.engine = new ReplayEngine(cfg, {
