@@ -3,6 +3,8 @@
  * `intercept` entry point: parse options, optionally daemonize, capture replies and serve
  * them to tcpcopy over the channel until SIGINT/SIGTERM, then print the final counters.
  */
+import { parseMetricsAddress, startMetricsServer } from '../io/metrics-server';
+import { interceptMetrics } from '../run/metrics';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { spawn } from 'node:child_process';
@@ -65,6 +67,7 @@ async function run(cfg: InterceptConfig): Promise<void> {
     maxRoutes: cfg.maxRoutes, ...(secret !== null ? { secret } : {}),
   }, source, log);
   await icp.start();
+  const metrics = cfg.metrics !== null ? await startMetricsServer(parseMetricsAddress(cfg.metrics), () => interceptMetrics(icp.stats())) : null;
   const input = cfg.nfqueue !== null
     ? `reading NFQUEUE ${cfg.nfqueue}${cfg.passList.length > 0 ? ` (passing replies to ${cfg.passList.join(',')})` : ''}`
     : `capturing on ${cfg.device} with filter '${cfg.filter}'`;
@@ -84,6 +87,7 @@ async function run(cfg: InterceptConfig): Promise<void> {
     if (stopping) return;
     stopping = true;
     clearInterval(status);
+    void metrics?.close();
     log.info(`${sig}: stopping`);
     icp.stop().then(() => {
       const s = icp.stats();

@@ -47,6 +47,8 @@ export interface InterceptConfig {
   readonly reportFile: string | null;
   /** Shared secret file enabling channel v2 authentication, `--secret-file FILE`; null = 1.x channel. */
   readonly secretFile: string | null;
+  /** Serve Prometheus metrics on HOST:PORT, `--metrics`; null = off. */
+  readonly metrics: string | null;
 }
 
 /** What the command line asks for. */
@@ -75,6 +77,7 @@ returns their headers to the tcpcopy instances connected on the channel port.
   -x, --pass IP[,IP...]   NFQUEUE mode: replies to these addresses are let through
       --secret-file FILE  channel v2: tcpcopy must prove the shared secret in FILE
       --report FILE       write the final counters as JSON to FILE at exit
+      --metrics HOST:PORT serve Prometheus metrics (text format) at http://HOST:PORT/metrics
       --payload           send 192-byte records with up to 128 payload bytes
                           (tcpcopy must use the same record variant)
       --snaplen BYTES     capture snaplen (default: 160, 320 with --payload)
@@ -139,6 +142,7 @@ export function parseInterceptArgs(argv: readonly string[]): InterceptCommand {
         'queue-len': { type: 'string', short: 'q' },
         pass: { type: 'string', short: 'x', multiple: true },
         report: { type: 'string' },
+        metrics: { type: 'string' },
         'secret-file': { type: 'string' },
       },
     });
@@ -185,7 +189,7 @@ export function parseInterceptArgs(argv: readonly string[]): InterceptCommand {
     device, filter, port, bind, logFile: v.log ?? null, pidFile: v.pidfile ?? null,
     daemon: v.daemon === true, routeTimeoutS, payload, snaplen, logLevel: lvl, logFormat: fmt,
     maxRoutes, nfqueue, queueMaxLen, passList: Object.freeze(passList), reportFile: v.report ?? null,
-    secretFile: v['secret-file'] ?? null,
+    secretFile: v['secret-file'] ?? null, metrics: v.metrics ?? null,
   });
   return Object.freeze({ kind: 'run', config });
 }
