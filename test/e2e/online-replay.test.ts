@@ -127,7 +127,7 @@ test('online mode: live traffic copied to the target (issue 3)', { skip: !canRun
 
     await t.test('-r 30 over many short connections', async () => {
       const r = await runCase(lab, 'r30', main, [...x, '-r', '30'], [
-        { url: url(80), requests: 12_000, durationMs: 30_000, concurrency: 50, keepAlive: false, paths: ['/'] },
+        { url: url(80), requests: 20_000, durationMs: 30_000, concurrency: 50, keepAlive: false, paths: ['/'] },
       ], (recs) => recs.filter(chosenBy30).length);
       const chosen = r.onlineRecs.filter(chosenBy30).length;
       const share = (100 * r.target) / r.online;
