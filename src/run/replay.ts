@@ -74,6 +74,7 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
   private resolveDone: (() => void) | null = null;
   private readonly startedAt = clock();
   private statusTimer: NodeJS.Timeout | null = null;
+  private memoryTimer: NodeJS.Timeout | null = null;
   private exitCode = 0;
   /** -o: next-hop MAC (6 bytes, parsed once) by target address, from the transfers' `@mac`. */
   private readonly macByTarget = new Map<number, Buffer>();
@@ -163,7 +164,9 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
     this.log.info(`connected to intercept ${cfg.intercepts.map((s) => `${s.host}:${s.port}`).join(', ')}`);
     const done = new Promise<void>((resolve) => (this.resolveDone = resolve));
     // the status timer also enforces -m, so it runs (every second) even without status output
-    if (this.live.periodMs > 0 || cfg.memoryMB > 0) this.statusTimer = setInterval(() => this.status(), this.live.periodMs || 1000);
+    if (this.live.periodMs > 0) this.statusTimer = setInterval(() => this.status(), this.live.periodMs);
+    // -m is checked every second, whatever the status period
+    if (cfg.memoryMB > 0) this.memoryTimer = setInterval(() => this.checkMemory(), 1000);
     if (cfg.metrics !== null) {
       this.metrics = await startMetricsServer(cfg.metrics, () => tcpcopyMetrics(this.report(), this.channel?.up ?? false));
       this.log.info(`metrics at http://${this.metrics.address.host}:${this.metrics.address.port}/metrics`);
@@ -324,8 +327,12 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
 
   private status(): void {
     const rss = process.memoryUsage.rss() / 1048576;
-    if (this.live.periodMs > 0) this.live.tick(this.engine.stats, clock(), this.feed?.progress() ?? null, this.channel?.up ?? false, rss);
-    if (this.cfg.memoryMB > 0 && rss > this.cfg.memoryMB) {
+    this.live.tick(this.engine.stats, clock(), this.feed?.progress() ?? null, this.channel?.up ?? false, rss);
+  }
+
+  private checkMemory(): void {
+    const rss = process.memoryUsage.rss() / 1048576;
+    if (rss > this.cfg.memoryMB) {
       this.exitCode = 3;
       this.stop(`memory cap -m ${this.cfg.memoryMB} MiB exceeded (resident ${rss.toFixed(0)} MiB)`);
     }
@@ -335,6 +342,7 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
     if (this.timer !== null) clearTimeout(this.timer);
     if (this.downTimer !== null) clearTimeout(this.downTimer);
     if (this.statusTimer !== null) clearInterval(this.statusTimer);
+    if (this.memoryTimer !== null) clearInterval(this.memoryTimer);
     for (const c of this.captures) await c.stop();
     this.engine.finish(clock());
     this.flushAll();
