@@ -24,6 +24,8 @@ export interface TcpcopyConfig {
   secretFile: string | null;
   /** -c */
   clientIps: readonly ClientIpSpec[];
+  /** -H: replaces 127.0.0.0/8 client addresses; 0 = off */
+  localhostIp: number;
   /** -n 1..1023 */
   replicas: number;
   /** -f 0..63 */
@@ -103,6 +105,14 @@ function numOption(flag: string, text: string | undefined, def: number, min: num
   const v = Number(text);
   if (text.trim() === '' || !Number.isFinite(v) || v < min || v > max) throw badOption(flag, text, `a number ${min}..${max}`);
   return v;
+}
+
+/** Parses -H: an IPv4 address that is not itself a loopback address. */
+function parseLocalhostIp(text: string | undefined): number {
+  if (text === undefined) return 0;
+  const ip = parseIpv4(text);
+  if (ip < 0 || ip >>> 24 === 127 || ip === 0) throw badOption('-H', text, 'an IPv4 address outside 127.0.0.0/8, e.g. -H 198.18.1.9');
+  return ip;
 }
 
 /** Parses `-s ip[:port],...`. */
@@ -194,6 +204,7 @@ export function parseTcpcopyArgs(argv: readonly string[]): TcpcopyConfig {
     reconnect: bool('reconnect'),
     secretFile: str('secret-file') ?? null,
     clientIps: cText === undefined ? [] : parseClientIpList(cText),
+    localhostIp: parseLocalhostIp(str('localhost-ip')),
     replicas: intOption('-n', str('replicas'), 1, 1, 1023),
     portOffset: intOption('-f', str('port-offset'), 0, 0, 63),
     samplePercent: intOption('-r', str('rate'), 100, 1, 100),
@@ -233,7 +244,7 @@ export function parseTcpcopyArgs(argv: readonly string[]): TcpcopyConfig {
 
 function emptyConfig(): TcpcopyConfig {
   return {
-    help: false, version: false, transfers: [], intercepts: [], connections: 2, reconnect: false, secretFile: null, clientIps: [],
+    help: false, version: false, transfers: [], intercepts: [], connections: 2, reconnect: false, secretFile: null, clientIps: [], localhostIp: 0,
     replicas: 1, portOffset: 0, samplePercent: 100, rampMs: 0, input: { kind: 'live', devices: [] }, filter: null,
     bufferMB: 16, snaplen: 65535, sendDevice: null, accelerate: 1, idleGapMs: 0, repeats: 1,
     sessionTimeoutMs: 600_000, keepaliveTimeoutMs: 600_000, noWait: false, onlySyn: false, mss: 1460, mtu: 1500,

@@ -32,6 +32,7 @@ export const TCPCOPY_OPTIONS: readonly OptionSpec[] = [
   { short: 'S', long: 'snaplen', kind: 'string', group: 'Capture', arg: 'BYTES', doc: 'bytes kept of each captured packet', def: '65535' },
   { short: 'o', long: 'send-device', kind: 'string', group: 'Capture', arg: 'DEV', doc: 'send Ethernet frames on this device (needs @mac in -x) instead of raw IP' },
   { short: 'c', long: 'client-ip', kind: 'string', group: 'Traffic shaping', arg: 'LIST', doc: 'rewrite client addresses: IPs, a.b.c.x patterns (keep last octet) or CIDR blocks, comma separated' },
+  { short: 'H', long: 'localhost-ip', kind: 'string', group: 'Traffic shaping', arg: 'IP', doc: 'replace loopback client addresses (127.0.0.0/8) with IP before -c (traffic the online server got from itself)' },
   { short: 'n', long: 'replicas', kind: 'string', group: 'Traffic shaping', arg: 'N', doc: 'replay every session N times from distinct client ports (1..1023)', def: '1' },
   { short: 'f', long: 'port-offset', kind: 'string', group: 'Traffic shaping', arg: 'N', doc: 'client port space of this instance when several tcpcopy replay to one target (0..63)', def: '0' },
   { short: 'r', long: 'rate', kind: 'string', group: 'Traffic shaping', arg: 'PERCENT', doc: 'replay this percentage of sessions (1..100), chosen by client ip:port hash', def: '100' },

@@ -17,6 +17,11 @@ export interface EngineConfig {
   transfers: readonly EngineTransfer[];
   /** Client address rewrite (-c); empty = keep the captured client addresses. */
   clientIps: readonly ClientIpSpec[];
+  /**
+   * Address that replaces loopback client addresses (127.0.0.0/8) before -c (-H): traffic that
+   * reached the online server from the local host cannot come from 127.x at the target; 0 = off.
+   */
+  localhostIp: number;
   /** Copies of every session (-n, 1..1023); default 1. */
   replicas: number;
   /** This instance's port-space offset for variants (-f, 0..63); default 0. */
@@ -71,6 +76,7 @@ export interface EngineConfig {
 /** Defaults of every engine setting (the CLI overrides them from options). */
 export const ENGINE_DEFAULTS: Readonly<Omit<EngineConfig, 'transfers'>> = Object.freeze({
   clientIps: [],
+  localhostIp: 0,
   replicas: 1,
   portOffset: 0,
   samplePercent: 100,

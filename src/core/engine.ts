@@ -292,7 +292,8 @@ export class ReplayEngine {
       else if (prev.sndUna === prev.capNxt) this.endSession(prev, 'superseded', now);
       return s;
     }
-    s.clientIp = mapClientIp(cfg.clientIps, seg.srcIp);
+    const src = cfg.localhostIp !== 0 && seg.srcIp >>> 24 === 127 ? cfg.localhostIp : seg.srcIp;
+    s.clientIp = mapClientIp(cfg.clientIps, src);
     let port = variantPort(seg.srcPort, variant, cfg.portOffset);
     let rk = key(s.clientIp, port);
     for (let tries = 0; this.byReply.has(rk) && tries < 65536; tries++) {

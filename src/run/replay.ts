@@ -95,7 +95,7 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
     }
     this.engine = new ReplayEngine(
       engineConfig(transfers, {
-        clientIps: cfg.clientIps, replicas: cfg.replicas, portOffset: cfg.portOffset, samplePercent: cfg.samplePercent,
+        clientIps: cfg.clientIps, localhostIp: cfg.localhostIp, replicas: cfg.replicas, portOffset: cfg.portOffset, samplePercent: cfg.samplePercent,
         rampMs: cfg.rampMs, onlySyn: cfg.onlySyn, noWait: cfg.noWait, mss: cfg.mss, mtu: cfg.mtu,
         sessionTimeoutMs: cfg.sessionTimeoutMs, keepaliveTimeoutMs: cfg.keepaliveTimeoutMs, rtoInitialMs: cfg.rtoMs, delayedAckMs: cfg.delayedAckMs,
       }),

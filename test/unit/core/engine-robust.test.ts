@@ -156,3 +156,40 @@ test('delayed ACK: a small reply is acknowledged by the next request or after 40
   t.targetReplies({ seq: 93121, ack: 1013, flags: 'FA' });
   t.expectEmitted([{ flags: 'A', ack: 93122 }]);
 });
+
+test('-H replaces loopback client addresses before -c', () => {
+  const t = new Script({ localhostIp: (198 * 2 ** 24 + 18 * 2 ** 16 + 1 * 256 + 9) >>> 0 });
+  t.clientSends({ src: '127.0.0.1', seq: 1000, flags: 'S' });
+  t.clientSends({ src: '198.18.1.7', seq: 2000, flags: 'S', sport: 40001 });
+  t.expectEmitted([{ src: '198.18.1.9', seq: 1000, flags: 'S' }, { src: '198.18.1.7', seq: 2000, flags: 'S' }]);
+});
+
+test('-g ramps the replayed share from 1% up to -r over rampMs', () => {
+  const t = new Script({ samplePercent: 100, rampMs: 100_000 });
+  let port = 10000;
+  const burst = (): number => {
+    for (let i = 0; i < 2000; i++) t.clientSends({ seq: 1000, flags: 'S', sport: port++ });
+    return t.take().length;
+  };
+  const first = burst();
+  t.tick(50_000);
+  t.take(); // SYN retries of the sessions started so far
+  const middle = burst();
+  t.tick(60_000);
+  t.take();
+  const last = burst();
+  assert.ok(first < 60, `start ${first}`);
+  assert.ok(middle > 850 && middle < 1150, `middle ${middle}`);
+  assert.equal(last, 2000);
+});
+
+test('window scaling: the target window field is shifted by its wscale', () => {
+  const t = new Script({ noWait: true });
+  t.clientSends({ seq: 1000, flags: 'S', wscale: 7 });
+  t.take();
+  t.targetReplies({ seq: 90000, ack: 1001, flags: 'SA', mss: 1000, wscale: 2 });
+  t.take();
+  t.targetReplies({ seq: 90001, ack: 1001, flags: 'A', win: 500 }); // 500 << 2 = 2000 bytes
+  t.clientSends({ seq: 1001, ack: 5001, flags: 'PA', data: 'q'.repeat(3000) });
+  t.expectEmitted([{ seq: 1001, len: 1000 }, { seq: 2001, len: 1000 }]);
+});
