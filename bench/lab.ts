@@ -11,7 +11,7 @@ import * as fs from 'node:fs';
 import { withLab } from '../src/lab/lab';
 import type { AccessRecord } from '../src/lab/access-log';
 import type { NginxServer } from '../src/lab/servers';
-import { cpuSecondsOf, startIntercept, startLiveTcpcopy, waitSettled } from '../test/e2e/replay-helpers';
+import { cpuSecondsOf, startIntercept, startLiveTcpcopy, waitSettled, accessLogLines } from '../test/e2e/replay-helpers';
 
 /** One offered load. */
 export interface LabLoad {
@@ -56,17 +56,6 @@ export const DEFAULT_LOADS: readonly LabLoad[] = [
   { keepAlive: false, rate: 4000, concurrency: 16 },
 ];
 
-function lineCount(s: NginxServer): number {
-  try {
-    const b = fs.readFileSync(s.accessLog);
-    let n = 0;
-    for (let i = b.indexOf(10); i !== -1; i = b.indexOf(10, i + 1)) n++;
-    return n;
-  } catch {
-    return 0;
-  }
-}
-
 function peakRssMB(pid: number): number {
   try {
     const m = /VmHWM:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
@@ -110,16 +99,16 @@ export async function runLabBench(log: (s: string) => void, loads: readonly LabL
     const icp = await startIntercept(lab);
     const rows: LabRow[] = [];
     for (const l of loads) {
-      const om = lineCount(online);
-      const tm = lineCount(target);
+      const om = accessLogLines(online);
+      const tm = accessLogLines(target);
       const icpCpu0 = cpuSecondsOf(icp.pid);
       const tc = await startLiveTcpcopy(lab, ['-x', '80-198.18.0.2:8080', '-s', '198.18.0.3']);
       const sum = await lab.load('client', {
         url: 'http://198.18.1.1:80/', requests: l.rate * seconds, durationMs: seconds * 1000, rate: l.rate,
         concurrency: l.concurrency, keepAlive: l.keepAlive, paths: ['/', '/bytes/100', '/bytes/1000'],
       });
-      const onlineN = lineCount(online) - om;
-      await waitSettled(() => lineCount(target) - tm, onlineN, 15_000, 1000);
+      const onlineN = accessLogLines(online) - om;
+      await waitSettled(() => accessLogLines(target) - tm, onlineN, 15_000, 1000);
       const r = await tc.stop();
       const icpCpu = cpuSecondsOf(icp.pid) - icpCpu0;
       const onRecs = online.readLog().records.slice(om);

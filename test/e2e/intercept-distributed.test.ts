@@ -7,7 +7,7 @@ import type { NginxServer } from '../../src/lab/servers';
 import type { LoadOptions } from '../../src/lab/loadgen';
 import type { InterceptStats } from '../../src/intercept/types';
 import type { LabProcess } from '../../src/lab/process';
-import { canRunLab, startIntercept, startLiveTcpcopy, waitSettled, type TcpcopyJsonReport } from './replay-helpers';
+import { canRunLab, startIntercept, startLiveTcpcopy, waitSettled, type TcpcopyJsonReport, accessLogLines } from './replay-helpers';
 
 /**
  * Issue 6 part 1: distributed copying. Two online hosts, each with its own nginx and live
@@ -21,17 +21,6 @@ const PATHS = ['/', '/bytes/100', '/bytes/1000', '/status/404'];
 
 function say(line: string): void {
   process.stdout.write(`# ${line}\n`);
-}
-
-function lines(s: NginxServer): number {
-  try {
-    const b = fs.readFileSync(s.accessLog);
-    let n = 0;
-    for (let i = b.indexOf(10); i !== -1; i = b.indexOf(10, i + 1)) n++;
-    return n;
-  } catch {
-    return 0;
-  }
 }
 
 type Report = TcpcopyJsonReport & { engine: { repliesNoSession: number }; channel: Record<string, number> };
@@ -60,7 +49,7 @@ test('distributed copying: two tcpcopy, one intercept; one tcpcopy, two intercep
       const rep = path.join(lab.dir, 'icp-shared.json');
       const icp = await startIntercept(lab, ['--report', rep]);
       const cap = await lab.capture('assistant', { filter: 'tcp and src port 8080', file: path.join(lab.dir, 'assist.pcap') });
-      const m1 = lines(on1), m2 = lines(on2), mt = lines(tg);
+      const m1 = accessLogLines(on1), m2 = accessLogLines(on2), mt = accessLogLines(tg);
       const x = ['-x', `80-${TARGET}:8080`, '-s', ASSIST];
       const tc1 = await startLiveTcpcopy(lab, [...x, '-f', '0'], 'online');
       const tc2 = await startLiveTcpcopy(lab, [...x, '-f', '1'], 'online2');
@@ -70,8 +59,8 @@ test('distributed copying: two tcpcopy, one intercept; one tcpcopy, two intercep
         lab.load('client2', load('http://198.18.2.1/', true, 3000, 10)),
         lab.load('client2', load('http://198.18.2.1/', false, 1000, 10)),
       ]);
-      const o1 = lines(on1) - m1, o2 = lines(on2) - m2;
-      const got = await waitSettled(() => lines(tg) - mt, o1 + o2, 30_000, 1500);
+      const o1 = accessLogLines(on1) - m1, o2 = accessLogLines(on2) - m2;
+      const got = await waitSettled(() => accessLogLines(tg) - mt, o1 + o2, 30_000, 1500);
       const r1 = await tc1.stop();
       const r2 = await tc2.stop();
       const is = await stopIntercept(icp, rep);
@@ -114,14 +103,14 @@ test('distributed copying: two tcpcopy, one intercept; one tcpcopy, two intercep
       const repA = path.join(lab.dir, 'icp-a.json'), repB = path.join(lab.dir, 'icp-b.json');
       const a = await startIntercept(lab, ['-p', '36524', '-F', 'tcp and src port 8080 and dst net 198.18.1.0/28', '--report', repA]);
       const b = await startIntercept(lab, ['-p', '36525', '-F', 'tcp and src port 8080 and not dst net 198.18.1.0/28', '--report', repB]);
-      const m1 = lines(on1), mt = lines(tg);
+      const m1 = accessLogLines(on1), mt = accessLogLines(tg);
       const tc = await startLiveTcpcopy(lab, ['-x', `80-${TARGET}:8080`, '-s', `${ASSIST}:36524,${ASSIST}:36525`, '-C', '4'], 'online');
       await Promise.all([
         lab.load('client', load('http://198.18.1.1/', true, 3000, 10)),
         lab.load('client', load('http://198.18.1.1/', false, 1500, 10)),
       ]);
-      const o1 = lines(on1) - m1;
-      const got = await waitSettled(() => lines(tg) - mt, o1, 30_000, 1500);
+      const o1 = accessLogLines(on1) - m1;
+      const got = await waitSettled(() => accessLogLines(tg) - mt, o1, 30_000, 1500);
       const r = await tc.stop();
       const sa = await stopIntercept(a, repA);
       const sb = await stopIntercept(b, repB);

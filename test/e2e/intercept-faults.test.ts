@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import type { InterceptStats } from '../../src/intercept/types';
 import { withLab } from '../../src/lab/lab';
 import type { NginxServer } from '../../src/lab/servers';
-import { canRunLab, TCPCOPY, startIntercept, startLiveTcpcopy, waitSettled, type TcpcopyJsonReport } from './replay-helpers';
+import { canRunLab, TCPCOPY, startIntercept, startLiveTcpcopy, waitSettled, type TcpcopyJsonReport, accessLogLines } from './replay-helpers';
 
 /**
  * Issue 6 part 4: intercept killed (SIGKILL) and restarted during a live replay. tcpcopy -L
@@ -20,17 +20,6 @@ function say(line: string): void {
   process.stdout.write(`# ${line}\n`);
 }
 
-function lines(s: NginxServer): number {
-  try {
-    const b = fs.readFileSync(s.accessLog);
-    let n = 0;
-    for (let i = b.indexOf(10); i !== -1; i = b.indexOf(10, i + 1)) n++;
-    return n;
-  } catch {
-    return 0;
-  }
-}
-
 type Report = TcpcopyJsonReport & { channel: Record<string, number>; engine: { repliesNoSession: number } };
 
 test('intercept killed and restarted during a live replay (issue 6)', { skip: !canRunLab() && 'needs root', timeout: 300_000 }, async () => {
@@ -39,23 +28,23 @@ test('intercept killed and restarted during a live replay (issue 6)', { skip: !c
     const tg = await lab.startNginx('target', { port: 8080 });
     let icp = await startIntercept(lab);
     const tc = await startLiveTcpcopy(lab, ['-x', `80-${TARGET}:8080`, '-s', '198.18.0.3', '-L']);
-    const mo = lines(on), mt = lines(tg);
+    const mo = accessLogLines(on), mt = accessLogLines(tg);
     // 12 s of short connections at 200/s, plus 4 keep-alive connections at 100/s in total
     const loads = Promise.all([
       lab.load('client', { url: 'http://198.18.1.1/', requests: 2400, durationMs: 12_000, rate: 200, concurrency: 10, keepAlive: false }),
       lab.load('client', { url: 'http://198.18.1.1/', requests: 1200, durationMs: 12_000, rate: 100, concurrency: 4, keepAlive: true }),
     ]);
     await new Promise((r) => setTimeout(r, 4000));
-    const atKill = { online: lines(on) - mo, target: lines(tg) - mt };
+    const atKill = { online: accessLogLines(on) - mo, target: accessLogLines(tg) - mt };
     await icp.stop('SIGKILL', 1000);
     const killedAt = Date.now();
     await new Promise((r) => setTimeout(r, 2000));
     icp = await startIntercept(lab);
     const restartedAt = Date.now();
-    const atRestart = { online: lines(on) - mo, target: lines(tg) - mt };
+    const atRestart = { online: accessLogLines(on) - mo, target: accessLogLines(tg) - mt };
     await loads;
-    const online = lines(on) - mo;
-    const target = await waitSettled(() => lines(tg) - mt, online, 20_000, 1500);
+    const online = accessLogLines(on) - mo;
+    const target = await waitSettled(() => accessLogLines(tg) - mt, online, 20_000, 1500);
     const r = await tc.stop();
     await icp.stop('SIGINT', 5000);
     const rp = r.report as Report | null;
@@ -94,11 +83,11 @@ test('channel v2: wrong --secret-file refused, garbage on 36524 disconnected, in
     const stray = "const s=require('net').connect(36524,'198.18.0.3',()=>{s.write('GET / HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n');s.write(require('crypto').randomBytes(4096));});s.on('error',()=>{});s.on('close',()=>{console.log('closed');});setTimeout(()=>{console.log('still open');process.exit(1);},5000).unref();";
     const g = await lab.exec('online', [process.execPath, '-e', stray], { timeoutMs: 20_000 });
     assert.match(g.stdout, /closed/);
-    const mo = lines(on), mt = lines(tg);
+    const mo = accessLogLines(on), mt = accessLogLines(tg);
     const tc = await startLiveTcpcopy(lab, ['-x', `80-${TARGET}:8080`, '-s', '198.18.0.3', '--secret-file', good]);
     await lab.load('client', { url: 'http://198.18.1.1/', requests: 1000, durationMs: 10_000, concurrency: 10, keepAlive: false });
-    const online = lines(on) - mo;
-    const got = await waitSettled(() => lines(tg) - mt, online, 20_000, 1500);
+    const online = accessLogLines(on) - mo;
+    const got = await waitSettled(() => accessLogLines(tg) - mt, online, 20_000, 1500);
     const r = await tc.stop();
     await icp.stop('SIGINT', 5000);
     const st = JSON.parse(fs.readFileSync(rep, 'utf8')) as InterceptStats;

@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { withLab, type Lab } from '../../src/lab/lab';
 import type { NginxServer } from '../../src/lab/servers';
 import type { InterceptStats } from '../../src/intercept/types';
-import { canRunLab, INTERCEPT, startLiveTcpcopy, waitSettled, type TcpcopyJsonReport } from './replay-helpers';
+import { canRunLab, INTERCEPT, startLiveTcpcopy, waitSettled, type TcpcopyJsonReport, accessLogLines } from './replay-helpers';
 
 /**
  * Issue 6 part 2: intercept on the target via NFQUEUE. The target has no route via the
@@ -20,17 +20,6 @@ const PATHS = ['/', '/bytes/100', '/bytes/1000', '/status/404'];
 
 function say(line: string): void {
   process.stdout.write(`# ${line}\n`);
-}
-
-function lines(s: NginxServer): number {
-  try {
-    const b = fs.readFileSync(s.accessLog);
-    let n = 0;
-    for (let i = b.indexOf(10); i !== -1; i = b.indexOf(10, i + 1)) n++;
-    return n;
-  } catch {
-    return 0;
-  }
 }
 
 async function sh(lab: Lab, argv: string[]): Promise<string> {
@@ -68,11 +57,11 @@ test('intercept --nfqueue on the target, no assistant route (issue 6)', { skip: 
     ];
     for (const c of cases) {
       await t.test(c.name, async () => {
-        const mo = lines(on), mt = lines(tg);
+        const mo = accessLogLines(on), mt = accessLogLines(tg);
         const tc = await startLiveTcpcopy(lab, ['-x', `80-${TARGET}:8080`, '-s', TARGET]);
         const sum = await lab.load('client', { url: 'http://198.18.1.1/', requests: c.requests, durationMs: 15_000, concurrency: c.concurrency, keepAlive: c.keepAlive, paths: PATHS });
-        const online = lines(on) - mo;
-        const got = await waitSettled(() => lines(tg) - mt, online, 30_000, 1500);
+        const online = accessLogLines(on) - mo;
+        const got = await waitSettled(() => accessLogLines(tg) - mt, online, 30_000, 1500);
         const r = await tc.stop();
         const rp = r.report as (TcpcopyJsonReport & { engine: { repliesNoSession: number } }) | null;
         say(`nfqueue ${c.name}: sent=${sum.requestsSent} ${Math.round(sum.requestsPerSec)}req/s online=${online} target=${got} ratio=${(got / online).toFixed(4)}; tcpcopy replies=${rp?.engine.replies} noSession=${rp?.engine.repliesNoSession} outcomes=${JSON.stringify(rp?.engine.outcomes)}`);

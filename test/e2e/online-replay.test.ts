@@ -7,7 +7,7 @@ import type { NginxServer } from '../../src/lab/servers';
 import type { LoadOptions, LoadSummary } from '../../src/lab/loadgen';
 import { clientHash } from '../../src/core/client-map';
 import { parseIpv4 } from '../../src/core/wire/segment';
-import { TCPCOPY, canRunLab, processFigures, startIntercept, startLiveTcpcopy, waitSettled, type TcpcopyJsonReport } from './replay-helpers';
+import { TCPCOPY, canRunLab, processFigures, startIntercept, startLiveTcpcopy, waitSettled, type TcpcopyJsonReport, accessLogLines } from './replay-helpers';
 
 /**
  * Issue 3's "Done means", online part: a bounded load drives nginx on online while a live
@@ -17,18 +17,6 @@ import { TCPCOPY, canRunLab, processFigures, startIntercept, startLiveTcpcopy, w
 
 const TARGET = '198.18.0.2';
 const INTERCEPT = '198.18.0.3';
-
-/** Lines in an access log now (cheap: counts newlines). */
-function lines(s: NginxServer): number {
-  try {
-    const b = fs.readFileSync(s.accessLog);
-    let n = 0;
-    for (let i = b.indexOf(10); i !== -1; i = b.indexOf(10, i + 1)) n++;
-    return n;
-  } catch {
-    return 0;
-  }
-}
 
 /** Records added to a server's log since `mark` lines. */
 function since(s: NginxServer, mark: number): AccessRecord[] {
@@ -54,8 +42,8 @@ interface CaseResult {
  * holds `factor` x the online requests and is quiet, stop tcpcopy, count.
  */
 async function runCase(lab: Lab, name: string, servers: { online: NginxServer; target: NginxServer }, args: string[], loads: LoadOptions[], factor: number | ((online: AccessRecord[]) => number) = 1): Promise<CaseResult> {
-  const om = lines(servers.online);
-  const tm = lines(servers.target);
+  const om = accessLogLines(servers.online);
+  const tm = accessLogLines(servers.target);
   const tc = await startLiveTcpcopy(lab, args);
   const t0 = Date.now();
   let sums: LoadSummary[];
@@ -66,11 +54,11 @@ async function runCase(lab: Lab, name: string, servers: { online: NginxServer; t
     throw e;
   }
   const loadMs = Date.now() - t0;
-  const online = lines(servers.online) - om;
+  const online = accessLogLines(servers.online) - om;
   const want = typeof factor === 'number' ? Math.floor(online * factor) : factor(since(servers.online, om));
-  await waitSettled(() => lines(servers.target) - tm, want, 20_000, 1500);
+  await waitSettled(() => accessLogLines(servers.target) - tm, want, 20_000, 1500);
   const r = await tc.stop();
-  const target = lines(servers.target) - tm;
+  const target = accessLogLines(servers.target) - tm;
   const onlineRecs = since(servers.online, om);
   const targetRecs = since(servers.target, tm);
   const sent = sums.reduce((a, s) => a + s.requestsSent, 0);
@@ -157,14 +145,14 @@ test('online mode: live traffic copied to the target (issue 3)', { skip: !canRun
     });
 
     await t.test('two transfers at once', async () => {
-      const om81 = lines(on81);
-      const tm81 = lines(tg81);
+      const om81 = accessLogLines(on81);
+      const tm81 = accessLogLines(tg81);
       const r = await runCase(lab, 'two-transfers', main, ['-x', `80-${TARGET}:8080,81-${TARGET}:8081`, '-s', INTERCEPT], [
         { url: url(80), requests: 2000, durationMs: 15_000, concurrency: 10, keepAlive: true, paths: PATHS },
         { url: url(81), requests: 1000, durationMs: 15_000, concurrency: 10, keepAlive: false, paths: PATHS },
       ]);
-      const o81 = lines(on81) - om81;
-      const t81 = await waitSettled(() => lines(tg81) - tm81, o81, 5000, 200);
+      const o81 = accessLogLines(on81) - om81;
+      const t81 = await waitSettled(() => accessLogLines(tg81) - tm81, o81, 5000, 200);
       say(`two-transfers: port 80 online=${r.online} target:8080=${r.target}; port 81 online=${o81} target:8081=${t81}`);
       assert.ok(r.target / r.online >= 0.999, `:80 -> :8080 ${r.target}/${r.online}`);
       assert.ok(o81 >= 990 && t81 / o81 >= 0.999, `:81 -> :8081 ${t81}/${o81}`);
@@ -230,7 +218,7 @@ test('online mode: live traffic copied to the target (issue 3)', { skip: !canRun
       assert.ok(rep.accounting.balanced, 'every captured request is replayed or counted as lost');
       assert.ok(r.stopMs < 10_000, `stop took ${r.stopMs} ms`);
       // let the target finish the replayed connections before the next case counts its log
-      await waitSettled(() => lines(tg80), 0, 5000, 1000);
+      await waitSettled(() => accessLogLines(tg80), 0, 5000, 1000);
     });
 
     await t.test('-m: memory cap checked every second even with --status 0; stops saying why', async () => {

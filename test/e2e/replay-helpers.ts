@@ -141,3 +141,15 @@ export function processFigures(report: TcpcopyJsonReport | null): string {
   const p = report.process;
   return `tcpcopy cpu=${(p.cpuUserS + p.cpuSystemS).toFixed(2)}s (user ${p.cpuUserS.toFixed(2)} sys ${p.cpuSystemS.toFixed(2)}) peakRss=${p.maxRssMB.toFixed(1)}MB`;
 }
+
+/** Lines in a server's access log now (cheap: counts newlines; 0 before the file exists). */
+export function accessLogLines(s: { accessLog: string }): number {
+  try {
+    const b = fs.readFileSync(s.accessLog);
+    let n = 0;
+    for (let i = b.indexOf(10); i !== -1; i = b.indexOf(10, i + 1)) n++;
+    return n;
+  } catch {
+    return 0;
+  }
+}
