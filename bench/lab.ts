@@ -10,7 +10,6 @@
 import * as fs from 'node:fs';
 import { withLab } from '../src/lab/lab';
 import type { AccessRecord } from '../src/lab/access-log';
-import type { NginxServer } from '../src/lab/servers';
 import { cpuSecondsOf, startIntercept, startLiveTcpcopy, waitSettled, accessLogLines } from '../test/e2e/replay-helpers';
 
 /** One offered load. */

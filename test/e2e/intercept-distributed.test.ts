@@ -3,7 +3,6 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { withLab, type Lab } from '../../src/lab/lab';
-import type { NginxServer } from '../../src/lab/servers';
 import type { LoadOptions } from '../../src/lab/loadgen';
 import type { InterceptStats } from '../../src/intercept/types';
 import type { LabProcess } from '../../src/lab/process';

@@ -4,7 +4,6 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { InterceptStats } from '../../src/intercept/types';
 import { withLab } from '../../src/lab/lab';
-import type { NginxServer } from '../../src/lab/servers';
 import { canRunLab, TCPCOPY, startIntercept, startLiveTcpcopy, waitSettled, type TcpcopyJsonReport, accessLogLines } from './replay-helpers';
 
 /**

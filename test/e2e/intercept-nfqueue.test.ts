@@ -3,7 +3,6 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { withLab, type Lab } from '../../src/lab/lab';
-import type { NginxServer } from '../../src/lab/servers';
 import type { InterceptStats } from '../../src/intercept/types';
 import { canRunLab, INTERCEPT, startLiveTcpcopy, waitSettled, type TcpcopyJsonReport, accessLogLines } from './replay-helpers';
 

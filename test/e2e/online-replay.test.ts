@@ -1,6 +1,5 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import * as fs from 'node:fs';
 import { withLab, type Lab } from '../../src/lab/lab';
 import type { AccessRecord } from '../../src/lab/access-log';
 import type { NginxServer } from '../../src/lab/servers';
