@@ -16,6 +16,8 @@ import { CLIENT_MSG_BYTES, MSG_CLIENT_ADD, MSG_CLIENT_DEL, type RecordBytes } fr
 export const DEFAULT_CHANNEL_CONNECTIONS = 2;
 /** Most connections per intercept (the original's `-C` maximum). */
 export const MAX_CHANNEL_CONNECTIONS = 11;
+/** Size of each connection's reused read buffer, bytes. */
+const READ_BUFFER_BYTES = 64 << 10;
 
 /** Options of a ChannelClient. */
 export interface ChannelClientOptions {
@@ -40,6 +42,18 @@ export interface ChannelClientOptions {
    * 88-byte v2 records (IPv4 ones are handed to onRecord in the 1.x layout). Absent = 1.x channel.
    */
   secret?: Buffer;
+  /**
+   * Write queued messages by themselves at the end of the current tick (process.nextTick).
+   * Default true. The replay runner passes false and calls flush() once per event-loop turn
+   * (before it sends the turn's packets), so the messages of a turn leave in one write per
+   * connection instead of one per I/O callback.
+   */
+  autoFlush?: boolean;
+  /**
+   * With flushUrgent(): longest time a batch holding only CLIENT_DEL messages waits before it is
+   * written, ms (coalescing the removals of many short connections into a few writes). Default 10.
+   */
+  delFlushMs?: number;
 }
 
 /** The logger a ChannelClient writes to. */
@@ -94,6 +108,8 @@ interface Conn {
   /** Messages of this event-loop turn, written in one go by flush(). */
   batch: Buffer;
   batchLen: number;
+  /** The batch holds a CLIENT_ADD (flushUrgent writes it now). */
+  hasAdd: boolean;
 }
 
 /** tcpcopy's channel to its intercepts. */
@@ -116,6 +132,10 @@ export class ChannelClient {
   private readonly v1rec = Buffer.alloc(64);
   private readonly connectTimeoutMs: number;
   private readonly maxQueued: number;
+  private readonly autoFlush: boolean;
+  private readonly delFlushMs: number;
+  private delTimer: NodeJS.Timeout | null = null;
+  private readonly delFlush = (): void => { this.delTimer = null; this.flush(); };
   private readonly flushBound = (): void => { this.flushScheduled = false; this.flush(); };
 
   constructor(
@@ -129,12 +149,14 @@ export class ChannelClient {
     }
     this.connectTimeoutMs = opts.connectTimeoutMs ?? 3000;
     this.maxQueued = opts.maxQueuedBytes ?? 4 << 20;
+    this.autoFlush = opts.autoFlush ?? true;
+    this.delFlushMs = opts.delFlushMs ?? 10;
     this.perServer = opts.servers.map((s) => {
       const list: Conn[] = [];
       for (let i = 0; i < opts.connections; i++) {
         const c: Conn = {
           server: `${s.host}:${s.port}`, host: s.host, port: s.port, sock: null, up: false,
-          backoffMs: 100, timer: null, wasUp: false, batch: Buffer.alloc(CLIENT_MSG_BYTES * 64), batchLen: 0,
+          backoffMs: 100, timer: null, wasUp: false, batch: Buffer.alloc(CLIENT_MSG_BYTES * 64), batchLen: 0, hasAdd: false,
         };
         list.push(c);
         this.conns.push(c);
@@ -160,7 +182,12 @@ export class ChannelClient {
 
   private open(c: Conn): Promise<void> {
     return new Promise((resolve, reject) => {
-      const sock = net.connect({ host: c.host, port: c.port, noDelay: true });
+      // Reads land in one reused buffer per connection (onread): no Buffer, stream push and
+      // 'data' event per read. FrameDecoder copies split records, so reusing it is safe.
+      const sock = net.connect({
+        host: c.host, port: c.port, noDelay: true,
+        onread: { buffer: Buffer.allocUnsafe(READ_BUFFER_BYTES), callback: (n: number, b: Uint8Array): boolean => { onData(b as Buffer, n); return true; } },
+      });
       c.sock = sock;
       let settled = false;
       let opened = false;
@@ -219,22 +246,25 @@ export class ChannelClient {
         if (secret === null) { ready(); return; }
         auth = new V2ClientHandshake(secret, randomBytes(V2_NONCE_BYTES));
       });
-      sock.on('data', (data: Buffer) => {
+      const onData = (data: Buffer, n: number): void => {
         let chunk: Buffer | null = data;
+        let len = n;
         if (auth !== null) {
-          chunk = handshake(data);
+          // the handshake keeps what it is fed: give it a copy of the reused read buffer
+          chunk = handshake(Buffer.from(data.subarray(0, n)));
           if (chunk === null || chunk.length === 0) return;
+          len = chunk.length;
         }
         const f0 = dec.frames;
         const r0 = dec.records;
-        const v = dec.feed(chunk);
+        const v = dec.feed(chunk, 0, len);
         this.st.framesReceived += dec.frames - f0;
         this.st.recordsReceived += dec.records - r0;
         if (v !== 'ok') {
           this.st.protocolErrors++;
           this.lost(c, sock, `protocol error: frame count ${dec.badCount} > ${dec.maxRecords}`);
         }
-      });
+      };
       sock.on('error', (err) => {
         if (!settled) { settled = true; clearTimeout(to); reject(err); return; }
         if (opened) this.lost(c, sock, err.message);
@@ -252,6 +282,7 @@ export class ChannelClient {
     sock.destroy();
     c.sock = null;
     c.batchLen = 0;
+    c.hasAdd = false;
     if (c.up) { c.up = false; this.st.connected--; this.st.disconnects++; }
     if (this.closed) return;
     const willReconnect = this.opts.reconnect;
@@ -299,8 +330,9 @@ export class ChannelClient {
       if (!c || !c.sock || c.sock.writableLength > this.maxQueued) { this.st.dropped++; continue; }
       if (c.batchLen + CLIENT_MSG_BYTES > c.batch.length) this.flushConn(c);
       c.batchLen = encodeClientMsg(c.batch, c.batchLen, type, cip, cport, tip, tport);
+      if (type === MSG_CLIENT_ADD) c.hasAdd = true;
     }
-    if (!this.flushScheduled) { this.flushScheduled = true; process.nextTick(this.flushBound); }
+    if (!this.flushScheduled && this.autoFlush) { this.flushScheduled = true; process.nextTick(this.flushBound); }
   }
 
   /**
@@ -311,10 +343,27 @@ export class ChannelClient {
     for (const c of this.conns) if (c.batchLen > 0) this.flushConn(c);
   }
 
+  /**
+   * Writes now the batches that hold a CLIENT_ADD (with the messages queued before it, order
+   * kept): those must reach intercept before the SYN. Batches of CLIENT_DEL only are written
+   * within delFlushMs (one timer for all), so removals of many sessions share a write.
+   */
+  flushUrgent(): void {
+    for (const c of this.conns) {
+      if (c.batchLen === 0) continue;
+      if (c.hasAdd) this.flushConn(c);
+      else if (this.delTimer === null && !this.closed) {
+        this.delTimer = setTimeout(this.delFlush, this.delFlushMs);
+        this.delTimer.unref?.();
+      }
+    }
+  }
+
   private flushConn(c: Conn): void {
     const sock = c.sock;
     const len = c.batchLen;
     c.batchLen = 0;
+    c.hasAdd = false;
     if (!sock || !c.up) { this.st.dropped += len / CLIENT_MSG_BYTES; return; }
     const out = Buffer.allocUnsafe(len);
     c.batch.copy(out, 0, 0, len);
@@ -337,6 +386,7 @@ export class ChannelClient {
     if (this.closed) return;
     this.flush();
     this.closed = true;
+    if (this.delTimer !== null) { clearTimeout(this.delTimer); this.delTimer = null; }
     await Promise.all(this.conns.map((c) => new Promise<void>((resolve) => {
       if (c.timer) { clearTimeout(c.timer); c.timer = null; }
       const s = c.sock;

@@ -134,7 +134,7 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
     const cfg = this.cfg;
     this.sender = cfg.sendDevice !== null ? this.frameSender(cfg.sendDevice) : new RawSender();
     this.channel = new ChannelClient(
-      { servers: cfg.intercepts, connections: cfg.connections, reconnect: true, recordBytes: 64, ...(cfg.secretFile !== null ? { secret: readSecret(cfg.secretFile) } : {}) },
+      { servers: cfg.intercepts, connections: cfg.connections, reconnect: true, recordBytes: 64, autoFlush: false, ...(cfg.secretFile !== null ? { secret: readSecret(cfg.secretFile) } : {}) },
       (buf, off, len) => this.onRecord(buf, off, len),
       { warn: (m) => this.log.warn(m), info: (m) => this.log.info(m) },
     );
@@ -207,10 +207,13 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
     this.ingest(linkType, buf, off, capLen, 0, clock());
   }
 
-  /** Live capture: end of a ring block. */
+  /**
+   * Live capture: end of a ring block. The flush is deferred to the check phase of this
+   * event-loop turn, so ring blocks and channel reads that the same poll delivered leave in one
+   * sendmmsg (one flush per turn, never a second setImmediate while one is queued).
+   */
   batchEnd(): void {
-    this.flushAll();
-    this.arm();
+    this.queueFlush();
   }
 
   /** Offline feed: one frame due now. */
@@ -289,22 +292,29 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
       return;
     }
     this.engine.onReply(seg, clock());
-    if (!this.flushQueued) {
-      this.flushQueued = true;
-      setImmediate(() => {
-        this.flushQueued = false;
-        this.flushAll();
-        this.arm();
-      });
-    }
+    this.queueFlush();
   }
+
+  /** Schedules one flushAll + arm at the end of this event-loop turn (setImmediate), once. */
+  private queueFlush(): void {
+    if (this.flushQueued) return;
+    this.flushQueued = true;
+    setImmediate(this.flushTurn);
+  }
+
+  private readonly flushTurn = (): void => {
+    this.flushQueued = false;
+    if (this.stopping) return; // shutdown() flushes itself
+    this.flushAll();
+    this.arm();
+  };
 
   // ---- timers and flushing ----
 
-  /** Sends what the engine queued: channel messages first (CLIENT_ADD precedes the SYN), then packets. */
+  /** Sends what the engine queued: channel messages first (CLIENT_ADD precedes the SYN; CLIENT_DEL-only batches are coalesced, see flushUrgent), then packets. */
   private flushAll(): void {
     this.engine.flush();
-    this.channel?.flush();
+    this.channel?.flushUrgent();
     this.sender?.flush();
   }
 

@@ -188,11 +188,10 @@ export class Session implements HeapItem {
       units[this.head] = undefined as unknown as Unit;
       this.head++;
     }
+    // Compacted now and then, not whenever the array drains: `units.length = 0` goes through a
+    // slow runtime path and drops the backing store that the next push then allocates again.
     if (this.head > 32 && this.head * 2 > units.length) {
       this.units = units.slice(this.head);
-      this.head = 0;
-    } else if (this.head === units.length && this.head > 0) {
-      units.length = 0;
       this.head = 0;
     }
   }
