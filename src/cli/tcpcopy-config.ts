@@ -66,6 +66,8 @@ export interface TcpcopyConfig {
   rtoMs: number;
   /** --delayed-ack in ms */
   delayedAckMs: number;
+  /** --nice: niceness applied at start (-20..19) */
+  nice: number;
   /** -m MiB, 0 = off */
   memoryMB: number;
   /** -l */
@@ -104,6 +106,14 @@ function numOption(flag: string, text: string | undefined, def: number, min: num
   if (text === undefined) return def;
   const v = Number(text);
   if (text.trim() === '' || !Number.isFinite(v) || v < min || v > max) throw badOption(flag, text, `a number ${min}..${max}`);
+  return v;
+}
+
+/** Parses --nice: an integer -20..19. */
+function niceOption(text: string | undefined): number {
+  if (text === undefined) return 0;
+  const v = Number(text);
+  if (!/^-?\d+$/.test(text) || v < -20 || v > 19) throw badOption('--nice', text, 'an integer -20..19');
   return v;
 }
 
@@ -226,6 +236,7 @@ export function parseTcpcopyArgs(argv: readonly string[]): TcpcopyConfig {
     rtoMs: numOption('-R', str('rtt'), 100, 1, 60_000),
     delayedAckMs: numOption('--delayed-ack', str('delayed-ack'), 0, 0, 500),
     memoryMB: intOption('-m', str('memory'), 0, 0, 1_000_000),
+    nice: niceOption(str('nice')),
     logFile: str('log') ?? null,
     pidFile: str('pidfile') ?? null,
     daemon: bool('daemon'),
@@ -248,7 +259,7 @@ function emptyConfig(): TcpcopyConfig {
     replicas: 1, portOffset: 0, samplePercent: 100, rampMs: 0, input: { kind: 'live', devices: [] }, filter: null,
     bufferMB: 16, snaplen: 65535, sendDevice: null, accelerate: 1, idleGapMs: 0, repeats: 1,
     sessionTimeoutMs: 600_000, keepaliveTimeoutMs: 600_000, noWait: false, onlySyn: false, mss: 1460, mtu: 1500,
-    rtoMs: 100, delayedAckMs: 0, memoryMB: 0, logFile: null, pidFile: null, daemon: false, logFormat: 'text', debug: false,
+    rtoMs: 100, delayedAckMs: 0, nice: 0, memoryMB: 0, logFile: null, pidFile: null, daemon: false, logFormat: 'text', debug: false,
     reportFile: null, statusIntervalMs: 5000, statusStyle: 'auto', metrics: null,
   };
 }
