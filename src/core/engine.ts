@@ -408,8 +408,12 @@ export class ReplayEngine {
     s.rttSentAt = -1;
     s.rtxAt = Infinity;
     s.retries = 0;
-    sendAck(this.ctx, s);
-    this.afterChange(s, now, transmit(this.ctx, s, now));
+    // the third handshake segment may carry data: when a captured request is ready it completes
+    // the handshake itself (one packet fewer per connection); otherwise a bare ACK does
+    const before = this.stats.packetsSent;
+    const r = transmit(this.ctx, s, now);
+    if (this.stats.packetsSent === before || s.state !== SessionState.Established) sendAck(this.ctx, s);
+    this.afterChange(s, now, r);
   }
 
   private onAck(s: Session, seg: TcpSegment, now: number): void {
