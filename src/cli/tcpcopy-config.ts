@@ -234,7 +234,7 @@ export function parseTcpcopyArgs(argv: readonly string[]): TcpcopyConfig {
     mss: intOption('-D', str('mss'), 1460, 88, 65495),
     mtu: intOption('-M', str('mtu'), 1500, 128, 65535),
     rtoMs: numOption('-R', str('rtt'), 100, 1, 60_000),
-    delayedAckMs: numOption('--delayed-ack', str('delayed-ack'), 0, 0, 500),
+    delayedAckMs: numOption('--delayed-ack', str('delayed-ack'), 40, 0, 500),
     memoryMB: intOption('-m', str('memory'), 0, 0, 1_000_000),
     nice: niceOption(str('nice')),
     logFile: str('log') ?? null,
@@ -259,7 +259,7 @@ function emptyConfig(): TcpcopyConfig {
     replicas: 1, portOffset: 0, samplePercent: 100, rampMs: 0, input: { kind: 'live', devices: [] }, filter: null,
     bufferMB: 16, snaplen: 65535, sendDevice: null, accelerate: 1, idleGapMs: 0, repeats: 1,
     sessionTimeoutMs: 600_000, keepaliveTimeoutMs: 600_000, noWait: false, onlySyn: false, mss: 1460, mtu: 1500,
-    rtoMs: 100, delayedAckMs: 0, nice: 0, memoryMB: 0, logFile: null, pidFile: null, daemon: false, logFormat: 'text', debug: false,
+    rtoMs: 100, delayedAckMs: 40, nice: 0, memoryMB: 0, logFile: null, pidFile: null, daemon: false, logFormat: 'text', debug: false,
     reportFile: null, statusIntervalMs: 5000, statusStyle: 'auto', metrics: null,
   };
 }

