@@ -12,6 +12,16 @@ import { TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN, type TcpSegment } from './
 
 export type { EngineOutput } from './session/transmit';
 
+/** What is remembered of a connection whose replay ended mid-stream (see ReplayEngine.ended). */
+interface Tombstone {
+  /** Captured ack of the last data seen, -1 when none: data whose ack advances is a new request. */
+  lastAck: number;
+  /** The outcome that ended the replay: later requests are lost with it. */
+  outcome: Outcome;
+  /** Forgotten after this time (ms). */
+  until: number;
+}
+
 /** Integer key of an address and port (exact in a double: < 2^48). */
 function key(ip: number, port: number): number {
   return ip * 65536 + port;
@@ -42,6 +52,13 @@ export class ReplayEngine {
   /** Per replay variant: connections skipped by -O (no SYN) or refused at the session cap -> last captured ack. */
   private readonly skippedNoSyn: Map<number, number>[] = [];
   private readonly skippedEvicted: Map<number, number>[] = [];
+  /**
+   * Connections whose replay ended in the middle of the client's stream (target reset, timeout,
+   * capture gap...) while the client kept talking: what it sends next is not replayed as a new
+   * mid-stream session (the target would get the tail of a request), but counted as lost with
+   * the outcome that ended it. Keyed like byCapture; forgotten on FIN/RST, a new SYN, or after -t.
+   */
+  private readonly ended: Map<number, Tombstone>[] = [];
 
   constructor(readonly cfg: EngineConfig, out: EngineOutput) {
     this.ctx = new TxContext(cfg, this.stats, out);
@@ -165,6 +182,7 @@ export class ReplayEngine {
     let s = map.get(origKey);
     if (isSyn) {
       if (s !== undefined && s.isn === seg.seq && s.state !== SessionState.Closed) return; // SYN retransmitted
+      this.ended[variant]?.delete(origKey);
       if (this.newSession(seg, now, t, variant, origKey, map, s, false) === undefined) this.countEvicted(variant, origKey);
       return;
     }
@@ -173,6 +191,7 @@ export class ReplayEngine {
       this.countEvicted(variant, origKey); // the rest of a connection refused at the session cap
       return;
     }
+    if (s === undefined && this.afterEnd(variant, origKey, now)) return;
     if (s === undefined) {
       const p = this.piece;
       if (p.rst || (p.len === 0 && !p.fin)) {
@@ -237,6 +256,27 @@ export class ReplayEngine {
       if (isNew) st.sessionsNoSyn++;
     }
     return isNew;
+  }
+
+  /** The rest of a connection whose replay ended mid-stream: counted, not replayed. */
+  private afterEnd(variant: number, origKey: number, now: number): boolean {
+    const map = this.ended[variant];
+    const t = map?.get(origKey);
+    if (map === undefined || t === undefined) return false;
+    if (now >= t.until) {
+      map.delete(origKey);
+      return false;
+    }
+    const p = this.piece;
+    const st = this.stats;
+    if (p.len > 0 && (t.lastAck === -1 || (p.ackOk && seqAfter(p.ack, t.lastAck)))) {
+      st.requestsCaptured++;
+      st.requestsLost[t.outcome]++;
+    }
+    if (p.len > 0 && p.ackOk) t.lastAck = p.ack;
+    if (p.fin || p.rst) map.delete(origKey);
+    st.clientOrphans++;
+    return true;
   }
 
   private countEvicted(variant: number, origKey: number): void {
@@ -570,6 +610,15 @@ export class ReplayEngine {
     }
     const lost = s.requestsCaptured - s.requestsReplayed;
     if (lost > 0) st.requestsLost[outcome] += lost;
+    if (!s.capClosed && (s.ooo.length > 0 || s.sndUna !== s.capNxt) && reason !== 'superseded') {
+      let ended = this.ended[s.variant];
+      if (ended === undefined) {
+        ended = new Map();
+        this.ended[s.variant] = ended;
+      }
+      if (ended.size >= this.cfg.maxSessions) ended.clear();
+      ended.set(s.captureKey, { lastAck: s.lastAckValid ? s.lastAck : -1, outcome, until: now + this.cfg.sessionTimeoutMs });
+    }
     s.units.length = 0;
     s.ooo.length = 0;
     const map = this.byCapture[s.variant];

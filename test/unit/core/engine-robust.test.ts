@@ -191,3 +191,38 @@ test('window scaling: the target window field is shifted by its wscale', () => {
   t.clientSends({ seq: 1001, ack: 5001, flags: 'PA', data: 'q'.repeat(3000) });
   t.expectEmitted([{ seq: 1001, len: 1000 }, { seq: 2001, len: 1000 }]);
 });
+
+test('after a replay ended mid-stream, the rest of that connection is counted as lost, not replayed as a new session', () => {
+  const t = new Script();
+  t.clientSends({ seq: 1000, flags: 'S' });
+  t.take();
+  t.targetReplies({ seq: 90000, ack: 1001, flags: 'SA' });
+  t.take();
+  t.clientSends({ seq: 1001, ack: 5001, flags: 'PA', data: 'POST /x part1 ' });
+  t.take();
+  t.targetReplies({ seq: 90001, ack: 1001, flags: 'R' }); // the target resets before acking it
+  t.clientSends({ seq: 1015, ack: 5001, flags: 'PA', data: 'part2' });
+  t.clientSends({ seq: 1020, ack: 5101, flags: 'PA', data: 'GET /y' });
+  t.expectNothing(); // no synthesized SYN for the tail of a broken connection
+  const s = t.engine.stats;
+  assert.equal(s.sessionsCreated, 1);
+  assert.equal(s.requestsCaptured, 2);
+  assert.equal(s.requestsLost.targetReset, 2);
+  t.clientSends({ seq: 1026, ack: 5201, flags: 'FA' });
+  t.clientSends({ seq: 70000, flags: 'S' }); // the port reused by a new connection: replayed
+  t.expectEmitted([{ seq: 70000, flags: 'S' }]);
+});
+
+test('a keep-alive connection resumed after its drained session ended is replayed from a request boundary', () => {
+  const t = new Script({ keepaliveTimeoutMs: 1000 });
+  t.clientSends({ seq: 1000, flags: 'S' });
+  t.take();
+  t.targetReplies({ seq: 90000, ack: 1001, flags: 'SA' });
+  t.clientSends({ seq: 1001, ack: 5001, flags: 'PA', data: 'GET /a' });
+  t.targetReplies({ seq: 90001, ack: 1007, flags: 'PA', len: 10 });
+  t.take();
+  for (let i = 0; i < 12; i++) t.tick(100);
+  t.expectEmitted([{ flags: 'RA' }]); // idle: completed, target connection freed
+  t.clientSends({ seq: 1007, ack: 5011, flags: 'PA', data: 'GET /b' });
+  t.expectEmitted([{ seq: 1006, flags: 'S' }]); // synthesized: the next request starts cleanly
+});
