@@ -1,4 +1,5 @@
-import { clientHash, mapClientIp, nextVariantPort, variantPort } from './client-map';
+import { mapClientIp, nextVariantPort, variantPort } from './client-map';
+import { Unreplayed } from './unreplayed';
 import type { EngineConfig, EngineTransfer } from './engine-config';
 import { seqAdd, seqAfter, seqBeforeEq, seqDiff } from './seq';
 import { type EngineStats, newEngineStats, type Outcome, recordLag } from './stats';
@@ -11,16 +12,6 @@ import { payloadCaptured } from './wire/decode';
 import { TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN, type TcpSegment } from './wire/segment';
 
 export type { EngineOutput } from './session/transmit';
-
-/** What is remembered of a connection whose replay ended mid-stream (see ReplayEngine.ended). */
-interface Tombstone {
-  /** Captured ack of the last data seen, -1 when none: data whose ack advances is a new request. */
-  lastAck: number;
-  /** The outcome that ended the replay: later requests are lost with it. */
-  outcome: Outcome;
-  /** Forgotten after this time (ms). */
-  until: number;
-}
 
 /** Integer key of an address and port (exact in a double: < 2^48). */
 function key(ip: number, port: number): number {
@@ -42,26 +33,17 @@ export class ReplayEngine {
   private readonly timers = new TimerHeap<Session>();
   /** Sessions that owe the target an ACK, flushed by flush(). */
   private readonly ackQueue: Session[] = [];
-  /** Sampled-out connections: original key -> last captured ack (to count their requests). */
-  private readonly sampledOut = new Map<number, number>();
   private readonly piece: CapturedPiece = { seq: 0, buf: null, off: 0, len: 0, fin: false, rst: false, ackOk: false, ack: 0, tsVal: 0 };
   private readonly portIndex = new Map<number, EngineTransfer[]>();
-  private startedAt = -1;
   /** Whether the intercept channel is up (told by the runner through setChannelUp). */
   private channelUp = true;
   /** Per replay variant: connections skipped by -O (no SYN) or refused at the session cap -> last captured ack. */
-  private readonly skippedNoSyn: Map<number, number>[] = [];
-  private readonly skippedEvicted: Map<number, number>[] = [];
-  /**
-   * Connections whose replay ended in the middle of the client's stream (target reset, timeout,
-   * capture gap...) while the client kept talking: what it sends next is not replayed as a new
-   * mid-stream session (the target would get the tail of a request), but counted as lost with
-   * the outcome that ended it. Keyed like byCapture; forgotten on FIN/RST, a new SYN, or after -t.
-   */
-  private readonly ended: Map<number, Tombstone>[] = [];
+  /** Connections seen but not replayed (sampling, -O, session cap, tails of ended replays). */
+  private readonly unreplayed: Unreplayed;
 
   constructor(readonly cfg: EngineConfig, out: EngineOutput) {
     this.ctx = new TxContext(cfg, this.stats, out);
+    this.unreplayed = new Unreplayed(cfg, this.stats);
     for (const t of cfg.transfers) {
       const list = this.portIndex.get(t.onlinePort) ?? [];
       list.push(t);
@@ -122,7 +104,6 @@ export class ReplayEngine {
   onClientPacket(seg: TcpSegment, now: number, rep = 0): boolean {
     const t = this.transferOf(seg.dstIp, seg.dstPort);
     if (t === undefined) return false;
-    if (this.startedAt < 0) this.startedAt = now;
     const st = this.stats;
     st.clientPackets++;
     const p = this.piece;
@@ -139,38 +120,11 @@ export class ReplayEngine {
     st.clientBytes += captured;
     const origKey = key(seg.srcIp, seg.srcPort);
     const isSyn = (seg.flags & (TCP_SYN | TCP_ACK)) === TCP_SYN;
-    if (!this.sampled(seg, now, origKey, isSyn)) return true;
+    if (this.unreplayed.isSampledOut(seg.srcIp, seg.srcPort, origKey, isSyn, this.byCapture[0]?.has(origKey) === true, p, now)) return true;
     for (let v = 0; v < this.cfg.replicas; v++) {
       this.clientVariant(seg, now, t, rep * this.cfg.replicas + v, origKey, isSyn, captured < seg.payloadLen);
     }
     return true;
-  }
-
-  /** Sampling (-r, -g): is this connection replayed? Counts sampled-out sessions and their requests. */
-  private sampled(seg: TcpSegment, now: number, origKey: number, isSyn: boolean): boolean {
-    const cfg = this.cfg;
-    if (cfg.samplePercent >= 100 && cfg.rampMs === 0) return true;
-    let last = this.sampledOut.get(origKey); // -1: sampled out, no data yet; else last data ack
-    if (isSyn || last === undefined) {
-      if (!isSyn && this.byCapture[0]?.has(origKey) === true) return true;
-      let pct = cfg.samplePercent;
-      if (cfg.rampMs > 0) pct = Math.min(pct, 1 + ((pct - 1) * Math.max(0, now - this.startedAt)) / cfg.rampMs);
-      if (clientHash(seg.srcIp, seg.srcPort) % 10000 < pct * 100) {
-        if (last !== undefined) this.sampledOut.delete(origKey);
-        return true;
-      }
-      this.stats.sessionsSampledOut++;
-      if (this.sampledOut.size >= cfg.maxSessions) this.sampledOut.clear();
-      last = -1;
-      this.sampledOut.set(origKey, last);
-    }
-    const p = this.piece;
-    if (p.len > 0) {
-      if (last === -1 || (p.ackOk && seqAfter(p.ack, last))) this.stats.requestsSampledOut++;
-      this.sampledOut.set(origKey, p.ackOk ? p.ack : Math.max(last, 0));
-    }
-    if (p.fin || p.rst) this.sampledOut.delete(origKey);
-    return false;
   }
 
   private clientVariant(seg: TcpSegment, now: number, t: EngineTransfer, variant: number, origKey: number, isSyn: boolean, cut: boolean): void {
@@ -182,16 +136,15 @@ export class ReplayEngine {
     let s = map.get(origKey);
     if (isSyn) {
       if (s !== undefined && s.isn === seg.seq && s.state !== SessionState.Closed) return; // SYN retransmitted
-      this.ended[variant]?.delete(origKey);
-      if (this.newSession(seg, now, t, variant, origKey, map, s, false) === undefined) this.countEvicted(variant, origKey);
+      this.unreplayed.forgetEnded(variant, origKey);
+      if (this.newSession(seg, now, t, variant, origKey, map, s, false) === undefined) this.unreplayed.countEvicted(variant, origKey, this.piece);
       return;
     }
-    const ev = this.skippedEvicted[variant];
-    if (s === undefined && ev !== undefined && ev.has(origKey)) {
-      this.countEvicted(variant, origKey); // the rest of a connection refused at the session cap
+    if (s === undefined && this.unreplayed.isEvicted(variant, origKey)) {
+      this.unreplayed.countEvicted(variant, origKey, this.piece); // the rest of a connection refused at the session cap
       return;
     }
-    if (s === undefined && this.afterEnd(variant, origKey, now)) return;
+    if (s === undefined && this.unreplayed.afterEnd(variant, origKey, this.piece, now)) return;
     if (s === undefined) {
       const p = this.piece;
       if (p.rst || (p.len === 0 && !p.fin)) {
@@ -200,12 +153,12 @@ export class ReplayEngine {
       }
       if (this.cfg.onlySyn) {
         // counted once per connection; its requests are lost as 'noSyn'
-        this.countSkipped(this.skippedNoSyn, variant, origKey);
+        this.unreplayed.countNoSyn(variant, origKey, p);
         return;
       }
       s = this.newSession(seg, now, t, variant, origKey, map, undefined, true);
       if (s === undefined) {
-        this.countEvicted(variant, origKey);
+        this.unreplayed.countEvicted(variant, origKey, p);
         return;
       }
     }
@@ -222,74 +175,10 @@ export class ReplayEngine {
     this.rearm(s);
   }
 
-  /**
-   * Tracks a connection that is not replayed (-O without SYN, session cap): the first packet
-   * counts it (returns true then, for the session counter), data whose captured ack advanced
-   * counts a request (bumps `lost`), FIN/RST forgets it.
-   */
-  private countSkipped(maps: Map<number, number>[], variant: number, origKey: number): boolean {
-    let map = maps[variant];
-    if (map === undefined) {
-      map = new Map();
-      maps[variant] = map;
-    }
-    const p = this.piece;
-    let last = map.get(origKey);
-    const isNew = last === undefined;
-    if (last === undefined) {
-      if (map.size >= this.cfg.maxSessions) map.clear();
-      last = -1;
-    }
-    const st = this.stats;
-    if (p.len > 0 && (last === -1 || (p.ackOk && seqAfter(p.ack, last)))) {
-      if (maps === this.skippedEvicted) {
-        st.requestsCaptured++;
-        st.requestsLost.evicted++;
-      } else {
-        st.requestsNoSyn++;
-      }
-    }
-    if (p.fin || p.rst) map.delete(origKey);
-    else map.set(origKey, p.len > 0 && p.ackOk ? p.ack : last);
-    if (maps === this.skippedNoSyn) {
-      st.clientOrphans++;
-      if (isNew) st.sessionsNoSyn++;
-    }
-    return isNew;
-  }
-
-  /** The rest of a connection whose replay ended mid-stream: counted, not replayed. */
-  private afterEnd(variant: number, origKey: number, now: number): boolean {
-    const map = this.ended[variant];
-    const t = map?.get(origKey);
-    if (map === undefined || t === undefined) return false;
-    if (now >= t.until) {
-      map.delete(origKey);
-      return false;
-    }
-    const p = this.piece;
-    const st = this.stats;
-    if (p.len > 0 && (t.lastAck === -1 || (p.ackOk && seqAfter(p.ack, t.lastAck)))) {
-      st.requestsCaptured++;
-      st.requestsLost[t.outcome]++;
-    }
-    if (p.len > 0 && p.ackOk) t.lastAck = p.ack;
-    if (p.fin || p.rst) map.delete(origKey);
-    st.clientOrphans++;
-    return true;
-  }
-
-  private countEvicted(variant: number, origKey: number): void {
-    if (this.countSkipped(this.skippedEvicted, variant, origKey)) {
-      this.stats.outcomes.evicted++;
-      this.stats.sessionsCreated++;
-    }
-  }
-
   private newSession(seg: TcpSegment, now: number, t: EngineTransfer, variant: number, origKey: number, map: Map<number, Session>, prev: Session | undefined, synth: boolean): Session | undefined {
     const st = this.stats;
     const cfg = this.cfg;
-    if (st.sessionsActive >= cfg.maxSessions) return undefined; // counted by countEvicted
+    if (st.sessionsActive >= cfg.maxSessions) return undefined; // counted by unreplayed.countEvicted
     const s = new Session();
     s.origClientIp = seg.srcIp;
     s.origClientPort = seg.srcPort;
@@ -611,13 +500,7 @@ export class ReplayEngine {
     const lost = s.requestsCaptured - s.requestsReplayed;
     if (lost > 0) st.requestsLost[outcome] += lost;
     if (!s.capClosed && (s.ooo.length > 0 || s.sndUna !== s.capNxt) && reason !== 'superseded') {
-      let ended = this.ended[s.variant];
-      if (ended === undefined) {
-        ended = new Map();
-        this.ended[s.variant] = ended;
-      }
-      if (ended.size >= this.cfg.maxSessions) ended.clear();
-      ended.set(s.captureKey, { lastAck: s.lastAckValid ? s.lastAck : -1, outcome, until: now + this.cfg.sessionTimeoutMs });
+      this.unreplayed.rememberEnded(s.variant, s.captureKey, s.lastAckValid ? s.lastAck : -1, outcome, now);
     }
     s.units.length = 0;
     s.ooo.length = 0;

@@ -1,0 +1,150 @@
+import { clientHash } from './client-map';
+import type { EngineConfig } from './engine-config';
+import { seqAfter } from './seq';
+import type { CapturedPiece } from './session/capture';
+import type { EngineStats, Outcome } from './stats';
+
+/** What is remembered of a connection whose replay ended mid-stream. */
+interface Tombstone {
+  /** Captured ack of the last data seen, -1 when none: data whose ack advances is a new request. */
+  lastAck: number;
+  /** The outcome that ended the replay: later requests are lost with it. */
+  outcome: Outcome;
+  /** Forgotten after this time (ms). */
+  until: number;
+}
+
+/** Per replay variant, original client key -> last captured data ack (-1: none yet). */
+type AckMaps = Map<number, number>[];
+
+function mapOf<T>(maps: Map<number, T>[], variant: number): Map<number, T> {
+  let m = maps[variant];
+  if (m === undefined) {
+    m = new Map();
+    maps[variant] = m;
+  }
+  return m;
+}
+
+/**
+ * The connections the engine sees but does not replay, so that every captured request is
+ * still counted (replayed + lost by reason = captured): sampled out (-r, -g), no SYN with -O,
+ * refused at the session cap, and the rest of a connection whose replay ended mid-stream.
+ * A request is data whose captured ack advanced (the server had answered), as in the engine.
+ */
+export class Unreplayed {
+  /** Sampled-out connections (variant independent): key -> last data ack. */
+  private readonly sampledOut = new Map<number, number>();
+  private readonly noSyn: AckMaps = [];
+  private readonly evicted: AckMaps = [];
+  private readonly ended: Map<number, Tombstone>[] = [];
+  private startedAt = -1;
+
+  constructor(private readonly cfg: EngineConfig, private readonly stats: EngineStats) {}
+
+  /**
+   * Sampling (-r, -g): true when this connection is not replayed (its session and requests are
+   * counted as sampled out). `live` says a replayed session exists for it already.
+   */
+  isSampledOut(srcIp: number, srcPort: number, origKey: number, isSyn: boolean, live: boolean, p: CapturedPiece, now: number): boolean {
+    const cfg = this.cfg;
+    if (this.startedAt < 0) this.startedAt = now;
+    if (cfg.samplePercent >= 100 && cfg.rampMs === 0) return false;
+    let last = this.sampledOut.get(origKey);
+    if (isSyn || last === undefined) {
+      if (!isSyn && live) return false;
+      let pct = cfg.samplePercent;
+      if (cfg.rampMs > 0) pct = Math.min(pct, 1 + ((pct - 1) * Math.max(0, now - this.startedAt)) / cfg.rampMs);
+      if (clientHash(srcIp, srcPort) % 10000 < pct * 100) {
+        if (last !== undefined) this.sampledOut.delete(origKey);
+        return false;
+      }
+      this.stats.sessionsSampledOut++;
+      if (this.sampledOut.size >= cfg.maxSessions) this.sampledOut.clear();
+      last = -1;
+      this.sampledOut.set(origKey, last);
+    }
+    if (p.len > 0) {
+      if (last === -1 || (p.ackOk && seqAfter(p.ack, last))) this.stats.requestsSampledOut++;
+      this.sampledOut.set(origKey, p.ackOk ? p.ack : Math.max(last, 0));
+    }
+    if (p.fin || p.rst) this.sampledOut.delete(origKey);
+    return true;
+  }
+
+  /** -O and no SYN captured: counts the connection once and its requests as lost 'noSyn'. */
+  countNoSyn(variant: number, origKey: number, p: CapturedPiece): void {
+    const st = this.stats;
+    const isNew = this.track(this.noSyn, variant, origKey, p, () => st.requestsNoSyn++);
+    st.clientOrphans++;
+    if (isNew) st.sessionsNoSyn++;
+  }
+
+  /** A connection refused at the session cap: counted once as an 'evicted' session, its requests lost. */
+  countEvicted(variant: number, origKey: number, p: CapturedPiece): void {
+    const st = this.stats;
+    const isNew = this.track(this.evicted, variant, origKey, p, () => {
+      st.requestsCaptured++;
+      st.requestsLost.evicted++;
+    });
+    if (isNew) {
+      st.outcomes.evicted++;
+      st.sessionsCreated++;
+    }
+  }
+
+  /** Is this connection one that was refused at the session cap? */
+  isEvicted(variant: number, origKey: number): boolean {
+    return this.evicted[variant]?.has(origKey) === true;
+  }
+
+  /**
+   * Remembers a connection whose replay ended while the client was still talking, so that its
+   * tail is not replayed as a new mid-stream session (the target would get half a request).
+   */
+  rememberEnded(variant: number, origKey: number, lastAck: number, outcome: Outcome, now: number): void {
+    const m = mapOf(this.ended, variant);
+    if (m.size >= this.cfg.maxSessions) m.clear();
+    m.set(origKey, { lastAck, outcome, until: now + this.cfg.sessionTimeoutMs });
+  }
+
+  /** A new SYN on that client address and port: a new connection, replayed normally. */
+  forgetEnded(variant: number, origKey: number): void {
+    this.ended[variant]?.delete(origKey);
+  }
+
+  /** The rest of a connection whose replay ended mid-stream: counted (not replayed) when true. */
+  afterEnd(variant: number, origKey: number, p: CapturedPiece, now: number): boolean {
+    const m = this.ended[variant];
+    const t = m?.get(origKey);
+    if (m === undefined || t === undefined) return false;
+    if (now >= t.until) {
+      m.delete(origKey);
+      return false;
+    }
+    const st = this.stats;
+    if (p.len > 0 && (t.lastAck === -1 || (p.ackOk && seqAfter(p.ack, t.lastAck)))) {
+      st.requestsCaptured++;
+      st.requestsLost[t.outcome]++;
+    }
+    if (p.len > 0 && p.ackOk) t.lastAck = p.ack;
+    if (p.fin || p.rst) m.delete(origKey);
+    st.clientOrphans++;
+    return true;
+  }
+
+  /** Follows one untracked connection; calls `request` for each request; true on its first packet. */
+  private track(maps: AckMaps, variant: number, origKey: number, p: CapturedPiece, request: () => void): boolean {
+    const m = mapOf(maps, variant);
+    let last = m.get(origKey);
+    const isNew = last === undefined;
+    if (last === undefined) {
+      if (m.size >= this.cfg.maxSessions) m.clear();
+      last = -1;
+    }
+    if (p.len > 0 && (last === -1 || (p.ackOk && seqAfter(p.ack, last)))) request();
+    if (p.fin || p.rst) m.delete(origKey);
+    else m.set(origKey, p.len > 0 && p.ackOk ? p.ack : last);
+    return isNew;
+  }
+}
