@@ -1,10 +1,8 @@
 import * as fs from 'node:fs';
-import { performance } from 'node:perf_hooks';
 import { ReplayEngine } from '../core/engine';
 import { engineConfig } from '../core/engine-config';
-import { TcpcopyError } from '../core/errors';
 import { decodeFrame, type DecodeStatus, parseIpv4Tcp } from '../core/wire/decode';
-import { newSegment, ipToString } from '../core/wire/segment';
+import { newSegment } from '../core/wire/segment';
 import { ChannelClient } from '../io/channel-client';
 import { readSecret } from '../channel/secret';
 import { FrameSender, parseMac } from '../io/frame-sender';
@@ -13,6 +11,7 @@ import { RingCapture } from '../io/ring-capture';
 import type { PacketReceiver, PacketSender } from '../io/types';
 import type { Logger } from '../cli/logger';
 import type { TcpcopyConfig } from '../cli/tcpcopy-config';
+import { clock, liveRingGeometry, transferFilter } from './live-input';
 import { OfflineFeed, type OfflineFrameSink } from './offline-feed';
 import { formatReport, lagSummary, type ReplayReport, requestAccounting } from './report';
 import { LiveStatus } from './live-status';
@@ -21,35 +20,6 @@ import { type MetricsServer, startMetricsServer } from '../io/metrics-server';
 
 /** How long tcpcopy without -L waits for a lost intercept to come back before it stops, ms. */
 const DOWN_GRACE_MS = 10_000;
-
-/** Wall-clock milliseconds (fractional); the one clock the runner gives the engine. */
-export function clock(): number {
-  return performance.timeOrigin + performance.now();
-}
-
-/** The BPF filter live capture uses when -F is not given: client->server packets of the transfers. */
-export function transferFilter(cfg: TcpcopyConfig): string {
-  const parts = cfg.transfers.map((t) => (t.onlineIp !== 0 ? `(dst host ${ipToString(t.onlineIp)} and dst port ${t.onlinePort})` : `dst port ${t.onlinePort}`));
-  return `tcp and (${[...new Set(parts)].join(' or ')})`;
-}
-
-/**
- * Ring geometry for live capture. The kernel retires a ring block when it is full or when the
- * block timeout expires with packets in it, so at moderate packet rates every block holds only
- * one timeout's worth of packets and the ring buffers blockCount x timeout of time. With the
- * ring's defaults (256 KiB blocks, 1 ms) a 16 MiB ring covered only 64 ms, and a replay paused
- * by GC or a busy CPU for longer lost whole bursts of packets (kernel drops). Here: the smallest
- * block that holds one snaplen packet (more blocks) and a 10 ms timeout (a replay does not need
- * lower capture latency): 16 MiB at the default snaplen cover about 1.3 s.
- */
-export function liveRingGeometry(snaplen: number): { blockKB: number; blockTimeoutMs: number } {
-  let kb = 4;
-  while (kb * 1024 < snaplen + 128) kb *= 2;
-  return { blockKB: kb, blockTimeoutMs: LIVE_RING_BLOCK_TIMEOUT_MS };
-}
-
-/** Block retire timeout of the live capture ring, ms (see liveRingGeometry). */
-export const LIVE_RING_BLOCK_TIMEOUT_MS = 10;
 
 /**
  * Wires one replay: capture (file or live) -> decode -> engine -> raw send, and intercept's
@@ -391,5 +361,3 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
     this.live.around(() => process.stdout.write(formatReport(this.report()) + '\n'));
   }
 }
-
-export { TcpcopyError };

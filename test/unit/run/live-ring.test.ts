@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { LIVE_RING_BLOCK_TIMEOUT_MS, liveRingGeometry } from '../../../src/run/replay';
+import { LIVE_RING_BLOCK_TIMEOUT_MS, liveRingGeometry } from '../../../src/run/live-input';
 
 test('live capture ring: smallest power-of-two block that holds one snaplen packet, 10 ms retire', () => {
   assert.deepEqual(liveRingGeometry(65535), { blockKB: 128, blockTimeoutMs: LIVE_RING_BLOCK_TIMEOUT_MS });

@@ -1,0 +1,34 @@
+import { performance } from 'node:perf_hooks';
+import { ipToString } from '../core/wire/segment';
+import type { TcpcopyConfig } from '../cli/tcpcopy-config';
+
+/** The runner's clock and the live-capture settings derived from the configuration. */
+
+/** Wall-clock milliseconds (fractional); the one clock the runner gives the engine. */
+export function clock(): number {
+  return performance.timeOrigin + performance.now();
+}
+
+/** The BPF filter live capture uses when -F is not given: client->server packets of the transfers. */
+export function transferFilter(cfg: TcpcopyConfig): string {
+  const parts = cfg.transfers.map((t) => (t.onlineIp !== 0 ? `(dst host ${ipToString(t.onlineIp)} and dst port ${t.onlinePort})` : `dst port ${t.onlinePort}`));
+  return `tcp and (${[...new Set(parts)].join(' or ')})`;
+}
+
+/**
+ * Ring geometry for live capture. The kernel retires a ring block when it is full or when the
+ * block timeout expires with packets in it, so at moderate packet rates every block holds only
+ * one timeout's worth of packets and the ring buffers blockCount x timeout of time. With the
+ * ring's defaults (256 KiB blocks, 1 ms) a 16 MiB ring covered only 64 ms, and a replay paused
+ * by GC or a busy CPU for longer lost whole bursts of packets (kernel drops). Here: the smallest
+ * block that holds one snaplen packet (more blocks) and a 10 ms timeout (a replay does not need
+ * lower capture latency): 16 MiB at the default snaplen cover about 1.3 s.
+ */
+export function liveRingGeometry(snaplen: number): { blockKB: number; blockTimeoutMs: number } {
+  let kb = 4;
+  while (kb * 1024 < snaplen + 128) kb *= 2;
+  return { blockKB: kb, blockTimeoutMs: LIVE_RING_BLOCK_TIMEOUT_MS };
+}
+
+/** Block retire timeout of the live capture ring, ms (see liveRingGeometry). */
+export const LIVE_RING_BLOCK_TIMEOUT_MS = 10;
