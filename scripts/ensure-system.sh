@@ -19,6 +19,7 @@ declare -A NEED=(
   [/usr/bin/make]=make
   [/usr/bin/python3]=python3
   [/usr/sbin/ethtool]=ethtool
+  [/usr/sbin/sysctl]=procps
   [/usr/bin/wrk]=wrk
 )
 missing=()
