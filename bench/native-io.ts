@@ -9,6 +9,8 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { RingCapture } from '../src/io/ring-capture';
 import { RawSender } from '../src/io/raw-sender';
+import { emitIpv4Tcp, newTcpRepr } from '../src/core/wire/build';
+import { parseIpv4, TCP_ACK } from '../src/core/wire/segment';
 
 const ROLE = process.env['TCN_BENCH_ROLE'];
 const NS_A = 'tcnbenchA';
@@ -25,33 +27,18 @@ function arg(name: string, dflt: number): number {
   return Number.isFinite(v) ? v : dflt;
 }
 
-function csum(b: Buffer, off: number, len: number, init: number): number {
-  let s = init;
-  for (let i = 0; i < len; i += 2) s += b.readUInt16BE(off + i);
-  while (s > 0xffff) s = (s & 0xffff) + (s >>> 16);
-  return ~s & 0xffff;
-}
-
 /** 40-byte IPv4/TCP ACK from IP_A:sport to IP_B:80 with correct checksums. */
 function packet(sport: number): Buffer {
+  const r = newTcpRepr();
+  r.srcIp = parseIpv4(IP_A);
+  r.dstIp = parseIpv4(IP_B);
+  r.srcPort = sport;
+  r.dstPort = 80;
+  r.flags = TCP_ACK;
+  r.window = 65535;
+  r.ipId = sport;
   const p = Buffer.alloc(40);
-  p.writeUInt8(0x45, 0);
-  p.writeUInt16BE(40, 2);
-  p.writeUInt16BE(sport, 4);
-  p.writeUInt16BE(0x4000, 6);
-  p.writeUInt8(64, 8);
-  p.writeUInt8(6, 9);
-  IP_A.split('.').forEach((o, i) => p.writeUInt8(Number(o), 12 + i));
-  IP_B.split('.').forEach((o, i) => p.writeUInt8(Number(o), 16 + i));
-  p.writeUInt16BE(sport, 20);
-  p.writeUInt16BE(80, 22);
-  p.writeUInt8(0x50, 32);
-  p.writeUInt8(0x10, 33);
-  p.writeUInt16BE(65535, 34);
-  p.writeUInt16BE(csum(p, 0, 20, 0), 10);
-  let pseudo = 6 + 20;
-  for (let i = 12; i < 20; i += 2) pseudo += p.readUInt16BE(i);
-  p.writeUInt16BE(csum(p, 20, 20, pseudo), 36);
+  emitIpv4Tcp(r, null, 0, 0, p, 0);
   return p;
 }
 

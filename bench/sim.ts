@@ -11,6 +11,7 @@
  * Addresses are in 198.18.0.0/15 although nothing is sent anywhere.
  */
 import type { ReplayEngine, EngineOutput } from '../src/core/engine';
+import { w16, w32 } from '../src/core/wire/build';
 import { parseIpv4Tcp } from '../src/core/wire/decode';
 import { newSegment, TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN } from '../src/core/wire/segment';
 
@@ -26,16 +27,6 @@ export function clientOf(i: number): { ip: number; port: number } {
   return { ip: (0xc6130000 + (i >>> 10)) >>> 0, port: 10000 + (i & 1023) };
 }
 
-function w16(b: Buffer, i: number, v: number): void {
-  b[i] = (v >>> 8) & 0xff;
-  b[i + 1] = v & 0xff;
-}
-function w32(b: Buffer, i: number, v: number): void {
-  b[i] = (v >>> 24) & 0xff;
-  b[i + 1] = (v >>> 16) & 0xff;
-  b[i + 2] = (v >>> 8) & 0xff;
-  b[i + 3] = v & 0xff;
-}
 function r32(b: Buffer, i: number): number {
   return (((b[i] as number) << 24) | ((b[i + 1] as number) << 16) | ((b[i + 2] as number) << 8) | (b[i + 3] as number)) >>> 0;
 }

@@ -14,6 +14,8 @@ import { RawSender } from '../../src/io/raw-sender';
 import { FrameSender } from '../../src/io/frame-sender';
 import { TcpcopyError } from '../../src/core/errors';
 import { LINKTYPE_ETHERNET, LINKTYPE_RAW } from '../../src/core/wire/link';
+import { emitIpv4Tcp, newTcpRepr } from '../../src/core/wire/build';
+import { parseIpv4, TCP_ACK, TCP_PSH } from '../../src/core/wire/segment';
 
 const CHILD = process.env['TCN_NATIVE_IO_CHILD'];
 const IS_ROOT = process.getuid?.() === 0;
@@ -32,36 +34,21 @@ type Job =
   | { mode: 'perm' }
   | { mode: 'unref' };
 
-/** One IPv4/TCP packet with correct checksums, `tag` in the 4-byte payload. */
+/** One IPv4/TCP packet with correct checksums, `tag` in the 4-byte payload (and the seq). */
 function tcpPacket(src: string, dst: string, sport: number, dport: number, tag: number): Buffer {
-  const p = Buffer.alloc(44);
-  p.writeUInt8(0x45, 0);
-  p.writeUInt16BE(p.length, 2);
-  p.writeUInt16BE(0x1000 + (tag & 0xfff), 4); // non-zero id: the kernel keeps it
-  p.writeUInt16BE(0x4000, 6);
-  p.writeUInt8(64, 8);
-  p.writeUInt8(6, 9);
-  src.split('.').forEach((o, i) => p.writeUInt8(Number(o), 12 + i));
-  dst.split('.').forEach((o, i) => p.writeUInt8(Number(o), 16 + i));
-  p.writeUInt16BE(sport, 20);
-  p.writeUInt16BE(dport, 22);
-  p.writeUInt32BE(tag, 24);
-  p.writeUInt8(0x50, 32);
-  p.writeUInt8(0x18, 33); // PSH|ACK
-  p.writeUInt16BE(65535, 34);
-  p.writeUInt32BE(tag, 40);
-  p.writeUInt16BE(csum(p, 0, 20, 0), 10);
-  let pseudo = 6 + (p.length - 20);
-  for (let i = 12; i < 20; i += 2) pseudo += p.readUInt16BE(i);
-  p.writeUInt16BE(csum(p, 20, p.length - 20, pseudo), 36);
-  return p;
-}
-
-function csum(b: Buffer, off: number, len: number, init: number): number {
-  let s = init;
-  for (let i = 0; i < len; i += 2) s += b.readUInt16BE(off + i);
-  while (s > 0xffff) s = (s & 0xffff) + (s >>> 16);
-  return ~s & 0xffff;
+  const r = newTcpRepr();
+  r.srcIp = parseIpv4(src);
+  r.dstIp = parseIpv4(dst);
+  r.srcPort = sport;
+  r.dstPort = dport;
+  r.seq = tag >>> 0;
+  r.flags = TCP_PSH | TCP_ACK;
+  r.window = 65535;
+  r.ipId = 0x1000 + (tag & 0xfff); // non-zero id: the kernel keeps it
+  const payload = Buffer.alloc(4);
+  payload.writeUInt32BE(tag >>> 0, 0);
+  const out = Buffer.alloc(64);
+  return Buffer.from(out.subarray(0, emitIpv4Tcp(r, payload, 0, 4, out, 0)));
 }
 
 function sh(...args: string[]): string {

@@ -6,13 +6,13 @@ import { fillIpv4TcpChecksums } from './checksum';
 import { TCP_SYN } from './segment';
 
 /** Big-endian 16-bit store (inlined by V8; faster than Buffer#writeUInt16BE). */
-function w16(b: Buffer, i: number, v: number): void {
+export function w16(b: Buffer, i: number, v: number): void {
   b[i] = (v >>> 8) & 0xff;
   b[i + 1] = v & 0xff;
 }
 
 /** Big-endian 32-bit store. */
-function w32(b: Buffer, i: number, v: number): void {
+export function w32(b: Buffer, i: number, v: number): void {
   b[i] = (v >>> 24) & 0xff;
   b[i + 1] = (v >>> 16) & 0xff;
   b[i + 2] = (v >>> 8) & 0xff;
