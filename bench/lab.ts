@@ -1,16 +1,30 @@
 /**
  * The lab benchmark (issue 7): HTTP load against nginx on online, a live tcpcopy in the online
  * namespace copying it to nginx on target, intercept on the assistant. For each offered load
- * (keep-alive and one request per connection, bounded to `seconds` each) it measures:
- * tcpcopy CPU µs per replayed request (its report's process CPU / requests replayed), intercept
- * CPU µs per reply (/proc CPU delta / replies tcpcopy received), peak RSS of each, replay lag
- * p50/p99 (target $msec minus online $msec, requests matched by client address+port and order
- * on the connection) and fidelity (target requests / online requests). Needs root.
+ * (keep-alive and one request per connection) a fresh tcpcopy is started, warmed up with
+ * `warmSeconds` of the same load (V8 compiles the hot path in the first seconds; a production
+ * tcpcopy runs for hours), then measured over `seconds`:
+ * tcpcopy CPU µs per replayed request in that window (every thread's exact run time from
+ * /proc/PID/task/STAT/schedstat, divided by the requests the target logged in the window),
+ * the same over tcpcopy's whole life (start-up and warm-up included), intercept CPU µs per
+ * reply, peak RSS of each, replay lag p50/p99 (target $msec minus online $msec, requests matched
+ * by client address+port and order on the connection) and fidelity (target / online requests).
+ *
+ * Two models of where the target's receive path runs ({@link TargetModel}): on veth the
+ * receiver's whole stack (bridge, target TCP, nginx wake-up) runs inside the sender's
+ * sendmmsg call, so it is charged to tcpcopy, which never happens in a deployment where the
+ * target is another machine. 'remote' pins tcpcopy to CPU 0 and steers the switch's receive
+ * processing of everything online sends (RPS) to CPU 1, so tcpcopy pays what a NIC transmit
+ * costs; 'inline' leaves it as veth does. Needs root.
  */
-import * as fs from 'node:fs';
-import { withLab } from '../src/lab/lab';
+import { execFileSync } from 'node:child_process';
+import * as os from 'node:os';
+import { withLab, type Lab } from '../src/lab/lab';
 import type { AccessRecord } from '../src/lab/access-log';
-import { cpuSecondsOf, startIntercept, startLiveTcpcopy, waitSettled, accessLogLines } from '../test/e2e/replay-helpers';
+import type { LoadOptions } from '../src/lab/loadgen';
+import type { NginxServer } from '../src/lab/servers';
+import { startIntercept, startLiveTcpcopy, waitSettled, accessLogLines } from '../test/e2e/replay-helpers';
+import { cpuNsOf, pct, peakRssMB } from './lab-proc';
 
 /** One offered load. */
 export interface LabLoad {
@@ -22,27 +36,47 @@ export interface LabLoad {
   concurrency: number;
 }
 
+/** Where the target's receive path runs: on another CPU, as on another machine, or inline in tcpcopy's send call (veth). */
+export type TargetModel = 'remote' | 'inline';
+
 /** One row of the lab table. */
 export interface LabRow {
+  model: TargetModel;
   mode: 'keepalive' | 'short';
   offeredRate: number;
   sentRate: number;
+  /** Requests in the measured window: online's access log, target's access log. */
   online: number;
   target: number;
   fidelity: number;
+  /** tcpcopy CPU µs per replayed request in the measured window (warm). */
   tcpcopyCpuUsPerRequest: number;
+  /** tcpcopy CPU µs per replayed request over its whole life (start-up, warm-up, window, exit). */
+  tcpcopyCpuUsPerRequestWhole: number;
   tcpcopyPeakRssMB: number;
+  /** intercept CPU µs per reply in the window (replies in the window estimated from tcpcopy's totals). */
   interceptCpuUsPerReply: number;
   interceptPeakRssMB: number;
   lagP50Ms: number;
   lagP99Ms: number;
   matched: number;
-  /** Requests tcpcopy's engine saw (captured) and acknowledged by the target (replayed). */
+  /** tcpcopy's totals over its life: requests captured and replayed, ring drops, losses by reason. */
   captured: number;
   replayed: number;
-  /** Packets the kernel dropped from tcpcopy's capture ring (its report's capture.dropped). */
   kernelDropped: number;
   lost: Record<string, number>;
+}
+
+/** Benchmark settings. */
+export interface LabBenchOptions {
+  /** Loads of the table. Default {@link DEFAULT_LOADS}. */
+  loads?: readonly LabLoad[];
+  /** Measured seconds per load. Default 10. */
+  seconds?: number;
+  /** Warm-up seconds per load before the window (same load). Default 5. */
+  warmSeconds?: number;
+  /** Target models, each a full table. Default ['remote', 'inline'] (only 'inline' on one CPU). */
+  models?: readonly TargetModel[];
 }
 
 /** Default loads: keep-alive 2k/5k/10k req/s and short connections 1k/2k/4k req/s. */
@@ -54,15 +88,6 @@ export const DEFAULT_LOADS: readonly LabLoad[] = [
   { keepAlive: false, rate: 2000, concurrency: 16 },
   { keepAlive: false, rate: 4000, concurrency: 16 },
 ];
-
-function peakRssMB(pid: number): number {
-  try {
-    const m = /VmHWM:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? Number(m[1]) / 1024 : NaN;
-  } catch {
-    return NaN;
-  }
-}
 
 /** Lags (ms) of target records matched to online records by client addr:port and order. */
 export function matchLags(online: readonly AccessRecord[], target: readonly AccessRecord[]): number[] {
@@ -85,52 +110,103 @@ export function matchLags(online: readonly AccessRecord[], target: readonly Acce
   return lags.sort((a, b) => a - b);
 }
 
-function pct(sorted: readonly number[], p: number): number {
-  if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] as number;
+/** The load generator's options for one offered load lasting `seconds`. */
+export function loadOptions(l: LabLoad, seconds: number): LoadOptions {
+  return {
+    url: 'http://198.18.1.1:80/', requests: Math.round(l.rate * seconds), durationMs: seconds * 1000, rate: l.rate,
+    concurrency: l.concurrency, keepAlive: l.keepAlive, paths: ['/', '/bytes/100', '/bytes/1000'],
+  };
 }
 
-/** Runs the lab benchmark; `log` gets progress lines. */
-export async function runLabBench(log: (s: string) => void, loads: readonly LabLoad[] = DEFAULT_LOADS, seconds = 10): Promise<LabRow[]> {
+/**
+ * Puts tcpcopy (every thread of `pid`) and the switch's receive processing of online's packets
+ * where `model` says. 'remote' needs two CPUs.
+ */
+export async function applyTargetModel(lab: Lab, model: TargetModel, pid: number): Promise<void> {
+  const n = os.cpus().length;
+  const rps = `/sys/class/net/${lab.prefix}sw-on/queues/rx-0/rps_cpus`;
+  if (model === 'remote') {
+    if (n < 2) throw new Error('target model "remote" needs two CPUs');
+    execFileSync('taskset', ['-a', '-pc', '0', String(pid)], { stdio: 'ignore' });
+    await lab.exec('switch', ['sh', '-c', `echo 2 > ${rps}`]);
+  } else {
+    execFileSync('taskset', ['-a', '-pc', `0-${n - 1}`, String(pid)], { stdio: 'ignore' });
+    await lab.exec('switch', ['sh', '-c', `echo 0 > ${rps}`]);
+  }
+}
+
+/** tcpcopy's arguments in the lab benchmark. */
+export const BENCH_TCPCOPY_ARGS: readonly string[] = ['-x', '80-198.18.0.2:8080', '-s', '198.18.0.3'];
+
+/** Measures one load with a fresh tcpcopy; see the file comment. */
+async function measure(lab: Lab, online: NginxServer, target: NginxServer, icpPid: number, l: LabLoad, model: TargetModel, seconds: number, warmSeconds: number): Promise<LabRow> {
+  const tc = await startLiveTcpcopy(lab, [...BENCH_TCPCOPY_ARGS]);
+  const pid = tc.proc.pid;
+  await applyTargetModel(lab, model, pid);
+  if (warmSeconds > 0) {
+    const o0 = accessLogLines(online);
+    const t0 = accessLogLines(target);
+    await lab.load('client', loadOptions(l, warmSeconds));
+    await waitSettled(() => accessLogLines(target) - t0, accessLogLines(online) - o0, 10_000, 500);
+  }
+  const om = accessLogLines(online);
+  const tm = accessLogLines(target);
+  const cpu0 = cpuNsOf(pid);
+  const icp0 = cpuNsOf(icpPid);
+  const sum = await lab.load('client', loadOptions(l, seconds));
+  const onlineN = accessLogLines(online) - om;
+  await waitSettled(() => accessLogLines(target) - tm, onlineN, 15_000, 500);
+  const cpuNs = cpuNsOf(pid) - cpu0;
+  const icpNs = cpuNsOf(icpPid) - icp0;
+  const tcRss = peakRssMB(pid);
+  const r = await tc.stop();
+  const onRecs = online.readLog().records.slice(om);
+  const tgRecs = target.readLog().records.slice(tm);
+  const lags = matchLags(onRecs, tgRecs);
+  const rep = r.report;
+  const replayed = rep?.engine.requestsReplayed ?? 0;
+  const whole = rep !== null ? rep.process.cpuUserS + rep.process.cpuSystemS : NaN;
+  const replies = rep?.engine.replies ?? 0;
+  const windowReplies = replayed > 0 ? (replies * tgRecs.length) / replayed : 0;
+  return {
+    model, mode: l.keepAlive ? 'keepalive' : 'short', offeredRate: l.rate, sentRate: Math.round(sum.requestsPerSec),
+    online: onRecs.length, target: tgRecs.length, fidelity: tgRecs.length / Math.max(1, onRecs.length),
+    tcpcopyCpuUsPerRequest: cpuNs / 1e3 / Math.max(1, tgRecs.length),
+    tcpcopyCpuUsPerRequestWhole: (whole * 1e6) / Math.max(1, replayed),
+    tcpcopyPeakRssMB: rep?.process.maxRssMB ?? tcRss,
+    interceptCpuUsPerReply: icpNs / 1e3 / Math.max(1, windowReplies), interceptPeakRssMB: peakRssMB(icpPid),
+    lagP50Ms: pct(lags, 50), lagP99Ms: pct(lags, 99), matched: lags.length,
+    captured: rep?.engine.requestsCaptured ?? 0, replayed,
+    kernelDropped: (rep as unknown as { capture?: { dropped?: number } } | null)?.capture?.dropped ?? NaN,
+    lost: rep !== null ? Object.fromEntries(Object.entries(rep.engine.requestsLost).filter(([, v]) => v > 0)) : {},
+  };
+}
+
+/** One line per row, for the progress log. */
+export function rowLine(row: LabRow): string {
+  return `lab[${row.model}]: ${row.mode} ${row.offeredRate}/s: sent ${row.sentRate}/s, online ${row.online}, target ${row.target} (${(row.fidelity * 100).toFixed(2)}%), `
+    + `tcpcopy ${row.tcpcopyCpuUsPerRequest.toFixed(1)} us/req warm (${row.tcpcopyCpuUsPerRequestWhole.toFixed(1)} over its life), rss ${row.tcpcopyPeakRssMB.toFixed(0)} MiB, `
+    + `intercept ${row.interceptCpuUsPerReply.toFixed(1)} us/reply, lag p50 ${row.lagP50Ms} ms p99 ${row.lagP99Ms} ms, `
+    + `tcpcopy captured ${row.captured} replayed ${row.replayed} kernel-dropped ${row.kernelDropped} lost ${JSON.stringify(row.lost)}`;
+}
+
+/** Runs the lab benchmark table; `log` gets progress lines. */
+export async function runLabBench(log: (s: string) => void, opts: LabBenchOptions = {}): Promise<LabRow[]> {
+  const loads = opts.loads ?? DEFAULT_LOADS;
+  const seconds = opts.seconds ?? 10;
+  const warmSeconds = opts.warmSeconds ?? 5;
+  const models = opts.models ?? (os.cpus().length >= 2 ? ['remote', 'inline'] : ['inline']);
   return withLab({ prefix: 'tcs3', clientAddresses: 50 }, async (lab) => {
     const online = await lab.startNginx('online', { port: 80 });
     const target = await lab.startNginx('target', { port: 8080 });
     const icp = await startIntercept(lab);
     const rows: LabRow[] = [];
-    for (const l of loads) {
-      const om = accessLogLines(online);
-      const tm = accessLogLines(target);
-      const icpCpu0 = cpuSecondsOf(icp.pid);
-      const tc = await startLiveTcpcopy(lab, ['-x', '80-198.18.0.2:8080', '-s', '198.18.0.3']);
-      const sum = await lab.load('client', {
-        url: 'http://198.18.1.1:80/', requests: l.rate * seconds, durationMs: seconds * 1000, rate: l.rate,
-        concurrency: l.concurrency, keepAlive: l.keepAlive, paths: ['/', '/bytes/100', '/bytes/1000'],
-      });
-      const onlineN = accessLogLines(online) - om;
-      await waitSettled(() => accessLogLines(target) - tm, onlineN, 15_000, 1000);
-      const r = await tc.stop();
-      const icpCpu = cpuSecondsOf(icp.pid) - icpCpu0;
-      const onRecs = online.readLog().records.slice(om);
-      const tgRecs = target.readLog().records.slice(tm);
-      const lags = matchLags(onRecs, tgRecs);
-      const rep = r.report;
-      const replayed = rep?.engine.requestsReplayed ?? 0;
-      const cpu = rep !== null ? rep.process.cpuUserS + rep.process.cpuSystemS : NaN;
-      const row: LabRow = {
-        mode: l.keepAlive ? 'keepalive' : 'short', offeredRate: l.rate, sentRate: Math.round(sum.requestsPerSec),
-        online: onRecs.length, target: tgRecs.length, fidelity: tgRecs.length / Math.max(1, onRecs.length),
-        tcpcopyCpuUsPerRequest: (cpu * 1e6) / Math.max(1, replayed), tcpcopyPeakRssMB: rep?.process.maxRssMB ?? NaN,
-        interceptCpuUsPerReply: (icpCpu * 1e6) / Math.max(1, rep?.engine.replies ?? 0), interceptPeakRssMB: peakRssMB(icp.pid),
-        lagP50Ms: pct(lags, 50), lagP99Ms: pct(lags, 99), matched: lags.length,
-        captured: rep?.engine.requestsCaptured ?? 0, replayed,
-        kernelDropped: (rep as unknown as { capture?: { dropped?: number } } | null)?.capture?.dropped ?? NaN,
-        lost: rep !== null ? Object.fromEntries(Object.entries(rep.engine.requestsLost).filter(([, v]) => v > 0)) : {},
-      };
-      rows.push(row);
-      log(`lab: ${row.mode} ${row.offeredRate}/s: sent ${row.sentRate}/s, online ${row.online}, target ${row.target} (${(row.fidelity * 100).toFixed(2)}%), `
-        + `tcpcopy ${row.tcpcopyCpuUsPerRequest.toFixed(1)} us/req rss ${row.tcpcopyPeakRssMB.toFixed(0)} MiB, intercept ${row.interceptCpuUsPerReply.toFixed(1)} us/reply, `
-        + `lag p50 ${row.lagP50Ms} ms p99 ${row.lagP99Ms} ms, `
-        + `tcpcopy captured ${row.captured} replayed ${row.replayed} kernel-dropped ${row.kernelDropped} lost ${JSON.stringify(row.lost)}`);
+    for (const model of models) {
+      for (const l of loads) {
+        const row = await measure(lab, online, target, icp.pid, l, model, seconds, warmSeconds);
+        rows.push(row);
+        log(rowLine(row));
+      }
     }
     return rows;
   });
@@ -138,9 +214,9 @@ export async function runLabBench(log: (s: string) => void, loads: readonly LabL
 
 /** The table printed at the end. */
 export function labTable(rows: readonly LabRow[]): string {
-  const head = ['mode', 'offered/s', 'sent/s', 'online', 'target', 'fidelity', 'tcpcopy us/req', 'tcpcopy RSS MiB', 'intercept us/reply', 'intercept RSS MiB', 'lag p50 ms', 'lag p99 ms'];
-  const lines = rows.map((r) => [r.mode, String(r.offeredRate), String(r.sentRate), String(r.online), String(r.target), `${(r.fidelity * 100).toFixed(2)}%`,
-    r.tcpcopyCpuUsPerRequest.toFixed(1), r.tcpcopyPeakRssMB.toFixed(0), r.interceptCpuUsPerReply.toFixed(1), r.interceptPeakRssMB.toFixed(0), String(r.lagP50Ms), String(r.lagP99Ms)]);
+  const head = ['target', 'mode', 'offered/s', 'sent/s', 'online', 'target', 'fidelity', 'tcpcopy us/req', '(life)', 'tcpcopy RSS MiB', 'intercept us/reply', 'intercept RSS MiB', 'lag p50 ms', 'lag p99 ms'];
+  const lines = rows.map((r) => [r.model, r.mode, String(r.offeredRate), String(r.sentRate), String(r.online), String(r.target), `${(r.fidelity * 100).toFixed(2)}%`,
+    r.tcpcopyCpuUsPerRequest.toFixed(1), r.tcpcopyCpuUsPerRequestWhole.toFixed(1), r.tcpcopyPeakRssMB.toFixed(0), r.interceptCpuUsPerReply.toFixed(1), r.interceptPeakRssMB.toFixed(0), String(r.lagP50Ms), String(r.lagP99Ms)]);
   const w = head.map((h, i) => Math.max(h.length, ...lines.map((l) => (l[i] as string).length)));
   const fmt = (cells: string[]): string => cells.map((c, i) => c.padStart(w[i] as number)).join('  ');
   return [fmt(head), ...lines.map(fmt)].join('\n');

@@ -3,11 +3,13 @@
  * are not polluted by the previous one) and appends one JSON object per run to
  * bench/results/<date>-<git short hash>.json (one object per line). No assertions.
  *
- *   node --expose-gc dist/bench/run.js [--lab | --no-lab] [--only engine,offline,memory,lab]
+ *   node --expose-gc dist/bench/run.js [--lab | --no-lab] [--only engine,offline,memory,lab,max]
  *
  * Parts: engine (packets/s through ReplayEngine), offline (runner's offline path on a
  * synthesized 100k-session capture), memory (100,000 open sessions, target answering and
- * silent), lab (live tcpcopy + intercept + nginx in the lab; by default only when root).
+ * silent), lab (live tcpcopy + intercept + nginx in the lab, warm tcpcopy, both target models;
+ * by default only when root), max (the highest offered load replayed at >= 99.9%; with lab).
+ * BENCH_SECONDS / BENCH_WARM_SECONDS override the lab's measured and warm-up seconds per load.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { appendFileSync, mkdirSync } from 'node:fs';
@@ -15,6 +17,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { engineSuite } from './engine';
 import { labTable, runLabBench } from './lab';
+import { runMaxLoad } from './lab-max';
 import { runMemoryBench, runOfflineBench } from './offline';
 
 const RESULT = 'BENCH-RESULT ';
@@ -47,11 +50,15 @@ async function part(name: string): Promise<void> {
       break;
     }
     case 'lab': {
-      const rows = await runLabBench(log);
+      const num = (v: string | undefined, d: number): number => (v !== undefined && v !== '' && Number.isFinite(Number(v)) ? Number(v) : d);
+      const rows = await runLabBench(log, { seconds: num(process.env['BENCH_SECONDS'], 10), warmSeconds: num(process.env['BENCH_WARM_SECONDS'], 5) });
       log(labTable(rows));
       r = rows;
       break;
     }
+    case 'max':
+      r = await runMaxLoad(log, os.cpus().length >= 2 ? 'remote' : 'inline');
+      break;
     default:
       throw new Error(`unknown part ${name}`);
   }
@@ -100,6 +107,10 @@ function main(): void {
   if (want('lab')) {
     if (lab) results['lab'] = child('lab');
     else log('lab: skipped (needs root; run as root or pass --lab)');
+  }
+  if (want('max')) {
+    if (lab) results['max'] = child('max');
+    else log('max: skipped (needs root; run as root or pass --lab)');
   }
   const hash = gitHash();
   const dir = path.join(__dirname, '..', '..', 'bench', 'results');

@@ -1,0 +1,82 @@
+/**
+ * The highest offered load tcpcopy replays at >= 99.9% (issue 7, part 1): one live tcpcopy
+ * (warmed up first) under ascending loads, `stepSeconds` each, keep-alive and one request per
+ * connection. A step passes when the target logged >= 99.9% of what online logged in that
+ * step. The search stops at the first failing step, or when the load generator itself could
+ * not send 95% of the offered rate: then the answer is "at least" the last passing step and
+ * the limit is the generator's (everything shares 2 CPUs), which the result says.
+ */
+import { withLab } from '../src/lab/lab';
+import { startIntercept, startLiveTcpcopy, waitSettled, accessLogLines } from '../test/e2e/replay-helpers';
+import { applyTargetModel, BENCH_TCPCOPY_ARGS, loadOptions, type TargetModel } from './lab';
+
+/** One step of the search. */
+export interface MaxStep {
+  offeredRate: number;
+  sentRate: number;
+  online: number;
+  target: number;
+  fidelity: number;
+}
+
+/** The search's answer for one mode. */
+export interface MaxLoadResult {
+  mode: 'keepalive' | 'short';
+  model: TargetModel;
+  /** Highest offered rate (req/s) replayed at >= 99.9%; 0 when none. */
+  highestOkRate: number;
+  /** Why the search stopped: a step under 99.9%, the generator under 95% of the offered rate, or the last step passed. */
+  stoppedBy: 'fidelity' | 'generator' | 'steps';
+  steps: MaxStep[];
+}
+
+/** Ascending offered rates per mode. */
+export const MAX_STEPS = {
+  keepalive: [10_000, 15_000, 20_000, 25_000, 30_000, 40_000],
+  short: [4000, 6000, 8000, 10_000, 12_000, 16_000],
+} as const;
+
+/** Runs the search for both modes; `log` gets a line per step. */
+export async function runMaxLoad(log: (s: string) => void, model: TargetModel, stepSeconds = 5): Promise<MaxLoadResult[]> {
+  return withLab({ prefix: 'tcs4', clientAddresses: 50 }, async (lab) => {
+    const online = await lab.startNginx('online', { port: 80 });
+    const target = await lab.startNginx('target', { port: 8080 });
+    await startIntercept(lab);
+    const out: MaxLoadResult[] = [];
+    for (const mode of ['keepalive', 'short'] as const) {
+      const keepAlive = mode === 'keepalive';
+      const concurrency = keepAlive ? 32 : 16;
+      const tc = await startLiveTcpcopy(lab, [...BENCH_TCPCOPY_ARGS]);
+      await applyTargetModel(lab, model, tc.proc.pid);
+      const rates = MAX_STEPS[mode];
+      // warm-up at the first step's rate, not counted
+      await lab.load('client', loadOptions({ keepAlive, rate: rates[0], concurrency }, 3));
+      const res: MaxLoadResult = { mode, model, highestOkRate: 0, stoppedBy: 'steps', steps: [] };
+      for (const rate of rates) {
+        await new Promise((r) => setTimeout(r, 500));
+        const om = accessLogLines(online);
+        const tm = accessLogLines(target);
+        const sum = await lab.load('client', loadOptions({ keepAlive, rate, concurrency }, stepSeconds));
+        const onlineN = accessLogLines(online) - om;
+        const targetN = await waitSettled(() => accessLogLines(target) - tm, onlineN, 15_000, 500);
+        const step: MaxStep = { offeredRate: rate, sentRate: Math.round(sum.requestsPerSec), online: onlineN, target: targetN, fidelity: targetN / Math.max(1, onlineN) };
+        res.steps.push(step);
+        log(`max[${model}] ${mode} ${rate}/s: sent ${step.sentRate}/s, online ${onlineN}, target ${targetN} (${(step.fidelity * 100).toFixed(2)}%)`);
+        if (step.fidelity < 0.999) {
+          res.stoppedBy = 'fidelity';
+          break;
+        }
+        res.highestOkRate = Math.max(res.highestOkRate, Math.min(rate, step.sentRate));
+        if (step.sentRate < 0.95 * rate) {
+          res.stoppedBy = 'generator';
+          break;
+        }
+      }
+      await tc.stop();
+      log(`max[${model}] ${mode}: highest load replayed at >= 99.9%: ${res.highestOkRate} req/s`
+        + (res.stoppedBy === 'generator' ? ' (at least: the load generator could not offer more on this box)' : res.stoppedBy === 'steps' ? ' (at least: the last step)' : ''));
+      out.push(res);
+    }
+    return out;
+  });
+}

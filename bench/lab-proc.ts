@@ -1,0 +1,42 @@
+/**
+ * Process figures the lab benchmark reads from /proc: CPU time in nanoseconds (the sum of
+ * every thread's /proc/PID/task/TID/schedstat run time, exact, unlike the 10 ms ticks of
+ * /proc/PID/stat) and peak RSS.
+ */
+import * as fs from 'node:fs';
+
+/** CPU nanoseconds a process's live threads have run so far; NaN when it is gone. */
+export function cpuNsOf(pid: number): number {
+  let sum = 0;
+  let tasks: string[];
+  try {
+    tasks = fs.readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return NaN;
+  }
+  for (const t of tasks) {
+    try {
+      sum += Number(fs.readFileSync(`/proc/${pid}/task/${t}/schedstat`, 'utf8').split(' ')[0]);
+    } catch {
+      // the thread ended between readdir and read: its time is lost, which the caller's
+      // before/after difference tolerates (V8's threads live as long as the process)
+    }
+  }
+  return sum;
+}
+
+/** Peak resident set (VmHWM) in MiB; NaN when the process is gone. */
+export function peakRssMB(pid: number): number {
+  try {
+    const m = /VmHWM:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) / 1024 : NaN;
+  } catch {
+    return NaN;
+  }
+}
+
+/** Nearest-rank percentile of an ascending array; NaN when empty. */
+export function pct(sorted: readonly number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] as number;
+}
