@@ -2,22 +2,19 @@
  * tcpcopy's side of the channel: one or more TCP connections to every intercept. Sends the
  * version hello, CLIENT_ADD / CLIENT_DEL messages, and decodes the reply-record frames that
  * come back, handing each record to `onRecord` (parse it with parseIpv4Tcp(buf, off, len,
- * seg, true)). Reconnects with capped exponential backoff when `reconnect` (-L).
+ * seg, true)). Reconnects with capped exponential backoff when `reconnect` (-L). Each connection's
+ * socket, handshake and frame decoding live in channel-conn.ts.
  */
-import * as net from 'node:net';
-import { randomBytes } from 'node:crypto';
+import type { Socket } from 'node:net';
 import { TcpcopyError } from '../core/errors';
-import { CHANNEL_VERSION_V2, V2_NONCE_BYTES, V2_RECORD_BYTES, V2ClientHandshake, v2ToV1 } from '../channel/v2';
-import { encodeClientMsg, encodeHello } from '../channel/client-msg';
-import { FrameDecoder } from '../channel/frame';
+import { encodeClientMsg } from '../channel/client-msg';
 import { CLIENT_MSG_BYTES, MSG_CLIENT_ADD, MSG_CLIENT_DEL, type RecordBytes } from '../channel/constants';
+import { type Conn, type ConnEnv, newConn, openConn, writeBatch } from './channel-conn';
 
 /** Default connections per intercept (the original's `-C` default). */
 export const DEFAULT_CHANNEL_CONNECTIONS = 2;
 /** Most connections per intercept (the original's `-C` maximum). */
 export const MAX_CHANNEL_CONNECTIONS = 11;
-/** Size of each connection's reused read buffer, bytes. */
-const READ_BUFFER_BYTES = 64 << 10;
 
 /** Options of a ChannelClient. */
 export interface ChannelClientOptions {
@@ -96,22 +93,6 @@ export interface ChannelClientStats {
   recordsSkipped: number;
 }
 
-interface Conn {
-  server: string;
-  host: string;
-  port: number;
-  sock: net.Socket | null;
-  up: boolean;
-  backoffMs: number;
-  timer: NodeJS.Timeout | null;
-  wasUp: boolean;
-  /** Messages of this event-loop turn, written in one go by flush(). */
-  batch: Buffer;
-  batchLen: number;
-  /** The batch holds a CLIENT_ADD (flushUrgent writes it now). */
-  hasAdd: boolean;
-}
-
 /** tcpcopy's channel to its intercepts. */
 export class ChannelClient {
   /** Called when a connection is lost (after the log line). */
@@ -129,8 +110,8 @@ export class ChannelClient {
     connected: 0, reconnects: 0, recordsReceived: 0, framesReceived: 0, protocolErrors: 0,
     bytesSent: 0, backpressured: 0, disconnects: 0, dropped: 0, recordsSkipped: 0,
   };
-  private readonly v1rec = Buffer.alloc(64);
-  private readonly connectTimeoutMs: number;
+  /** What the connections share (see channel-conn.ts). */
+  private readonly env: ConnEnv;
   private readonly maxQueued: number;
   private readonly autoFlush: boolean;
   private readonly delFlushMs: number;
@@ -140,24 +121,24 @@ export class ChannelClient {
 
   constructor(
     private readonly opts: ChannelClientOptions,
-    private readonly onRecord: (buf: Buffer, off: number, len: number) => void,
+    onRecord: (buf: Buffer, off: number, len: number) => void,
     private readonly log: ChannelLog,
   ) {
     if (opts.servers.length === 0) throw new TcpcopyError('ERR_BAD_OPTION', '-s: no intercept address given; fix: -s 198.18.0.2[:36524]');
     if (!Number.isInteger(opts.connections) || opts.connections < 1 || opts.connections > MAX_CHANNEL_CONNECTIONS) {
       throw new TcpcopyError('ERR_BAD_OPTION', `-C ${opts.connections}: expected an integer 1..${MAX_CHANNEL_CONNECTIONS}`, { option: '-C', value: opts.connections });
     }
-    this.connectTimeoutMs = opts.connectTimeoutMs ?? 3000;
+    this.env = {
+      connectTimeoutMs: opts.connectTimeoutMs ?? 3000, secret: opts.secret ?? null, recordBytes: opts.recordBytes,
+      onRecord, st: this.st, v1rec: Buffer.alloc(64), lost: (c, sock, reason) => this.lost(c, sock, reason),
+    };
     this.maxQueued = opts.maxQueuedBytes ?? 4 << 20;
     this.autoFlush = opts.autoFlush ?? true;
     this.delFlushMs = opts.delFlushMs ?? 10;
     this.perServer = opts.servers.map((s) => {
       const list: Conn[] = [];
       for (let i = 0; i < opts.connections; i++) {
-        const c: Conn = {
-          server: `${s.host}:${s.port}`, host: s.host, port: s.port, sock: null, up: false,
-          backoffMs: 100, timer: null, wasUp: false, batch: Buffer.alloc(CLIENT_MSG_BYTES * 64), batchLen: 0, hasAdd: false,
-        };
+        const c = newConn(s.host, s.port);
         list.push(c);
         this.conns.push(c);
       }
@@ -167,7 +148,7 @@ export class ChannelClient {
 
   /** Connects every connection and sends the hello; rejects with ERR_INTERCEPT_UNREACHABLE naming the first address that fails. */
   async connect(): Promise<void> {
-    const results = await Promise.allSettled(this.conns.map((c) => this.open(c)));
+    const results = await Promise.allSettled(this.conns.map((c) => openConn(c, this.env)));
     const bad = results.findIndex((r) => r.status === 'rejected');
     if (bad >= 0) {
       const c = this.conns[bad] as Conn;
@@ -180,104 +161,8 @@ export class ChannelClient {
     }
   }
 
-  private open(c: Conn): Promise<void> {
-    return new Promise((resolve, reject) => {
-      // Reads land in one reused buffer per connection (onread): no Buffer, stream push and
-      // 'data' event per read. FrameDecoder copies split records, so reusing it is safe.
-      const sock = net.connect({
-        host: c.host, port: c.port, noDelay: true,
-        onread: { buffer: Buffer.allocUnsafe(READ_BUFFER_BYTES), callback: (n: number, b: Uint8Array): boolean => { onData(b as Buffer, n); return true; } },
-      });
-      c.sock = sock;
-      let settled = false;
-      let opened = false;
-      const to = setTimeout(() => {
-        if (settled) return;
-        if (auth !== null) { fail(`intercept did not answer the channel v2 hello within ${this.connectTimeoutMs} ms (a 1.x intercept, or one without --secret-file?): give both sides the same --secret-file, or neither`); return; }
-        settled = true; sock.destroy(); reject(new Error(`timed out after ${this.connectTimeoutMs} ms`));
-      }, this.connectTimeoutMs);
-      const secret = this.opts.secret ?? null;
-      const dec = secret === null
-        ? new FrameDecoder(this.opts.recordBytes, this.onRecord)
-        : new FrameDecoder(V2_RECORD_BYTES, (b, o) => {
-          if (v2ToV1(b, o, this.v1rec, 0) === 4) this.onRecord(this.v1rec, 0, 64);
-          else this.st.recordsSkipped++;
-        });
-      // channel v2 handshake: bytes from intercept before the frames start
-      let auth: V2ClientHandshake | null = null;
-      const ready = (): void => {
-        settled = true;
-        opened = true;
-        clearTimeout(to);
-        c.up = true;
-        c.backoffMs = 100;
-        if (c.wasUp) this.st.reconnects++;
-        c.wasUp = true;
-        this.st.connected++;
-        resolve();
-      };
-      const fail = (msg: string): void => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(to);
-        sock.destroy();
-        reject(new TcpcopyError('ERR_CHANNEL_AUTH', `-s ${c.server}: ${msg}`, { server: c.server }));
-      };
-      const handshake = (chunk: Buffer): Buffer | null => {
-        const step = (auth as V2ClientHandshake).feed(chunk);
-        if (step.kind === 'wait') return null;
-        if (step.kind === 'fail') { fail(step.message); return null; }
-        if (step.kind === 'send') {
-          sock.write(step.bytes);
-          this.st.bytesSent += step.bytes.length;
-          return null;
-        }
-        auth = null;
-        ready();
-        return step.rest;
-      };
-      sock.once('connect', () => {
-        if (settled) return;
-        sock.setNoDelay(true);
-        const hello = Buffer.alloc(CLIENT_MSG_BYTES);
-        encodeHello(hello, 0, secret === null ? undefined : CHANNEL_VERSION_V2);
-        sock.write(hello);
-        this.st.bytesSent += CLIENT_MSG_BYTES;
-        if (secret === null) { ready(); return; }
-        auth = new V2ClientHandshake(secret, randomBytes(V2_NONCE_BYTES));
-      });
-      const onData = (data: Buffer, n: number): void => {
-        let chunk: Buffer | null = data;
-        let len = n;
-        if (auth !== null) {
-          // the handshake keeps what it is fed: give it a copy of the reused read buffer
-          chunk = handshake(Buffer.from(data.subarray(0, n)));
-          if (chunk === null || chunk.length === 0) return;
-          len = chunk.length;
-        }
-        const f0 = dec.frames;
-        const r0 = dec.records;
-        const v = dec.feed(chunk, 0, len);
-        this.st.framesReceived += dec.frames - f0;
-        this.st.recordsReceived += dec.records - r0;
-        if (v !== 'ok') {
-          this.st.protocolErrors++;
-          this.lost(c, sock, `protocol error: frame count ${dec.badCount} > ${dec.maxRecords}`);
-        }
-      };
-      sock.on('error', (err) => {
-        if (!settled) { settled = true; clearTimeout(to); reject(err); return; }
-        if (opened) this.lost(c, sock, err.message);
-      });
-      sock.on('close', () => {
-        if (!settled && auth !== null) { fail('intercept closed the connection during the channel v2 handshake (wrong --secret-file, or an intercept without one)'); return; }
-        if (!settled) { settled = true; clearTimeout(to); reject(new Error('closed')); return; }
-        if (opened) this.lost(c, sock, sock.bytesRead === 0 ? 'closed by intercept before sending anything (does it require --secret-file?)' : 'closed by intercept');
-      });
-    });
-  }
-
-  private lost(c: Conn, sock: net.Socket, reason: string): void {
+  /** A connection that was up failed: logs it, reconnects (-L) and tells onDown. */
+  private lost(c: Conn, sock: Socket, reason: string): void {
     if (c.sock !== sock) return;
     sock.destroy();
     c.sock = null;
@@ -294,6 +179,7 @@ export class ChannelClient {
     this.onDown?.({ server: c.server, reason, willReconnect, serverDown });
   }
 
+  /** Reopens `c` after its backoff delay (doubling up to 5 s), again on failure until closed. */
   private schedule(c: Conn): void {
     if (c.timer) return;
     const delay = c.backoffMs;
@@ -301,7 +187,7 @@ export class ChannelClient {
     c.timer = setTimeout(() => {
       c.timer = null;
       if (this.closed) return;
-      this.open(c).then(
+      openConn(c, this.env).then(
         () => { this.log.info(`intercept ${c.server}: reconnected`); this.onReconnect?.(c.server); },
         () => { if (!this.closed) { c.sock = null; this.schedule(c); } },
       );
@@ -319,6 +205,7 @@ export class ChannelClient {
     this.queue(MSG_CLIENT_DEL, clientIp, clientPort, targetIp, targetPort);
   }
 
+  /** Appends one message to the batch of a connection that is up to every intercept (chosen by the client port). */
   private queue(type: number, cip: number, cport: number, tip: number, tport: number): void {
     const n = this.opts.connections;
     for (const list of this.perServer) {
@@ -328,7 +215,7 @@ export class ChannelClient {
         if (x.up) { c = x; break; }
       }
       if (!c || !c.sock || c.sock.writableLength > this.maxQueued) { this.st.dropped++; continue; }
-      if (c.batchLen + CLIENT_MSG_BYTES > c.batch.length) this.flushConn(c);
+      if (c.batchLen + CLIENT_MSG_BYTES > c.batch.length) writeBatch(c, this.st);
       c.batchLen = encodeClientMsg(c.batch, c.batchLen, type, cip, cport, tip, tport);
       if (type === MSG_CLIENT_ADD) c.hasAdd = true;
     }
@@ -340,7 +227,7 @@ export class ChannelClient {
    * current tick). Call it before sending a batch of SYNs so CLIENT_ADD leaves first.
    */
   flush(): void {
-    for (const c of this.conns) if (c.batchLen > 0) this.flushConn(c);
+    for (const c of this.conns) if (c.batchLen > 0) writeBatch(c, this.st);
   }
 
   /**
@@ -351,24 +238,12 @@ export class ChannelClient {
   flushUrgent(): void {
     for (const c of this.conns) {
       if (c.batchLen === 0) continue;
-      if (c.hasAdd) this.flushConn(c);
+      if (c.hasAdd) writeBatch(c, this.st);
       else if (this.delTimer === null && !this.closed) {
         this.delTimer = setTimeout(this.delFlush, this.delFlushMs);
         this.delTimer.unref?.();
       }
     }
-  }
-
-  private flushConn(c: Conn): void {
-    const sock = c.sock;
-    const len = c.batchLen;
-    c.batchLen = 0;
-    c.hasAdd = false;
-    if (!sock || !c.up) { this.st.dropped += len / CLIENT_MSG_BYTES; return; }
-    const out = Buffer.allocUnsafe(len);
-    c.batch.copy(out, 0, 0, len);
-    this.st.bytesSent += len;
-    if (!sock.write(out)) this.st.backpressured++;
   }
 
   /** True when at least one connection to every intercept is up. */

@@ -1,7 +1,7 @@
 import type { HeapItem } from './timer-heap';
 import { seqAdd } from '../seq';
 
-/** Session life cycle. Transitions happen only in engine.ts / transmit.ts. */
+/** Session life cycle. Transitions happen only in engine.ts, engine-*.ts and transmit.ts. */
 export const enum SessionState {
   /** Waiting for an older connection with the same client address and port to finish. */
   Queued = 0,

@@ -1,0 +1,71 @@
+import type { EngineConfig } from './engine-config';
+import type { EngineStats } from './stats';
+import { Unreplayed } from './unreplayed';
+import type { CapturedPiece } from './session/capture';
+import { type Session, SessionState } from './session/session';
+import { TimerHeap } from './session/timer-heap';
+import { type EngineOutput, TxContext, sendAck } from './session/transmit';
+
+/** Integer key of an address and port (exact in a double: < 2^48). */
+export function key(ip: number, port: number): number {
+  return ip * 65536 + port;
+}
+
+/**
+ * The state of a ReplayEngine: its session tables, timers and reused scratch space. The engine's
+ * paths (engine-lifecycle.ts, engine-reply.ts, engine-timers.ts) are plain functions over it.
+ */
+export class EngineState {
+  readonly ctx: TxContext;
+  /** Per replay variant: original client ip:port -> the newest session of that connection. */
+  readonly byCapture: Map<number, Session>[] = [];
+  /** Replayed client ip:port -> the session that owns the target's replies to it. */
+  readonly byReply = new Map<number, Session>();
+  readonly timers = new TimerHeap<Session>();
+  /** Sessions that owe the target an ACK, flushed by flushAcks(). */
+  readonly ackQueue: Session[] = [];
+  /** The captured client packet being fed, reused for every packet. */
+  readonly piece: CapturedPiece = { seq: 0, buf: null, off: 0, len: 0, fin: false, rst: false, ackOk: false, ack: 0, tsVal: 0 };
+  /** Whether the intercept channel is up (told by the runner through setChannelUp). */
+  channelUp = true;
+  /** Connections seen but not replayed (sampling, -O, session cap, tails of ended replays). */
+  readonly unreplayed: Unreplayed;
+
+  constructor(readonly cfg: EngineConfig, readonly stats: EngineStats, out: EngineOutput) {
+    this.ctx = new TxContext(cfg, stats, out);
+    this.unreplayed = new Unreplayed(cfg, stats);
+  }
+}
+
+/** When an idle session ends: keepalive timeout once drained, session timeout otherwise. */
+export function idleDeadline(e: EngineState, s: Session): number {
+  const drained = s.sndUna === s.capNxt;
+  return s.lastActivity + (drained ? e.cfg.keepaliveTimeoutMs : e.cfg.sessionTimeoutMs);
+}
+
+/** Sets the session's timer to its earliest deadline (none once closed or while queued). */
+export function rearm(e: EngineState, s: Session): void {
+  if (s.state === SessionState.Closed || s.state === SessionState.Queued) return;
+  let d = Math.min(s.rtxAt, s.waitAt, s.delackAt, idleDeadline(e, s));
+  if (s.gapSince >= 0) d = Math.min(d, s.gapSince + e.cfg.gapTimeoutMs);
+  e.timers.set(s, d);
+}
+
+/** Marks the session as owing the target an ACK (sent by flushAcks()). */
+export function queueAck(e: EngineState, s: Session): void {
+  if (!s.ackPending) {
+    s.ackPending = true;
+    e.ackQueue.push(s);
+  }
+}
+
+/** Sends the ACKs owed for reply data received in this batch. */
+export function flushAcks(e: EngineState): void {
+  const q = e.ackQueue;
+  for (let i = 0; i < q.length; i++) {
+    const s = q[i] as typeof q[number];
+    if (s.ackPending && s.state === SessionState.Established) sendAck(e.ctx, s);
+    s.ackPending = false;
+  }
+  q.length = 0;
+}
