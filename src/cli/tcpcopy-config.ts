@@ -6,6 +6,7 @@ import { parseIpv4 } from '../core/wire/segment';
 import { TCPCOPY_OPTIONS } from './tcpcopy-options';
 import { parseTransferList, type Transfer } from './transfer';
 import { type MetricsAddress, parseMetricsAddress } from '../io/metrics-server';
+import { LIVE_RING_BLOCK_TIMEOUT_MS } from '../run/live-input';
 
 /** Where packets come from. */
 export type InputSpec = { kind: 'offline'; file: string } | { kind: 'live'; devices: readonly string[] };
@@ -42,6 +43,8 @@ export interface TcpcopyConfig {
   bufferMB: number;
   /** -S bytes */
   snaplen: number;
+  /** --capture-delay ms (no original flag): live ring block retire timeout; default 10 */
+  captureDelayMs: number;
   /** -o device, null = raw IP send */
   sendDevice: string | null;
   /** -a (0 = unpaced) */
@@ -223,6 +226,7 @@ export function parseTcpcopyArgs(argv: readonly string[]): TcpcopyConfig {
     filter: str('filter') ?? null,
     bufferMB: intOption('-B', str('buffer'), 16, 1, 4096),
     snaplen: intOption('-S', str('snaplen'), 65535, 64, 262144),
+    captureDelayMs: intOption('--capture-delay', str('capture-delay'), LIVE_RING_BLOCK_TIMEOUT_MS, 1, 1000),
     sendDevice,
     accelerate: numOption('-a', str('accelerate'), 1, 0, 1_000_000),
     idleGapMs: numOption('-I', str('idle-gap'), 0, 0, 1e12),
@@ -257,7 +261,7 @@ function emptyConfig(): TcpcopyConfig {
   return {
     help: false, version: false, transfers: [], intercepts: [], connections: 2, reconnect: false, secretFile: null, clientIps: [], localhostIp: 0,
     replicas: 1, portOffset: 0, samplePercent: 100, rampMs: 0, input: { kind: 'live', devices: [] }, filter: null,
-    bufferMB: 16, snaplen: 65535, sendDevice: null, accelerate: 1, idleGapMs: 0, repeats: 1,
+    bufferMB: 16, snaplen: 65535, captureDelayMs: LIVE_RING_BLOCK_TIMEOUT_MS, sendDevice: null, accelerate: 1, idleGapMs: 0, repeats: 1,
     sessionTimeoutMs: 600_000, keepaliveTimeoutMs: 600_000, noWait: false, onlySyn: false, mss: 1460, mtu: 1500,
     rtoMs: 100, delayedAckMs: 40, nice: 0, memoryMB: 0, logFile: null, pidFile: null, daemon: false, logFormat: 'text', debug: false,
     reportFile: null, statusIntervalMs: 5000, statusStyle: 'auto', metrics: null,

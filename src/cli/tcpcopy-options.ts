@@ -29,6 +29,7 @@ export const TCPCOPY_OPTIONS: readonly OptionSpec[] = [
   { long: 'offline', kind: 'string', group: 'Offline', arg: 'FILE', doc: 'replay this capture file (same as -i FILE when FILE exists)' },
   { short: 'F', long: 'filter', kind: 'string', group: 'Capture', arg: 'BPF', doc: 'capture filter (tcpdump syntax) for live capture', def: 'built from -x' },
   { short: 'B', long: 'buffer', kind: 'string', group: 'Capture', arg: 'MB', doc: 'capture ring size in MiB', def: '16' },
+  { long: 'capture-delay', kind: 'string', group: 'Capture', arg: 'MS', doc: 'longest a captured packet waits in the ring before tcpcopy wakes up to read it (1..1000): larger means fewer wake-ups and less CPU, but more replay lag', def: '10' },
   { short: 'S', long: 'snaplen', kind: 'string', group: 'Capture', arg: 'BYTES', doc: 'bytes kept of each captured packet', def: '65535' },
   { short: 'o', long: 'send-device', kind: 'string', group: 'Capture', arg: 'DEV', doc: 'send Ethernet frames on this device (needs @mac in -x) instead of raw IP' },
   { short: 'c', long: 'client-ip', kind: 'string', group: 'Traffic shaping', arg: 'LIST', doc: 'rewrite client addresses: IPs, a.b.c.x patterns (keep last octet) or CIDR blocks, comma separated' },

@@ -95,3 +95,11 @@ test('-c maps clients: exact, x wildcard keeps the last octet, CIDR stays inside
   assert.ok(seen.size > 40);
   assert.equal(ipToString(mapClientIp(parseClientIpList('198.18.5.1'), parseIpv4('198.18.1.2'))), '198.18.5.1');
 });
+
+test('--capture-delay: default 10 ms, 1..1000, errors name the option', () => {
+  const base = ['-x', '80-198.18.0.2:8080', '-s', '198.18.0.3'];
+  assert.equal(parseTcpcopyArgs(base).captureDelayMs, 10);
+  assert.equal(parseTcpcopyArgs([...base, '--capture-delay', '40']).captureDelayMs, 40);
+  assert.match(code(() => parseTcpcopyArgs([...base, '--capture-delay', '0'])), /--capture-delay.*1\.\.1000/);
+  assert.match(code(() => parseTcpcopyArgs([...base, '--capture-delay', 'x'])), /--capture-delay/);
+});

@@ -11,3 +11,8 @@ test('live capture ring: smallest power-of-two block that holds one snaplen pack
   const g = liveRingGeometry(65535);
   assert.ok(((16 * 1024) / g.blockKB) * g.blockTimeoutMs >= 1000);
 });
+
+test('live capture ring: --capture-delay sets the retire timeout', () => {
+  assert.equal(liveRingGeometry(65535, 40).blockTimeoutMs, 40);
+  assert.equal(liveRingGeometry(65535, 40).blockKB, 128);
+});
