@@ -31,6 +31,8 @@ export interface InterceptConfig {
   readonly payload: boolean;
   /** Capture snaplen in bytes, `--snaplen`; default 160 (headers), 320 with --payload. */
   readonly snaplen: number;
+  /** Longest a captured reply waits in the capture ring before intercept wakes up to read it, ms, `--capture-delay` (no original flag); default 1. */
+  readonly captureDelayMs: number;
   /** Log level, `--log-level` debug|info|warn|error; default info. */
   readonly logLevel: 'debug' | 'info' | 'warn' | 'error';
   /** Log line format, `--log-format` text|json; default text. */
@@ -81,6 +83,9 @@ returns their headers to the tcpcopy instances connected on the channel port.
       --payload           send 192-byte records with up to 128 payload bytes
                           (tcpcopy must use the same record variant)
       --snaplen BYTES     capture snaplen (default: 160, 320 with --payload)
+      --capture-delay MS  longest a reply waits in the capture ring before intercept
+                          reads it (1..1000, default 1): larger = fewer wake-ups, less
+                          CPU on both sides, later replies (more replay lag)
   -l, --log FILE          append the log to FILE (default: stderr)
       --log-level LEVEL   debug, info, warn or error (default: info)
       --log-format FMT    text or json (one object per line) (default: text)
@@ -137,6 +142,7 @@ export function parseInterceptArgs(argv: readonly string[]): InterceptCommand {
         'route-timeout': { type: 'string' },
         payload: { type: 'boolean' },
         snaplen: { type: 'string' },
+        'capture-delay': { type: 'string' },
         'max-routes': { type: 'string', short: 's' },
         nfqueue: { type: 'string' },
         'queue-len': { type: 'string', short: 'q' },
@@ -163,6 +169,7 @@ export function parseInterceptArgs(argv: readonly string[]): InterceptCommand {
   const payload = v.payload === true;
   const routeTimeoutS = intOpt('--route-timeout', v['route-timeout'], 120, 1, 86400, 'seconds');
   const snaplen = intOpt('--snaplen', v.snaplen, payload ? 320 : 160, 96, 65535, 'bytes');
+  const captureDelayMs = intOpt('--capture-delay', v['capture-delay'], 1, 1, 1000, 'ms');
   const lvl = v['log-level'] ?? 'info';
   if (lvl !== 'debug' && lvl !== 'info' && lvl !== 'warn' && lvl !== 'error') throw bad('--log-level', lvl, 'expected debug, info, warn or error');
   const fmt = v['log-format'] ?? 'text';
@@ -187,7 +194,7 @@ export function parseInterceptArgs(argv: readonly string[]): InterceptCommand {
   if (v['secret-file'] !== undefined && payload) throw bad('--secret-file', v['secret-file'], 'channel v2 does not carry payload records yet; drop --payload or --secret-file');
   const config: InterceptConfig = Object.freeze({
     device, filter, port, bind, logFile: v.log ?? null, pidFile: v.pidfile ?? null,
-    daemon: v.daemon === true, routeTimeoutS, payload, snaplen, logLevel: lvl, logFormat: fmt,
+    daemon: v.daemon === true, routeTimeoutS, payload, snaplen, captureDelayMs, logLevel: lvl, logFormat: fmt,
     maxRoutes, nfqueue, queueMaxLen, passList: Object.freeze(passList), reportFile: v.report ?? null,
     secretFile: v['secret-file'] ?? null, metrics: v.metrics ?? null,
   });
