@@ -30,16 +30,19 @@ export interface AccessRecord {
   connection?: number;
   /** Number of this request on its connection, from 1 ($connection_requests), when known. */
   connectionRequests?: number;
+  /** Port the request came in on ($server_port), when known. */
+  serverPort?: number;
 }
 
 /**
  * The nginx log format the lab configures (name `tcpcopy_lab`). One line per request:
- * `addr port [msec] "request" status body_bytes request_length request_time connection connection_requests`.
+ * `addr port [msec] "request" status body_bytes request_length request_time connection connection_requests server_port`
+ * (logs without the last field, written before it was added, parse too).
  */
 export const NGINX_LOG_FORMAT =
-  '$remote_addr $remote_port [$msec] "$request" $status $body_bytes_sent $request_length $request_time $connection $connection_requests';
+  '$remote_addr $remote_port [$msec] "$request" $status $body_bytes_sent $request_length $request_time $connection $connection_requests $server_port';
 
-const NGINX_RE = /^(\S+) (\d+) \[(\d+(?:\.\d+)?)\] "(.*)" (\d{3}) (\d+) (\d+) (\d+(?:\.\d+)?) (\d+) (\d+)$/;
+const NGINX_RE = /^(\S+) (\d+) \[(\d+(?:\.\d+)?)\] "(.*)" (\d{3}) (\d+) (\d+) (\d+(?:\.\d+)?) (\d+) (\d+)(?: (\d+))?$/;
 
 /** Result of parsing a whole log. */
 export interface ParsedLog {
@@ -76,6 +79,7 @@ export function parseNginxLine(line: string): AccessRecord | null {
     requestTime: Number(m[8]),
     connection: Number(m[9]),
     connectionRequests: Number(m[10]),
+    ...(m[11] !== undefined ? { serverPort: Number(m[11]) } : {}),
   };
 }
 
