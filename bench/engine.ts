@@ -79,6 +79,9 @@ export interface EngineBenchResult {
   gc: GcFigures;
   /** Heap growth over the run (after a GC when exposed), MiB. */
   heapGrowthMB: number;
+  /** Unit objects and 64 KiB payload chunks the engine created (not reused) over the run. */
+  unitsCreated: number;
+  chunksCreated: number;
   rssMB: number;
 }
 
@@ -126,6 +129,7 @@ export async function runEngineBench(o: EngineBenchOptions): Promise<EngineBench
     requestsPerSec: st.requestsReplayed / seconds,
     requestsReplayed: st.requestsReplayed, completed: st.outcomes.completed,
     gc: gcf, heapGrowthMB, rssMB: process.memoryUsage.rss() / 1048576,
+    unitsCreated: engine.allocations.unitsCreated, chunksCreated: engine.allocations.chunksCreated,
   };
 }
 
@@ -144,7 +148,7 @@ export async function engineSuite(log: (s: string) => void): Promise<EngineBench
     log(`engine: ${r.sessions} sessions x ${r.requestsPerSession} requests: ${(r.packetsPerSec / 1e6).toFixed(2)} M packets/s `
       + `(${((r.clientPackets + r.replies) / r.cpuSeconds / 1e6).toFixed(2)} M per CPU second; ${r.clientPackets} client + ${r.replies} replies in ${r.seconds.toFixed(2)} s, cpu ${r.cpuSeconds.toFixed(2)} s), `
       + `${(r.requestsPerSec / 1e3).toFixed(0)}k requests/s, replayed ${r.requestsReplayed}/${r.sessions * r.requestsPerSession}, completed ${r.completed}; `
-      + `gc ${r.gc.minor} minor + ${r.gc.major} major (${r.gc.pauseMs} ms pause), heap growth ${r.heapGrowthMB.toFixed(1)} MiB, rss ${r.rssMB.toFixed(0)} MiB`);
+      + `gc ${r.gc.minor} minor + ${r.gc.major} major (${r.gc.pauseMs} ms pause), heap growth ${r.heapGrowthMB.toFixed(1)} MiB, units created ${r.unitsCreated} for ${r.clientPackets} packets (${r.chunksCreated} payload chunks), rss ${r.rssMB.toFixed(0)} MiB`);
   }
   return out;
 }

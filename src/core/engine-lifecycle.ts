@@ -132,8 +132,7 @@ export function endSession(e: EngineState, s: Session, reason: Outcome, now: num
   if (!s.capClosed && (s.ooo.length > 0 || s.sndUna !== s.capNxt) && reason !== 'superseded') {
     e.unreplayed.rememberEnded(s.variant, s.captureKey, s.lastAckValid ? s.lastAck : -1, outcome, now);
   }
-  s.units.length = 0;
-  s.ooo.length = 0;
+  s.releaseUnits(e.pool);
   const map = e.byCapture[s.variant];
   if (map !== undefined && map.get(s.captureKey) === s) map.delete(s.captureKey);
   if (wasStarted) {

@@ -4,6 +4,7 @@ import { Unreplayed } from './unreplayed';
 import type { CapturedPiece } from './session/capture';
 import { type Session, SessionState } from './session/session';
 import { TimerHeap } from './session/timer-heap';
+import { UnitPool } from './session/unit-pool';
 import { type EngineOutput, TxContext, sendAck } from './session/transmit';
 
 /** Integer key of an address and port (exact in a double: < 2^48). */
@@ -26,6 +27,8 @@ export class EngineState {
   readonly ackQueue: Session[] = [];
   /** The captured client packet being fed, reused for every packet. */
   readonly piece: CapturedPiece = { seq: 0, buf: null, off: 0, len: 0, fin: false, rst: false, ackOk: false, ack: 0, tsVal: 0 };
+  /** Recycled Units and payload chunks (no allocation per captured segment). */
+  readonly pool = new UnitPool();
   /** Whether the intercept channel is up (told by the runner through setChannelUp). */
   channelUp = true;
   /** Connections seen but not replayed (sampling, -O, session cap, tails of ended replays). */

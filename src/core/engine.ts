@@ -5,6 +5,7 @@ import { EngineState, flushAcks, key, rearm } from './engine-state';
 import { pollTimers } from './engine-timers';
 import { type EngineStats, newEngineStats } from './stats';
 import { appendCaptured } from './session/capture';
+import type { UnitPoolStats } from './session/unit-pool';
 import { SessionState } from './session/session';
 import { type EngineOutput, transmit } from './session/transmit';
 import { payloadCaptured } from './wire/decode';
@@ -42,6 +43,11 @@ export class ReplayEngine {
     if (list === undefined) return undefined;
     for (const t of list) if (t.onlineIp === 0 || t.onlineIp === dstIp) return t;
     return undefined;
+  }
+
+  /** Units and payload chunks the engine's pool created so far (a steady state creates none: see session/unit-pool.ts). */
+  get allocations(): Readonly<UnitPoolStats> {
+    return this.core.pool.stats;
   }
 
   /** Sessions currently in the table. */
@@ -157,7 +163,7 @@ export class ReplayEngine {
       return;
     }
     s.lastActivity = now;
-    if (appendCaptured(s, e.piece, now, this.stats) && s.state === SessionState.Established) {
+    if (appendCaptured(s, e.piece, now, this.stats, e.pool) && s.state === SessionState.Established) {
       afterChange(e, s, now, transmit(e.ctx, s, now));
       return;
     }

@@ -1,6 +1,7 @@
 import { seqAdd, seqAfter, seqBefore, seqBeforeEq, seqDiff } from '../seq';
 import type { EngineStats } from '../stats';
 import { type Session, type Unit, unitSpan } from './session';
+import type { UnitPool } from './unit-pool';
 
 /** What appendCaptured needs to know of one captured client segment (copied out of the parser). */
 export interface CapturedPiece {
@@ -17,20 +18,13 @@ export interface CapturedPiece {
   tsVal: number;
 }
 
-function copyOut(buf: Buffer | null, off: number, len: number): Buffer | null {
-  if (len === 0 || buf === null) return null;
-  const b = Buffer.allocUnsafe(len);
-  buf.copy(b, 0, off, off + len);
-  return b;
-}
-
 /**
  * Adds a captured client segment to the session's stream: trims what was already captured
  * (retransmissions), parks segments beyond a hole (ooo), decides whether it begins an exchange
  * (the captured ack advanced: the server had answered), and counts requests.
- * Returns false when the segment added nothing (a duplicate).
+ * Returns false when the segment added nothing (a duplicate). Units come from `pool`.
  */
-export function appendCaptured(s: Session, p: CapturedPiece, now: number, stats: EngineStats): boolean {
+export function appendCaptured(s: Session, p: CapturedPiece, now: number, stats: EngineStats, pool: UnitPool): boolean {
   if (s.capClosed) {
     stats.clientDuplicates++;
     return false;
@@ -38,8 +32,9 @@ export function appendCaptured(s: Session, p: CapturedPiece, now: number, stats:
   if (p.tsVal !== 0 && seqAfter(p.tsVal, s.lastTsVal)) s.lastTsVal = p.tsVal;
   if (p.rst) {
     // A reset ends the stream wherever it points; it is replayed after all captured data.
-    pushUnit(s, { seq: s.capNxt, data: null, len: 0, fin: false, rst: true, capturedAt: now, startsExchange: false, respBytes: 0, tsVal: p.tsVal }, p, stats);
+    pushUnit(s, pool.take(s.capNxt, null, 0, 0, false, true, now, p.tsVal), p, stats);
     s.capClosed = true;
+    for (const u of s.ooo) pool.release(u);
     s.ooo.length = 0;
     s.gapSince = -1;
     return true;
@@ -67,11 +62,11 @@ export function appendCaptured(s: Session, p: CapturedPiece, now: number, stats:
     len = Math.max(0, len - skip);
   }
   if (seqAfter(seq, s.capNxt)) {
-    parkOutOfOrder(s, { ...p, seq, off, len }, now);
+    parkOutOfOrder(s, p, seq, off, len, now, pool);
     return true;
   }
-  pushUnit(s, { seq, data: copyOut(p.buf, off, len), len, fin: p.fin, rst: false, capturedAt: now, startsExchange: false, respBytes: 0, tsVal: p.tsVal }, p, stats);
-  drainOutOfOrder(s, now, stats);
+  pushUnit(s, pool.take(seq, p.buf, off, len, p.fin, false, now, p.tsVal), p, stats);
+  drainOutOfOrder(s, now, stats, pool);
   return true;
 }
 
@@ -101,28 +96,32 @@ function pushUnit(s: Session, u: Unit, p: CapturedPiece, stats: EngineStats): vo
 }
 
 /** Keeps a segment that lies beyond a hole in the capture until the hole is filled. */
-function parkOutOfOrder(s: Session, p: CapturedPiece, now: number): void {
+function parkOutOfOrder(s: Session, p: CapturedPiece, seq: number, off: number, len: number, now: number, pool: UnitPool): void {
   if (s.gapSince < 0) s.gapSince = now;
-  const u: Unit & { ackOk: boolean; ack: number } = {
-    seq: p.seq, data: copyOut(p.buf, p.off, p.len), len: p.len, fin: p.fin, rst: false,
-    capturedAt: now, startsExchange: false, respBytes: 0, tsVal: p.tsVal, ackOk: p.ackOk, ack: p.ack,
-  };
   const ooo = s.ooo;
   let i = ooo.length;
-  while (i > 0 && seqAfter((ooo[i - 1] as Unit).seq, u.seq)) i--;
-  if (i > 0 && (ooo[i - 1] as Unit).seq === u.seq) return; // same hole-side segment again
+  while (i > 0 && seqAfter((ooo[i - 1] as Unit).seq, seq)) i--;
+  if (i > 0 && (ooo[i - 1] as Unit).seq === seq) return; // same hole-side segment again
+  const u = pool.take(seq, p.buf, off, len, p.fin, false, now, p.tsVal);
+  u.ackOk = p.ackOk;
+  u.ack = p.ack;
   ooo.splice(i, 0, u);
 }
 
 /** Moves parked segments that now follow capNxt into the stream. */
-function drainOutOfOrder(s: Session, now: number, stats: EngineStats): void {
+function drainOutOfOrder(s: Session, now: number, stats: EngineStats, pool: UnitPool): void {
   const ooo = s.ooo;
   while (ooo.length > 0) {
-    const first = ooo[0] as Unit & { ackOk: boolean; ack: number };
+    const first = ooo[0] as Unit;
     if (!seqBeforeEq(first.seq, s.capNxt)) break;
     ooo.shift();
-    if (s.capClosed) break;
-    appendCaptured(s, { seq: first.seq, buf: first.data, off: 0, len: first.len, fin: first.fin, rst: false, ackOk: first.ackOk, ack: first.ack, tsVal: first.tsVal }, first.capturedAt, stats);
+    if (s.capClosed) {
+      pool.release(first);
+      break;
+    }
+    // copied again into the stream (a rare path), then the parked copy is given back
+    appendCaptured(s, { seq: first.seq, buf: first.data, off: first.dataOff, len: first.len, fin: first.fin, rst: false, ackOk: first.ackOk, ack: first.ack, tsVal: first.tsVal }, first.capturedAt, stats, pool);
+    pool.release(first);
   }
   if (ooo.length === 0) s.gapSince = -1;
   else if (s.gapSince < 0) s.gapSince = now;
@@ -137,7 +136,7 @@ export function parkedRequests(s: Session): number {
   let n = 0;
   let last = s.lastAck;
   let valid = s.lastAckValid;
-  for (const u of s.ooo as Array<Unit & { ackOk: boolean; ack: number }>) {
+  for (const u of s.ooo) {
     if (u.len > 0 && u.ackOk && (!valid || seqAfter(u.ack, last))) n++;
     if (u.ackOk) {
       last = u.ack;

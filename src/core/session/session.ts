@@ -1,3 +1,4 @@
+import type { PayloadChunk, UnitPool } from './unit-pool';
 import type { HeapItem } from './timer-heap';
 import { seqAdd } from '../seq';
 
@@ -20,8 +21,12 @@ export const enum SessionState {
 export interface Unit {
   /** Client sequence number of the first byte (of the FIN/RST when len = 0). */
   seq: number;
-  /** Payload copy, null when len = 0. */
+  /** Buffer holding the payload copy at [dataOff, dataOff + len) (a shared chunk, see unit-pool.ts); null when len = 0. */
   data: Buffer | null;
+  /** Offset of the payload in `data`. */
+  dataOff: number;
+  /** The pool chunk `data` belongs to (null: none, or a Buffer of its own). */
+  chunk: PayloadChunk | null;
   /** Payload length. */
   len: number;
   /** The captured segment carried FIN (occupies one sequence number after the data). */
@@ -36,6 +41,9 @@ export interface Unit {
   respBytes: number;
   /** Captured TSval of the client, 0 when absent. */
   tsVal: number;
+  /** Segments parked beyond a capture hole: the captured ACK flag and number, for when they join the stream. */
+  ackOk: boolean;
+  ack: number;
 }
 
 /** Sequence space a unit occupies (payload + FIN). */
@@ -177,8 +185,8 @@ export class Session implements HeapItem {
     return units.length;
   }
 
-  /** Drops units wholly acknowledged (below sndUna); compacts the array now and then. */
-  dropAcked(): void {
+  /** Drops units wholly acknowledged (below sndUna), giving them back to `pool`; compacts the array now and then. */
+  dropAcked(pool: UnitPool): void {
     const units = this.units;
     while (this.head < units.length) {
       const u = units[this.head] as Unit;
@@ -187,6 +195,7 @@ export class Session implements HeapItem {
       if (((end - this.sndUna) | 0) > 0) break;
       units[this.head] = undefined as unknown as Unit;
       this.head++;
+      pool.release(u);
     }
     // Compacted now and then, not whenever the array drains: `units.length = 0` goes through a
     // slow runtime path and drops the backing store that the next push then allocates again.
@@ -194,5 +203,15 @@ export class Session implements HeapItem {
       this.units = units.slice(this.head);
       this.head = 0;
     }
+  }
+
+  /** Gives every unit (stream and parked) back to `pool` and empties both lists. */
+  releaseUnits(pool: UnitPool): void {
+    const units = this.units;
+    for (let i = this.head; i < units.length; i++) pool.release(units[i] as Unit);
+    units.length = 0;
+    this.head = 0;
+    for (const u of this.ooo) pool.release(u);
+    this.ooo.length = 0;
   }
 }

@@ -178,7 +178,7 @@ export function transmit(ctx: TxContext, s: Session, now: number): 'ok' | 'giveu
       s.respBase = s.rcvNxt;
       if (u.len > 0) s.lagFrom = u.capturedAt;
     }
-    ctx.emit(s, s.sndNxt, flags, u.data, off, n, u.tsVal);
+    ctx.emit(s, s.sndNxt, flags, u.data, u.dataOff + off, n, u.tsVal);
     s.ackPending = false;
     const span = n + (flags & TCP_FIN ? 1 : 0);
     const wasNew = seqAfterEq(s.sndNxt, s.sndMax);
@@ -235,7 +235,7 @@ function probeWindow(ctx: TxContext, s: Session): void {
     return;
   }
   const off = seqDiff(s.sndUna, u.seq);
-  ctx.emit(s, s.sndUna, TCP_ACK, u.data, off, Math.min(1, u.len - off), u.tsVal);
+  ctx.emit(s, s.sndUna, TCP_ACK, u.data, u.dataOff + off, Math.min(1, u.len - off), u.tsVal);
   const next = seqAdd(s.sndUna, 1);
   if (seqAfter(next, s.sndMax)) s.sndMax = next;
   if (seqBefore(s.sndNxt, next)) s.sndNxt = next;
@@ -252,7 +252,7 @@ export function fastRetransmit(ctx: TxContext, s: Session, now: number): void {
   let flags = TCP_ACK;
   if (n === rem && u.fin) flags |= TCP_FIN;
   if (n === 0 && !u.fin) return;
-  ctx.emit(s, s.sndUna, flags, u.data, off, n, u.tsVal);
+  ctx.emit(s, s.sndUna, flags, u.data, u.dataOff + off, n, u.tsVal);
   ctx.stats.retransFast++;
   s.rttSentAt = -1;
   s.rtxAt = now + s.rto;
