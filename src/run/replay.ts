@@ -25,6 +25,9 @@ const DOWN_GRACE_MS = 10_000;
  * Wires one replay: capture (file or live) -> decode -> engine -> raw send, and intercept's
  * reply records -> engine. Owns the timers, the status line and the final report.
  */
+/** How much later the engine's next deadline may be than the armed timer before the timer is moved, ms. */
+const ARM_SLACK_MS = 2;
+
 export class Replay implements OfflineFrameSink, PacketReceiver {
   readonly engine: ReplayEngine;
   private readonly seg = newSegment();
@@ -288,12 +291,24 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
     this.sender?.flush();
   }
 
-  /** Keeps one timer armed at the engine's next deadline. */
+  /**
+   * Keeps one timer armed at the engine's next deadline. The timer also moves later when that
+   * deadline did by more than ARM_SLACK_MS (a delayed ACK that a request carried, an RTO the
+   * target's ACK cancelled), or goes when there is none: a timer firing with nothing due is a
+   * wake-up for nothing (30-50 µs of CPU on a VM; 33 a second at 2000 keep-alive requests/s).
+   */
   private arm(): void {
     if (this.stopping) return;
     const at = this.engine.nextDeadline();
-    if (at === Infinity) return;
-    if (this.timer !== null && at >= this.timerAt) return;
+    if (at === Infinity) {
+      if (this.timer !== null) {
+        clearTimeout(this.timer);
+        this.timer = null;
+        this.timerAt = Infinity;
+      }
+      return;
+    }
+    if (this.timer !== null && at >= this.timerAt && at - this.timerAt < ARM_SLACK_MS) return;
     if (this.timer !== null) clearTimeout(this.timer);
     this.timerAt = at;
     this.timer = setTimeout(() => {
