@@ -40,3 +40,20 @@ export function pct(sorted: readonly number[], p: number): number {
   if (sorted.length === 0) return NaN;
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] as number;
 }
+
+/** Aggregate CPU tick counters of the machine (/proc/stat "cpu" line): total and steal. */
+export function cpuTicks(): { total: number; steal: number } {
+  try {
+    const line = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '';
+    const v = line.trim().split(/\s+/).slice(1).map(Number);
+    return { total: v.slice(0, 8).reduce((a, b) => a + b, 0), steal: v[7] ?? 0 };
+  } catch {
+    return { total: NaN, steal: NaN };
+  }
+}
+
+/** Steal time (the hypervisor running something else on our vCPUs) between two readings, % of all CPU time. */
+export function stealPct(a: { total: number; steal: number }, b: { total: number; steal: number }): number {
+  const t = b.total - a.total;
+  return t > 0 ? (100 * (b.steal - a.steal)) / t : NaN;
+}

@@ -24,7 +24,7 @@ import type { AccessRecord } from '../src/lab/access-log';
 import type { LoadOptions } from '../src/lab/loadgen';
 import type { NginxServer } from '../src/lab/servers';
 import { startIntercept, startLiveTcpcopy, waitSettled, accessLogLines } from '../test/e2e/replay-helpers';
-import { cpuNsOf, pct, peakRssMB } from './lab-proc';
+import { cpuNsOf, cpuTicks, pct, peakRssMB, stealPct } from './lab-proc';
 
 /** One offered load. */
 export interface LabLoad {
@@ -59,6 +59,8 @@ export interface LabRow {
   interceptPeakRssMB: number;
   lagP50Ms: number;
   lagP99Ms: number;
+  /** Steal time during the window, % of the machine's CPU time: above a few %, the row is noise. */
+  stealPct: number;
   matched: number;
   /** tcpcopy's totals over its life: requests captured and replayed, ring drops, losses by reason. */
   captured: number;
@@ -153,9 +155,11 @@ async function measure(lab: Lab, online: NginxServer, target: NginxServer, icpPi
   const tm = accessLogLines(target);
   const cpu0 = cpuNsOf(pid);
   const icp0 = cpuNsOf(icpPid);
+  const ticks0 = cpuTicks();
   const sum = await lab.load('client', loadOptions(l, seconds));
   const onlineN = accessLogLines(online) - om;
   await waitSettled(() => accessLogLines(target) - tm, onlineN, 15_000, 500);
+  const steal = stealPct(ticks0, cpuTicks());
   const cpuNs = cpuNsOf(pid) - cpu0;
   const icpNs = cpuNsOf(icpPid) - icp0;
   const tcRss = peakRssMB(pid);
@@ -175,7 +179,7 @@ async function measure(lab: Lab, online: NginxServer, target: NginxServer, icpPi
     tcpcopyCpuUsPerRequestWhole: (whole * 1e6) / Math.max(1, replayed),
     tcpcopyPeakRssMB: rep?.process.maxRssMB ?? tcRss,
     interceptCpuUsPerReply: icpNs / 1e3 / Math.max(1, windowReplies), interceptPeakRssMB: peakRssMB(icpPid),
-    lagP50Ms: pct(lags, 50), lagP99Ms: pct(lags, 99), matched: lags.length,
+    lagP50Ms: pct(lags, 50), lagP99Ms: pct(lags, 99), stealPct: steal, matched: lags.length,
     captured: rep?.engine.requestsCaptured ?? 0, replayed,
     kernelDropped: (rep as unknown as { capture?: { dropped?: number } } | null)?.capture?.dropped ?? NaN,
     lost: rep !== null ? Object.fromEntries(Object.entries(rep.engine.requestsLost).filter(([, v]) => v > 0)) : {},
@@ -186,7 +190,7 @@ async function measure(lab: Lab, online: NginxServer, target: NginxServer, icpPi
 export function rowLine(row: LabRow): string {
   return `lab[${row.model}]: ${row.mode} ${row.offeredRate}/s: sent ${row.sentRate}/s, online ${row.online}, target ${row.target} (${(row.fidelity * 100).toFixed(2)}%), `
     + `tcpcopy ${row.tcpcopyCpuUsPerRequest.toFixed(1)} us/req warm (${row.tcpcopyCpuUsPerRequestWhole.toFixed(1)} over its life), rss ${row.tcpcopyPeakRssMB.toFixed(0)} MiB, `
-    + `intercept ${row.interceptCpuUsPerReply.toFixed(1)} us/reply, lag p50 ${row.lagP50Ms} ms p99 ${row.lagP99Ms} ms, `
+    + `intercept ${row.interceptCpuUsPerReply.toFixed(1)} us/reply, lag p50 ${row.lagP50Ms} ms p99 ${row.lagP99Ms} ms, steal ${row.stealPct.toFixed(1)}%, `
     + `tcpcopy captured ${row.captured} replayed ${row.replayed} kernel-dropped ${row.kernelDropped} lost ${JSON.stringify(row.lost)}`;
 }
 
@@ -214,9 +218,9 @@ export async function runLabBench(log: (s: string) => void, opts: LabBenchOption
 
 /** The table printed at the end. */
 export function labTable(rows: readonly LabRow[]): string {
-  const head = ['target', 'mode', 'offered/s', 'sent/s', 'online', 'target', 'fidelity', 'tcpcopy us/req', '(life)', 'tcpcopy RSS MiB', 'intercept us/reply', 'intercept RSS MiB', 'lag p50 ms', 'lag p99 ms'];
+  const head = ['target', 'mode', 'offered/s', 'sent/s', 'online', 'target', 'fidelity', 'tcpcopy us/req', '(life)', 'tcpcopy RSS MiB', 'intercept us/reply', 'intercept RSS MiB', 'lag p50 ms', 'lag p99 ms', 'steal %'];
   const lines = rows.map((r) => [r.model, r.mode, String(r.offeredRate), String(r.sentRate), String(r.online), String(r.target), `${(r.fidelity * 100).toFixed(2)}%`,
-    r.tcpcopyCpuUsPerRequest.toFixed(1), r.tcpcopyCpuUsPerRequestWhole.toFixed(1), r.tcpcopyPeakRssMB.toFixed(0), r.interceptCpuUsPerReply.toFixed(1), r.interceptPeakRssMB.toFixed(0), String(r.lagP50Ms), String(r.lagP99Ms)]);
+    r.tcpcopyCpuUsPerRequest.toFixed(1), r.tcpcopyCpuUsPerRequestWhole.toFixed(1), r.tcpcopyPeakRssMB.toFixed(0), r.interceptCpuUsPerReply.toFixed(1), r.interceptPeakRssMB.toFixed(0), String(r.lagP50Ms), String(r.lagP99Ms), r.stealPct.toFixed(1)]);
   const w = head.map((h, i) => Math.max(h.length, ...lines.map((l) => (l[i] as string).length)));
   const fmt = (cells: string[]): string => cells.map((c, i) => c.padStart(w[i] as number)).join('  ');
   return [fmt(head), ...lines.map(fmt)].join('\n');

@@ -50,6 +50,7 @@ export function newSession(e: EngineState, seg: TcpSegment, now: number, t: Engi
   if (prev !== undefined && prev.state !== SessionState.Closed) {
     // the client reused its address and port while the previous replay is still closing:
     // the new connection waits for it instead of being lost
+    st.sessionsQueued++;
     s.clientIp = prev.clientIp;
     s.clientPort = prev.clientPort;
     s.replyKey = prev.replyKey;

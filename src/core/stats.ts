@@ -49,6 +49,8 @@ export interface EngineStats {
   sessionsCreated: number;
   /** Of those, sessions whose SYN was synthesized (captured mid-stream). */
   sessionsSynthesized: number;
+  /** New connections from a client address and port whose previous replay was still closing: started once it ended, not lost. */
+  sessionsQueued: number;
   /** Sessions skipped by sampling (-r / -g). */
   sessionsSampledOut: number;
   /** Connections skipped because -O was given and their SYN was not captured (once per connection and replay variant). */
@@ -113,7 +115,7 @@ export function newEngineStats(): EngineStats {
   }
   return {
     clientPackets: 0, clientBytes: 0, clientDuplicates: 0, clientOrphans: 0,
-    sessionsCreated: 0, sessionsSynthesized: 0, sessionsSampledOut: 0, sessionsNoSyn: 0,
+    sessionsCreated: 0, sessionsSynthesized: 0, sessionsQueued: 0, sessionsSampledOut: 0, sessionsNoSyn: 0,
     sessionsActive: 0, outcomes, requestsCaptured: 0, requestsSampledOut: 0, requestsNoSyn: 0, requestsReplayed: 0,
     requestsLost: lost, packetsSent: 0, bytesSent: 0, payloadBytesSent: 0, synsSent: 0, acksSent: 0,
     retransTimeout: 0, retransFast: 0, windowProbes: 0, resetsSent: 0, replies: 0, replyBytes: 0,

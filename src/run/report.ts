@@ -45,7 +45,7 @@ export function formatReport(r: ReplayReport): string {
   const bad = Object.entries(r.capture.decode).filter(([k, v]) => k !== 'ok' && v > 0);
   if (bad.length > 0) lines.push(`  not decoded ${bad.map(([k, v]) => `${k}=${v}`).join(' ')}`);
   if (r.capture.damaged > 0 || r.capture.fatal !== null) lines.push(`  capture file: ${r.capture.damaged} damaged records${r.capture.fatal !== null ? `; ${r.capture.fatal}` : ''}`);
-  lines.push(`  sessions   ${e.sessionsCreated} replayed (${e.sessionsSynthesized} mid-stream), ${e.sessionsSampledOut} sampled out, ${e.sessionsNoSyn} skipped (-O), ${e.sessionsActive} still open`);
+  lines.push(`  sessions   ${e.sessionsCreated} replayed (${e.sessionsSynthesized} mid-stream, ${e.sessionsQueued} behind a closing one on a reused client port), ${e.sessionsSampledOut} sampled out, ${e.sessionsNoSyn} skipped (-O), ${e.sessionsActive} still open`);
   lines.push(`  outcomes   ${OUTCOMES.filter((o) => e.outcomes[o] > 0).map((o) => `${o}=${e.outcomes[o]}`).join(' ') || '-'}`);
   lines.push(`  requests   ${acc.captured} captured, ${acc.replayed} replayed (acknowledged by the target)`);
   const lostEntries = Object.entries(acc.lost).filter(([, v]) => v > 0);

@@ -42,7 +42,7 @@ export async function runTcpcopy(lab: Lab, args: string[], host: HostName = 'onl
 
 /** The parts of tcpcopy's JSON report the tests read. */
 export interface TcpcopyJsonReport {
-  engine: { requestsCaptured: number; requestsReplayed: number; sessionsCreated: number; outcomes: Record<string, number>; requestsLost: Record<string, number>; packetsSent: number; replies: number; retransTimeout: number; retransFast: number };
+  engine: { requestsCaptured: number; requestsReplayed: number; sessionsCreated: number; sessionsQueued: number; outcomes: Record<string, number>; requestsLost: Record<string, number>; packetsSent: number; replies: number; retransTimeout: number; retransFast: number };
   accounting: { captured: number; replayed: number; lost: Record<string, number>; balanced: boolean };
   process: { cpuUserS: number; cpuSystemS: number; maxRssMB: number };
   /** Capture counters (live: frames seen, kernel ring drops). */
