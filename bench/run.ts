@@ -9,7 +9,8 @@
  * synthesized 100k-session capture), memory (100,000 open sessions, target answering and
  * silent), lab (live tcpcopy + intercept + nginx in the lab, warm tcpcopy, both target models;
  * by default only when root), max (the highest offered load replayed at >= 99.9%; with lab).
- * BENCH_SECONDS / BENCH_WARM_SECONDS override the lab's measured and warm-up seconds per load.
+ * BENCH_SECONDS / BENCH_WARM_SECONDS override the lab's measured and warm-up seconds per load;
+ * BENCH_REPEAT=N measures each load N times and keeps the median row.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { appendFileSync, mkdirSync } from 'node:fs';
@@ -51,7 +52,7 @@ async function part(name: string): Promise<void> {
     }
     case 'lab': {
       const num = (v: string | undefined, d: number): number => (v !== undefined && v !== '' && Number.isFinite(Number(v)) ? Number(v) : d);
-      const rows = await runLabBench(log, { seconds: num(process.env['BENCH_SECONDS'], 10), warmSeconds: num(process.env['BENCH_WARM_SECONDS'], 5) });
+      const rows = await runLabBench(log, { seconds: num(process.env['BENCH_SECONDS'], 10), warmSeconds: num(process.env['BENCH_WARM_SECONDS'], 5), repeat: num(process.env['BENCH_REPEAT'], 1) });
       log(labTable(rows));
       r = rows;
       break;
