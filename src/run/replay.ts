@@ -11,6 +11,7 @@ import { RingCapture } from '../io/ring-capture';
 import type { PacketReceiver, PacketSender } from '../io/types';
 import type { Logger } from '../cli/logger';
 import type { TcpcopyConfig } from '../cli/tcpcopy-config';
+import { DeadlineTimer } from './deadline-timer';
 import { clock, liveRingGeometry, transferFilter } from './live-input';
 import { OfflineFeed, type OfflineFrameSink } from './offline-feed';
 import { formatReport, lagSummary, type ReplayReport, requestAccounting } from './report';
@@ -25,9 +26,6 @@ const DOWN_GRACE_MS = 10_000;
  * Wires one replay: capture (file or live) -> decode -> engine -> raw send, and intercept's
  * reply records -> engine. Owns the timers, the status line and the final report.
  */
-/** How much later the engine's next deadline may be than the armed timer before the timer is moved, ms. */
-const ARM_SLACK_MS = 2;
-
 export class Replay implements OfflineFrameSink, PacketReceiver {
   readonly engine: ReplayEngine;
   private readonly seg = newSegment();
@@ -39,8 +37,11 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
   private readonly decode: Record<string, number> = {};
   private notForTransfers = 0;
   private unknownLinks = new Set<number>();
-  private timer: NodeJS.Timeout | null = null;
-  private timerAt = Infinity;
+  private readonly deadline = new DeadlineTimer(() => {
+    this.engine.poll(clock());
+    this.flushAll();
+    this.arm();
+  }, clock);
   private flushQueued = false;
   private stopping = false;
   private stopReason = '';
@@ -291,33 +292,9 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
     this.sender?.flush();
   }
 
-  /**
-   * Keeps one timer armed at the engine's next deadline. The timer also moves later when that
-   * deadline did by more than ARM_SLACK_MS (a delayed ACK that a request carried, an RTO the
-   * target's ACK cancelled), or goes when there is none: a timer firing with nothing due is a
-   * wake-up for nothing (30-50 µs of CPU on a VM; 33 a second at 2000 keep-alive requests/s).
-   */
+  /** Keeps the deadline timer at the engine's next deadline (see deadline-timer.ts). */
   private arm(): void {
-    if (this.stopping) return;
-    const at = this.engine.nextDeadline();
-    if (at === Infinity) {
-      if (this.timer !== null) {
-        clearTimeout(this.timer);
-        this.timer = null;
-        this.timerAt = Infinity;
-      }
-      return;
-    }
-    if (this.timer !== null && at >= this.timerAt && at - this.timerAt < ARM_SLACK_MS) return;
-    if (this.timer !== null) clearTimeout(this.timer);
-    this.timerAt = at;
-    this.timer = setTimeout(() => {
-      this.timer = null;
-      this.timerAt = Infinity;
-      this.engine.poll(clock());
-      this.flushAll();
-      this.arm();
-    }, Math.max(0, at - clock()));
+    if (!this.stopping) this.deadline.arm(this.engine.nextDeadline());
   }
 
   private status(): void {
@@ -334,7 +311,7 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
   }
 
   private async shutdown(): Promise<void> {
-    if (this.timer !== null) clearTimeout(this.timer);
+    this.deadline.cancel();
     if (this.downTimer !== null) clearTimeout(this.downTimer);
     if (this.statusTimer !== null) clearInterval(this.statusTimer);
     if (this.memoryTimer !== null) clearInterval(this.memoryTimer);
