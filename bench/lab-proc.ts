@@ -35,12 +35,6 @@ export function peakRssMB(pid: number): number {
   }
 }
 
-/** Nearest-rank percentile of an ascending array; NaN when empty. */
-export function pct(sorted: readonly number[], p: number): number {
-  if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] as number;
-}
-
 /** Aggregate CPU tick counters of the machine (/proc/stat "cpu" line): total and steal. */
 export function cpuTicks(): { total: number; steal: number } {
   try {

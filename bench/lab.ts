@@ -24,7 +24,8 @@ import type { AccessRecord } from '../src/lab/access-log';
 import type { LoadOptions } from '../src/lab/loadgen';
 import type { NginxServer } from '../src/lab/servers';
 import { startIntercept, startLiveTcpcopy, waitSettled, accessLogLines } from '../test/e2e/replay-helpers';
-import { cpuNsOf, cpuTicks, pct, peakRssMB, stealPct } from './lab-proc';
+import { percentile } from '../src/lab/percentile';
+import { cpuNsOf, cpuTicks, peakRssMB, stealPct } from './lab-proc';
 
 /** One offered load. */
 export interface LabLoad {
@@ -181,9 +182,9 @@ async function measure(lab: Lab, online: NginxServer, target: NginxServer, icpPi
     tcpcopyCpuUsPerRequestWhole: (whole * 1e6) / Math.max(1, replayed),
     tcpcopyPeakRssMB: rep?.process.maxRssMB ?? tcRss,
     interceptCpuUsPerReply: icpNs / 1e3 / Math.max(1, windowReplies), interceptPeakRssMB: peakRssMB(icpPid),
-    lagP50Ms: pct(lags, 50), lagP99Ms: pct(lags, 99), stealPct: steal, matched: lags.length,
+    lagP50Ms: percentile(lags, 50), lagP99Ms: percentile(lags, 99), stealPct: steal, matched: lags.length,
     captured: rep?.engine.requestsCaptured ?? 0, replayed,
-    kernelDropped: (rep as unknown as { capture?: { dropped?: number } } | null)?.capture?.dropped ?? NaN,
+    kernelDropped: rep?.capture?.dropped ?? NaN,
     lost: rep !== null ? Object.fromEntries(Object.entries(rep.engine.requestsLost).filter(([, v]) => v > 0)) : {},
   };
 }

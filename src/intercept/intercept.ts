@@ -9,6 +9,9 @@ import { InterceptCore, type InterceptCoreOptions } from './core';
 import { ChannelServer, type ChannelServerOptions } from './server';
 import type { InterceptStats, Logger } from './types';
 
+/** Period of route and hold expiry (core.tick), ms. */
+const TICK_MS = 100;
+
 /** Options of an Intercept (the validated CLI config maps onto it). */
 export interface InterceptOptions extends InterceptCoreOptions, ChannelServerOptions {
   /**
@@ -50,7 +53,7 @@ export class Intercept implements PacketReceiver {
   /** Listens for tcpcopy, then starts the capture. */
   async start(): Promise<void> {
     this.boundPort = await this.server.listen(this.core);
-    const flushMs = this.opts.flushMs ?? 100;
+    const flushMs = this.opts.flushMs ?? TICK_MS;
     this.timer = setInterval(() => this.onTimer(), flushMs);
     try {
       await this.source.start(this);
@@ -63,7 +66,7 @@ export class Intercept implements PacketReceiver {
   private onTimer(): void {
     this.now = Date.now();
     if (this.core.pending) this.core.flush();
-    if (this.now - this.lastTick >= 100 - 1) {
+    if (this.now - this.lastTick >= TICK_MS - 1) { // - 1: an interval may fire a millisecond early
       this.lastTick = this.now;
       this.core.tick(this.now);
     }

@@ -35,6 +35,7 @@ import type { CaptureRecordReceiver } from '../io/capture-file/types';
 import { decodeFrame } from '../core/wire/decode';
 import { newSegment, TCP_ACK, TCP_FIN, TCP_SYN, type TcpSegment } from '../core/wire/segment';
 import { seqAdd, seqAfter } from '../core/seq';
+import { percentile } from './percentile';
 
 /** What wireLatencies() found in a capture. */
 export interface WireLatencyResult {
@@ -211,14 +212,5 @@ export async function wireLatencies(file: string, opts: WireLatencyOptions): Pro
   return { ...matcher.result(), frames, damaged: reader.damageCount };
 }
 
-/**
- * Nearest-rank percentile of `sorted` (ascending): the smallest value such that at least
- * `p` percent of the values are <= it; `p` in percent (0..100, clamped), e.g. 99 for p99.
- * NaN when `sorted` is empty or `p` is NaN.
- */
-export function percentileUs(sorted: Float64Array, p: number): number {
-  const n = sorted.length;
-  if (n === 0 || Number.isNaN(p)) return NaN;
-  const rank = Math.min(n, Math.max(1, Math.ceil((p * n) / 100)));
-  return sorted[rank - 1] as number;
-}
+/** Nearest-rank percentile of latencies (µs, ascending); see percentile.ts. */
+export const percentileUs: (sorted: Float64Array, p: number) => number = percentile;

@@ -1,12 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { withLab } from '../../src/lab/lab';
 import type { LoadOptions, LoadSummary } from '../../src/lab/loadgen';
 import { percentileUs, wireLatencies } from '../../src/lab/wire-latency';
-import { canRunLab, processFigures, startIntercept, startLiveTcpcopy, waitSettled } from './replay-helpers';
+import { pooled, say, withLatencyLab } from './latency-lab';
+import { canRunLab, processFigures, startLiveTcpcopy, waitSettled } from './replay-helpers';
 
 /**
  * Issue 3: the online server's request latency with tcpcopy copying its traffic, against the
@@ -27,55 +25,14 @@ interface Run {
   wireUs: Float64Array;
 }
 
-/** The runs' wire latencies pooled, ascending. */
-function pooled(runs: readonly Run[]): Float64Array {
-  const all = new Float64Array(runs.reduce((n, r) => n + r.wireUs.length, 0));
-  let o = 0;
-  for (const r of runs) {
-    all.set(r.wireUs, o);
-    o += r.wireUs.length;
-  }
-  return all.sort();
-}
-
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;
   return s.length % 2 === 1 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
 }
 
-/**
- * Pins this process's main thread (so every child spawned from now on) to `cpus`. The online
- * nginx gets CPU 0 to itself (a production host has cores to spare for tcpcopy); clients, target,
- * assistant and tcpcopy share CPU 1, so the comparison measures what copying costs the online
- * server (capture tap in its receive path, cache and interrupt effects), not the lab's other
- * processes taking its CPU. Measured alternatives, p99 with vs without: nothing pinned +22% to
- * +111%; tcpcopy on CPU 0 with nginx +77% (+69% at --nice 19); this layout +27%.
- */
-function pinSelf(cpus: string): void {
-  execFileSync('taskset', ['-p', '-c', cpus, String(process.pid)], { stdio: 'ignore' });
-}
-
-function say(line: string): void {
-  process.stdout.write(`# ${line}\n`);
-}
-
 test('online latency (p50, p99) with and without tcpcopy at a fixed rate', { skip: !canRunLab() && 'needs root', timeout: 300_000 }, async () => {
-  const pinned = os.cpus().length >= 2;
-  try {
-  await withLab({ prefix: 'tcq2', clientAddresses: 20 }, async (lab) => {
-    if (pinned) pinSelf('0');
-    const online = await lab.startNginx('online', { port: 80 });
-    if (pinned) {
-      pinSelf('1');
-      // on veth the receiver's stack runs inside the sender's send call: steer the target's and
-      // the assistant's receive processing to CPU 1 (RPS), as if they were other machines
-      for (const h of ['target', 'assistant'] as const) {
-        await lab.exec(h, ['sh', '-c', `echo 2 > /sys/class/net/${lab.hosts[h].dev}/queues/rx-0/rps_cpus`]);
-      }
-    }
-    const target = await lab.startNginx('target', { port: 8080 });
-    await startIntercept(lab);
+  await withLatencyLab('tcq2', { port: 80 }, async (lab, online, target) => {
     const load: LoadOptions = {
       url: 'http://198.18.1.1:80/', requests: Math.round((RATE * RUN_MS) / 1000), durationMs: RUN_MS + 2000,
       concurrency: 20, keepAlive: true, rate: RATE, paths: ['/', '/bytes/1000'],
@@ -130,8 +87,8 @@ test('online latency (p50, p99) with and without tcpcopy at a fixed rate', { ski
     }
     const med = (runs: Run[], f: (r: Run) => number): number => median(runs.map(f));
     const pct = (a: number, b: number): string => `${(((a - b) / b) * 100).toFixed(1)}%`;
-    const po = pooled(without);
-    const pw = pooled(withTc);
+    const po = pooled(without.map((r) => r.wireUs));
+    const pw = pooled(withTc.map((r) => r.wireUs));
     const fig = {
       wireP50: [percentileUs(po, 50) / 1000, percentileUs(pw, 50) / 1000],
       wireP99: [percentileUs(po, 99) / 1000, percentileUs(pw, 99) / 1000],
@@ -159,7 +116,4 @@ test('online latency (p50, p99) with and without tcpcopy at a fixed rate', { ski
     assert.ok(c50w <= c50o * 1.25 + 0.05, `client p50 with tcpcopy ${c50w}ms vs ${c50o}ms without`);
     assert.ok(c99w <= Math.max(c99o * 3, c99o + 20), `client p99 with tcpcopy ${c99w}ms vs ${c99o}ms without`);
   });
-  } finally {
-    if (pinned) pinSelf(`0-${os.cpus().length - 1}`);
-  }
 });

@@ -34,8 +34,7 @@ export function appendCaptured(s: Session, p: CapturedPiece, now: number, stats:
     // A reset ends the stream wherever it points; it is replayed after all captured data.
     pushUnit(s, pool.take(s.capNxt, null, 0, 0, false, true, now, p.tsVal), p, stats);
     s.capClosed = true;
-    for (const u of s.ooo) pool.release(u);
-    s.ooo.length = 0;
+    s.releaseParked(pool);
     s.gapSince = -1;
     return true;
   }

@@ -205,13 +205,18 @@ export class Session implements HeapItem {
     }
   }
 
+  /** Gives the segments parked beyond a capture hole back to `pool` and forgets them. */
+  releaseParked(pool: UnitPool): void {
+    for (const u of this.ooo) pool.release(u);
+    this.ooo.length = 0;
+  }
+
   /** Gives every unit (stream and parked) back to `pool` and empties both lists. */
   releaseUnits(pool: UnitPool): void {
     const units = this.units;
     for (let i = this.head; i < units.length; i++) pool.release(units[i] as Unit);
     units.length = 0;
     this.head = 0;
-    for (const u of this.ooo) pool.release(u);
-    this.ooo.length = 0;
+    this.releaseParked(pool);
   }
 }
