@@ -70,6 +70,14 @@ export interface LabRow {
   lost: Record<string, number>;
 }
 
+/** Parses a model list such as `remote,inline`. Throws on an unknown name. */
+export function parseModels(text: string): TargetModel[] {
+  return text.split(',').filter((x) => x !== '').map((m) => {
+    if (m !== 'remote' && m !== 'inline') throw new Error(`target model ${JSON.stringify(m)}: expected remote or inline`);
+    return m;
+  });
+}
+
 /** Benchmark settings. */
 export interface LabBenchOptions {
   /** Loads of the table. Default {@link DEFAULT_LOADS}. */
@@ -82,6 +90,49 @@ export interface LabBenchOptions {
   models?: readonly TargetModel[];
   /** Measurements per load; the row with the median tcpcopy CPU is kept (a VM's steal time makes single runs noisy). Default 1. */
   repeat?: number;
+  /** Extra tcpcopy arguments (after {@link BENCH_TCPCOPY_ARGS}), to compare a setting. Default none. */
+  tcpcopyArgs?: readonly string[];
+  /** Extra intercept arguments. Default none. */
+  interceptArgs?: readonly string[];
+  /** Node options for tcpcopy (`node OPTIONS tcpcopy-main.js ...`). Default none. */
+  nodeArgs?: readonly string[];
+}
+
+/** A variant of tcpcopy's command line, for {@link runLabAb}. */
+export interface LabVariant {
+  /** Extra tcpcopy arguments. */
+  tcpcopyArgs: readonly string[];
+  /** Node options. */
+  nodeArgs: readonly string[];
+}
+
+/** One load of an A/B comparison: the paired rows and the ratios B/A. */
+export interface LabAbResult {
+  load: LabLoad;
+  model: TargetModel;
+  a: LabVariant;
+  b: LabVariant;
+  rowsA: LabRow[];
+  rowsB: LabRow[];
+  /** Per pair, B's tcpcopy CPU per request / A's. */
+  cpuRatios: number[];
+  /** Median of cpuRatios (below 1: B spends less). */
+  cpuRatioMedian: number;
+  /** Per pair, B's lag p99 - A's, ms. */
+  lagP99Deltas: number[];
+}
+
+/**
+ * Parses a load list such as `ka:2000,short:4000` (mode `ka` or `short`, offered requests/s;
+ * concurrency 32 for keep-alive, 16 for short, as in {@link DEFAULT_LOADS}). Throws on a bad item.
+ */
+export function parseLoads(text: string): LabLoad[] {
+  return text.split(',').filter((x) => x !== '').map((item) => {
+    const m = /^(ka|short):(\d+)$/.exec(item.trim());
+    if (m === null) throw new Error(`load ${JSON.stringify(item)}: expected ka:RATE or short:RATE`);
+    const keepAlive = m[1] === 'ka';
+    return { keepAlive, rate: Number(m[2]), concurrency: keepAlive ? 32 : 16 };
+  });
 }
 
 /** Default loads: keep-alive 2k/5k/10k req/s and short connections 1k/2k/4k req/s. */
@@ -144,8 +195,8 @@ export async function applyTargetModel(lab: Lab, model: TargetModel, pid: number
 export const BENCH_TCPCOPY_ARGS: readonly string[] = ['-x', '80-198.18.0.2:8080', '-s', '198.18.0.3'];
 
 /** Measures one load with a fresh tcpcopy; see the file comment. */
-async function measure(lab: Lab, online: NginxServer, target: NginxServer, icpPid: number, l: LabLoad, model: TargetModel, seconds: number, warmSeconds: number): Promise<LabRow> {
-  const tc = await startLiveTcpcopy(lab, [...BENCH_TCPCOPY_ARGS]);
+async function measure(lab: Lab, online: NginxServer, target: NginxServer, icpPid: number, l: LabLoad, model: TargetModel, seconds: number, warmSeconds: number, v: LabVariant): Promise<LabRow> {
+  const tc = await startLiveTcpcopy(lab, [...BENCH_TCPCOPY_ARGS, ...v.tcpcopyArgs], 'online', ['--status', '0'], v.nodeArgs);
   const pid = tc.proc.pid;
   await applyTargetModel(lab, model, pid);
   if (warmSeconds > 0) {
@@ -207,13 +258,13 @@ export async function runLabBench(log: (s: string) => void, opts: LabBenchOption
   return withLab({ prefix: 'tcs3', clientAddresses: 50 }, async (lab) => {
     const online = await lab.startNginx('online', { port: 80 });
     const target = await lab.startNginx('target', { port: 8080 });
-    const icp = await startIntercept(lab);
+    const icp = await startIntercept(lab, [...(opts.interceptArgs ?? [])]);
     const rows: LabRow[] = [];
     for (const model of models) {
       for (const l of loads) {
         const tries: LabRow[] = [];
         for (let i = 0; i < repeat; i++) {
-          const r = await measure(lab, online, target, icp.pid, l, model, seconds, warmSeconds);
+          const r = await measure(lab, online, target, icp.pid, l, model, seconds, warmSeconds, { tcpcopyArgs: opts.tcpcopyArgs ?? [], nodeArgs: opts.nodeArgs ?? [] });
           if (repeat > 1) log(`  (${i + 1}/${repeat}) ${rowLine(r)}`);
           tries.push(r);
         }
@@ -225,6 +276,56 @@ export async function runLabBench(log: (s: string) => void, opts: LabBenchOption
     }
     return rows;
   });
+}
+
+/**
+ * Paired comparison of two tcpcopy command lines (issue 7: single runs on a VM differ by
+ * 10-25%, so a change is judged on pairs measured back to back): for each load, `repeat` pairs,
+ * the order alternating (AB, BA, AB...) so that drift cancels; reports B/A per pair and the median.
+ */
+export async function runLabAb(log: (s: string) => void, a: LabVariant, b: LabVariant, opts: LabBenchOptions = {}): Promise<LabAbResult[]> {
+  const loads = opts.loads ?? DEFAULT_LOADS;
+  const seconds = opts.seconds ?? 10;
+  const warmSeconds = opts.warmSeconds ?? 5;
+  const pairs = Math.max(1, Math.floor(opts.repeat ?? 3));
+  const models = opts.models ?? (os.cpus().length >= 2 ? ['remote'] : ['inline']);
+  return withLab({ prefix: 'tcs4', clientAddresses: 50 }, async (lab) => {
+    const online = await lab.startNginx('online', { port: 80 });
+    const target = await lab.startNginx('target', { port: 8080 });
+    const icp = await startIntercept(lab, [...(opts.interceptArgs ?? [])]);
+    const out: LabAbResult[] = [];
+    for (const model of models) {
+      for (const l of loads) {
+        const rowsA: LabRow[] = [];
+        const rowsB: LabRow[] = [];
+        for (let i = 0; i < pairs; i++) {
+          for (const which of i % 2 === 0 ? ['A', 'B'] : ['B', 'A']) {
+            const r = await measure(lab, online, target, icp.pid, l, model, seconds, warmSeconds, which === 'A' ? a : b);
+            (which === 'A' ? rowsA : rowsB).push(r);
+            log(`  (pair ${i + 1}/${pairs} ${which}) ${rowLine(r)}`);
+          }
+        }
+        const cpuRatios = rowsA.map((ra, i) => (rowsB[i] as LabRow).tcpcopyCpuUsPerRequest / ra.tcpcopyCpuUsPerRequest);
+        const lagP99Deltas = rowsA.map((ra, i) => (rowsB[i] as LabRow).lagP99Ms - ra.lagP99Ms);
+        const sorted = [...cpuRatios].sort((x, y) => x - y);
+        const res: LabAbResult = { load: l, model, a, b, rowsA, rowsB, cpuRatios, cpuRatioMedian: percentile(sorted, 50), lagP99Deltas };
+        out.push(res);
+        log(abLine(res));
+      }
+    }
+    return out;
+  });
+}
+
+/** One line per compared load. */
+export function abLine(r: LabAbResult): string {
+  const mode = r.load.keepAlive ? 'keepalive' : 'short';
+  const med = (xs: number[]): number => percentile([...xs].sort((x, y) => x - y), 50);
+  const cpuA = med(r.rowsA.map((x) => x.tcpcopyCpuUsPerRequest));
+  const cpuB = med(r.rowsB.map((x) => x.tcpcopyCpuUsPerRequest));
+  return `ab[${r.model}]: ${mode} ${r.load.rate}/s: tcpcopy us/req A ${cpuA.toFixed(1)} B ${cpuB.toFixed(1)}; B/A per pair ${r.cpuRatios.map((x) => x.toFixed(2)).join(' ')} `
+    + `(median ${r.cpuRatioMedian.toFixed(2)}); lag p99 A ${med(r.rowsA.map((x) => x.lagP99Ms))} B ${med(r.rowsB.map((x) => x.lagP99Ms))} ms; `
+    + `fidelity A ${(Math.min(...r.rowsA.map((x) => x.fidelity)) * 100).toFixed(2)}% B ${(Math.min(...r.rowsB.map((x) => x.fidelity)) * 100).toFixed(2)}% (worst)`;
 }
 
 /** The table printed at the end. */

@@ -3,28 +3,52 @@
  * are not polluted by the previous one) and appends one JSON object per run to
  * bench/results/<date>-<git short hash>.json (one object per line). No assertions.
  *
- *   node --expose-gc dist/bench/run.js [--lab | --no-lab] [--only engine,offline,memory,lab,max]
+ *   node --expose-gc dist/bench/run.js [--lab | --no-lab] [--only engine,offline,memory,platform,lab,max,ab]
  *
  * Parts: engine (packets/s through ReplayEngine), offline (runner's offline path on a
  * synthesized 100k-session capture), memory (100,000 open sessions, target answering and
- * silent), lab (live tcpcopy + intercept + nginx in the lab, warm tcpcopy, both target models;
- * by default only when root), max (the highest offered load replayed at >= 99.9%; with lab).
+ * silent), platform (CPU per wake-up of a Node process: timer, datagram, capture ring), lab
+ * (live tcpcopy + intercept + nginx in the lab, warm tcpcopy, both target models; by default
+ * only when root), max (the highest offered load replayed at >= 99.9%; with lab), ab (paired
+ * comparison of two tcpcopy command lines; only with --only ab).
  * BENCH_SECONDS / BENCH_WARM_SECONDS override the lab's measured and warm-up seconds per load;
- * BENCH_REPEAT=N measures each load N times and keeps the median row.
+ * BENCH_REPEAT=N measures each load N times and keeps the median row. To compare a setting:
+ * BENCH_LOADS (e.g. `ka:2000,short:4000`), BENCH_MODELS (`remote`, `inline` or both, comma
+ * separated), BENCH_TCPCOPY_ARGS, BENCH_NODE_ARGS and BENCH_INTERCEPT_ARGS (extra arguments,
+ * space separated). Part `ab` compares two command lines in pairs (see runLabAb): A is the one
+ * above, B adds BENCH_B_TCPCOPY_ARGS / BENCH_B_NODE_ARGS; BENCH_REPEAT pairs per load (default 3).
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { appendFileSync, mkdirSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { engineSuite } from './engine';
-import { labTable, runLabBench } from './lab';
+import { labTable, type LabBenchOptions, parseLoads, parseModels, runLabAb, runLabBench } from './lab';
 import { runMaxLoad } from './lab-max';
+import { platformSuite } from './platform';
 import { runMemoryBench, runOfflineBench } from './offline';
 
 const RESULT = 'BENCH-RESULT ';
 const log = (s: string): void => {
   process.stdout.write(`${s}\n`);
 };
+
+/** Splits a space-separated argument list. */
+function words(v: string | undefined): string[] {
+  return (v ?? '').split(' ').filter((w) => w !== '');
+}
+
+/** The lab part's settings from the BENCH_* environment (see the file comment). */
+function labOptions(defaultRepeat: number): LabBenchOptions {
+  const env = process.env;
+  const num = (v: string | undefined, d: number): number => (v !== undefined && v !== '' && Number.isFinite(Number(v)) ? Number(v) : d);
+  return {
+    seconds: num(env['BENCH_SECONDS'], 10), warmSeconds: num(env['BENCH_WARM_SECONDS'], 5), repeat: num(env['BENCH_REPEAT'], defaultRepeat),
+    ...(env['BENCH_LOADS'] ? { loads: parseLoads(env['BENCH_LOADS']) } : {}),
+    ...(env['BENCH_MODELS'] ? { models: parseModels(env['BENCH_MODELS']) } : {}),
+    tcpcopyArgs: words(env['BENCH_TCPCOPY_ARGS']), nodeArgs: words(env['BENCH_NODE_ARGS']), interceptArgs: words(env['BENCH_INTERCEPT_ARGS']),
+  };
+}
 
 /** Runs one part in this process and prints its result as a tagged JSON line. */
 async function part(name: string): Promise<void> {
@@ -51,12 +75,21 @@ async function part(name: string): Promise<void> {
       break;
     }
     case 'lab': {
-      const num = (v: string | undefined, d: number): number => (v !== undefined && v !== '' && Number.isFinite(Number(v)) ? Number(v) : d);
-      const rows = await runLabBench(log, { seconds: num(process.env['BENCH_SECONDS'], 10), warmSeconds: num(process.env['BENCH_WARM_SECONDS'], 5), repeat: num(process.env['BENCH_REPEAT'], 1) });
+      const rows = await runLabBench(log, labOptions(1));
       log(labTable(rows));
       r = rows;
       break;
     }
+    case 'ab': {
+      const o = labOptions(3);
+      const a = { tcpcopyArgs: o.tcpcopyArgs ?? [], nodeArgs: o.nodeArgs ?? [] };
+      const b = { tcpcopyArgs: [...a.tcpcopyArgs, ...words(process.env['BENCH_B_TCPCOPY_ARGS'])], nodeArgs: [...a.nodeArgs, ...words(process.env['BENCH_B_NODE_ARGS'])] };
+      r = await runLabAb(log, a, b, o);
+      break;
+    }
+    case 'platform':
+      r = await platformSuite(log, process.getuid?.() === 0);
+      break;
     case 'max':
       r = await runMaxLoad(log, os.cpus().length >= 2 ? 'remote' : 'inline');
       break;
@@ -105,6 +138,7 @@ function main(): void {
   if (want('engine')) results['engine'] = child('engine');
   if (want('offline')) results['offline'] = child('offline');
   if (want('memory')) results['memory'] = [child('memory'), child('memory-silent')];
+  if (want('platform')) results['platform'] = child('platform');
   if (want('lab')) {
     if (lab) results['lab'] = child('lab');
     else log('lab: skipped (needs root; run as root or pass --lab)');
@@ -113,13 +147,20 @@ function main(): void {
     if (lab) results['max'] = child('max');
     else log('max: skipped (needs root; run as root or pass --lab)');
   }
+  // the A/B comparison runs only when asked for (--only ab)
+  if (only?.has('ab') === true) {
+    if (lab) results['ab'] = child('ab');
+    else log('ab: skipped (needs root; run as root or pass --lab)');
+  }
   const hash = gitHash();
   const dir = path.join(__dirname, '..', '..', 'bench', 'results');
   mkdirSync(dir, { recursive: true });
   const file = path.join(dir, `${started.toISOString().slice(0, 10)}-${hash}.json`);
   const record = {
     date: started.toISOString(), git: hash, node: process.version, cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? '',
-    loadavg: os.loadavg(), seconds: (Date.now() - started.getTime()) / 1000, results,
+    loadavg: os.loadavg(), seconds: (Date.now() - started.getTime()) / 1000,
+    // the BENCH_* settings of this run (loads, extra arguments...), so that rows are comparable
+    settings: Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith('BENCH_'))), results,
   };
   appendFileSync(file, `${JSON.stringify(record)}\n`);
   log(`results appended to ${path.relative(process.cwd(), file)}`);
