@@ -104,6 +104,8 @@ export interface LabVariant {
   tcpcopyArgs: readonly string[];
   /** Node options. */
   nodeArgs: readonly string[];
+  /** Another build's tcpcopy-main.js (a checkout of the change to compare); default this build's. */
+  main?: string;
 }
 
 /** One load of an A/B comparison: the paired rows and the ratios B/A. */
@@ -196,7 +198,7 @@ export const BENCH_TCPCOPY_ARGS: readonly string[] = ['-x', '80-198.18.0.2:8080'
 
 /** Measures one load with a fresh tcpcopy; see the file comment. */
 async function measure(lab: Lab, online: NginxServer, target: NginxServer, icpPid: number, l: LabLoad, model: TargetModel, seconds: number, warmSeconds: number, v: LabVariant): Promise<LabRow> {
-  const tc = await startLiveTcpcopy(lab, [...BENCH_TCPCOPY_ARGS, ...v.tcpcopyArgs], 'online', ['--status', '0'], v.nodeArgs);
+  const tc = await startLiveTcpcopy(lab, [...BENCH_TCPCOPY_ARGS, ...v.tcpcopyArgs], 'online', ['--status', '0'], v.nodeArgs, ...(v.main !== undefined ? [v.main] : []));
   const pid = tc.proc.pid;
   await applyTargetModel(lab, model, pid);
   if (warmSeconds > 0) {

@@ -16,7 +16,8 @@
  * BENCH_LOADS (e.g. `ka:2000,short:4000`), BENCH_MODELS (`remote`, `inline` or both, comma
  * separated), BENCH_TCPCOPY_ARGS, BENCH_NODE_ARGS and BENCH_INTERCEPT_ARGS (extra arguments,
  * space separated). Part `ab` compares two command lines in pairs (see runLabAb): A is the one
- * above, B adds BENCH_B_TCPCOPY_ARGS / BENCH_B_NODE_ARGS; BENCH_REPEAT pairs per load (default 3).
+ * above, B adds BENCH_B_TCPCOPY_ARGS / BENCH_B_NODE_ARGS and may run another build's
+ * tcpcopy-main.js (BENCH_B_TCPCOPY_MAIN); BENCH_REPEAT pairs per load (default 3).
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { appendFileSync, mkdirSync } from 'node:fs';
@@ -83,7 +84,11 @@ async function part(name: string): Promise<void> {
     case 'ab': {
       const o = labOptions(3);
       const a = { tcpcopyArgs: o.tcpcopyArgs ?? [], nodeArgs: o.nodeArgs ?? [] };
-      const b = { tcpcopyArgs: [...a.tcpcopyArgs, ...words(process.env['BENCH_B_TCPCOPY_ARGS'])], nodeArgs: [...a.nodeArgs, ...words(process.env['BENCH_B_NODE_ARGS'])] };
+      const main = process.env['BENCH_B_TCPCOPY_MAIN'];
+      const b = {
+        tcpcopyArgs: [...a.tcpcopyArgs, ...words(process.env['BENCH_B_TCPCOPY_ARGS'])], nodeArgs: [...a.nodeArgs, ...words(process.env['BENCH_B_NODE_ARGS'])],
+        ...(main !== undefined && main !== '' ? { main } : {}),
+      };
       r = await runLabAb(log, a, b, o);
       break;
     }

@@ -86,9 +86,9 @@ export interface LiveTcpcopy {
  * Starts tcpcopy in live mode in a host's namespace (`--status 0`, a JSON report file) and waits
  * until it logs that it captures.
  */
-export async function startLiveTcpcopy(lab: Lab, args: string[], host: HostName = 'online', extra: string[] = ['--status', '0'], nodeArgs: readonly string[] = []): Promise<LiveTcpcopy> {
+export async function startLiveTcpcopy(lab: Lab, args: string[], host: HostName = 'online', extra: string[] = ['--status', '0'], nodeArgs: readonly string[] = [], main: string = TCPCOPY): Promise<LiveTcpcopy> {
   const reportFile = path.join(lab.dir, `live-report-${Date.now()}-${Math.random().toString(36).slice(2)}.json`);
-  const proc = lab.spawn(host, [process.execPath, ...nodeArgs, TCPCOPY, ...args, '--report', `json:${reportFile}`, ...extra], { stopSignal: 'SIGINT', graceMs: 30_000 });
+  const proc = lab.spawn(host, [process.execPath, ...nodeArgs, main, ...args, '--report', `json:${reportFile}`, ...extra], { stopSignal: 'SIGINT', graceMs: 30_000 });
   const deadline = Date.now() + 10_000;
   for (;;) {
     if (/capturing on/.test(proc.stderr + proc.stdout)) break;
