@@ -60,7 +60,7 @@ async function run(cfg: InterceptConfig): Promise<void> {
   }
   const source: PacketSource = cfg.nfqueue !== null
     ? new NfqueueSource({ queue: cfg.nfqueue, maxLen: cfg.queueMaxLen, copyRange: cfg.payload ? 320 : 128, pass: cfg.passList.map(parseIpv4) })
-    : new RingCapture({ device: cfg.device, filter: cfg.filter, snaplen: cfg.snaplen, direction: 'both', blockTimeoutMs: cfg.captureDelayMs });
+    : new RingCapture({ device: cfg.device, filter: cfg.filter, snaplen: cfg.snaplen, direction: 'both', blockTimeoutMs: cfg.captureDelayMs, timestamps: false });
   const secret = cfg.secretFile !== null ? readSecret(cfg.secretFile) : null;
   const icp = new Intercept({
     host: cfg.bind, port: cfg.port, recordBytes: cfg.payload ? 192 : 64, routeTimeoutMs: cfg.routeTimeoutS * 1000,

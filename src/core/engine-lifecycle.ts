@@ -1,10 +1,10 @@
 import { mapClientIp, nextVariantPort, variantPort } from './client-map';
 import type { EngineTransfer } from './engine-config';
-import { type EngineState, key, rearm } from './engine-state';
+import { type EngineState, key, rearm, takeSession } from './engine-state';
 import { seqAdd } from './seq';
 import type { Outcome } from './stats';
 import { parkedRequests } from './session/capture';
-import { Session, SessionState } from './session/session';
+import { type Session, SessionState } from './session/session';
 import { sendAck, sendRst, sendSyn } from './session/transmit';
 import type { TcpSegment } from './wire/segment';
 
@@ -18,7 +18,7 @@ export function newSession(e: EngineState, seg: TcpSegment, now: number, t: Engi
   const st = e.stats;
   const cfg = e.cfg;
   if (st.sessionsActive >= cfg.maxSessions) return undefined; // counted by unreplayed.countEvicted
-  const s = new Session();
+  const s = takeSession(e);
   s.origClientIp = seg.srcIp;
   s.origClientPort = seg.srcPort;
   s.variant = variant;
@@ -147,7 +147,13 @@ export function endSession(e: EngineState, s: Session, reason: Outcome, now: num
     startSession(e, next, now);
     if (next.units.length > 0) rearm(e, next);
   }
+  // recycled at the next flush(); a session that never started may still be its
+  // predecessor's successor, so only started ones (nothing points to them any more)
+  if (wasStarted && e.ended.length < MAX_ENDED_KEPT) e.ended.push(s);
 }
+
+/** Most ended sessions kept for recycling between two flush() calls (the rest go to the GC). */
+const MAX_ENDED_KEPT = 65_536;
 
 /**
  * Ends every session: those whose captured data was all acknowledged count as completed,

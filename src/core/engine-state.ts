@@ -2,7 +2,7 @@ import type { EngineConfig } from './engine-config';
 import type { EngineStats } from './stats';
 import { Unreplayed } from './unreplayed';
 import type { CapturedPiece } from './session/capture';
-import { type Session, SessionState } from './session/session';
+import { Session, SessionState } from './session/session';
 import { TimerHeap } from './session/timer-heap';
 import { UnitPool } from './session/unit-pool';
 import { type EngineOutput, TxContext, sendAck } from './session/transmit';
@@ -29,6 +29,15 @@ export class EngineState {
   readonly piece: CapturedPiece = { seq: 0, buf: null, off: 0, len: 0, fin: false, rst: false, ackOk: false, ack: 0, tsVal: 0 };
   /** Recycled Units and payload chunks (no allocation per captured segment). */
   readonly pool = new UnitPool();
+  /**
+   * Sessions that ended since the last flush(), recycled there (not before: callers of
+   * endSession still look at the ended session within the batch, and the ACK queue may hold it).
+   */
+  readonly ended: Session[] = [];
+  /** Ended sessions ready for reuse by newSession (at most MAX_SPARE_SESSIONS). */
+  readonly spareSessions: Session[] = [];
+  /** Session objects created (not reused), for the benchmarks and tests. */
+  sessionsAllocated = 0;
   /** Whether the intercept channel is up (told by the runner through setChannelUp). */
   channelUp = true;
   /** Connections seen but not replayed (sampling, -O, session cap, tails of ended replays). */
@@ -62,7 +71,7 @@ export function queueAck(e: EngineState, s: Session): void {
   }
 }
 
-/** Sends the ACKs owed for reply data received in this batch. */
+/** Sends the ACKs owed for reply data received in this batch, then recycles the sessions that ended in it. */
 export function flushAcks(e: EngineState): void {
   const q = e.ackQueue;
   for (let i = 0; i < q.length; i++) {
@@ -71,4 +80,31 @@ export function flushAcks(e: EngineState): void {
     s.ackPending = false;
   }
   q.length = 0;
+  recycleEnded(e);
+}
+
+/**
+ * Spare Session objects kept for reuse. A short connection's Session (about 1 KiB with its
+ * number fields) would otherwise be garbage a few milliseconds after it was made, and at
+ * thousands of connections per second the young-generation GC copies and promotes them.
+ */
+const MAX_SPARE_SESSIONS = 4096;
+
+/** Moves the sessions that ended in this batch to the spare list (beyond its cap, to the GC). */
+function recycleEnded(e: EngineState): void {
+  const ended = e.ended;
+  const spare = e.spareSessions;
+  for (let i = 0; i < ended.length && spare.length < MAX_SPARE_SESSIONS; i++) spare.push(ended[i] as Session);
+  ended.length = 0;
+}
+
+/** A Session for a new connection: a recycled one (reset) or a new one. */
+export function takeSession(e: EngineState): Session {
+  const s = e.spareSessions.pop();
+  if (s === undefined) {
+    e.sessionsAllocated++;
+    return new Session();
+  }
+  s.reset();
+  return s;
 }

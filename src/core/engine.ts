@@ -46,8 +46,8 @@ export class ReplayEngine {
   }
 
   /** Units and payload chunks the engine's pool created so far (a steady state creates none: see session/unit-pool.ts). */
-  get allocations(): Readonly<UnitPoolStats> {
-    return this.core.pool.stats;
+  get allocations(): Readonly<UnitPoolStats & { sessionObjectsCreated: number }> {
+    return { ...this.core.pool.stats, sessionObjectsCreated: this.core.sessionsAllocated };
   }
 
   /** Sessions currently in the table. */

@@ -28,6 +28,12 @@ export interface RingCaptureOptions {
   blockTimeoutMs?: number;
   /** Block size in KiB (power of two, >= 4). Default 256. */
   blockKB?: number;
+  /**
+   * Hand each packet's capture time to rx.packet (`tsMs`); false passes 0. Default true. A
+   * receiver that does not read it saves a heap number per packet (a fractional millisecond
+   * count is not a small integer, so V8 allocates it to pass it on).
+   */
+  timestamps?: boolean;
 }
 
 /** Counters of a RingCapture. */
@@ -190,13 +196,14 @@ export class RingCapture implements PacketSource {
     const u32 = this.u32;
     const u16 = this.u16;
     const link = this.r?.linkType ?? 0;
+    const wantTs = this.opts.timestamps !== false;
     let off = blockOff + first;
     for (let i = 0; i < n && !this.stopped; i++) {
       const w = off >>> 2;
       const capLen = u32[w + H_SNAPLEN / 4] ?? 0;
       const origLen = u32[w + H_LEN / 4] ?? 0;
       const mac = u16[(off + H_MAC) >>> 1] ?? 0;
-      const tsMs = (u32[w + H_SEC / 4] ?? 0) * 1000 + (u32[w + H_NSEC / 4] ?? 0) / 1e6;
+      const tsMs = wantTs ? (u32[w + H_SEC / 4] ?? 0) * 1000 + (u32[w + H_NSEC / 4] ?? 0) / 1e6 : 0;
       this.received++;
       rx.packet(link, ring, off + mac, capLen, origLen, tsMs);
       const next = u32[w + H_NEXT / 4] ?? 0;

@@ -154,7 +154,7 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
       const devices = cfg.input.devices.length > 0 ? cfg.input.devices : ['any'];
       const filter = cfg.filter ?? transferFilter(cfg);
       for (const device of devices) {
-        const cap = new RingCapture({ device, filter, snaplen: cfg.snaplen, bufferMB: cfg.bufferMB, direction: 'in', ...liveRingGeometry(cfg.snaplen, cfg.captureDelayMs) });
+        const cap = new RingCapture({ device, filter, snaplen: cfg.snaplen, bufferMB: cfg.bufferMB, direction: 'in', timestamps: false, ...liveRingGeometry(cfg.snaplen, cfg.captureDelayMs) });
         await cap.start(this);
         this.captures.push(cap);
       }

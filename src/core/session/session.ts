@@ -51,6 +51,14 @@ export function unitSpan(u: Unit): number {
   return u.len + (u.fin ? 1 : 0);
 }
 
+/**
+ * Empties an array and keeps its backing store: `a.length = 0` drops the store (the next push
+ * allocates it again) through a slow runtime path; popping a few elements does neither.
+ */
+function emptyArray(a: unknown[]): void {
+  while (a.length > 0) a.pop();
+}
+
 /** One simulated client connection replayed to the target. */
 export class Session implements HeapItem {
   deadline = Infinity;
@@ -168,6 +176,76 @@ export class Session implements HeapItem {
   /** A newer connection on the same client address/port, waiting for this one to end. */
   successor: Session | null = null;
 
+  /**
+   * Puts every field back to its initial value, for a Session taken again from the engine's
+   * pool (the arrays are kept, emptied, with their backing stores). Must list every field above (a unit test compares a
+   * reset session with a new one).
+   */
+  reset(): void {
+    this.deadline = Infinity;
+    this.heapIndex = -1;
+    this.state = SessionState.Queued;
+    this.origClientIp = 0;
+    this.origClientPort = 0;
+    this.variant = 0;
+    this.clientIp = 0;
+    this.clientPort = 0;
+    this.replyKey = 0;
+    this.captureKey = 0;
+    this.targetIp = 0;
+    this.targetPort = 0;
+    this.isn = 0;
+    this.synthesized = false;
+    this.synMss = 0;
+    this.synWscale = -1;
+    this.synSackOk = false;
+    this.synTs = false;
+    this.synTsVal = 0;
+    this.capNxt = 0;
+    this.lastAck = 0;
+    this.lastAckValid = false;
+    emptyArray(this.units);
+    this.head = 0;
+    emptyArray(this.ooo);
+    this.gapSince = -1;
+    this.capClosed = false;
+    this.lastTsVal = 0;
+    this.tsSent = 0;
+    this.sndUna = 0;
+    this.sndNxt = 0;
+    this.sndMax = 0;
+    this.sndWnd = 0;
+    this.sndWscale = -1;
+    this.sendMss = 536;
+    this.tsOn = false;
+    this.tsRecent = 0;
+    this.targetIsn = 0;
+    this.rcvNxt = 0;
+    this.targetFin = false;
+    emptyArray(this.rcvOoo);
+    this.respBase = 0;
+    this.lastReplyAt = 0;
+    this.lagFrom = -1;
+    this.handshakeOutage = false;
+    this.ackPending = false;
+    this.rcvAcked = 0;
+    this.delackAt = Infinity;
+    this.srtt = 0;
+    this.rttvar = 0;
+    this.rto = 0;
+    this.rtxAt = Infinity;
+    this.retries = 0;
+    this.dupAcks = 0;
+    this.rttSeq = 0;
+    this.rttSentAt = -1;
+    this.lastActivity = 0;
+    this.waitAt = Infinity;
+    this.requestsCaptured = 0;
+    this.requestsReplayed = 0;
+    emptyArray(this.requestSeqs);
+    this.successor = null;
+  }
+
   /** Client seq just past the last captured byte/FIN (what must be acknowledged to finish). */
   capturedEnd(): number {
     return this.capNxt;
@@ -208,14 +286,14 @@ export class Session implements HeapItem {
   /** Gives the segments parked beyond a capture hole back to `pool` and forgets them. */
   releaseParked(pool: UnitPool): void {
     for (const u of this.ooo) pool.release(u);
-    this.ooo.length = 0;
+    emptyArray(this.ooo);
   }
 
   /** Gives every unit (stream and parked) back to `pool` and empties both lists. */
   releaseUnits(pool: UnitPool): void {
     const units = this.units;
     for (let i = this.head; i < units.length; i++) pool.release(units[i] as Unit);
-    units.length = 0;
+    emptyArray(units);
     this.head = 0;
     this.releaseParked(pool);
   }

@@ -63,15 +63,19 @@ export function onesComplementSum(buf: Buffer, off: number, len: number, initial
  * DataView.getUint32 measured about 10x faster than Buffer#readUInt32BE and 3-4x faster
  * than assembling words from bytes (Node 20, see bench/wire-checksum.ts). A DataView
  * over the whole ArrayBuffer is cached: the last one used (hot path: the same send or
- * capture buffer again and again) and a WeakMap for the others, so no allocation happens
- * per call once a buffer has been seen.
+ * capture buffer again and again, recognised by the Buffer object itself) and a WeakMap for
+ * the others, so no allocation happens per call once a buffer has been seen.
  */
+let lastBuf: Buffer | null = null;
 let lastAb: ArrayBufferLike | null = null;
 let lastView: DataView | null = null;
 const views = new WeakMap<ArrayBufferLike, DataView>();
 
 function viewOf(buf: Buffer): DataView {
+  // the same Buffer object as last time: skip reading `buf.buffer` (a call into a C++ builtin)
+  if (buf === lastBuf && lastView !== null) return lastView;
   const ab = buf.buffer;
+  lastBuf = buf;
   if (ab === lastAb && lastView !== null) return lastView;
   let v = views.get(ab);
   if (v === undefined) {

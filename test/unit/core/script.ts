@@ -108,13 +108,13 @@ export class Script {
   }
 
   /** intercept reports a reply of the target: headers only, cut to a 64-byte record, payload length in the IP header. */
-  targetReplies(s: Seg): void {
+  targetReplies(s: Seg, flush = true): void {
     const n = s.len ?? 0;
     const len = this.build(s, TARGET, CLIENT, 8080, 40000, n, n > 0 ? Buffer.alloc(n, 0x61) : null);
     const rec = Buffer.from(this.buf.subarray(0, Math.min(64, len)));
     assert.equal(parseIpv4Tcp(rec, 0, rec.length, this.seg, true), 'ok');
     this.engine.onReply(this.seg, this.now);
-    this.engine.flush();
+    if (flush) this.engine.flush();
   }
 
   /** Advances the manual clock and runs due timers. */
