@@ -51,3 +51,17 @@ export function stealPct(a: { total: number; steal: number }, b: { total: number
   const t = b.total - a.total;
   return t > 0 ? (100 * (b.steal - a.steal)) / t : NaN;
 }
+
+/**
+ * Waits until the hypervisor's steal time over a 2 s sample is at most `maxPct` (%), or
+ * `timeoutMs` passed; returns the last sample. Lets a comparison measure when the VM is quiet.
+ */
+export async function waitQuiet(maxPct: number, timeoutMs: number): Promise<number> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const a = cpuTicks();
+    await new Promise((r) => setTimeout(r, 2000));
+    const pct = stealPct(a, cpuTicks());
+    if (pct <= maxPct || Date.now() >= until) return pct;
+  }
+}

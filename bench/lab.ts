@@ -25,7 +25,7 @@ import type { LoadOptions } from '../src/lab/loadgen';
 import type { NginxServer } from '../src/lab/servers';
 import { startIntercept, startLiveTcpcopy, waitSettled, accessLogLines } from '../test/e2e/replay-helpers';
 import { percentile } from '../src/lab/percentile';
-import { cpuNsOf, cpuTicks, peakRssMB, stealPct } from './lab-proc';
+import { cpuNsOf, cpuTicks, peakRssMB, stealPct, waitQuiet } from './lab-proc';
 
 /** One offered load. */
 export interface LabLoad {
@@ -96,6 +96,8 @@ export interface LabBenchOptions {
   interceptArgs?: readonly string[];
   /** Node options for tcpcopy (`node OPTIONS tcpcopy-main.js ...`). Default none. */
   nodeArgs?: readonly string[];
+  /** A/B: steal time (%) above which a pair counts as measuring the hypervisor, not tcpcopy. Default 3. */
+  maxStealPct?: number;
 }
 
 /** A variant of tcpcopy's command line, for {@link runLabAb}. */
@@ -120,6 +122,12 @@ export interface LabAbResult {
   cpuRatios: number[];
   /** Median of cpuRatios (below 1: B spends less). */
   cpuRatioMedian: number;
+  /** Pairs whose two runs both had steal time <= maxStealPct (the others measured the hypervisor). */
+  quietPairs: number[];
+  /** Median of cpuRatios over the quiet pairs (NaN when none). */
+  cpuRatioMedianQuiet: number;
+  /** Steal limit of a quiet pair, % (BENCH_MAX_STEAL, default 3). */
+  maxStealPct: number;
   /** Per pair, B's lag p99 - A's, ms. */
   lagP99Deltas: number[];
 }
@@ -301,6 +309,9 @@ export async function runLabAb(log: (s: string) => void, a: LabVariant, b: LabVa
         const rowsA: LabRow[] = [];
         const rowsB: LabRow[] = [];
         for (let i = 0; i < pairs; i++) {
+          // start each pair when the VM is quiet (up to a minute's wait): steal inflates both CPU and lag
+          const steal = await waitQuiet(opts.maxStealPct ?? 3, 60_000);
+          if (steal > (opts.maxStealPct ?? 3)) log(`  (pair ${i + 1}/${pairs}: steal still ${steal.toFixed(1)}% after a minute; measuring anyway)`);
           for (const which of i % 2 === 0 ? ['A', 'B'] : ['B', 'A']) {
             const r = await measure(lab, online, target, icp.pid, l, model, seconds, warmSeconds, which === 'A' ? a : b);
             (which === 'A' ? rowsA : rowsB).push(r);
@@ -310,7 +321,13 @@ export async function runLabAb(log: (s: string) => void, a: LabVariant, b: LabVa
         const cpuRatios = rowsA.map((ra, i) => (rowsB[i] as LabRow).tcpcopyCpuUsPerRequest / ra.tcpcopyCpuUsPerRequest);
         const lagP99Deltas = rowsA.map((ra, i) => (rowsB[i] as LabRow).lagP99Ms - ra.lagP99Ms);
         const sorted = [...cpuRatios].sort((x, y) => x - y);
-        const res: LabAbResult = { load: l, model, a, b, rowsA, rowsB, cpuRatios, cpuRatioMedian: percentile(sorted, 50), lagP99Deltas };
+        const maxStealPct = opts.maxStealPct ?? 3;
+        const quietPairs = rowsA.map((_, i) => i).filter((i) => Math.max((rowsA[i] as LabRow).stealPct, (rowsB[i] as LabRow).stealPct) <= maxStealPct);
+        const quiet = quietPairs.map((i) => cpuRatios[i] as number).sort((x, y) => x - y);
+        const res: LabAbResult = {
+          load: l, model, a, b, rowsA, rowsB, cpuRatios, cpuRatioMedian: percentile(sorted, 50), lagP99Deltas,
+          quietPairs, cpuRatioMedianQuiet: quiet.length > 0 ? percentile(quiet, 50) : NaN, maxStealPct,
+        };
         out.push(res);
         log(abLine(res));
       }
@@ -325,8 +342,10 @@ export function abLine(r: LabAbResult): string {
   const med = (xs: number[]): number => percentile([...xs].sort((x, y) => x - y), 50);
   const cpuA = med(r.rowsA.map((x) => x.tcpcopyCpuUsPerRequest));
   const cpuB = med(r.rowsB.map((x) => x.tcpcopyCpuUsPerRequest));
-  return `ab[${r.model}]: ${mode} ${r.load.rate}/s: tcpcopy us/req A ${cpuA.toFixed(1)} B ${cpuB.toFixed(1)}; B/A per pair ${r.cpuRatios.map((x) => x.toFixed(2)).join(' ')} `
-    + `(median ${r.cpuRatioMedian.toFixed(2)}); lag p99 A ${med(r.rowsA.map((x) => x.lagP99Ms))} B ${med(r.rowsB.map((x) => x.lagP99Ms))} ms; `
+  const pairs = r.cpuRatios.map((x, i) => `${x.toFixed(2)}${r.quietPairs.includes(i) ? '' : '*'}`).join(' ');
+  const quiet = r.quietPairs.length > 0 ? `${r.cpuRatioMedianQuiet.toFixed(2)} over ${r.quietPairs.length} quiet pairs` : 'no quiet pair';
+  return `ab[${r.model}]: ${mode} ${r.load.rate}/s: tcpcopy us/req A ${cpuA.toFixed(1)} B ${cpuB.toFixed(1)}; B/A per pair ${pairs} `
+    + `(median ${r.cpuRatioMedian.toFixed(2)}; ${quiet}; * = steal over ${r.maxStealPct}%); lag p99 A ${med(r.rowsA.map((x) => x.lagP99Ms))} B ${med(r.rowsB.map((x) => x.lagP99Ms))} ms; `
     + `fidelity A ${(Math.min(...r.rowsA.map((x) => x.fidelity)) * 100).toFixed(2)}% B ${(Math.min(...r.rowsB.map((x) => x.fidelity)) * 100).toFixed(2)}% (worst)`;
 }
 
