@@ -258,6 +258,24 @@ export function rowLine(row: LabRow): string {
     + `tcpcopy captured ${row.captured} replayed ${row.replayed} kernel-dropped ${row.kernelDropped} lost ${JSON.stringify(row.lost)}`;
 }
 
+/** The bench lab: nginx on online (port 80) and target (8080), intercept on the assistant. */
+interface BenchLab {
+  lab: Lab;
+  online: NginxServer;
+  target: NginxServer;
+  icp: { pid: number };
+}
+
+/** Builds the bench lab under `prefix`, runs `fn` in it and tears it down. */
+function withBenchLab<T>(prefix: string, opts: LabBenchOptions, fn: (b: BenchLab) => Promise<T>): Promise<T> {
+  return withLab({ prefix, clientAddresses: 50 }, async (lab) => {
+    const online = await lab.startNginx('online', { port: 80 });
+    const target = await lab.startNginx('target', { port: 8080 });
+    const icp = await startIntercept(lab, [...(opts.interceptArgs ?? [])]);
+    return fn({ lab, online, target, icp });
+  });
+}
+
 /** Runs the lab benchmark table; `log` gets progress lines. */
 export async function runLabBench(log: (s: string) => void, opts: LabBenchOptions = {}): Promise<LabRow[]> {
   const loads = opts.loads ?? DEFAULT_LOADS;
@@ -265,10 +283,7 @@ export async function runLabBench(log: (s: string) => void, opts: LabBenchOption
   const warmSeconds = opts.warmSeconds ?? 5;
   const repeat = Math.max(1, Math.floor(opts.repeat ?? 1));
   const models = opts.models ?? (os.cpus().length >= 2 ? ['remote', 'inline'] : ['inline']);
-  return withLab({ prefix: 'tcs3', clientAddresses: 50 }, async (lab) => {
-    const online = await lab.startNginx('online', { port: 80 });
-    const target = await lab.startNginx('target', { port: 8080 });
-    const icp = await startIntercept(lab, [...(opts.interceptArgs ?? [])]);
+  return withBenchLab('tcs3', opts, async ({ lab, online, target, icp }) => {
     const rows: LabRow[] = [];
     for (const model of models) {
       for (const l of loads) {
@@ -299,10 +314,7 @@ export async function runLabAb(log: (s: string) => void, a: LabVariant, b: LabVa
   const warmSeconds = opts.warmSeconds ?? 5;
   const pairs = Math.max(1, Math.floor(opts.repeat ?? 3));
   const models = opts.models ?? (os.cpus().length >= 2 ? ['remote'] : ['inline']);
-  return withLab({ prefix: 'tcs4', clientAddresses: 50 }, async (lab) => {
-    const online = await lab.startNginx('online', { port: 80 });
-    const target = await lab.startNginx('target', { port: 8080 });
-    const icp = await startIntercept(lab, [...(opts.interceptArgs ?? [])]);
+  return withBenchLab('tcs4', opts, async ({ lab, online, target, icp }) => {
     const out: LabAbResult[] = [];
     for (const model of models) {
       for (const l of loads) {
