@@ -314,6 +314,7 @@ export async function runLabAb(log: (s: string) => void, a: LabVariant, b: LabVa
   const warmSeconds = opts.warmSeconds ?? 5;
   const pairs = Math.max(1, Math.floor(opts.repeat ?? 3));
   const models = opts.models ?? (os.cpus().length >= 2 ? ['remote'] : ['inline']);
+  const maxStealPct = opts.maxStealPct ?? 3;
   return withBenchLab('tcs4', opts, async ({ lab, online, target, icp }) => {
     const out: LabAbResult[] = [];
     for (const model of models) {
@@ -322,8 +323,8 @@ export async function runLabAb(log: (s: string) => void, a: LabVariant, b: LabVa
         const rowsB: LabRow[] = [];
         for (let i = 0; i < pairs; i++) {
           // start each pair when the VM is quiet (up to a minute's wait): steal inflates both CPU and lag
-          const steal = await waitQuiet(opts.maxStealPct ?? 3, 60_000);
-          if (steal > (opts.maxStealPct ?? 3)) log(`  (pair ${i + 1}/${pairs}: steal still ${steal.toFixed(1)}% after a minute; measuring anyway)`);
+          const steal = await waitQuiet(maxStealPct, 60_000);
+          if (steal > maxStealPct) log(`  (pair ${i + 1}/${pairs}: steal still ${steal.toFixed(1)}% after a minute; measuring anyway)`);
           for (const which of i % 2 === 0 ? ['A', 'B'] : ['B', 'A']) {
             const r = await measure(lab, online, target, icp.pid, l, model, seconds, warmSeconds, which === 'A' ? a : b);
             (which === 'A' ? rowsA : rowsB).push(r);
@@ -333,7 +334,6 @@ export async function runLabAb(log: (s: string) => void, a: LabVariant, b: LabVa
         const cpuRatios = rowsA.map((ra, i) => (rowsB[i] as LabRow).tcpcopyCpuUsPerRequest / ra.tcpcopyCpuUsPerRequest);
         const lagP99Deltas = rowsA.map((ra, i) => (rowsB[i] as LabRow).lagP99Ms - ra.lagP99Ms);
         const sorted = [...cpuRatios].sort((x, y) => x - y);
-        const maxStealPct = opts.maxStealPct ?? 3;
         const quietPairs = rowsA.map((_, i) => i).filter((i) => Math.max((rowsA[i] as LabRow).stealPct, (rowsB[i] as LabRow).stealPct) <= maxStealPct);
         const quiet = quietPairs.map((i) => cpuRatios[i] as number).sort((x, y) => x - y);
         const res: LabAbResult = {

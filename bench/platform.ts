@@ -16,7 +16,7 @@
  *   machine itself charges for a wake-up, without Node's memory footprint.
  * The sender is a child Node process; only loopback is used.
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -39,11 +39,16 @@ const cpuUs = (): number => {
   return u.user + u.system;
 };
 
-/** Sends `count` one-byte datagrams to 127.0.0.1:port at `rate` per second from a child process; resolves when it exits. */
-function sendFromChild(port: number, rate: number, count: number): Promise<void> {
+/** A child Node process sending `count` one-byte datagrams to 127.0.0.1:port at `rate` per second. */
+function spawnSender(port: number, rate: number, count: number): ChildProcess {
   const code = `const s=require('dgram').createSocket('udp4');let i=0;const t=setInterval(()=>{s.send('x',${port},'127.0.0.1');if(++i>=${count}){clearInterval(t);setTimeout(()=>process.exit(0),50);}},${1000 / rate});`;
+  return spawn(process.execPath, ['-e', code], { stdio: 'ignore' });
+}
+
+/** spawnSender, resolving when the sender exits. */
+function sendFromChild(port: number, rate: number, count: number): Promise<void> {
   return new Promise((resolve, reject) => {
-    const c = spawn(process.execPath, ['-e', code], { stdio: 'ignore' });
+    const c = spawnSender(port, rate, count);
     c.on('error', reject);
     c.on('exit', () => resolve());
   });
@@ -108,7 +113,7 @@ export async function ringSyncWakeups(rate: number, count: number): Promise<Wake
   const cap = new RingCapture({ device: 'lo', filter: `udp dst port ${port}`, snaplen: 256, bufferMB: 4, blockKB: 4, blockTimeoutMs: 1, direction: 'in' });
   cap.open({ packet() { packets++; }, batchEnd() { blocks++; } });
   try {
-    const child = spawn(process.execPath, ['-e', `const s=require('dgram').createSocket('udp4');let i=0;const t=setInterval(()=>{s.send('x',${port},'127.0.0.1');if(++i>=${count}){clearInterval(t);setTimeout(()=>process.exit(0),50);}},${1000 / rate});`], { stdio: 'ignore' });
+    const child = spawnSender(port, rate, count);
     // blocks until the first datagram (child start-up excluded), then until the stream ends
     while (blocks === 0) cap.pollOnce(64, 5000);
     const b0 = blocks;

@@ -1,6 +1,6 @@
 import { mapClientIp, nextVariantPort, variantPort } from './client-map';
 import type { EngineTransfer } from './engine-config';
-import { type EngineState, key, rearm, takeSession } from './engine-state';
+import { type EngineState, key, rearm, retireSession, takeSession } from './engine-state';
 import { seqAdd } from './seq';
 import type { Outcome } from './stats';
 import { parkedRequests } from './session/capture';
@@ -149,11 +149,8 @@ export function endSession(e: EngineState, s: Session, reason: Outcome, now: num
   }
   // recycled at the next flush(); a session that never started may still be its
   // predecessor's successor, so only started ones (nothing points to them any more)
-  if (wasStarted && e.ended.length < MAX_ENDED_KEPT) e.ended.push(s);
+  if (wasStarted) retireSession(e, s);
 }
-
-/** Most ended sessions kept for recycling between two flush() calls (the rest go to the GC). */
-const MAX_ENDED_KEPT = 65_536;
 
 /**
  * Ends every session: those whose captured data was all acknowledged count as completed,

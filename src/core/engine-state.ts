@@ -34,7 +34,7 @@ export class EngineState {
    * endSession still look at the ended session within the batch, and the ACK queue may hold it).
    */
   readonly ended: Session[] = [];
-  /** Ended sessions ready for reuse by newSession (at most MAX_SPARE_SESSIONS). */
+  /** Ended sessions ready for reuse by newSession (with `ended`, at most MAX_SPARE_SESSIONS). */
   readonly spareSessions: Session[] = [];
   /** Session objects created (not reused), for the benchmarks and tests. */
   sessionsAllocated = 0;
@@ -90,11 +90,15 @@ export function flushAcks(e: EngineState): void {
  */
 const MAX_SPARE_SESSIONS = 4096;
 
-/** Moves the sessions that ended in this batch to the spare list (beyond its cap, to the GC). */
+/** Keeps an ended session for recycling at the next flush(), while spares and ended ones stay under MAX_SPARE_SESSIONS (the rest go to the GC). */
+export function retireSession(e: EngineState, s: Session): void {
+  if (e.ended.length + e.spareSessions.length < MAX_SPARE_SESSIONS) e.ended.push(s);
+}
+
+/** Moves the sessions that ended in this batch to the spare list. */
 function recycleEnded(e: EngineState): void {
   const ended = e.ended;
-  const spare = e.spareSessions;
-  for (let i = 0; i < ended.length && spare.length < MAX_SPARE_SESSIONS; i++) spare.push(ended[i] as Session);
+  for (let i = 0; i < ended.length; i++) e.spareSessions.push(ended[i] as Session);
   ended.length = 0;
 }
 

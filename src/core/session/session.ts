@@ -178,8 +178,8 @@ export class Session implements HeapItem {
 
   /**
    * Puts every field back to its initial value, for a Session taken again from the engine's
-   * pool (the arrays are kept, emptied, with their backing stores). Must list every field above (a unit test compares a
-   * reset session with a new one).
+   * pool (the arrays are kept, emptied, with their backing stores). Must list every field
+   * above (a unit test compares a reset session with a new one).
    */
   reset(): void {
     this.deadline = Infinity;
