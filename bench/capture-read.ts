@@ -23,13 +23,15 @@ function frame(buf: Buffer, cli: number, port: number, toServer: boolean, flags:
   buf.writeUInt16BE(0x0800, 12);
   buf[14] = 0x45;
   buf.writeUInt16BE(40 + payload, 16);
-  buf[22] = 64; buf[23] = 6;
+  buf[22] = 64;
+  buf[23] = 6;
   const srv = 0xc6120002; // 198.18.0.2
   buf.writeUInt32BE(toServer ? cli : srv, 26);
   buf.writeUInt32BE(toServer ? srv : cli, 30);
   buf.writeUInt16BE(toServer ? port : 80, 34);
   buf.writeUInt16BE(toServer ? 80 : port, 36);
-  buf[46] = 0x50; buf[47] = flags;
+  buf[46] = 0x50;
+  buf[47] = flags;
   buf.writeUInt16BE(65535, 48);
   return 54 + payload;
 }
@@ -42,7 +44,11 @@ function synthesize(): { records: number; bytes: number; ms: number } {
   let ts = 1.7e12;
   let bytes = 24;
   let s = 0;
-  const put = (len: number): void => { w.write(ts, buf, 0, len); bytes += 16 + len; ts += 0.013; };
+  const put = (len: number): void => {
+    w.write(ts, buf, 0, len);
+    bytes += 16 + len;
+    ts += 0.013;
+  };
   while (bytes < target) {
     const cli = 0xc6130000 + (s % 60000); // 198.19.x.x
     const port = 1024 + (s % 60000);
@@ -66,19 +72,30 @@ async function main(): Promise<void> {
   try {
     const wr = synthesize();
     const size = statSync(path).size;
-    console.log(`write: ${(size / 1e6).toFixed(0)} MB, ${wr.records} records in ${(wr.ms / 1000).toFixed(2)} s: `
-      + `${(size / 1e6 / (wr.ms / 1000)).toFixed(0)} MB/s, ${(wr.records / (wr.ms / 1000) / 1e6).toFixed(2)} M records/s`);
+    console.log(
+      `write: ${(size / 1e6).toFixed(0)} MB, ${wr.records} records in ${(wr.ms / 1000).toFixed(2)} s: ` +
+        `${(size / 1e6 / (wr.ms / 1000)).toFixed(0)} MB/s, ${(wr.records / (wr.ms / 1000) / 1e6).toFixed(2)} M records/s`,
+    );
     const t0 = performance.now();
     const r = await CaptureFileReader.open(path, { chunkBytes: chunkKiB * 1024 });
     let sum = 0;
     let n = 0;
-    const rx = { packet(_lt: number, b: Buffer, off: number, cap: number): void { n++; sum += cap + (b[off + 47] ?? 0); } };
-    while (await r.readBatch(rx, 10000)) { /* read on */ }
+    const rx = {
+      packet(_lt: number, b: Buffer, off: number, cap: number): void {
+        n++;
+        sum += cap + (b[off + 47] ?? 0);
+      },
+    };
+    while (await r.readBatch(rx, 10000)) {
+      /* read on */
+    }
     await r.close();
     const ms = performance.now() - t0;
-    console.log(`read:  ${n} records, ${(r.bytesRead / 1e6).toFixed(0)} MB in ${(ms / 1000).toFixed(2)} s: `
-      + `${(r.bytesRead / 1e6 / (ms / 1000)).toFixed(0)} MB/s, ${(n / (ms / 1000) / 1e6).toFixed(2)} M records/s `
-      + `(chunk ${chunkKiB} KiB, fatal ${r.fatal ? r.fatal.code : 'none'}, checksum ${sum})`);
+    console.log(
+      `read:  ${n} records, ${(r.bytesRead / 1e6).toFixed(0)} MB in ${(ms / 1000).toFixed(2)} s: ` +
+        `${(r.bytesRead / 1e6 / (ms / 1000)).toFixed(0)} MB/s, ${(n / (ms / 1000) / 1e6).toFixed(2)} M records/s ` +
+        `(chunk ${chunkKiB} KiB, fatal ${r.fatal ? r.fatal.code : 'none'}, checksum ${sum})`,
+    );
     console.log(`peak RSS: ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MB`);
   } finally {
     rmSync(path, { force: true });

@@ -12,7 +12,16 @@ import { ReplayEngine } from '../src/core/engine';
 import { engineConfig } from '../src/core/engine-config';
 import { parseIpv4Tcp } from '../src/core/wire/decode';
 import { newSegment } from '../src/core/wire/segment';
-import { clientSteps, ONLINE_IP, ONLINE_PORT, SimTarget, type SynthShape, TARGET_IP, TARGET_PORT, writeClientPacket } from './sim';
+import {
+  clientSteps,
+  ONLINE_IP,
+  ONLINE_PORT,
+  SimTarget,
+  type SynthShape,
+  TARGET_IP,
+  TARGET_PORT,
+  writeClientPacket,
+} from './sim';
 
 /** Garbage collections seen while a benchmark ran. */
 export interface GcFigures {
@@ -32,7 +41,8 @@ export class GcCounter {
     this.obs = new PerformanceObserver((list) => {
       for (const e of list.getEntries()) {
         const kind = (e as unknown as { detail?: { kind?: number } }).detail?.kind ?? 0;
-        if (kind === 1) this.figures.minor++; // NODE_PERFORMANCE_GC_MINOR
+        if (kind === 1)
+          this.figures.minor++; // NODE_PERFORMANCE_GC_MINOR
         else this.figures.major++;
         this.figures.pauseMs += e.duration;
       }
@@ -98,7 +108,10 @@ export interface EngineBenchResult {
 /** One run: every session steps through its packets in lock step (round-robin). */
 export async function runEngineBench(o: EngineBenchOptions): Promise<EngineBenchResult> {
   const sim = new SimTarget(o.respLen);
-  const engine = new ReplayEngine(engineConfig([{ onlineIp: ONLINE_IP, onlinePort: ONLINE_PORT, targetIp: TARGET_IP, targetPort: TARGET_PORT }]), sim);
+  const engine = new ReplayEngine(
+    engineConfig([{ onlineIp: ONLINE_IP, onlinePort: ONLINE_PORT, targetIp: TARGET_IP, targetPort: TARGET_PORT }]),
+    sim,
+  );
   const buf = Buffer.alloc(2048);
   const seg = newSegment();
   const steps = clientSteps(o);
@@ -138,14 +151,24 @@ export async function runEngineBench(o: EngineBenchOptions): Promise<EngineBench
   const heapGrowthMB = (process.memoryUsage().heapUsed - heap0) / 1048576;
   const st = engine.stats;
   return {
-    sessions: o.sessions, rounds, requestsPerSession: o.requests,
-    clientPackets: st.clientPackets, replies: st.replies, packetsSent: st.packetsSent,
-    seconds, cpuSeconds: (cpu.user + cpu.system) / 1e6,
+    sessions: o.sessions,
+    rounds,
+    requestsPerSession: o.requests,
+    clientPackets: st.clientPackets,
+    replies: st.replies,
+    packetsSent: st.packetsSent,
+    seconds,
+    cpuSeconds: (cpu.user + cpu.system) / 1e6,
     packetsPerSec: (st.clientPackets + st.replies) / seconds,
     requestsPerSec: st.requestsReplayed / seconds,
-    requestsReplayed: st.requestsReplayed, completed: st.outcomes.completed,
-    gc: gcf, heapGrowthMB, rssMB: process.memoryUsage.rss() / 1048576,
-    unitsCreated: engine.allocations.unitsCreated, chunksCreated: engine.allocations.chunksCreated, sessionObjectsCreated: engine.allocations.sessionObjectsCreated,
+    requestsReplayed: st.requestsReplayed,
+    completed: st.outcomes.completed,
+    gc: gcf,
+    heapGrowthMB,
+    rssMB: process.memoryUsage.rss() / 1048576,
+    unitsCreated: engine.allocations.unitsCreated,
+    chunksCreated: engine.allocations.chunksCreated,
+    sessionObjectsCreated: engine.allocations.sessionObjectsCreated,
   };
 }
 
@@ -163,10 +186,12 @@ export async function engineSuite(log: (s: string) => void): Promise<EngineBench
   for (const s of shapes) {
     const r = await runEngineBench(s);
     out.push(r);
-    log(`engine: ${r.sessions} sessions${(s.rounds ?? 1) > 1 ? ` x ${s.rounds} rounds` : ''} x ${r.requestsPerSession} requests: ${(r.packetsPerSec / 1e6).toFixed(2)} M packets/s `
-      + `(${((r.clientPackets + r.replies) / r.cpuSeconds / 1e6).toFixed(2)} M per CPU second; ${r.clientPackets} client + ${r.replies} replies in ${r.seconds.toFixed(2)} s, cpu ${r.cpuSeconds.toFixed(2)} s), `
-      + `${(r.requestsPerSec / 1e3).toFixed(0)}k requests/s, replayed ${r.requestsReplayed}/${r.sessions * (s.rounds ?? 1) * r.requestsPerSession}, completed ${r.completed}; `
-      + `gc ${r.gc.minor} minor + ${r.gc.major} major (${r.gc.pauseMs} ms pause), heap growth ${r.heapGrowthMB.toFixed(1)} MiB, units created ${r.unitsCreated} for ${r.clientPackets} packets (${r.chunksCreated} payload chunks), session objects ${r.sessionObjectsCreated} for ${r.sessions * r.rounds} sessions, rss ${r.rssMB.toFixed(0)} MiB`);
+    log(
+      `engine: ${r.sessions} sessions${(s.rounds ?? 1) > 1 ? ` x ${s.rounds} rounds` : ''} x ${r.requestsPerSession} requests: ${(r.packetsPerSec / 1e6).toFixed(2)} M packets/s ` +
+        `(${((r.clientPackets + r.replies) / r.cpuSeconds / 1e6).toFixed(2)} M per CPU second; ${r.clientPackets} client + ${r.replies} replies in ${r.seconds.toFixed(2)} s, cpu ${r.cpuSeconds.toFixed(2)} s), ` +
+        `${(r.requestsPerSec / 1e3).toFixed(0)}k requests/s, replayed ${r.requestsReplayed}/${r.sessions * (s.rounds ?? 1) * r.requestsPerSession}, completed ${r.completed}; ` +
+        `gc ${r.gc.minor} minor + ${r.gc.major} major (${r.gc.pauseMs} ms pause), heap growth ${r.heapGrowthMB.toFixed(1)} MiB, units created ${r.unitsCreated} for ${r.clientPackets} packets (${r.chunksCreated} payload chunks), session objects ${r.sessionObjectsCreated} for ${r.sessions * r.rounds} sessions, rss ${r.rssMB.toFixed(0)} MiB`,
+    );
   }
   return out;
 }

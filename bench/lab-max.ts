@@ -38,7 +38,11 @@ export const MAX_STEPS = {
 } as const;
 
 /** Runs the search for both modes; `log` gets a line per step. */
-export async function runMaxLoad(log: (s: string) => void, model: TargetModel, stepSeconds = 5): Promise<MaxLoadResult[]> {
+export async function runMaxLoad(
+  log: (s: string) => void,
+  model: TargetModel,
+  stepSeconds = 5,
+): Promise<MaxLoadResult[]> {
   return withLab({ prefix: 'tcs4', clientAddresses: 50 }, async (lab) => {
     const online = await lab.startNginx('online', { port: 80 });
     const target = await lab.startNginx('target', { port: 8080 });
@@ -60,9 +64,17 @@ export async function runMaxLoad(log: (s: string) => void, model: TargetModel, s
         const sum = await lab.load('client', loadOptions({ keepAlive, rate, concurrency }, stepSeconds));
         const onlineN = accessLogLines(online) - om;
         const targetN = await waitSettled(() => accessLogLines(target) - tm, onlineN, 15_000, 500);
-        const step: MaxStep = { offeredRate: rate, sentRate: Math.round(sum.requestsPerSec), online: onlineN, target: targetN, fidelity: targetN / Math.max(1, onlineN) };
+        const step: MaxStep = {
+          offeredRate: rate,
+          sentRate: Math.round(sum.requestsPerSec),
+          online: onlineN,
+          target: targetN,
+          fidelity: targetN / Math.max(1, onlineN),
+        };
         res.steps.push(step);
-        log(`max[${model}] ${mode} ${rate}/s: sent ${step.sentRate}/s, online ${onlineN}, target ${targetN} (${(step.fidelity * 100).toFixed(2)}%)`);
+        log(
+          `max[${model}] ${mode} ${rate}/s: sent ${step.sentRate}/s, online ${onlineN}, target ${targetN} (${(step.fidelity * 100).toFixed(2)}%)`,
+        );
         if (step.fidelity < 0.999) {
           res.stoppedBy = 'fidelity';
           break;
@@ -76,8 +88,14 @@ export async function runMaxLoad(log: (s: string) => void, model: TargetModel, s
         }
       }
       await tc.stop();
-      log(`max[${model}] ${mode}: highest load replayed at >= 99.9%: ${res.highestOkRate} req/s`
-        + (res.stoppedBy === 'generator' ? ' (at least: the load generator could not offer more on this box)' : res.stoppedBy === 'steps' ? ' (at least: the last step)' : ''));
+      log(
+        `max[${model}] ${mode}: highest load replayed at >= 99.9%: ${res.highestOkRate} req/s` +
+          (res.stoppedBy === 'generator'
+            ? ' (at least: the load generator could not offer more on this box)'
+            : res.stoppedBy === 'steps'
+              ? ' (at least: the last step)'
+              : ''),
+      );
       out.push(res);
     }
     return out;

@@ -72,10 +72,14 @@ export interface LabRow {
 
 /** Parses a model list such as `remote,inline`. Throws on an unknown name. */
 export function parseModels(text: string): TargetModel[] {
-  return text.split(',').filter((x) => x !== '').map((m) => {
-    if (m !== 'remote' && m !== 'inline') throw new Error(`target model ${JSON.stringify(m)}: expected remote or inline`);
-    return m;
-  });
+  return text
+    .split(',')
+    .filter((x) => x !== '')
+    .map((m) => {
+      if (m !== 'remote' && m !== 'inline')
+        throw new Error(`target model ${JSON.stringify(m)}: expected remote or inline`);
+      return m;
+    });
 }
 
 /** Benchmark settings. */
@@ -137,12 +141,15 @@ export interface LabAbResult {
  * concurrency 32 for keep-alive, 16 for short, as in {@link DEFAULT_LOADS}). Throws on a bad item.
  */
 export function parseLoads(text: string): LabLoad[] {
-  return text.split(',').filter((x) => x !== '').map((item) => {
-    const m = /^(ka|short):(\d+)$/.exec(item.trim());
-    if (m === null) throw new Error(`load ${JSON.stringify(item)}: expected ka:RATE or short:RATE`);
-    const keepAlive = m[1] === 'ka';
-    return { keepAlive, rate: Number(m[2]), concurrency: keepAlive ? 32 : 16 };
-  });
+  return text
+    .split(',')
+    .filter((x) => x !== '')
+    .map((item) => {
+      const m = /^(ka|short):(\d+)$/.exec(item.trim());
+      if (m === null) throw new Error(`load ${JSON.stringify(item)}: expected ka:RATE or short:RATE`);
+      const keepAlive = m[1] === 'ka';
+      return { keepAlive, rate: Number(m[2]), concurrency: keepAlive ? 32 : 16 };
+    });
 }
 
 /** Default loads: keep-alive 2k/5k/10k req/s and short connections 1k/2k/4k req/s. */
@@ -179,8 +186,13 @@ export function matchLags(online: readonly AccessRecord[], target: readonly Acce
 /** The load generator's options for one offered load lasting `seconds`. */
 export function loadOptions(l: LabLoad, seconds: number): LoadOptions {
   return {
-    url: 'http://198.18.1.1:80/', requests: Math.round(l.rate * seconds), durationMs: seconds * 1000, rate: l.rate,
-    concurrency: l.concurrency, keepAlive: l.keepAlive, paths: ['/', '/bytes/100', '/bytes/1000'],
+    url: 'http://198.18.1.1:80/',
+    requests: Math.round(l.rate * seconds),
+    durationMs: seconds * 1000,
+    rate: l.rate,
+    concurrency: l.concurrency,
+    keepAlive: l.keepAlive,
+    paths: ['/', '/bytes/100', '/bytes/1000'],
   };
 }
 
@@ -205,8 +217,25 @@ export async function applyTargetModel(lab: Lab, model: TargetModel, pid: number
 export const BENCH_TCPCOPY_ARGS: readonly string[] = ['-x', '80-198.18.0.2:8080', '-s', '198.18.0.3'];
 
 /** Measures one load with a fresh tcpcopy; see the file comment. */
-async function measure(lab: Lab, online: NginxServer, target: NginxServer, icpPid: number, l: LabLoad, model: TargetModel, seconds: number, warmSeconds: number, v: LabVariant): Promise<LabRow> {
-  const tc = await startLiveTcpcopy(lab, [...BENCH_TCPCOPY_ARGS, ...v.tcpcopyArgs], 'online', ['--status', '0'], v.nodeArgs, ...(v.main !== undefined ? [v.main] : []));
+async function measure(
+  lab: Lab,
+  online: NginxServer,
+  target: NginxServer,
+  icpPid: number,
+  l: LabLoad,
+  model: TargetModel,
+  seconds: number,
+  warmSeconds: number,
+  v: LabVariant,
+): Promise<LabRow> {
+  const tc = await startLiveTcpcopy(
+    lab,
+    [...BENCH_TCPCOPY_ARGS, ...v.tcpcopyArgs],
+    'online',
+    ['--status', '0'],
+    v.nodeArgs,
+    ...(v.main !== undefined ? [v.main] : []),
+  );
   const pid = tc.proc.pid;
   await applyTargetModel(lab, model, pid);
   if (warmSeconds > 0) {
@@ -237,14 +266,24 @@ async function measure(lab: Lab, online: NginxServer, target: NginxServer, icpPi
   const replies = rep?.engine.replies ?? 0;
   const windowReplies = replayed > 0 ? (replies * tgRecs.length) / replayed : 0;
   return {
-    model, mode: l.keepAlive ? 'keepalive' : 'short', offeredRate: l.rate, sentRate: Math.round(sum.requestsPerSec),
-    online: onRecs.length, target: tgRecs.length, fidelity: tgRecs.length / Math.max(1, onRecs.length),
+    model,
+    mode: l.keepAlive ? 'keepalive' : 'short',
+    offeredRate: l.rate,
+    sentRate: Math.round(sum.requestsPerSec),
+    online: onRecs.length,
+    target: tgRecs.length,
+    fidelity: tgRecs.length / Math.max(1, onRecs.length),
     tcpcopyCpuUsPerRequest: cpuNs / 1e3 / Math.max(1, tgRecs.length),
     tcpcopyCpuUsPerRequestWhole: (whole * 1e6) / Math.max(1, replayed),
     tcpcopyPeakRssMB: rep?.process.maxRssMB ?? tcRss,
-    interceptCpuUsPerReply: icpNs / 1e3 / Math.max(1, windowReplies), interceptPeakRssMB: peakRssMB(icpPid),
-    lagP50Ms: percentile(lags, 50), lagP99Ms: percentile(lags, 99), stealPct: steal, matched: lags.length,
-    captured: rep?.engine.requestsCaptured ?? 0, replayed,
+    interceptCpuUsPerReply: icpNs / 1e3 / Math.max(1, windowReplies),
+    interceptPeakRssMB: peakRssMB(icpPid),
+    lagP50Ms: percentile(lags, 50),
+    lagP99Ms: percentile(lags, 99),
+    stealPct: steal,
+    matched: lags.length,
+    captured: rep?.engine.requestsCaptured ?? 0,
+    replayed,
     kernelDropped: rep?.capture?.dropped ?? NaN,
     lost: rep !== null ? Object.fromEntries(Object.entries(rep.engine.requestsLost).filter(([, v]) => v > 0)) : {},
   };
@@ -252,10 +291,12 @@ async function measure(lab: Lab, online: NginxServer, target: NginxServer, icpPi
 
 /** One line per row, for the progress log. */
 export function rowLine(row: LabRow): string {
-  return `lab[${row.model}]: ${row.mode} ${row.offeredRate}/s: sent ${row.sentRate}/s, online ${row.online}, target ${row.target} (${(row.fidelity * 100).toFixed(2)}%), `
-    + `tcpcopy ${row.tcpcopyCpuUsPerRequest.toFixed(1)} us/req warm (${row.tcpcopyCpuUsPerRequestWhole.toFixed(1)} over its life), rss ${row.tcpcopyPeakRssMB.toFixed(0)} MiB, `
-    + `intercept ${row.interceptCpuUsPerReply.toFixed(1)} us/reply, lag p50 ${row.lagP50Ms} ms p99 ${row.lagP99Ms} ms, steal ${row.stealPct.toFixed(1)}%, `
-    + `tcpcopy captured ${row.captured} replayed ${row.replayed} kernel-dropped ${row.kernelDropped} lost ${JSON.stringify(row.lost)}`;
+  return (
+    `lab[${row.model}]: ${row.mode} ${row.offeredRate}/s: sent ${row.sentRate}/s, online ${row.online}, target ${row.target} (${(row.fidelity * 100).toFixed(2)}%), ` +
+    `tcpcopy ${row.tcpcopyCpuUsPerRequest.toFixed(1)} us/req warm (${row.tcpcopyCpuUsPerRequestWhole.toFixed(1)} over its life), rss ${row.tcpcopyPeakRssMB.toFixed(0)} MiB, ` +
+    `intercept ${row.interceptCpuUsPerReply.toFixed(1)} us/reply, lag p50 ${row.lagP50Ms} ms p99 ${row.lagP99Ms} ms, steal ${row.stealPct.toFixed(1)}%, ` +
+    `tcpcopy captured ${row.captured} replayed ${row.replayed} kernel-dropped ${row.kernelDropped} lost ${JSON.stringify(row.lost)}`
+  );
 }
 
 /** The bench lab: nginx on online (port 80) and target (8080), intercept on the assistant. */
@@ -289,7 +330,10 @@ export async function runLabBench(log: (s: string) => void, opts: LabBenchOption
       for (const l of loads) {
         const tries: LabRow[] = [];
         for (let i = 0; i < repeat; i++) {
-          const r = await measure(lab, online, target, icp.pid, l, model, seconds, warmSeconds, { tcpcopyArgs: opts.tcpcopyArgs ?? [], nodeArgs: opts.nodeArgs ?? [] });
+          const r = await measure(lab, online, target, icp.pid, l, model, seconds, warmSeconds, {
+            tcpcopyArgs: opts.tcpcopyArgs ?? [],
+            nodeArgs: opts.nodeArgs ?? [],
+          });
           if (repeat > 1) log(`  (${i + 1}/${repeat}) ${rowLine(r)}`);
           tries.push(r);
         }
@@ -308,7 +352,12 @@ export async function runLabBench(log: (s: string) => void, opts: LabBenchOption
  * 10-25%, so a change is judged on pairs measured back to back): for each load, `repeat` pairs,
  * the order alternating (AB, BA, AB...) so that drift cancels; reports B/A per pair and the median.
  */
-export async function runLabAb(log: (s: string) => void, a: LabVariant, b: LabVariant, opts: LabBenchOptions = {}): Promise<LabAbResult[]> {
+export async function runLabAb(
+  log: (s: string) => void,
+  a: LabVariant,
+  b: LabVariant,
+  opts: LabBenchOptions = {},
+): Promise<LabAbResult[]> {
   const loads = opts.loads ?? DEFAULT_LOADS;
   const seconds = opts.seconds ?? 10;
   const warmSeconds = opts.warmSeconds ?? 5;
@@ -324,9 +373,20 @@ export async function runLabAb(log: (s: string) => void, a: LabVariant, b: LabVa
         for (let i = 0; i < pairs; i++) {
           // start each pair when the VM is quiet (up to a minute's wait): steal inflates both CPU and lag
           const steal = await waitQuiet(maxStealPct, 60_000);
-          if (steal > maxStealPct) log(`  (pair ${i + 1}/${pairs}: steal still ${steal.toFixed(1)}% after a minute; measuring anyway)`);
+          if (steal > maxStealPct)
+            log(`  (pair ${i + 1}/${pairs}: steal still ${steal.toFixed(1)}% after a minute; measuring anyway)`);
           for (const which of i % 2 === 0 ? ['A', 'B'] : ['B', 'A']) {
-            const r = await measure(lab, online, target, icp.pid, l, model, seconds, warmSeconds, which === 'A' ? a : b);
+            const r = await measure(
+              lab,
+              online,
+              target,
+              icp.pid,
+              l,
+              model,
+              seconds,
+              warmSeconds,
+              which === 'A' ? a : b,
+            );
             (which === 'A' ? rowsA : rowsB).push(r);
             log(`  (pair ${i + 1}/${pairs} ${which}) ${rowLine(r)}`);
           }
@@ -334,11 +394,23 @@ export async function runLabAb(log: (s: string) => void, a: LabVariant, b: LabVa
         const cpuRatios = rowsA.map((ra, i) => (rowsB[i] as LabRow).tcpcopyCpuUsPerRequest / ra.tcpcopyCpuUsPerRequest);
         const lagP99Deltas = rowsA.map((ra, i) => (rowsB[i] as LabRow).lagP99Ms - ra.lagP99Ms);
         const sorted = [...cpuRatios].sort((x, y) => x - y);
-        const quietPairs = rowsA.map((_, i) => i).filter((i) => Math.max((rowsA[i] as LabRow).stealPct, (rowsB[i] as LabRow).stealPct) <= maxStealPct);
+        const quietPairs = rowsA
+          .map((_, i) => i)
+          .filter((i) => Math.max((rowsA[i] as LabRow).stealPct, (rowsB[i] as LabRow).stealPct) <= maxStealPct);
         const quiet = quietPairs.map((i) => cpuRatios[i] as number).sort((x, y) => x - y);
         const res: LabAbResult = {
-          load: l, model, a, b, rowsA, rowsB, cpuRatios, cpuRatioMedian: percentile(sorted, 50), lagP99Deltas,
-          quietPairs, cpuRatioMedianQuiet: quiet.length > 0 ? percentile(quiet, 50) : NaN, maxStealPct,
+          load: l,
+          model,
+          a,
+          b,
+          rowsA,
+          rowsB,
+          cpuRatios,
+          cpuRatioMedian: percentile(sorted, 50),
+          lagP99Deltas,
+          quietPairs,
+          cpuRatioMedianQuiet: quiet.length > 0 ? percentile(quiet, 50) : NaN,
+          maxStealPct,
         };
         out.push(res);
         log(abLine(res));
@@ -351,21 +423,61 @@ export async function runLabAb(log: (s: string) => void, a: LabVariant, b: LabVa
 /** One line per compared load. */
 export function abLine(r: LabAbResult): string {
   const mode = r.load.keepAlive ? 'keepalive' : 'short';
-  const med = (xs: number[]): number => percentile([...xs].sort((x, y) => x - y), 50);
+  const med = (xs: number[]): number =>
+    percentile(
+      [...xs].sort((x, y) => x - y),
+      50,
+    );
   const cpuA = med(r.rowsA.map((x) => x.tcpcopyCpuUsPerRequest));
   const cpuB = med(r.rowsB.map((x) => x.tcpcopyCpuUsPerRequest));
   const pairs = r.cpuRatios.map((x, i) => `${x.toFixed(2)}${r.quietPairs.includes(i) ? '' : '*'}`).join(' ');
-  const quiet = r.quietPairs.length > 0 ? `${r.cpuRatioMedianQuiet.toFixed(2)} over ${r.quietPairs.length} quiet pairs` : 'no quiet pair';
-  return `ab[${r.model}]: ${mode} ${r.load.rate}/s: tcpcopy us/req A ${cpuA.toFixed(1)} B ${cpuB.toFixed(1)}; B/A per pair ${pairs} `
-    + `(median ${r.cpuRatioMedian.toFixed(2)}; ${quiet}; * = steal over ${r.maxStealPct}%); lag p99 A ${med(r.rowsA.map((x) => x.lagP99Ms))} B ${med(r.rowsB.map((x) => x.lagP99Ms))} ms; `
-    + `fidelity A ${(Math.min(...r.rowsA.map((x) => x.fidelity)) * 100).toFixed(2)}% B ${(Math.min(...r.rowsB.map((x) => x.fidelity)) * 100).toFixed(2)}% (worst)`;
+  const quiet =
+    r.quietPairs.length > 0
+      ? `${r.cpuRatioMedianQuiet.toFixed(2)} over ${r.quietPairs.length} quiet pairs`
+      : 'no quiet pair';
+  return (
+    `ab[${r.model}]: ${mode} ${r.load.rate}/s: tcpcopy us/req A ${cpuA.toFixed(1)} B ${cpuB.toFixed(1)}; B/A per pair ${pairs} ` +
+    `(median ${r.cpuRatioMedian.toFixed(2)}; ${quiet}; * = steal over ${r.maxStealPct}%); lag p99 A ${med(r.rowsA.map((x) => x.lagP99Ms))} B ${med(r.rowsB.map((x) => x.lagP99Ms))} ms; ` +
+    `fidelity A ${(Math.min(...r.rowsA.map((x) => x.fidelity)) * 100).toFixed(2)}% B ${(Math.min(...r.rowsB.map((x) => x.fidelity)) * 100).toFixed(2)}% (worst)`
+  );
 }
 
 /** The table printed at the end. */
 export function labTable(rows: readonly LabRow[]): string {
-  const head = ['target', 'mode', 'offered/s', 'sent/s', 'online', 'target', 'fidelity', 'tcpcopy us/req', '(life)', 'tcpcopy RSS MiB', 'intercept us/reply', 'intercept RSS MiB', 'lag p50 ms', 'lag p99 ms', 'steal %'];
-  const lines = rows.map((r) => [r.model, r.mode, String(r.offeredRate), String(r.sentRate), String(r.online), String(r.target), `${(r.fidelity * 100).toFixed(2)}%`,
-    r.tcpcopyCpuUsPerRequest.toFixed(1), r.tcpcopyCpuUsPerRequestWhole.toFixed(1), r.tcpcopyPeakRssMB.toFixed(0), r.interceptCpuUsPerReply.toFixed(1), r.interceptPeakRssMB.toFixed(0), String(r.lagP50Ms), String(r.lagP99Ms), r.stealPct.toFixed(1)]);
+  const head = [
+    'target',
+    'mode',
+    'offered/s',
+    'sent/s',
+    'online',
+    'target',
+    'fidelity',
+    'tcpcopy us/req',
+    '(life)',
+    'tcpcopy RSS MiB',
+    'intercept us/reply',
+    'intercept RSS MiB',
+    'lag p50 ms',
+    'lag p99 ms',
+    'steal %',
+  ];
+  const lines = rows.map((r) => [
+    r.model,
+    r.mode,
+    String(r.offeredRate),
+    String(r.sentRate),
+    String(r.online),
+    String(r.target),
+    `${(r.fidelity * 100).toFixed(2)}%`,
+    r.tcpcopyCpuUsPerRequest.toFixed(1),
+    r.tcpcopyCpuUsPerRequestWhole.toFixed(1),
+    r.tcpcopyPeakRssMB.toFixed(0),
+    r.interceptCpuUsPerReply.toFixed(1),
+    r.interceptPeakRssMB.toFixed(0),
+    String(r.lagP50Ms),
+    String(r.lagP99Ms),
+    r.stealPct.toFixed(1),
+  ]);
   const w = head.map((h, i) => Math.max(h.length, ...lines.map((l) => (l[i] as string).length)));
   const fmt = (cells: string[]): string => cells.map((c, i) => c.padStart(w[i] as number)).join('  ');
   return [fmt(head), ...lines.map(fmt)].join('\n');

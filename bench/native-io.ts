@@ -103,8 +103,15 @@ function sh(...args: string[]): void {
   execFileSync(args[0] ?? 'true', args.slice(1), { stdio: 'ignore' });
 }
 
-function run(ns: string, role: string, argv: string[]): { ready: Promise<void>; done: Promise<Record<string, number | string>> } {
-  const child = spawn('ip', ['netns', 'exec', ns, process.execPath, __filename, ...argv], { env: { ...process.env, TCN_BENCH_ROLE: role }, stdio: ['ignore', 'pipe', 'inherit'] });
+function run(
+  ns: string,
+  role: string,
+  argv: string[],
+): { ready: Promise<void>; done: Promise<Record<string, number | string>> } {
+  const child = spawn('ip', ['netns', 'exec', ns, process.execPath, __filename, ...argv], {
+    env: { ...process.env, TCN_BENCH_ROLE: role },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   let text = '';
   let onReady: () => void = () => undefined;
   const ready = new Promise<void>((r) => (onReady = r));
@@ -144,11 +151,32 @@ async function main(): Promise<void> {
     sh('ip', '-n', NS_B, 'addr', 'add', `${IP_B}/24`, 'dev', IF_B);
     sh('ip', '-n', NS_A, 'link', 'set', IF_A, 'up');
     sh('ip', '-n', NS_B, 'link', 'set', IF_B, 'up');
-    const mac = (JSON.parse(execFileSync('ip', ['-n', NS_B, '-j', 'link', 'show', IF_B], { encoding: 'utf8' })) as Array<{ address: string }>)[0]?.address ?? '';
+    const mac =
+      (
+        JSON.parse(execFileSync('ip', ['-n', NS_B, '-j', 'link', 'show', IF_B], { encoding: 'utf8' })) as Array<{
+          address: string;
+        }>
+      )[0]?.address ?? '';
     sh('ip', '-n', NS_A, 'neigh', 'replace', IP_B, 'lladdr', mac, 'dev', IF_A, 'nud', 'permanent');
     try {
       // B's IP stack would answer each packet with a RST: drop them after the capture tap.
-      sh('ip', 'netns', 'exec', NS_B, 'iptables', '-t', 'raw', '-A', 'PREROUTING', '-p', 'tcp', '--dport', '80', '-j', 'DROP');
+      sh(
+        'ip',
+        'netns',
+        'exec',
+        NS_B,
+        'iptables',
+        '-t',
+        'raw',
+        '-A',
+        'PREROUTING',
+        '-p',
+        'tcp',
+        '--dport',
+        '80',
+        '-j',
+        'DROP',
+      );
     } catch {
       process.stderr.write('(iptables unavailable: B answers with RSTs)\n');
     }
@@ -161,9 +189,15 @@ async function main(): Promise<void> {
     const kernel = Number(c['kernelPackets']);
     const f = (x: number, d = 2): string => x.toFixed(d);
     console.log(JSON.stringify({ sender: snd, capture: c }));
-    console.log(`sent ${sent} packets in ${f(Number(snd['ms']), 0)} ms = ${f(sent / (Number(snd['ms']) / 1000), 0)} packets/s (target rate ${rate || 'unlimited'}), failed ${snd['failed']}, retried ${snd['retried']}`);
-    console.log(`send CPU ${f(Number(snd['cpuUs']) / sent, 3)} µs/packet (user ${f(Number(snd['userUs']) / sent, 3)}; includes the kernel's veth/IP path)`);
-    console.log(`captured ${got} (${f(((sent - got) / sent) * 100, 3)}% loss; ring drops ${c['dropped']}, lost before the ring ${sent - kernel}), blocks ${c['blocks']}, capture CPU ${f(Number(c['cpuUs']) / Math.max(got, 1), 3)} µs/packet (user ${f(Number(c['userUs']) / Math.max(got, 1), 3)})`);
+    console.log(
+      `sent ${sent} packets in ${f(Number(snd['ms']), 0)} ms = ${f(sent / (Number(snd['ms']) / 1000), 0)} packets/s (target rate ${rate || 'unlimited'}), failed ${snd['failed']}, retried ${snd['retried']}`,
+    );
+    console.log(
+      `send CPU ${f(Number(snd['cpuUs']) / sent, 3)} µs/packet (user ${f(Number(snd['userUs']) / sent, 3)}; includes the kernel's veth/IP path)`,
+    );
+    console.log(
+      `captured ${got} (${f(((sent - got) / sent) * 100, 3)}% loss; ring drops ${c['dropped']}, lost before the ring ${sent - kernel}), blocks ${c['blocks']}, capture CPU ${f(Number(c['cpuUs']) / Math.max(got, 1), 3)} µs/packet (user ${f(Number(c['userUs']) / Math.max(got, 1), 3)})`,
+    );
   } finally {
     del();
   }

@@ -21,7 +21,17 @@ import { newSegment } from '../src/core/wire/segment';
 import { PcapWriter } from '../src/io/capture-file/writer';
 import { OfflineFeed, type OfflineFrameSink } from '../src/run/offline-feed';
 import { gc, GcCounter, type GcFigures } from './engine';
-import { clientSteps, ONLINE_IP, ONLINE_PORT, SimTarget, type SynthShape, TARGET_IP, TARGET_PORT, writeClientPacket, writeServerPacket } from './sim';
+import {
+  clientSteps,
+  ONLINE_IP,
+  ONLINE_PORT,
+  SimTarget,
+  type SynthShape,
+  TARGET_IP,
+  TARGET_PORT,
+  writeClientPacket,
+  writeServerPacket,
+} from './sim';
 
 const TRANSFER = [{ onlineIp: ONLINE_IP, onlinePort: ONLINE_PORT, targetIp: TARGET_IP, targetPort: TARGET_PORT }];
 
@@ -34,7 +44,10 @@ export interface SynthCaptureOptions extends SynthShape {
 }
 
 /** Writes the capture; returns its records and size. */
-export function synthesizeCapture(file: string, o: SynthCaptureOptions): { records: number; bytes: number; seconds: number } {
+export function synthesizeCapture(
+  file: string,
+  o: SynthCaptureOptions,
+): { records: number; bytes: number; seconds: number } {
   const t0 = performance.now();
   const w = PcapWriter.create(file, LINKTYPE_ETHERNET, { bufferBytes: 4 << 20 });
   const buf = Buffer.alloc(4096);
@@ -83,7 +96,9 @@ export async function runOfflineBench(o: SynthCaptureOptions, log: (s: string) =
   const file = join(tmpdir(), `tcs-bench-${process.pid}.pcap`);
   try {
     const syn = synthesizeCapture(file, o);
-    log(`offline: synthesized ${syn.records} records (${(syn.bytes / 1048576).toFixed(0)} MiB, ${o.sessions} sessions x ${o.requests} requests) in ${syn.seconds.toFixed(1)} s`);
+    log(
+      `offline: synthesized ${syn.records} records (${(syn.bytes / 1048576).toFixed(0)} MiB, ${o.sessions} sessions x ${o.requests} requests) in ${syn.seconds.toFixed(1)} s`,
+    );
     const sim = new SimTarget(o.respLen);
     const engine = new ReplayEngine(engineConfig(TRANSFER), sim);
     const seg = newSegment();
@@ -121,13 +136,22 @@ export async function runOfflineBench(o: SynthCaptureOptions, log: (s: string) =
     const gcf = await gcc.stop();
     const st = engine.stats;
     const cpuSeconds = (cpu.user + cpu.system) / 1e6;
-    if (bad > 0 || notOurs !== syn.records - st.clientPackets) log(`offline: WARNING decode failures ${bad}, not ours ${notOurs}`);
+    if (bad > 0 || notOurs !== syn.records - st.clientPackets)
+      log(`offline: WARNING decode failures ${bad}, not ours ${notOurs}`);
     return {
-      sessions: o.sessions, requestsPerSession: o.requests, records: feed.frames, fileMB: syn.bytes / 1048576,
-      seconds, cpuSeconds, recordsPerSec: feed.frames / seconds,
-      requestsReplayed: st.requestsReplayed, requestsPerSec: st.requestsReplayed / seconds,
-      cpuUsPerRequest: (cpuSeconds * 1e6) / Math.max(1, st.requestsReplayed), completed: st.outcomes.completed,
-      gc: gcf, peakRssMB: process.resourceUsage().maxRSS / 1024,
+      sessions: o.sessions,
+      requestsPerSession: o.requests,
+      records: feed.frames,
+      fileMB: syn.bytes / 1048576,
+      seconds,
+      cpuSeconds,
+      recordsPerSec: feed.frames / seconds,
+      requestsReplayed: st.requestsReplayed,
+      requestsPerSec: st.requestsReplayed / seconds,
+      cpuUsPerRequest: (cpuSeconds * 1e6) / Math.max(1, st.requestsReplayed),
+      completed: st.outcomes.completed,
+      gc: gcf,
+      peakRssMB: process.resourceUsage().maxRSS / 1024,
     };
   } finally {
     rmSync(file, { force: true });
@@ -171,8 +195,12 @@ export async function runMemoryBench(sessions: number, answer: boolean): Promise
   gc();
   const mu = process.memoryUsage();
   return {
-    sessions, targetAnswers: answer, activeSessions: engine.activeSessions,
-    rssMB: mu.rss / 1048576, heapUsedMB: mu.heapUsed / 1048576,
-    heapBytesPerSession: (mu.heapUsed - heap0) / sessions, seconds,
+    sessions,
+    targetAnswers: answer,
+    activeSessions: engine.activeSessions,
+    rssMB: mu.rss / 1048576,
+    heapUsedMB: mu.heapUsed / 1048576,
+    heapBytesPerSession: (mu.heapUsed - heap0) / sessions,
+    seconds,
   };
 }

@@ -74,7 +74,9 @@ export function timerWakeups(rate: number, count: number): Promise<WakeFigure> {
 export async function udpWakeups(rate: number, count: number): Promise<WakeFigure> {
   const sock = dgram.createSocket('udp4');
   let n = 0;
-  sock.on('message', () => { n++; });
+  sock.on('message', () => {
+    n++;
+  });
   await new Promise<void>((r) => sock.bind(0, '127.0.0.1', () => r()));
   const c0 = cpuUs();
   await sendFromChild(sock.address().port, rate, count);
@@ -87,8 +89,23 @@ export async function udpWakeups(rate: number, count: number): Promise<WakeFigur
 export async function ringWakeups(rate: number, count: number): Promise<WakeFigure> {
   const port = 40_000 + Math.floor(Math.random() * 20_000);
   let blocks = 0;
-  const cap = new RingCapture({ device: 'lo', filter: `udp dst port ${port}`, snaplen: 256, bufferMB: 4, blockKB: 4, blockTimeoutMs: 1, direction: 'in' });
-  await cap.start({ packet() { /* counted per block */ }, batchEnd() { blocks++; } });
+  const cap = new RingCapture({
+    device: 'lo',
+    filter: `udp dst port ${port}`,
+    snaplen: 256,
+    bufferMB: 4,
+    blockKB: 4,
+    blockTimeoutMs: 1,
+    direction: 'in',
+  });
+  await cap.start({
+    packet() {
+      /* counted per block */
+    },
+    batchEnd() {
+      blocks++;
+    },
+  });
   try {
     // nothing listens on the port: the datagrams wake only the ring (loopback answers with ICMP
     // port unreachable to the sender, which ignores it)
@@ -110,15 +127,32 @@ export async function ringSyncWakeups(rate: number, count: number): Promise<Wake
   const port = 40_000 + Math.floor(Math.random() * 20_000);
   let blocks = 0;
   let packets = 0;
-  const cap = new RingCapture({ device: 'lo', filter: `udp dst port ${port}`, snaplen: 256, bufferMB: 4, blockKB: 4, blockTimeoutMs: 1, direction: 'in' });
-  cap.open({ packet() { packets++; }, batchEnd() { blocks++; } });
+  const cap = new RingCapture({
+    device: 'lo',
+    filter: `udp dst port ${port}`,
+    snaplen: 256,
+    bufferMB: 4,
+    blockKB: 4,
+    blockTimeoutMs: 1,
+    direction: 'in',
+  });
+  cap.open({
+    packet() {
+      packets++;
+    },
+    batchEnd() {
+      blocks++;
+    },
+  });
   try {
     const child = spawnSender(port, rate, count);
     // blocks until the first datagram (child start-up excluded), then until the stream ends
     while (blocks === 0) cap.pollOnce(64, 5000);
     const b0 = blocks;
     const t0 = cpuUs();
-    while (packets < count && cap.pollOnce(64, 500) > 0) { /* one wake-up per block */ }
+    while (packets < count && cap.pollOnce(64, 500) > 0) {
+      /* one wake-up per block */
+    }
     const used = cpuUs() - t0;
     child.kill('SIGTERM');
     return { kind: 'ring-sync', rate, wakeups: blocks - b0, cpuUsPerWakeup: used / Math.max(1, blocks - b0) };
@@ -142,14 +176,23 @@ export function buildWakeProbe(): string | null {
 /** Runs the C probe: `timer` wake-ups by itself, or `udp` wake-ups fed by a child Node sender. */
 export async function cWakeups(probe: string, kind: 'timer' | 'udp', rate: number, count: number): Promise<WakeFigure> {
   const port = 40_000 + Math.floor(Math.random() * 20_000);
-  const p = spawn(probe, kind === 'timer' ? ['timer', String(rate), String(count)] : ['udp', String(port), String(count)], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const p = spawn(
+    probe,
+    kind === 'timer' ? ['timer', String(rate), String(count)] : ['udp', String(port), String(count)],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   let stdout = '';
   let stderr = '';
-  p.stdout.on('data', (b: Buffer) => { stdout += b.toString(); });
+  p.stdout.on('data', (b: Buffer) => {
+    stdout += b.toString();
+  });
   const exited = new Promise<number | null>((r) => p.on('exit', (code) => r(code)));
   if (kind === 'udp') {
     await new Promise<void>((resolve, reject) => {
-      p.stderr.on('data', (b: Buffer) => { stderr += b.toString(); if (stderr.includes('ready')) resolve(); });
+      p.stderr.on('data', (b: Buffer) => {
+        stderr += b.toString();
+        if (stderr.includes('ready')) resolve();
+      });
       p.on('exit', () => reject(new Error(`wake-probe exited: ${stderr}`)));
     });
     await sendFromChild(port, rate, count);
@@ -157,7 +200,12 @@ export async function cWakeups(probe: string, kind: 'timer' | 'udp', rate: numbe
   const code = await exited;
   if (code !== 0) throw new Error(`wake-probe ${kind} exited with ${code}: ${stderr}`);
   const r = JSON.parse(stdout) as { wakeups: number; cpuUs: number };
-  return { kind: kind === 'timer' ? 'c-timer' : 'c-udp', rate, wakeups: r.wakeups, cpuUsPerWakeup: r.cpuUs / Math.max(1, r.wakeups) };
+  return {
+    kind: kind === 'timer' ? 'c-timer' : 'c-udp',
+    rate,
+    wakeups: r.wakeups,
+    cpuUsPerWakeup: r.cpuUs / Math.max(1, r.wakeups),
+  };
 }
 
 /** The platform suite: each kind at 200 and 1000 wake-ups per second. */
@@ -168,10 +216,13 @@ export async function platformSuite(log: (s: string) => void, isRoot: boolean): 
     const count = rate * 5;
     const figs = [await timerWakeups(rate, count), await udpWakeups(rate, count)];
     if (isRoot) figs.push(await ringWakeups(rate, count), await ringSyncWakeups(rate, count));
-    if (probe !== null) figs.push(await cWakeups(probe, 'timer', rate, count), await cWakeups(probe, 'udp', rate, count));
+    if (probe !== null)
+      figs.push(await cWakeups(probe, 'timer', rate, count), await cWakeups(probe, 'udp', rate, count));
     for (const f of figs) {
       out.push(f);
-      log(`platform: ${f.kind} wake-ups at ${f.rate}/s: ${f.wakeups} counted, ${f.cpuUsPerWakeup.toFixed(1)} us CPU per wake-up`);
+      log(
+        `platform: ${f.kind} wake-ups at ${f.rate}/s: ${f.wakeups} counted, ${f.cpuUsPerWakeup.toFixed(1)} us CPU per wake-up`,
+      );
     }
   }
   if (!isRoot) log('platform: ring wake-ups skipped (needs root)');

@@ -44,12 +44,17 @@ function words(v: string | undefined): string[] {
 /** The lab part's settings from the BENCH_* environment (see the file comment). */
 function labOptions(defaultRepeat: number): LabBenchOptions {
   const env = process.env;
-  const num = (v: string | undefined, d: number): number => (v !== undefined && v !== '' && Number.isFinite(Number(v)) ? Number(v) : d);
+  const num = (v: string | undefined, d: number): number =>
+    v !== undefined && v !== '' && Number.isFinite(Number(v)) ? Number(v) : d;
   return {
-    seconds: num(env['BENCH_SECONDS'], 10), warmSeconds: num(env['BENCH_WARM_SECONDS'], 5), repeat: num(env['BENCH_REPEAT'], defaultRepeat),
+    seconds: num(env['BENCH_SECONDS'], 10),
+    warmSeconds: num(env['BENCH_WARM_SECONDS'], 5),
+    repeat: num(env['BENCH_REPEAT'], defaultRepeat),
     ...(env['BENCH_LOADS'] ? { loads: parseLoads(env['BENCH_LOADS']) } : {}),
     ...(env['BENCH_MODELS'] ? { models: parseModels(env['BENCH_MODELS']) } : {}),
-    tcpcopyArgs: words(env['BENCH_TCPCOPY_ARGS']), nodeArgs: words(env['BENCH_NODE_ARGS']), interceptArgs: words(env['BENCH_INTERCEPT_ARGS']),
+    tcpcopyArgs: words(env['BENCH_TCPCOPY_ARGS']),
+    nodeArgs: words(env['BENCH_NODE_ARGS']),
+    interceptArgs: words(env['BENCH_INTERCEPT_ARGS']),
     maxStealPct: num(env['BENCH_MAX_STEAL'], 3),
   };
 }
@@ -62,19 +67,26 @@ async function part(name: string): Promise<void> {
       r = await engineSuite(log);
       break;
     case 'offline': {
-      const x = await runOfflineBench({ sessions: 100_000, concurrent: 1000, requests: 3, reqLen: 120, respLen: 300 }, log);
-      log(`offline: ${x.records} records in ${x.seconds.toFixed(2)} s: ${(x.recordsPerSec / 1e6).toFixed(2)} M records/s, `
-        + `${(x.requestsPerSec / 1e3).toFixed(0)}k requests/s, ${x.cpuUsPerRequest.toFixed(2)} us CPU per request (cpu ${x.cpuSeconds.toFixed(2)} s), `
-        + `replayed ${x.requestsReplayed}/${x.sessions * x.requestsPerSession}, completed ${x.completed}/${x.sessions}, `
-        + `gc ${x.gc.minor}+${x.gc.major} (${x.gc.pauseMs} ms), peak RSS ${x.peakRssMB.toFixed(0)} MiB`);
+      const x = await runOfflineBench(
+        { sessions: 100_000, concurrent: 1000, requests: 3, reqLen: 120, respLen: 300 },
+        log,
+      );
+      log(
+        `offline: ${x.records} records in ${x.seconds.toFixed(2)} s: ${(x.recordsPerSec / 1e6).toFixed(2)} M records/s, ` +
+          `${(x.requestsPerSec / 1e3).toFixed(0)}k requests/s, ${x.cpuUsPerRequest.toFixed(2)} us CPU per request (cpu ${x.cpuSeconds.toFixed(2)} s), ` +
+          `replayed ${x.requestsReplayed}/${x.sessions * x.requestsPerSession}, completed ${x.completed}/${x.sessions}, ` +
+          `gc ${x.gc.minor}+${x.gc.major} (${x.gc.pauseMs} ms), peak RSS ${x.peakRssMB.toFixed(0)} MiB`,
+      );
       r = x;
       break;
     }
     case 'memory':
     case 'memory-silent': {
       const x = await runMemoryBench(100_000, name === 'memory');
-      log(`memory: ${x.activeSessions} open sessions (target ${x.targetAnswers ? 'answering: established, idle' : 'silent: SYN-SENT with the request buffered'}): `
-        + `RSS ${x.rssMB.toFixed(0)} MiB, heap ${x.heapUsedMB.toFixed(0)} MiB (${x.heapBytesPerSession.toFixed(0)} heap bytes per session${x.targetAnswers ? ', simulator state included' : ''}), fed in ${x.seconds.toFixed(2)} s`);
+      log(
+        `memory: ${x.activeSessions} open sessions (target ${x.targetAnswers ? 'answering: established, idle' : 'silent: SYN-SENT with the request buffered'}): ` +
+          `RSS ${x.rssMB.toFixed(0)} MiB, heap ${x.heapUsedMB.toFixed(0)} MiB (${x.heapBytesPerSession.toFixed(0)} heap bytes per session${x.targetAnswers ? ', simulator state included' : ''}), fed in ${x.seconds.toFixed(2)} s`,
+      );
       r = x;
       break;
     }
@@ -89,7 +101,8 @@ async function part(name: string): Promise<void> {
       const a = { tcpcopyArgs: o.tcpcopyArgs ?? [], nodeArgs: o.nodeArgs ?? [] };
       const main = process.env['BENCH_B_TCPCOPY_MAIN'];
       const b = {
-        tcpcopyArgs: [...a.tcpcopyArgs, ...words(process.env['BENCH_B_TCPCOPY_ARGS'])], nodeArgs: [...a.nodeArgs, ...words(process.env['BENCH_B_NODE_ARGS'])],
+        tcpcopyArgs: [...a.tcpcopyArgs, ...words(process.env['BENCH_B_TCPCOPY_ARGS'])],
+        nodeArgs: [...a.nodeArgs, ...words(process.env['BENCH_B_NODE_ARGS'])],
         ...(main !== undefined && main !== '' ? { main } : {}),
       };
       r = await runLabAb(log, a, b, o);
@@ -109,7 +122,11 @@ async function part(name: string): Promise<void> {
 
 /** Runs a part in a child process; echoes its output, returns its result. */
 function child(name: string): unknown {
-  const p = spawnSync(process.execPath, ['--expose-gc', __filename, '--part', name], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 64 << 20 });
+  const p = spawnSync(process.execPath, ['--expose-gc', __filename, '--part', name], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+    maxBuffer: 64 << 20,
+  });
   let result: unknown = { error: `exit ${p.status ?? p.signal}` };
   for (const line of (p.stdout ?? '').split('\n')) {
     if (line.startsWith(RESULT)) result = JSON.parse(line.slice(RESULT.length));
@@ -120,7 +137,10 @@ function child(name: string): unknown {
 
 function gitHash(): string {
   try {
-    return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: path.join(__dirname, '..', '..'), encoding: 'utf8' }).trim();
+    return execFileSync('git', ['rev-parse', '--short', 'HEAD'], {
+      cwd: path.join(__dirname, '..', '..'),
+      encoding: 'utf8',
+    }).trim();
   } catch {
     return 'nogit';
   }
@@ -165,10 +185,16 @@ function main(): void {
   mkdirSync(dir, { recursive: true });
   const file = path.join(dir, `${started.toISOString().slice(0, 10)}-${hash}.json`);
   const record = {
-    date: started.toISOString(), git: hash, node: process.version, cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? '',
-    loadavg: os.loadavg(), seconds: (Date.now() - started.getTime()) / 1000,
+    date: started.toISOString(),
+    git: hash,
+    node: process.version,
+    cpus: os.cpus().length,
+    cpuModel: os.cpus()[0]?.model ?? '',
+    loadavg: os.loadavg(),
+    seconds: (Date.now() - started.getTime()) / 1000,
     // the BENCH_* settings of this run (loads, extra arguments...), so that rows are comparable
-    settings: Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith('BENCH_'))), results,
+    settings: Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith('BENCH_'))),
+    results,
   };
   appendFileSync(file, `${JSON.stringify(record)}\n`);
   log(`results appended to ${path.relative(process.cwd(), file)}`);

@@ -28,7 +28,9 @@ export function clientOf(i: number): { ip: number; port: number } {
 }
 
 function r32(b: Buffer, i: number): number {
-  return (((b[i] as number) << 24) | ((b[i + 1] as number) << 16) | ((b[i + 2] as number) << 8) | (b[i + 3] as number)) >>> 0;
+  return (
+    (((b[i] as number) << 24) | ((b[i + 1] as number) << 16) | ((b[i + 2] as number) << 8) | (b[i + 3] as number)) >>> 0
+  );
 }
 
 /**
@@ -36,13 +38,31 @@ function r32(b: Buffer, i: number): number {
  * the IP total length claiming `payloadLen` payload bytes (which the caller writes or not).
  * Checksums are left 0: neither the decoder nor the engine checks them. Returns the header length.
  */
-export function writeHeader(b: Buffer, off: number, src: number, dst: number, sport: number, dport: number, seq: number, ack: number, flags: number, payloadLen: number): number {
+export function writeHeader(
+  b: Buffer,
+  off: number,
+  src: number,
+  dst: number,
+  sport: number,
+  dport: number,
+  seq: number,
+  ack: number,
+  flags: number,
+  payloadLen: number,
+): number {
   const syn = (flags & TCP_SYN) !== 0;
   const tcpLen = syn ? 28 : 20;
-  b[off] = 0x45; b[off + 1] = 0;
+  b[off] = 0x45;
+  b[off + 1] = 0;
   w16(b, off + 2, 20 + tcpLen + payloadLen);
-  b[off + 4] = 0; b[off + 5] = 0; b[off + 6] = 0x40; b[off + 7] = 0;
-  b[off + 8] = 64; b[off + 9] = 6; b[off + 10] = 0; b[off + 11] = 0;
+  b[off + 4] = 0;
+  b[off + 5] = 0;
+  b[off + 6] = 0x40;
+  b[off + 7] = 0;
+  b[off + 8] = 64;
+  b[off + 9] = 6;
+  b[off + 10] = 0;
+  b[off + 11] = 0;
   w32(b, off + 12, src);
   w32(b, off + 16, dst);
   const t = off + 20;
@@ -53,10 +73,18 @@ export function writeHeader(b: Buffer, off: number, src: number, dst: number, sp
   b[t + 12] = (tcpLen / 4) << 4;
   b[t + 13] = flags;
   w16(b, t + 14, 65535);
-  b[t + 16] = 0; b[t + 17] = 0; b[t + 18] = 0; b[t + 19] = 0;
+  b[t + 16] = 0;
+  b[t + 17] = 0;
+  b[t + 18] = 0;
+  b[t + 19] = 0;
   if (syn) {
-    b[t + 20] = 2; b[t + 21] = 4; w16(b, t + 22, 1460);
-    b[t + 24] = 1; b[t + 25] = 3; b[t + 26] = 3; b[t + 27] = 7;
+    b[t + 20] = 2;
+    b[t + 21] = 4;
+    w16(b, t + 22, 1460);
+    b[t + 24] = 1;
+    b[t + 25] = 3;
+    b[t + 26] = 3;
+    b[t + 27] = 7;
   }
   return 20 + tcpLen;
 }
@@ -107,7 +135,8 @@ export function writeClientPacket(b: Buffer, off: number, i: number, step: numbe
 export function writeServerPacket(b: Buffer, off: number, i: number, step: number, sh: SynthShape): number {
   const c = clientOf(i);
   const isn = CLIENT_ISN + i;
-  if (step === 0) return writeHeader(b, off, ONLINE_IP, c.ip, ONLINE_PORT, c.port, SERVER_ISN, isn + 1, TCP_SYN | TCP_ACK, 0);
+  if (step === 0)
+    return writeHeader(b, off, ONLINE_IP, c.ip, ONLINE_PORT, c.port, SERVER_ISN, isn + 1, TCP_SYN | TCP_ACK, 0);
   if (step === 1) return 0;
   const k = step - 2;
   const seq = SERVER_ISN + 1 + k * sh.respLen;
@@ -117,7 +146,18 @@ export function writeServerPacket(b: Buffer, off: number, i: number, step: numbe
     b.fill(0x52, off + h, off + h + sh.respLen);
     return h + sh.respLen;
   }
-  return writeHeader(b, off, ONLINE_IP, c.ip, ONLINE_PORT, c.port, seq, isn + 1 + sh.requests * sh.reqLen + 1, TCP_ACK | TCP_FIN, 0);
+  return writeHeader(
+    b,
+    off,
+    ONLINE_IP,
+    c.ip,
+    ONLINE_PORT,
+    c.port,
+    seq,
+    isn + 1 + sh.requests * sh.reqLen + 1,
+    TCP_ACK | TCP_FIN,
+    0,
+  );
 }
 
 /** State the simulated target keeps per connection. */
@@ -149,12 +189,16 @@ export class SimTarget implements EngineOutput {
   private readonly seg = newSegment();
   private isn = 7_000_000;
 
-  constructor(readonly respLen: number, readonly answer = true, slots = 1 << 16) {
+  constructor(
+    readonly respLen: number,
+    readonly answer = true,
+    slots = 1 << 16,
+  ) {
     this.q = Buffer.alloc(slots * REC);
   }
 
   /** EngineOutput: a packet for the target. */
-  packet(buf: Buffer, off: number, _len: number): void {
+  packet(buf: Buffer, off: number): void {
     this.packetsIn++;
     if (!this.answer) return;
     const ihl = ((buf[off] as number) & 15) * 4;
@@ -213,7 +257,8 @@ export class SimTarget implements EngineOutput {
     if (this.qTail - this.qHead >= slots) {
       // grow (rare: only when one batch produces more answers than the queue holds)
       const nq = Buffer.alloc(this.q.length * 2);
-      for (let i = this.qHead; i < this.qTail; i++) this.q.copy(nq, (i - this.qHead) * REC, (i % slots) * REC, (i % slots) * REC + REC);
+      for (let i = this.qHead; i < this.qTail; i++)
+        this.q.copy(nq, (i - this.qHead) * REC, (i % slots) * REC, (i % slots) * REC + REC);
       this.qTail -= this.qHead;
       this.qHead = 0;
       this.q = nq;

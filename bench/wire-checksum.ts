@@ -15,8 +15,17 @@ const payload = Buffer.alloc(1448);
 for (let i = 0; i < payload.length; i++) payload[i] = (i * 131 + 7) & 255;
 const pkt = Buffer.alloc(1500);
 const repr = Object.assign(newTcpRepr(), {
-  srcIp: 0xc6120001, dstIp: 0xc6120002, srcPort: 40000, dstPort: 80, seq: 1, ack: 1, flags: 0x18,
-  window: 502, hasTs: true, tsVal: 1, tsEcr: 2,
+  srcIp: 0xc6120001,
+  dstIp: 0xc6120002,
+  srcPort: 40000,
+  dstPort: 80,
+  seq: 1,
+  ack: 1,
+  flags: 0x18,
+  window: 502,
+  hasTs: true,
+  tsVal: 1,
+  tsEcr: 2,
 });
 const len = emitIpv4Tcp(repr, payload, 0, payload.length, pkt, 0);
 

@@ -7,8 +7,13 @@ import { CHANNEL_VERSION, CLIENT_MSG_BYTES, MSG_CLIENT_ADD, MSG_CLIENT_DEL } fro
 
 /** Writes one 14-byte message at `buf[off]`; returns the offset after it. */
 export function encodeClientMsg(
-  buf: Buffer, off: number, type: number,
-  clientIp: number, clientPort: number, targetIp: number, targetPort: number,
+  buf: Buffer,
+  off: number,
+  type: number,
+  clientIp: number,
+  clientPort: number,
+  targetIp: number,
+  targetPort: number,
 ): number {
   buf.writeUInt32BE(clientIp >>> 0, off);
   buf.writeUInt16BE(clientPort & 0xffff, off + 4);
@@ -59,7 +64,10 @@ export class ClientMsgDecoder {
    * @param handler receives the messages
    * @param maxBad messages with an unknown type tolerated before the verdict 'too-many-bad' (default 16)
    */
-  constructor(private readonly handler: ClientMsgHandler, private readonly maxBad = 16) {}
+  constructor(
+    private readonly handler: ClientMsgHandler,
+    private readonly maxBad = 16,
+  ) {}
 
   /** True once the hello was received. */
   get helloReceived(): boolean {

@@ -24,7 +24,10 @@ export class FrameEncoder {
    * @param recordBytes 64 or 192
    * @param maxBytes most bytes held before records are refused (default 4 MiB)
    */
-  constructor(readonly recordBytes: FrameRecordBytes, private readonly maxBytes = 4 << 20) {
+  constructor(
+    readonly recordBytes: FrameRecordBytes,
+    private readonly maxBytes = 4 << 20,
+  ) {
     this.maxRecords = maxRecordsPerFrame(recordBytes);
     this.buf = Buffer.alloc(FRAME_COUNT_BYTES + this.maxRecords * recordBytes);
   }
@@ -46,7 +49,10 @@ export class FrameEncoder {
    */
   reserve(): number {
     const need = (this.frameOff < 0 ? FRAME_COUNT_BYTES : 0) + this.recordBytes;
-    if (this.len + need > this.maxBytes) { this.dropped++; return -1; }
+    if (this.len + need > this.maxBytes) {
+      this.dropped++;
+      return -1;
+    }
     if (this.len + need > this.buf.length) {
       const nb = Buffer.alloc(Math.min(this.maxBytes, Math.max(this.buf.length * 2, this.len + need)));
       this.buf.copy(nb, 0, 0, this.len);
@@ -81,7 +87,7 @@ export class FrameEncoder {
   /** Number of frames pending (the open one counts). */
   get pendingFrames(): number {
     if (this.len === 0) return 0;
-    return Math.ceil((this.len) / (FRAME_COUNT_BYTES + this.maxRecords * this.recordBytes));
+    return Math.ceil(this.len / (FRAME_COUNT_BYTES + this.maxRecords * this.recordBytes));
   }
 
   /** Closes the open frame and returns a copy of every pending byte (null when none). */
@@ -142,8 +148,13 @@ export class FrameDecoder {
       if (this.left < 0) {
         // Reading the 2-byte count, possibly split.
         if (this.cnt0 < 0) {
-          if (end - p >= 2) { this.startFrame(buf.readUInt16BE(p)); p += 2; }
-          else { this.cnt0 = buf[p] as number; p++; }
+          if (end - p >= 2) {
+            this.startFrame(buf.readUInt16BE(p));
+            p += 2;
+          } else {
+            this.cnt0 = buf[p] as number;
+            p++;
+          }
         } else {
           this.startFrame((this.cnt0 << 8) | (buf[p] as number));
           this.cnt0 = -1;
@@ -161,13 +172,20 @@ export class FrameDecoder {
       buf.copy(this.rec, this.recLen, p, p + take);
       this.recLen += take;
       p += take;
-      if (this.recLen === rb) { this.recLen = 0; this.deliver(this.rec, 0); }
+      if (this.recLen === rb) {
+        this.recLen = 0;
+        this.deliver(this.rec, 0);
+      }
     }
     return 'ok';
   }
 
   private startFrame(count: number): void {
-    if (count > this.maxRecords) { this.badCount = count; this.verdict = 'bad-count'; return; }
+    if (count > this.maxRecords) {
+      this.badCount = count;
+      this.verdict = 'bad-count';
+      return;
+    }
     this.frames++;
     this.left = count === 0 ? -1 : count;
   }

@@ -19,8 +19,13 @@
 import type { TcpSegment } from '../core/wire/segment';
 import { ipv4HeaderChecksum } from '../core/wire/checksum';
 import {
-  RECORD_IP_BYTES, RECORD_MAX_PAYLOAD, RECORD_MAX_TCP_OPTIONS, RECORD_PAYLOAD_BYTES,
-  RECORD_PAYLOAD_OFF, RECORD_TCP_BYTES, type RecordBytes,
+  RECORD_IP_BYTES,
+  RECORD_MAX_PAYLOAD,
+  RECORD_MAX_TCP_OPTIONS,
+  RECORD_PAYLOAD_BYTES,
+  RECORD_PAYLOAD_OFF,
+  RECORD_TCP_BYTES,
+  type RecordBytes,
 } from './constants';
 
 /**
@@ -63,7 +68,10 @@ function trimOptions(b: Buffer, off: number, len: number): void {
   while (i < len) {
     const kind = b[off + i] as number;
     if (kind === 0) break;
-    if (kind === 1) { i++; continue; }
+    if (kind === 1) {
+      i++;
+      continue;
+    }
     const olen = i + 1 < len ? (b[off + i + 1] as number) : 0;
     if (olen < 2 || i + olen > len) break;
     i += olen;

@@ -17,12 +17,20 @@ export function readSecret(file: string): Buffer {
   try {
     b = fs.readFileSync(file);
   } catch (e) {
-    throw new TcpcopyError('ERR_SECRET_FILE', `--secret-file ${file}: cannot read (${(e as Error).message}); fix: give a readable file holding the shared secret`, { option: '--secret-file', value: file });
+    throw new TcpcopyError(
+      'ERR_SECRET_FILE',
+      `--secret-file ${file}: cannot read (${(e as Error).message}); fix: give a readable file holding the shared secret`,
+      { option: '--secret-file', value: file },
+    );
   }
   let n = b.length;
   while (n > 0 && (b[n - 1] === 10 || b[n - 1] === 13)) n--;
   if (n < MIN_SECRET_BYTES) {
-    throw new TcpcopyError('ERR_SECRET_FILE', `--secret-file ${file}: the secret is ${n} bytes; fix: use at least ${MIN_SECRET_BYTES} bytes, e.g. head -c 32 /dev/urandom | base64 > ${file}`, { option: '--secret-file', value: file });
+    throw new TcpcopyError(
+      'ERR_SECRET_FILE',
+      `--secret-file ${file}: the secret is ${n} bytes; fix: use at least ${MIN_SECRET_BYTES} bytes, e.g. head -c 32 /dev/urandom | base64 > ${file}`,
+      { option: '--secret-file', value: file },
+    );
   }
   return b.subarray(0, n);
 }

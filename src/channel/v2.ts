@@ -81,7 +81,9 @@ export function writeRecordV2(seg: TcpSegment, out: Buffer, off: number): void {
   out.copyWithin(off + V2_TCP_OFF, off + V2_NET_OFF + RECORD_IP_BYTES, off + V2_NET_OFF + RECORD_BYTES);
   out.fill(0, off + V2_NET_OFF + RECORD_IP_BYTES, off + V2_TCP_OFF);
   out[off] = 4;
-  out[off + 1] = 0; out[off + 2] = 0; out[off + 3] = 0;
+  out[off + 1] = 0;
+  out[off + 2] = 0;
+  out[off + 3] = 0;
 }
 
 /** Converts a 1.x 64-byte record at `src[off]` into a v2 record at `out[outOff]`. */
@@ -126,7 +128,10 @@ export class V2ClientHandshake {
    * @param secret the shared secret
    * @param nonceC tcpcopy's 32-byte nonce (random; injectable for tests)
    */
-  constructor(private readonly secret: Buffer, private readonly nonceC: Buffer) {}
+  constructor(
+    private readonly secret: Buffer,
+    private readonly nonceC: Buffer,
+  ) {}
 
   /** Feeds bytes from intercept. */
   feed(chunk: Buffer): V2ClientStep {
@@ -135,8 +140,18 @@ export class V2ClientHandshake {
     const magic = this.buf.subarray(0, 4);
     const body = this.buf.subarray(4, V2_SERVER_MSG_BYTES);
     if (this.nonceS === null) {
-      if (magic.equals(V2_NO)) return { kind: 'fail', message: 'intercept refused channel v2: it was started without --secret-file (give both sides the same --secret-file, or neither)' };
-      if (!magic.equals(V2_CHALLENGE)) return { kind: 'fail', message: 'intercept did not answer the channel v2 hello (a 1.x intercept?): start it with the same --secret-file, or drop --secret-file' };
+      if (magic.equals(V2_NO))
+        return {
+          kind: 'fail',
+          message:
+            'intercept refused channel v2: it was started without --secret-file (give both sides the same --secret-file, or neither)',
+        };
+      if (!magic.equals(V2_CHALLENGE))
+        return {
+          kind: 'fail',
+          message:
+            'intercept did not answer the channel v2 hello (a 1.x intercept?): start it with the same --secret-file, or drop --secret-file',
+        };
       this.nonceS = Buffer.from(body);
       this.buf = this.buf.subarray(V2_SERVER_MSG_BYTES);
       const resp = Buffer.alloc(V2_RESPONSE_BYTES);
@@ -144,9 +159,14 @@ export class V2ClientHandshake {
       clientProof(this.secret, this.nonceS, this.nonceC).copy(resp, V2_NONCE_BYTES);
       return { kind: 'send', bytes: resp };
     }
-    if (magic.equals(V2_NO)) return { kind: 'fail', message: 'intercept refused the shared secret: --secret-file differs from intercept\'s' };
+    if (magic.equals(V2_NO))
+      return { kind: 'fail', message: "intercept refused the shared secret: --secret-file differs from intercept's" };
     if (!magic.equals(V2_OK) || !macEqual(Buffer.from(body), serverProof(this.secret, this.nonceS, this.nonceC))) {
-      return { kind: 'fail', message: 'intercept could not prove the shared secret (wrong --secret-file on intercept, or not the intercept you meant)' };
+      return {
+        kind: 'fail',
+        message:
+          'intercept could not prove the shared secret (wrong --secret-file on intercept, or not the intercept you meant)',
+      };
     }
     return { kind: 'ok', rest: this.buf.subarray(V2_SERVER_MSG_BYTES) };
   }

@@ -11,22 +11,50 @@ import { CaptureFileReader, type CaptureRecordReceiver } from '../io/capture-fil
 import { parseTransferList, type Transfer } from './transfer';
 
 const USAGE = 'usage: tcpcopy inspect FILE [-x [onlineIP:]onlinePort-targetIP:targetPort[,...]] [--json]';
-const STATUSES: readonly DecodeStatus[] = ['ok', 'unknown-link', 'not-ipv4', 'ipv6', 'truncated', 'bad-ip-header', 'fragment', 'not-tcp', 'bad-tcp-header'];
+const STATUSES: readonly DecodeStatus[] = [
+  'ok',
+  'unknown-link',
+  'not-ipv4',
+  'ipv6',
+  'truncated',
+  'bad-ip-header',
+  'fragment',
+  'not-tcp',
+  'bad-tcp-header',
+];
 const LINK_NAMES: Readonly<Record<number, string>> = {
-  0: 'NULL', 1: 'ETHERNET', 12: 'RAW', 14: 'RAW', 101: 'RAW', 113: 'LINUX_SLL', 228: 'IPV4', 229: 'IPV6', 276: 'LINUX_SLL2',
+  0: 'NULL',
+  1: 'ETHERNET',
+  12: 'RAW',
+  14: 'RAW',
+  101: 'RAW',
+  113: 'LINUX_SLL',
+  228: 'IPV4',
+  229: 'IPV6',
+  276: 'LINUX_SLL2',
 };
 
 /** One TCP connection (4-tuple), endpoints in canonical order (a = smaller ip:port). */
 interface Conn {
-  aIp: number; aPort: number; bIp: number; bPort: number;
+  aIp: number;
+  aPort: number;
+  bIp: number;
+  bPort: number;
   /** Server side: 0 undecided, 1 = a, 2 = b (from -x, or from a pure SYN's receiver). */
   server: number;
   /** Side that sent a SYN+ACK (fallback when no SYN was captured): 0, 1 = a, 2 = b. */
   synAckFrom: number;
-  sessions: number; synSessions: number; closing: number; closedCur: boolean;
-  synSeen: boolean; synSeq: number;
+  sessions: number;
+  synSessions: number;
+  closing: number;
+  closedCur: boolean;
+  synSeen: boolean;
+  synSeq: number;
   /** Index 0: a->b, 1: b->a. */
-  pkts: [number, number]; data: [number, number]; dataBytes: [number, number]; dataCut: [number, number];
+  pkts: [number, number];
+  data: [number, number];
+  dataBytes: [number, number];
+  dataCut: [number, number];
 }
 
 /** Per server ip:port summary (what the report prints). */
@@ -54,7 +82,10 @@ export class CaptureInspector implements CaptureRecordReceiver {
   /** Packet records per interface index, and those skipped for an unknown link type. */
   readonly perIf: number[] = [];
   readonly unknownPerIf: number[] = [];
-  readonly decode: Record<DecodeStatus, number> = Object.fromEntries(STATUSES.map((s) => [s, 0])) as Record<DecodeStatus, number>;
+  readonly decode: Record<DecodeStatus, number> = Object.fromEntries(STATUSES.map((s) => [s, 0])) as Record<
+    DecodeStatus,
+    number
+  >;
   packets = 0;
   firstTs = Infinity;
   lastTs = -Infinity;
@@ -77,7 +108,15 @@ export class CaptureInspector implements CaptureRecordReceiver {
     return false;
   }
 
-  packet(linkType: number, buf: Buffer, off: number, capLen: number, _origLen: number, tsMs: number, ifIndex: number): void {
+  packet(
+    linkType: number,
+    buf: Buffer,
+    off: number,
+    capLen: number,
+    _origLen: number,
+    tsMs: number,
+    ifIndex: number,
+  ): void {
     this.packets++;
     this.perIf[ifIndex] = (this.perIf[ifIndex] ?? 0) + 1;
     if (tsMs < this.firstTs) this.firstTs = tsMs;
@@ -94,7 +133,10 @@ export class CaptureInspector implements CaptureRecordReceiver {
     if (this.xPort.length > 0) {
       const src = this.isOnline(s.srcIp, s.srcPort);
       const dst = this.isOnline(s.dstIp, s.dstPort);
-      if (!src && !dst) { this.outside++; return; }
+      if (!src && !dst) {
+        this.outside++;
+        return;
+      }
       server = src && dst ? 0 : src ? 1 : 2;
     }
     const kSrc = s.srcIp * 65536 + s.srcPort;
@@ -103,14 +145,29 @@ export class CaptureInspector implements CaptureRecordReceiver {
     const k1 = srcIsA ? kSrc : kDst;
     const k2 = srcIsA ? kDst : kSrc;
     let inner = this.conns.get(k1);
-    if (!inner) { inner = new Map(); this.conns.set(k1, inner); }
+    if (!inner) {
+      inner = new Map();
+      this.conns.set(k1, inner);
+    }
     let c = inner.get(k2);
     if (!c) {
       c = {
-        aIp: srcIsA ? s.srcIp : s.dstIp, aPort: srcIsA ? s.srcPort : s.dstPort,
-        bIp: srcIsA ? s.dstIp : s.srcIp, bPort: srcIsA ? s.dstPort : s.srcPort,
-        server: 0, synAckFrom: 0, sessions: 1, synSessions: 0, closing: 0, closedCur: false, synSeen: false, synSeq: 0,
-        pkts: [0, 0], data: [0, 0], dataBytes: [0, 0], dataCut: [0, 0],
+        aIp: srcIsA ? s.srcIp : s.dstIp,
+        aPort: srcIsA ? s.srcPort : s.dstPort,
+        bIp: srcIsA ? s.dstIp : s.srcIp,
+        bPort: srcIsA ? s.dstPort : s.srcPort,
+        server: 0,
+        synAckFrom: 0,
+        sessions: 1,
+        synSessions: 0,
+        closing: 0,
+        closedCur: false,
+        synSeen: false,
+        synSeq: 0,
+        pkts: [0, 0],
+        data: [0, 0],
+        dataBytes: [0, 0],
+        dataCut: [0, 0],
       };
       inner.set(k2, c);
     }
@@ -125,7 +182,9 @@ export class CaptureInspector implements CaptureRecordReceiver {
       if (first) {
         c.synSessions = 1;
       } else if (!c.synSeen || s.seq !== c.synSeq) {
-        c.sessions++; c.synSessions++; c.closedCur = false;
+        c.sessions++;
+        c.synSessions++;
+        c.closedCur = false;
       }
       c.synSeen = true;
       c.synSeq = s.seq;
@@ -133,7 +192,10 @@ export class CaptureInspector implements CaptureRecordReceiver {
     } else if (syn && ack && c.synAckFrom === 0) {
       c.synAckFrom = srcSide;
     }
-    if ((s.flags & (TCP_FIN | TCP_RST)) !== 0 && !c.closedCur) { c.closedCur = true; c.closing++; }
+    if ((s.flags & (TCP_FIN | TCP_RST)) !== 0 && !c.closedCur) {
+      c.closedCur = true;
+      c.closing++;
+    }
     c.pkts[dir]++;
     if (s.payloadLen > 0) {
       c.data[dir]++;
@@ -152,8 +214,18 @@ export class CaptureInspector implements CaptureRecordReceiver {
         const toServer = side === 1 ? 1 : 0; // direction index of client->server packets
         let t = by.get(key);
         if (!t) {
-          t = { server: key, sessions: 0, sessionsWithSyn: 0, sessionsWithoutSyn: 0, requestSegments: 0, requestBytes: 0,
-            requestSegmentsCut: 0, sessionsClosing: 0, clientPackets: 0, serverPackets: 0 };
+          t = {
+            server: key,
+            sessions: 0,
+            sessionsWithSyn: 0,
+            sessionsWithoutSyn: 0,
+            requestSegments: 0,
+            requestBytes: 0,
+            requestSegmentsCut: 0,
+            sessionsClosing: 0,
+            clientPackets: 0,
+            serverPackets: 0,
+          };
           by.set(key, t);
         }
         t.sessions += c.sessions;
@@ -171,7 +243,12 @@ export class CaptureInspector implements CaptureRecordReceiver {
   }
 }
 
-interface InspectArgs { file: string; transfers: Transfer[] | null; json: boolean; help: boolean }
+interface InspectArgs {
+  file: string;
+  transfers: Transfer[] | null;
+  json: boolean;
+  help: boolean;
+}
 
 function parseArgs(argv: string[]): InspectArgs {
   let file: string | null = null;
@@ -188,9 +265,15 @@ function parseArgs(argv: string[]): InspectArgs {
       transfers = [...(transfers ?? []), ...parseTransferList(v)];
     } else if (a.startsWith('--transfer=')) transfers = [...(transfers ?? []), ...parseTransferList(a.slice(11))];
     else if (a.startsWith('-x')) transfers = [...(transfers ?? []), ...parseTransferList(a.slice(2))];
-    else if (a.startsWith('-') && a !== '-') throw new TcpcopyError('ERR_BAD_OPTION', `unknown option ${a}; ${USAGE}`, { option: a });
+    else if (a.startsWith('-') && a !== '-')
+      throw new TcpcopyError('ERR_BAD_OPTION', `unknown option ${a}; ${USAGE}`, { option: a });
     else if (file === null) file = a;
-    else throw new TcpcopyError('ERR_BAD_OPTION', `only one capture file can be inspected (got ${file} and ${a}); ${USAGE}`, { value: a });
+    else
+      throw new TcpcopyError(
+        'ERR_BAD_OPTION',
+        `only one capture file can be inspected (got ${file} and ${a}); ${USAGE}`,
+        { value: a },
+      );
   }
   if (file === null && !help) throw new TcpcopyError('ERR_BAD_OPTION', `no capture file given; ${USAGE}`, {});
   return { file: file ?? '', transfers, json, help };
@@ -201,13 +284,29 @@ function linkName(lt: number, unknown: number): string {
   return unknown > 0 || n === undefined ? 'unknown' : n;
 }
 
-function iso(ms: number): string { return Number.isFinite(ms) ? new Date(ms).toISOString() : '-'; }
+function iso(ms: number): string {
+  return Number.isFinite(ms) ? new Date(ms).toISOString() : '-';
+}
 
 /** Left-aligned text table. */
 function table(rows: string[][]): string {
   const w: number[] = [];
-  for (const r of rows) r.forEach((c, i) => { w[i] = Math.max(w[i] ?? 0, c.length); });
-  return rows.map((r) => '  ' + r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(w[i] ?? 0))).join('  ').trimEnd()).join('\n') + '\n';
+  for (const r of rows)
+    r.forEach((c, i) => {
+      w[i] = Math.max(w[i] ?? 0, c.length);
+    });
+  return (
+    rows
+      .map(
+        (r) =>
+          '  ' +
+          r
+            .map((c, i) => (i === r.length - 1 ? c : c.padEnd(w[i] ?? 0)))
+            .join('  ')
+            .trimEnd(),
+      )
+      .join('\n') + '\n'
+  );
 }
 
 /**
@@ -224,7 +323,10 @@ export async function runInspect(argv: string[], out: NodeJS.WritableStream): Pr
     out.write(`tcpcopy inspect: ${e.message}\n`);
     return 2;
   }
-  if (args.help) { out.write(`${USAGE}\n`); return 0; }
+  if (args.help) {
+    out.write(`${USAGE}\n`);
+    return 0;
+  }
   let reader: CaptureFileReader;
   try {
     reader = await CaptureFileReader.open(args.file);
@@ -236,28 +338,48 @@ export async function runInspect(argv: string[], out: NodeJS.WritableStream): Pr
   }
   const ins = new CaptureInspector(args.transfers);
   try {
-    while (await reader.readBatch(ins, 4096)) { /* keep reading */ }
+    while (await reader.readBatch(ins, 4096)) {
+      /* keep reading */
+    }
   } finally {
     await reader.close();
   }
   const transfers = ins.transfers();
   const fatal = reader.fatal;
   const ifaces = reader.interfaces.map((f, i) => ({
-    index: i, linkType: f.linkType, linkTypeName: linkName(f.linkType, ins.unknownPerIf[i] ?? 0), snaplen: f.snaplen,
-    name: f.name, section: f.section, packets: ins.perIf[i] ?? 0, skippedUnknownLink: ins.unknownPerIf[i] ?? 0,
+    index: i,
+    linkType: f.linkType,
+    linkTypeName: linkName(f.linkType, ins.unknownPerIf[i] ?? 0),
+    snaplen: f.snaplen,
+    name: f.name,
+    section: f.section,
+    packets: ins.perIf[i] ?? 0,
+    skippedUnknownLink: ins.unknownPerIf[i] ?? 0,
   }));
   const sum = (k: keyof TransferSummary): number => transfers.reduce((a, t) => a + (t[k] as number), 0);
   const span = ins.packets > 0 ? ins.lastTs - ins.firstTs : 0;
   const report = {
-    file: reader.path, format: reader.format, fileSize: reader.fileSize, packets: ins.packets,
-    firstTsMs: ins.packets > 0 ? ins.firstTs : null, lastTsMs: ins.packets > 0 ? ins.lastTs : null,
-    start: ins.packets > 0 ? iso(ins.firstTs) : null, end: ins.packets > 0 ? iso(ins.lastTs) : null, durationMs: span,
-    interfaces: ifaces, decode: ins.decode,
+    file: reader.path,
+    format: reader.format,
+    fileSize: reader.fileSize,
+    packets: ins.packets,
+    firstTsMs: ins.packets > 0 ? ins.firstTs : null,
+    lastTsMs: ins.packets > 0 ? ins.lastTs : null,
+    start: ins.packets > 0 ? iso(ins.firstTs) : null,
+    end: ins.packets > 0 ? iso(ins.lastTs) : null,
+    durationMs: span,
+    interfaces: ifaces,
+    decode: ins.decode,
     serverSide: args.transfers ? 'transfer online side (-x)' : 'receiver of the SYN, else the lower port',
-    transfers, sessions: sum('sessions'), sessionsWithSyn: sum('sessionsWithSyn'), sessionsWithoutSyn: sum('sessionsWithoutSyn'),
-    requestSegments: sum('requestSegments'), sessionsClosing: sum('sessionsClosing'),
+    transfers,
+    sessions: sum('sessions'),
+    sessionsWithSyn: sum('sessionsWithSyn'),
+    sessionsWithoutSyn: sum('sessionsWithoutSyn'),
+    requestSegments: sum('requestSegments'),
+    sessionsClosing: sum('sessionsClosing'),
     outsideTransfers: args.transfers ? ins.outside : null,
-    damage: reader.damage, damageCount: reader.damageCount,
+    damage: reader.damage,
+    damageCount: reader.damageCount,
     fatal: fatal ? { code: fatal.code, message: fatal.message, offset: fatal.details['offset'] ?? null } : null,
   };
   if (args.json) {
@@ -267,17 +389,59 @@ export async function runInspect(argv: string[], out: NodeJS.WritableStream): Pr
   let s = `file       ${report.file} (${report.format}, ${report.fileSize} bytes)\n`;
   s += `packets    ${report.packets}`;
   s += ins.packets > 0 ? ` in ${(span / 1000).toFixed(3)} s (${report.start} .. ${report.end})\n` : '\n';
-  s += 'interfaces\n' + table([['#', 'link type', 'snaplen', 'packets', 'name'],
-    ...ifaces.map((f) => [String(f.index), `${f.linkType} (${f.linkTypeName})`, String(f.snaplen), String(f.packets), f.name])]);
+  s +=
+    'interfaces\n' +
+    table([
+      ['#', 'link type', 'snaplen', 'packets', 'name'],
+      ...ifaces.map((f) => [
+        String(f.index),
+        `${f.linkType} (${f.linkTypeName})`,
+        String(f.snaplen),
+        String(f.packets),
+        f.name,
+      ]),
+    ]);
   for (const f of ifaces) {
-    if (f.skippedUnknownLink > 0) s += `  interface ${f.index}: link type ${f.linkType} (unknown): ${f.skippedUnknownLink} packets skipped\n`;
+    if (f.skippedUnknownLink > 0)
+      s += `  interface ${f.index}: link type ${f.linkType} (unknown): ${f.skippedUnknownLink} packets skipped\n`;
   }
-  s += `decode     ${STATUSES.filter((k) => ins.decode[k] > 0).map((k) => `${k} ${ins.decode[k]}`).join(', ') || 'nothing'}\n`;
+  s += `decode     ${
+    STATUSES.filter((k) => ins.decode[k] > 0)
+      .map((k) => `${k} ${ins.decode[k]}`)
+      .join(', ') || 'nothing'
+  }\n`;
   s += `transfers  (server side: ${report.serverSide})\n`;
-  s += transfers.length === 0 ? '  no TCP sessions\n' : table([
-    ['server', 'sessions', 'with SYN', 'no SYN', 'requests', 'req bytes', 'cut', 'closing', 'client pkts', 'server pkts'],
-    ...transfers.map((t) => [t.server, t.sessions, t.sessionsWithSyn, t.sessionsWithoutSyn, t.requestSegments, t.requestBytes,
-      t.requestSegmentsCut, t.sessionsClosing, t.clientPackets, t.serverPackets].map(String))]);
+  s +=
+    transfers.length === 0
+      ? '  no TCP sessions\n'
+      : table([
+          [
+            'server',
+            'sessions',
+            'with SYN',
+            'no SYN',
+            'requests',
+            'req bytes',
+            'cut',
+            'closing',
+            'client pkts',
+            'server pkts',
+          ],
+          ...transfers.map((t) =>
+            [
+              t.server,
+              t.sessions,
+              t.sessionsWithSyn,
+              t.sessionsWithoutSyn,
+              t.requestSegments,
+              t.requestBytes,
+              t.requestSegmentsCut,
+              t.sessionsClosing,
+              t.clientPackets,
+              t.serverPackets,
+            ].map(String),
+          ),
+        ]);
   s += `total      ${report.sessions} sessions (${report.sessionsWithSyn} with SYN, ${report.sessionsWithoutSyn} without), `;
   s += `${report.requestSegments} request segments, ${report.sessionsClosing} seen closing\n`;
   if (args.transfers) s += `outside    ${ins.outside} TCP packets match no -x transfer\n`;

@@ -22,7 +22,9 @@ const CHILD_ENV = 'TCPCOPY_INTERCEPT_DAEMON_CHILD';
 
 function version(): string {
   try {
-    const pkg = JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', '..', 'package.json'), 'utf8')) as { version?: string };
+    const pkg = JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', '..', 'package.json'), 'utf8')) as {
+      version?: string;
+    };
     return pkg.version ?? '0.0.0';
   } catch {
     return '0.0.0';
@@ -31,9 +33,18 @@ function version(): string {
 
 function makeLogger(cfg: InterceptConfig): Logger {
   try {
-    return createLogger({ name: 'intercept', file: cfg.logFile ?? undefined, level: cfg.logLevel, format: cfg.logFormat });
+    return createLogger({
+      name: 'intercept',
+      file: cfg.logFile ?? undefined,
+      level: cfg.logLevel,
+      format: cfg.logFormat,
+    });
   } catch (e) {
-    throw new TcpcopyError('ERR_LOG_FILE', `-l ${cfg.logFile}: cannot open (${(e as Error).message}); fix: pick a writable path`, { option: '-l', value: cfg.logFile });
+    throw new TcpcopyError(
+      'ERR_LOG_FILE',
+      `-l ${cfg.logFile}: cannot open (${(e as Error).message}); fix: pick a writable path`,
+      { option: '-l', value: cfg.logFile },
+    );
   }
 }
 
@@ -55,30 +66,73 @@ async function run(cfg: InterceptConfig): Promise<void> {
     try {
       fs.writeFileSync(cfg.pidFile, `${process.pid}\n`);
     } catch (e) {
-      throw new TcpcopyError('ERR_PID_FILE', `-P ${cfg.pidFile}: cannot write (${(e as Error).message}); fix: pick a writable path`, { option: '-P', value: cfg.pidFile });
+      throw new TcpcopyError(
+        'ERR_PID_FILE',
+        `-P ${cfg.pidFile}: cannot write (${(e as Error).message}); fix: pick a writable path`,
+        { option: '-P', value: cfg.pidFile },
+      );
     }
   }
-  const source: PacketSource = cfg.nfqueue !== null
-    ? new NfqueueSource({ queue: cfg.nfqueue, maxLen: cfg.queueMaxLen, copyRange: cfg.payload ? 320 : 128, pass: cfg.passList.map(parseIpv4) })
-    : new RingCapture({ device: cfg.device, filter: cfg.filter, snaplen: cfg.snaplen, direction: 'both', blockTimeoutMs: cfg.captureDelayMs, timestamps: false });
+  const source: PacketSource =
+    cfg.nfqueue !== null
+      ? new NfqueueSource({
+          queue: cfg.nfqueue,
+          maxLen: cfg.queueMaxLen,
+          copyRange: cfg.payload ? 320 : 128,
+          pass: cfg.passList.map(parseIpv4),
+        })
+      : new RingCapture({
+          device: cfg.device,
+          filter: cfg.filter,
+          snaplen: cfg.snaplen,
+          direction: 'both',
+          blockTimeoutMs: cfg.captureDelayMs,
+          timestamps: false,
+        });
   const secret = cfg.secretFile !== null ? readSecret(cfg.secretFile) : null;
-  const icp = new Intercept({
-    host: cfg.bind, port: cfg.port, recordBytes: cfg.payload ? 192 : 64, routeTimeoutMs: cfg.routeTimeoutS * 1000,
-    maxRoutes: cfg.maxRoutes, ...(secret !== null ? { secret } : {}),
-  }, source, log);
+  const icp = new Intercept(
+    {
+      host: cfg.bind,
+      port: cfg.port,
+      recordBytes: cfg.payload ? 192 : 64,
+      routeTimeoutMs: cfg.routeTimeoutS * 1000,
+      maxRoutes: cfg.maxRoutes,
+      ...(secret !== null ? { secret } : {}),
+    },
+    source,
+    log,
+  );
   await icp.start();
-  const metrics = cfg.metrics !== null ? await startMetricsServer(parseMetricsAddress(cfg.metrics), () => interceptMetrics(icp.stats())) : null;
-  const input = cfg.nfqueue !== null
-    ? `reading NFQUEUE ${cfg.nfqueue}${cfg.passList.length > 0 ? ` (passing replies to ${cfg.passList.join(',')})` : ''}`
-    : `capturing on ${cfg.device} with filter '${cfg.filter}'`;
-  log.info(`intercept ${version()} listening on ${cfg.bind}:${icp.port}, ${input}${cfg.payload ? ', 192-byte records' : ''}${secret !== null ? ', channel v2 (shared secret required)' : ''}`);
+  const metrics =
+    cfg.metrics !== null
+      ? await startMetricsServer(parseMetricsAddress(cfg.metrics), () => interceptMetrics(icp.stats()))
+      : null;
+  const input =
+    cfg.nfqueue !== null
+      ? `reading NFQUEUE ${cfg.nfqueue}${cfg.passList.length > 0 ? ` (passing replies to ${cfg.passList.join(',')})` : ''}`
+      : `capturing on ${cfg.device} with filter '${cfg.filter}'`;
+  log.info(
+    `intercept ${version()} listening on ${cfg.bind}:${icp.port}, ${input}${cfg.payload ? ', 192-byte records' : ''}${secret !== null ? ', channel v2 (shared secret required)' : ''}`,
+  );
   const status = setInterval(() => {
     const s = icp.stats();
     log.info('status', {
-      captured: s.captured, routed: s.routed, noRoute: s.noRoute, held: s.held, routes: s.routes, routesExpired: s.routesExpired,
-      peers: s.peers, framesSent: s.framesSent, bytesSent: s.bytesSent, captureDropped: s.capture.dropped,
-      badHello: s.badHello, authRefused: s.authRefused,
-      perPeer: s.perPeer.map((p) => `${p.peer} adds=${p.clientAdds} records=${p.records} frames=${p.frames} bytes=${p.bytes} dropped=${p.dropped}`),
+      captured: s.captured,
+      routed: s.routed,
+      noRoute: s.noRoute,
+      held: s.held,
+      routes: s.routes,
+      routesExpired: s.routesExpired,
+      peers: s.peers,
+      framesSent: s.framesSent,
+      bytesSent: s.bytesSent,
+      captureDropped: s.capture.dropped,
+      badHello: s.badHello,
+      authRefused: s.authRefused,
+      perPeer: s.perPeer.map(
+        (p) =>
+          `${p.peer} adds=${p.clientAdds} records=${p.records} frames=${p.frames} bytes=${p.bytes} dropped=${p.dropped}`,
+      ),
     });
   }, 30_000);
   status.unref();
@@ -89,16 +143,32 @@ async function run(cfg: InterceptConfig): Promise<void> {
     clearInterval(status);
     void metrics?.close();
     log.info(`${sig}: stopping`);
-    icp.stop().then(() => {
-      const s = icp.stats();
-      log.info('final counters', { ...s });
-      if (cfg.reportFile !== null) {
-        try { fs.writeFileSync(cfg.reportFile, JSON.stringify(s, null, 1) + '\n'); } catch (e) { log.error(`--report ${cfg.reportFile}: ${(e as Error).message}`); }
-      }
-      log.close();
-      if (cfg.pidFile) { try { fs.unlinkSync(cfg.pidFile); } catch { /* already gone */ } }
-      process.exit(0);
-    }, (e: Error) => { log.error(`stop failed: ${e.message}`); process.exit(1); });
+    icp.stop().then(
+      () => {
+        const s = icp.stats();
+        log.info('final counters', { ...s });
+        if (cfg.reportFile !== null) {
+          try {
+            fs.writeFileSync(cfg.reportFile, JSON.stringify(s, null, 1) + '\n');
+          } catch (e) {
+            log.error(`--report ${cfg.reportFile}: ${(e as Error).message}`);
+          }
+        }
+        log.close();
+        if (cfg.pidFile) {
+          try {
+            fs.unlinkSync(cfg.pidFile);
+          } catch {
+            /* already gone */
+          }
+        }
+        process.exit(0);
+      },
+      (e: Error) => {
+        log.error(`stop failed: ${e.message}`);
+        process.exit(1);
+      },
+    );
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
@@ -111,8 +181,14 @@ export async function main(argv: readonly string[]): Promise<number | null> {
     return runInterceptDoctor(argv.slice(1), process.stdout);
   }
   const cmd = parseInterceptArgs(argv);
-  if (cmd.kind === 'help') { process.stdout.write(INTERCEPT_HELP); return 0; }
-  if (cmd.kind === 'version') { process.stdout.write(`intercept ${version()}\n`); return 0; }
+  if (cmd.kind === 'help') {
+    process.stdout.write(INTERCEPT_HELP);
+    return 0;
+  }
+  if (cmd.kind === 'version') {
+    process.stdout.write(`intercept ${version()}\n`);
+    return 0;
+  }
   const cfg = cmd.config;
   if (cfg.daemon && process.env[CHILD_ENV] !== '1') {
     if (!cfg.logFile) process.stderr.write('intercept: -d without -l: the log is discarded; give -l FILE to keep it\n');
@@ -125,11 +201,14 @@ export async function main(argv: readonly string[]): Promise<number | null> {
 }
 
 if (require.main === module) {
-  main(process.argv.slice(2)).then((code) => {
-    if (code !== null) process.exitCode = code;
-  }, (e: unknown) => {
-    if (e instanceof TcpcopyError) process.stderr.write(`intercept: ${e.message} [${e.code}]\n`);
-    else process.stderr.write(`intercept: ${(e as Error).stack ?? String(e)}\n`);
-    process.exit(2);
-  });
+  main(process.argv.slice(2)).then(
+    (code) => {
+      if (code !== null) process.exitCode = code;
+    },
+    (e: unknown) => {
+      if (e instanceof TcpcopyError) process.stderr.write(`intercept: ${e.message} [${e.code}]\n`);
+      else process.stderr.write(`intercept: ${(e as Error).stack ?? String(e)}\n`);
+      process.exit(2);
+    },
+  );
 }

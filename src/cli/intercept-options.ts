@@ -55,9 +55,7 @@ export interface InterceptConfig {
 
 /** What the command line asks for. */
 export type InterceptCommand =
-  | { readonly kind: 'help' }
-  | { readonly kind: 'version' }
-  | { readonly kind: 'run'; readonly config: InterceptConfig };
+  { readonly kind: 'help' } | { readonly kind: 'version' } | { readonly kind: 'run'; readonly config: InterceptConfig };
 
 /** The --help text. */
 export const INTERCEPT_HELP = `Usage: intercept [options]
@@ -112,9 +110,15 @@ function normalizeNfqueue(argv: readonly string[]): string[] {
   const out: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i] as string;
-    if (a !== '--nfqueue') { out.push(a); continue; }
+    if (a !== '--nfqueue') {
+      out.push(a);
+      continue;
+    }
     const next = argv[i + 1];
-    if (next !== undefined && /^\d+$/.test(next)) { out.push(`--nfqueue=${next}`); i++; } else out.push('--nfqueue=0');
+    if (next !== undefined && /^\d+$/.test(next)) {
+      out.push(`--nfqueue=${next}`);
+      i++;
+    } else out.push('--nfqueue=0');
   }
   return out;
 }
@@ -163,7 +167,8 @@ export function parseInterceptArgs(argv: readonly string[]): InterceptCommand {
   const bind = v.bind ?? '0.0.0.0';
   if (parseIpv4(bind) < 0) throw bad('-b', bind, 'expected an IPv4 address of this host, e.g. -b 0.0.0.0');
   const device = v.device ?? 'any';
-  if (device === '' || device.length > 15 || /[\s/]/.test(device)) throw bad('-i', device, 'expected a network interface name (see `ip link`), or any');
+  if (device === '' || device.length > 15 || /[\s/]/.test(device))
+    throw bad('-i', device, 'expected a network interface name (see `ip link`), or any');
   const filter = v.filter ?? `tcp and not port ${port}`;
   if (filter.trim() === '') throw bad('-F', `'${filter}'`, "expected a BPF filter, e.g. -F 'tcp and src port 8080'");
   const payload = v.payload === true;
@@ -171,7 +176,8 @@ export function parseInterceptArgs(argv: readonly string[]): InterceptCommand {
   const snaplen = intOpt('--snaplen', v.snaplen, payload ? 320 : 160, 96, 65535, 'bytes');
   const captureDelayMs = intOpt('--capture-delay', v['capture-delay'], 1, 1, 1000, 'ms');
   const lvl = v['log-level'] ?? 'info';
-  if (lvl !== 'debug' && lvl !== 'info' && lvl !== 'warn' && lvl !== 'error') throw bad('--log-level', lvl, 'expected debug, info, warn or error');
+  if (lvl !== 'debug' && lvl !== 'info' && lvl !== 'warn' && lvl !== 'error')
+    throw bad('--log-level', lvl, 'expected debug, info, warn or error');
   const fmt = v['log-format'] ?? 'text';
   if (fmt !== 'text' && fmt !== 'json') throw bad('--log-format', fmt, 'expected text or json');
   if (v.log === '') throw bad('-l', "''", 'expected a file name');
@@ -182,21 +188,47 @@ export function parseInterceptArgs(argv: readonly string[]): InterceptCommand {
   const passList: string[] = [];
   for (const item of v.pass ?? []) {
     for (const a of item.split(',')) {
-      if (parseIpv4(a.trim()) < 0) throw bad('-x', item, 'expected IPv4 addresses separated by commas, e.g. -x 198.18.1.9,198.18.1.10');
+      if (parseIpv4(a.trim()) < 0)
+        throw bad('-x', item, 'expected IPv4 addresses separated by commas, e.g. -x 198.18.1.9,198.18.1.10');
       passList.push(a.trim());
     }
   }
   if (nfqueue === null && (v['queue-len'] !== undefined || passList.length > 0)) {
-    throw bad(v['queue-len'] !== undefined ? '-q' : '-x', v['queue-len'] ?? passList.join(','), 'only used with --nfqueue; add --nfqueue [NUM] or drop it');
+    throw bad(
+      v['queue-len'] !== undefined ? '-q' : '-x',
+      v['queue-len'] ?? passList.join(','),
+      'only used with --nfqueue; add --nfqueue [NUM] or drop it',
+    );
   }
   if (v.report === '') throw bad('--report', "''", 'expected a file name');
   if (v['secret-file'] === '') throw bad('--secret-file', "''", 'expected a file name');
-  if (v['secret-file'] !== undefined && payload) throw bad('--secret-file', v['secret-file'], 'channel v2 does not carry payload records yet; drop --payload or --secret-file');
+  if (v['secret-file'] !== undefined && payload)
+    throw bad(
+      '--secret-file',
+      v['secret-file'],
+      'channel v2 does not carry payload records yet; drop --payload or --secret-file',
+    );
   const config: InterceptConfig = Object.freeze({
-    device, filter, port, bind, logFile: v.log ?? null, pidFile: v.pidfile ?? null,
-    daemon: v.daemon === true, routeTimeoutS, payload, snaplen, captureDelayMs, logLevel: lvl, logFormat: fmt,
-    maxRoutes, nfqueue, queueMaxLen, passList: Object.freeze(passList), reportFile: v.report ?? null,
-    secretFile: v['secret-file'] ?? null, metrics: v.metrics ?? null,
+    device,
+    filter,
+    port,
+    bind,
+    logFile: v.log ?? null,
+    pidFile: v.pidfile ?? null,
+    daemon: v.daemon === true,
+    routeTimeoutS,
+    payload,
+    snaplen,
+    captureDelayMs,
+    logLevel: lvl,
+    logFormat: fmt,
+    maxRoutes,
+    nfqueue,
+    queueMaxLen,
+    passList: Object.freeze(passList),
+    reportFile: v.report ?? null,
+    secretFile: v['secret-file'] ?? null,
+    metrics: v.metrics ?? null,
   });
   return Object.freeze({ kind: 'run', config });
 }

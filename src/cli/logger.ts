@@ -38,7 +38,13 @@ export function createLogger(opts: LoggerOptions): Logger {
     if (json) {
       line = JSON.stringify({ time, level, name: opts.name, msg, ...(fields ?? {}) });
     } else {
-      const extra = fields !== undefined && Object.keys(fields).length > 0 ? ' ' + Object.entries(fields).map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`).join(' ') : '';
+      const extra =
+        fields !== undefined && Object.keys(fields).length > 0
+          ? ' ' +
+            Object.entries(fields)
+              .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
+              .join(' ')
+          : '';
       line = `${time} ${opts.name} ${level}: ${msg}${extra}`;
     }
     try {

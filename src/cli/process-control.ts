@@ -27,7 +27,10 @@ export function writePidFile(file: string): void {
   try {
     fs.writeFileSync(file, `${process.pid}\n`);
   } catch (e) {
-    throw new TcpcopyError('ERR_PIDFILE', `-P ${file}: cannot write the pid file (${(e as Error).message})`, { option: '-P', value: file });
+    throw new TcpcopyError('ERR_PIDFILE', `-P ${file}: cannot write the pid file (${(e as Error).message})`, {
+      option: '-P',
+      value: file,
+    });
   }
   process.on('exit', () => {
     try {

@@ -108,7 +108,8 @@ function intOption(flag: string, text: string | undefined, def: number, min: num
 function numOption(flag: string, text: string | undefined, def: number, min: number, max: number): number {
   if (text === undefined) return def;
   const v = Number(text);
-  if (text.trim() === '' || !Number.isFinite(v) || v < min || v > max) throw badOption(flag, text, `a number ${min}..${max}`);
+  if (text.trim() === '' || !Number.isFinite(v) || v < min || v > max)
+    throw badOption(flag, text, `a number ${min}..${max}`);
   return v;
 }
 
@@ -124,7 +125,8 @@ function niceOption(text: string | undefined): number {
 function parseLocalhostIp(text: string | undefined): number {
   if (text === undefined) return 0;
   const ip = parseIpv4(text);
-  if (ip < 0 || ip >>> 24 === 127 || ip === 0) throw badOption('-H', text, 'an IPv4 address outside 127.0.0.0/8, e.g. -H 198.18.1.9');
+  if (ip < 0 || ip >>> 24 === 127 || ip === 0)
+    throw badOption('-H', text, 'an IPv4 address outside 127.0.0.0/8, e.g. -H 198.18.1.9');
   return ip;
 }
 
@@ -135,7 +137,8 @@ export function parseInterceptList(text: string, defPort: number): { host: strin
     const item = raw.trim();
     if (item === '') continue;
     const [host, portText] = item.split(':');
-    if (host === undefined || parseIpv4(host) < 0) throw badOption('-s', text, 'IP[:PORT],... e.g. 198.18.0.3 or 198.18.0.3:36524');
+    if (host === undefined || parseIpv4(host) < 0)
+      throw badOption('-s', text, 'IP[:PORT],... e.g. 198.18.0.3 or 198.18.0.3:36524');
     const port = portText === undefined ? defPort : intOption('-s', portText, defPort, 1, 65535);
     out.push({ host, port });
   }
@@ -166,14 +169,20 @@ export function joinReportArgs(argv: readonly string[]): string[] {
 /** Parses tcpcopy's argv (without node and script) into a frozen config; throws TcpcopyError on bad input. */
 export function parseTcpcopyArgs(argv: readonly string[]): TcpcopyConfig {
   const options: Record<string, { type: 'string' | 'boolean'; short?: string }> = {};
-  for (const o of TCPCOPY_OPTIONS) options[o.long] = o.short !== undefined ? { type: o.kind, short: o.short } : { type: o.kind };
+  for (const o of TCPCOPY_OPTIONS)
+    options[o.long] = o.short !== undefined ? { type: o.kind, short: o.short } : { type: o.kind };
   let values: Record<string, string | boolean | undefined>;
   try {
-    ({ values } = parseArgs({ args: joinReportArgs(argv), options, strict: true, allowPositionals: false }) as { values: Record<string, string | boolean | undefined> });
+    ({ values } = parseArgs({ args: joinReportArgs(argv), options, strict: true, allowPositionals: false }) as {
+      values: Record<string, string | boolean | undefined>;
+    });
   } catch (e) {
-    throw new TcpcopyError('ERR_BAD_OPTION', `${(e as Error).message.replace(/\. To specify.*$/s, '')}; see tcpcopy -h`);
+    throw new TcpcopyError(
+      'ERR_BAD_OPTION',
+      `${(e as Error).message.replace(/\. To specify.*$/s, '')}; see tcpcopy -h`,
+    );
   }
-  const str = (k: string): string | undefined => (typeof values[k] === 'string' ? (values[k] as string) : undefined);
+  const str = (k: string): string | undefined => (typeof values[k] === 'string' ? values[k] : undefined);
   const bool = (k: string): boolean => values[k] === true;
   const help = bool('help');
   const version = bool('version');
@@ -181,11 +190,19 @@ export function parseTcpcopyArgs(argv: readonly string[]): TcpcopyConfig {
   if (help || version) return Object.freeze({ ...emptyConfig(), ...base });
 
   const xText = str('transfer');
-  if (xText === undefined) throw new TcpcopyError('ERR_BAD_OPTION', '-x is required: say what to copy, e.g. -x 80-198.18.0.2:8080 (see tcpcopy -h)', { option: '-x' });
+  if (xText === undefined)
+    throw new TcpcopyError(
+      'ERR_BAD_OPTION',
+      '-x is required: say what to copy, e.g. -x 80-198.18.0.2:8080 (see tcpcopy -h)',
+      { option: '-x' },
+    );
   const transfers = parseTransferList(xText);
   const channelPort = intOption('-p', str('port'), 36524, 1, 65535);
   const sText = str('intercept');
-  if (sText === undefined) throw new TcpcopyError('ERR_BAD_OPTION', '-s is required: the intercept address(es), e.g. -s 198.18.0.3', { option: '-s' });
+  if (sText === undefined)
+    throw new TcpcopyError('ERR_BAD_OPTION', '-s is required: the intercept address(es), e.g. -s 198.18.0.3', {
+      option: '-s',
+    });
   const intercepts = parseInterceptList(sText, channelPort);
 
   let input: InputSpec;
@@ -196,18 +213,32 @@ export function parseTcpcopyArgs(argv: readonly string[]): TcpcopyConfig {
   } else if (iText !== undefined && (fs.existsSync(iText) || /\.(pcap|pcapng|cap|dump)$/i.test(iText))) {
     input = { kind: 'offline', file: iText };
   } else {
-    input = { kind: 'live', devices: iText === undefined ? [] : iText.split(',').map((d) => d.trim()).filter((d) => d !== '') };
+    input = {
+      kind: 'live',
+      devices:
+        iText === undefined
+          ? []
+          : iText
+              .split(',')
+              .map((d) => d.trim())
+              .filter((d) => d !== ''),
+    };
   }
   const sendDevice = str('send-device') ?? null;
   if (sendDevice !== null && transfers.some((t) => t.targetMac === null)) {
-    throw new TcpcopyError('ERR_BAD_OPTION', `-o ${sendDevice}: every -x transfer needs the next-hop MAC, e.g. -x 80-198.18.0.2:8080@02:00:00:00:00:02`, { option: '-o' });
+    throw new TcpcopyError(
+      'ERR_BAD_OPTION',
+      `-o ${sendDevice}: every -x transfer needs the next-hop MAC, e.g. -x 80-198.18.0.2:8080@02:00:00:00:00:02`,
+      { option: '-o' },
+    );
   }
   const reportText = str('report');
   const logFormat = str('log-format') ?? 'text';
   if (logFormat !== 'text' && logFormat !== 'json') throw badOption('--log-format', logFormat, 'text or json');
   const cText = str('client-ip');
   const statusStyle = str('status-style') ?? 'auto';
-  if (statusStyle !== 'auto' && statusStyle !== 'line' && statusStyle !== 'plain') throw badOption('--status-style', statusStyle, 'auto, line or plain');
+  if (statusStyle !== 'auto' && statusStyle !== 'line' && statusStyle !== 'plain')
+    throw badOption('--status-style', statusStyle, 'auto, line or plain');
   const metricsText = str('metrics');
   const cfg: TcpcopyConfig = {
     ...base,
@@ -251,19 +282,61 @@ export function parseTcpcopyArgs(argv: readonly string[]): TcpcopyConfig {
     statusStyle,
     metrics: metricsText === undefined ? null : parseMetricsAddress(metricsText),
   };
-  if (input.kind === 'live' && (values['accelerate'] !== undefined || values['repeat'] !== undefined || values['idle-gap'] !== undefined)) {
-    throw new TcpcopyError('ERR_BAD_OPTION', `-a/-T/-I apply to offline replay; -i ${iText ?? '(none)'} is not an existing capture file`, { option: '-i' });
+  if (
+    input.kind === 'live' &&
+    (values['accelerate'] !== undefined || values['repeat'] !== undefined || values['idle-gap'] !== undefined)
+  ) {
+    throw new TcpcopyError(
+      'ERR_BAD_OPTION',
+      `-a/-T/-I apply to offline replay; -i ${iText ?? '(none)'} is not an existing capture file`,
+      { option: '-i' },
+    );
   }
   return Object.freeze(cfg);
 }
 
 function emptyConfig(): TcpcopyConfig {
   return {
-    help: false, version: false, transfers: [], intercepts: [], connections: 2, reconnect: false, secretFile: null, clientIps: [], localhostIp: 0,
-    replicas: 1, portOffset: 0, samplePercent: 100, rampMs: 0, input: { kind: 'live', devices: [] }, filter: null,
-    bufferMB: 16, snaplen: 65535, captureDelayMs: LIVE_RING_BLOCK_TIMEOUT_MS, sendDevice: null, accelerate: 1, idleGapMs: 0, repeats: 1,
-    sessionTimeoutMs: 600_000, keepaliveTimeoutMs: 600_000, noWait: false, onlySyn: false, mss: 1460, mtu: 1500,
-    rtoMs: 100, delayedAckMs: 40, nice: 0, memoryMB: 0, logFile: null, pidFile: null, daemon: false, logFormat: 'text', debug: false,
-    reportFile: null, statusIntervalMs: 5000, statusStyle: 'auto', metrics: null,
+    help: false,
+    version: false,
+    transfers: [],
+    intercepts: [],
+    connections: 2,
+    reconnect: false,
+    secretFile: null,
+    clientIps: [],
+    localhostIp: 0,
+    replicas: 1,
+    portOffset: 0,
+    samplePercent: 100,
+    rampMs: 0,
+    input: { kind: 'live', devices: [] },
+    filter: null,
+    bufferMB: 16,
+    snaplen: 65535,
+    captureDelayMs: LIVE_RING_BLOCK_TIMEOUT_MS,
+    sendDevice: null,
+    accelerate: 1,
+    idleGapMs: 0,
+    repeats: 1,
+    sessionTimeoutMs: 600_000,
+    keepaliveTimeoutMs: 600_000,
+    noWait: false,
+    onlySyn: false,
+    mss: 1460,
+    mtu: 1500,
+    rtoMs: 100,
+    delayedAckMs: 40,
+    nice: 0,
+    memoryMB: 0,
+    logFile: null,
+    pidFile: null,
+    daemon: false,
+    logFormat: 'text',
+    debug: false,
+    reportFile: null,
+    statusIntervalMs: 5000,
+    statusStyle: 'auto',
+    metrics: null,
   };
 }

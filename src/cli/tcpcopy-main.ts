@@ -33,7 +33,12 @@ async function main(argv: string[]): Promise<number> {
   if (cfg.daemon && daemonize(cfg.logFile)) return 0;
   if (cfg.pidFile !== null) writePidFile(cfg.pidFile);
   if (cfg.nice !== 0) os.setPriority(cfg.nice);
-  const log = createLogger({ name: 'tcpcopy', file: cfg.logFile ?? undefined, level: cfg.debug ? 'debug' : 'info', format: cfg.logFormat });
+  const log = createLogger({
+    name: 'tcpcopy',
+    file: cfg.logFile ?? undefined,
+    level: cfg.debug ? 'debug' : 'info',
+    format: cfg.logFormat,
+  });
   const replay = new Replay(cfg, log);
   process.on('SIGINT', () => replay.stop('SIGINT'));
   process.on('SIGTERM', () => replay.stop('SIGTERM'));

@@ -67,7 +67,10 @@ export function parseTransfer(text: string): Transfer {
 
 /** Parses a comma-separated `-x` list (at least one transfer). */
 export function parseTransferList(text: string): Transfer[] {
-  const parts = text.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+  const parts = text
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
   if (parts.length === 0) throw bad(text, 'empty');
   return parts.map(parseTransfer);
 }

@@ -8,9 +8,7 @@ import { parseIpv4, ipToString } from './wire/segment';
 
 /** One `-c` item: an exact address, an `a.b.c.x` pattern (keeps the original last octet), or a CIDR block. */
 export type ClientIpSpec =
-  | { kind: 'exact'; ip: number }
-  | { kind: 'lastOctet'; base: number }
-  | { kind: 'cidr'; base: number; size: number };
+  { kind: 'exact'; ip: number } | { kind: 'lastOctet'; base: number } | { kind: 'cidr'; base: number; size: number };
 
 /** Parses a `-c` list: `198.18.5.1,198.18.6.x,198.18.8.0/24`. Throws ERR_BAD_CLIENT_IP. */
 export function parseClientIpList(text: string): ClientIpSpec[] {
@@ -19,7 +17,8 @@ export function parseClientIpList(text: string): ClientIpSpec[] {
   for (const raw of text.split(',')) {
     const item = raw.trim();
     if (item === '') continue;
-    const bad = (why: string) => new TcpcopyError('ERR_BAD_CLIENT_IP', `-c ${text}: "${item}" ${why}; ${fix}`, { option: '-c', value: text });
+    const bad = (why: string) =>
+      new TcpcopyError('ERR_BAD_CLIENT_IP', `-c ${text}: "${item}" ${why}; ${fix}`, { option: '-c', value: text });
     if (/\.x$/i.test(item)) {
       const base = parseIpv4(item.replace(/\.x$/i, '.0'));
       if (base < 0) throw bad('is not an a.b.c.x pattern');
@@ -45,7 +44,13 @@ export function parseClientIpList(text: string): ClientIpSpec[] {
 /** Text form of a spec list (for logs and the report). */
 export function clientIpSpecText(specs: readonly ClientIpSpec[]): string {
   return specs
-    .map((s) => (s.kind === 'exact' ? ipToString(s.ip) : s.kind === 'lastOctet' ? ipToString(s.base).replace(/\.0$/, '.x') : `${ipToString(s.base)}/${32 - Math.log2(s.size)}`))
+    .map((s) =>
+      s.kind === 'exact'
+        ? ipToString(s.ip)
+        : s.kind === 'lastOctet'
+          ? ipToString(s.base).replace(/\.0$/, '.x')
+          : `${ipToString(s.base)}/${32 - Math.log2(s.size)}`,
+    )
     .join(',');
 }
 

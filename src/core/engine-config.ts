@@ -102,6 +102,9 @@ export const ENGINE_DEFAULTS: Readonly<Omit<EngineConfig, 'transfers'>> = Object
 });
 
 /** Builds an engine config from transfers and partial overrides. */
-export function engineConfig(transfers: readonly EngineTransfer[], over: Partial<Omit<EngineConfig, 'transfers'>> = {}): EngineConfig {
+export function engineConfig(
+  transfers: readonly EngineTransfer[],
+  over: Partial<Omit<EngineConfig, 'transfers'>> = {},
+): EngineConfig {
   return Object.freeze({ ...ENGINE_DEFAULTS, ...over, transfers });
 }

@@ -14,7 +14,17 @@ import type { TcpSegment } from './wire/segment';
  * still-closing replay of an older connection on the same client address and port. Returns
  * undefined at the session cap (the caller counts it).
  */
-export function newSession(e: EngineState, seg: TcpSegment, now: number, t: EngineTransfer, variant: number, origKey: number, map: Map<number, Session>, prev: Session | undefined, synth: boolean): Session | undefined {
+export function newSession(
+  e: EngineState,
+  seg: TcpSegment,
+  now: number,
+  t: EngineTransfer,
+  variant: number,
+  origKey: number,
+  map: Map<number, Session>,
+  prev: Session | undefined,
+  synth: boolean,
+): Session | undefined {
   const st = e.stats;
   const cfg = e.cfg;
   if (st.sessionsActive >= cfg.maxSessions) return undefined; // counted by unreplayed.countEvicted
@@ -110,7 +120,12 @@ export function endSession(e: EngineState, s: Session, reason: Outcome, now: num
   let outcome = reason;
   // the target's replies could not be seen: blame the channel, not the target
   if (reason === 'targetNoHandshake' && (s.handshakeOutage || !e.channelUp)) outcome = 'channelDown';
-  else if (!e.channelUp && (reason === 'targetTimeout' || reason === 'idleTimeout' || reason === 'unfinished') && s.state !== SessionState.Queued) outcome = 'channelDown';
+  else if (
+    !e.channelUp &&
+    (reason === 'targetTimeout' || reason === 'idleTimeout' || reason === 'unfinished') &&
+    s.state !== SessionState.Queued
+  )
+    outcome = 'channelDown';
   if (s.state === SessionState.Established && !closedOnTarget) {
     // the target accepts a RST only at exactly its rcv_nxt: what it last acknowledged, or,
     // if that ACK was lost, the highest sequence sent

@@ -132,7 +132,13 @@ function onAck(e: EngineState, s: Session, seg: TcpSegment, now: number): void {
       e.stats.requestsReplayed++;
     }
     s.dropAcked(e.pool);
-  } else if (ack === s.sndUna && seg.payloadLen === 0 && (seg.flags & TCP_FIN) === 0 && s.sndMax !== s.sndUna && s.sndWnd === oldWnd) {
+  } else if (
+    ack === s.sndUna &&
+    seg.payloadLen === 0 &&
+    (seg.flags & TCP_FIN) === 0 &&
+    s.sndMax !== s.sndUna &&
+    s.sndWnd === oldWnd
+  ) {
     if (++s.dupAcks === 3) fastRetransmit(e.ctx, s, now);
   }
 }

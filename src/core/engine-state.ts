@@ -26,7 +26,17 @@ export class EngineState {
   /** Sessions that owe the target an ACK, flushed by flushAcks(). */
   readonly ackQueue: Session[] = [];
   /** The captured client packet being fed, reused for every packet. */
-  readonly piece: CapturedPiece = { seq: 0, buf: null, off: 0, len: 0, fin: false, rst: false, ackOk: false, ack: 0, tsVal: 0 };
+  readonly piece: CapturedPiece = {
+    seq: 0,
+    buf: null,
+    off: 0,
+    len: 0,
+    fin: false,
+    rst: false,
+    ackOk: false,
+    ack: 0,
+    tsVal: 0,
+  };
   /** Recycled Units and payload chunks (no allocation per captured segment). */
   readonly pool = new UnitPool();
   /**
@@ -43,7 +53,11 @@ export class EngineState {
   /** Connections seen but not replayed (sampling, -O, session cap, tails of ended replays). */
   readonly unreplayed: Unreplayed;
 
-  constructor(readonly cfg: EngineConfig, readonly stats: EngineStats, out: EngineOutput) {
+  constructor(
+    readonly cfg: EngineConfig,
+    readonly stats: EngineStats,
+    out: EngineOutput,
+  ) {
     this.ctx = new TxContext(cfg, stats, out);
     this.unreplayed = new Unreplayed(cfg, stats);
   }
@@ -75,7 +89,7 @@ export function queueAck(e: EngineState, s: Session): void {
 export function flushAcks(e: EngineState): void {
   const q = e.ackQueue;
   for (let i = 0; i < q.length; i++) {
-    const s = q[i] as typeof q[number];
+    const s = q[i] as (typeof q)[number];
     if (s.ackPending && s.state === SessionState.Established) sendAck(e.ctx, s);
     s.ackPending = false;
   }

@@ -28,7 +28,10 @@ export class ReplayEngine {
   private readonly core: EngineState;
   private readonly portIndex = new Map<number, EngineTransfer[]>();
 
-  constructor(readonly cfg: EngineConfig, out: EngineOutput) {
+  constructor(
+    readonly cfg: EngineConfig,
+    out: EngineOutput,
+  ) {
     this.core = new EngineState(cfg, this.stats, out);
     for (const t of cfg.transfers) {
       const list = this.portIndex.get(t.onlinePort) ?? [];
@@ -58,7 +61,9 @@ export class ReplayEngine {
   /** Sessions that still have captured data not yet acknowledged by the target. */
   busySessions(): number {
     let n = 0;
-    for (const s of this.core.byReply.values()) if (s.sndUna !== s.capNxt || s.state !== SessionState.Established || s.successor !== null || s.ooo.length > 0) n++;
+    for (const s of this.core.byReply.values())
+      if (s.sndUna !== s.capNxt || s.state !== SessionState.Established || s.successor !== null || s.ooo.length > 0)
+        n++;
     return n;
   }
 
@@ -114,14 +119,25 @@ export class ReplayEngine {
     st.clientBytes += captured;
     const origKey = key(seg.srcIp, seg.srcPort);
     const isSyn = (seg.flags & (TCP_SYN | TCP_ACK)) === TCP_SYN;
-    if (e.unreplayed.isSampledOut(seg.srcIp, seg.srcPort, origKey, isSyn, e.byCapture[0]?.has(origKey) === true, p, now)) return true;
+    if (
+      e.unreplayed.isSampledOut(seg.srcIp, seg.srcPort, origKey, isSyn, e.byCapture[0]?.has(origKey) === true, p, now)
+    )
+      return true;
     for (let v = 0; v < this.cfg.replicas; v++) {
       this.clientVariant(seg, now, t, rep * this.cfg.replicas + v, origKey, isSyn, captured < seg.payloadLen);
     }
     return true;
   }
 
-  private clientVariant(seg: TcpSegment, now: number, t: EngineTransfer, variant: number, origKey: number, isSyn: boolean, cut: boolean): void {
+  private clientVariant(
+    seg: TcpSegment,
+    now: number,
+    t: EngineTransfer,
+    variant: number,
+    origKey: number,
+    isSyn: boolean,
+    cut: boolean,
+  ): void {
     const e = this.core;
     let map = e.byCapture[variant];
     if (map === undefined) {
@@ -132,7 +148,8 @@ export class ReplayEngine {
     if (isSyn) {
       if (s !== undefined && s.isn === seg.seq && s.state !== SessionState.Closed) return; // SYN retransmitted
       e.unreplayed.forgetEnded(variant, origKey);
-      if (newSession(e, seg, now, t, variant, origKey, map, s, false) === undefined) e.unreplayed.countEvicted(variant, origKey, e.piece);
+      if (newSession(e, seg, now, t, variant, origKey, map, s, false) === undefined)
+        e.unreplayed.countEvicted(variant, origKey, e.piece);
       return;
     }
     if (s === undefined && e.unreplayed.isEvicted(variant, origKey)) {

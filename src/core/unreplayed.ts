@@ -40,13 +40,24 @@ export class Unreplayed {
   private readonly ended: Map<number, Tombstone>[] = [];
   private startedAt = -1;
 
-  constructor(private readonly cfg: EngineConfig, private readonly stats: EngineStats) {}
+  constructor(
+    private readonly cfg: EngineConfig,
+    private readonly stats: EngineStats,
+  ) {}
 
   /**
    * Sampling (-r, -g): true when this connection is not replayed (its session and requests are
    * counted as sampled out). `live` says a replayed session exists for it already.
    */
-  isSampledOut(srcIp: number, srcPort: number, origKey: number, isSyn: boolean, live: boolean, p: CapturedPiece, now: number): boolean {
+  isSampledOut(
+    srcIp: number,
+    srcPort: number,
+    origKey: number,
+    isSyn: boolean,
+    live: boolean,
+    p: CapturedPiece,
+    now: number,
+  ): boolean {
     const cfg = this.cfg;
     if (this.startedAt < 0) this.startedAt = now;
     if (cfg.samplePercent >= 100 && cfg.rampMs === 0) return false;

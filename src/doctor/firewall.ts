@@ -64,7 +64,22 @@ export interface FwFlow {
 }
 
 function blank(source: FwRule['source'], table: string, chain: string, hook: Hook, text: string): FwRule {
-  return { source, table, chain, hook, text, policy: false, src: null, dst: null, proto: null, sport: null, dport: null, inIface: null, outIface: null, ctState: null };
+  return {
+    source,
+    table,
+    chain,
+    hook,
+    text,
+    policy: false,
+    src: null,
+    dst: null,
+    proto: null,
+    sport: null,
+    dport: null,
+    inIface: null,
+    outIface: null,
+    ctState: null,
+  };
 }
 
 function hookOfIptablesChain(chain: string): Hook {
@@ -104,11 +119,18 @@ export function parseIptablesSave(text: string): { rules: FwRule[]; tables: Set<
   const nftBackend = /\(nf_tables\)/.test(text);
   for (const raw of text.split('\n')) {
     const line = raw.trim();
-    if (line.startsWith('*')) { table = line.slice(1); tables.add(table); continue; }
+    if (line.startsWith('*')) {
+      table = line.slice(1);
+      tables.add(table);
+      continue;
+    }
     const pol = /^:(\S+)\s+(DROP|REJECT)\b/.exec(line);
     if (pol) {
       const chain = pol[1] as string;
-      rules.push({ ...blank('iptables', table, chain, hookOfIptablesChain(chain), `-P ${chain} ${pol[2] as string} (policy)`), policy: true });
+      rules.push({
+        ...blank('iptables', table, chain, hookOfIptablesChain(chain), `-P ${chain} ${pol[2] as string} (policy)`),
+        policy: true,
+      });
       continue;
     }
     if (!line.startsWith('-A ')) continue;
@@ -121,7 +143,10 @@ export function parseIptablesSave(text: string): { rules: FwRule[]; tables: Set<
     for (let i = 2; i < words.length; i++) {
       const w = words[i] as string;
       const next = words[i + 1] ?? '';
-      if (w === '!') { i++; continue; } // negated match: any
+      if (w === '!') {
+        i++;
+        continue;
+      } // negated match: any
       if (w === '-s' || w === '--source') r.src = parseAddrs(next);
       else if (w === '-d' || w === '--destination') r.dst = parseAddrs(next);
       else if (w === '-p' || w === '--protocol') r.proto = next.toLowerCase();
@@ -147,13 +172,21 @@ export function parseNftRuleset(text: string): FwRule[] {
   for (const raw of text.split('\n')) {
     const line = raw.trim();
     let m = /^table\s+(\S+)\s+(\S+)\s*\{/.exec(line);
-    if (m) { table = `${m[1] as string} ${m[2] as string}`; continue; }
+    if (m) {
+      table = `${m[1] as string} ${m[2] as string}`;
+      continue;
+    }
     m = /^chain\s+(\S+)\s*\{/.exec(line);
-    if (m) { chain = m[1] as string; hook = 'other'; continue; }
+    if (m) {
+      chain = m[1] as string;
+      hook = 'other';
+      continue;
+    }
     m = /^type\s+\S+\s+hook\s+(\S+)/.exec(line);
     if (m) {
       hook = hookOfIptablesChain(m[1] as string);
-      if (/policy\s+drop/.test(line)) rules.push({ ...blank('nft', table, chain, hook, `chain ${chain}: policy drop`), policy: true });
+      if (/policy\s+drop/.test(line))
+        rules.push({ ...blank('nft', table, chain, hook, `chain ${chain}: policy drop`), policy: true });
       continue;
     }
     if (!/\b(drop|reject)\b/.test(line) || line.startsWith('#')) continue;
@@ -217,12 +250,18 @@ function portMatches(rule: [number, number][] | null, port: number | null): bool
  * apart); policies are not (see the caller).
  */
 export function rulesThatCouldDrop(rules: readonly FwRule[], flow: FwFlow): FwRule[] {
-  return rules.filter((r) => !r.policy
-    && (flow.hooks.includes(r.hook) || r.hook === 'other')
-    && (r.proto === null || r.proto === flow.proto || r.proto === 'all')
-    && addrMatches(r.src, flow.src) && addrMatches(r.dst, flow.dst)
-    && portMatches(r.sport, flow.sport) && portMatches(r.dport, flow.dport)
-    && ifaceMatches(r.inIface, flow.inIface) && ifaceMatches(r.outIface, flow.outIface));
+  return rules.filter(
+    (r) =>
+      !r.policy &&
+      (flow.hooks.includes(r.hook) || r.hook === 'other') &&
+      (r.proto === null || r.proto === flow.proto || r.proto === 'all') &&
+      addrMatches(r.src, flow.src) &&
+      addrMatches(r.dst, flow.dst) &&
+      portMatches(r.sport, flow.sport) &&
+      portMatches(r.dport, flow.dport) &&
+      ifaceMatches(r.inIface, flow.inIface) &&
+      ifaceMatches(r.outIface, flow.outIface),
+  );
 }
 
 /** True when the rule only matches conntrack INVALID packets (the classic `--ctstate INVALID -j DROP`). */

@@ -6,7 +6,15 @@
 import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import { mergeRulesets, parseIptablesSave, parseNftRuleset, type FwRule } from './firewall';
-import { parseEthtoolFeatures, parseIpAddrOneline, parseRouteGet, parseSysctlInt, type EthtoolFeature, type IfAddr, type RouteGet } from './parse';
+import {
+  parseEthtoolFeatures,
+  parseIpAddrOneline,
+  parseRouteGet,
+  parseSysctlInt,
+  type EthtoolFeature,
+  type IfAddr,
+  type RouteGet,
+} from './parse';
 
 /** Output of a finished command. */
 export interface CmdResult {
@@ -20,8 +28,13 @@ export interface CmdResult {
 export function run(cmd: string, args: readonly string[], timeoutMs = 5000): Promise<CmdResult> {
   return new Promise((resolve) => {
     execFile(cmd, [...args], { timeout: timeoutMs, maxBuffer: 8 << 20 }, (err, stdout, stderr) => {
-      const code = err === null ? 0 : typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1;
-      resolve({ code, stdout: String(stdout), stderr: String(stderr) || (err !== null && code === -1 ? err.message : '') });
+      const code =
+        err === null ? 0 : typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1;
+      resolve({
+        code,
+        stdout: String(stdout),
+        stderr: String(stderr) || (err !== null && code === -1 ? err.message : ''),
+      });
     });
   });
 }
@@ -83,7 +96,13 @@ export async function readFirewall(): Promise<{ rules: FwRule[] | null; listing:
   const nftText = nft.code === 0 ? nft.stdout : null;
   const listing = { iptablesSave: iptText, nftRuleset: nftText };
   if (iptText === null && nftText === null) return { rules: null, listing };
-  return { rules: mergeRulesets(iptText === null ? null : parseIptablesSave(iptText), nftText === null ? null : parseNftRuleset(nftText)), listing };
+  return {
+    rules: mergeRulesets(
+      iptText === null ? null : parseIptablesSave(iptText),
+      nftText === null ? null : parseNftRuleset(nftText),
+    ),
+    listing,
+  };
 }
 
 /** nf_conntrack count and max, null when the module is not loaded in this namespace. */

@@ -9,7 +9,15 @@ import { TcpcopyError } from '../core/errors';
 import { ipToString, parseIpv4 } from '../core/wire/segment';
 import { CHANNEL_DEFAULT_PORT } from '../channel/constants';
 import { RingCapture } from '../io/ring-capture';
-import { checkConntrackInvalid, checkConntrackTable, checkFirewall, checkIpForward, checkOffload, checkRoute, checkRpFilter } from './checks';
+import {
+  checkConntrackInvalid,
+  checkConntrackTable,
+  checkFirewall,
+  checkIpForward,
+  checkOffload,
+  checkRoute,
+  checkRpFilter,
+} from './checks';
 import type { FwFlow } from './firewall';
 import { conntrackCounts, ethtoolFeatures, localAddresses, readFirewall, readSysctl, routeGet, run } from './host';
 import { parseCidr, type Cidr } from './parse';
@@ -55,11 +63,19 @@ export function parseInterceptDoctorArgs(argv: readonly string[]): InterceptDoct
   let v;
   try {
     v = parseArgs({
-      args: [...argv], strict: true, allowPositionals: false,
+      args: [...argv],
+      strict: true,
+      allowPositionals: false,
       options: {
-        target: { type: 'boolean' }, 'client-net': { type: 'string' }, assistant: { type: 'string' }, online: { type: 'string' },
-        port: { type: 'string' }, 'channel-port': { type: 'string', short: 'p' }, device: { type: 'string', short: 'i' },
-        json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+        target: { type: 'boolean' },
+        'client-net': { type: 'string' },
+        assistant: { type: 'string' },
+        online: { type: 'string' },
+        port: { type: 'string' },
+        'channel-port': { type: 'string', short: 'p' },
+        device: { type: 'string', short: 'i' },
+        json: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
       },
     }).values;
   } catch (e) {
@@ -68,18 +84,35 @@ export function parseInterceptDoctorArgs(argv: readonly string[]): InterceptDoct
   if (v.help) return 'help';
   const target = v.target === true;
   const clientNet = v['client-net'] === undefined ? null : parseCidr(v['client-net']);
-  if (v['client-net'] !== undefined && clientNet === null) throw bad('--client-net', v['client-net'], 'expected a CIDR block, e.g. 198.18.1.0/24');
-  for (const k of ['assistant', 'online'] as const) if (v[k] !== undefined && parseIpv4(v[k]) < 0) throw bad(`--${k}`, v[k], 'expected an IPv4 address');
+  if (v['client-net'] !== undefined && clientNet === null)
+    throw bad('--client-net', v['client-net'], 'expected a CIDR block, e.g. 198.18.1.0/24');
+  for (const k of ['assistant', 'online'] as const)
+    if (v[k] !== undefined && parseIpv4(v[k]) < 0) throw bad(`--${k}`, v[k], 'expected an IPv4 address');
   if (target && (clientNet === null || v.assistant === undefined)) {
-    throw new TcpcopyError('ERR_BAD_OPTION', '--target needs --client-net CIDR and --assistant IP, e.g. intercept doctor --target --client-net 198.18.1.0/24 --assistant 198.18.0.3', { option: '--target' });
+    throw new TcpcopyError(
+      'ERR_BAD_OPTION',
+      '--target needs --client-net CIDR and --assistant IP, e.g. intercept doctor --target --client-net 198.18.1.0/24 --assistant 198.18.0.3',
+      { option: '--target' },
+    );
   }
-  const port = v.port === undefined ? null : /^\d+$/.test(v.port) && Number(v.port) >= 1 && Number(v.port) <= 65535 ? Number(v.port) : -1;
+  const port =
+    v.port === undefined
+      ? null
+      : /^\d+$/.test(v.port) && Number(v.port) >= 1 && Number(v.port) <= 65535
+        ? Number(v.port)
+        : -1;
   if (port === -1) throw bad('--port', String(v.port), 'expected a TCP port 1..65535');
   const cp = v['channel-port'] ?? String(CHANNEL_DEFAULT_PORT);
   if (!/^\d+$/.test(cp) || Number(cp) < 1 || Number(cp) > 65535) throw bad('-p', cp, 'expected a TCP port 1..65535');
   return {
-    target, clientNet, assistant: v.assistant ?? null, online: v.online ?? null, port,
-    channelPort: Number(cp), device: v.device ?? 'any', json: v.json === true,
+    target,
+    clientNet,
+    assistant: v.assistant ?? null,
+    online: v.online ?? null,
+    port,
+    channelPort: Number(cp),
+    device: v.device ?? 'any',
+    json: v.json === true,
   };
 }
 
@@ -101,17 +134,46 @@ async function assistantChecks(o: InterceptDoctorOptions): Promise<CheckResult[]
     cap.close();
     results.push(check('capture', 'ok', `packet capture on ${o.device} opened`));
   } catch (e) {
-    results.push(check('capture', 'fail', (e as Error).message, 'run intercept as root (CAP_NET_RAW); -i must name an existing device (ip link)'));
+    results.push(
+      check(
+        'capture',
+        'fail',
+        (e as Error).message,
+        'run intercept as root (CAP_NET_RAW); -i must name an existing device (ip link)',
+      ),
+    );
   }
   let listening = new Set<number>();
-  try { listening = listeningPorts(fs.readFileSync('/proc/net/tcp', 'utf8')); } catch { /* leave empty */ }
-  results.push(listening.has(o.channelPort)
-    ? check('channel-port', 'ok', `port ${o.channelPort} is listening (intercept running?)`)
-    : check('channel-port', 'warn', `nothing listens on port ${o.channelPort}: tcpcopy cannot connect`, `start intercept: intercept -i ${o.device} -F 'tcp and src port TPORT'${o.channelPort !== CHANNEL_DEFAULT_PORT ? ` -p ${o.channelPort}` : ''}`));
+  try {
+    listening = listeningPorts(fs.readFileSync('/proc/net/tcp', 'utf8'));
+  } catch {
+    /* leave empty */
+  }
+  results.push(
+    listening.has(o.channelPort)
+      ? check('channel-port', 'ok', `port ${o.channelPort} is listening (intercept running?)`)
+      : check(
+          'channel-port',
+          'warn',
+          `nothing listens on port ${o.channelPort}: tcpcopy cannot connect`,
+          `start intercept: intercept -i ${o.device} -F 'tcp and src port TPORT'${o.channelPort !== CHANNEL_DEFAULT_PORT ? ` -p ${o.channelPort}` : ''}`,
+        ),
+  );
   const fw = await readFirewall();
-  results.push(checkFirewall('firewall-channel', `tcpcopy's channel connections to port ${o.channelPort} (INPUT)`, fw.rules,
-    { hooks: ['prerouting', 'input'], src: null, dst: null, proto: 'tcp', sport: null, dport: o.channelPort }));
-  const devs = o.device === 'any' ? [...new Set((await localAddresses()).map((a) => a.dev))].filter((d) => d !== 'lo') : [o.device];
+  results.push(
+    checkFirewall('firewall-channel', `tcpcopy's channel connections to port ${o.channelPort} (INPUT)`, fw.rules, {
+      hooks: ['prerouting', 'input'],
+      src: null,
+      dst: null,
+      proto: 'tcp',
+      sport: null,
+      dport: o.channelPort,
+    }),
+  );
+  const devs =
+    o.device === 'any'
+      ? [...new Set((await localAddresses()).map((a) => a.dev))].filter((d) => d !== 'lo')
+      : [o.device];
   for (const d of devs) results.push(checkOffload(d, await ethtoolFeatures(d), 'intercept'));
   const ct = conntrackCounts();
   results.push(checkConntrackTable(ct.count, ct.max));
@@ -131,7 +193,10 @@ async function targetChecks(o: InterceptDoctorOptions): Promise<CheckResult[]> {
   let inDevKnown = false;
   if (o.online !== null) {
     const r = await routeGet(o.online);
-    if (r.dev !== null) { inDevs = [r.dev]; inDevKnown = true; }
+    if (r.dev !== null) {
+      inDevs = [r.dev];
+      inDevKnown = true;
+    }
   }
   const perDev = new Map<string, number | null>();
   const kernel = new Map<string, 'pass' | 'drop'>();
@@ -144,12 +209,31 @@ async function targetChecks(o: InterceptDoctorOptions): Promise<CheckResult[]> {
   }
   // the kernel also drops when the source is unroutable; that is the route check's finding, not rp_filter's
   if (!route.ok) kernel.clear();
-  results.push(checkRpFilter({ all: readSysctl('net.ipv4.conf.all.rp_filter'), perDev, replyDev: route.dev, inDevs, inDevKnown, kernel }, netText));
+  results.push(
+    checkRpFilter(
+      { all: readSysctl('net.ipv4.conf.all.rp_filter'), perDev, replyDev: route.dev, inDevs, inDevKnown, kernel },
+      netText,
+    ),
+  );
 
   const fw = await readFirewall();
-  const inFlow: FwFlow = { hooks: ['prerouting', 'input'], src: net, dst: null, proto: 'tcp', sport: null, dport: o.port };
+  const inFlow: FwFlow = {
+    hooks: ['prerouting', 'input'],
+    src: net,
+    dst: null,
+    proto: 'tcp',
+    sport: null,
+    dport: o.port,
+  };
   if (inDevKnown && inDevs[0] !== undefined) inFlow.inIface = inDevs[0];
-  const outFlow: FwFlow = { hooks: ['output', 'postrouting'], src: null, dst: net, proto: 'tcp', sport: o.port, dport: null };
+  const outFlow: FwFlow = {
+    hooks: ['output', 'postrouting'],
+    src: null,
+    dst: net,
+    proto: 'tcp',
+    sport: o.port,
+    dport: null,
+  };
   if (route.dev !== null) outFlow.outIface = route.dev;
   const portText = o.port === null ? 'the target port' : `port ${o.port}`;
   results.push(checkFirewall('firewall-copies', `copies from ${netText} to ${portText} (INPUT)`, fw.rules, inFlow));
@@ -163,7 +247,10 @@ async function targetChecks(o: InterceptDoctorOptions): Promise<CheckResult[]> {
 /** Runs `intercept doctor`; writes the report to `out`; returns the exit status. */
 export async function runInterceptDoctor(argv: readonly string[], out: NodeJS.WritableStream): Promise<number> {
   const o = parseInterceptDoctorArgs(argv);
-  if (o === 'help') { out.write(INTERCEPT_DOCTOR_HELP); return 0; }
+  if (o === 'help') {
+    out.write(INTERCEPT_DOCTOR_HELP);
+    return 0;
+  }
   const results = o.target ? await targetChecks(o) : await assistantChecks(o);
   out.write(o.json ? formatJson(results) : formatText(results));
   return exitStatus(results);

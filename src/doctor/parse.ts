@@ -30,14 +30,14 @@ export function maskOf(bits: number): number {
 
 /** True when `ip` is inside `c`. */
 export function cidrContains(c: Cidr, ip: number): boolean {
-  return ((ip & maskOf(c.bits)) >>> 0) === c.base;
+  return (ip & maskOf(c.bits)) >>> 0 === c.base;
 }
 
 /** True when two blocks share at least one address. */
 export function cidrOverlap(a: Cidr, b: Cidr): boolean {
   const bits = Math.min(a.bits, b.bits);
   const m = maskOf(bits);
-  return ((a.base & m) >>> 0) === ((b.base & m) >>> 0);
+  return (a.base & m) >>> 0 === (b.base & m) >>> 0;
 }
 
 /** What `ip route get ADDR` said. */
@@ -60,7 +60,8 @@ export interface RouteGet {
 export function parseRouteGet(stdout: string, stderr: string, code: number): RouteGet {
   const line = stdout.split('\n')[0]?.trim() ?? '';
   const empty: RouteGet = { ok: false, type: 'unicast', via: null, dev: null, src: null, error: null };
-  if (code !== 0 || line === '') return { ...empty, error: (stderr.trim() || stdout.trim() || `exit status ${code}`).split('\n')[0] ?? null };
+  if (code !== 0 || line === '')
+    return { ...empty, error: (stderr.trim() || stdout.trim() || `exit status ${code}`).split('\n')[0] ?? null };
   const words = line.split(/\s+/);
   const after = (k: string): string | null => {
     const i = words.indexOf(k);

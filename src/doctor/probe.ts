@@ -30,14 +30,27 @@ export class ProbeWatcher {
   private readonly seg = newSegment();
   private wake: (() => void) | null = null;
 
-  constructor(private readonly clientIp: number, private readonly clientPort: number, private readonly targetIp: number, private readonly targetPort: number, private readonly isn: number) {}
+  constructor(
+    private readonly clientIp: number,
+    private readonly clientPort: number,
+    private readonly targetIp: number,
+    private readonly targetPort: number,
+    private readonly isn: number,
+  ) {}
 
   /** Channel record callback. */
   readonly onRecord = (buf: Buffer, off: number, len: number): void => {
     const s = this.seg;
     if (this.reply !== null || parseIpv4Tcp(buf, off, len, s, true) !== 'ok') return;
-    if (s.srcIp !== this.targetIp || s.srcPort !== this.targetPort || s.dstIp !== this.clientIp || s.dstPort !== this.clientPort) return;
-    if ((s.flags & (TCP_SYN | TCP_ACK)) === (TCP_SYN | TCP_ACK) && s.ack === ((this.isn + 1) >>> 0)) this.reply = 'synack';
+    if (
+      s.srcIp !== this.targetIp ||
+      s.srcPort !== this.targetPort ||
+      s.dstIp !== this.clientIp ||
+      s.dstPort !== this.clientPort
+    )
+      return;
+    if ((s.flags & (TCP_SYN | TCP_ACK)) === (TCP_SYN | TCP_ACK) && s.ack === (this.isn + 1) >>> 0)
+      this.reply = 'synack';
     else if ((s.flags & TCP_RST) !== 0) this.reply = 'rst';
     else return;
     this.wake?.();
@@ -47,14 +60,24 @@ export class ProbeWatcher {
   wait(ms: number): Promise<void> {
     if (this.reply !== null) return Promise.resolve();
     return new Promise((resolve) => {
-      const t = setTimeout(() => { this.wake = null; resolve(); }, ms);
-      this.wake = () => { clearTimeout(t); this.wake = null; resolve(); };
+      const t = setTimeout(() => {
+        this.wake = null;
+        resolve();
+      }, ms);
+      this.wake = () => {
+        clearTimeout(t);
+        this.wake = null;
+        resolve();
+      };
     });
   }
 }
 
 /** Builds the probe SYN (or the cleanup RST) as an IPv4 packet in `out`; returns its length. */
-export function buildProbePacket(out: Buffer, o: { clientIp: number; clientPort: number; targetIp: number; targetPort: number; seq: number; rst: boolean }): number {
+export function buildProbePacket(
+  out: Buffer,
+  o: { clientIp: number; clientPort: number; targetIp: number; targetPort: number; seq: number; rst: boolean },
+): number {
   const r = newTcpRepr();
   r.srcIp = o.clientIp;
   r.dstIp = o.targetIp;
@@ -78,7 +101,12 @@ export function buildProbePacket(out: Buffer, o: { clientIp: number; clientPort:
  * Runs one probe over an already connected channel and sender; returns what came back.
  * The channel's onRecord must deliver to `watcher.onRecord` (see createProbe).
  */
-export async function runProbe(channel: ChannelClient, sender: PacketSender, watcher: ProbeWatcher, p: { clientIp: number; clientPort: number; targetIp: number; targetPort: number; isn: number; waitMs: number }): Promise<ProbeOutcome> {
+export async function runProbe(
+  channel: ChannelClient,
+  sender: PacketSender,
+  watcher: ProbeWatcher,
+  p: { clientIp: number; clientPort: number; targetIp: number; targetPort: number; isn: number; waitMs: number },
+): Promise<ProbeOutcome> {
   const out = Buffer.alloc(128);
   channel.addClient(p.clientIp, p.clientPort, p.targetIp, p.targetPort);
   channel.flush();
@@ -92,7 +120,14 @@ export async function runProbe(channel: ChannelClient, sender: PacketSender, wat
   sender.flush();
   channel.delClient(p.clientIp, p.clientPort, p.targetIp, p.targetPort);
   channel.flush();
-  return { clientIp: p.clientIp, clientPort: p.clientPort, targetIp: p.targetIp, targetPort: p.targetPort, reply: watcher.reply ?? 'none', ms };
+  return {
+    clientIp: p.clientIp,
+    clientPort: p.clientPort,
+    targetIp: p.targetIp,
+    targetPort: p.targetPort,
+    reply: watcher.reply ?? 'none',
+    ms,
+  };
 }
 
 /** A fresh probe identity: random high client port and ISN. */

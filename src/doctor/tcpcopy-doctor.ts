@@ -15,7 +15,14 @@ import { ChannelClient } from '../io/channel-client';
 import { RawSender } from '../io/raw-sender';
 import { RingCapture } from '../io/ring-capture';
 import { parseTcpcopyArgs, type TcpcopyConfig } from '../cli/tcpcopy-config';
-import { checkConntrackInvalid, checkConntrackTable, checkFirewall, checkMtu, checkOffload, checkProbe } from './checks';
+import {
+  checkConntrackInvalid,
+  checkConntrackTable,
+  checkFirewall,
+  checkMtu,
+  checkOffload,
+  checkProbe,
+} from './checks';
 import { hostCidr } from './firewall';
 import { conntrackCounts, deviceMtu, ethtoolFeatures, localAddresses, readFirewall, routeGet } from './host';
 import { maskOf, type IfAddr } from './parse';
@@ -51,25 +58,44 @@ Exit status: 0 nothing blocks replay, 1 something does, 2 bad options.
 `;
 
 /** Splits doctor options from the replay options. Throws ERR_BAD_OPTION. */
-export function splitDoctorArgs(argv: readonly string[]): { opts: TcpcopyDoctorOptions; rest: string[]; help: boolean } {
+export function splitDoctorArgs(argv: readonly string[]): {
+  opts: TcpcopyDoctorOptions;
+  rest: string[];
+  help: boolean;
+} {
   const opts: TcpcopyDoctorOptions = { client: null, waitMs: 2000, all: false, json: false };
   const rest: string[] = [];
   let help = false;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i] as string;
-    const [flag, inline] = a.startsWith('--') && a.includes('=') ? [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)] : [a, undefined];
+    const [flag, inline] =
+      a.startsWith('--') && a.includes('=')
+        ? [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)]
+        : [a, undefined];
     const value = (): string => {
       const v = inline ?? argv[++i];
-      if (v === undefined) throw new TcpcopyError('ERR_BAD_OPTION', `${flag}: expects a value; see tcpcopy doctor --help`, { option: flag });
+      if (v === undefined)
+        throw new TcpcopyError('ERR_BAD_OPTION', `${flag}: expects a value; see tcpcopy doctor --help`, {
+          option: flag,
+        });
       return v;
     };
     if (flag === '--client') {
       const v = value();
-      if (parseIpv4(v) < 0) throw new TcpcopyError('ERR_BAD_OPTION', `--client ${v}: expected an IPv4 address of the replayed clients, e.g. --client 198.18.1.2`, { option: '--client', value: v });
+      if (parseIpv4(v) < 0)
+        throw new TcpcopyError(
+          'ERR_BAD_OPTION',
+          `--client ${v}: expected an IPv4 address of the replayed clients, e.g. --client 198.18.1.2`,
+          { option: '--client', value: v },
+        );
       opts.client = v;
     } else if (flag === '--wait') {
       const v = value();
-      if (!/^\d+$/.test(v) || Number(v) < 1 || Number(v) > 60000) throw new TcpcopyError('ERR_BAD_OPTION', `--wait ${v}: expected milliseconds 1..60000`, { option: '--wait', value: v });
+      if (!/^\d+$/.test(v) || Number(v) < 1 || Number(v) > 60000)
+        throw new TcpcopyError('ERR_BAD_OPTION', `--wait ${v}: expected milliseconds 1..60000`, {
+          option: '--wait',
+          value: v,
+        });
       opts.waitMs = Number(v);
     } else if (flag === '--all') opts.all = true;
     else if (flag === '--json') opts.json = true;
@@ -90,12 +116,22 @@ function fromClientSpec(s: ClientIpSpec): number {
  * of the first local network that is not on the path to the targets or the intercepts (the
  * client-facing side of the online host). Returns the address and the client net (for hints).
  */
-export function pickProbeClient(opts: TcpcopyDoctorOptions, cfg: TcpcopyConfig, addrs: readonly IfAddr[], lanDevs: ReadonlySet<string>): { ip: number; net: string; why: string } | null {
+export function pickProbeClient(
+  opts: TcpcopyDoctorOptions,
+  cfg: TcpcopyConfig,
+  addrs: readonly IfAddr[],
+  lanDevs: ReadonlySet<string>,
+): { ip: number; net: string; why: string } | null {
   if (opts.client !== null) return { ip: parseIpv4(opts.client), net: `${opts.client}/32`, why: '--client' };
   const c0 = cfg.clientIps[0];
   if (c0 !== undefined) {
     const ip = fromClientSpec(c0);
-    const net = c0.kind === 'cidr' ? `${ipToString(c0.base)}/${32 - Math.log2(c0.size)}` : c0.kind === 'lastOctet' ? `${ipToString(c0.base)}/24` : `${ipToString(ip)}/32`;
+    const net =
+      c0.kind === 'cidr'
+        ? `${ipToString(c0.base)}/${32 - Math.log2(c0.size)}`
+        : c0.kind === 'lastOctet'
+          ? `${ipToString(c0.base)}/24`
+          : `${ipToString(ip)}/32`;
     return { ip, net, why: 'first -c address' };
   }
   for (const a of addrs) {
@@ -108,11 +144,19 @@ export function pickProbeClient(opts: TcpcopyDoctorOptions, cfg: TcpcopyConfig, 
   return null;
 }
 
-function tcpConnect(host: string, port: number, timeoutMs: number): Promise<{ ok: boolean; error: string; ms: number }> {
+function tcpConnect(
+  host: string,
+  port: number,
+  timeoutMs: number,
+): Promise<{ ok: boolean; error: string; ms: number }> {
   const t0 = Date.now();
   return new Promise((resolve) => {
     const s = net.connect({ host, port });
-    const done = (ok: boolean, error: string): void => { clearTimeout(t); s.destroy(); resolve({ ok, error, ms: Date.now() - t0 }); };
+    const done = (ok: boolean, error: string): void => {
+      clearTimeout(t);
+      s.destroy();
+      resolve({ ok, error, ms: Date.now() - t0 });
+    };
     const t = setTimeout(() => done(false, `timed out after ${timeoutMs} ms`), timeoutMs);
     s.once('connect', () => done(true, ''));
     s.once('error', (e) => done(false, e.message));
@@ -126,7 +170,14 @@ function permissionChecks(cfg: TcpcopyConfig): { results: CheckResult[]; sender:
     sender = new RawSender({ slots: 8 });
     results.push(check('raw-socket', 'ok', 'raw IP socket opened (IP_HDRINCL)'));
   } catch (e) {
-    results.push(check('raw-socket', 'fail', (e as Error).message, 'run as root, or setcap cap_net_raw,cap_net_admin=ep on the node binary'));
+    results.push(
+      check(
+        'raw-socket',
+        'fail',
+        (e as Error).message,
+        'run as root, or setcap cap_net_raw,cap_net_admin=ep on the node binary',
+      ),
+    );
   }
   if (cfg.input.kind === 'offline') {
     const f = cfg.input.file;
@@ -134,7 +185,14 @@ function permissionChecks(cfg: TcpcopyConfig): { results: CheckResult[]; sender:
       fs.accessSync(f, fs.constants.R_OK);
       results.push(check('capture', 'ok', `capture file ${f} is readable`));
     } catch (e) {
-      results.push(check('capture', 'fail', `capture file ${f}: ${(e as Error).message}`, 'give -i an existing, readable pcap file'));
+      results.push(
+        check(
+          'capture',
+          'fail',
+          `capture file ${f}: ${(e as Error).message}`,
+          'give -i an existing, readable pcap file',
+        ),
+      );
     }
   } else {
     for (const device of cfg.input.devices.length > 0 ? cfg.input.devices : ['any']) {
@@ -144,7 +202,14 @@ function permissionChecks(cfg: TcpcopyConfig): { results: CheckResult[]; sender:
         cap.close();
         results.push(check('capture', 'ok', `packet capture on ${device} opened`));
       } catch (e) {
-        results.push(check('capture', 'fail', (e as Error).message, 'run as root (CAP_NET_RAW), and check -i names an existing device (ip link)'));
+        results.push(
+          check(
+            'capture',
+            'fail',
+            (e as Error).message,
+            'run as root (CAP_NET_RAW), and check -i names an existing device (ip link)',
+          ),
+        );
       }
     }
   }
@@ -154,7 +219,10 @@ function permissionChecks(cfg: TcpcopyConfig): { results: CheckResult[]; sender:
 /** Runs `tcpcopy doctor`; writes the report to `out`; returns the exit status. */
 export async function runTcpcopyDoctor(argv: readonly string[], out: NodeJS.WritableStream): Promise<number> {
   const { opts, rest, help } = splitDoctorArgs(argv);
-  if (help) { out.write(TCPCOPY_DOCTOR_HELP); return 0; }
+  if (help) {
+    out.write(TCPCOPY_DOCTOR_HELP);
+    return 0;
+  }
   const cfg = parseTcpcopyArgs(rest);
   const results: CheckResult[] = [];
   const notes: string[] = [];
@@ -162,30 +230,54 @@ export async function runTcpcopyDoctor(argv: readonly string[], out: NodeJS.Writ
   results.push(...perm.results);
 
   const watchers: ProbeWatcher[] = [];
-  const channel = new ChannelClient({ servers: cfg.intercepts, connections: 1, reconnect: false, recordBytes: 64, connectTimeoutMs: 2000 },
-    (b, o, l) => { for (const w of watchers) w.onRecord(b, o, l); }, { warn: () => undefined, info: () => undefined });
+  const channel = new ChannelClient(
+    { servers: cfg.intercepts, connections: 1, reconnect: false, recordBytes: 64, connectTimeoutMs: 2000 },
+    (b, o, l) => {
+      for (const w of watchers) w.onRecord(b, o, l);
+    },
+    { warn: () => undefined, info: () => undefined },
+  );
   let channelUp = false;
   try {
     await channel.connect();
     channelUp = true;
-    results.push(check('intercept', 'ok', `channel to ${cfg.intercepts.map((s) => `${s.host}:${s.port}`).join(', ')} connected`));
+    results.push(
+      check('intercept', 'ok', `channel to ${cfg.intercepts.map((s) => `${s.host}:${s.port}`).join(', ')} connected`),
+    );
   } catch (e) {
-    results.push(check('intercept', 'fail', (e as Error).message.replace(/; fix: .*$/s, ''), `start intercept on ${cfg.intercepts[0]?.host ?? 'the assistant'} (intercept -i DEV -F 'tcp and src port TPORT'), check its port (-p) and firewall`));
+    results.push(
+      check(
+        'intercept',
+        'fail',
+        (e as Error).message.replace(/; fix: .*$/s, ''),
+        `start intercept on ${cfg.intercepts[0]?.host ?? 'the assistant'} (intercept -i DEV -F 'tcp and src port TPORT'), check its port (-p) and firewall`,
+      ),
+    );
   }
 
   for (const t of cfg.transfers) {
     const host = ipToString(t.targetIp);
     const r = await tcpConnect(host, t.targetPort, 2000);
-    results.push(r.ok
-      ? check('target', 'ok', `${host}:${t.targetPort} accepts TCP connections from this host (${r.ms} ms)`)
-      : check('target', 'fail', `${host}:${t.targetPort}: ${r.error}`, `start the server on the target, or fix -x; check the route and firewall between this host and ${host}`));
+    results.push(
+      r.ok
+        ? check('target', 'ok', `${host}:${t.targetPort} accepts TCP connections from this host (${r.ms} ms)`)
+        : check(
+            'target',
+            'fail',
+            `${host}:${t.targetPort}: ${r.error}`,
+            `start the server on the target, or fix -x; check the route and firewall between this host and ${host}`,
+          ),
+    );
   }
 
   const addrs = await localAddresses();
   const lanDevs = new Set<string>();
   const targetRoutes = await Promise.all(cfg.transfers.map((t) => routeGet(ipToString(t.targetIp))));
   for (const r of targetRoutes) if (r.dev !== null) lanDevs.add(r.dev);
-  for (const s of cfg.intercepts) { const r = await routeGet(s.host); if (r.dev !== null) lanDevs.add(r.dev); }
+  for (const s of cfg.intercepts) {
+    const r = await routeGet(s.host);
+    if (r.dev !== null) lanDevs.add(r.dev);
+  }
   const client = pickProbeClient(opts, cfg, addrs, lanDevs);
   const onlineSrc = targetRoutes[0]?.src ?? null;
   const assistant = cfg.intercepts[0]?.host ?? 'ASSISTANT';
@@ -194,7 +286,14 @@ export async function runTcpcopyDoctor(argv: readonly string[], out: NodeJS.Writ
 
   let probeOk = false;
   if (client === null) {
-    results.push(check('probe', 'fail', 'no probe client address: no -c, no --client, and no client-side network on this host', 'give --client IP (an address of the replayed clients)'));
+    results.push(
+      check(
+        'probe',
+        'fail',
+        'no probe client address: no -c, no --client, and no client-side network on this host',
+        'give --client IP (an address of the replayed clients)',
+      ),
+    );
   } else if (!channelUp || perm.sender === null) {
     results.push(check('probe', 'skip', 'needs the raw socket and the intercept channel (see above)'));
   } else {
@@ -204,7 +303,14 @@ export async function runTcpcopyDoctor(argv: readonly string[], out: NodeJS.Writ
       const id = probeIdentity();
       const w = new ProbeWatcher(client.ip, id.clientPort, t.targetIp, t.targetPort, id.isn);
       watchers.push(w);
-      const p = await runProbe(channel, perm.sender, w, { clientIp: client.ip, clientPort: id.clientPort, targetIp: t.targetIp, targetPort: t.targetPort, isn: id.isn, waitMs: opts.waitMs });
+      const p = await runProbe(channel, perm.sender, w, {
+        clientIp: client.ip,
+        clientPort: id.clientPort,
+        targetIp: t.targetIp,
+        targetPort: t.targetPort,
+        isn: id.isn,
+        waitMs: opts.waitMs,
+      });
       const res = checkProbe(p, otherHosts);
       if (res.verdict !== 'ok') probeOk = false;
       results.push(res);
@@ -216,18 +322,50 @@ export async function runTcpcopyDoctor(argv: readonly string[], out: NodeJS.Writ
   if (!probeOk || opts.all) {
     const dev = targetRoutes[0]?.dev ?? null;
     results.push(checkMtu(cfg.mtu, dev, dev === null ? null : deviceMtu(dev)));
-    const capDevs = cfg.input.kind === 'live'
-      ? (cfg.input.devices.length > 0 ? cfg.input.devices : [...new Set(addrs.map((a) => a.dev))].filter((d) => d !== 'lo' && !lanDevs.has(d)))
-      : [];
+    const capDevs =
+      cfg.input.kind === 'live'
+        ? cfg.input.devices.length > 0
+          ? cfg.input.devices
+          : [...new Set(addrs.map((a) => a.dev))].filter((d) => d !== 'lo' && !lanDevs.has(d))
+        : [];
     for (const d of capDevs) results.push(checkOffload(d, await ethtoolFeatures(d), 'tcpcopy'));
     const fw = await readFirewall();
     const src = client === null ? null : hostCidr(ipToString(client.ip));
-    const copyFlows = cfg.transfers.map((t) => ({ hooks: ['output', 'postrouting'] as const, src, dst: hostCidr(ipToString(t.targetIp)), proto: 'tcp', sport: null, dport: t.targetPort }));
-    for (const f of copyFlows) results.push(checkFirewall('firewall-copies', `copies to ${f.dst === null ? '?' : ipToString(f.dst.base)}:${f.dport} (OUTPUT)`, fw.rules, { ...f, hooks: [...f.hooks] }));
+    const copyFlows = cfg.transfers.map((t) => ({
+      hooks: ['output', 'postrouting'] as const,
+      src,
+      dst: hostCidr(ipToString(t.targetIp)),
+      proto: 'tcp',
+      sport: null,
+      dport: t.targetPort,
+    }));
+    for (const f of copyFlows)
+      results.push(
+        checkFirewall(
+          'firewall-copies',
+          `copies to ${f.dst === null ? '?' : ipToString(f.dst.base)}:${f.dport} (OUTPUT)`,
+          fw.rules,
+          { ...f, hooks: [...f.hooks] },
+        ),
+      );
     for (const s of cfg.intercepts) {
-      results.push(checkFirewall('firewall-channel', `channel to ${s.host}:${s.port} (OUTPUT)`, fw.rules, { hooks: ['output', 'postrouting'], src: null, dst: hostCidr(s.host), proto: 'tcp', sport: null, dport: s.port }));
+      results.push(
+        checkFirewall('firewall-channel', `channel to ${s.host}:${s.port} (OUTPUT)`, fw.rules, {
+          hooks: ['output', 'postrouting'],
+          src: null,
+          dst: hostCidr(s.host),
+          proto: 'tcp',
+          sport: null,
+          dport: s.port,
+        }),
+      );
     }
-    results.push(checkConntrackInvalid(fw.rules, copyFlows.map((f) => ({ ...f, hooks: [...f.hooks] }))));
+    results.push(
+      checkConntrackInvalid(
+        fw.rules,
+        copyFlows.map((f) => ({ ...f, hooks: [...f.hooks] })),
+      ),
+    );
     const ct = conntrackCounts();
     results.push(checkConntrackTable(ct.count, ct.max));
     if (!probeOk) notes.push(`next: ${otherHosts}`);

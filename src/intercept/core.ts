@@ -67,10 +67,26 @@ export class InterceptCore {
   /** Time of the chunk being decoded (clientBytes), for the message handlers. */
   private now = 0;
   private readonly st = {
-    captured: 0, undecodable: 0, routed: 0, noRoute: 0, held: 0, heldDelivered: 0,
-    routesAdded: 0, routesUpdated: 0, routesDeleted: 0, routesRefused: 0, framesSent: 0,
-    recordsSent: 0, bytesSent: 0, recordsDropped: 0, peersTotal: 0, badHello: 0, badMessages: 0, badPeers: 0,
-    authOk: 0, authRefused: 0,
+    captured: 0,
+    undecodable: 0,
+    routed: 0,
+    noRoute: 0,
+    held: 0,
+    heldDelivered: 0,
+    routesAdded: 0,
+    routesUpdated: 0,
+    routesDeleted: 0,
+    routesRefused: 0,
+    framesSent: 0,
+    recordsSent: 0,
+    bytesSent: 0,
+    recordsDropped: 0,
+    peersTotal: 0,
+    badHello: 0,
+    badMessages: 0,
+    badPeers: 0,
+    authOk: 0,
+    authRefused: 0,
   };
 
   /**
@@ -78,7 +94,11 @@ export class InterceptCore {
    *   returns false when it dropped them (socket backed up beyond its cap)
    * @param log for rare events (hello version mismatch, peers refused)
    */
-  constructor(opts: InterceptCoreOptions, private readonly out: (peer: Peer, bytes: Buffer) => boolean, private readonly log: Logger) {
+  constructor(
+    opts: InterceptCoreOptions,
+    private readonly out: (peer: Peer, bytes: Buffer) => boolean,
+    private readonly log: Logger,
+  ) {
     this.recordBytes = opts.recordBytes ?? 64;
     this.routes = new RouteTable<Peer>(opts.routeTimeoutMs ?? 120_000, opts.maxRoutes ?? 1_000_000);
     this.hold = new HoldQueue(this.recordBytes, opts.maxHeld ?? 1024, opts.holdMs ?? 2000);
@@ -89,7 +109,8 @@ export class InterceptCore {
 
   /** Counts a channel v2 handshake: 'ok' (authenticated) or 'refused' (wrong/missing secret, v1 hello to a v2 intercept). */
   authResult(ok: boolean): void {
-    if (ok) this.st.authOk++; else this.st.authRefused++;
+    if (ok) this.st.authOk++;
+    else this.st.authRefused++;
   }
 
   /** Counts a connection closed before its hello because its first bytes were not a hello (garbage). */
@@ -101,15 +122,23 @@ export class InterceptCore {
   addPeer(label: string, v2 = false): Peer {
     const stats: PeerStats = { peer: label, clientAdds: 0, clientDels: 0, records: 0, frames: 0, bytes: 0, dropped: 0 };
     const enc = new FrameEncoder(v2 ? V2_RECORD_BYTES : this.recordBytes, this.maxPeerBytes);
+    // eslint-disable-next-line prefer-const -- the decoder callbacks below close over peer before it is built
     let peer: Peer | undefined;
-    const dec = new ClientMsgDecoder({
-      hello: (version) => {
-        if (version !== CHANNEL_VERSION && !(v2 && version === CHANNEL_VERSION_V2)) this.log.warn(`tcpcopy ${label}: protocol version ${version}, expected ${CHANNEL_VERSION}; continuing`);
-        else this.log.info(`tcpcopy ${label}: connected`);
+    const dec = new ClientMsgDecoder(
+      {
+        hello: (version) => {
+          if (version !== CHANNEL_VERSION && !(v2 && version === CHANNEL_VERSION_V2))
+            this.log.warn(`tcpcopy ${label}: protocol version ${version}, expected ${CHANNEL_VERSION}; continuing`);
+          else this.log.info(`tcpcopy ${label}: connected`);
+        },
+        client: (type, cIp, cPort, tIp, tPort) => this.clientMsg(peer as Peer, type, cIp, cPort, tIp, tPort, this.now),
+        bad: (type) => {
+          this.st.badMessages++;
+          this.log.debug(`tcpcopy ${label}: unknown message type ${type}`);
+        },
       },
-      client: (type, cIp, cPort, tIp, tPort) => this.clientMsg(peer as Peer, type, cIp, cPort, tIp, tPort, this.now),
-      bad: (type) => { this.st.badMessages++; this.log.debug(`tcpcopy ${label}: unknown message type ${type}`); },
-    }, this.maxBad);
+      this.maxBad,
+    );
     const p: Peer = { label, alive: true, stats, v2, enc, dec };
     peer = p;
     this.peers.add(p);
@@ -132,7 +161,9 @@ export class InterceptCore {
     const v = peer.dec.feed(buf, 0, buf.length);
     if (v === 'bad-hello') {
       this.st.badHello++;
-      this.log.warn(`tcpcopy ${peer.label}: first message is not a hello (old tcpcopy or not a tcpcopy); connection closed`);
+      this.log.warn(
+        `tcpcopy ${peer.label}: first message is not a hello (old tcpcopy or not a tcpcopy); connection closed`,
+      );
     } else if (v === 'too-many-bad') {
       this.st.badPeers++;
       this.log.warn(`tcpcopy ${peer.label}: too many bad messages; connection closed`);
@@ -142,13 +173,24 @@ export class InterceptCore {
     return v;
   }
 
-  private clientMsg(peer: Peer, type: number, cIp: number, cPort: number, tIp: number, tPort: number, now: number): void {
+  private clientMsg(
+    peer: Peer,
+    type: number,
+    cIp: number,
+    cPort: number,
+    tIp: number,
+    tPort: number,
+    now: number,
+  ): void {
     if (type === MSG_CLIENT_ADD) {
       peer.stats.clientAdds++;
       const r = this.routes.add(cIp, cPort, tIp, tPort, peer, now);
       if (r === 'added') this.st.routesAdded++;
       else if (r === 'updated') this.st.routesUpdated++;
-      else { this.st.routesRefused++; return; }
+      else {
+        this.st.routesRefused++;
+        return;
+      }
       if (this.hold.size > 0) {
         const n = this.hold.release(clientKey(cIp, cPort), (b, off) => this.enqueueCopy(peer, b, off));
         this.st.heldDelivered += n;
@@ -165,7 +207,11 @@ export class InterceptCore {
     const peer = this.routes.lookup(seg.dstIp, seg.dstPort, seg.srcIp, seg.srcPort, now);
     if (peer) {
       const at = peer.enc.reserve();
-      if (at < 0) { peer.stats.dropped++; this.st.recordsDropped++; return; }
+      if (at < 0) {
+        peer.stats.dropped++;
+        this.st.recordsDropped++;
+        return;
+      }
       if (peer.v2) writeRecordV2(seg, peer.enc.buffer, at);
       else writeRecord(seg, peer.enc.buffer, at, this.recordBytes);
       this.routed(peer);
@@ -190,9 +236,17 @@ export class InterceptCore {
   private enqueueCopy(peer: Peer, b: Buffer, off: number): void {
     if (peer.v2) {
       const at = peer.enc.reserve();
-      if (at < 0) { peer.stats.dropped++; this.st.recordsDropped++; return; }
+      if (at < 0) {
+        peer.stats.dropped++;
+        this.st.recordsDropped++;
+        return;
+      }
       v1ToV2(b, off, peer.enc.buffer, at);
-    } else if (!peer.enc.addRecord(b, off)) { peer.stats.dropped++; this.st.recordsDropped++; return; }
+    } else if (!peer.enc.addRecord(b, off)) {
+      peer.stats.dropped++;
+      this.st.recordsDropped++;
+      return;
+    }
     this.routed(peer);
   }
 

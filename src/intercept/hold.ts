@@ -19,7 +19,11 @@ export class HoldQueue {
    * @param maxHeld most replies held at once (default 1024)
    * @param holdMs how long a reply waits for its CLIENT_ADD (default 2000 ms)
    */
-  constructor(readonly recordBytes: number, readonly maxHeld = 1024, readonly holdMs = 2000) {
+  constructor(
+    readonly recordBytes: number,
+    readonly maxHeld = 1024,
+    readonly holdMs = 2000,
+  ) {
     this.mem = Buffer.alloc(recordBytes * maxHeld);
     this.keys = new Float64Array(maxHeld);
     this.exp = new Float64Array(maxHeld);
@@ -42,7 +46,8 @@ export class HoldQueue {
     this.keys[slot] = key;
     this.exp[slot] = now + this.holdMs;
     const list = this.byKey.get(key);
-    if (list) list.push(slot); else this.byKey.set(key, [slot]);
+    if (list) list.push(slot);
+    else this.byKey.set(key, [slot]);
     this.used++;
     return slot * this.recordBytes;
   }
@@ -73,7 +78,11 @@ export class HoldQueue {
     for (const [key, list] of this.byKey) {
       let w = 0;
       for (const slot of list) {
-        if ((this.exp[slot] as number) <= now) { this.free.push(slot); this.used--; n++; } else list[w++] = slot;
+        if ((this.exp[slot] as number) <= now) {
+          this.free.push(slot);
+          this.used--;
+          n++;
+        } else list[w++] = slot;
       }
       list.length = w;
       if (w === 0) this.byKey.delete(key);

@@ -40,7 +40,11 @@ export class Intercept implements PacketReceiver {
   private lastTick = 0;
   private boundPort = 0;
 
-  constructor(private readonly opts: InterceptOptions, private readonly source: PacketSource, private readonly log: Logger) {
+  constructor(
+    private readonly opts: InterceptOptions,
+    private readonly source: PacketSource,
+    private readonly log: Logger,
+  ) {
     this.server = new ChannelServer(opts, log);
     this.core = new InterceptCore(opts, this.server.out, log);
   }
@@ -66,7 +70,8 @@ export class Intercept implements PacketReceiver {
   private onTimer(): void {
     this.now = Date.now();
     if (this.core.pending) this.core.flush();
-    if (this.now - this.lastTick >= TICK_MS - 1) { // - 1: an interval may fire a millisecond early
+    if (this.now - this.lastTick >= TICK_MS - 1) {
+      // - 1: an interval may fire a millisecond early
       this.lastTick = this.now;
       this.core.tick(this.now);
     }
@@ -86,7 +91,10 @@ export class Intercept implements PacketReceiver {
 
   /** Stops the capture and the server (flushing what is pending). Idempotent. */
   async stop(): Promise<void> {
-    if (this.timer) { clearInterval(this.timer); this.timer = null; }
+    if (this.timer) {
+      clearInterval(this.timer);
+      this.timer = null;
+    }
     await this.source.stop();
     this.core.flush();
     await this.server.close();

@@ -49,7 +49,15 @@ const align4 = (n: number): number => (n + 3) & ~3;
 const msgType = (t: number): number => (NFNL_SUBSYS_QUEUE << 8) | t;
 
 /** Writes nlmsghdr + nfgenmsg at `off`; returns the offset of the first attribute. Length is patched by {@link endMsg}. */
-function beginMsg(buf: Buffer, off: number, type: number, flags: number, seq: number, family: number, queue: number): number {
+function beginMsg(
+  buf: Buffer,
+  off: number,
+  type: number,
+  flags: number,
+  seq: number,
+  family: number,
+  queue: number,
+): number {
   buf.writeUInt32LE(0, off);
   buf.writeUInt16LE(msgType(type), off + 4);
   buf.writeUInt16LE(flags, off + 6);
@@ -121,8 +129,24 @@ export const VERDICT_MSG_BYTES = NLMSG_HDR + NFGEN_HDR + 4 + 8;
  * packet with an id up to `id` when `batch` (NFQNL_MSG_VERDICT_BATCH). Returns the offset after it.
  * Several may be written back to back and sent in one datagram.
  */
-export function writeVerdict(buf: Buffer, off: number, queue: number, id: number, verdict: number, batch: boolean, seq: number): number {
-  const p = beginMsg(buf, off, batch ? NFQNL_MSG_VERDICT_BATCH : NFQNL_MSG_VERDICT, NLM_F_REQUEST, seq, AF_UNSPEC, queue);
+export function writeVerdict(
+  buf: Buffer,
+  off: number,
+  queue: number,
+  id: number,
+  verdict: number,
+  batch: boolean,
+  seq: number,
+): number {
+  const p = beginMsg(
+    buf,
+    off,
+    batch ? NFQNL_MSG_VERDICT_BATCH : NFQNL_MSG_VERDICT,
+    NLM_F_REQUEST,
+    seq,
+    AF_UNSPEC,
+    queue,
+  );
   const v = attr(buf, p, NFQA_VERDICT_HDR, 8);
   buf.writeUInt32BE(verdict >>> 0, v);
   buf.writeUInt32BE(id >>> 0, v + 4);
@@ -171,19 +195,30 @@ export class NfqParser {
     if (this.end - this.off < NLMSG_HDR) return null;
     const start = this.off;
     const len = b.readUInt32LE(start);
-    if (len < NLMSG_HDR || start + len > this.end) { this.malformed++; this.off = this.end; return null; }
+    if (len < NLMSG_HDR || start + len > this.end) {
+      this.malformed++;
+      this.off = this.end;
+      return null;
+    }
     this.off = start + align4(len);
     const type = b.readUInt16LE(start + 4);
     const m = this.m;
     m.seq = b.readUInt32LE(start + 8);
-    m.id = 0; m.payloadOff = 0; m.payloadLen = 0; m.errno = 0; m.queue = 0;
+    m.id = 0;
+    m.payloadOff = 0;
+    m.payloadLen = 0;
+    m.errno = 0;
+    m.queue = 0;
     if (type === NLMSG_ERROR) {
       m.kind = 'error';
       if (len >= NLMSG_HDR + 4) m.errno = -b.readInt32LE(start + NLMSG_HDR);
       if (len >= NLMSG_HDR + 4 + NLMSG_HDR) m.seq = b.readUInt32LE(start + NLMSG_HDR + 4 + 8);
       return m;
     }
-    if (type !== msgType(NFQNL_MSG_PACKET) || len < NLMSG_HDR + NFGEN_HDR) { m.kind = 'other'; return m; }
+    if (type !== msgType(NFQNL_MSG_PACKET) || len < NLMSG_HDR + NFGEN_HDR) {
+      m.kind = 'other';
+      return m;
+    }
     m.kind = 'packet';
     m.queue = b.readUInt16BE(start + 18);
     let sawHdr = false;
@@ -192,12 +227,23 @@ export class NfqParser {
     while (mend - a >= 4) {
       const alen = b.readUInt16LE(a);
       const atype = b.readUInt16LE(a + 2) & 0x3fff;
-      if (alen < 4 || a + alen > mend) { this.malformed++; break; }
-      if (atype === NFQA_PACKET_HDR && alen >= 4 + 7) { m.id = b.readUInt32BE(a + 4); sawHdr = true; }
-      else if (atype === NFQA_PAYLOAD) { m.payloadOff = a + 4; m.payloadLen = alen - 4; }
+      if (alen < 4 || a + alen > mend) {
+        this.malformed++;
+        break;
+      }
+      if (atype === NFQA_PACKET_HDR && alen >= 4 + 7) {
+        m.id = b.readUInt32BE(a + 4);
+        sawHdr = true;
+      } else if (atype === NFQA_PAYLOAD) {
+        m.payloadOff = a + 4;
+        m.payloadLen = alen - 4;
+      }
       a += align4(alen);
     }
-    if (!sawHdr) { this.malformed++; m.kind = 'other'; }
+    if (!sawHdr) {
+      this.malformed++;
+      m.kind = 'other';
+    }
     return m;
   }
 }

@@ -13,7 +13,15 @@ import { TcpcopyError } from '../core/errors';
 import { LINKTYPE_RAW } from '../core/wire/link';
 import { loadNative, nativeErrorCode, type NativeHandle } from '../io/native';
 import type { PacketReceiver, PacketSource, SourceStats } from '../io/types';
-import { NF_ACCEPT, NF_DROP, NfqParser, VERDICT_MSG_BYTES, configMessages, unbindMessage, writeVerdict } from './nfq-wire';
+import {
+  NF_ACCEPT,
+  NF_DROP,
+  NfqParser,
+  VERDICT_MSG_BYTES,
+  configMessages,
+  unbindMessage,
+  writeVerdict,
+} from './nfq-wire';
 
 /** The addon's NFQUEUE functions (native/nfq.c). Return values < 0 are -errno. */
 interface NfqNative {
@@ -69,7 +77,15 @@ export class NfqueueSource implements PacketSource {
   private runVerdict = -1;
   private runCount = 0;
   private acks: { waiting: number; error: number } = { waiting: 0, error: 0 };
-  private readonly st: NfqueueStats = { received: 0, dropped: 0, accepted: 0, droppedByVerdict: 0, verdictSends: 0, verdictErrors: 0, malformed: 0 };
+  private readonly st: NfqueueStats = {
+    received: 0,
+    dropped: 0,
+    accepted: 0,
+    droppedByVerdict: 0,
+    verdictSends: 0,
+    verdictErrors: 0,
+    malformed: 0,
+  };
 
   constructor(private readonly opts: NfqueueOptions) {
     this.pass = new Set(opts.pass.map((a) => a >>> 0));
@@ -80,14 +96,21 @@ export class NfqueueSource implements PacketSource {
     this.rx = rx;
     const nat = loadNative() as unknown as NfqNative;
     if (typeof nat.nfqOpen !== 'function') {
-      throw new TcpcopyError('ERR_NATIVE_MISSING', 'the native addon has no NFQUEUE support; rebuild it with `npm run build:native`');
+      throw new TcpcopyError(
+        'ERR_NATIVE_MISSING',
+        'the native addon has no NFQUEUE support; rebuild it with `npm run build:native`',
+      );
     }
     this.nat = nat;
     try {
       this.h = nat.nfqOpen(this.opts.rcvbufBytes ?? 8 << 20);
     } catch (e) {
       const code = nativeErrorCode(e);
-      throw new TcpcopyError('ERR_NFQUEUE', `--nfqueue: cannot open a netfilter netlink socket (${code || (e as Error).message}); fix: run as root (CAP_NET_ADMIN) on a kernel with nfnetlink_queue (modprobe nfnetlink_queue)`, { errno: code });
+      throw new TcpcopyError(
+        'ERR_NFQUEUE',
+        `--nfqueue: cannot open a netfilter netlink socket (${code || (e as Error).message}); fix: run as root (CAP_NET_ADMIN) on a kernel with nfnetlink_queue (modprobe nfnetlink_queue)`,
+        { errno: code },
+      );
     }
     const h = this.h;
     nat.nfqStart(h, () => this.onReadable());
@@ -96,14 +119,20 @@ export class NfqueueSource implements PacketSource {
     this.acks = { waiting: msgs.length, error: 0 };
     for (const m of msgs) nat.nfqSend(h, m, m.length);
     const deadline = Date.now() + 2000;
-    while (this.acks.waiting > 0 && this.acks.error === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    while (this.acks.waiting > 0 && this.acks.error === 0 && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 5));
     if (this.acks.error !== 0 || this.acks.waiting > 0) {
       const why = this.acks.error !== 0 ? nat.errnoText(this.acks.error) : 'no answer from the kernel';
       await this.stop();
-      const fix = this.acks.error === 16 /* EBUSY */
-        ? 'another process (another intercept?) is bound to that queue: stop it or use another --nfqueue NUM'
-        : 'check that nfnetlink_queue is available (modprobe nfnetlink_queue) and that you are root';
-      throw new TcpcopyError('ERR_NFQUEUE', `--nfqueue ${this.opts.queue}: cannot bind the queue (${why}); fix: ${fix}`, { queue: this.opts.queue });
+      const fix =
+        this.acks.error === 16 /* EBUSY */
+          ? 'another process (another intercept?) is bound to that queue: stop it or use another --nfqueue NUM'
+          : 'check that nfnetlink_queue is available (modprobe nfnetlink_queue) and that you are root';
+      throw new TcpcopyError(
+        'ERR_NFQUEUE',
+        `--nfqueue ${this.opts.queue}: cannot bind the queue (${why}); fix: ${fix}`,
+        { queue: this.opts.queue },
+      );
     }
   }
 
@@ -119,7 +148,10 @@ export class NfqueueSource implements PacketSource {
       const n = nat.nfqRecv(h, buf);
       if (n === 0) break;
       if (n < 0) {
-        if (n === -105 /* ENOBUFS */) { this.st.dropped++; continue; }
+        if (n === -105 /* ENOBUFS */) {
+          this.st.dropped++;
+          continue;
+        }
         break;
       }
       p.reset(buf, n);
@@ -135,7 +167,8 @@ export class NfqueueSource implements PacketSource {
         any = true;
         this.st.received++;
         let verdict = NF_DROP;
-        if (m.payloadLen >= 20 && this.pass.size > 0 && this.pass.has(buf.readUInt32BE(m.payloadOff + 16))) verdict = NF_ACCEPT;
+        if (m.payloadLen >= 20 && this.pass.size > 0 && this.pass.has(buf.readUInt32BE(m.payloadOff + 16)))
+          verdict = NF_ACCEPT;
         if (m.payloadLen > 0) rx.packet(LINKTYPE_RAW, buf, m.payloadOff, m.payloadLen, m.payloadLen, Date.now());
         this.verdict(m.id, verdict);
       }
@@ -148,7 +181,8 @@ export class NfqueueSource implements PacketSource {
 
   /** Adds packet `id`'s verdict to the current run (same verdicts fold into one batch verdict). */
   private verdict(id: number, verdict: number): void {
-    if (verdict === NF_ACCEPT) this.st.accepted++; else this.st.droppedByVerdict++;
+    if (verdict === NF_ACCEPT) this.st.accepted++;
+    else this.st.droppedByVerdict++;
     if (this.runVerdict !== verdict) this.endRun();
     this.runVerdict = verdict;
     this.runId = id;
@@ -158,7 +192,15 @@ export class NfqueueSource implements PacketSource {
   private endRun(): void {
     if (this.runVerdict < 0) return;
     if (this.vlen + VERDICT_MSG_BYTES > this.vbuf.length) this.sendVerdicts();
-    this.vlen = writeVerdict(this.vbuf, this.vlen, this.opts.queue, this.runId, this.runVerdict, this.runCount > 1, this.seq++);
+    this.vlen = writeVerdict(
+      this.vbuf,
+      this.vlen,
+      this.opts.queue,
+      this.runId,
+      this.runVerdict,
+      this.runCount > 1,
+      this.seq++,
+    );
     this.runVerdict = -1;
     this.runCount = 0;
   }
@@ -167,7 +209,8 @@ export class NfqueueSource implements PacketSource {
     if (this.vlen === 0 || this.nat === null || this.h === null) return;
     const n = this.nat.nfqSend(this.h, this.vbuf, this.vlen);
     this.vlen = 0;
-    if (n < 0) this.st.verdictErrors++; else this.st.verdictSends++;
+    if (n < 0) this.st.verdictErrors++;
+    else this.st.verdictSends++;
   }
 
   /** Unbinds the queue and closes the socket. Idempotent. */

@@ -41,7 +41,11 @@ export class RouteTable<P extends RouteOwner> {
    * @param maxRoutes most routes held; more CLIENT_ADDs are refused (default 1,000,000)
    * @param delGraceMs a CLIENT_DEL'd route lives this much longer for late replies (default 2 s)
    */
-  constructor(readonly idleMs = 120_000, readonly maxRoutes = 1_000_000, readonly delGraceMs = 2000) {}
+  constructor(
+    readonly idleMs = 120_000,
+    readonly maxRoutes = 1_000_000,
+    readonly delGraceMs = 2000,
+  ) {}
 
   /** Routes held now. */
   get size(): number {
@@ -54,7 +58,11 @@ export class RouteTable<P extends RouteOwner> {
     const head = this.map.get(key);
     for (let r: Route<P> | null | undefined = head; r; r = r.next) {
       if ((r.targetIp === tIp && r.targetPort === tPort) || !r.owner.alive) {
-        r.owner = owner; r.targetIp = tIp; r.targetPort = tPort; r.lastUsed = now; r.delAt = Infinity;
+        r.owner = owner;
+        r.targetIp = tIp;
+        r.targetPort = tPort;
+        r.lastUsed = now;
+        r.delAt = Infinity;
         return 'updated';
       }
     }
@@ -83,7 +91,10 @@ export class RouteTable<P extends RouteOwner> {
     let any: Route<P> | null = null;
     for (let r: Route<P> | null | undefined = this.map.get(clientKey(dstIp, dstPort)); r; r = r.next) {
       if (!r.owner.alive) continue;
-      if (r.targetIp === srcIp && r.targetPort === srcPort) { r.lastUsed = now; return r.owner; }
+      if (r.targetIp === srcIp && r.targetPort === srcPort) {
+        r.lastUsed = now;
+        return r.owner;
+      }
       if (!any) any = r;
     }
     if (!any) return null;
@@ -106,7 +117,8 @@ export class RouteTable<P extends RouteOwner> {
       for (let r: Route<P> | null = head; r; r = r.next) {
         if (!r.owner.alive || r.delAt <= now || now - r.lastUsed >= this.idleMs) {
           n++;
-          if (prev) prev.next = r.next; else first = r.next;
+          if (prev) prev.next = r.next;
+          else first = r.next;
         } else prev = r;
       }
       if (!first) this.map.delete(key);

@@ -7,8 +7,16 @@ import { randomBytes } from 'node:crypto';
 import { TcpcopyError } from '../core/errors';
 import { CLIENT_MSG_BYTES, CHANNEL_VERSION } from '../channel/constants';
 import {
-  CHANNEL_VERSION_V2, V2_CHALLENGE, V2_NO, V2_NONCE_BYTES, V2_OK, V2_RESPONSE_BYTES,
-  clientProof, macEqual, serverMsg, serverProof,
+  CHANNEL_VERSION_V2,
+  V2_CHALLENGE,
+  V2_NO,
+  V2_NONCE_BYTES,
+  V2_OK,
+  V2_RESPONSE_BYTES,
+  clientProof,
+  macEqual,
+  serverMsg,
+  serverProof,
 } from '../channel/v2';
 import type { InterceptCore, Peer } from './core';
 import type { Logger } from './types';
@@ -37,7 +45,10 @@ export class ChannelServer {
   private readonly helloTimeoutMs: number;
   private core: InterceptCore | null = null;
 
-  constructor(private readonly opts: ChannelServerOptions, private readonly log: Logger) {
+  constructor(
+    private readonly opts: ChannelServerOptions,
+    private readonly log: Logger,
+  ) {
     this.maxSocketBytes = opts.maxSocketBytes ?? 8 << 20;
     this.helloTimeoutMs = opts.helloTimeoutMs ?? 10_000;
     this.server = net.createServer({ noDelay: true }, (s) => this.accept(s));
@@ -56,11 +67,17 @@ export class ChannelServer {
     this.core = core;
     return new Promise((resolve, reject) => {
       const onErr = (err: NodeJS.ErrnoException): void => {
-        reject(new TcpcopyError('ERR_CHANNEL_LISTEN',
-          `-b ${this.opts.host} -p ${this.opts.port}: cannot listen (${err.code ?? err.message}); fix: ${err.code === 'EADDRINUSE'
-            ? 'another intercept runs on that port: stop it or pick another -p'
-            : 'use an address of this host with -b'}`,
-          { option: '-p', value: this.opts.port, errno: err.code }));
+        reject(
+          new TcpcopyError(
+            'ERR_CHANNEL_LISTEN',
+            `-b ${this.opts.host} -p ${this.opts.port}: cannot listen (${err.code ?? err.message}); fix: ${
+              err.code === 'EADDRINUSE'
+                ? 'another intercept runs on that port: stop it or pick another -p'
+                : 'use an address of this host with -b'
+            }`,
+            { option: '-p', value: this.opts.port, errno: err.code },
+          ),
+        );
       };
       this.server.once('error', onErr);
       this.server.listen(this.opts.port, this.opts.host, () => {
@@ -74,7 +91,10 @@ export class ChannelServer {
 
   private accept(s: net.Socket): void {
     const core = this.core;
-    if (!core) { s.destroy(); return; }
+    if (!core) {
+      s.destroy();
+      return;
+    }
     s.setNoDelay(true);
     const label = `${s.remoteAddress ?? '?'}:${s.remotePort ?? 0}`;
     const secret = this.opts.secret ?? null;
@@ -87,7 +107,8 @@ export class ChannelServer {
     const refuse = (why: string, reply: boolean): void => {
       core.authResult(false);
       this.log.warn(`tcpcopy ${label}: refused: ${why}`);
-      if (reply) s.end(serverMsg(V2_NO, null)); else s.destroy();
+      if (reply) s.end(serverMsg(V2_NO, null));
+      else s.destroy();
       pre = null;
     };
     const start = (v2: boolean, hello: Buffer, rest: Buffer): void => {
@@ -95,7 +116,11 @@ export class ChannelServer {
       const p = core.addPeer(label, v2);
       peer = p;
       this.socks.set(p, s);
-      if (core.clientBytes(p, hello, Date.now()) !== 'ok' || (rest.length > 0 && core.clientBytes(p, rest, Date.now()) !== 'ok')) s.destroy();
+      if (
+        core.clientBytes(p, hello, Date.now()) !== 'ok' ||
+        (rest.length > 0 && core.clientBytes(p, rest, Date.now()) !== 'ok')
+      )
+        s.destroy();
     };
     s.on('data', (chunk: Buffer) => {
       if (peer !== null) {
@@ -107,19 +132,32 @@ export class ChannelServer {
       if (nonceS === null) {
         if (pre.length < CLIENT_MSG_BYTES) return;
         const hello = pre.subarray(0, CLIENT_MSG_BYTES);
-        const zeroAddr = hello.readUInt32BE(0) === 0 && hello.readUInt16BE(4) === 0 && hello.readUInt32BE(8) === 0 && hello.readUInt16BE(12) === 0;
+        const zeroAddr =
+          hello.readUInt32BE(0) === 0 &&
+          hello.readUInt16BE(4) === 0 &&
+          hello.readUInt32BE(8) === 0 &&
+          hello.readUInt16BE(12) === 0;
         const version = hello.readUInt16BE(6);
         if (!zeroAddr) {
           // garbage (or not a tcpcopy): let the core count and log it as a bad hello
           start(false, hello, Buffer.alloc(0));
           return;
         }
-        if (version === CHANNEL_VERSION_V2 && secret === null) { refuse('it asks for channel v2 (--secret-file) but this intercept has no --secret-file', true); return; }
-        if (version !== CHANNEL_VERSION_V2 && secret !== null) {
-          refuse(`protocol version ${version}${version === CHANNEL_VERSION ? ' (1.x)' : ''} without authentication, but this intercept requires channel v2: give tcpcopy the same --secret-file`, false);
+        if (version === CHANNEL_VERSION_V2 && secret === null) {
+          refuse('it asks for channel v2 (--secret-file) but this intercept has no --secret-file', true);
           return;
         }
-        if (secret === null) { start(false, Buffer.from(hello), pre.subarray(CLIENT_MSG_BYTES)); return; }
+        if (version !== CHANNEL_VERSION_V2 && secret !== null) {
+          refuse(
+            `protocol version ${version}${version === CHANNEL_VERSION ? ' (1.x)' : ''} without authentication, but this intercept requires channel v2: give tcpcopy the same --secret-file`,
+            false,
+          );
+          return;
+        }
+        if (secret === null) {
+          start(false, Buffer.from(hello), pre.subarray(CLIENT_MSG_BYTES));
+          return;
+        }
         nonceS = randomBytes(V2_NONCE_BYTES);
         s.write(serverMsg(V2_CHALLENGE, nonceS));
         pre = pre.subarray(CLIENT_MSG_BYTES);
@@ -128,7 +166,7 @@ export class ChannelServer {
       const nonceC = pre.subarray(0, V2_NONCE_BYTES);
       const proof = pre.subarray(V2_NONCE_BYTES, V2_RESPONSE_BYTES);
       if (!macEqual(proof, clientProof(secret, nonceS, nonceC))) {
-        refuse('wrong shared secret (its --secret-file differs from this intercept\'s)', true);
+        refuse("wrong shared secret (its --secret-file differs from this intercept's)", true);
         return;
       }
       s.write(serverMsg(V2_OK, serverProof(secret, nonceS, nonceC)));
@@ -147,7 +185,11 @@ export class ChannelServer {
     });
     // a connection that never completes its hello/handshake is closed after helloTimeoutMs
     const t = setTimeout(() => {
-      if (peer === null && pre !== null && !s.destroyed) { core.garbage(); this.log.warn(`tcpcopy ${label}: no hello within ${this.helloTimeoutMs} ms; connection closed`); s.destroy(); }
+      if (peer === null && pre !== null && !s.destroyed) {
+        core.garbage();
+        this.log.warn(`tcpcopy ${label}: no hello within ${this.helloTimeoutMs} ms; connection closed`);
+        s.destroy();
+      }
     }, this.helloTimeoutMs);
     t.unref();
     s.once('close', () => clearTimeout(t));
@@ -156,8 +198,15 @@ export class ChannelServer {
   /** Stops accepting and closes every tcpcopy connection. */
   close(): Promise<void> {
     for (const s of this.all) s.end();
-    const t = setTimeout(() => { for (const s of this.all) s.destroy(); }, 500);
+    const t = setTimeout(() => {
+      for (const s of this.all) s.destroy();
+    }, 500);
     t.unref();
-    return new Promise((resolve) => this.server.close(() => { clearTimeout(t); resolve(); }));
+    return new Promise((resolve) =>
+      this.server.close(() => {
+        clearTimeout(t);
+        resolve();
+      }),
+    );
   }
 }

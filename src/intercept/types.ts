@@ -14,15 +14,19 @@ export interface Logger {
 /** A minimal Logger: one text line per call on stderr (or a given write function), fields as JSON. */
 export function consoleLogger(
   minLevel: 'debug' | 'info' | 'warn' | 'error' = 'info',
-  write: (line: string) => void = (l) => { process.stderr.write(l); },
+  write: (line: string) => void = (l) => {
+    process.stderr.write(l);
+  },
 ): Logger {
   const order = { debug: 0, info: 1, warn: 2, error: 3 };
   const min = order[minLevel];
-  const line = (lvl: keyof typeof order) => (msg: string, fields?: object): void => {
-    if (order[lvl] < min) return;
-    const f = fields && Object.keys(fields).length > 0 ? ` ${JSON.stringify(fields)}` : '';
-    write(`${new Date().toISOString()} ${lvl} ${msg}${f}\n`);
-  };
+  const line =
+    (lvl: keyof typeof order) =>
+    (msg: string, fields?: object): void => {
+      if (order[lvl] < min) return;
+      const f = fields && Object.keys(fields).length > 0 ? ` ${JSON.stringify(fields)}` : '';
+      write(`${new Date().toISOString()} ${lvl} ${msg}${f}\n`);
+    };
   return { debug: line('debug'), info: line('info'), warn: line('warn'), error: line('error') };
 }
 

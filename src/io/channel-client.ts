@@ -109,8 +109,16 @@ export class ChannelClient {
   private closed = false;
   private flushScheduled = false;
   private readonly st: ChannelClientStats = {
-    connected: 0, reconnects: 0, recordsReceived: 0, framesReceived: 0, protocolErrors: 0,
-    bytesSent: 0, backpressured: 0, disconnects: 0, dropped: 0, recordsSkipped: 0,
+    connected: 0,
+    reconnects: 0,
+    recordsReceived: 0,
+    framesReceived: 0,
+    protocolErrors: 0,
+    bytesSent: 0,
+    backpressured: 0,
+    disconnects: 0,
+    dropped: 0,
+    recordsSkipped: 0,
   };
   /** What the connections share (see channel-conn.ts). */
   private readonly env: ConnEnv;
@@ -118,21 +126,37 @@ export class ChannelClient {
   private readonly autoFlush: boolean;
   private readonly delFlushMs: number;
   private delTimer: NodeJS.Timeout | null = null;
-  private readonly delFlush = (): void => { this.delTimer = null; this.flush(); };
-  private readonly flushBound = (): void => { this.flushScheduled = false; this.flush(); };
+  private readonly delFlush = (): void => {
+    this.delTimer = null;
+    this.flush();
+  };
+  private readonly flushBound = (): void => {
+    this.flushScheduled = false;
+    this.flush();
+  };
 
   constructor(
     private readonly opts: ChannelClientOptions,
     onRecord: (buf: Buffer, off: number, len: number) => void,
     private readonly log: ChannelLog,
   ) {
-    if (opts.servers.length === 0) throw new TcpcopyError('ERR_BAD_OPTION', '-s: no intercept address given; fix: -s 198.18.0.2[:36524]');
+    if (opts.servers.length === 0)
+      throw new TcpcopyError('ERR_BAD_OPTION', '-s: no intercept address given; fix: -s 198.18.0.2[:36524]');
     if (!Number.isInteger(opts.connections) || opts.connections < 1 || opts.connections > MAX_CHANNEL_CONNECTIONS) {
-      throw new TcpcopyError('ERR_BAD_OPTION', `-C ${opts.connections}: expected an integer 1..${MAX_CHANNEL_CONNECTIONS}`, { option: '-C', value: opts.connections });
+      throw new TcpcopyError(
+        'ERR_BAD_OPTION',
+        `-C ${opts.connections}: expected an integer 1..${MAX_CHANNEL_CONNECTIONS}`,
+        { option: '-C', value: opts.connections },
+      );
     }
     this.env = {
-      connectTimeoutMs: opts.connectTimeoutMs ?? 3000, secret: opts.secret ?? null, recordBytes: opts.recordBytes,
-      onRecord, st: this.st, v1rec: Buffer.alloc(64), lost: (c, sock, reason) => this.lost(c, sock, reason),
+      connectTimeoutMs: opts.connectTimeoutMs ?? 3000,
+      secret: opts.secret ?? null,
+      recordBytes: opts.recordBytes,
+      onRecord,
+      st: this.st,
+      v1rec: Buffer.alloc(64),
+      lost: (c, sock, reason) => this.lost(c, sock, reason),
     };
     this.maxQueued = opts.maxQueuedBytes ?? 4 << 20;
     this.autoFlush = opts.autoFlush ?? true;
@@ -157,9 +181,11 @@ export class ChannelClient {
       const r = results[bad] as PromiseRejectedResult;
       await this.close();
       if (r.reason instanceof TcpcopyError) throw r.reason;
-      throw new TcpcopyError('ERR_INTERCEPT_UNREACHABLE',
+      throw new TcpcopyError(
+        'ERR_INTERCEPT_UNREACHABLE',
         `-s ${c.server}: cannot reach intercept (${(r.reason as Error).message}); fix: start intercept there (port -p, default 36524) and check routes/firewall`,
-        { server: c.server });
+        { server: c.server },
+      );
     }
   }
 
@@ -170,13 +196,21 @@ export class ChannelClient {
     c.sock = null;
     c.batchLen = 0;
     c.hasAdd = false;
-    if (c.up) { c.up = false; this.st.connected--; this.st.disconnects++; }
+    if (c.up) {
+      c.up = false;
+      this.st.connected--;
+      this.st.disconnects++;
+    }
     if (this.closed) return;
     const willReconnect = this.opts.reconnect;
     const serverDown = !this.perServer.some((l) => l[0]?.server === c.server && l.some((x) => x.up));
-    this.log.warn(`intercept ${c.server}: connection lost (${reason}); ${willReconnect
-      ? `reconnecting in ${c.backoffMs} ms`
-      : 'not reconnecting: -L not given, replies from this intercept are no longer received'}`);
+    this.log.warn(
+      `intercept ${c.server}: connection lost (${reason}); ${
+        willReconnect
+          ? `reconnecting in ${c.backoffMs} ms`
+          : 'not reconnecting: -L not given, replies from this intercept are no longer received'
+      }`,
+    );
     if (willReconnect) this.schedule(c);
     this.onDown?.({ server: c.server, reason, willReconnect, serverDown });
   }
@@ -190,8 +224,16 @@ export class ChannelClient {
       c.timer = null;
       if (this.closed) return;
       openConn(c, this.env).then(
-        () => { this.log.info(`intercept ${c.server}: reconnected`); this.onReconnect?.(c.server); },
-        () => { if (!this.closed) { c.sock = null; this.schedule(c); } },
+        () => {
+          this.log.info(`intercept ${c.server}: reconnected`);
+          this.onReconnect?.(c.server);
+        },
+        () => {
+          if (!this.closed) {
+            c.sock = null;
+            this.schedule(c);
+          }
+        },
       );
     }, delay);
     c.timer.unref?.();
@@ -214,14 +256,23 @@ export class ChannelClient {
       let c: Conn | undefined;
       for (let k = 0; k < n; k++) {
         const x = list[(cport + k) % n] as Conn;
-        if (x.up) { c = x; break; }
+        if (x.up) {
+          c = x;
+          break;
+        }
       }
-      if (!c || !c.sock || c.sock.writableLength > this.maxQueued) { this.st.dropped++; continue; }
+      if (!c || !c.sock || c.sock.writableLength > this.maxQueued) {
+        this.st.dropped++;
+        continue;
+      }
       if (c.batchLen + CLIENT_MSG_BYTES > c.batch.length) writeBatch(c, this.st);
       c.batchLen = encodeClientMsg(c.batch, c.batchLen, type, cip, cport, tip, tport);
       if (type === MSG_CLIENT_ADD) c.hasAdd = true;
     }
-    if (!this.flushScheduled && this.autoFlush) { this.flushScheduled = true; process.nextTick(this.flushBound); }
+    if (!this.flushScheduled && this.autoFlush) {
+      this.flushScheduled = true;
+      process.nextTick(this.flushBound);
+    }
   }
 
   /**
@@ -263,16 +314,35 @@ export class ChannelClient {
     if (this.closed) return;
     this.flush();
     this.closed = true;
-    if (this.delTimer !== null) { clearTimeout(this.delTimer); this.delTimer = null; }
-    await Promise.all(this.conns.map((c) => new Promise<void>((resolve) => {
-      if (c.timer) { clearTimeout(c.timer); c.timer = null; }
-      const s = c.sock;
-      if (c.up) { c.up = false; this.st.connected--; }
-      c.sock = null;
-      if (!s || s.destroyed) { resolve(); return; }
-      s.once('close', () => resolve());
-      s.end();
-      setTimeout(() => { s.destroy(); }, 500).unref();
-    })));
+    if (this.delTimer !== null) {
+      clearTimeout(this.delTimer);
+      this.delTimer = null;
+    }
+    await Promise.all(
+      this.conns.map(
+        (c) =>
+          new Promise<void>((resolve) => {
+            if (c.timer) {
+              clearTimeout(c.timer);
+              c.timer = null;
+            }
+            const s = c.sock;
+            if (c.up) {
+              c.up = false;
+              this.st.connected--;
+            }
+            c.sock = null;
+            if (!s || s.destroyed) {
+              resolve();
+              return;
+            }
+            s.once('close', () => resolve());
+            s.end();
+            setTimeout(() => {
+              s.destroy();
+            }, 500).unref();
+          }),
+      ),
+    );
   }
 }

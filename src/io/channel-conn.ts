@@ -40,8 +40,17 @@ export interface Conn {
 /** A new, not yet opened connection to host:port. */
 export function newConn(host: string, port: number): Conn {
   return {
-    server: `${host}:${port}`, host, port, sock: null, up: false,
-    backoffMs: 100, timer: null, wasUp: false, batch: Buffer.alloc(CLIENT_MSG_BYTES * 64), batchLen: 0, hasAdd: false,
+    server: `${host}:${port}`,
+    host,
+    port,
+    sock: null,
+    up: false,
+    backoffMs: 100,
+    timer: null,
+    wasUp: false,
+    batch: Buffer.alloc(CLIENT_MSG_BYTES * 64),
+    batchLen: 0,
+    hasAdd: false,
   };
 }
 
@@ -69,8 +78,16 @@ export function openConn(c: Conn, env: ConnEnv): Promise<void> {
     // Reads land in one reused buffer per connection (onread): no Buffer, stream push and
     // 'data' event per read. FrameDecoder copies split records, so reusing it is safe.
     const sock = net.connect({
-      host: c.host, port: c.port, noDelay: true,
-      onread: { buffer: Buffer.allocUnsafe(READ_BUFFER_BYTES), callback: (n: number, b: Uint8Array): boolean => { onData(b as Buffer, n); return true; } },
+      host: c.host,
+      port: c.port,
+      noDelay: true,
+      onread: {
+        buffer: Buffer.allocUnsafe(READ_BUFFER_BYTES),
+        callback: (n: number, b: Uint8Array): boolean => {
+          onData(b as Buffer, n);
+          return true;
+        },
+      },
     });
     c.sock = sock;
     const st = env.st;
@@ -78,16 +95,24 @@ export function openConn(c: Conn, env: ConnEnv): Promise<void> {
     let opened = false;
     const to = setTimeout(() => {
       if (settled) return;
-      if (auth !== null) { fail(`intercept did not answer the channel v2 hello within ${env.connectTimeoutMs} ms (a 1.x intercept, or one without --secret-file?): give both sides the same --secret-file, or neither`); return; }
-      settled = true; sock.destroy(); reject(new Error(`timed out after ${env.connectTimeoutMs} ms`));
+      if (auth !== null) {
+        fail(
+          `intercept did not answer the channel v2 hello within ${env.connectTimeoutMs} ms (a 1.x intercept, or one without --secret-file?): give both sides the same --secret-file, or neither`,
+        );
+        return;
+      }
+      settled = true;
+      sock.destroy();
+      reject(new Error(`timed out after ${env.connectTimeoutMs} ms`));
     }, env.connectTimeoutMs);
     const secret = env.secret;
-    const dec = secret === null
-      ? new FrameDecoder(env.recordBytes, env.onRecord)
-      : new FrameDecoder(V2_RECORD_BYTES, (b, o) => {
-        if (v2ToV1(b, o, env.v1rec, 0) === 4) env.onRecord(env.v1rec, 0, 64);
-        else st.recordsSkipped++;
-      });
+    const dec =
+      secret === null
+        ? new FrameDecoder(env.recordBytes, env.onRecord)
+        : new FrameDecoder(V2_RECORD_BYTES, (b, o) => {
+            if (v2ToV1(b, o, env.v1rec, 0) === 4) env.onRecord(env.v1rec, 0, 64);
+            else st.recordsSkipped++;
+          });
     // channel v2 handshake: bytes from intercept before the frames start
     let auth: V2ClientHandshake | null = null;
     const ready = (): void => {
@@ -111,7 +136,10 @@ export function openConn(c: Conn, env: ConnEnv): Promise<void> {
     const handshake = (chunk: Buffer): Buffer | null => {
       const step = (auth as V2ClientHandshake).feed(chunk);
       if (step.kind === 'wait') return null;
-      if (step.kind === 'fail') { fail(step.message); return null; }
+      if (step.kind === 'fail') {
+        fail(step.message);
+        return null;
+      }
       if (step.kind === 'send') {
         sock.write(step.bytes);
         st.bytesSent += step.bytes.length;
@@ -128,7 +156,10 @@ export function openConn(c: Conn, env: ConnEnv): Promise<void> {
       encodeHello(hello, 0, secret === null ? undefined : CHANNEL_VERSION_V2);
       sock.write(hello);
       st.bytesSent += CLIENT_MSG_BYTES;
-      if (secret === null) { ready(); return; }
+      if (secret === null) {
+        ready();
+        return;
+      }
       auth = new V2ClientHandshake(secret, randomBytes(V2_NONCE_BYTES));
     });
     const onData = (data: Buffer, n: number): void => {
@@ -151,13 +182,35 @@ export function openConn(c: Conn, env: ConnEnv): Promise<void> {
       }
     };
     sock.on('error', (err) => {
-      if (!settled) { settled = true; clearTimeout(to); reject(err); return; }
+      if (!settled) {
+        settled = true;
+        clearTimeout(to);
+        reject(err);
+        return;
+      }
       if (opened) env.lost(c, sock, err.message);
     });
     sock.on('close', () => {
-      if (!settled && auth !== null) { fail('intercept closed the connection during the channel v2 handshake (wrong --secret-file, or an intercept without one)'); return; }
-      if (!settled) { settled = true; clearTimeout(to); reject(new Error('closed')); return; }
-      if (opened) env.lost(c, sock, sock.bytesRead === 0 ? 'closed by intercept before sending anything (does it require --secret-file?)' : 'closed by intercept');
+      if (!settled && auth !== null) {
+        fail(
+          'intercept closed the connection during the channel v2 handshake (wrong --secret-file, or an intercept without one)',
+        );
+        return;
+      }
+      if (!settled) {
+        settled = true;
+        clearTimeout(to);
+        reject(new Error('closed'));
+        return;
+      }
+      if (opened)
+        env.lost(
+          c,
+          sock,
+          sock.bytesRead === 0
+            ? 'closed by intercept before sending anything (does it require --secret-file?)'
+            : 'closed by intercept',
+        );
     });
   });
 }
@@ -168,7 +221,10 @@ export function writeBatch(c: Conn, st: ChannelClientStats): void {
   const len = c.batchLen;
   c.batchLen = 0;
   c.hasAdd = false;
-  if (!sock || !c.up) { st.dropped += len / CLIENT_MSG_BYTES; return; }
+  if (!sock || !c.up) {
+    st.dropped += len / CLIENT_MSG_BYTES;
+    return;
+  }
   const out = Buffer.allocUnsafe(len);
   c.batch.copy(out, 0, 0, len);
   st.bytesSent += len;

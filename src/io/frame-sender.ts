@@ -18,14 +18,20 @@ export interface FrameSenderOptions extends BatchOptions {
 
 /** Parses "aa:bb:cc:dd:ee:ff" (or '-' separated); null when malformed. */
 export function parseMac(text: string): Buffer | null {
-  const m = /^([0-9a-f]{2})[:-]([0-9a-f]{2})[:-]([0-9a-f]{2})[:-]([0-9a-f]{2})[:-]([0-9a-f]{2})[:-]([0-9a-f]{2})$/i.exec(text);
+  const m =
+    /^([0-9a-f]{2})[:-]([0-9a-f]{2})[:-]([0-9a-f]{2})[:-]([0-9a-f]{2})[:-]([0-9a-f]{2})[:-]([0-9a-f]{2})$/i.exec(text);
   if (m === null) return null;
   return Buffer.from(m.slice(1, 7).map((h) => parseInt(h, 16)));
 }
 
 function macOrThrow(text: string, what: string): Buffer {
   const mac = parseMac(text);
-  if (mac === null) throw new TcpcopyError('ERR_BAD_MAC', `${what} ${JSON.stringify(text)} is not a MAC address like 00:11:22:33:44:55`, { mac: text });
+  if (mac === null)
+    throw new TcpcopyError(
+      'ERR_BAD_MAC',
+      `${what} ${JSON.stringify(text)} is not a MAC address like 00:11:22:33:44:55`,
+      { mac: text },
+    );
   return mac;
 }
 
@@ -46,11 +52,19 @@ export class FrameSender extends BatchSender {
     const info = this.native.deviceInfo(opts.device);
     if (info === null) {
       this.close();
-      throw new TcpcopyError('ERR_NO_DEVICE', `output device (-o) ${JSON.stringify(opts.device)} does not exist (see \`ip link\`)`, { device: opts.device });
+      throw new TcpcopyError(
+        'ERR_NO_DEVICE',
+        `output device (-o) ${JSON.stringify(opts.device)} does not exist (see \`ip link\`)`,
+        { device: opts.device },
+      );
     }
     if (info.hatype !== 1) {
       this.close();
-      throw new TcpcopyError('ERR_BAD_DEVICE', `output device (-o) ${opts.device} is not an Ethernet device (ARPHRD ${info.hatype}); drop the @mac part to send raw IP`, { device: opts.device });
+      throw new TcpcopyError(
+        'ERR_BAD_DEVICE',
+        `output device (-o) ${opts.device} is not an Ethernet device (ARPHRD ${info.hatype}); drop the @mac part to send raw IP`,
+        { device: opts.device },
+      );
     }
     this.srcMac = src0 ?? info.mac;
     this.dstMac = dst;

@@ -15,8 +15,17 @@ export function parseMetricsAddress(text: string, flag = '--metrics'): MetricsAd
   const m = /^(.+):(\d{1,5})$/.exec(text.trim());
   const host = m?.[1];
   const port = Number(m?.[2] ?? NaN);
-  if (m === null || host === undefined || (host !== 'localhost' && parseIpv4(host) < 0) || !(port >= 0 && port <= 65535)) {
-    throw new TcpcopyError('ERR_BAD_OPTION', `${flag} ${text}: expected HOST:PORT with an IPv4 address, e.g. ${flag} 127.0.0.1:9101`, { option: flag, value: text });
+  if (
+    m === null ||
+    host === undefined ||
+    (host !== 'localhost' && parseIpv4(host) < 0) ||
+    !(port >= 0 && port <= 65535)
+  ) {
+    throw new TcpcopyError(
+      'ERR_BAD_OPTION',
+      `${flag} ${text}: expected HOST:PORT with an IPv4 address, e.g. ${flag} 127.0.0.1:9101`,
+      { option: flag, value: text },
+    );
   }
   return { host, port };
 }
@@ -60,7 +69,13 @@ export async function startMetricsServer(addr: MetricsAddress, render: () => str
   server.keepAliveTimeout = 5000;
   await new Promise<void>((resolve, reject) => {
     const onErr = (e: NodeJS.ErrnoException): void => {
-      reject(new TcpcopyError('ERR_METRICS_LISTEN', `--metrics ${addr.host}:${addr.port}: cannot listen (${e.code ?? e.message}); choose a free port on a local address`, { host: addr.host, port: addr.port }));
+      reject(
+        new TcpcopyError(
+          'ERR_METRICS_LISTEN',
+          `--metrics ${addr.host}:${addr.port}: cannot listen (${e.code ?? e.message}); choose a free port on a local address`,
+          { host: addr.host, port: addr.port },
+        ),
+      );
     };
     server.once('error', onErr);
     server.listen(addr.port, addr.host, () => {

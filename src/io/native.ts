@@ -47,7 +47,15 @@ export interface NativeAddon {
   /** strerror text plus errno name, e.g. "No buffer space available (ENOBUFS)". */
   errnoText(errno: number): string;
   /** Opens a TPACKET_V3 ring; direction 0 = in, 1 = out, 2 = both. */
-  ringOpen(device: string, snaplen: number, blockSize: number, blockCount: number, retireMs: number, direction: number, filter: string): NativeRing;
+  ringOpen(
+    device: string,
+    snaplen: number,
+    blockSize: number,
+    blockCount: number,
+    retireMs: number,
+    direction: number,
+    filter: string,
+  ): NativeRing;
   /** Registers the ring fd with the event loop: onBlock per ready block, onBatchEnd once per wake-up. */
   ringStart(handle: NativeHandle, onBlock: BlockCallback, onBatchEnd: () => void): void;
   /** Whether the started ring keeps the event loop alive (default true). */
@@ -61,7 +69,14 @@ export interface NativeAddon {
   /** Opens a sender: kind 0 = raw IPv4 (device optional, '' = routing decides), 1 = Ethernet frames on `device`. */
   sendOpen(kind: number, device: string, sndbufBytes: number): NativeHandle;
   /** Sends `count` packets arena[offsets[i], +lengths[i]); adds [sent, failed, retried] into result[0..2], result[3] = last errno. */
-  sendBatch(handle: NativeHandle, arena: Buffer, offsets: Uint32Array, lengths: Uint32Array, count: number, result: Float64Array): void;
+  sendBatch(
+    handle: NativeHandle,
+    arena: Buffer,
+    offsets: Uint32Array,
+    lengths: Uint32Array,
+    count: number,
+    result: Float64Array,
+  ): void;
   /** Closes the sender socket. Idempotent. */
   sendClose(handle: NativeHandle): void;
   /** Device facts, or null when there is no such device. */
@@ -98,7 +113,7 @@ export function loadNative(): NativeAddon {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     cached = require(file) as NativeAddon;
   } catch (err) {
-    const why = err instanceof Error ? err.message.split('\n')[0] ?? '' : String(err);
+    const why = err instanceof Error ? (err.message.split('\n')[0] ?? '') : String(err);
     throw new TcpcopyError(
       'ERR_NATIVE_MISSING',
       `the native packet I/O addon ${file} could not be loaded (${why}); run \`npm install\` in the package directory (it needs g++, make, python3 and libpcap-dev)`,

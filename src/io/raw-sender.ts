@@ -41,7 +41,9 @@ export abstract class BatchSender implements PacketSender {
       throw new TcpcopyError('ERR_BAD_OPTION', `sender slots must be 1..65536, got ${slots}`, { slots });
     }
     if (!Number.isInteger(bytes) || bytes < 65536 + 14) {
-      throw new TcpcopyError('ERR_BAD_OPTION', `sender arena must hold a 64 KiB packet, got ${bytes} bytes`, { arenaBytes: bytes });
+      throw new TcpcopyError('ERR_BAD_OPTION', `sender arena must hold a 64 KiB packet, got ${bytes} bytes`, {
+        arenaBytes: bytes,
+      });
     }
     this.native = loadNative();
     try {
@@ -51,9 +53,16 @@ export abstract class BatchSender implements PacketSender {
       if (perm !== err) throw perm;
       const code = nativeErrorCode(err);
       if (code === 'ENODEV') {
-        throw new TcpcopyError('ERR_NO_DEVICE', `output device ${JSON.stringify(device)} does not exist (see \`ip link\`)`, { device });
+        throw new TcpcopyError(
+          'ERR_NO_DEVICE',
+          `output device ${JSON.stringify(device)} does not exist (see \`ip link\`)`,
+          { device },
+        );
       }
-      throw new TcpcopyError('ERR_SEND_OPEN', `${what}: ${err instanceof Error ? err.message : String(err)}`, { device, errno: code });
+      throw new TcpcopyError('ERR_SEND_OPEN', `${what}: ${err instanceof Error ? err.message : String(err)}`, {
+        device,
+        errno: code,
+      });
     }
     this.arena = Buffer.allocUnsafeSlow(bytes);
     this.offsets = new Uint32Array(slots);
@@ -72,7 +81,8 @@ export abstract class BatchSender implements PacketSender {
    */
   protected reserve(len: number): number {
     if (this.count === this.offsets.length || this.used + len > this.arena.length) this.flush();
-    if (len > this.arena.length) throw new TcpcopyError('ERR_PACKET_TOO_BIG', `packet of ${len} bytes exceeds the send arena`, { len });
+    if (len > this.arena.length)
+      throw new TcpcopyError('ERR_PACKET_TOO_BIG', `packet of ${len} bytes exceeds the send arena`, { len });
     const at = this.used;
     this.offsets[this.count] = at;
     this.lengths[this.count] = len;

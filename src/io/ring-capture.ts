@@ -57,10 +57,17 @@ const H_MAC = 24; // u16
 const DIRECTIONS = { in: 0, out: 1, both: 2 } as const;
 
 /** Validates options into the numbers the addon wants; throws TcpcopyError ERR_BAD_OPTION. */
-function geometry(opts: RingCaptureOptions): { snaplen: number; blockSize: number; blockCount: number; retire: number } {
+function geometry(opts: RingCaptureOptions): {
+  snaplen: number;
+  blockSize: number;
+  blockCount: number;
+  retire: number;
+} {
   const snaplen = opts.snaplen ?? 65535;
   if (!Number.isInteger(snaplen) || snaplen < 64 || snaplen > 262144) {
-    throw new TcpcopyError('ERR_BAD_OPTION', `snaplen (-S) must be an integer in 64..262144, got ${snaplen}`, { snaplen });
+    throw new TcpcopyError('ERR_BAD_OPTION', `snaplen (-S) must be an integer in 64..262144, got ${snaplen}`, {
+      snaplen,
+    });
   }
   const mb = opts.bufferMB ?? 16;
   if (!Number.isFinite(mb) || mb <= 0 || mb > 4096) {
@@ -68,13 +75,19 @@ function geometry(opts: RingCaptureOptions): { snaplen: number; blockSize: numbe
   }
   const kb = opts.blockKB ?? 256;
   if (!Number.isInteger(kb) || kb < 4 || (kb & (kb - 1)) !== 0 || kb * 1024 < snaplen + 128) {
-    throw new TcpcopyError('ERR_BAD_OPTION', `ring block size must be a power of two KiB >= 4 that holds one snaplen packet, got ${kb} KiB`, { blockKB: kb });
+    throw new TcpcopyError(
+      'ERR_BAD_OPTION',
+      `ring block size must be a power of two KiB >= 4 that holds one snaplen packet, got ${kb} KiB`,
+      { blockKB: kb },
+    );
   }
   const blockSize = kb * 1024;
   const blockCount = Math.max(4, Math.floor((mb * 1048576) / blockSize));
   const retire = opts.blockTimeoutMs ?? 1;
   if (!Number.isInteger(retire) || retire < 1 || retire > 1000) {
-    throw new TcpcopyError('ERR_BAD_OPTION', `block timeout must be an integer 1..1000 ms, got ${retire}`, { blockTimeoutMs: retire });
+    throw new TcpcopyError('ERR_BAD_OPTION', `block timeout must be an integer 1..1000 ms, got ${retire}`, {
+      blockTimeoutMs: retire,
+    });
   }
   return { snaplen, blockSize, blockCount, retire };
 }
@@ -183,7 +196,10 @@ export class RingCapture implements PacketSource {
 
   /** Counters: received (delivered to rx), dropped (kernel tp_drops, accumulated), blocks. */
   stats(): RingCaptureStats {
-    const k = this.r !== undefined && this.native !== undefined && !this.stopped ? this.native.ringStats(this.r.handle) : this.closedStats;
+    const k =
+      this.r !== undefined && this.native !== undefined && !this.stopped
+        ? this.native.ringStats(this.r.handle)
+        : this.closedStats;
     return { received: this.received, dropped: k[1], blocks: k[3], kernelPackets: k[0], freezes: k[2] };
   }
 
@@ -218,11 +234,22 @@ export class RingCapture implements PacketSource {
     const perm = permissionError(err, `capturing on ${this.opts.device} (-i)`);
     if (perm !== err) return perm;
     if (code === 'ENODEV' || code === 'ENXIO') {
-      return new TcpcopyError('ERR_NO_DEVICE', `capture device (-i) ${JSON.stringify(this.opts.device)} does not exist (see \`ip link\`)`, { device: this.opts.device });
+      return new TcpcopyError(
+        'ERR_NO_DEVICE',
+        `capture device (-i) ${JSON.stringify(this.opts.device)} does not exist (see \`ip link\`)`,
+        { device: this.opts.device },
+      );
     }
     if (code === 'EBADFILTER') {
-      return new TcpcopyError('ERR_BAD_FILTER', `capture filter (-F) ${JSON.stringify(this.opts.filter)} does not compile: ${text}`, { filter: this.opts.filter });
+      return new TcpcopyError(
+        'ERR_BAD_FILTER',
+        `capture filter (-F) ${JSON.stringify(this.opts.filter)} does not compile: ${text}`,
+        { filter: this.opts.filter },
+      );
     }
-    return new TcpcopyError('ERR_CAPTURE_OPEN', `cannot open the capture ring on ${this.opts.device}: ${text}`, { device: this.opts.device, errno: code });
+    return new TcpcopyError('ERR_CAPTURE_OPEN', `cannot open the capture ring on ${this.opts.device}: ${text}`, {
+      device: this.opts.device,
+      errno: code,
+    });
   }
 }

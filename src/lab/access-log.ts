@@ -72,7 +72,9 @@ export function parseNginxLine(line: string): AccessRecord | null {
     remoteAddr: m[1] ?? '',
     remotePort: Number(m[2]),
     msec: Math.round(Number(m[3]) * 1000),
-    method, url, path,
+    method,
+    url,
+    path,
     status: Number(m[5]),
     bytesSent: Number(m[6]),
     requestLength: Number(m[7]),
@@ -90,7 +92,8 @@ export function parseNginxLog(text: string): ParsedLog {
   for (const line of text.split('\n')) {
     if (line === '') continue;
     const r = parseNginxLine(line);
-    if (r) records.push(r); else badLines++;
+    if (r) records.push(r);
+    else badLines++;
   }
   return { records, badLines };
 }
@@ -120,7 +123,11 @@ export interface NodeLogLine {
 /** Parses one Node server JSON line; null when it is not one. */
 export function parseNodeLine(line: string): AccessRecord | null {
   let v: unknown;
-  try { v = JSON.parse(line); } catch { return null; }
+  try {
+    v = JSON.parse(line);
+  } catch {
+    return null;
+  }
   if (typeof v !== 'object' || v === null) return null;
   const o = v as Partial<NodeLogLine>;
   if (typeof o.remoteAddress !== 'string' || typeof o.method !== 'string' || typeof o.url !== 'string') return null;
@@ -147,7 +154,8 @@ export function parseNodeLog(text: string): ParsedLog {
   for (const line of text.split('\n')) {
     if (line.trim() === '') continue;
     const r = parseNodeLine(line);
-    if (r) records.push(r); else badLines++;
+    if (r) records.push(r);
+    else badLines++;
   }
   return { records, badLines };
 }
@@ -185,8 +193,17 @@ function bump(o: Record<string, number>, k: string): void {
 /** Summarises records (counts by method, path, status and address). */
 export function summarise(records: readonly AccessRecord[]): AccessSummary {
   const s: AccessSummary = {
-    count: records.length, byMethod: {}, byPath: {}, byStatus: {}, byAddress: {}, addresses: [],
-    connections: 0, requestBytes: 0, responseBytes: 0, firstMsec: null, lastMsec: null,
+    count: records.length,
+    byMethod: {},
+    byPath: {},
+    byStatus: {},
+    byAddress: {},
+    addresses: [],
+    connections: 0,
+    requestBytes: 0,
+    responseBytes: 0,
+    firstMsec: null,
+    lastMsec: null,
   };
   const conns = new Set<string>();
   for (const r of records) {

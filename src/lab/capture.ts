@@ -35,8 +35,28 @@ export interface CaptureLab {
 }
 
 /** Starts `tcpdump -i DEV -B 65536 -w FILE -U -s SNAP FILTER` (a 64 MiB kernel buffer: the default drops packets at ~30k requests/s) and waits until it is listening. */
-export async function startCapture(lab: CaptureLab, host: HostName | 'switch', dev: string, o: CaptureOptions): Promise<LabCapture> {
-  const argv = ['tcpdump', '-n', '-Z', 'root', '--immediate-mode', '-B', '65536', '-i', dev, '-U', '-s', String(o.snaplen ?? 262144), '-w', o.file];
+export async function startCapture(
+  lab: CaptureLab,
+  host: HostName | 'switch',
+  dev: string,
+  o: CaptureOptions,
+): Promise<LabCapture> {
+  const argv = [
+    'tcpdump',
+    '-n',
+    '-Z',
+    'root',
+    '--immediate-mode',
+    '-B',
+    '65536',
+    '-i',
+    dev,
+    '-U',
+    '-s',
+    String(o.snaplen ?? 262144),
+    '-w',
+    o.file,
+  ];
   if (o.filter.trim() !== '') argv.push(o.filter);
   const proc = lab.spawn(host, argv, { label: `tcpdump-${host}-${dev}`, stopSignal: 'SIGINT', graceMs: 3000 });
   await proc.waitFor(/listening on/, o.timeoutMs ?? 10_000);

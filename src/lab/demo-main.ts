@@ -13,7 +13,9 @@ if (require.main === module) {
   } else {
     runDemo({ tcpcopyArgs: process.argv.slice(2) }).then(
       // the lab is down by now; do not wait for stray timers (e.g. a stop grace timer)
-      (code) => { process.exit(code); },
+      (code) => {
+        process.exit(code);
+      },
       (e: unknown) => {
         process.stderr.write(`demo: ${e instanceof TcpcopyError ? `${e.code}: ` : ''}${(e as Error).message}\n`);
         process.exitCode = 1;

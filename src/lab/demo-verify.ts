@@ -60,23 +60,42 @@ function pct(n: number, d: number): string {
  * Compares the online and target access logs and tcpcopy's report.
  * `report` is null when tcpcopy wrote no JSON report (it then cannot be OK).
  */
-export function verifyDemo(onlineRecs: readonly AccessRecord[], targetRecs: readonly AccessRecord[], report: DemoTcpcopyReport | null, exp: DemoExpectation): DemoVerdict {
+export function verifyDemo(
+  onlineRecs: readonly AccessRecord[],
+  targetRecs: readonly AccessRecord[],
+  report: DemoTcpcopyReport | null,
+  exp: DemoExpectation,
+): DemoVerdict {
   const lines: string[] = [];
   const online = onlineRecs.length;
   const target = targetRecs.length;
   const sampledOut = report?.accounting.lost['sampledOut'] ?? 0;
   // Sampling: expect the requests of the sessions tcpcopy chose to replay (its own accounting).
-  const expected = exp.samples && report !== null
-    ? Math.max(0, report.accounting.captured - sampledOut)
-    : Math.max(0, online * exp.replicas - sampledOut);
+  const expected =
+    exp.samples && report !== null
+      ? Math.max(0, report.accounting.captured - sampledOut)
+      : Math.max(0, online * exp.replicas - sampledOut);
   const ratio = expected === 0 ? (target === 0 ? 1 : Infinity) : target / expected;
-  lines.push(`  online nginx (198.18.0.1:80) logged     ${online} requests${exp.replicas > 1 ? ` (x ${exp.replicas} replicas = ${online * exp.replicas})` : ''}`);
-  if (exp.samples) lines.push(`  sampled out by -r/-g                     ${sampledOut} requests (expected = tcpcopy's captured - sampled out)`);
-  lines.push(`  target nginx (198.18.0.2:8080) logged   ${target} requests (${pct(target, expected)}% of ${expected} expected)`);
+  lines.push(
+    `  online nginx (198.18.0.1:80) logged     ${online} requests${exp.replicas > 1 ? ` (x ${exp.replicas} replicas = ${online * exp.replicas})` : ''}`,
+  );
+  if (exp.samples)
+    lines.push(
+      `  sampled out by -r/-g                     ${sampledOut} requests (expected = tcpcopy's captured - sampled out)`,
+    );
+  lines.push(
+    `  target nginx (198.18.0.2:8080) logged   ${target} requests (${pct(target, expected)}% of ${expected} expected)`,
+  );
   if (report !== null) {
     const a = report.accounting;
-    const lost = Object.entries(a.lost).filter(([, v]) => v > 0).map(([k, v]) => `${k}=${v}`).join(' ') || 'none';
-    lines.push(`  tcpcopy's accounting                    captured ${a.captured}, replayed ${a.replayed}, lost ${lost}${a.balanced ? '' : ' (not balanced)'}`);
+    const lost =
+      Object.entries(a.lost)
+        .filter(([, v]) => v > 0)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(' ') || 'none';
+    lines.push(
+      `  tcpcopy's accounting                    captured ${a.captured}, replayed ${a.replayed}, lost ${lost}${a.balanced ? '' : ' (not balanced)'}`,
+    );
   } else {
     lines.push('  tcpcopy wrote no JSON report');
   }
@@ -113,7 +132,7 @@ export function verifyDemo(onlineRecs: readonly AccessRecord[], targetRecs: read
     addrsOk = false;
     lines.push(`  NOT from the lab's clients: ${foreign.slice(0, 5).join(' ')}${foreign.length > 5 ? ' ...' : ''}`);
   } else {
-    lines.push('  every request reached the target from an original client address (the lab\'s client range)');
+    lines.push("  every request reached the target from an original client address (the lab's client range)");
   }
 
   const countOk = expected > 0 && ratio >= DEMO_MIN_RATIO && target <= expected;
@@ -158,7 +177,14 @@ export function expectationFromArgs(args: readonly string[], clientAddresses: re
     else if (/^-n\d+$/.test(a)) v = a.slice(2);
     if (v !== undefined && /^\d+$/.test(v)) replicas = Number(v);
     if (a === '-g' || a === '--ramp') samples = true;
-    const r = a === '-r' || a === '--rate' ? args[i + 1] : a.startsWith('--rate=') ? a.slice(7) : /^-r\d+$/.test(a) ? a.slice(2) : undefined;
+    const r =
+      a === '-r' || a === '--rate'
+        ? args[i + 1]
+        : a.startsWith('--rate=')
+          ? a.slice(7)
+          : /^-r\d+$/.test(a)
+            ? a.slice(2)
+            : undefined;
     if (r !== undefined && Number(r) < 100) samples = true;
     if (a === '-c' || a === '--client-ip' || a.startsWith('--client-ip=') || /^-c./.test(a)) rewritesClients = true;
   }

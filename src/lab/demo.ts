@@ -49,7 +49,11 @@ export function shellLine(argv: readonly string[]): string {
 /** Relays a process's new stderr lines (without the timestamp) to `out`, prefixed with its name. */
 class Relay {
   private seen = 0;
-  constructor(private readonly p: LabProcess, private readonly name: string, private readonly out: (l: string) => void) {}
+  constructor(
+    private readonly p: LabProcess,
+    private readonly name: string,
+    private readonly out: (l: string) => void,
+  ) {}
   /** Prints the lines that arrived since the last call. */
   pump(): void {
     const text = this.p.stderr;
@@ -70,102 +74,162 @@ class Relay {
  * requests, 1 = mismatch, 2 = tcpcopy or intercept did not start (e.g. bad extra options).
  */
 export async function runDemo(opts: DemoOptions = {}): Promise<number> {
-  const out = opts.out ?? ((l: string) => { process.stdout.write(`${l}\n`); });
+  const out =
+    opts.out ??
+    ((l: string) => {
+      process.stdout.write(`${l}\n`);
+    });
   const prefix = opts.prefix ?? 'demo';
   const t0 = Date.now();
   const el = (): string => `${((Date.now() - t0) / 1000).toFixed(1).padStart(5)} s`;
-  out(`== building the lab (network namespaces "${prefix}*", addresses in 198.18.0.0/15 only, nothing leaves this machine)`);
+  out(
+    `== building the lab (network namespaces "${prefix}*", addresses in 198.18.0.0/15 only, nothing leaves this machine)`,
+  );
   const onSignal = (sig: NodeJS.Signals): void => out(`demo: ${sig}: stopping, removing the lab`);
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
-  const result = await withLab({ prefix, clientAddresses: 20, log: (m) => out(`    ${m.startsWith('lab') ? m : `lab: ${m}`}`) }, async (lab): Promise<{ code: number; verdict: string }> => {
-    const h = lab.hosts;
-    for (const l of describeLab(lab)) out(l);
-    const online = await lab.startNginx('online', { port: 80 });
-    const target = await lab.startNginx('target', { port: 8080 });
-    out(`${el()}  nginx running on online:80 and target:8080`);
+  const result = await withLab(
+    { prefix, clientAddresses: 20, log: (m) => out(`    ${m.startsWith('lab') ? m : `lab: ${m}`}`) },
+    async (lab): Promise<{ code: number; verdict: string }> => {
+      const h = lab.hosts;
+      for (const l of describeLab(lab)) out(l);
+      const online = await lab.startNginx('online', { port: 80 });
+      const target = await lab.startNginx('target', { port: 8080 });
+      out(`${el()}  nginx running on online:80 and target:8080`);
 
-    out('');
-    out('== starting intercept and tcpcopy (tcpcopy = node dist/src/cli/tcpcopy-main.js, intercept = node dist/src/cli/intercept-main.js)');
-    const icpArgs = ['-i', h.assistant.dev, '-F', 'tcp and src port 8080'];
-    out(`   on the assistant:  ip netns exec ${h.assistant.ns} ${shellLine(['intercept', ...icpArgs])}`);
-    const icp = lab.spawn('assistant', [process.execPath, INTERCEPT_JS, ...icpArgs], { label: 'intercept' });
-    const icpRelay = new Relay(icp, 'intercept', out);
-    try {
-      await icp.waitFor(/listening on/, 15_000);
-    } catch (e) {
+      out('');
+      out(
+        '== starting intercept and tcpcopy (tcpcopy = node dist/src/cli/tcpcopy-main.js, intercept = node dist/src/cli/intercept-main.js)',
+      );
+      const icpArgs = ['-i', h.assistant.dev, '-F', 'tcp and src port 8080'];
+      out(`   on the assistant:  ip netns exec ${h.assistant.ns} ${shellLine(['intercept', ...icpArgs])}`);
+      const icp = lab.spawn('assistant', [process.execPath, INTERCEPT_JS, ...icpArgs], { label: 'intercept' });
+      const icpRelay = new Relay(icp, 'intercept', out);
+      try {
+        await icp.waitFor(/listening on/, 15_000);
+      } catch (e) {
+        icpRelay.pump();
+        return { code: 2, verdict: `demo: intercept did not start: ${(e as Error).message}` };
+      }
       icpRelay.pump();
-      return { code: 2, verdict: `demo: intercept did not start: ${(e as Error).message}` };
-    }
-    icpRelay.pump();
-    const reportFile = path.join(lab.dir, 'tcpcopy-report.json');
-    const extra = [...(opts.tcpcopyArgs ?? [])];
-    const tcArgs = ['-x', `80-${h.target.ip}:8080`, '-s', h.assistant.ip, ...extra, '--report', `json:${reportFile}`, '--status', String(opts.statusS ?? 2)];
-    out(`   on online:         ip netns exec ${h.online.ns} ${shellLine(['tcpcopy', ...tcArgs])}`);
-    const tc = lab.spawn('online', [process.execPath, TCPCOPY_JS, ...tcArgs], { label: 'tcpcopy', stopSignal: 'SIGINT', graceMs: 15_000 });
-    const tcRelay = new Relay(tc, 'tcpcopy', out);
-    try {
-      await tc.waitFor(/capturing on/, 15_000);
-    } catch (e) {
-      await tc.exited;
+      const reportFile = path.join(lab.dir, 'tcpcopy-report.json');
+      const extra = [...(opts.tcpcopyArgs ?? [])];
+      const tcArgs = [
+        '-x',
+        `80-${h.target.ip}:8080`,
+        '-s',
+        h.assistant.ip,
+        ...extra,
+        '--report',
+        `json:${reportFile}`,
+        '--status',
+        String(opts.statusS ?? 2),
+      ];
+      out(`   on online:         ip netns exec ${h.online.ns} ${shellLine(['tcpcopy', ...tcArgs])}`);
+      const tc = lab.spawn('online', [process.execPath, TCPCOPY_JS, ...tcArgs], {
+        label: 'tcpcopy',
+        stopSignal: 'SIGINT',
+        graceMs: 15_000,
+      });
+      const tcRelay = new Relay(tc, 'tcpcopy', out);
+      try {
+        await tc.waitFor(/capturing on/, 15_000);
+      } catch {
+        await tc.exited;
+        tcRelay.pump();
+        if (tc.stdout.trim() !== '') out(tc.stdout.trim());
+        return {
+          code: 2,
+          verdict: `demo: tcpcopy did not start (exit ${JSON.stringify(tc.exit)}); check the extra options: ${shellLine(extra)}`,
+        };
+      }
       tcRelay.pump();
-      if (tc.stdout.trim() !== '') out(tc.stdout.trim());
-      return { code: 2, verdict: `demo: tcpcopy did not start (exit ${JSON.stringify(tc.exit)}); check the extra options: ${shellLine(extra)}` };
-    }
-    tcRelay.pump();
-    out('   tcpcopy captures the requests arriving at online:80 and replays each session to the target as raw IP');
-    out('   packets from the original client address; the target answers those addresses, its route sends the');
-    out('   replies to the assistant, where intercept captures them and returns their headers to tcpcopy (port 36524).');
+      out('   tcpcopy captures the requests arriving at online:80 and replays each session to the target as raw IP');
+      out('   packets from the original client address; the target answers those addresses, its route sends the');
+      out(
+        '   replies to the assistant, where intercept captures them and returns their headers to tcpcopy (port 36524).',
+      );
 
-    out('');
-    const ka = opts.keepAliveS ?? 10;
-    const kaRate = opts.keepAliveRate ?? 300;
-    const kaConns = opts.keepAliveConnections ?? 10;
-    const cl = opts.closeS ?? 5;
-    const clRate = opts.closeRate ?? 100;
-    out(`== real traffic: client -> online nginx (http://198.18.1.1/), paths ${DEMO_PATHS.join(' ')}`);
-    out(`   ${ka} s keep-alive (${kaConns} connections, ${kaRate} requests/s), then ${cl} s one request per connection (${clRate}/s)`);
-    const ticker = setInterval(() => {
+      out('');
+      const ka = opts.keepAliveS ?? 10;
+      const kaRate = opts.keepAliveRate ?? 300;
+      const kaConns = opts.keepAliveConnections ?? 10;
+      const cl = opts.closeS ?? 5;
+      const clRate = opts.closeRate ?? 100;
+      out(`== real traffic: client -> online nginx (http://198.18.1.1/), paths ${DEMO_PATHS.join(' ')}`);
+      out(
+        `   ${ka} s keep-alive (${kaConns} connections, ${kaRate} requests/s), then ${cl} s one request per connection (${clRate}/s)`,
+      );
+      const ticker = setInterval(() => {
+        tcRelay.pump();
+        icpRelay.pump();
+        out(
+          `${el()}  online nginx ${online.readLog().records.length} requests, target nginx ${target.readLog().records.length}`,
+        );
+      }, 2000);
+      let loadFailed: Error | null = null;
+      try {
+        const base: LoadOptions = {
+          url: 'http://198.18.1.1:80/',
+          requests: 1,
+          durationMs: 1,
+          paths: DEMO_PATHS,
+          timeoutMs: 5000,
+        };
+        const s1 = await lab.load('client', {
+          ...base,
+          requests: Math.ceil(ka * kaRate),
+          durationMs: ka * 1000,
+          rate: kaRate,
+          concurrency: kaConns,
+          keepAlive: true,
+        });
+        out(
+          `${el()}  keep-alive load done: ${s1.requestsSent} requests, ${s1.responsesOk} ok, ${s1.connectionsOpened} connections, p50 ${s1.latencyMs.p50} ms`,
+        );
+        const s2 = await lab.load('client', {
+          ...base,
+          requests: Math.ceil(cl * clRate),
+          durationMs: cl * 1000,
+          rate: clRate,
+          concurrency: 4,
+          keepAlive: false,
+        });
+        out(
+          `${el()}  short-connection load done: ${s2.requestsSent} requests, ${s2.responsesOk} ok, ${s2.connectionsOpened} connections, p50 ${s2.latencyMs.p50} ms`,
+        );
+      } catch (e) {
+        loadFailed = e as Error;
+      } finally {
+        clearInterval(ticker);
+      }
+      if (loadFailed !== null) out(`demo: the load generator failed: ${loadFailed.message}`);
+
+      const exp = expectationFromArgs(extra, h.client.addresses);
+      const onlineCount = online.readLog().records.length;
+      out(
+        `${el()}  waiting for the replay to drain (target has ${target.readLog().records.length} of ${onlineCount * exp.replicas})`,
+      );
+      await drain(() => target.readLog().records.length, onlineCount * exp.replicas, tcRelay);
+      out(`${el()}  stopping tcpcopy (SIGINT) and intercept (SIGTERM)`);
+      await tc.stop('SIGINT', 15_000);
       tcRelay.pump();
+      await icp.stop('SIGTERM', 5000);
       icpRelay.pump();
-      out(`${el()}  online nginx ${online.readLog().records.length} requests, target nginx ${target.readLog().records.length}`);
-    }, 2000);
-    let loadFailed: Error | null = null;
-    try {
-      const base: LoadOptions = { url: 'http://198.18.1.1:80/', requests: 1, durationMs: 1, paths: DEMO_PATHS, timeoutMs: 5000 };
-      const s1 = await lab.load('client', { ...base, requests: Math.ceil(ka * kaRate), durationMs: ka * 1000, rate: kaRate, concurrency: kaConns, keepAlive: true });
-      out(`${el()}  keep-alive load done: ${s1.requestsSent} requests, ${s1.responsesOk} ok, ${s1.connectionsOpened} connections, p50 ${s1.latencyMs.p50} ms`);
-      const s2 = await lab.load('client', { ...base, requests: Math.ceil(cl * clRate), durationMs: cl * 1000, rate: clRate, concurrency: 4, keepAlive: false });
-      out(`${el()}  short-connection load done: ${s2.requestsSent} requests, ${s2.responsesOk} ok, ${s2.connectionsOpened} connections, p50 ${s2.latencyMs.p50} ms`);
-    } catch (e) {
-      loadFailed = e as Error;
-    } finally {
-      clearInterval(ticker);
-    }
-    if (loadFailed !== null) out(`demo: the load generator failed: ${loadFailed.message}`);
 
-    const exp = expectationFromArgs(extra, h.client.addresses);
-    const onlineCount = online.readLog().records.length;
-    out(`${el()}  waiting for the replay to drain (target has ${target.readLog().records.length} of ${onlineCount * exp.replicas})`);
-    await drain(() => target.readLog().records.length, onlineCount * exp.replicas, tcRelay);
-    out(`${el()}  stopping tcpcopy (SIGINT) and intercept (SIGTERM)`);
-    await tc.stop('SIGINT', 15_000);
-    tcRelay.pump();
-    await icp.stop('SIGTERM', 5000);
-    icpRelay.pump();
-
-    out('');
-    out('== tcpcopy\'s report (what it printed on stdout when stopped)');
-    out(tc.stdout.trimEnd() || '   (nothing: tcpcopy printed no report)');
-    const report = readReport(reportFile);
-    out('');
-    out('== verification: what the servers logged');
-    const v = verifyDemo(online.readLog().records, target.readLog().records, report, exp);
-    for (const l of v.lines) out(l);
-    out('');
-    out(`${el()}  removing the lab (processes, namespaces, files)`);
-    return { code: v.ok && loadFailed === null ? 0 : 1, verdict: v.verdictLine };
-  });
+      out('');
+      out("== tcpcopy's report (what it printed on stdout when stopped)");
+      out(tc.stdout.trimEnd() || '   (nothing: tcpcopy printed no report)');
+      const report = readReport(reportFile);
+      out('');
+      out('== verification: what the servers logged');
+      const v = verifyDemo(online.readLog().records, target.readLog().records, report, exp);
+      for (const l of v.lines) out(l);
+      out('');
+      out(`${el()}  removing the lab (processes, namespaces, files)`);
+      return { code: v.ok && loadFailed === null ? 0 : 1, verdict: v.verdictLine };
+    },
+  );
   process.off('SIGINT', onSignal);
   process.off('SIGTERM', onSignal);
   out(`${el()}  lab removed`);
@@ -181,7 +245,10 @@ async function drain(count: () => number, want: number, relay: Relay): Promise<v
   while (Date.now() < deadline) {
     const n = count();
     if (n >= want) break;
-    if (n !== last) { last = n; lastChange = Date.now(); }
+    if (n !== last) {
+      last = n;
+      lastChange = Date.now();
+    }
     if (Date.now() - lastChange > 3000) break;
     relay.pump();
     await sleep(200);
@@ -192,7 +259,11 @@ async function drain(count: () => number, want: number, relay: Relay): Promise<v
 
 function readReport(file: string): DemoTcpcopyReport | null {
   if (!existsSync(file)) return null;
-  try { return JSON.parse(readFileSync(file, 'utf8')) as DemoTcpcopyReport; } catch { return null; }
+  try {
+    return JSON.parse(readFileSync(file, 'utf8')) as DemoTcpcopyReport;
+  } catch {
+    return null;
+  }
 }
 
 /** Convenience for lab-cli: the lab's hosts as printed by the demo (used by `lab up`). */

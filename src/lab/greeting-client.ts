@@ -24,7 +24,8 @@ export interface GreetingClientSummary {
 
 function args(name: string): string[] {
   const out: string[] = [];
-  for (let i = 0; i < process.argv.length - 1; i++) if (process.argv[i] === name) out.push(process.argv[i + 1] as string);
+  for (let i = 0; i < process.argv.length - 1; i++)
+    if (process.argv[i] === name) out.push(process.argv[i + 1] as string);
   return out;
 }
 
@@ -33,14 +34,24 @@ function arg(name: string, def: string): string {
 }
 
 /** Runs one connection; resolves the number of command lines sent. */
-function session(host: string, port: number, id: number, n: number, localAddress: string | undefined, timeoutMs: number): Promise<number> {
+function session(
+  host: string,
+  port: number,
+  id: number,
+  n: number,
+  localAddress: string | undefined,
+  timeoutMs: number,
+): Promise<number> {
   return new Promise((resolve, reject) => {
     const opts: net.NetConnectOpts = { host, port };
     if (localAddress !== undefined) opts.localAddress = localAddress;
     const sock = net.connect(opts);
     sock.setNoDelay(true);
     sock.setEncoding('latin1');
-    const timer = setTimeout(() => { sock.destroy(); reject(new Error(`conn ${id}: timeout`)); }, timeoutMs);
+    const timer = setTimeout(() => {
+      sock.destroy();
+      reject(new Error(`conn ${id}: timeout`));
+    }, timeoutMs);
     let buf = '';
     let sent = 0;
     let phase: 'greeting' | 'commands' | 'quit' = 'greeting';
@@ -61,11 +72,19 @@ function session(host: string, port: number, id: number, n: number, localAddress
         const line = buf.slice(0, i);
         buf = buf.slice(i + 2);
         if (phase === 'greeting') {
-          if (!line.startsWith('220')) { sock.destroy(); reject(new Error(`conn ${id}: greeting ${line}`)); return; }
+          if (!line.startsWith('220')) {
+            sock.destroy();
+            reject(new Error(`conn ${id}: greeting ${line}`));
+            return;
+          }
           phase = 'commands';
           next();
         } else if (phase === 'commands') {
-          if (!line.startsWith('250')) { sock.destroy(); reject(new Error(`conn ${id}: answer ${line}`)); return; }
+          if (!line.startsWith('250')) {
+            sock.destroy();
+            reject(new Error(`conn ${id}: answer ${line}`));
+            return;
+          }
           next();
         }
       }
@@ -73,9 +92,13 @@ function session(host: string, port: number, id: number, n: number, localAddress
     sock.on('end', () => sock.end());
     sock.on('close', () => {
       clearTimeout(timer);
-      if (phase === 'quit') resolve(sent); else reject(new Error(`conn ${id}: closed in ${phase}`));
+      if (phase === 'quit') resolve(sent);
+      else reject(new Error(`conn ${id}: closed in ${phase}`));
     });
-    sock.on('error', (e) => { clearTimeout(timer); reject(e); });
+    sock.on('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
   });
 }
 
@@ -94,7 +117,14 @@ async function main(): Promise<void> {
     while (nextId < conns) {
       const id = nextId++;
       try {
-        sum.commandsSent += await session(host, port, id, n, locals.length > 0 ? locals[id % locals.length] : undefined, timeoutMs);
+        sum.commandsSent += await session(
+          host,
+          port,
+          id,
+          n,
+          locals.length > 0 ? locals[id % locals.length] : undefined,
+          timeoutMs,
+        );
         sum.completed++;
       } catch (e) {
         sum.errors.push((e as Error).message);

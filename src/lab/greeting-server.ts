@@ -51,7 +51,7 @@ export function commandsByConnection(lines: readonly GreetingLogLine[]): Map<str
 
 function arg(name: string, def: string): string {
   const i = process.argv.indexOf(name);
-  return i >= 0 ? process.argv[i + 1] ?? def : def;
+  return i >= 0 ? (process.argv[i + 1] ?? def) : def;
 }
 
 function main(): void {
@@ -87,11 +87,14 @@ function main(): void {
       }
     });
   });
-  server.listen(port, host, () => { process.stdout.write(`listening ${host}:${port}\n`); });
+  server.listen(port, host, () => {
+    process.stdout.write(`listening ${host}:${port}\n`);
+  });
   const stop = (): void => {
     server.close();
     for (const s of socks) s.destroy();
-    if (log) log.end(() => process.exit(0)); else process.exit(0);
+    if (log) log.end(() => process.exit(0));
+    else process.exit(0);
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);

@@ -39,7 +39,12 @@ export class HttpConn {
   private timer: NodeJS.Timeout | null = null;
 
   /** Starts connecting; await {@link connected}. */
-  constructor(host: string, port: number, localAddress: string | undefined, private readonly timeoutMs: number) {
+  constructor(
+    host: string,
+    port: number,
+    localAddress: string | undefined,
+    private readonly timeoutMs: number,
+  ) {
     this.sock = net.connect(localAddress === undefined ? { host, port } : { host, port, localAddress });
     this.sock.setNoDelay(true);
     this.sock.on('data', (b: Buffer) => this.onData(b));
@@ -54,10 +59,25 @@ export class HttpConn {
   /** Resolves null once connected, or the error kind when the connection failed or timed out. */
   connected(): Promise<string | null> {
     return new Promise((resolve) => {
-      const t = setTimeout(() => { cleanup(); this.sock.destroy(); resolve('connect_timeout'); }, this.timeoutMs);
-      const ok = (): void => { cleanup(); this.open = true; resolve(null); };
-      const bad = (e: NodeJS.ErrnoException): void => { cleanup(); resolve(e.code ?? 'connect_error'); };
-      const cleanup = (): void => { clearTimeout(t); this.sock.off('connect', ok); this.sock.off('error', bad); };
+      const t = setTimeout(() => {
+        cleanup();
+        this.sock.destroy();
+        resolve('connect_timeout');
+      }, this.timeoutMs);
+      const ok = (): void => {
+        cleanup();
+        this.open = true;
+        resolve(null);
+      };
+      const bad = (e: NodeJS.ErrnoException): void => {
+        cleanup();
+        resolve(e.code ?? 'connect_error');
+      };
+      const cleanup = (): void => {
+        clearTimeout(t);
+        this.sock.off('connect', ok);
+        this.sock.off('error', bad);
+      };
       this.sock.once('connect', ok);
       this.sock.once('error', bad);
     });
@@ -72,15 +92,24 @@ export class HttpConn {
       this.status = 0;
       this.bytes = 0;
       this.serverClose = false;
-      this.timer = setTimeout(() => { this.finish(0, 'timeout', true); this.sock.destroy(); }, this.timeoutMs);
+      this.timer = setTimeout(() => {
+        this.finish(0, 'timeout', true);
+        this.sock.destroy();
+      }, this.timeoutMs);
       this.sock.write(req);
     });
   }
 
   /** Closes gracefully (FIN). */
-  end(): void { this.open = false; this.sock.end(); }
+  end(): void {
+    this.open = false;
+    this.sock.end();
+  }
   /** Closes at once. */
-  destroy(): void { this.open = false; this.sock.destroy(); }
+  destroy(): void {
+    this.open = false;
+    this.sock.destroy();
+  }
 
   private finish(status: number, error: string | null, close: boolean): void {
     const done = this.done;
@@ -88,7 +117,10 @@ export class HttpConn {
     this.done = null;
     this.mode = 'idle';
     this.buf = null;
-    if (this.timer) { clearTimeout(this.timer); this.timer = null; }
+    if (this.timer) {
+      clearTimeout(this.timer);
+      this.timer = null;
+    }
     done({ status, error, bytes: this.bytes, close: close || this.serverClose });
   }
 
@@ -101,29 +133,57 @@ export class HttpConn {
       switch (this.mode) {
         case 'head': {
           const end = b.indexOf(CRLFCRLF);
-          if (end < 0) { this.buf = b; return; }
-          if (!this.parseHead(b.toString('latin1', 0, end))) { this.finish(0, 'parse', true); this.sock.destroy(); return; }
+          if (end < 0) {
+            this.buf = b;
+            return;
+          }
+          if (!this.parseHead(b.toString('latin1', 0, end))) {
+            this.finish(0, 'parse', true);
+            this.sock.destroy();
+            return;
+          }
           b = b.subarray(end + 4);
-          if ((this.mode as Mode) === 'length' && this.remaining === 0) { this.finish(this.status, null, false); return; }
+          if ((this.mode as Mode) === 'length' && this.remaining === 0) {
+            this.finish(this.status, null, false);
+            return;
+          }
           break;
         }
         case 'length': {
-          if (b.length < this.remaining) { this.remaining -= b.length; return; }
+          if (b.length < this.remaining) {
+            this.remaining -= b.length;
+            return;
+          }
           this.remaining = 0;
           this.finish(this.status, null, false);
           return;
         }
         case 'chunk-size': {
           const e = b.indexOf(CRLF);
-          if (e < 0) { this.buf = b; return; }
+          if (e < 0) {
+            this.buf = b;
+            return;
+          }
           const size = parseInt(b.toString('latin1', 0, e).split(';')[0] ?? '', 16);
-          if (!Number.isFinite(size) || size < 0) { this.finish(0, 'parse', true); this.sock.destroy(); return; }
+          if (!Number.isFinite(size) || size < 0) {
+            this.finish(0, 'parse', true);
+            this.sock.destroy();
+            return;
+          }
           b = b.subarray(e + 2);
-          if (size === 0) { this.mode = 'trailer'; } else { this.mode = 'chunk-data'; this.remaining = size + 2; }
+          if (size === 0) {
+            this.mode = 'trailer';
+          } else {
+            this.mode = 'chunk-data';
+            this.remaining = size + 2;
+          }
           break;
         }
         case 'chunk-data': {
-          if (b.length < this.remaining) { this.remaining -= b.length; return; }
+          if (b.length < this.remaining) {
+            this.remaining -= b.length;
+            return;
+          }
           b = b.subarray(this.remaining);
           this.remaining = 0;
           this.mode = 'chunk-size';
@@ -131,9 +191,15 @@ export class HttpConn {
         }
         case 'trailer': {
           const e = b.indexOf(CRLF);
-          if (e < 0) { this.buf = b; return; }
+          if (e < 0) {
+            this.buf = b;
+            return;
+          }
           b = b.subarray(e + 2);
-          if (e === 0) { this.finish(this.status, null, false); return; }
+          if (e === 0) {
+            this.finish(this.status, null, false);
+            return;
+          }
           break;
         }
         case 'until-close':
@@ -156,15 +222,25 @@ export class HttpConn {
       const c = l.indexOf(':');
       if (c < 0) continue;
       const name = l.slice(0, c).trim().toLowerCase();
-      const value = l.slice(c + 1).trim().toLowerCase();
+      const value = l
+        .slice(c + 1)
+        .trim()
+        .toLowerCase();
       if (name === 'content-length') length = Number(value);
       else if (name === 'transfer-encoding') chunked = value.includes('chunked');
       else if (name === 'connection') this.serverClose = value.includes('close');
     }
-    if (this.status === 204 || this.status === 304 || (this.status >= 100 && this.status < 200)) { this.mode = 'length'; this.remaining = 0; }
-    else if (chunked) this.mode = 'chunk-size';
-    else if (length >= 0 && Number.isFinite(length)) { this.mode = 'length'; this.remaining = length; }
-    else { this.mode = 'until-close'; this.serverClose = true; }
+    if (this.status === 204 || this.status === 304 || (this.status >= 100 && this.status < 200)) {
+      this.mode = 'length';
+      this.remaining = 0;
+    } else if (chunked) this.mode = 'chunk-size';
+    else if (length >= 0 && Number.isFinite(length)) {
+      this.mode = 'length';
+      this.remaining = length;
+    } else {
+      this.mode = 'until-close';
+      this.serverClose = true;
+    }
     return true;
   }
 }

@@ -40,7 +40,12 @@ const INTERCEPT_JS = path.join(DIST, 'src', 'cli', 'intercept-main.js');
 const LOADGEN_JS = path.join(DIST, 'src', 'lab', 'loadgen-main.js');
 
 /** Runs `tcpcopy lab ...` (argv after `lab`); resolves the exit code. */
-export async function labCli(argv: readonly string[], out: (l: string) => void = (l) => { process.stdout.write(`${l}\n`); }): Promise<number> {
+export async function labCli(
+  argv: readonly string[],
+  out: (l: string) => void = (l) => {
+    process.stdout.write(`${l}\n`);
+  },
+): Promise<number> {
   const [cmd, ...rest] = argv;
   if (cmd === undefined || cmd === '-h' || cmd === '--help' || cmd === 'help') {
     out(USAGE);
@@ -59,7 +64,9 @@ export async function labCli(argv: readonly string[], out: (l: string) => void =
     process.stderr.write(`tcpcopy lab ${cmd}: needs root (network namespaces, raw sockets)\n`);
     return 1;
   }
-  const log = (m: string): void => { process.stderr.write(`${m}\n`); };
+  const log = (m: string): void => {
+    process.stderr.write(`${m}\n`);
+  };
   try {
     if (cmd === 'run') return await runDemo({ tcpcopyArgs: rest, out });
     if (cmd === 'down') {
@@ -69,7 +76,9 @@ export async function labCli(argv: readonly string[], out: (l: string) => void =
     }
     return await labUp(out, log);
   } catch (e) {
-    process.stderr.write(`tcpcopy lab ${cmd}: ${e instanceof TcpcopyError ? `${e.code}: ` : ''}${(e as Error).message}\n`);
+    process.stderr.write(
+      `tcpcopy lab ${cmd}: ${e instanceof TcpcopyError ? `${e.code}: ` : ''}${(e as Error).message}\n`,
+    );
     return 1;
   }
 }
@@ -83,11 +92,18 @@ async function labUp(out: (l: string) => void, log: (m: string) => void): Promis
   try {
     await lab.startNginx('online', { port: 80, detached: true });
     await lab.startNginx('target', { port: 8080, detached: true });
-    const icp = lab.spawn('assistant', [process.execPath, INTERCEPT_JS, ...icpArgs], { detached: true, logFile: icpLog, label: 'intercept' });
+    const icp = lab.spawn('assistant', [process.execPath, INTERCEPT_JS, ...icpArgs], {
+      detached: true,
+      logFile: icpLog,
+      label: 'intercept',
+    });
     const deadline = Date.now() + 15_000;
     while (!(existsSync(icpLog) && readFileSync(icpLog, 'utf8').includes('listening on'))) {
       if (!icp.running || Date.now() > deadline) {
-        throw new TcpcopyError('ERR_LAB_START', `intercept did not start: ${existsSync(icpLog) ? readFileSync(icpLog, 'utf8').trim() : 'no log'}`);
+        throw new TcpcopyError(
+          'ERR_LAB_START',
+          `intercept did not start: ${existsSync(icpLog) ? readFileSync(icpLog, 'utf8').trim() : 'no log'}`,
+        );
       }
       await sleep(50);
     }
@@ -111,7 +127,9 @@ async function labUp(out: (l: string) => void, log: (m: string) => void): Promis
   out('1. run tcpcopy on online (Ctrl-C stops it and prints its report; add any option to try it):');
   out(`   ${ns(h.online)} node ${TCPCOPY_JS} -x 80-${h.target.ip}:8080 -s ${h.assistant.ip}`);
   out('2. from another terminal, send traffic from the client to online (bounded in count and time):');
-  out(`   ${ns(h.client)} node ${LOADGEN_JS} --url http://198.18.1.1/ --requests 3000 --duration-ms 10000 --concurrency 10 --local-addresses ${h.client.addresses.slice(0, 5).join(',')}`);
+  out(
+    `   ${ns(h.client)} node ${LOADGEN_JS} --url http://198.18.1.1/ --requests 3000 --duration-ms 10000 --concurrency 10 --local-addresses ${h.client.addresses.slice(0, 5).join(',')}`,
+  );
   out(`   ${ns(h.client)} curl -s http://198.18.1.1/bytes/100 | wc -c`);
   out('3. compare what the servers logged:');
   out(`   wc -l ${onlineLog} ${targetLog}`);

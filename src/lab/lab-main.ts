@@ -27,14 +27,22 @@ export function stateFile(prefix: string): string {
 function readState(prefix: string): LabState | null {
   const f = stateFile(prefix);
   if (!existsSync(f)) return null;
-  try { return JSON.parse(readFileSync(f, 'utf8')) as LabState; } catch { return null; }
+  try {
+    return JSON.parse(readFileSync(f, 'utf8')) as LabState;
+  } catch {
+    return null;
+  }
 }
 
 /** True when /proc/<pid>/cmdline still starts with the recorded program (guards against pid reuse). */
 function sameProgram(pid: number, argv: readonly string[]): boolean {
   try {
     const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-    return cmd[0] === argv[0] || path.basename(cmd[0] ?? '') === path.basename(argv[0] ?? '') || (cmd[0] ?? '').startsWith(`${argv[0] ?? ''}:`);
+    return (
+      cmd[0] === argv[0] ||
+      path.basename(cmd[0] ?? '') === path.basename(argv[0] ?? '') ||
+      (cmd[0] ?? '').startsWith(`${argv[0] ?? ''}:`)
+    );
   } catch {
     return false;
   }
@@ -45,12 +53,23 @@ export async function labDown(prefix: string, log: (m: string) => void): Promise
   const st = readState(prefix);
   for (const p of st?.processes ?? []) {
     if (!pidAlive(p.pid) || !sameProgram(p.pid, p.argv)) continue;
-    try { process.kill(p.pid, 'SIGTERM'); } catch { /* gone */ }
+    try {
+      process.kill(p.pid, 'SIGTERM');
+    } catch {
+      /* gone */
+    }
     for (let i = 0; i < 30 && pidAlive(p.pid); i++) await sleep(100);
-    if (pidAlive(p.pid)) { try { process.kill(p.pid, 'SIGKILL'); } catch { /* gone */ } }
+    if (pidAlive(p.pid)) {
+      try {
+        process.kill(p.pid, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+    }
   }
   for (const problem of await removeStale(prefix, log)) log(`lab: ${problem}`);
-  if (st?.dir && st.dir.startsWith(path.join(os.tmpdir(), 'tcpcopy-lab-'))) rmSync(st.dir, { recursive: true, force: true });
+  if (st?.dir && st.dir.startsWith(path.join(os.tmpdir(), 'tcpcopy-lab-')))
+    rmSync(st.dir, { recursive: true, force: true });
   if (existsSync(stateFile(prefix))) unlinkSync(stateFile(prefix));
 }
 
@@ -65,13 +84,18 @@ export async function labMain(argv: readonly string[]): Promise<number> {
     if (a === '--prefix') prefix = rest[++i];
     else if (a === '--client-addresses') clientAddresses = Number(rest[++i]);
     else if (a === '--online2') online2 = true;
-    else { process.stderr.write(`lab: unknown option ${String(a)}\n`); return 2; }
+    else {
+      process.stderr.write(`lab: unknown option ${String(a)}\n`);
+      return 2;
+    }
   }
   if (prefix === undefined || !['up', 'down', 'status'].includes(cmd ?? '')) {
     process.stderr.write('usage: lab-main up|down|status --prefix P [--client-addresses N] [--online2]\n');
     return 2;
   }
-  const log = (m: string): void => { process.stderr.write(`${m}\n`); };
+  const log = (m: string): void => {
+    process.stderr.write(`${m}\n`);
+  };
   try {
     validatePrefix(prefix);
     if (cmd === 'down') {
@@ -93,7 +117,13 @@ export async function labMain(argv: readonly string[]): Promise<number> {
       return 0;
     }
     await labDown(prefix, log);
-    const lab = await Lab.up({ prefix, online2, keepDir: true, log, ...(clientAddresses !== undefined ? { clientAddresses } : {}) });
+    const lab = await Lab.up({
+      prefix,
+      online2,
+      keepDir: true,
+      log,
+      ...(clientAddresses !== undefined ? { clientAddresses } : {}),
+    });
     try {
       await lab.startNginx('online', { port: 80, detached: true });
       await lab.startNginx('target', { port: 8080, detached: true });
@@ -113,5 +143,7 @@ export async function labMain(argv: readonly string[]): Promise<number> {
 }
 
 if (require.main === module) {
-  void labMain(process.argv.slice(2)).then((code) => { process.exitCode = code; });
+  void labMain(process.argv.slice(2)).then((code) => {
+    process.exitCode = code;
+  });
 }

@@ -14,8 +14,15 @@ import { loadArgs } from './loadgen-main';
 import { allNamespaces, nsName, validatePrefix, type HostName } from './names';
 import { LabProcess, type SpawnOptions } from './process';
 import {
-  startNginx, startNodeHttp, startRedis,
-  type NginxOptions, type NginxServer, type NodeHttpOptions, type NodeHttpServer, type RedisOptions, type RedisServer,
+  startNginx,
+  startNodeHttp,
+  startRedis,
+  type NginxOptions,
+  type NginxServer,
+  type NodeHttpOptions,
+  type NodeHttpServer,
+  type RedisOptions,
+  type RedisServer,
 } from './servers';
 import { run, type ExecResult } from './sh';
 import { buildTopology, removeNamespaces, removeStale, type LabHost, type Topology } from './topology';
@@ -106,7 +113,8 @@ export class Lab {
     this.bridge = topo.bridge;
     this.switchNs = nsName(opts.prefix, 'switch');
     const h = topo.hosts;
-    if (!h.client || !h.online || !h.target || !h.assistant) throw new TcpcopyError('ERR_LAB_SETUP', 'topology is missing a host');
+    if (!h.client || !h.online || !h.target || !h.assistant)
+      throw new TcpcopyError('ERR_LAB_SETUP', 'topology is missing a host');
     this.hosts = { client: h.client, online: h.online, target: h.target, assistant: h.assistant };
     if (h.online2) this.hosts.online2 = h.online2;
     if (h.client2) this.hosts.client2 = h.client2;
@@ -131,8 +139,11 @@ export class Lab {
     chmodSync(dir, 0o755);
     try {
       const topo = await buildTopology({
-        prefix: opts.prefix, clientAddresses: n, online2: opts.online2 ?? false,
-        targetRpFilter: opts.targetRpFilter ?? 0, log,
+        prefix: opts.prefix,
+        clientAddresses: n,
+        online2: opts.online2 ?? false,
+        targetRpFilter: opts.targetRpFilter ?? 0,
+        log,
       });
       return new Lab(opts, dir, topo, log);
     } catch (e) {
@@ -146,7 +157,11 @@ export class Lab {
   /** Host info by name; throws ERR_LAB_HOST when the lab has no such host. */
   host(name: HostName): LabHost {
     const h = this.hosts[name];
-    if (!h) throw new TcpcopyError('ERR_LAB_HOST', `lab host ${name} does not exist (online2/client2 need LabOptions.online2)`);
+    if (!h)
+      throw new TcpcopyError(
+        'ERR_LAB_HOST',
+        `lab host ${name} does not exist (online2/client2 need LabOptions.online2)`,
+      );
     return h;
   }
 
@@ -204,7 +219,9 @@ export class Lab {
     });
     const line = r.stdout.trim().split('\n').pop() ?? '';
     if (r.code !== 0 || !line.startsWith('{')) {
-      throw new TcpcopyError('ERR_LAB_LOAD', `loadgen failed (exit ${r.code}): ${r.stderr.trim()}`, { stderr: r.stderr });
+      throw new TcpcopyError('ERR_LAB_LOAD', `loadgen failed (exit ${r.code}): ${r.stderr.trim()}`, {
+        stderr: r.stderr,
+      });
     }
     return JSON.parse(line) as LoadSummary;
   }
@@ -212,7 +229,11 @@ export class Lab {
   /** A JSON-able description (for `lab-main up` state files and `status`). */
   state(): LabState {
     return {
-      prefix: this.prefix, dir: this.dir, namespaces: [...this.namespaces], bridge: this.bridge, hosts: this.hosts,
+      prefix: this.prefix,
+      dir: this.dir,
+      namespaces: [...this.namespaces],
+      bridge: this.bridge,
+      hosts: this.hosts,
       processes: [...this.procs].map((p) => ({ pid: p.pid, label: p.label, argv: [...p.argv] })),
     };
   }
@@ -233,10 +254,12 @@ export class Lab {
 
   private async doDown(): Promise<void> {
     try {
-      await Promise.all([...this.procs].map(async (p) => {
-        const e = await p.stop();
-        if (e.signal === 'SIGKILL') this.log(`lab: ${p.label} (pid ${p.pid}) needed SIGKILL`);
-      }));
+      await Promise.all(
+        [...this.procs].map(async (p) => {
+          const e = await p.stop();
+          if (e.signal === 'SIGKILL') this.log(`lab: ${p.label} (pid ${p.pid}) needed SIGKILL`);
+        }),
+      );
     } catch (e) {
       this.log(`lab: stopping processes: ${(e as Error).message}`);
     }
@@ -247,7 +270,11 @@ export class Lab {
       this.log(`lab: removing namespaces: ${(e as Error).message}`);
     }
     if (!this.keepDir) {
-      try { rmSync(this.dir, { recursive: true, force: true }); } catch (e) { this.log(`lab: rm ${this.dir}: ${(e as Error).message}`); }
+      try {
+        rmSync(this.dir, { recursive: true, force: true });
+      } catch (e) {
+        this.log(`lab: rm ${this.dir}: ${(e as Error).message}`);
+      }
     }
   }
 }

@@ -31,7 +31,8 @@ export function parseLoadArgs(argv: readonly string[]): LoadOptions {
   const rest: Partial<LoadOptions> = {};
   const num = (flag: string, v: string | undefined): number => {
     const n = Number(v);
-    if (v === undefined || v === '' || !Number.isFinite(n)) throw new TcpcopyError('ERR_LAB_LOAD_OPTION', `${flag} ${String(v)}: expected a number`);
+    if (v === undefined || v === '' || !Number.isFinite(n))
+      throw new TcpcopyError('ERR_LAB_LOAD_OPTION', `${flag} ${String(v)}: expected a number`);
     return n;
   };
   for (let i = 0; i < argv.length; i++) {
@@ -42,20 +43,56 @@ export function parseLoadArgs(argv: readonly string[]): LoadOptions {
       return x;
     };
     switch (a) {
-      case '--url': url = v(); break;
-      case '--requests': requests = num(a, v()); break;
-      case '--duration-ms': durationMs = num(a, v()); break;
-      case '--concurrency': rest.concurrency = num(a, v()); break;
-      case '--close': rest.keepAlive = false; break;
-      case '--keep-alive': rest.keepAlive = true; break;
-      case '--rate': rest.rate = num(a, v()); break;
-      case '--path': paths.push(v()); break;
-      case '--paths': paths.push(...v().split(',').filter((s) => s !== '')); break;
-      case '--body-bytes': rest.bodyBytes = num(a, v()); break;
-      case '--method': rest.method = v(); break;
-      case '--local-address': addrs.push(v()); break;
-      case '--local-addresses': addrs.push(...v().split(',').filter((s) => s !== '')); break;
-      case '--timeout-ms': rest.timeoutMs = num(a, v()); break;
+      case '--url':
+        url = v();
+        break;
+      case '--requests':
+        requests = num(a, v());
+        break;
+      case '--duration-ms':
+        durationMs = num(a, v());
+        break;
+      case '--concurrency':
+        rest.concurrency = num(a, v());
+        break;
+      case '--close':
+        rest.keepAlive = false;
+        break;
+      case '--keep-alive':
+        rest.keepAlive = true;
+        break;
+      case '--rate':
+        rest.rate = num(a, v());
+        break;
+      case '--path':
+        paths.push(v());
+        break;
+      case '--paths':
+        paths.push(
+          ...v()
+            .split(',')
+            .filter((s) => s !== ''),
+        );
+        break;
+      case '--body-bytes':
+        rest.bodyBytes = num(a, v());
+        break;
+      case '--method':
+        rest.method = v();
+        break;
+      case '--local-address':
+        addrs.push(v());
+        break;
+      case '--local-addresses':
+        addrs.push(
+          ...v()
+            .split(',')
+            .filter((s) => s !== ''),
+        );
+        break;
+      case '--timeout-ms':
+        rest.timeoutMs = num(a, v());
+        break;
       case '--header': {
         const h = v();
         const c = h.indexOf(':');
@@ -63,11 +100,15 @@ export function parseLoadArgs(argv: readonly string[]): LoadOptions {
         headers[h.slice(0, c).trim()] = h.slice(c + 1).trim();
         break;
       }
-      default: throw new TcpcopyError('ERR_LAB_LOAD_OPTION', `unknown option ${String(a)}`);
+      default:
+        throw new TcpcopyError('ERR_LAB_LOAD_OPTION', `unknown option ${String(a)}`);
     }
   }
   if (url === undefined || requests === undefined || durationMs === undefined) {
-    throw new TcpcopyError('ERR_LAB_LOAD_OPTION', '--url, --requests and --duration-ms are required (the load must be bounded in count and time)');
+    throw new TcpcopyError(
+      'ERR_LAB_LOAD_OPTION',
+      '--url, --requests and --duration-ms are required (the load must be bounded in count and time)',
+    );
   }
   const o: LoadOptions = { url, requests, durationMs, ...rest };
   if (paths.length > 0) o.paths = paths;

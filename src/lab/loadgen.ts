@@ -80,17 +80,28 @@ function quantile(sorted: Float64Array, q: number): number {
 /** Validates options; throws ERR_LAB_LOAD_OPTION naming the bad field. */
 function check(o: LoadOptions): URL {
   const bad = (field: string, v: unknown, want: string): never => {
-    throw new TcpcopyError('ERR_LAB_LOAD_OPTION', `load option ${field}=${JSON.stringify(v)}: expected ${want}`, { field });
+    throw new TcpcopyError('ERR_LAB_LOAD_OPTION', `load option ${field}=${JSON.stringify(v)}: expected ${want}`, {
+      field,
+    });
   };
   let u: URL;
-  try { u = new URL(o.url); } catch { return bad('url', o.url, 'http://host:port/path'); }
+  try {
+    u = new URL(o.url);
+  } catch {
+    return bad('url', o.url, 'http://host:port/path');
+  }
   if (u.protocol !== 'http:') bad('url', o.url, 'an http:// URL');
-  if (!Number.isInteger(o.requests) || o.requests < 1) bad('requests', o.requests, 'an integer >= 1 (the load must be bounded)');
-  if (!Number.isFinite(o.durationMs) || o.durationMs < 1) bad('durationMs', o.durationMs, 'milliseconds >= 1 (the load must be bounded)');
-  if (o.concurrency !== undefined && (!Number.isInteger(o.concurrency) || o.concurrency < 1)) bad('concurrency', o.concurrency, 'an integer >= 1');
+  if (!Number.isInteger(o.requests) || o.requests < 1)
+    bad('requests', o.requests, 'an integer >= 1 (the load must be bounded)');
+  if (!Number.isFinite(o.durationMs) || o.durationMs < 1)
+    bad('durationMs', o.durationMs, 'milliseconds >= 1 (the load must be bounded)');
+  if (o.concurrency !== undefined && (!Number.isInteger(o.concurrency) || o.concurrency < 1))
+    bad('concurrency', o.concurrency, 'an integer >= 1');
   if (o.rate !== undefined && !(o.rate > 0)) bad('rate', o.rate, 'requests per second > 0');
-  if (o.bodyBytes !== undefined && (!Number.isInteger(o.bodyBytes) || o.bodyBytes < 0)) bad('bodyBytes', o.bodyBytes, 'an integer >= 0');
-  if (o.paths !== undefined && (o.paths.length === 0 || o.paths.some((p) => !p.startsWith('/')))) bad('paths', o.paths, 'a non-empty list of paths starting with /');
+  if (o.bodyBytes !== undefined && (!Number.isInteger(o.bodyBytes) || o.bodyBytes < 0))
+    bad('bodyBytes', o.bodyBytes, 'an integer >= 0');
+  if (o.paths !== undefined && (o.paths.length === 0 || o.paths.some((p) => !p.startsWith('/'))))
+    bad('paths', o.paths, 'a non-empty list of paths starting with /');
   return u;
 }
 
@@ -133,12 +144,17 @@ export async function runLoad(o: LoadOptions): Promise<LoadSummary> {
   const t0 = performance.now();
   const deadline = t0 + o.durationMs;
   const usedAddrs = new Set<string>();
-  const err = (k: string): void => { errors[k] = (errors[k] ?? 0) + 1; };
+  const err = (k: string): void => {
+    errors[k] = (errors[k] ?? 0) + 1;
+  };
   const open = new Set<HttpConn>();
 
   const record = (pathIdx: number, r: HttpResult, lat: number): void => {
     bytes += r.bytes;
-    if (r.error !== null) { err(r.error); return; }
+    if (r.error !== null) {
+      err(r.error);
+      return;
+    }
     byStatus[r.status] = (byStatus[r.status] ?? 0) + 1;
     if (r.status >= 200 && r.status < 400) {
       ok++;
@@ -161,7 +177,10 @@ export async function runLoad(o: LoadOptions): Promise<LoadSummary> {
     open.add(c);
     c.sock.once('close', () => open.delete(c));
     const e = await c.connected();
-    if (e !== null) { c.destroy(); return e; }
+    if (e !== null) {
+      c.destroy();
+      return e;
+    }
     conns++;
     return c;
   };
@@ -171,12 +190,19 @@ export async function runLoad(o: LoadOptions): Promise<LoadSummary> {
     for (;;) {
       if (started >= o.requests) break;
       let now = performance.now();
-      if (now >= deadline) { stoppedBy = 'time'; break; }
+      if (now >= deadline) {
+        stoppedBy = 'time';
+        break;
+      }
       const idx = started++;
       if (o.rate !== undefined) {
         const at = t0 + (idx * 1000) / o.rate;
         if (at > now) {
-          if (at >= deadline) { started--; stoppedBy = 'time'; break; }
+          if (at >= deadline) {
+            started--;
+            stoppedBy = 'time';
+            break;
+          }
           await new Promise((r) => setTimeout(r, at - now));
           now = performance.now();
         }
@@ -186,13 +212,17 @@ export async function runLoad(o: LoadOptions): Promise<LoadSummary> {
       const tStart = now;
       if (conn === null || !conn.open) {
         const c = await connect();
-        if (typeof c === 'string') { err(c); continue; }
+        if (typeof c === 'string') {
+          err(c);
+          continue;
+        }
         conn = c;
       }
       const r = await conn.request(reqs[pathIdx] as Buffer);
       record(pathIdx, r, performance.now() - tStart);
       if (!keepAlive || r.close) {
-        if (r.error === null) conn.end(); else conn.destroy();
+        if (r.error === null) conn.end();
+        else conn.destroy();
         conn = null;
       }
     }
@@ -211,15 +241,26 @@ export async function runLoad(o: LoadOptions): Promise<LoadSummary> {
     perPath[p] = cur;
   });
   return {
-    url: o.url, keepAlive, concurrency,
-    requestsSent: started, responsesOk: ok, byStatus, errors,
+    url: o.url,
+    keepAlive,
+    concurrency,
+    requestsSent: started,
+    responsesOk: ok,
+    byStatus,
+    errors,
     durationMs: Math.round(durationMs * 1000) / 1000,
     requestsPerSec: Math.round((started / (durationMs / 1000)) * 10) / 10,
     latencyMs: {
-      p50: quantile(sorted, 0.5), p90: quantile(sorted, 0.9), p99: quantile(sorted, 0.99),
-      max: Math.round(maxLat * 1000) / 1000, mean: ok > 0 ? Math.round((sumLat / ok) * 1000) / 1000 : 0,
+      p50: quantile(sorted, 0.5),
+      p90: quantile(sorted, 0.9),
+      p99: quantile(sorted, 0.99),
+      max: Math.round(maxLat * 1000) / 1000,
+      mean: ok > 0 ? Math.round((sumLat / ok) * 1000) / 1000 : 0,
     },
-    perPath, connectionsOpened: conns, bytesReceived: bytes,
-    sourceAddresses: [...usedAddrs].sort(), stoppedBy,
+    perPath,
+    connectionsOpened: conns,
+    bytesReceived: bytes,
+    sourceAddresses: [...usedAddrs].sort(),
+    stoppedBy,
   };
 }

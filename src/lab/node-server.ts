@@ -12,7 +12,7 @@ import type { NodeLogLine } from './access-log';
 
 function arg(name: string, def: string): string {
   const i = process.argv.indexOf(name);
-  return i >= 0 ? process.argv[i + 1] ?? def : def;
+  return i >= 0 ? (process.argv[i + 1] ?? def) : def;
 }
 
 function main(): void {
@@ -23,7 +23,9 @@ function main(): void {
   const perConn = new WeakMap<object, number>();
   const server = http.createServer({ keepAliveTimeout: 65_000 }, (req, res) => {
     let bodyLength = 0;
-    req.on('data', (b: Buffer) => { bodyLength += b.length; });
+    req.on('data', (b: Buffer) => {
+      bodyLength += b.length;
+    });
     req.on('end', () => {
       const n = (perConn.get(req.socket) ?? 0) + 1;
       perConn.set(req.socket, n);
@@ -48,11 +50,14 @@ function main(): void {
   });
   server.keepAliveTimeout = 65_000;
   server.maxRequestsPerSocket = 0;
-  server.listen(port, host, () => { process.stdout.write(`listening ${host}:${port}\n`); });
+  server.listen(port, host, () => {
+    process.stdout.write(`listening ${host}:${port}\n`);
+  });
   const stop = (): void => {
     server.close();
     server.closeAllConnections();
-    if (log) log.end(() => process.exit(0)); else process.exit(0);
+    if (log) log.end(() => process.exit(0));
+    else process.exit(0);
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);

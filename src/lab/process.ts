@@ -58,7 +58,11 @@ export class LabProcess {
   private waiters: Array<() => void> = [];
 
   /** Spawns `ip netns exec <ns> argv...` (or argv directly when ns is null). */
-  constructor(ns: string | null, readonly argv: readonly string[], opts: SpawnOptions = {}) {
+  constructor(
+    ns: string | null,
+    readonly argv: readonly string[],
+    opts: SpawnOptions = {},
+  ) {
     const full = ns === null ? [...argv] : ['ip', 'netns', 'exec', ns, ...argv];
     const [cmd, ...args] = full;
     if (cmd === undefined) throw new TcpcopyError('ERR_LAB_EXEC', 'spawn: empty argv');
@@ -85,10 +89,16 @@ export class LabProcess {
     this.pid = child.pid;
     child.stdout?.setEncoding('utf8');
     child.stderr?.setEncoding('utf8');
-    child.stdout?.on('data', (s: string) => { this.out = this.append(this.out, s); });
-    child.stderr?.on('data', (s: string) => { this.err = this.append(this.err, s); });
+    child.stdout?.on('data', (s: string) => {
+      this.out = this.append(this.out, s);
+    });
+    child.stderr?.on('data', (s: string) => {
+      this.err = this.append(this.err, s);
+    });
     this.exited = new Promise((resolve) => {
-      child.on('error', () => { /* reported through close */ });
+      child.on('error', () => {
+        /* reported through close */
+      });
       child.on('close', (code, signal) => {
         this.exitInfo = { code, signal };
         this.log?.end();
@@ -113,13 +123,21 @@ export class LabProcess {
   }
 
   /** Collected stdout (the last `maxText` characters). */
-  get stdout(): string { return this.out; }
+  get stdout(): string {
+    return this.out;
+  }
   /** Collected stderr (the last `maxText` characters). */
-  get stderr(): string { return this.err; }
+  get stderr(): string {
+    return this.err;
+  }
   /** Exit info once exited, else null. */
-  get exit(): ProcessExit | null { return this.exitInfo; }
+  get exit(): ProcessExit | null {
+    return this.exitInfo;
+  }
   /** True until the process has exited. */
-  get running(): boolean { return this.exitInfo === null; }
+  get running(): boolean {
+    return this.exitInfo === null;
+  }
 
   /**
    * Resolves when `pattern` appears in stdout or stderr. Rejects with ERR_LAB_START when the
@@ -134,22 +152,35 @@ export class LabProcess {
       if (left <= 0) throw this.startError(`did not print ${pattern} within ${timeoutMs} ms`);
       await new Promise<void>((r) => {
         const t = setTimeout(r, Math.min(left, 200));
-        this.waiters.push(() => { clearTimeout(t); r(); });
+        this.waiters.push(() => {
+          clearTimeout(t);
+          r();
+        });
       });
     }
   }
 
   /** An ERR_LAB_START error carrying the output tail. */
   startError(what: string): TcpcopyError {
-    return new TcpcopyError('ERR_LAB_START', `${this.label} (pid ${this.pid}) ${what}; stderr: ${this.err.slice(-2000).trim()}`, {
-      argv: [...this.argv], stdout: this.out.slice(-2000), stderr: this.err.slice(-2000),
-    });
+    return new TcpcopyError(
+      'ERR_LAB_START',
+      `${this.label} (pid ${this.pid}) ${what}; stderr: ${this.err.slice(-2000).trim()}`,
+      {
+        argv: [...this.argv],
+        stdout: this.out.slice(-2000),
+        stderr: this.err.slice(-2000),
+      },
+    );
   }
 
   /** Sends a signal to the pid (no-op when it has exited). */
   signal(sig: NodeJS.Signals): void {
     if (this.exitInfo) return;
-    try { process.kill(this.pid, sig); } catch { /* gone */ }
+    try {
+      process.kill(this.pid, sig);
+    } catch {
+      /* gone */
+    }
   }
 
   /**

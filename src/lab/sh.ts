@@ -27,7 +27,15 @@ export interface RunOptions {
   env?: Record<string, string>;
 }
 
-const SIGNALS: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGKILL: 9, SIGTERM: 15, SIGPIPE: 13, SIGABRT: 6, SIGSEGV: 11 };
+const SIGNALS: Record<string, number> = {
+  SIGHUP: 1,
+  SIGINT: 2,
+  SIGKILL: 9,
+  SIGTERM: 15,
+  SIGPIPE: 13,
+  SIGABRT: 6,
+  SIGSEGV: 11,
+};
 
 /**
  * Runs `argv` and resolves its exit code and output. Rejects with ERR_LAB_TIMEOUT when the
@@ -49,40 +57,61 @@ export function run(argv: readonly string[], opts: RunOptions = {}): Promise<Exe
     let errLen = 0;
     let settled = false;
     child.stdout.on('data', (b: Buffer) => {
-      if (outLen < maxBuffer) { out.push(b); outLen += b.length; }
+      if (outLen < maxBuffer) {
+        out.push(b);
+        outLen += b.length;
+      }
     });
     child.stderr.on('data', (b: Buffer) => {
-      if (errLen < maxBuffer) { err.push(b); errLen += b.length; }
+      if (errLen < maxBuffer) {
+        err.push(b);
+        errLen += b.length;
+      }
     });
     const timer = setTimeout(() => {
       if (settled) return;
       settled = true;
       if (child.pid !== undefined) {
-        try { process.kill(child.pid, 'SIGKILL'); } catch { /* already gone */ }
+        try {
+          process.kill(child.pid, 'SIGKILL');
+        } catch {
+          /* already gone */
+        }
       }
-      reject(new TcpcopyError('ERR_LAB_TIMEOUT', `command timed out after ${timeoutMs} ms: ${argv.join(' ')}`, {
-        argv: [...argv], timeoutMs,
-        stdout: Buffer.concat(out).toString('utf8').slice(-4000),
-        stderr: Buffer.concat(err).toString('utf8').slice(-4000),
-      }));
+      reject(
+        new TcpcopyError('ERR_LAB_TIMEOUT', `command timed out after ${timeoutMs} ms: ${argv.join(' ')}`, {
+          argv: [...argv],
+          timeoutMs,
+          stdout: Buffer.concat(out).toString('utf8').slice(-4000),
+          stderr: Buffer.concat(err).toString('utf8').slice(-4000),
+        }),
+      );
     }, timeoutMs);
     child.on('error', (e: NodeJS.ErrnoException) => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
-      reject(new TcpcopyError('ERR_LAB_EXEC', `cannot run ${cmd}: ${e.message}${e.code === 'ENOENT' ? ' (is it installed? try scripts/ensure-system.sh)' : ''}`, { argv: [...argv], errno: e.code }));
+      reject(
+        new TcpcopyError(
+          'ERR_LAB_EXEC',
+          `cannot run ${cmd}: ${e.message}${e.code === 'ENOENT' ? ' (is it installed? try scripts/ensure-system.sh)' : ''}`,
+          { argv: [...argv], errno: e.code },
+        ),
+      );
     });
     child.on('close', (code, signal) => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
       resolve({
-        code: code ?? 128 + (signal ? SIGNALS[signal] ?? 0 : 0),
+        code: code ?? 128 + (signal ? (SIGNALS[signal] ?? 0) : 0),
         stdout: Buffer.concat(out).toString('utf8'),
         stderr: Buffer.concat(err).toString('utf8'),
       });
     });
-    child.stdin.on('error', () => { /* child may exit before reading its input */ });
+    child.stdin.on('error', () => {
+      /* child may exit before reading its input */
+    });
     child.stdin.end(opts.input ?? '');
   });
 }
@@ -91,9 +120,15 @@ export function run(argv: readonly string[], opts: RunOptions = {}): Promise<Exe
 export async function runOk(argv: readonly string[], opts: RunOptions = {}): Promise<ExecResult> {
   const r = await run(argv, opts);
   if (r.code !== 0) {
-    throw new TcpcopyError('ERR_LAB_COMMAND', `command failed (exit ${r.code}): ${argv.join(' ')}: ${r.stderr.trim() || r.stdout.trim()}`, {
-      argv: [...argv], code: r.code, stderr: r.stderr,
-    });
+    throw new TcpcopyError(
+      'ERR_LAB_COMMAND',
+      `command failed (exit ${r.code}): ${argv.join(' ')}: ${r.stderr.trim() || r.stdout.trim()}`,
+      {
+        argv: [...argv],
+        code: r.code,
+        stderr: r.stderr,
+      },
+    );
   }
   return r;
 }

@@ -7,8 +7,14 @@
  */
 import { TcpcopyError } from '../core/errors';
 import {
-  CLIENT_NETS, HOST_NAMES, LAN, allNamespaces, clientAddressList, nsName,
-  type HostName, type VethPair,
+  CLIENT_NETS,
+  HOST_NAMES,
+  LAN,
+  allNamespaces,
+  clientAddressList,
+  nsName,
+  type HostName,
+  type VethPair,
 } from './names';
 import { run, runOk, sleep } from './sh';
 
@@ -57,14 +63,20 @@ export interface Topology {
 /** Lists namespace names (`ip netns list`). */
 export async function listNamespaces(): Promise<string[]> {
   const r = await runOk(['ip', 'netns', 'list']);
-  return r.stdout.split('\n').map((l) => l.trim().split(/\s+/)[0] ?? '').filter((s) => s !== '');
+  return r.stdout
+    .split('\n')
+    .map((l) => l.trim().split(/\s+/)[0] ?? '')
+    .filter((s) => s !== '');
 }
 
 /** Pids of processes inside a namespace (`ip netns pids`); empty when the namespace is gone. */
 export async function namespacePids(ns: string): Promise<number[]> {
   const r = await run(['ip', 'netns', 'pids', ns], { timeoutMs: 10_000 });
   if (r.code !== 0) return [];
-  return r.stdout.split(/\s+/).filter((s) => /^\d+$/.test(s)).map(Number);
+  return r.stdout
+    .split(/\s+/)
+    .filter((s) => /^\d+$/.test(s))
+    .map(Number);
 }
 
 /**
@@ -81,10 +93,18 @@ export async function removeNamespaces(names: readonly string[], log: (m: string
     for (const pid of pids) {
       if (pid === process.pid) continue;
       log(`lab: killing leftover pid ${pid} in namespace ${ns}`);
-      try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
     }
     if (pids.length > 0) await sleep(100);
-    const r = await run(['ip', 'netns', 'del', ns], { timeoutMs: 10_000 }).catch((e: Error) => ({ code: -1, stdout: '', stderr: e.message }));
+    const r = await run(['ip', 'netns', 'del', ns], { timeoutMs: 10_000 }).catch((e: Error) => ({
+      code: -1,
+      stdout: '',
+      stderr: e.message,
+    }));
     if (r.code !== 0) problems.push(`ip netns del ${ns}: ${r.stderr.trim()}`);
   }
   return problems;
@@ -131,7 +151,11 @@ export async function offloadsOff(ns: string, dev: string, log: (m: string) => v
 export async function buildTopology(spec: TopologySpec): Promise<Topology> {
   const p = spec.prefix;
   const eth = await run(['ethtool', '--version']).catch((e: Error) => ({ code: -1, stdout: '', stderr: e.message }));
-  if (eth.code !== 0) throw new TcpcopyError('ERR_LAB_EXEC', `ethtool is missing or broken (apt-get install ethtool): ${eth.stderr.trim()}`);
+  if (eth.code !== 0)
+    throw new TcpcopyError(
+      'ERR_LAB_EXEC',
+      `ethtool is missing or broken (apt-get install ethtool): ${eth.stderr.trim()}`,
+    );
   const roles: HostName[] = HOST_NAMES.filter((h) => spec.online2 || (h !== 'online2' && h !== 'client2'));
   const sw = nsName(p, 'switch');
   const namespaces = [...roles.map((h) => nsName(p, h)), sw];
@@ -157,7 +181,9 @@ export async function buildTopology(spec: TopologySpec): Promise<Topology> {
   await ipBatch(null, rootLines);
 
   const lines = new Map<string, string[]>(namespaces.map((n) => [n, ['link set lo up']]));
-  const add = (n: string, l: string): void => { lines.get(n)?.push(l); };
+  const add = (n: string, l: string): void => {
+    lines.get(n)?.push(l);
+  };
   add(sw, `link add ${bridge} type bridge stp_state 0 forward_delay 0`);
   add(sw, `link set ${bridge} up`);
   for (const v of veths) {

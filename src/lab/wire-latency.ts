@@ -205,7 +205,9 @@ export async function wireLatencies(file: string, opts: WireLatencyOptions): Pro
     },
   };
   try {
-    while (await reader.readBatch(rx, BATCH)) { /* the receiver does the work */ }
+    while (await reader.readBatch(rx, BATCH)) {
+      /* the receiver does the work */
+    }
   } finally {
     await reader.close();
   }

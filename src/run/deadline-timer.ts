@@ -19,7 +19,11 @@ export class DeadlineTimer {
    * @param clock the engine's clock, ms
    * @param slackMs how much later the deadline may be than the armed timer before it is moved
    */
-  constructor(private readonly onFire: () => void, private readonly clock: () => number, private readonly slackMs = 2) {}
+  constructor(
+    private readonly onFire: () => void,
+    private readonly clock: () => number,
+    private readonly slackMs = 2,
+  ) {}
 
   /** Keeps the timer at `at` (engine time, ms; Infinity: no deadline). */
   arm(at: number): void {

@@ -11,7 +11,9 @@ export function clock(): number {
 
 /** The BPF filter live capture uses when -F is not given: client->server packets of the transfers. */
 export function transferFilter(cfg: TcpcopyConfig): string {
-  const parts = cfg.transfers.map((t) => (t.onlineIp !== 0 ? `(dst host ${ipToString(t.onlineIp)} and dst port ${t.onlinePort})` : `dst port ${t.onlinePort}`));
+  const parts = cfg.transfers.map((t) =>
+    t.onlineIp !== 0 ? `(dst host ${ipToString(t.onlineIp)} and dst port ${t.onlinePort})` : `dst port ${t.onlinePort}`,
+  );
   return `tcp and (${[...new Set(parts)].join(' or ')})`;
 }
 
@@ -27,7 +29,10 @@ export function transferFilter(cfg: TcpcopyConfig): string {
  * `--capture-delay` trades replay lag for CPU (measured at 2000 keep-alive requests/s: 5 ms
  * 32 µs per request, 10 ms 29, 20 ms 24, 40 ms 21.5).
  */
-export function liveRingGeometry(snaplen: number, blockTimeoutMs = LIVE_RING_BLOCK_TIMEOUT_MS): { blockKB: number; blockTimeoutMs: number } {
+export function liveRingGeometry(
+  snaplen: number,
+  blockTimeoutMs = LIVE_RING_BLOCK_TIMEOUT_MS,
+): { blockKB: number; blockTimeoutMs: number } {
   let kb = 4;
   while (kb * 1024 < snaplen + 128) kb *= 2;
   return { blockKB: kb, blockTimeoutMs };

@@ -37,7 +37,8 @@ export class LiveStatus {
 
   constructor(private readonly opts: LiveStatusOptions) {
     this.lastAt = opts.startedAt; // the first rate is the average since the start
-    const useLine = opts.intervalMs > 0 && (opts.style === 'line' || (opts.style === 'auto' && opts.stream.isTTY === true));
+    const useLine =
+      opts.intervalMs > 0 && (opts.style === 'line' || (opts.style === 'auto' && opts.stream.isTTY === true));
     this.line = useLine ? new StatusLine(opts.stream) : null;
     this.log = this.line !== null ? this.line.wrapLogger(opts.log) : opts.log;
   }
@@ -50,7 +51,8 @@ export class LiveStatus {
 
   /** Builds the status text as of `now` (ms) and updates the rate; pure apart from the rate memory. */
   text(e: EngineStats, now: number, progress: number | null, channelUp: boolean, rssMB: number): string {
-    if (this.lastAt >= 0 && now > this.lastAt) this.rate = ((e.requestsReplayed - this.lastReplayed) * 1000) / (now - this.lastAt);
+    if (this.lastAt >= 0 && now > this.lastAt)
+      this.rate = ((e.requestsReplayed - this.lastReplayed) * 1000) / (now - this.lastAt);
     this.lastAt = now;
     this.lastReplayed = e.requestsReplayed;
     const etaS = progress !== null ? estimateEta(progress, this.opts.startedAt, now) : null;

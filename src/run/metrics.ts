@@ -42,7 +42,9 @@ export class PromText {
 
   /** One sample of `prefix_name` (name may carry a suffix like _bucket). */
   sample(name: string, value: number, labels: Labels = {}): this {
-    const ls = Object.entries(labels).map(([k, v]) => `${k}="${escapeLabelValue(v)}"`).join(',');
+    const ls = Object.entries(labels)
+      .map(([k, v]) => `${k}="${escapeLabelValue(v)}"`)
+      .join(',');
     this.lines.push(`${this.prefix}_${name}${ls === '' ? '' : `{${ls}}`} ${formatValue(value)}`);
     return this;
   }
@@ -81,16 +83,31 @@ export function tcpcopyMetrics(r: ReplayReport, channelUp: boolean): string {
   const acc = requestAccounting(e);
   p.family('sessions_total', 'counter', 'Replayed sessions ended, by outcome.');
   for (const o of OUTCOMES) p.sample('sessions_total', e.outcomes[o], { outcome: o });
-  p.single('sessions_created_total', 'counter', 'Sessions created (SYN seen or first data seen mid-stream).', e.sessionsCreated);
+  p.single(
+    'sessions_created_total',
+    'counter',
+    'Sessions created (SYN seen or first data seen mid-stream).',
+    e.sessionsCreated,
+  );
   p.single('sessions_sampled_out_total', 'counter', 'Sessions skipped by sampling (-r, -g).', e.sessionsSampledOut);
   p.single('sessions_active', 'gauge', 'Sessions in the table now.', e.sessionsActive);
-  p.single('requests_captured_total', 'counter', 'Requests captured, including sampled-out ones (= replayed + lost).', acc.captured);
+  p.single(
+    'requests_captured_total',
+    'counter',
+    'Requests captured, including sampled-out ones (= replayed + lost).',
+    acc.captured,
+  );
   p.single('requests_replayed_total', 'counter', 'Requests sent to the target and acknowledged by it.', acc.replayed);
   p.family('requests_lost_total', 'counter', 'Requests not replayed, by reason (inFlight: still open).');
   const reasons = new Set<string>(['sampledOut', 'noSyn', ...OUTCOMES.filter((o) => o !== 'completed')]);
   for (const k of Object.keys(acc.lost)) reasons.add(k);
   for (const k of reasons) p.sample('requests_lost_total', acc.lost[k] ?? 0, { reason: k });
-  p.single('requests_balanced', 'gauge', '1 when replayed + lost = captured with nothing in flight.', acc.balanced ? 1 : 0);
+  p.single(
+    'requests_balanced',
+    'gauge',
+    '1 when replayed + lost = captured with nothing in flight.',
+    acc.balanced ? 1 : 0,
+  );
   p.single('client_packets_total', 'counter', 'Captured client->server packets of the transfers.', e.clientPackets);
   p.single('client_bytes_total', 'counter', 'Captured client payload bytes.', e.clientBytes);
   p.single('capture_frames_total', 'counter', 'Frames read from the capture (file or live).', r.capture.frames);
@@ -99,15 +116,30 @@ export function tcpcopyMetrics(r: ReplayReport, channelUp: boolean): string {
   p.single('bytes_sent_total', 'counter', 'Bytes (IP total length) emitted toward the target.', e.bytesSent);
   p.single('send_failures_total', 'counter', 'Packets the raw socket failed to send.', r.sender.failed);
   p.family('retransmissions_total', 'counter', 'Retransmitted segments, by trigger.');
-  p.sample('retransmissions_total', e.retransTimeout, { kind: 'timeout' }).sample('retransmissions_total', e.retransFast, { kind: 'fast' });
+  p.sample('retransmissions_total', e.retransTimeout, { kind: 'timeout' }).sample(
+    'retransmissions_total',
+    e.retransFast,
+    { kind: 'fast' },
+  );
   p.single('syns_sent_total', 'counter', 'SYNs sent, including retries.', e.synsSent);
   p.single('resets_sent_total', 'counter', 'RSTs sent.', e.resetsSent);
   p.single('replies_total', 'counter', 'Reply headers received from intercept.', e.replies);
   p.single('reply_bytes_total', 'counter', 'Reply payload bytes reported by intercept.', e.replyBytes);
   p.single('replies_no_session_total', 'counter', 'Replies for which no session exists.', e.repliesNoSession);
   p.single('channel_up', 'gauge', '1 when every intercept is connected.', channelUp ? 1 : 0);
-  p.log2Histogram('replay_lag_ms', 'Target first reply time minus the captured request time, ms.', e.lagHistogram, e.lagCount, e.lagSumMs);
-  p.single('cpu_seconds_total', 'counter', 'CPU time used (user + system), seconds.', r.process.cpuUserS + r.process.cpuSystemS);
+  p.log2Histogram(
+    'replay_lag_ms',
+    'Target first reply time minus the captured request time, ms.',
+    e.lagHistogram,
+    e.lagCount,
+    e.lagSumMs,
+  );
+  p.single(
+    'cpu_seconds_total',
+    'counter',
+    'CPU time used (user + system), seconds.',
+    r.process.cpuUserS + r.process.cpuSystemS,
+  );
   p.single('resident_memory_bytes', 'gauge', 'Resident memory now, bytes.', process.memoryUsage.rss());
   return p.toString();
 }
@@ -124,18 +156,33 @@ export function interceptMetrics(s: InterceptReport): string {
   p.single('frames_sent_total', 'counter', 'Frames sent to tcpcopy.', s.framesSent);
   p.single('records_sent_total', 'counter', 'Reply records sent to tcpcopy.', s.recordsSent);
   p.single('bytes_sent_total', 'counter', 'Bytes sent to tcpcopy.', s.bytesSent);
-  p.single('records_dropped_total', 'counter', 'Records dropped because a tcpcopy could not keep up.', s.recordsDropped);
+  p.single(
+    'records_dropped_total',
+    'counter',
+    'Records dropped because a tcpcopy could not keep up.',
+    s.recordsDropped,
+  );
   p.family('route_events_total', 'counter', 'Route table events.');
-  for (const [ev, v] of [['added', s.routesAdded], ['updated', s.routesUpdated], ['deleted', s.routesDeleted], ['expired', s.routesExpired], ['refused', s.routesRefused]] as const) {
+  for (const [ev, v] of [
+    ['added', s.routesAdded],
+    ['updated', s.routesUpdated],
+    ['deleted', s.routesDeleted],
+    ['expired', s.routesExpired],
+    ['refused', s.routesRefused],
+  ] as const) {
     p.sample('route_events_total', v, { event: ev });
   }
   p.single('routes', 'gauge', 'Routes in the table now.', s.routes);
   p.single('peers', 'gauge', 'tcpcopy connections now.', s.peers);
   p.single('peers_total', 'counter', 'tcpcopy connections accepted.', s.peersTotal);
   p.family('bad_messages_total', 'counter', 'Protocol errors from tcpcopy connections.');
-  p.sample('bad_messages_total', s.badHello, { kind: 'hello' }).sample('bad_messages_total', s.badMessages, { kind: 'message' }).sample('bad_messages_total', s.badPeers, { kind: 'peer_closed' });
+  p.sample('bad_messages_total', s.badHello, { kind: 'hello' })
+    .sample('bad_messages_total', s.badMessages, { kind: 'message' })
+    .sample('bad_messages_total', s.badPeers, { kind: 'peer_closed' });
   p.family('channel_auth_total', 'counter', 'Channel v2 authentications of tcpcopy connections, by result.');
-  p.sample('channel_auth_total', s.authOk, { result: 'ok' }).sample('channel_auth_total', s.authRefused, { result: 'refused' });
+  p.sample('channel_auth_total', s.authOk, { result: 'ok' }).sample('channel_auth_total', s.authRefused, {
+    result: 'refused',
+  });
   p.single('capture_frames_total', 'counter', 'Frames captured.', s.capture.received);
   p.single('capture_dropped_total', 'counter', 'Frames dropped by the kernel.', s.capture.dropped);
   const peers: [string, keyof Omit<import('../intercept/types').PeerStats, 'peer'>, string][] = [

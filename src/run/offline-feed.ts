@@ -110,7 +110,14 @@ export class OfflineFeed implements CaptureRecordReceiver {
         const at = this.dues[i] as number;
         if (at > now) return at;
         this.next++;
-        sink.frame(this.links[i] as number, this.arena, this.offs[i] as number, this.lens[i] as number, this.origLens[i] as number, this.rep);
+        sink.frame(
+          this.links[i] as number,
+          this.arena,
+          this.offs[i] as number,
+          this.lens[i] as number,
+          this.origLens[i] as number,
+          this.rep,
+        );
         if (++handed >= max) return now;
       }
       if (this.eof) return Infinity;

@@ -59,19 +59,44 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
   private readonly log: Logger;
   private metrics: MetricsServer | null = null;
 
-  constructor(private readonly cfg: TcpcopyConfig, log: Logger) {
-    this.live = new LiveStatus({ style: cfg.statusStyle, intervalMs: cfg.statusIntervalMs, stream: process.stderr, log, startedAt: this.startedAt });
+  constructor(
+    private readonly cfg: TcpcopyConfig,
+    log: Logger,
+  ) {
+    this.live = new LiveStatus({
+      style: cfg.statusStyle,
+      intervalMs: cfg.statusIntervalMs,
+      stream: process.stderr,
+      log,
+      startedAt: this.startedAt,
+    });
     this.log = this.live.log;
-    const transfers = cfg.transfers.map((t) => ({ onlineIp: t.onlineIp, onlinePort: t.onlinePort, targetIp: t.targetIp, targetPort: t.targetPort }));
+    const transfers = cfg.transfers.map((t) => ({
+      onlineIp: t.onlineIp,
+      onlinePort: t.onlinePort,
+      targetIp: t.targetIp,
+      targetPort: t.targetPort,
+    }));
     for (const t of cfg.transfers) {
       const mac = t.targetMac !== null ? parseMac(t.targetMac) : null;
       if (mac !== null) this.macByTarget.set(t.targetIp, mac);
     }
     this.engine = new ReplayEngine(
       engineConfig(transfers, {
-        clientIps: cfg.clientIps, localhostIp: cfg.localhostIp, replicas: cfg.replicas, portOffset: cfg.portOffset, samplePercent: cfg.samplePercent,
-        rampMs: cfg.rampMs, onlySyn: cfg.onlySyn, noWait: cfg.noWait, mss: cfg.mss, mtu: cfg.mtu,
-        sessionTimeoutMs: cfg.sessionTimeoutMs, keepaliveTimeoutMs: cfg.keepaliveTimeoutMs, rtoInitialMs: cfg.rtoMs, delayedAckMs: cfg.delayedAckMs,
+        clientIps: cfg.clientIps,
+        localhostIp: cfg.localhostIp,
+        replicas: cfg.replicas,
+        portOffset: cfg.portOffset,
+        samplePercent: cfg.samplePercent,
+        rampMs: cfg.rampMs,
+        onlySyn: cfg.onlySyn,
+        noWait: cfg.noWait,
+        mss: cfg.mss,
+        mtu: cfg.mtu,
+        sessionTimeoutMs: cfg.sessionTimeoutMs,
+        keepaliveTimeoutMs: cfg.keepaliveTimeoutMs,
+        rtoInitialMs: cfg.rtoMs,
+        delayedAckMs: cfg.delayedAckMs,
       }),
       {
         packet: (buf, off, len) => this.sendPacket(buf, off, len),
@@ -100,7 +125,11 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
   private frameSender(device: string): FrameSender {
     const first = this.cfg.transfers.find((t) => t.targetMac !== null);
     const src = this.cfg.transfers.find((t) => t.onlineMac !== null)?.onlineMac;
-    return new FrameSender({ device, dstMac: first?.targetMac ?? '00:00:00:00:00:00', ...(src !== undefined && src !== null ? { srcMac: src } : {}) });
+    return new FrameSender({
+      device,
+      dstMac: first?.targetMac ?? '00:00:00:00:00:00',
+      ...(src !== undefined && src !== null ? { srcMac: src } : {}),
+    });
   }
 
   /** Runs the replay to its end (offline: file replayed and drained; live: until stop()). Returns the exit code. */
@@ -108,7 +137,14 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
     const cfg = this.cfg;
     this.sender = cfg.sendDevice !== null ? this.frameSender(cfg.sendDevice) : new RawSender();
     this.channel = new ChannelClient(
-      { servers: cfg.intercepts, connections: cfg.connections, reconnect: true, recordBytes: 64, autoFlush: false, ...(cfg.secretFile !== null ? { secret: readSecret(cfg.secretFile) } : {}) },
+      {
+        servers: cfg.intercepts,
+        connections: cfg.connections,
+        reconnect: true,
+        recordBytes: 64,
+        autoFlush: false,
+        ...(cfg.secretFile !== null ? { secret: readSecret(cfg.secretFile) } : {}),
+      },
       (buf, off, len) => this.onRecord(buf, off, len),
       { warn: (m) => this.log.warn(m), info: (m) => this.log.info(m) },
     );
@@ -117,13 +153,17 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
     this.channel.onDown = (ev) => {
       if (ev.serverDown) this.engine.setChannelUp(false);
       if (!ev.serverDown || this.stopping || cfg.reconnect) return;
-      this.log.warn(`intercept ${ev.server} is down (${ev.reason}); reconnecting, giving up in ${DOWN_GRACE_MS / 1000} s (-L keeps running)`);
+      this.log.warn(
+        `intercept ${ev.server} is down (${ev.reason}); reconnecting, giving up in ${DOWN_GRACE_MS / 1000} s (-L keeps running)`,
+      );
       if (this.downTimer === null) {
         this.downTimer = setTimeout(() => {
           this.downTimer = null;
           if (this.channel !== null && !this.channel.up && !this.stopping) {
             this.exitCode = 1;
-            this.stop(`intercept ${ev.server} stayed unreachable for ${DOWN_GRACE_MS / 1000} s; use -L to keep running`);
+            this.stop(
+              `intercept ${ev.server} stayed unreachable for ${DOWN_GRACE_MS / 1000} s; use -L to keep running`,
+            );
           }
         }, DOWN_GRACE_MS);
       }
@@ -142,11 +182,18 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
     // -m is checked every second, whatever the status period
     if (cfg.memoryMB > 0) this.memoryTimer = setInterval(() => this.checkMemory(), 1000);
     if (cfg.metrics !== null) {
-      this.metrics = await startMetricsServer(cfg.metrics, () => tcpcopyMetrics(this.report(), this.channel?.up ?? false));
+      this.metrics = await startMetricsServer(cfg.metrics, () =>
+        tcpcopyMetrics(this.report(), this.channel?.up ?? false),
+      );
       this.log.info(`metrics at http://${this.metrics.address.host}:${this.metrics.address.port}/metrics`);
     }
     if (cfg.input.kind === 'offline') {
-      this.feed = new OfflineFeed({ file: cfg.input.file, accelerate: cfg.accelerate, idleGapMs: cfg.idleGapMs, repeats: cfg.repeats });
+      this.feed = new OfflineFeed({
+        file: cfg.input.file,
+        accelerate: cfg.accelerate,
+        idleGapMs: cfg.idleGapMs,
+        repeats: cfg.repeats,
+      });
       await this.feed.open(clock());
       this.log.info(`replaying ${cfg.input.file} (-a ${cfg.accelerate}, -T ${cfg.repeats})`);
       void this.pumpOffline();
@@ -154,7 +201,15 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
       const devices = cfg.input.devices.length > 0 ? cfg.input.devices : ['any'];
       const filter = cfg.filter ?? transferFilter(cfg);
       for (const device of devices) {
-        const cap = new RingCapture({ device, filter, snaplen: cfg.snaplen, bufferMB: cfg.bufferMB, direction: 'in', timestamps: false, ...liveRingGeometry(cfg.snaplen, cfg.captureDelayMs) });
+        const cap = new RingCapture({
+          device,
+          filter,
+          snaplen: cfg.snaplen,
+          bufferMB: cfg.bufferMB,
+          direction: 'in',
+          timestamps: false,
+          ...liveRingGeometry(cfg.snaplen, cfg.captureDelayMs),
+        });
         await cap.start(this);
         this.captures.push(cap);
       }
@@ -201,7 +256,9 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
     if (st !== 'ok') {
       if (st === 'unknown-link' && !this.unknownLinks.has(linkType)) {
         this.unknownLinks.add(linkType);
-        this.log.error(`link type ${linkType} is not supported (supported: Ethernet 1, raw IP 101/228, Linux cooked 113/276, BSD loopback 0); its frames are skipped and counted`);
+        this.log.error(
+          `link type ${linkType} is not supported (supported: Ethernet 1, raw IP 101/228, Linux cooked 113/276, BSD loopback 0); its frames are skipped and counted`,
+        );
       }
       return;
     }
@@ -323,7 +380,15 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
     this.live.done();
     process.stdout.write(formatReport(report) + '\n');
     await this.metrics?.close();
-    if (this.cfg.reportFile !== null) fs.writeFileSync(this.cfg.reportFile, JSON.stringify({ ...report, stopReason: this.stopReason, accounting: requestAccounting(report.engine) }, null, 2) + '\n');
+    if (this.cfg.reportFile !== null)
+      fs.writeFileSync(
+        this.cfg.reportFile,
+        JSON.stringify(
+          { ...report, stopReason: this.stopReason, accounting: requestAccounting(report.engine) },
+          null,
+          2,
+        ) + '\n',
+      );
     await this.channel?.close();
     this.sender?.close();
     this.resolveDone?.();
@@ -339,7 +404,14 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
     return {
       mode: this.cfg.input.kind,
       durationS: (clock() - this.startedAt) / 1000,
-      capture: { frames: this.feed?.frames ?? Object.values(this.decode).reduce((a, b) => a + b, 0), decode: { ...this.decode }, notForTransfers: this.notForTransfers, dropped, damaged: this.feed?.damaged ?? 0, fatal: this.feed?.fatal ?? null },
+      capture: {
+        frames: this.feed?.frames ?? Object.values(this.decode).reduce((a, b) => a + b, 0),
+        decode: { ...this.decode },
+        notForTransfers: this.notForTransfers,
+        dropped,
+        damaged: this.feed?.damaged ?? 0,
+        fatal: this.feed?.fatal ?? null,
+      },
       engine: this.engine.stats,
       channel: ch !== undefined ? { ...ch } : {},
       sender: { sent: sst.sent, failed: sst.failed, retried: sst.retried, lastError: sst.lastError },

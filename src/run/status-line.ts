@@ -123,11 +123,13 @@ export class StatusLine {
 
   /** A logger whose every line first clears the status line and redraws it afterwards. */
   wrapLogger(log: Logger): Logger {
-    const around = (fn: (m: string, f?: Record<string, unknown>) => void) => (m: string, f?: Record<string, unknown>): void => {
-      this.clear();
-      fn(m, f);
-      this.redraw();
-    };
+    const around =
+      (fn: (m: string, f?: Record<string, unknown>) => void) =>
+      (m: string, f?: Record<string, unknown>): void => {
+        this.clear();
+        fn(m, f);
+        this.redraw();
+      };
     return {
       debug: around((m, f) => log.debug(m, f)),
       info: around((m, f) => log.info(m, f)),

@@ -17,7 +17,9 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 function checkIdentity(name: string, r: { code: number; report: TcpcopyJsonReport }): number {
   const acc = r.report.accounting;
   const lostSum = Object.values(acc.lost).reduce((a, b) => a + b, 0);
-  process.stdout.write(`# ${name}: captured=${acc.captured} replayed=${acc.replayed} lost=${JSON.stringify(acc.lost)} outcomes=${JSON.stringify(Object.fromEntries(Object.entries(r.report.engine.outcomes).filter(([, v]) => v > 0)))} retrans=${r.report.engine.retransTimeout + r.report.engine.retransFast}\n`);
+  process.stdout.write(
+    `# ${name}: captured=${acc.captured} replayed=${acc.replayed} lost=${JSON.stringify(acc.lost)} outcomes=${JSON.stringify(Object.fromEntries(Object.entries(r.report.engine.outcomes).filter(([, v]) => v > 0)))} retrans=${r.report.engine.retransTimeout + r.report.engine.retransFast}\n`,
+  );
   assert.equal(acc.balanced, true, `${name}: balanced`);
   assert.equal(acc.lost['inFlight'], undefined, `${name}: nothing in flight`);
   assert.equal(acc.captured, acc.replayed + lostSum, `${name}: captured = replayed + lost`);
@@ -34,7 +36,9 @@ async function statusInTmux(lab: Lab, args: string[], runMs: number): Promise<st
   const shots: string[] = [];
   await lab.exec('online', ['true']); // the namespace exists
   const { run } = await import('../../src/lab/sh');
-  await run(['tmux', '-L', sock, 'new-session', '-d', '-s', 'tcm', '-x', '160', '-y', '24', `${cmd}; sleep 60`], { timeoutMs: 10_000 });
+  await run(['tmux', '-L', sock, 'new-session', '-d', '-s', 'tcm', '-x', '160', '-y', '24', `${cmd}; sleep 60`], {
+    timeoutMs: 10_000,
+  });
   try {
     const t0 = Date.now();
     while (Date.now() - t0 < runMs) {
@@ -48,60 +52,139 @@ async function statusInTmux(lab: Lab, args: string[], runMs: number): Promise<st
   return shots;
 }
 
-test('every captured request is replayed or lost for a stated reason', { skip: !canRunLab() && 'needs root', timeout: 300_000 }, async () => {
-  await withLab({ prefix: 'tcm', clientAddresses: 20 }, async (lab) => {
-    await lab.startNginx('online', { port: 80 });
-    let target = await lab.startNginx('target', { port: 8080 });
-    const file = path.join(lab.dir, 'online.pcap');
-    const cap = await lab.capture('online', { dev: lab.hosts.online.clientDev ?? lab.hosts.online.dev, filter: 'tcp port 80', file });
-    const paths = ['/', '/bytes/100', '/bytes/1000', '/status/404'];
-    // about 8 s of traffic: keep-alive connections and one connection per request
-    await Promise.all([
-      lab.load('client', { url: 'http://198.18.1.1:80/', requests: 800, rate: 100, durationMs: 8000, concurrency: 4, keepAlive: true, paths }),
-      lab.load('client', { url: 'http://198.18.1.1:80/', requests: 400, rate: 50, durationMs: 8000, concurrency: 4, keepAlive: false, paths }),
-    ]);
-    await cap.stop();
-    const icp = await startIntercept(lab);
+test(
+  'every captured request is replayed or lost for a stated reason',
+  { skip: !canRunLab() && 'needs root', timeout: 300_000 },
+  async () => {
+    await withLab({ prefix: 'tcm', clientAddresses: 20 }, async (lab) => {
+      await lab.startNginx('online', { port: 80 });
+      let target = await lab.startNginx('target', { port: 8080 });
+      const file = path.join(lab.dir, 'online.pcap');
+      const cap = await lab.capture('online', {
+        dev: lab.hosts.online.clientDev ?? lab.hosts.online.dev,
+        filter: 'tcp port 80',
+        file,
+      });
+      const paths = ['/', '/bytes/100', '/bytes/1000', '/status/404'];
+      // about 8 s of traffic: keep-alive connections and one connection per request
+      await Promise.all([
+        lab.load('client', {
+          url: 'http://198.18.1.1:80/',
+          requests: 800,
+          rate: 100,
+          durationMs: 8000,
+          concurrency: 4,
+          keepAlive: true,
+          paths,
+        }),
+        lab.load('client', {
+          url: 'http://198.18.1.1:80/',
+          requests: 400,
+          rate: 50,
+          durationMs: 8000,
+          concurrency: 4,
+          keepAlive: false,
+          paths,
+        }),
+      ]);
+      await cap.stop();
+      const icp = await startIntercept(lab);
 
-    // 1) -r 50, 5% loss on the target's egress, the target nginx stopped halfway through
-    const dev = lab.hosts.target.dev;
-    // netem when the kernel has it; otherwise the same 5% random loss with iptables' statistic match
-    const tc = await lab.exec('target', ['tc', 'qdisc', 'add', 'dev', dev, 'root', 'netem', 'loss', '5%']);
-    const dropRule = ['OUTPUT', '-o', dev, '-p', 'tcp', '--sport', '8080', '-m', 'statistic', '--mode', 'random', '--probability', '0.05', '-j', 'DROP'];
-    if (tc.code !== 0) {
-      const ipt = await lab.exec('target', ['iptables', '-A', ...dropRule]);
-      assert.equal(ipt.code, 0, `tc: ${tc.stderr}; iptables: ${ipt.stderr}`);
-      process.stdout.write(`# netem unavailable (${tc.stderr.trim()}): 5% loss with iptables -m statistic instead\n`);
-    }
-    const running = runTcpcopy(lab, ['-i', file, '-x', '80-198.18.0.2:8080', '-s', '198.18.0.3', '-r', '50', '-t', '5', '-k', '5']);
-    await sleep(4000);
-    await target.stop();
-    const r1 = await running;
-    if (tc.code === 0) await lab.exec('target', ['tc', 'qdisc', 'del', 'dev', dev, 'root']);
-    else await lab.exec('target', ['iptables', '-D', ...dropRule]);
-    checkIdentity('-r 50, netem 5%, nginx stopped', r1);
-    const lost1 = r1.report.accounting.lost;
-    assert.ok((lost1['sampledOut'] ?? 0) > 0, 'sampling lost some');
-    assert.ok((lost1['targetRefused'] ?? 0) + (lost1['targetReset'] ?? 0) > 0, 'the stopped nginx lost some');
-    assert.ok(r1.report.accounting.replayed > 0, 'some were replayed');
-    assert.ok(r1.report.engine.retransTimeout + r1.report.engine.retransFast > 0, 'netem loss caused retransmissions');
+      // 1) -r 50, 5% loss on the target's egress, the target nginx stopped halfway through
+      const dev = lab.hosts.target.dev;
+      // netem when the kernel has it; otherwise the same 5% random loss with iptables' statistic match
+      const tc = await lab.exec('target', ['tc', 'qdisc', 'add', 'dev', dev, 'root', 'netem', 'loss', '5%']);
+      const dropRule = [
+        'OUTPUT',
+        '-o',
+        dev,
+        '-p',
+        'tcp',
+        '--sport',
+        '8080',
+        '-m',
+        'statistic',
+        '--mode',
+        'random',
+        '--probability',
+        '0.05',
+        '-j',
+        'DROP',
+      ];
+      if (tc.code !== 0) {
+        const ipt = await lab.exec('target', ['iptables', '-A', ...dropRule]);
+        assert.equal(ipt.code, 0, `tc: ${tc.stderr}; iptables: ${ipt.stderr}`);
+        process.stdout.write(`# netem unavailable (${tc.stderr.trim()}): 5% loss with iptables -m statistic instead\n`);
+      }
+      const running = runTcpcopy(lab, [
+        '-i',
+        file,
+        '-x',
+        '80-198.18.0.2:8080',
+        '-s',
+        '198.18.0.3',
+        '-r',
+        '50',
+        '-t',
+        '5',
+        '-k',
+        '5',
+      ]);
+      await sleep(4000);
+      await target.stop();
+      const r1 = await running;
+      if (tc.code === 0) await lab.exec('target', ['tc', 'qdisc', 'del', 'dev', dev, 'root']);
+      else await lab.exec('target', ['iptables', '-D', ...dropRule]);
+      checkIdentity('-r 50, netem 5%, nginx stopped', r1);
+      const lost1 = r1.report.accounting.lost;
+      assert.ok((lost1['sampledOut'] ?? 0) > 0, 'sampling lost some');
+      assert.ok((lost1['targetRefused'] ?? 0) + (lost1['targetReset'] ?? 0) > 0, 'the stopped nginx lost some');
+      assert.ok(r1.report.accounting.replayed > 0, 'some were replayed');
+      assert.ok(
+        r1.report.engine.retransTimeout + r1.report.engine.retransFast > 0,
+        'netem loss caused retransmissions',
+      );
 
-    // 2) the target port nobody listens on now (nginx stays stopped): every request lost as targetRefused
-    const r2 = await runTcpcopy(lab, ['-i', file, '-x', '80-198.18.0.2:8080', '-s', '198.18.0.3', '-a', '0']);
-    checkIdentity('closed target port', r2);
-    assert.equal(r2.report.accounting.replayed, 0);
-    assert.equal(r2.report.accounting.lost['targetRefused'], r2.report.accounting.captured);
+      // 2) the target port nobody listens on now (nginx stays stopped): every request lost as targetRefused
+      const r2 = await runTcpcopy(lab, ['-i', file, '-x', '80-198.18.0.2:8080', '-s', '198.18.0.3', '-a', '0']);
+      checkIdentity('closed target port', r2);
+      assert.equal(r2.report.accounting.replayed, 0);
+      assert.equal(r2.report.accounting.lost['targetRefused'], r2.report.accounting.captured);
 
-    // 3) the status line in a terminal during a replay (-a 1: about 8 s), and the metrics endpoint
-    target = await lab.startNginx('target', { port: 8080 });
-    const reportFile = path.join(lab.dir, 'tmux-report.json');
-    const shots = await statusInTmux(lab, ['-i', file, '-x', '80-198.18.0.2:8080', '-s', '198.18.0.3', '-a', '1', '--report', `json:${reportFile}`], 11000);
-    process.stdout.write(`# tmux capture-pane during the replay:\n${shots.map((s) => s.split('\n').map((l) => `#   ${l}`).join('\n')).join('\n# ---\n')}\n`);
-    assert.ok(shots.some((s) => /\] +[\d.]+% ETA [\d:?]+ \| sessions \d+ active\/\d+ replayed\/\d+ completed \| requests \d+\/\d+ replayed \| [\d.]+ req\/s/.test(s)), 'a status line with a progress bar was shown');
-    assert.ok(shots.some((s) => /tcpcopy report/.test(s)), 'the report follows the status line');
-    const j = JSON.parse(fs.readFileSync(reportFile, 'utf8')) as TcpcopyJsonReport;
-    assert.equal(j.accounting.balanced, true);
-    process.stdout.write(`# intercept: ${icp.stderr.trim().split('\n').slice(-1).join('')}\n`);
-    void target;
-  });
-});
+      // 3) the status line in a terminal during a replay (-a 1: about 8 s), and the metrics endpoint
+      target = await lab.startNginx('target', { port: 8080 });
+      const reportFile = path.join(lab.dir, 'tmux-report.json');
+      const shots = await statusInTmux(
+        lab,
+        ['-i', file, '-x', '80-198.18.0.2:8080', '-s', '198.18.0.3', '-a', '1', '--report', `json:${reportFile}`],
+        11000,
+      );
+      process.stdout.write(
+        `# tmux capture-pane during the replay:\n${shots
+          .map((s) =>
+            s
+              .split('\n')
+              .map((l) => `#   ${l}`)
+              .join('\n'),
+          )
+          .join('\n# ---\n')}\n`,
+      );
+      assert.ok(
+        shots.some((s) =>
+          /\] +[\d.]+% ETA [\d:?]+ \| sessions \d+ active\/\d+ replayed\/\d+ completed \| requests \d+\/\d+ replayed \| [\d.]+ req\/s/.test(
+            s,
+          ),
+        ),
+        'a status line with a progress bar was shown',
+      );
+      assert.ok(
+        shots.some((s) => /tcpcopy report/.test(s)),
+        'the report follows the status line',
+      );
+      const j = JSON.parse(fs.readFileSync(reportFile, 'utf8')) as TcpcopyJsonReport;
+      assert.equal(j.accounting.balanced, true);
+      process.stdout.write(`# intercept: ${icp.stderr.trim().split('\n').slice(-1).join('')}\n`);
+      void target;
+    });
+  },
+);

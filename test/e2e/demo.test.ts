@@ -13,11 +13,18 @@ function runDemoChild(timeoutMs: number): Promise<{ code: number | null; out: st
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [DEMO], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
-    child.stdout.on('data', (b: Buffer) => { out += b.toString(); });
-    child.stderr.on('data', (b: Buffer) => { out += b.toString(); });
+    child.stdout.on('data', (b: Buffer) => {
+      out += b.toString();
+    });
+    child.stderr.on('data', (b: Buffer) => {
+      out += b.toString();
+    });
     // the demo removes its lab on SIGINT too
     const t = setTimeout(() => child.kill('SIGINT'), timeoutMs);
-    child.on('close', (code) => { clearTimeout(t); resolve({ code, out }); });
+    child.on('close', (code) => {
+      clearTimeout(t);
+      resolve({ code, out });
+    });
   });
 }
 
@@ -26,24 +33,28 @@ function runDemoChild(timeoutMs: number): Promise<{ code: number | null; out: st
  * access log itself; here we check its verdict, that its printed counts agree, and that the
  * lab is gone afterwards.
  */
-test('the demo replays live traffic to the target and reports OK, then removes its lab', { skip: !canRunLab() && 'needs root', timeout: 180_000 }, async () => {
-  const r = await runDemoChild(150_000);
-  process.stdout.write(`# ${r.out.trim().split('\n').slice(-22).join('\n# ')}\n`);
-  assert.equal(r.code, 0, `demo exit code (output above)`);
-  const m = /^demo: OK: the target received (\d+) of (\d+) requests \((\d+\.\d)%\)$/m.exec(r.out);
-  assert.ok(m, 'verdict line');
-  const [, got, want] = m;
-  assert.equal(got, want);
-  assert.ok(Number(want) >= 3000, `at least 3000 requests expected, got ${want}`);
-  const onlineLine = /online nginx \(198\.18\.0\.1:80\) logged\s+(\d+) requests/.exec(r.out);
-  const targetLine = /target nginx \(198\.18\.0\.2:8080\) logged\s+(\d+) requests/.exec(r.out);
-  const acct = /captured (\d+), replayed (\d+), lost none/.exec(r.out);
-  assert.equal(onlineLine?.[1], want);
-  assert.equal(targetLine?.[1], want);
-  assert.equal(acct?.[1], want, 'tcpcopy captured every request');
-  assert.equal(acct?.[2], want, 'tcpcopy replayed every request');
-  assert.match(r.out, /every request reached the target from an original client address/);
-  const mine = new Set(allNamespaces('demo'));
-  const left = (await listNamespaces()).filter((n) => mine.has(n));
-  assert.deepEqual(left, [], 'no demo namespaces remain');
-});
+test(
+  'the demo replays live traffic to the target and reports OK, then removes its lab',
+  { skip: !canRunLab() && 'needs root', timeout: 180_000 },
+  async () => {
+    const r = await runDemoChild(150_000);
+    process.stdout.write(`# ${r.out.trim().split('\n').slice(-22).join('\n# ')}\n`);
+    assert.equal(r.code, 0, `demo exit code (output above)`);
+    const m = /^demo: OK: the target received (\d+) of (\d+) requests \((\d+\.\d)%\)$/m.exec(r.out);
+    assert.ok(m, 'verdict line');
+    const [, got, want] = m;
+    assert.equal(got, want);
+    assert.ok(Number(want) >= 3000, `at least 3000 requests expected, got ${want}`);
+    const onlineLine = /online nginx \(198\.18\.0\.1:80\) logged\s+(\d+) requests/.exec(r.out);
+    const targetLine = /target nginx \(198\.18\.0\.2:8080\) logged\s+(\d+) requests/.exec(r.out);
+    const acct = /captured (\d+), replayed (\d+), lost none/.exec(r.out);
+    assert.equal(onlineLine?.[1], want);
+    assert.equal(targetLine?.[1], want);
+    assert.equal(acct?.[1], want, 'tcpcopy captured every request');
+    assert.equal(acct?.[2], want, 'tcpcopy replayed every request');
+    assert.match(r.out, /every request reached the target from an original client address/);
+    const mine = new Set(allNamespaces('demo'));
+    const left = (await listNamespaces()).filter((n) => mine.has(n));
+    assert.deepEqual(left, [], 'no demo namespaces remain');
+  },
+);

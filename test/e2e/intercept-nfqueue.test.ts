@@ -4,7 +4,14 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { withLab, type Lab } from '../../src/lab/lab';
 import type { InterceptStats } from '../../src/intercept/types';
-import { canRunLab, INTERCEPT, startLiveTcpcopy, waitSettled, type TcpcopyJsonReport, accessLogLines } from './replay-helpers';
+import {
+  canRunLab,
+  INTERCEPT,
+  startLiveTcpcopy,
+  waitSettled,
+  type TcpcopyJsonReport,
+  accessLogLines,
+} from './replay-helpers';
 
 /**
  * Issue 6 part 2: intercept on the target via NFQUEUE. The target has no route via the
@@ -27,66 +34,106 @@ async function sh(lab: Lab, argv: string[]): Promise<string> {
   return r.stdout;
 }
 
-test('intercept --nfqueue on the target, no assistant route (issue 6)', { skip: !canRunLab() && 'needs root', timeout: 600_000 }, async (t) => {
-  await withLab({ prefix: 'tcf2', clientAddresses: 20 }, async (lab) => {
-    const dev = lab.hosts.target.dev;
-    // no route via the assistant: the client networks go to online (a plain gateway) instead
-    for (const net of ['198.18.1.0/24', '198.18.2.0/24']) {
-      await lab.exec('target', ['ip', 'route', 'del', net]);
-      await sh(lab, ['ip', 'route', 'add', net, 'via', '198.18.0.1', 'dev', dev]);
-    }
-    const routes = await sh(lab, ['ip', 'route', 'show']);
-    assert.ok(!/via 198\.18\.0\.3/.test(routes), `target routes: ${routes}`);
-    await sh(lab, ['iptables', '-I', 'OUTPUT', '-p', 'tcp', '--sport', '8080', '-j', 'NFQUEUE', '--queue-num', '0']);
+test(
+  'intercept --nfqueue on the target, no assistant route (issue 6)',
+  { skip: !canRunLab() && 'needs root', timeout: 600_000 },
+  async (t) => {
+    await withLab({ prefix: 'tcf2', clientAddresses: 20 }, async (lab) => {
+      const dev = lab.hosts.target.dev;
+      // no route via the assistant: the client networks go to online (a plain gateway) instead
+      for (const net of ['198.18.1.0/24', '198.18.2.0/24']) {
+        await lab.exec('target', ['ip', 'route', 'del', net]);
+        await sh(lab, ['ip', 'route', 'add', net, 'via', '198.18.0.1', 'dev', dev]);
+      }
+      const routes = await sh(lab, ['ip', 'route', 'show']);
+      assert.ok(!/via 198\.18\.0\.3/.test(routes), `target routes: ${routes}`);
+      await sh(lab, ['iptables', '-I', 'OUTPUT', '-p', 'tcp', '--sport', '8080', '-j', 'NFQUEUE', '--queue-num', '0']);
 
-    const on = await lab.startNginx('online', { port: 80 });
-    const tg = await lab.startNginx('target', { port: 8080 });
-    const rep = path.join(lab.dir, 'icp-nfq.json');
-    const icp = lab.spawn('target', [process.execPath, INTERCEPT, '--nfqueue', '-q', '4096', '-x', '198.18.0.1', '--report', rep], { stopSignal: 'SIGINT', graceMs: 10_000 });
-    for (let i = 0; i < 200 && !/listening on/.test(icp.stderr); i++) {
-      assert.ok(icp.running, `intercept exited: ${icp.stderr}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    assert.match(icp.stderr, /reading NFQUEUE 0/);
-    const cap = await lab.capture('target', { filter: 'tcp and src port 8080', file: path.join(lab.dir, 'target-lan.pcap') });
-
-    const cases: { name: string; keepAlive: boolean; requests: number; concurrency: number }[] = [
-      { name: 'keep-alive', keepAlive: true, requests: 4000, concurrency: 10 },
-      { name: 'short', keepAlive: false, requests: 2000, concurrency: 10 },
-    ];
-    for (const c of cases) {
-      await t.test(c.name, async () => {
-        const mo = accessLogLines(on), mt = accessLogLines(tg);
-        const tc = await startLiveTcpcopy(lab, ['-x', `80-${TARGET}:8080`, '-s', TARGET]);
-        const sum = await lab.load('client', { url: 'http://198.18.1.1/', requests: c.requests, durationMs: 15_000, concurrency: c.concurrency, keepAlive: c.keepAlive, paths: PATHS });
-        const online = accessLogLines(on) - mo;
-        const got = await waitSettled(() => accessLogLines(tg) - mt, online, 30_000, 1500);
-        const r = await tc.stop();
-        const rp = r.report as (TcpcopyJsonReport & { engine: { repliesNoSession: number } }) | null;
-        say(`nfqueue ${c.name}: sent=${sum.requestsSent} ${Math.round(sum.requestsPerSec)}req/s online=${online} target=${got} ratio=${(got / online).toFixed(4)}; tcpcopy replies=${rp?.engine.replies} noSession=${rp?.engine.repliesNoSession} outcomes=${JSON.stringify(rp?.engine.outcomes)}`);
-        assert.equal(r.code, 0, r.stderr.slice(-2000));
-        assert.ok(got / online >= 0.999, `${c.name}: target ${got} / online ${online}`);
-        assert.ok(got <= online, `${c.name}: target ${got} > online ${online}`);
+      const on = await lab.startNginx('online', { port: 80 });
+      const tg = await lab.startNginx('target', { port: 8080 });
+      const rep = path.join(lab.dir, 'icp-nfq.json');
+      const icp = lab.spawn(
+        'target',
+        [process.execPath, INTERCEPT, '--nfqueue', '-q', '4096', '-x', '198.18.0.1', '--report', rep],
+        { stopSignal: 'SIGINT', graceMs: 10_000 },
+      );
+      for (let i = 0; i < 200 && !/listening on/.test(icp.stderr); i++) {
+        assert.ok(icp.running, `intercept exited: ${icp.stderr}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      assert.match(icp.stderr, /reading NFQUEUE 0/);
+      const cap = await lab.capture('target', {
+        filter: 'tcp and src port 8080',
+        file: path.join(lab.dir, 'target-lan.pcap'),
       });
-    }
 
-    await t.test('pass list: replies to -x addresses are accepted', async () => {
-      const s = await lab.load('online', { url: `http://${TARGET}:8080/`, requests: 50, durationMs: 5000, concurrency: 2, keepAlive: false });
-      say(`pass list: online -> target:8080 direct: ok=${s.responsesOk}/${s.requestsSent}`);
-      assert.equal(s.responsesOk, 50);
+      const cases: { name: string; keepAlive: boolean; requests: number; concurrency: number }[] = [
+        { name: 'keep-alive', keepAlive: true, requests: 4000, concurrency: 10 },
+        { name: 'short', keepAlive: false, requests: 2000, concurrency: 10 },
+      ];
+      for (const c of cases) {
+        await t.test(c.name, async () => {
+          const mo = accessLogLines(on),
+            mt = accessLogLines(tg);
+          const tc = await startLiveTcpcopy(lab, ['-x', `80-${TARGET}:8080`, '-s', TARGET]);
+          const sum = await lab.load('client', {
+            url: 'http://198.18.1.1/',
+            requests: c.requests,
+            durationMs: 15_000,
+            concurrency: c.concurrency,
+            keepAlive: c.keepAlive,
+            paths: PATHS,
+          });
+          const online = accessLogLines(on) - mo;
+          const got = await waitSettled(() => accessLogLines(tg) - mt, online, 30_000, 1500);
+          const r = await tc.stop();
+          const rp = r.report as (TcpcopyJsonReport & { engine: { repliesNoSession: number } }) | null;
+          say(
+            `nfqueue ${c.name}: sent=${sum.requestsSent} ${Math.round(sum.requestsPerSec)}req/s online=${online} target=${got} ratio=${(got / online).toFixed(4)}; tcpcopy replies=${rp?.engine.replies} noSession=${rp?.engine.repliesNoSession} outcomes=${JSON.stringify(rp?.engine.outcomes)}`,
+          );
+          assert.equal(r.code, 0, r.stderr.slice(-2000));
+          assert.ok(got / online >= 0.999, `${c.name}: target ${got} / online ${online}`);
+          assert.ok(got <= online, `${c.name}: target ${got} > online ${online}`);
+        });
+      }
+
+      await t.test('pass list: replies to -x addresses are accepted', async () => {
+        const s = await lab.load('online', {
+          url: `http://${TARGET}:8080/`,
+          requests: 50,
+          durationMs: 5000,
+          concurrency: 2,
+          keepAlive: false,
+        });
+        say(`pass list: online -> target:8080 direct: ok=${s.responsesOk}/${s.requestsSent}`);
+        assert.equal(s.responsesOk, 50);
+      });
+
+      await cap.stop();
+      await icp.stop('SIGINT', 10_000);
+      const st = JSON.parse(fs.readFileSync(rep, 'utf8')) as InterceptStats & { capture: Record<string, number> };
+      const pcap = fs.readFileSync(cap.file);
+      const leaked = await lab.exec('target', [
+        'tcpdump',
+        '-nn',
+        '-r',
+        cap.file,
+        'src port 8080 and (dst net 198.18.1.0/24 or dst net 198.18.2.0/24)',
+      ]);
+      const leakedN = leaked.stdout.trim() === '' ? 0 : leaked.stdout.trim().split('\n').length;
+      const passedN = (
+        await lab.exec('target', ['tcpdump', '-nn', '-r', cap.file, 'src port 8080 and dst host 198.18.0.1'])
+      ).stdout
+        .trim()
+        .split('\n')
+        .filter(Boolean).length;
+      say(
+        `nfqueue intercept: captured=${st.captured} routed=${st.routed} noRoute=${st.noRoute} held=${st.held} capture=${JSON.stringify(st.capture)}; target LAN pcap ${pcap.length} bytes: replies to clients=${leakedN}, to pass-listed 198.18.0.1=${passedN}`,
+      );
+      assert.equal(leakedN, 0, `replies left the target:\n${leaked.stdout.slice(0, 2000)}`);
+      assert.ok(passedN > 0, 'pass-listed replies left the target');
+      assert.equal(st.capture['verdictErrors'], 0);
+      assert.ok((st.capture['droppedByVerdict'] ?? 0) >= st.routed);
     });
-
-    await cap.stop();
-    await icp.stop('SIGINT', 10_000);
-    const st = JSON.parse(fs.readFileSync(rep, 'utf8')) as InterceptStats & { capture: Record<string, number> };
-    const pcap = fs.readFileSync(cap.file);
-    const leaked = await lab.exec('target', ['tcpdump', '-nn', '-r', cap.file, 'src port 8080 and (dst net 198.18.1.0/24 or dst net 198.18.2.0/24)']);
-    const leakedN = leaked.stdout.trim() === '' ? 0 : leaked.stdout.trim().split('\n').length;
-    const passedN = (await lab.exec('target', ['tcpdump', '-nn', '-r', cap.file, 'src port 8080 and dst host 198.18.0.1'])).stdout.trim().split('\n').filter(Boolean).length;
-    say(`nfqueue intercept: captured=${st.captured} routed=${st.routed} noRoute=${st.noRoute} held=${st.held} capture=${JSON.stringify(st.capture)}; target LAN pcap ${pcap.length} bytes: replies to clients=${leakedN}, to pass-listed 198.18.0.1=${passedN}`);
-    assert.equal(leakedN, 0, `replies left the target:\n${leaked.stdout.slice(0, 2000)}`);
-    assert.ok(passedN > 0, 'pass-listed replies left the target');
-    assert.equal(st.capture['verdictErrors'], 0);
-    assert.ok((st.capture['droppedByVerdict'] ?? 0) >= st.routed);
-  });
-});
+  },
+);

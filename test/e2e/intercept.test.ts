@@ -53,19 +53,45 @@ function setup(): void {
   for (const ns of [NS_A, NS_T, NS_C]) {
     sh('ip', 'netns', 'add', ns);
     sh('ip', '-n', ns, 'link', 'set', 'lo', 'up');
-    sh('ip', 'netns', 'exec', ns, 'sysctl', '-qw', 'net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1');
+    sh(
+      'ip',
+      'netns',
+      'exec',
+      ns,
+      'sysctl',
+      '-qw',
+      'net.ipv6.conf.all.disable_ipv6=1',
+      'net.ipv6.conf.default.disable_ipv6=1',
+    );
   }
   link(NS_A, 'tci-e2at', '198.18.30.1', NS_T, 'tci-e2ta', '198.18.30.2');
   link(NS_A, 'tci-e2ac', '198.18.31.1', NS_C, 'tci-e2ca', '198.18.31.2');
   link(NS_C, 'tci-e2ct', '198.18.32.2', NS_T, 'tci-e2tc', '198.18.32.1');
   sh('ip', 'netns', 'exec', NS_A, 'sysctl', '-qw', 'net.ipv4.ip_forward=0');
-  sh('ip', 'netns', 'exec', NS_T, 'sysctl', '-qw', 'net.ipv4.conf.all.rp_filter=0', 'net.ipv4.conf.default.rp_filter=0', 'net.ipv4.conf.tci-e2tc.rp_filter=0');
+  sh(
+    'ip',
+    'netns',
+    'exec',
+    NS_T,
+    'sysctl',
+    '-qw',
+    'net.ipv4.conf.all.rp_filter=0',
+    'net.ipv4.conf.default.rp_filter=0',
+    'net.ipv4.conf.tci-e2tc.rp_filter=0',
+  );
   sh('ip', '-n', NS_T, 'route', 'add', '198.18.1.0/24', 'via', '198.18.30.1');
 }
 
 /** Spawns `argv` inside `ns`; collects stdout lines. */
-function spawnIn(ns: string, argv: string[], env: Record<string, string> = {}): { child: ChildProcess; lines: string[]; exited: Promise<number | null> } {
-  const child = spawn('ip', ['netns', 'exec', ns, ...argv], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+function spawnIn(
+  ns: string,
+  argv: string[],
+  env: Record<string, string> = {},
+): { child: ChildProcess; lines: string[]; exited: Promise<number | null> } {
+  const child = spawn('ip', ['netns', 'exec', ns, ...argv], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const lines: string[] = [];
   let buf = '';
   child.stdout?.on('data', (d: Buffer) => {
@@ -75,11 +101,15 @@ function spawnIn(ns: string, argv: string[], env: Record<string, string> = {}): 
     lines.push(...parts);
   });
   let err = '';
-  child.stderr?.on('data', (d: Buffer) => { err += d.toString(); });
-  const exited = new Promise<number | null>((res) => child.on('close', (code) => {
-    if (code !== 0 && code !== null && err) process.stderr.write(`[${ns} ${argv[1] ?? ''}] ${err}`);
-    res(code);
-  }));
+  child.stderr?.on('data', (d: Buffer) => {
+    err += d.toString();
+  });
+  const exited = new Promise<number | null>((res) =>
+    child.on('close', (code) => {
+      if (code !== 0 && code !== null && err) process.stderr.write(`[${ns} ${argv[1] ?? ''}] ${err}`);
+      res(code);
+    }),
+  );
   return { child, lines, exited };
 }
 
@@ -97,7 +127,11 @@ async function until(cond: () => boolean, ms: number, what: string): Promise<voi
 
 function kill(c: ChildProcess | undefined): void {
   if (c?.pid !== undefined && c.exitCode === null) {
-    try { process.kill(c.pid, 'SIGKILL'); } catch { /* gone */ }
+    try {
+      process.kill(c.pid, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
   }
 }
 
@@ -107,11 +141,16 @@ async function childMain(job: Job): Promise<void> {
     const { ChannelClient } = await import('../../src/io/channel-client');
     const { parseIpv4Tcp } = await import('../../src/core/wire/decode');
     const seg = newSegment();
-    const c = new ChannelClient({ servers: [{ host: job.server, port: job.port }], connections: 2, reconnect: false, recordBytes: 64 },
+    const c = new ChannelClient(
+      { servers: [{ host: job.server, port: job.port }], connections: 2, reconnect: false, recordBytes: 64 },
       (b, off, len) => {
         const st = parseIpv4Tcp(b, off, len, seg, true);
-        process.stdout.write(`${JSON.stringify({ st, src: ipToString(seg.srcIp), dst: ipToString(seg.dstIp), sport: seg.srcPort, dport: seg.dstPort, flags: seg.flags, mss: seg.mss })}\n`);
-      }, { warn: (m) => process.stderr.write(`${m}\n`), info: () => {} });
+        process.stdout.write(
+          `${JSON.stringify({ st, src: ipToString(seg.srcIp), dst: ipToString(seg.dstIp), sport: seg.srcPort, dport: seg.dstPort, flags: seg.flags, mss: seg.mss })}\n`,
+        );
+      },
+      { warn: (m) => process.stderr.write(`${m}\n`), info: () => {} },
+    );
     await c.connect();
     for (const [ci, cp, ti, tp] of job.clients) c.addClient(parseIpv4(ci), cp, parseIpv4(ti), tp);
     c.flush();
@@ -126,10 +165,19 @@ async function childMain(job: Job): Promise<void> {
   const tx = new RawSender();
   for (const [src, sport, dst, dport] of job.packets) {
     const p = Buffer.alloc(40);
-    p[0] = 0x45; p.writeUInt16BE(40, 2); p.writeUInt16BE(0x4000, 6); p[8] = 64; p[9] = 6;
-    p.writeUInt32BE(parseIpv4(src), 12); p.writeUInt32BE(parseIpv4(dst), 16);
-    p.writeUInt16BE(sport, 20); p.writeUInt16BE(dport, 22); p.writeUInt32BE(12345, 24);
-    p[32] = 0x50; p[33] = 0x02; p.writeUInt16BE(65535, 34);
+    p[0] = 0x45;
+    p.writeUInt16BE(40, 2);
+    p.writeUInt16BE(0x4000, 6);
+    p[8] = 64;
+    p[9] = 6;
+    p.writeUInt32BE(parseIpv4(src), 12);
+    p.writeUInt32BE(parseIpv4(dst), 16);
+    p.writeUInt16BE(sport, 20);
+    p.writeUInt16BE(dport, 22);
+    p.writeUInt32BE(12345, 24);
+    p[32] = 0x50;
+    p[33] = 0x02;
+    p.writeUInt16BE(65535, 34);
     fillIpv4TcpChecksums(p, 0);
     tx.send(p, 0, p.length);
   }
@@ -139,58 +187,114 @@ async function childMain(job: Job): Promise<void> {
 }
 
 if (CHILD) {
-  childMain(JSON.parse(CHILD) as Job).then(() => process.exit(0), (e: Error) => { process.stderr.write(`${e.stack}\n`); process.exit(1); });
+  childMain(JSON.parse(CHILD) as Job).then(
+    () => process.exit(0),
+    (e: Error) => {
+      process.stderr.write(`${e.stack}\n`);
+      process.exit(1);
+    },
+  );
 } else {
-  test('intercept CLI captures a SYN-ACK and returns it over the channel; unregistered replies are no-route', { skip: !IS_ROOT && 'needs root', timeout: 60_000 }, async (t) => {
-    const log = join(tmpdir(), `tci-e2e-intercept-${process.pid}.log`);
-    const pid = join(tmpdir(), `tci-e2e-intercept-${process.pid}.pid`);
-    rmSync(log, { force: true });
-    let icp: ReturnType<typeof spawnIn> | undefined;
-    let srv: ReturnType<typeof spawnIn> | undefined;
-    let cli: ReturnType<typeof runChild> | undefined;
-    try {
-      setup();
-      srv = spawnIn(NS_T, [process.execPath, '-e', "require('http').createServer((q,s)=>s.end('ok')).listen(8080,()=>console.log('LISTENING'))"]);
-      icp = spawnIn(NS_A, [process.execPath, INTERCEPT, '-i', 'tci-e2at', '-F', 'tcp and src port 8080', '-p', '36524', '-l', log, '-P', pid, '--log-format', 'json']);
-      await until(() => srv!.lines.includes('LISTENING'), 5000, 'the target server');
-      await until(() => existsSync(log) && readFileSync(log, 'utf8').includes('listening on'), 10_000, 'intercept to start');
-      assert.equal(readFileSync(pid, 'utf8').trim(), String(icp.child.pid));
-      cli = runChild(NS_C, { mode: 'client', server: '198.18.31.1', port: 36524, clients: [['198.18.1.5', 40000, '198.18.32.1', 8080]], ms: 4000 });
-      await until(() => cli!.lines.includes('READY'), 5000, 'the channel client');
-      await new Promise((r) => setTimeout(r, 100)); // CLIENT_ADD reaches intercept
-      const syn = runChild(NS_C, { mode: 'syn', packets: [['198.18.1.5', 40000, '198.18.32.1', 8080], ['198.18.1.6', 40001, '198.18.32.1', 8080]] });
-      assert.equal(await syn.exited, 0);
-      await until(() => cli!.lines.some((l) => l.includes('"sport":8080')), 5000, 'the SYN-ACK record');
-      const rec = JSON.parse(cli.lines.find((l) => l.includes('"sport":8080')) as string) as Record<string, unknown>;
-      assert.deepEqual({ ...rec, mss: undefined }, { st: 'ok', src: '198.18.32.1', dst: '198.18.1.5', sport: 8080, dport: 40000, flags: 0x12, mss: undefined });
-      assert.ok((rec['mss'] as number) > 0, 'TCP options survive');
-      assert.equal(await cli.exited, 0);
-      const cstats = JSON.parse(cli.lines.find((l) => l.startsWith('{"stats"')) as string) as { stats: { recordsReceived: number; protocolErrors: number } };
-      assert.ok(cstats.stats.recordsReceived >= 1);
-      assert.equal(cstats.stats.protocolErrors, 0);
-      assert.ok(cli.lines.filter((l) => l.includes('"dport"')).every((l) => l.includes('"dport":40000')), 'no record for the unregistered client');
-      // the unregistered client's SYN-ACK was held 2 s then counted as no-route
-      await new Promise((r) => setTimeout(r, 500));
-      icp.child.kill('SIGTERM');
-      assert.equal(await icp.exited, 0);
-      const lines = readFileSync(log, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
-      const fin = lines.find((l) => l['msg'] === 'final counters');
-      assert.ok(fin, 'final counters logged');
-      t.diagnostic(`intercept final counters: ${JSON.stringify(fin)}`);
-      assert.equal(fin['routesAdded'], 1);
-      assert.ok((fin['routed'] as number) >= 1);
-      assert.ok((fin['noRoute'] as number) >= 1, `noRoute ${String(fin['noRoute'])}`);
-      assert.ok((fin['held'] as number) >= 1);
-      assert.equal(fin['peersTotal'], 2);
-      assert.ok((fin['framesSent'] as number) >= 1);
-      assert.equal(existsSync(pid), false, 'pid file removed');
-    } finally {
-      kill(cli?.child);
-      kill(icp?.child);
-      kill(srv?.child);
-      cleanup();
+  test(
+    'intercept CLI captures a SYN-ACK and returns it over the channel; unregistered replies are no-route',
+    { skip: !IS_ROOT && 'needs root', timeout: 60_000 },
+    async (t) => {
+      const log = join(tmpdir(), `tci-e2e-intercept-${process.pid}.log`);
+      const pid = join(tmpdir(), `tci-e2e-intercept-${process.pid}.pid`);
       rmSync(log, { force: true });
-      rmSync(pid, { force: true });
-    }
-  });
+      let icp: ReturnType<typeof spawnIn> | undefined;
+      let srv: ReturnType<typeof spawnIn> | undefined;
+      let cli: ReturnType<typeof runChild> | undefined;
+      try {
+        setup();
+        srv = spawnIn(NS_T, [
+          process.execPath,
+          '-e',
+          "require('http').createServer((q,s)=>s.end('ok')).listen(8080,()=>console.log('LISTENING'))",
+        ]);
+        icp = spawnIn(NS_A, [
+          process.execPath,
+          INTERCEPT,
+          '-i',
+          'tci-e2at',
+          '-F',
+          'tcp and src port 8080',
+          '-p',
+          '36524',
+          '-l',
+          log,
+          '-P',
+          pid,
+          '--log-format',
+          'json',
+        ]);
+        await until(() => srv!.lines.includes('LISTENING'), 5000, 'the target server');
+        await until(
+          () => existsSync(log) && readFileSync(log, 'utf8').includes('listening on'),
+          10_000,
+          'intercept to start',
+        );
+        assert.equal(readFileSync(pid, 'utf8').trim(), String(icp.child.pid));
+        cli = runChild(NS_C, {
+          mode: 'client',
+          server: '198.18.31.1',
+          port: 36524,
+          clients: [['198.18.1.5', 40000, '198.18.32.1', 8080]],
+          ms: 4000,
+        });
+        await until(() => cli!.lines.includes('READY'), 5000, 'the channel client');
+        await new Promise((r) => setTimeout(r, 100)); // CLIENT_ADD reaches intercept
+        const syn = runChild(NS_C, {
+          mode: 'syn',
+          packets: [
+            ['198.18.1.5', 40000, '198.18.32.1', 8080],
+            ['198.18.1.6', 40001, '198.18.32.1', 8080],
+          ],
+        });
+        assert.equal(await syn.exited, 0);
+        await until(() => cli!.lines.some((l) => l.includes('"sport":8080')), 5000, 'the SYN-ACK record');
+        const rec = JSON.parse(cli.lines.find((l) => l.includes('"sport":8080')) as string) as Record<string, unknown>;
+        assert.deepEqual(
+          { ...rec, mss: undefined },
+          { st: 'ok', src: '198.18.32.1', dst: '198.18.1.5', sport: 8080, dport: 40000, flags: 0x12, mss: undefined },
+        );
+        assert.ok((rec['mss'] as number) > 0, 'TCP options survive');
+        assert.equal(await cli.exited, 0);
+        const cstats = JSON.parse(cli.lines.find((l) => l.startsWith('{"stats"')) as string) as {
+          stats: { recordsReceived: number; protocolErrors: number };
+        };
+        assert.ok(cstats.stats.recordsReceived >= 1);
+        assert.equal(cstats.stats.protocolErrors, 0);
+        assert.ok(
+          cli.lines.filter((l) => l.includes('"dport"')).every((l) => l.includes('"dport":40000')),
+          'no record for the unregistered client',
+        );
+        // the unregistered client's SYN-ACK was held 2 s then counted as no-route
+        await new Promise((r) => setTimeout(r, 500));
+        icp.child.kill('SIGTERM');
+        assert.equal(await icp.exited, 0);
+        const lines = readFileSync(log, 'utf8')
+          .trim()
+          .split('\n')
+          .map((l) => JSON.parse(l) as Record<string, unknown>);
+        const fin = lines.find((l) => l['msg'] === 'final counters');
+        assert.ok(fin, 'final counters logged');
+        t.diagnostic(`intercept final counters: ${JSON.stringify(fin)}`);
+        assert.equal(fin['routesAdded'], 1);
+        assert.ok((fin['routed'] as number) >= 1);
+        assert.ok((fin['noRoute'] as number) >= 1, `noRoute ${String(fin['noRoute'])}`);
+        assert.ok((fin['held'] as number) >= 1);
+        assert.equal(fin['peersTotal'], 2);
+        assert.ok((fin['framesSent'] as number) >= 1);
+        assert.equal(existsSync(pid), false, 'pid file removed');
+      } finally {
+        kill(cli?.child);
+        kill(icp?.child);
+        kill(srv?.child);
+        cleanup();
+        rmSync(log, { force: true });
+        rmSync(pid, { force: true });
+      }
+    },
+  );
 }

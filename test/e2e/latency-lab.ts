@@ -24,8 +24,11 @@ function pinSelf(cpus: string): void {
  * target nginx on 8080 and intercept, runs `fn`, and removes the lab and the pinning even when
  * `fn` fails.
  */
-export async function withLatencyLab<T>(prefix: string, online: NginxOptions,
-  fn: (lab: Lab, online: NginxServer, target: NginxServer) => Promise<T>): Promise<T> {
+export async function withLatencyLab<T>(
+  prefix: string,
+  online: NginxOptions,
+  fn: (lab: Lab, online: NginxServer, target: NginxServer) => Promise<T>,
+): Promise<T> {
   const pinned = os.cpus().length >= 2;
   try {
     return await withLab({ prefix, clientAddresses: 20 }, async (lab) => {

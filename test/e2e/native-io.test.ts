@@ -29,7 +29,16 @@ const IP_B = '198.18.200.2';
 
 /** What a child process does. */
 type Job =
-  | { mode: 'capture'; device: string; filter: string; direction: 'in' | 'out' | 'both'; expect: number; timeoutMs: number; selfSend?: string[]; stopInside?: boolean }
+  | {
+      mode: 'capture';
+      device: string;
+      filter: string;
+      direction: 'in' | 'out' | 'both';
+      expect: number;
+      timeoutMs: number;
+      selfSend?: string[];
+      stopInside?: boolean;
+    }
   | { mode: 'send'; kind: 'raw' | 'frame'; device?: string; dstMac?: string; altMac?: string; packets: string[] }
   | { mode: 'perm' }
   | { mode: 'unref' };
@@ -71,11 +80,24 @@ function setup(): { macA: string; macB: string } {
   cleanup();
   sh('ip', 'netns', 'add', NS_A);
   sh('ip', 'netns', 'add', NS_B);
-  for (const ns of [NS_A, NS_B]) sh('ip', 'netns', 'exec', ns, 'sysctl', '-qw', 'net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1');
+  for (const ns of [NS_A, NS_B])
+    sh(
+      'ip',
+      'netns',
+      'exec',
+      ns,
+      'sysctl',
+      '-qw',
+      'net.ipv6.conf.all.disable_ipv6=1',
+      'net.ipv6.conf.default.disable_ipv6=1',
+    );
   sh('ip', 'link', 'add', IF_A, 'netns', NS_A, 'type', 'veth', 'peer', 'name', IF_B, 'netns', NS_B);
   sh('ip', '-n', NS_A, 'addr', 'add', `${IP_A}/24`, 'dev', IF_A);
   sh('ip', '-n', NS_B, 'addr', 'add', `${IP_B}/24`, 'dev', IF_B);
-  for (const [ns, dev] of [[NS_A, IF_A], [NS_B, IF_B]] as const) {
+  for (const [ns, dev] of [
+    [NS_A, IF_A],
+    [NS_B, IF_B],
+  ] as const) {
     sh('ip', '-n', ns, 'link', 'set', 'lo', 'up');
     sh('ip', '-n', ns, 'link', 'set', dev, 'up');
   }
@@ -101,7 +123,10 @@ function runChild(ns: string | null, job: Job, asNobody = false): ChildRun {
     : ['ip', 'netns', 'exec', ns ?? '', node, __filename];
   const jobFile = join(tmpdir(), `tcn-job-${process.pid}-${jobSeq++}.json`);
   writeFileSync(jobFile, JSON.stringify(job), { mode: 0o644 });
-  const child = spawn(argv[0] ?? '', argv.slice(1), { env: { ...process.env, TCN_NATIVE_IO_CHILD: jobFile }, stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(argv[0] ?? '', argv.slice(1), {
+    env: { ...process.env, TCN_NATIVE_IO_CHILD: jobFile },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   let text = '';
   let readyResolve: () => void = () => undefined;
   const ready = new Promise<void>((res) => (readyResolve = res));
@@ -158,7 +183,10 @@ async function child(job: Job): Promise<void> {
     return; // the process must now exit by itself
   }
   if (job.mode === 'send') {
-    const s = job.kind === 'raw' ? new RawSender(job.device === undefined ? {} : { device: job.device }) : new FrameSender({ device: job.device ?? '', dstMac: job.dstMac ?? '' });
+    const s =
+      job.kind === 'raw'
+        ? new RawSender(job.device === undefined ? {} : { device: job.device })
+        : new FrameSender({ device: job.device ?? '', dstMac: job.dstMac ?? '' });
     job.packets.forEach((hex, i) => {
       const p = Buffer.from(hex, 'hex');
       if (s instanceof FrameSender && job.altMac !== undefined && i % 2 === 1) s.sendTo(job.altMac, p, 0, p.length);
@@ -214,31 +242,54 @@ if (CHILD !== undefined) {
   test('native packet I/O across a veth pair', { skip, timeout: 120000 }, async (t) => {
     try {
       const { macA, macB } = setup();
-      const want = Array.from({ length: 2000 }, (_, i) => tcpPacket(IP_A, IP_B, 40000 + (i % 1000), 80, i).toString('hex'));
+      const want = Array.from({ length: 2000 }, (_, i) =>
+        tcpPacket(IP_A, IP_B, 40000 + (i % 1000), 80, i).toString('hex'),
+      );
       const other = Array.from({ length: 200 }, (_, i) => tcpPacket(IP_A, IP_B, 40000, 81, 9000 + i).toString('hex'));
 
-      await t.test('RawSender -> RingCapture: every packet exactly once, exact bytes; filter excludes port 81', async () => {
-        const cap = runChild(NS_B, { mode: 'capture', device: IF_B, filter: 'tcp dst port 80', direction: 'in', expect: want.length, timeoutMs: 8000 });
-        await cap.ready;
-        const send = await runChild(NS_A, { mode: 'send', kind: 'raw', packets: [...want.slice(0, 1000), ...other, ...want.slice(1000)] }).done;
-        assert.equal(send.out['sent'], want.length + other.length, JSON.stringify(send.out));
-        assert.equal(send.out['failed'], 0);
-        const { out } = await cap.done;
-        assert.equal(out['linkType'], LINKTYPE_ETHERNET);
-        const frames = out['frames'] as string[];
-        assert.equal(frames.length, want.length, 'each packet exactly once, none of port 81');
-        const seen = new Set<string>();
-        for (const f of frames) {
-          assert.equal(f.slice(0, 12), macB.replaceAll(':', ''));
-          assert.equal(f.slice(12, 24), macA.replaceAll(':', ''));
-          seen.add(f.slice(28));
-        }
-        assert.deepEqual([...seen].sort(), [...want].sort());
-        assert.equal((out['stats'] as { dropped: number }).dropped, 0);
-      });
+      await t.test(
+        'RawSender -> RingCapture: every packet exactly once, exact bytes; filter excludes port 81',
+        async () => {
+          const cap = runChild(NS_B, {
+            mode: 'capture',
+            device: IF_B,
+            filter: 'tcp dst port 80',
+            direction: 'in',
+            expect: want.length,
+            timeoutMs: 8000,
+          });
+          await cap.ready;
+          const send = await runChild(NS_A, {
+            mode: 'send',
+            kind: 'raw',
+            packets: [...want.slice(0, 1000), ...other, ...want.slice(1000)],
+          }).done;
+          assert.equal(send.out['sent'], want.length + other.length, JSON.stringify(send.out));
+          assert.equal(send.out['failed'], 0);
+          const { out } = await cap.done;
+          assert.equal(out['linkType'], LINKTYPE_ETHERNET);
+          const frames = out['frames'] as string[];
+          assert.equal(frames.length, want.length, 'each packet exactly once, none of port 81');
+          const seen = new Set<string>();
+          for (const f of frames) {
+            assert.equal(f.slice(0, 12), macB.replaceAll(':', ''));
+            assert.equal(f.slice(12, 24), macA.replaceAll(':', ''));
+            seen.add(f.slice(28));
+          }
+          assert.deepEqual([...seen].sort(), [...want].sort());
+          assert.equal((out['stats'] as { dropped: number }).dropped, 0);
+        },
+      );
 
       await t.test("device 'any' delivers IP-layer frames (LINKTYPE_RAW)", async () => {
-        const cap = runChild(NS_B, { mode: 'capture', device: 'any', filter: 'tcp dst port 80', direction: 'in', expect: 100, timeoutMs: 8000 });
+        const cap = runChild(NS_B, {
+          mode: 'capture',
+          device: 'any',
+          filter: 'tcp dst port 80',
+          direction: 'in',
+          expect: 100,
+          timeoutMs: 8000,
+        });
         await cap.ready;
         await runChild(NS_A, { mode: 'send', kind: 'raw', device: IF_A, packets: want.slice(0, 100) }).done;
         const { out } = await cap.done;
@@ -248,18 +299,51 @@ if (CHILD !== undefined) {
 
       await t.test("direction 'in' never sees this host's own sends; 'out' sees only them", async () => {
         const self = want.slice(0, 300);
-        const inOnly = await runChild(NS_A, { mode: 'capture', device: IF_A, filter: 'tcp dst port 80', direction: 'in', expect: 0, timeoutMs: 800, selfSend: self }).done;
+        const inOnly = await runChild(NS_A, {
+          mode: 'capture',
+          device: IF_A,
+          filter: 'tcp dst port 80',
+          direction: 'in',
+          expect: 0,
+          timeoutMs: 800,
+          selfSend: self,
+        }).done;
         assert.deepEqual(inOnly.out['frames'], []);
-        const outOnly = await runChild(NS_A, { mode: 'capture', device: IF_A, filter: 'tcp dst port 80', direction: 'out', expect: 300, timeoutMs: 5000, selfSend: self }).done;
-        assert.deepEqual((outOnly.out['frames'] as string[]).map((f) => f.slice(28)), self);
+        const outOnly = await runChild(NS_A, {
+          mode: 'capture',
+          device: IF_A,
+          filter: 'tcp dst port 80',
+          direction: 'out',
+          expect: 300,
+          timeoutMs: 5000,
+          selfSend: self,
+        }).done;
+        assert.deepEqual(
+          (outOnly.out['frames'] as string[]).map((f) => f.slice(28)),
+          self,
+        );
       });
 
       await t.test('FrameSender frames arrive with the right MACs', async () => {
         const alt = '02:00:5e:10:00:99';
         const pk = want.slice(0, 200);
-        const cap = runChild(NS_B, { mode: 'capture', device: IF_B, filter: 'tcp dst port 80', direction: 'in', expect: pk.length, timeoutMs: 8000 });
+        const cap = runChild(NS_B, {
+          mode: 'capture',
+          device: IF_B,
+          filter: 'tcp dst port 80',
+          direction: 'in',
+          expect: pk.length,
+          timeoutMs: 8000,
+        });
         await cap.ready;
-        const send = await runChild(NS_A, { mode: 'send', kind: 'frame', device: IF_A, dstMac: macB, altMac: alt, packets: pk }).done;
+        const send = await runChild(NS_A, {
+          mode: 'send',
+          kind: 'frame',
+          device: IF_A,
+          dstMac: macB,
+          altMac: alt,
+          packets: pk,
+        }).done;
         assert.equal(send.out['sent'], pk.length, JSON.stringify(send.out));
         const frames = (await cap.done).out['frames'] as string[];
         assert.equal(frames.length, pk.length);
@@ -272,7 +356,15 @@ if (CHILD !== undefined) {
       });
 
       await t.test('stop() inside the callback, and unref(), let the process exit', async () => {
-        const cap = runChild(NS_B, { mode: 'capture', device: IF_B, filter: 'tcp', direction: 'in', expect: 5, timeoutMs: 15000, stopInside: true });
+        const cap = runChild(NS_B, {
+          mode: 'capture',
+          device: IF_B,
+          filter: 'tcp',
+          direction: 'in',
+          expect: 5,
+          timeoutMs: 15000,
+          stopInside: true,
+        });
         await cap.ready;
         await runChild(NS_A, { mode: 'send', kind: 'raw', packets: want.slice(0, 5) }).done;
         const t0 = Date.now();
@@ -293,9 +385,22 @@ if (CHILD !== undefined) {
       });
 
       await t.test('unknown device and bad filter', () => {
-        assert.throws(() => new RingCapture({ device: 'tcnnope0', filter: '' }).open({ packet() {}, batchEnd() {} }), (e: unknown) => e instanceof TcpcopyError && e.code === 'ERR_NO_DEVICE' && e.message.includes('tcnnope0'));
-        assert.throws(() => new RingCapture({ device: 'lo', filter: 'tcp port' }).open({ packet() {}, batchEnd() {} }), (e: unknown) => e instanceof TcpcopyError && e.code === 'ERR_BAD_FILTER' && e.message.includes('tcp port') && e.message.includes('syntax'));
-        assert.throws(() => new RawSender({ device: 'tcnnope0' }), (e: unknown) => e instanceof TcpcopyError && e.code === 'ERR_NO_DEVICE');
+        assert.throws(
+          () => new RingCapture({ device: 'tcnnope0', filter: '' }).open({ packet() {}, batchEnd() {} }),
+          (e: unknown) => e instanceof TcpcopyError && e.code === 'ERR_NO_DEVICE' && e.message.includes('tcnnope0'),
+        );
+        assert.throws(
+          () => new RingCapture({ device: 'lo', filter: 'tcp port' }).open({ packet() {}, batchEnd() {} }),
+          (e: unknown) =>
+            e instanceof TcpcopyError &&
+            e.code === 'ERR_BAD_FILTER' &&
+            e.message.includes('tcp port') &&
+            e.message.includes('syntax'),
+        );
+        assert.throws(
+          () => new RawSender({ device: 'tcnnope0' }),
+          (e: unknown) => e instanceof TcpcopyError && e.code === 'ERR_NO_DEVICE',
+        );
       });
     } finally {
       for (const ns of [NS_A, NS_B]) {

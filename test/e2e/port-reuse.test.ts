@@ -44,31 +44,41 @@ function one() {
 one();
 `;
 
-test('client-port reuse: new connections from a port whose replay is still closing are replayed, none lost', { skip: !canRunLab() && 'needs root', timeout: 180_000 }, async () => {
-  await withLab({ prefix: 'tcpr', clientAddresses: 4 }, async (lab) => {
-    const online = await lab.startNginx('online', { port: 80 });
-    const target = await lab.startNginx('target', { port: 8080 });
-    await startIntercept(lab);
-    const tc = await startLiveTcpcopy(lab, ['-x', '80-198.18.0.2:8080', '-s', '198.18.0.3']);
-    const local = lab.hosts.client.addresses[0] as string;
-    const r = await lab.exec('client', [process.execPath, '-e', CLIENT, '198.18.1.1', '80', local, String(PORT), String(N)], { timeoutMs: 120_000 });
-    const res = JSON.parse(r.stdout.trim().split('\n').pop() ?? '{}') as { ok: number; retries: number };
-    process.stdout.write(`# client: ${res.ok}/${N} answered from ${local}:${PORT}, ${res.retries} connect retries\n`);
-    assert.equal(res.ok, N, `online answered ${res.ok} of ${N}: ${r.stderr}`);
-    const onlineRecs = online.readLog().records.filter((x) => x.remoteAddr === local && x.remotePort === PORT);
-    assert.equal(onlineRecs.length, N, 'online logged every request from the one port');
-    await waitSettled(() => target.readLog().records.filter((x) => x.remotePort === PORT).length, N, 20_000, 1000);
-    const stop = await tc.stop();
-    const rep = stop.report;
-    assert.ok(rep !== null, 'tcpcopy wrote its report');
-    const targetRecs = target.readLog().records.filter((x) => x.remoteAddr === local && x.remotePort === PORT);
-    const seen = new Set(targetRecs.map((x) => x.url));
-    process.stdout.write(`# target: ${targetRecs.length}/${N} requests from ${local}:${PORT} (${seen.size} distinct); `
-      + `sessions ${rep.engine.sessionsCreated}, queued behind a closing replay ${rep.engine.sessionsQueued}; outcomes ${JSON.stringify(Object.fromEntries(Object.entries(rep.engine.outcomes).filter(([, v]) => v > 0)))}; ${processFigures(rep)}\n`);
-    assert.equal(targetRecs.length, N, 'the target got every request, from the same client address and port');
-    assert.equal(seen.size, N, 'each request exactly once');
-    for (let i = 0; i < N; i++) assert.ok(seen.has(`/?reuse=${i}`), `request ${i} replayed`);
-    assert.equal(rep.engine.sessionsCreated, N, 'one replayed session per connection');
-    assert.equal(rep.engine.outcomes.completed, N, 'every session completed');
-  });
-});
+test(
+  'client-port reuse: new connections from a port whose replay is still closing are replayed, none lost',
+  { skip: !canRunLab() && 'needs root', timeout: 180_000 },
+  async () => {
+    await withLab({ prefix: 'tcpr', clientAddresses: 4 }, async (lab) => {
+      const online = await lab.startNginx('online', { port: 80 });
+      const target = await lab.startNginx('target', { port: 8080 });
+      await startIntercept(lab);
+      const tc = await startLiveTcpcopy(lab, ['-x', '80-198.18.0.2:8080', '-s', '198.18.0.3']);
+      const local = lab.hosts.client.addresses[0] as string;
+      const r = await lab.exec(
+        'client',
+        [process.execPath, '-e', CLIENT, '198.18.1.1', '80', local, String(PORT), String(N)],
+        { timeoutMs: 120_000 },
+      );
+      const res = JSON.parse(r.stdout.trim().split('\n').pop() ?? '{}') as { ok: number; retries: number };
+      process.stdout.write(`# client: ${res.ok}/${N} answered from ${local}:${PORT}, ${res.retries} connect retries\n`);
+      assert.equal(res.ok, N, `online answered ${res.ok} of ${N}: ${r.stderr}`);
+      const onlineRecs = online.readLog().records.filter((x) => x.remoteAddr === local && x.remotePort === PORT);
+      assert.equal(onlineRecs.length, N, 'online logged every request from the one port');
+      await waitSettled(() => target.readLog().records.filter((x) => x.remotePort === PORT).length, N, 20_000, 1000);
+      const stop = await tc.stop();
+      const rep = stop.report;
+      assert.ok(rep !== null, 'tcpcopy wrote its report');
+      const targetRecs = target.readLog().records.filter((x) => x.remoteAddr === local && x.remotePort === PORT);
+      const seen = new Set(targetRecs.map((x) => x.url));
+      process.stdout.write(
+        `# target: ${targetRecs.length}/${N} requests from ${local}:${PORT} (${seen.size} distinct); ` +
+          `sessions ${rep.engine.sessionsCreated}, queued behind a closing replay ${rep.engine.sessionsQueued}; outcomes ${JSON.stringify(Object.fromEntries(Object.entries(rep.engine.outcomes).filter(([, v]) => v > 0)))}; ${processFigures(rep)}\n`,
+      );
+      assert.equal(targetRecs.length, N, 'the target got every request, from the same client address and port');
+      assert.equal(seen.size, N, 'each request exactly once');
+      for (let i = 0; i < N; i++) assert.ok(seen.has(`/?reuse=${i}`), `request ${i} replayed`);
+      assert.equal(rep.engine.sessionsCreated, N, 'one replayed session per connection');
+      assert.equal(rep.engine.outcomes.completed, N, 'every session completed');
+    });
+  },
+);

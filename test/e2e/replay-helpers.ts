@@ -28,9 +28,18 @@ export async function startIntercept(lab: Lab, args: string[] = [], host: HostNa
 }
 
 /** Runs tcpcopy to completion in a host's namespace; returns its output and JSON report. */
-export async function runTcpcopy(lab: Lab, args: string[], host: HostName = 'online', timeoutMs = 300_000): Promise<{ code: number; stdout: string; stderr: string; report: TcpcopyJsonReport }> {
+export async function runTcpcopy(
+  lab: Lab,
+  args: string[],
+  host: HostName = 'online',
+  timeoutMs = 300_000,
+): Promise<{ code: number; stdout: string; stderr: string; report: TcpcopyJsonReport }> {
   const reportFile = path.join(lab.dir, `report-${Date.now()}-${Math.random().toString(36).slice(2)}.json`);
-  const r = await lab.exec(host, [process.execPath, TCPCOPY, ...args, '--report', `json:${reportFile}`, '--status', '0'], { timeoutMs });
+  const r = await lab.exec(
+    host,
+    [process.execPath, TCPCOPY, ...args, '--report', `json:${reportFile}`, '--status', '0'],
+    { timeoutMs },
+  );
   let report: TcpcopyJsonReport;
   try {
     report = JSON.parse(fs.readFileSync(reportFile, 'utf8')) as TcpcopyJsonReport;
@@ -42,7 +51,18 @@ export async function runTcpcopy(lab: Lab, args: string[], host: HostName = 'onl
 
 /** The parts of tcpcopy's JSON report the tests read. */
 export interface TcpcopyJsonReport {
-  engine: { requestsCaptured: number; requestsReplayed: number; sessionsCreated: number; sessionsQueued: number; outcomes: Record<string, number>; requestsLost: Record<string, number>; packetsSent: number; replies: number; retransTimeout: number; retransFast: number };
+  engine: {
+    requestsCaptured: number;
+    requestsReplayed: number;
+    sessionsCreated: number;
+    sessionsQueued: number;
+    outcomes: Record<string, number>;
+    requestsLost: Record<string, number>;
+    packetsSent: number;
+    replies: number;
+    retransTimeout: number;
+    retransFast: number;
+  };
   accounting: { captured: number; replayed: number; lost: Record<string, number>; balanced: boolean };
   process: { cpuUserS: number; cpuSystemS: number; maxRssMB: number };
   /** Capture counters (live: frames seen, kernel ring drops). */
@@ -79,16 +99,34 @@ export interface LiveTcpcopy {
   /** The process (pid, output so far). */
   proc: LabProcess;
   /** Stops it with SIGINT (SIGKILL after `graceMs`), then reads its JSON report. */
-  stop(graceMs?: number): Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string; report: TcpcopyJsonReport | null; stopMs: number }>;
+  stop(graceMs?: number): Promise<{
+    code: number | null;
+    signal: string | null;
+    stdout: string;
+    stderr: string;
+    report: TcpcopyJsonReport | null;
+    stopMs: number;
+  }>;
 }
 
 /**
  * Starts tcpcopy in live mode in a host's namespace (`--status 0`, a JSON report file) and waits
  * until it logs that it captures.
  */
-export async function startLiveTcpcopy(lab: Lab, args: string[], host: HostName = 'online', extra: string[] = ['--status', '0'], nodeArgs: readonly string[] = [], main: string = TCPCOPY): Promise<LiveTcpcopy> {
+export async function startLiveTcpcopy(
+  lab: Lab,
+  args: string[],
+  host: HostName = 'online',
+  extra: string[] = ['--status', '0'],
+  nodeArgs: readonly string[] = [],
+  main: string = TCPCOPY,
+): Promise<LiveTcpcopy> {
   const reportFile = path.join(lab.dir, `live-report-${Date.now()}-${Math.random().toString(36).slice(2)}.json`);
-  const proc = lab.spawn(host, [process.execPath, ...nodeArgs, main, ...args, '--report', `json:${reportFile}`, ...extra], { stopSignal: 'SIGINT', graceMs: 30_000 });
+  const proc = lab.spawn(
+    host,
+    [process.execPath, ...nodeArgs, main, ...args, '--report', `json:${reportFile}`, ...extra],
+    { stopSignal: 'SIGINT', graceMs: 30_000 },
+  );
   const deadline = Date.now() + 10_000;
   for (;;) {
     if (/capturing on/.test(proc.stderr + proc.stdout)) break;
@@ -120,7 +158,12 @@ export async function startLiveTcpcopy(lab: Lab, args: string[], host: HostName 
  * Polls `count()` until it reaches `want` and then stays unchanged for `quietMs` (or until
  * `timeoutMs`); resolves the last value. For "the target has seen everything, and no more".
  */
-export async function waitSettled(count: () => number, want: number, timeoutMs = 15_000, quietMs = 1000): Promise<number> {
+export async function waitSettled(
+  count: () => number,
+  want: number,
+  timeoutMs = 15_000,
+  quietMs = 1000,
+): Promise<number> {
   const deadline = Date.now() + timeoutMs;
   let last = count();
   let since = Date.now();

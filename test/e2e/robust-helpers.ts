@@ -101,7 +101,12 @@ while True:
     if out: s.send(b''.join(out))
 `;
 
-interface Rule { host: HostName; table: string; chain: string; match: string[] }
+interface Rule {
+  host: HostName;
+  table: string;
+  chain: string;
+  match: string[];
+}
 
 function rules(lab: Lab): Rule[] {
   const t = lab.hosts.target.dev;
@@ -124,7 +129,8 @@ export async function impair(lab: Lab, imp: Impairment): Promise<ImpairHandle> {
   const helpers: LabProcess[] = [];
   const undo = async (): Promise<string> => {
     let out = applied.length > 0 ? `${await ruleCounters(lab)} ` : '';
-    for (const r of applied.reverse()) await ipt(lab, r.host, ['-t', r.table, '-D', r.chain, ...r.rule]).catch(() => undefined);
+    for (const r of applied.reverse())
+      await ipt(lab, r.host, ['-t', r.table, '-D', r.chain, ...r.rule]).catch(() => undefined);
     applied.length = 0;
     for (const h of helpers) {
       await h.stop('SIGTERM', 2000);
@@ -139,13 +145,18 @@ export async function impair(lab: Lab, imp: Impairment): Promise<ImpairHandle> {
       const script = path.join(lab.dir, 'nfq-delay.py');
       fs.writeFileSync(script, NFQ_SCRIPT);
       for (const host of ['target', 'assistant'] as const) {
-        const p = lab.spawn(host, ['python3', script, '0', String(imp.delayMs), String(imp.reorderPct ?? 0), String(imp.reorderCorrPct ?? 0)], { label: `nfq-${host}`, graceMs: 2000 });
+        const p = lab.spawn(
+          host,
+          ['python3', script, '0', String(imp.delayMs), String(imp.reorderPct ?? 0), String(imp.reorderCorrPct ?? 0)],
+          { label: `nfq-${host}`, graceMs: 2000 },
+        );
         helpers.push(p);
         await p.waitFor(/nfq ready/, 10_000);
       }
     }
     for (const r of rules(lab)) {
-      const jump = useQueue ? ['-j', 'NFQUEUE', '--queue-num', '0']
+      const jump = useQueue
+        ? ['-j', 'NFQUEUE', '--queue-num', '0']
         : ['-m', 'statistic', '--mode', 'random', '--probability', String((imp.lossPct ?? 0) / 100), '-j', 'DROP'];
       const rule = [...r.match, ...jump];
       await ipt(lab, r.host, ['-t', r.table, '-A', r.chain, ...rule]);
@@ -163,7 +174,11 @@ export async function ruleCounters(lab: Lab): Promise<string> {
   let s = '';
   for (const host of ['target', 'assistant'] as const) {
     const r = await lab.exec(host, ['iptables', '-w', '-t', 'mangle', '-L', '-v', '-n', '-x']);
-    s += `${host}: ${r.stdout.split('\n').filter((l) => /DROP|NFQUEUE/.test(l)).map((l) => l.trim().split(/\s+/).slice(0, 2).join(' pkts/')).join(', ')}; `;
+    s += `${host}: ${r.stdout
+      .split('\n')
+      .filter((l) => /DROP|NFQUEUE/.test(l))
+      .map((l) => l.trim().split(/\s+/).slice(0, 2).join(' pkts/'))
+      .join(', ')}; `;
   }
   return s;
 }

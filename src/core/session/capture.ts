@@ -95,7 +95,15 @@ function pushUnit(s: Session, u: Unit, p: CapturedPiece, stats: EngineStats): vo
 }
 
 /** Keeps a segment that lies beyond a hole in the capture until the hole is filled. */
-function parkOutOfOrder(s: Session, p: CapturedPiece, seq: number, off: number, len: number, now: number, pool: UnitPool): void {
+function parkOutOfOrder(
+  s: Session,
+  p: CapturedPiece,
+  seq: number,
+  off: number,
+  len: number,
+  now: number,
+  pool: UnitPool,
+): void {
   if (s.gapSince < 0) s.gapSince = now;
   const ooo = s.ooo;
   let i = ooo.length;
@@ -119,7 +127,23 @@ function drainOutOfOrder(s: Session, now: number, stats: EngineStats, pool: Unit
       break;
     }
     // copied again into the stream (a rare path), then the parked copy is given back
-    appendCaptured(s, { seq: first.seq, buf: first.data, off: first.dataOff, len: first.len, fin: first.fin, rst: false, ackOk: first.ackOk, ack: first.ack, tsVal: first.tsVal }, first.capturedAt, stats, pool);
+    appendCaptured(
+      s,
+      {
+        seq: first.seq,
+        buf: first.data,
+        off: first.dataOff,
+        len: first.len,
+        fin: first.fin,
+        rst: false,
+        ackOk: first.ackOk,
+        ack: first.ack,
+        tsVal: first.tsVal,
+      },
+      first.capturedAt,
+      stats,
+      pool,
+    );
     pool.release(first);
   }
   if (ooo.length === 0) s.gapSince = -1;

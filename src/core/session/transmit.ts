@@ -20,7 +20,11 @@ export class TxContext {
   readonly repr: TcpRepr = newTcpRepr();
   readonly scratch: Buffer;
   private ipId = 1;
-  constructor(readonly cfg: EngineConfig, readonly stats: EngineStats, readonly out: EngineOutput) {
+  constructor(
+    readonly cfg: EngineConfig,
+    readonly stats: EngineStats,
+    readonly out: EngineOutput,
+  ) {
     this.scratch = Buffer.alloc(Math.max(cfg.mtu, 1500) + 128);
   }
 

@@ -47,7 +47,16 @@ export class UnitPool {
    * A unit with every field set; `len` payload bytes are copied from `src[off ..]` (none when
    * len is 0 or src is null). The caller sets startsExchange/respBytes when they apply.
    */
-  take(seq: number, src: Buffer | null, off: number, len: number, fin: boolean, rst: boolean, capturedAt: number, tsVal: number): Unit {
+  take(
+    seq: number,
+    src: Buffer | null,
+    off: number,
+    len: number,
+    fin: boolean,
+    rst: boolean,
+    capturedAt: number,
+    tsVal: number,
+  ): Unit {
     const u = this.freeUnits.pop() ?? this.newUnit();
     u.seq = seq;
     u.len = len;
@@ -93,7 +102,8 @@ export class UnitPool {
     if (c !== null) {
       c.live--;
       if (c.live === 0) {
-        if (c === this.cur) c.used = 0; // empty again: start over at its beginning
+        if (c === this.cur)
+          c.used = 0; // empty again: start over at its beginning
         else if (this.spare.length < MAX_SPARE_CHUNKS) {
           c.used = 0;
           this.spare.push(c);
@@ -117,6 +127,20 @@ export class UnitPool {
 
   private newUnit(): Unit {
     this.stats.unitsCreated++;
-    return { seq: 0, data: null, dataOff: 0, chunk: null, len: 0, fin: false, rst: false, capturedAt: 0, startsExchange: false, respBytes: 0, tsVal: 0, ackOk: false, ack: 0 };
+    return {
+      seq: 0,
+      data: null,
+      dataOff: 0,
+      chunk: null,
+      len: 0,
+      fin: false,
+      rst: false,
+      capturedAt: 0,
+      startsExchange: false,
+      respBytes: 0,
+      tsVal: 0,
+      ackOk: false,
+      ack: 0,
+    };
   }
 }

@@ -58,8 +58,22 @@ export interface TcpRepr {
 /** A zeroed TcpRepr: no options (mss 0, wscale -1), TTL 64, everything else 0/false. */
 export function newTcpRepr(): TcpRepr {
   return {
-    srcIp: 0, dstIp: 0, srcPort: 0, dstPort: 0, seq: 0, ack: 0, flags: 0, window: 0,
-    ipId: 0, ttl: 64, mss: 0, wscale: -1, sackOk: false, hasTs: false, tsVal: 0, tsEcr: 0,
+    srcIp: 0,
+    dstIp: 0,
+    srcPort: 0,
+    dstPort: 0,
+    seq: 0,
+    ack: 0,
+    flags: 0,
+    window: 0,
+    ipId: 0,
+    ttl: 64,
+    mss: 0,
+    wscale: -1,
+    sackOk: false,
+    hasTs: false,
+    tsVal: 0,
+    tsEcr: 0,
   };
 }
 
@@ -82,31 +96,47 @@ export function tcpOptionsLength(repr: TcpRepr): number {
 function writeOptions(repr: TcpRepr, out: Buffer, o: number): number {
   if ((repr.flags & TCP_SYN) !== 0) {
     if (repr.mss > 0) {
-      out[o] = 2; out[o + 1] = 4; w16(out, o + 2, repr.mss & 0xffff);
+      out[o] = 2;
+      out[o + 1] = 4;
+      w16(out, o + 2, repr.mss & 0xffff);
       o += 4;
     }
     if (repr.hasTs) {
-      if (repr.sackOk) { out[o] = 4; out[o + 1] = 2; } else { out[o] = 1; out[o + 1] = 1; }
+      if (repr.sackOk) {
+        out[o] = 4;
+        out[o + 1] = 2;
+      } else {
+        out[o] = 1;
+        out[o + 1] = 1;
+      }
       o = writeTs(repr, out, o + 2);
     } else if (repr.sackOk) {
-      out[o] = 1; out[o + 1] = 1; out[o + 2] = 4; out[o + 3] = 2;
+      out[o] = 1;
+      out[o + 1] = 1;
+      out[o + 2] = 4;
+      out[o + 3] = 2;
       o += 4;
     }
     if (repr.wscale >= 0) {
-      out[o] = 1; out[o + 1] = 3; out[o + 2] = 3; out[o + 3] = repr.wscale & 0xff;
+      out[o] = 1;
+      out[o + 1] = 3;
+      out[o + 2] = 3;
+      out[o + 3] = repr.wscale & 0xff;
       o += 4;
     }
     return o;
   }
   if (repr.hasTs) {
-    out[o] = 1; out[o + 1] = 1;
+    out[o] = 1;
+    out[o + 1] = 1;
     o = writeTs(repr, out, o + 2);
   }
   return o;
 }
 
 function writeTs(repr: TcpRepr, out: Buffer, o: number): number {
-  out[o] = 8; out[o + 1] = 10;
+  out[o] = 8;
+  out[o + 1] = 10;
   w32(out, o + 2, repr.tsVal >>> 0);
   w32(out, o + 6, repr.tsEcr >>> 0);
   return o + 10;
@@ -119,7 +149,14 @@ function writeTs(repr: TcpRepr, out: Buffer, o: number): number {
  * as Linux: SYN: MSS, SACK-perm, TS, NOP, WS; non-SYN: NOP, NOP, TS. The caller
  * guarantees room (20 + 20 + tcpOptionsLength(repr) + pLen bytes). No allocation.
  */
-export function emitIpv4Tcp(repr: TcpRepr, payload: Buffer | null, pOff: number, pLen: number, out: Buffer, off: number): number {
+export function emitIpv4Tcp(
+  repr: TcpRepr,
+  payload: Buffer | null,
+  pOff: number,
+  pLen: number,
+  out: Buffer,
+  off: number,
+): number {
   const optLen = tcpOptionsLength(repr);
   const tcpHdr = 20 + optLen;
   if (payload === null) pLen = 0;
@@ -132,7 +169,8 @@ export function emitIpv4Tcp(repr: TcpRepr, payload: Buffer | null, pOff: number,
   w16(out, off + 6, 0x4000); // DF, offset 0
   out[off + 8] = repr.ttl & 0xff;
   out[off + 9] = 6;
-  out[off + 10] = 0; out[off + 11] = 0;
+  out[off + 10] = 0;
+  out[off + 11] = 0;
   w32(out, off + 12, repr.srcIp >>> 0);
   w32(out, off + 16, repr.dstIp >>> 0);
   // TCP header
@@ -144,8 +182,10 @@ export function emitIpv4Tcp(repr: TcpRepr, payload: Buffer | null, pOff: number,
   out[t + 12] = (tcpHdr / 4) << 4;
   out[t + 13] = repr.flags & 0xff;
   w16(out, t + 14, repr.window & 0xffff);
-  out[t + 16] = 0; out[t + 17] = 0; // checksum, filled below
-  out[t + 18] = 0; out[t + 19] = 0; // urgent pointer
+  out[t + 16] = 0;
+  out[t + 17] = 0; // checksum, filled below
+  out[t + 18] = 0;
+  out[t + 19] = 0; // urgent pointer
   writeOptions(repr, out, t + 20);
   if (pLen > 0 && payload !== null) payload.copy(out, t + tcpHdr, pOff, pOff + pLen);
   fillIpv4TcpChecksums(out, off);

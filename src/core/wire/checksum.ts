@@ -131,8 +131,9 @@ function tcpLength(buf: Buffer, ipOff: number, hl: number): number {
 
 /** Unfolded pseudo-header sum (source, destination, protocol 6, TCP length); hl >= 20. */
 function pseudoHeaderSum(buf: Buffer, ipOff: number, tcpLen: number): number {
-  return u16(buf, ipOff + 12) + u16(buf, ipOff + 14) + u16(buf, ipOff + 16) + u16(buf, ipOff + 18)
-    + IP_PROTO_TCP + tcpLen;
+  return (
+    u16(buf, ipOff + 12) + u16(buf, ipOff + 14) + u16(buf, ipOff + 16) + u16(buf, ipOff + 18) + IP_PROTO_TCP + tcpLen
+  );
 }
 
 /**
@@ -201,7 +202,7 @@ export function checksumAdjust16(sum: number, oldWord: number, newWord: number):
  * its two 16-bit halves. Values are taken as unsigned 32-bit.
  */
 export function checksumAdjust32(sum: number, oldVal: number, newVal: number): number {
-  const s = (~sum & 0xffff) + (~(oldVal >>> 16) & 0xffff) + (~oldVal & 0xffff)
-    + ((newVal >>> 16) & 0xffff) + (newVal & 0xffff);
+  const s =
+    (~sum & 0xffff) + (~(oldVal >>> 16) & 0xffff) + (~oldVal & 0xffff) + ((newVal >>> 16) & 0xffff) + (newVal & 0xffff);
   return ~fold(s) & 0xffff;
 }

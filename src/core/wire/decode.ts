@@ -7,8 +7,15 @@
  */
 import type { TcpSegment } from './segment';
 import {
-  LINKTYPE_ETHERNET, LINKTYPE_IPV4, LINKTYPE_IPV6, LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2,
-  LINKTYPE_NULL, LINKTYPE_RAW, LINKTYPE_RAW_ALT1, LINKTYPE_RAW_ALT2,
+  LINKTYPE_ETHERNET,
+  LINKTYPE_IPV4,
+  LINKTYPE_IPV6,
+  LINKTYPE_LINUX_SLL,
+  LINKTYPE_LINUX_SLL2,
+  LINKTYPE_NULL,
+  LINKTYPE_RAW,
+  LINKTYPE_RAW_ALT1,
+  LINKTYPE_RAW_ALT2,
 } from './link';
 
 /**
@@ -20,8 +27,15 @@ import {
  * 'not-tcp' another IP protocol; 'bad-tcp-header' data offset < 5 or past the packet end.
  */
 export type DecodeStatus =
-  | 'ok' | 'unknown-link' | 'not-ipv4' | 'ipv6' | 'truncated' | 'bad-ip-header'
-  | 'fragment' | 'not-tcp' | 'bad-tcp-header';
+  | 'ok'
+  | 'unknown-link'
+  | 'not-ipv4'
+  | 'ipv6'
+  | 'truncated'
+  | 'bad-ip-header'
+  | 'fragment'
+  | 'not-tcp'
+  | 'bad-tcp-header';
 
 /** Big-endian 16-bit read; callers check bounds (V8 inlines this; Buffer#readUInt16BE is slower). */
 function u16(b: Buffer, i: number): number {
@@ -30,7 +44,9 @@ function u16(b: Buffer, i: number): number {
 
 /** Big-endian unsigned 32-bit read; callers check bounds. */
 function u32(b: Buffer, i: number): number {
-  return (((b[i] as number) << 24) | ((b[i + 1] as number) << 16) | ((b[i + 2] as number) << 8) | (b[i + 3] as number)) >>> 0;
+  return (
+    (((b[i] as number) << 24) | ((b[i + 1] as number) << 16) | ((b[i + 2] as number) << 8) | (b[i + 3] as number)) >>> 0
+  );
 }
 
 const ETHERTYPE_IPV4 = 0x0800;
@@ -133,7 +149,13 @@ export function decodeFrame(linkType: number, buf: Buffer, off: number, capLen: 
  * TCP options reset and fill seg.mss/wscale/sackOk/hasTs/tsVal/tsEcr; a malformed option
  * stops option parsing without failing the packet.
  */
-export function parseIpv4Tcp(buf: Buffer, ipOff: number, capLen: number, seg: TcpSegment, lenient = false): DecodeStatus {
+export function parseIpv4Tcp(
+  buf: Buffer,
+  ipOff: number,
+  capLen: number,
+  seg: TcpSegment,
+  lenient = false,
+): DecodeStatus {
   seg.mss = 0;
   seg.wscale = -1;
   seg.sackOk = false;
@@ -201,14 +223,23 @@ function parseTcpOptions(buf: Buffer, i: number, end: number, seg: TcpSegment): 
   while (i < end) {
     const kind = buf[i] as number;
     if (kind === 0) return; // EOL
-    if (kind === 1) { i++; continue; } // NOP
+    if (kind === 1) {
+      i++;
+      continue;
+    } // NOP
     if (i + 1 >= end) return;
     const len = buf[i + 1] as number;
     if (len < 2 || i + len > end) return;
     switch (kind) {
-      case 2: if (len === 4) seg.mss = u16(buf, i + 2); break;
-      case 3: if (len === 3) seg.wscale = buf[i + 2] as number; break;
-      case 4: if (len === 2) seg.sackOk = true; break;
+      case 2:
+        if (len === 4) seg.mss = u16(buf, i + 2);
+        break;
+      case 3:
+        if (len === 3) seg.wscale = buf[i + 2] as number;
+        break;
+      case 4:
+        if (len === 2) seg.sackOk = true;
+        break;
       case 8:
         if (len === 10) {
           seg.hasTs = true;
@@ -216,7 +247,8 @@ function parseTcpOptions(buf: Buffer, i: number, end: number, seg: TcpSegment): 
           seg.tsEcr = u32(buf, i + 6);
         }
         break;
-      default: break; // SACK blocks (5), MD5 (19), TFO (34), ... skipped
+      default:
+        break; // SACK blocks (5), MD5 (19), TFO (34), ... skipped
     }
     i += len;
   }

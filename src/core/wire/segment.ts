@@ -65,10 +65,31 @@ export const TCP_URG = 0x20;
 /** A fresh segment object to be filled by the parsers and reused. */
 export function newSegment(): TcpSegment {
   return {
-    buf: Buffer.alloc(0), ipOff: 0, ipHdrLen: 0, ipTotalLen: 0, capLen: 0, ipId: 0, ttl: 0,
-    srcIp: 0, dstIp: 0, tcpOff: 0, tcpHdrLen: 0, srcPort: 0, dstPort: 0, seq: 0, ack: 0,
-    flags: 0, window: 0, payloadOff: 0, payloadLen: 0, mss: 0, wscale: -1, sackOk: false,
-    hasTs: false, tsVal: 0, tsEcr: 0,
+    buf: Buffer.alloc(0),
+    ipOff: 0,
+    ipHdrLen: 0,
+    ipTotalLen: 0,
+    capLen: 0,
+    ipId: 0,
+    ttl: 0,
+    srcIp: 0,
+    dstIp: 0,
+    tcpOff: 0,
+    tcpHdrLen: 0,
+    srcPort: 0,
+    dstPort: 0,
+    seq: 0,
+    ack: 0,
+    flags: 0,
+    window: 0,
+    payloadOff: 0,
+    payloadLen: 0,
+    mss: 0,
+    wscale: -1,
+    sackOk: false,
+    hasTs: false,
+    tsVal: 0,
+    tsEcr: 0,
   };
 }
 

@@ -37,8 +37,12 @@ export interface PcapHeader {
 
 /** Which classic pcap variant `magicLE` (the first 4 bytes read little-endian) announces, or null. */
 export function pcapMagicInfo(magicLE: number): { le: boolean; nanos: boolean; modified: boolean } | null {
-  const swapped = (((magicLE & 0xff) << 24) | ((magicLE & 0xff00) << 8) | ((magicLE >>> 8) & 0xff00) | (magicLE >>> 24)) >>> 0;
-  for (const [v, le] of [[magicLE, true], [swapped, false]] as const) {
+  const swapped =
+    (((magicLE & 0xff) << 24) | ((magicLE & 0xff00) << 8) | ((magicLE >>> 8) & 0xff00) | (magicLE >>> 24)) >>> 0;
+  for (const [v, le] of [
+    [magicLE, true],
+    [swapped, false],
+  ] as const) {
     if (v === PCAP_MAGIC_US) return { le, nanos: false, modified: false };
     if (v === PCAP_MAGIC_NS) return { le, nanos: true, modified: false };
     if (v === PCAP_MAGIC_MODIFIED) return { le, nanos: false, modified: true };
@@ -70,7 +74,10 @@ export class PcapParser implements FormatParser {
   private readonly maxCapLen: number;
   private readonly fracToMs: number;
 
-  constructor(private readonly ctx: ParseContext, private readonly hdr: PcapHeader) {
+  constructor(
+    private readonly ctx: ParseContext,
+    private readonly hdr: PcapHeader,
+  ) {
     this.maxCapLen = Math.min(Math.max(hdr.snaplen, LIBPCAP_MAX_SNAPLEN), MAX_RECORD_BYTES);
     this.maxRecordBytes = this.maxCapLen + hdr.recHdrLen;
     this.fracToMs = 1000 / hdr.unitsPerSecond;
@@ -83,14 +90,21 @@ export class PcapParser implements FormatParser {
     if (avail < hl) return -hl;
     let sec: number, frac: number, capLen: number, origLen: number;
     if (h.le) {
-      sec = buf.readUInt32LE(pos); frac = buf.readUInt32LE(pos + 4);
-      capLen = buf.readUInt32LE(pos + 8); origLen = buf.readUInt32LE(pos + 12);
+      sec = buf.readUInt32LE(pos);
+      frac = buf.readUInt32LE(pos + 4);
+      capLen = buf.readUInt32LE(pos + 8);
+      origLen = buf.readUInt32LE(pos + 12);
     } else {
-      sec = buf.readUInt32BE(pos); frac = buf.readUInt32BE(pos + 4);
-      capLen = buf.readUInt32BE(pos + 8); origLen = buf.readUInt32BE(pos + 12);
+      sec = buf.readUInt32BE(pos);
+      frac = buf.readUInt32BE(pos + 4);
+      capLen = buf.readUInt32BE(pos + 8);
+      origLen = buf.readUInt32BE(pos + 12);
     }
     if (capLen > this.maxCapLen) {
-      this.ctx.corrupt(fileOffset, `record captured length ${capLen} is impossible (snaplen ${h.snaplen}, limit ${this.maxCapLen})`);
+      this.ctx.corrupt(
+        fileOffset,
+        `record captured length ${capLen} is impossible (snaplen ${h.snaplen}, limit ${this.maxCapLen})`,
+      );
       return 0;
     }
     const total = hl + capLen;

@@ -62,7 +62,10 @@ export class PcapngParser implements FormatParser {
     if (type === PCAPNG_SHB) {
       const bo = pcapngBomLE(buf.readUInt32LE(pos + 8));
       if (bo === null) {
-        this.ctx.corrupt(fileOffset, `section header block with bad byte-order magic 0x${buf.readUInt32LE(pos + 8).toString(16)}`);
+        this.ctx.corrupt(
+          fileOffset,
+          `section header block with bad byte-order magic 0x${buf.readUInt32LE(pos + 8).toString(16)}`,
+        );
         return 0;
       }
       le = bo;
@@ -75,19 +78,28 @@ export class PcapngParser implements FormatParser {
     if (avail < len) return -len;
     const trail = le ? buf.readUInt32LE(pos + len - 4) : buf.readUInt32BE(pos + len - 4);
     if (trail !== len) {
-      this.ctx.corrupt(fileOffset, `block type 0x${type.toString(16)}: trailing length ${trail} differs from leading length ${len}`);
+      this.ctx.corrupt(
+        fileOffset,
+        `block type 0x${type.toString(16)}: trailing length ${trail} differs from leading length ${len}`,
+      );
       return 0;
     }
     switch (type) {
-      case EPB: return this.packetBlock(buf, pos, len, fileOffset, rx, this.u32(buf, pos + 8), 'enhanced');
-      case SPB: return this.simple(buf, pos, len, fileOffset, rx);
+      case EPB:
+        return this.packetBlock(buf, pos, len, fileOffset, rx, this.u32(buf, pos + 8), 'enhanced');
+      case SPB:
+        return this.simple(buf, pos, len, fileOffset, rx);
       case OPB: {
         const ifId = this.le ? buf.readUInt16LE(pos + 8) : buf.readUInt16BE(pos + 8);
         return this.packetBlock(buf, pos, len, fileOffset, rx, ifId, 'obsolete packet');
       }
-      case IDB: this.idb(buf, pos, len, fileOffset); return len;
-      case PCAPNG_SHB: return this.shb(buf, pos, len, le, fileOffset);
-      default: return len; // NRB, ISB, DSB, custom, unknown: skipped
+      case IDB:
+        this.idb(buf, pos, len, fileOffset);
+        return len;
+      case PCAPNG_SHB:
+        return this.shb(buf, pos, len, le, fileOffset);
+      default:
+        return len; // NRB, ISB, DSB, custom, unknown: skipped
     }
   }
 
@@ -124,7 +136,10 @@ export class PcapngParser implements FormatParser {
       const olen = this.le ? buf.readUInt16LE(o + 2) : buf.readUInt16BE(o + 2);
       if (code === 0) break;
       if (o + 4 + olen > end) {
-        this.ctx.damaged(fileOffset, `interface description block option ${code} runs past the block; rest of options ignored`);
+        this.ctx.damaged(
+          fileOffset,
+          `interface description block option ${code} runs past the block; rest of options ignored`,
+        );
         break;
       }
       const v = o + 4;
@@ -139,7 +154,12 @@ export class PcapngParser implements FormatParser {
       o = v + ((olen + 3) & ~3);
     }
     const iface: CaptureInterface = {
-      linkType, snaplen, name, tsUnitsPerSecond: units, tsOffsetSeconds: offSec, section: this.section,
+      linkType,
+      snaplen,
+      name,
+      tsUnitsPerSecond: units,
+      tsOffsetSeconds: offSec,
+      section: this.section,
     };
     this.ctx.ifaces.push(Object.freeze(iface));
     this.loMs.push(1000 / units);
@@ -148,7 +168,15 @@ export class PcapngParser implements FormatParser {
   }
 
   /** EPB and OPB: same layout after the interface id (ts high, ts low, caplen, origlen, data at 28). */
-  private packetBlock(buf: Buffer, pos: number, len: number, fileOffset: number, rx: CaptureRecordReceiver, ifId: number, what: string): number {
+  private packetBlock(
+    buf: Buffer,
+    pos: number,
+    len: number,
+    fileOffset: number,
+    rx: CaptureRecordReceiver,
+    ifId: number,
+    what: string,
+  ): number {
     if (len < 32) {
       this.ctx.damaged(fileOffset, `${what} block too short (${len} bytes)`);
       return len;
@@ -163,7 +191,10 @@ export class PcapngParser implements FormatParser {
       this.ctx.damaged(fileOffset, `${what} block captured length ${capLen} exceeds the block (${len} bytes)`);
       return len;
     }
-    const ts = this.u32(buf, pos + 12) * (this.hiMs[g] ?? 0) + this.u32(buf, pos + 16) * (this.loMs[g] ?? 0) + (this.offMs[g] ?? 0);
+    const ts =
+      this.u32(buf, pos + 12) * (this.hiMs[g] ?? 0) +
+      this.u32(buf, pos + 16) * (this.loMs[g] ?? 0) +
+      (this.offMs[g] ?? 0);
     this.lastTs = ts;
     this.delivered = true;
     const iface = this.ctx.ifaces[g];

@@ -93,50 +93,94 @@ export class CaptureFileReader implements ParseContext {
     }
   }
 
-  private static detect(path: string, fh: FileHandle, size: number, chunkBytes: number, head: Buffer, n: number): CaptureFileReader {
+  private static detect(
+    path: string,
+    fh: FileHandle,
+    size: number,
+    chunkBytes: number,
+    head: Buffer,
+    n: number,
+  ): CaptureFileReader {
     if (n < 4) {
-      throw new TcpcopyError('ERR_CAPTURE_FORMAT', `${path} is not a pcap or pcapng capture: it has only ${n} bytes`, { file: path, size: n });
+      throw new TcpcopyError('ERR_CAPTURE_FORMAT', `${path} is not a pcap or pcapng capture: it has only ${n} bytes`, {
+        file: path,
+        size: n,
+      });
     }
     const magic = head.readUInt32LE(0);
     const magicHex = head.subarray(0, 4).toString('hex');
     if (pcapMagicInfo(magic)) {
       if (n < PCAP_FILE_HEADER_LEN) {
-        throw new TcpcopyError('ERR_CAPTURE_TRUNCATED', `${path}: pcap file header truncated (${n} of 24 bytes)`, { file: path, offset: 0 });
+        throw new TcpcopyError('ERR_CAPTURE_TRUNCATED', `${path}: pcap file header truncated (${n} of 24 bytes)`, {
+          file: path,
+          offset: 0,
+        });
       }
       const hdr = parsePcapHeader(head);
       const r = new CaptureFileReader(path, fh, size, chunkBytes, 'pcap');
-      r.ifaces.push(Object.freeze({ linkType: hdr.linkType, snaplen: hdr.snaplen, name: '', tsUnitsPerSecond: hdr.unitsPerSecond, tsOffsetSeconds: 0, section: 0 }));
+      r.ifaces.push(
+        Object.freeze({
+          linkType: hdr.linkType,
+          snaplen: hdr.snaplen,
+          name: '',
+          tsUnitsPerSecond: hdr.unitsPerSecond,
+          tsOffsetSeconds: 0,
+          section: 0,
+        }),
+      );
       r.parser = new PcapParser(r, hdr);
       r.chunkFileOff = PCAP_FILE_HEADER_LEN;
       return r;
     }
     if (magic === PCAPNG_SHB) {
       if (n < 12) {
-        throw new TcpcopyError('ERR_CAPTURE_TRUNCATED', `${path}: pcapng section header truncated (${n} bytes)`, { file: path, offset: 0 });
+        throw new TcpcopyError('ERR_CAPTURE_TRUNCATED', `${path}: pcapng section header truncated (${n} bytes)`, {
+          file: path,
+          offset: 0,
+        });
       }
       if (pcapngBomLE(head.readUInt32LE(8)) === null) {
-        throw new TcpcopyError('ERR_CAPTURE_FORMAT', `${path} looks like pcapng but its byte-order magic is ${head.subarray(8, 12).toString('hex')} (expected 1a2b3c4d)`, { file: path });
+        throw new TcpcopyError(
+          'ERR_CAPTURE_FORMAT',
+          `${path} looks like pcapng but its byte-order magic is ${head.subarray(8, 12).toString('hex')} (expected 1a2b3c4d)`,
+          { file: path },
+        );
       }
       const r = new CaptureFileReader(path, fh, size, chunkBytes, 'pcapng');
       r.parser = new PcapngParser(r);
       return r;
     }
-    throw new TcpcopyError('ERR_CAPTURE_FORMAT',
-      `${path} is not a pcap or pcapng capture: magic ${magicHex} (expected d4c3b2a1/4d3cb2a1 for pcap, 0a0d0d0a for pcapng)`, { file: path, magic: magicHex });
+    throw new TcpcopyError(
+      'ERR_CAPTURE_FORMAT',
+      `${path} is not a pcap or pcapng capture: magic ${magicHex} (expected d4c3b2a1/4d3cb2a1 for pcap, 0a0d0d0a for pcapng)`,
+      { file: path, magic: magicHex },
+    );
   }
 
   /** Interfaces seen so far (pcap: exactly one). */
-  get interfaces(): readonly CaptureInterface[] { return this.ifaces; }
+  get interfaces(): readonly CaptureInterface[] {
+    return this.ifaces;
+  }
   /** Damaged/skipped places in file order (at most MAX_DAMAGE_ENTRIES kept). */
-  get damage(): readonly CaptureDamage[] { return this.damageList; }
+  get damage(): readonly CaptureDamage[] {
+    return this.damageList;
+  }
   /** Number of damaged/skipped places, including those beyond MAX_DAMAGE_ENTRIES. */
-  get damageCount(): number { return this.damages; }
+  get damageCount(): number {
+    return this.damages;
+  }
   /** Set when reading stopped early (ERR_CAPTURE_TRUNCATED, ERR_CAPTURE_CORRUPT, ERR_CAPTURE_READ). */
-  get fatal(): TcpcopyError | null { return this.fatalError; }
+  get fatal(): TcpcopyError | null {
+    return this.fatalError;
+  }
   /** Packet records delivered so far. */
-  get recordsRead(): number { return this.records; }
+  get recordsRead(): number {
+    return this.records;
+  }
   /** Bytes of the file consumed so far (for progress bars). */
-  get bytesRead(): number { return this.chunkFileOff + this.pos; }
+  get bytesRead(): number {
+    return this.chunkFileOff + this.pos;
+  }
 
   /** ParseContext: records a skipped place. */
   damaged(offset: number, reason: string): void {
@@ -147,7 +191,11 @@ export class CaptureFileReader implements ParseContext {
   /** ParseContext: stops reading with ERR_CAPTURE_CORRUPT. */
   corrupt(offset: number, reason: string): void {
     this.damaged(offset, reason);
-    this.stop('ERR_CAPTURE_CORRUPT', offset, `${this.path}: corrupt at byte offset ${offset}: ${reason}; the ${this.records} records before it were read`);
+    this.stop(
+      'ERR_CAPTURE_CORRUPT',
+      offset,
+      `${this.path}: corrupt at byte offset ${offset}: ${reason}; the ${this.records} records before it were read`,
+    );
   }
 
   private stop(code: string, offset: number, message: string): void {
@@ -162,15 +210,27 @@ export class CaptureFileReader implements ParseContext {
       const bigger = Buffer.allocUnsafe(Math.max(need, Math.min(this.chunk.length * 2, cap)));
       this.chunk.copy(bigger, 0, this.pos, this.end);
       this.chunk = bigger;
-      this.chunkFileOff += this.pos; this.end -= this.pos; this.pos = 0;
+      this.chunkFileOff += this.pos;
+      this.end -= this.pos;
+      this.pos = 0;
     } else if (this.pos > 0) {
       this.chunk.copy(this.chunk, 0, this.pos, this.end);
-      this.chunkFileOff += this.pos; this.end -= this.pos; this.pos = 0;
+      this.chunkFileOff += this.pos;
+      this.end -= this.pos;
+      this.pos = 0;
     }
     const fh = this.fh;
-    if (!fh) { this.eof = true; return; }
+    if (!fh) {
+      this.eof = true;
+      return;
+    }
     while (this.end - this.pos < need && !this.eof) {
-      const { bytesRead } = await fh.read(this.chunk, this.end, this.chunk.length - this.end, this.chunkFileOff + this.end);
+      const { bytesRead } = await fh.read(
+        this.chunk,
+        this.end,
+        this.chunk.length - this.end,
+        this.chunkFileOff + this.end,
+      );
       if (bytesRead === 0) this.eof = true;
       else this.end += bytesRead;
     }
@@ -190,7 +250,10 @@ export class CaptureFileReader implements ParseContext {
       const r = avail === 0 ? -1 : parser.step(this.chunk, this.pos, avail, this.chunkFileOff + this.pos, rx);
       if (r > 0) {
         this.pos += r;
-        if (parser.delivered) { n++; this.records++; }
+        if (parser.delivered) {
+          n++;
+          this.records++;
+        }
         continue;
       }
       if (r === 0) return this.finish();
@@ -220,8 +283,11 @@ export class CaptureFileReader implements ParseContext {
     const off = this.chunkFileOff + this.pos;
     const what = this.format === 'pcap' ? 'record' : 'block';
     this.damaged(off, `${what} truncated at end of file (${have} of ${need} bytes present)`);
-    this.stop('ERR_CAPTURE_TRUNCATED',
-      off, `${this.path}: truncated at byte offset ${off}: the last ${what} needs ${need} bytes but the file ends after ${have}; the ${this.records} records before it were read`);
+    this.stop(
+      'ERR_CAPTURE_TRUNCATED',
+      off,
+      `${this.path}: truncated at byte offset ${off}: the last ${what} needs ${need} bytes but the file ends after ${have}; the ${this.records} records before it were read`,
+    );
   }
 
   /** Closes the file (idempotent). */

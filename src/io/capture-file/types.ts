@@ -14,7 +14,16 @@ export interface CaptureRecordReceiver {
    * sections, so interface 0 of a second section gets the next free index).
    * `fileOffset` = offset of the record header (pcap) or block (pcapng) in the file.
    */
-  packet(linkType: number, buf: Buffer, off: number, capLen: number, origLen: number, tsMs: number, ifIndex: number, fileOffset: number): void;
+  packet(
+    linkType: number,
+    buf: Buffer,
+    off: number,
+    capLen: number,
+    origLen: number,
+    tsMs: number,
+    ifIndex: number,
+    fileOffset: number,
+  ): void;
 }
 
 /** One damaged or skipped place in a capture file. */

@@ -58,9 +58,18 @@ export class PcapWriter {
     try {
       fd = openSync(path, 'w');
     } catch (e) {
-      throw new TcpcopyError('ERR_CAPTURE_OPEN', `cannot create capture file ${path}: ${(e as Error).message}`, { file: path });
+      throw new TcpcopyError('ERR_CAPTURE_OPEN', `cannot create capture file ${path}: ${(e as Error).message}`, {
+        file: path,
+      });
     }
-    return new PcapWriter(path, fd, linkType, opts.nanos ?? false, opts.snaplen ?? 262144, opts.bufferBytes ?? 1024 * 1024);
+    return new PcapWriter(
+      path,
+      fd,
+      linkType,
+      opts.nanos ?? false,
+      opts.snaplen ?? 262144,
+      opts.bufferBytes ?? 1024 * 1024,
+    );
   }
 
   /**
@@ -70,13 +79,17 @@ export class PcapWriter {
   write(tsMs: number, buf: Buffer, off: number, len: number, origLen: number = len): void {
     let sec = Math.floor(tsMs / 1000);
     let frac = Math.round((tsMs - sec * 1000) * (this.units / 1000));
-    if (frac >= this.units) { sec++; frac -= this.units; }
+    if (frac >= this.units) {
+      sec++;
+      frac -= this.units;
+    }
     this.writeRaw(sec, frac, buf, off, len, origLen);
   }
 
   /** Appends one record with the timestamp given exactly as seconds + fraction (µs or ns). */
   writeRaw(sec: number, frac: number, buf: Buffer, off: number, len: number, origLen: number = len): void {
-    if (this.fd < 0) throw new TcpcopyError('ERR_CAPTURE_CLOSED', `${this.path}: write after close`, { file: this.path });
+    if (this.fd < 0)
+      throw new TcpcopyError('ERR_CAPTURE_CLOSED', `${this.path}: write after close`, { file: this.path });
     if (this.used + 16 + len > this.buf.length) {
       this.flush();
       if (16 + len > this.buf.length) this.buf = Buffer.allocUnsafe(16 + len);

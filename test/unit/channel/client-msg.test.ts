@@ -34,7 +34,11 @@ test('hello, CLIENT_ADD and CLIENT_DEL encode to the fixture bytes', () => {
 
 test('decoder: fixture stream split at every pair of points gives the same messages', () => {
   const stream = Buffer.concat([hex('hello.hex'), hex('client-add.hex'), hex('client-del.hex')]);
-  const want: Ev[] = [['hello', CHANNEL_VERSION], ['client', 1, C, 40000, T, 8080], ['client', 2, C, 40000, T, 8080]];
+  const want: Ev[] = [
+    ['hello', CHANNEL_VERSION],
+    ['client', 1, C, 40000, T, 8080],
+    ['client', 2, C, 40000, T, 8080],
+  ];
   for (let i = 0; i <= stream.length; i++) {
     for (let j = i; j <= stream.length; j++) {
       const { h, ev } = recorder();
@@ -81,5 +85,10 @@ test('decoder: unknown types are reported, too many close the connection', () =>
   encodeClientMsg(b, 28, 9, C, 1, T, 2);
   encodeClientMsg(b, 42, 7, C, 1, T, 2);
   assert.equal(d.feed(b), 'too-many-bad');
-  assert.deepEqual(ev, [['hello', 6], ['bad', 9], ['bad', 9], ['bad', 7]]);
+  assert.deepEqual(ev, [
+    ['hello', 6],
+    ['bad', 9],
+    ['bad', 9],
+    ['bad', 7],
+  ]);
 });

@@ -3,7 +3,16 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 /** Directory of the channel fixtures (from dist/test/unit/channel or test/unit/channel). */
-export const FIXTURES = path.resolve(__dirname, '..', '..', '..', ...(__dirname.includes(`${path.sep}dist${path.sep}`) ? ['..'] : []), 'test', 'fixtures', 'channel');
+export const FIXTURES = path.resolve(
+  __dirname,
+  '..',
+  '..',
+  '..',
+  ...(__dirname.includes(`${path.sep}dist${path.sep}`) ? ['..'] : []),
+  'test',
+  'fixtures',
+  'channel',
+);
 
 /** Bytes of a hex fixture (whitespace ignored). */
 export function hex(name: string): Buffer {
@@ -12,12 +21,26 @@ export function hex(name: string): Buffer {
 
 /** Values make-fixtures.py recorded for each record. */
 export interface ExpectedRecord {
-  src: string; dst: string; srcPort: number; dstPort: number; seq: number; ack: number;
-  flags: number; ipTotalLen: number; tcpHdrLen: number; payloadLen: number; payload?: string;
+  src: string;
+  dst: string;
+  srcPort: number;
+  dstPort: number;
+  seq: number;
+  ack: number;
+  flags: number;
+  ipTotalLen: number;
+  tcpHdrLen: number;
+  payloadLen: number;
+  payload?: string;
 }
 
 /** expected.json. */
-export function expected(): { 'frame-1': ExpectedRecord[]; 'frame-16': ExpectedRecord[]; 'frame-payload': ExpectedRecord[]; pcapIndex: Record<string, number[]> } {
+export function expected(): {
+  'frame-1': ExpectedRecord[];
+  'frame-16': ExpectedRecord[];
+  'frame-payload': ExpectedRecord[];
+  pcapIndex: Record<string, number[]>;
+} {
   return JSON.parse(fs.readFileSync(path.join(FIXTURES, 'expected.json'), 'utf8'));
 }
 

@@ -37,10 +37,21 @@ function check(recs: Buffer[], want: ExpectedRecord[], rb: RecordBytes): void {
     const w = want[i] as ExpectedRecord;
     assert.equal(r.length, rb);
     assert.equal(parseIpv4Tcp(r, 0, r.length, seg, true), 'ok');
-    assert.deepEqual({
-      src: ipToString(seg.srcIp), dst: ipToString(seg.dstIp), srcPort: seg.srcPort, dstPort: seg.dstPort,
-      seq: seg.seq, ack: seg.ack, flags: seg.flags, ipTotalLen: seg.ipTotalLen, tcpHdrLen: seg.tcpHdrLen, payloadLen: seg.payloadLen,
-    }, Object.fromEntries(Object.entries(w).filter(([k]) => k !== 'payload')));
+    assert.deepEqual(
+      {
+        src: ipToString(seg.srcIp),
+        dst: ipToString(seg.dstIp),
+        srcPort: seg.srcPort,
+        dstPort: seg.dstPort,
+        seq: seg.seq,
+        ack: seg.ack,
+        flags: seg.flags,
+        ipTotalLen: seg.ipTotalLen,
+        tcpHdrLen: seg.tcpHdrLen,
+        payloadLen: seg.payloadLen,
+      },
+      Object.fromEntries(Object.entries(w).filter(([k]) => k !== 'payload')),
+    );
     if (w.payload !== undefined) {
       const n = recordPayloadLen(r, 0, r.length);
       assert.equal(r.subarray(64, 64 + n).toString('hex'), w.payload);
@@ -60,7 +71,11 @@ function decodeSplit(bytes: Buffer, rb: RecordBytes, cuts: number[]): Buffer[] {
 }
 
 test('decoding the fixtures gives the captured header values, split at every point', () => {
-  for (const [name, rb] of [['frame-1', 64], ['frame-16', 64], ['frame-payload', 192]] as const) {
+  for (const [name, rb] of [
+    ['frame-1', 64],
+    ['frame-16', 64],
+    ['frame-payload', 192],
+  ] as const) {
     const bytes = hex(`${name}.hex`);
     const want = exp[name];
     check(decodeSplit(bytes, rb, []), want, rb);
@@ -98,7 +113,10 @@ test('decoder accepts an empty frame and counts frames and records', () => {
 });
 
 test('encoder splits into frames of 16 (6 with payload) records', () => {
-  for (const [rb, max] of [[64, 16], [192, 6]] as const) {
+  for (const [rb, max] of [
+    [64, 16],
+    [192, 6],
+  ] as const) {
     const enc = new FrameEncoder(rb);
     const rec = Buffer.alloc(rb, 0xab);
     for (let i = 0; i < max * 2 + 3; i++) assert.ok(enc.addRecord(rec, 0));

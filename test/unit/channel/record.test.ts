@@ -68,7 +68,12 @@ test('IP options: IHL becomes 5, total length shrinks by the options, payload le
 
 test('TCP options beyond 24 bytes: cut at an option boundary, data offset 11, payload length kept', () => {
   // NOP NOP TS(10) SACK(2+16=18): 30 bytes, padded to 32 with NOP NOP -> header 52 bytes.
-  const opts = Buffer.concat([Buffer.from('0101080a0000000500000006', 'hex'), Buffer.from([5, 18]), Buffer.alloc(16, 9), Buffer.from([1, 1])]);
+  const opts = Buffer.concat([
+    Buffer.from('0101080a0000000500000006', 'hex'),
+    Buffer.from([5, 18]),
+    Buffer.alloc(16, 9),
+    Buffer.from([1, 1]),
+  ]);
   assert.equal(opts.length, 32);
   const p = packet(4, opts, 100);
   const seg = newSegment();
@@ -78,7 +83,10 @@ test('TCP options beyond 24 bytes: cut at an option boundary, data offset 11, pa
   assert.equal(r[20 + 12], 11 << 4);
   assert.equal(r.readUInt16BE(2), p.length - 4 - 8);
   assert.deepEqual(r.subarray(40, 52), opts.subarray(0, 12), 'whole options kept');
-  assert.ok(r.subarray(52, 64).every((x) => x === 0), 'the cut SACK option is zeroed (EOL)');
+  assert.ok(
+    r.subarray(52, 64).every((x) => x === 0),
+    'the cut SACK option is zeroed (EOL)',
+  );
   const s2 = newSegment();
   assert.equal(parseIpv4Tcp(r, 0, 64, s2, true), 'ok');
   assert.equal(s2.payloadLen, 100);

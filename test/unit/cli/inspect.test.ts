@@ -14,7 +14,12 @@ test.after(() => rmSync(dir, { recursive: true, force: true }));
 
 async function run(argv: string[]): Promise<{ code: number; text: string }> {
   let text = '';
-  const out = new Writable({ write(c: Buffer, _e, cb): void { text += c.toString(); cb(); } });
+  const out = new Writable({
+    write(c: Buffer, _e, cb): void {
+      text += c.toString();
+      cb();
+    },
+  });
   const code = await runInspect(argv, out);
   return { code, text };
 }
@@ -26,8 +31,16 @@ async function json(argv: string[]): Promise<{ code: number; j: any }> {
 
 /** What the tcpdump capture holds (see traffic.js): 3 sessions to 198.18.213.2:8080. */
 const SESSION = {
-  server: '198.18.213.2:8080', sessions: 3, sessionsWithSyn: 2, sessionsWithoutSyn: 1, requestSegments: 4,
-  requestBytes: 9 + 11 + 11 + 10, requestSegmentsCut: 0, sessionsClosing: 3, clientPackets: 16, serverPackets: 11,
+  server: '198.18.213.2:8080',
+  sessions: 3,
+  sessionsWithSyn: 2,
+  sessionsWithoutSyn: 1,
+  requestSegments: 4,
+  requestBytes: 9 + 11 + 11 + 10,
+  requestSegmentsCut: 0,
+  sessionsClosing: 3,
+  clientPackets: 16,
+  serverPackets: 11,
 };
 
 test('classic pcaps: sessions, SYNs, request segments, closings, decode counts, time span', async () => {
@@ -67,8 +80,18 @@ test('pcapng with two sections and an unknown link type', async () => {
   assert.equal(code, 0);
   assert.equal(j.format, 'pcapng');
   assert.equal(j.packets, 47);
-  assert.deepEqual(j.interfaces.map((i: { linkType: number; packets: number; skippedUnknownLink: number }) => [i.linkType, i.packets, i.skippedUnknownLink]),
-    [[1, 20, 0], [147, 12, 12], [1, 15, 0]]);
+  assert.deepEqual(
+    j.interfaces.map((i: { linkType: number; packets: number; skippedUnknownLink: number }) => [
+      i.linkType,
+      i.packets,
+      i.skippedUnknownLink,
+    ]),
+    [
+      [1, 20, 0],
+      [147, 12, 12],
+      [1, 15, 0],
+    ],
+  );
   assert.deepEqual(j.transfers, [SESSION]);
   assert.equal(j.decode['unknown-link'], 12);
   const { text } = await run([join(CAPS, 'two-sections.pcapng')]);

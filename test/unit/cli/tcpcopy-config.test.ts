@@ -22,19 +22,56 @@ function code(fn: () => unknown): string {
 
 test('-x: the original forms parse; malformed ones name the text and the expected form', () => {
   const [a, b] = parseTransferList('80-198.18.0.2:8080,198.18.0.1:443-198.18.0.3:8443');
-  assert.deepEqual({ ...a }, { onlineIp: 0, onlinePort: 80, targetIp: parseIpv4('198.18.0.2'), targetPort: 8080, onlineMac: null, targetMac: null });
+  assert.deepEqual(
+    { ...a },
+    {
+      onlineIp: 0,
+      onlinePort: 80,
+      targetIp: parseIpv4('198.18.0.2'),
+      targetPort: 8080,
+      onlineMac: null,
+      targetMac: null,
+    },
+  );
   assert.equal(b?.onlineIp, parseIpv4('198.18.0.1'));
   const m = parseTransferList('80@02:00:00:00:00:01-198.18.0.2:8080@02:AA:00:00:00:02')[0];
   assert.equal(m?.onlineMac, '02:00:00:00:00:01');
   assert.equal(m?.targetMac, '02:aa:00:00:00:02');
-  assert.match(code(() => parseTransferList('80-198.18.0.2')), /ERR_BAD_TRANSFER: -x 80-198.18.0.2: target "198.18.0.2" has no ":port"; expected \[onlineIP:\]onlinePort/);
-  assert.match(code(() => parseTransferList('80:198.18.0.2:8080')), /ERR_BAD_TRANSFER: .*no "-"/);
-  assert.match(code(() => parseTransferList('99999-198.18.0.2:80')), /port 99999 is out of range/);
-  assert.match(code(() => parseTransferList('80-198.18.0.300:80')), /"198.18.0.300" is not an IPv4 address/);
+  assert.match(
+    code(() => parseTransferList('80-198.18.0.2')),
+    /ERR_BAD_TRANSFER: -x 80-198.18.0.2: target "198.18.0.2" has no ":port"; expected \[onlineIP:\]onlinePort/,
+  );
+  assert.match(
+    code(() => parseTransferList('80:198.18.0.2:8080')),
+    /ERR_BAD_TRANSFER: .*no "-"/,
+  );
+  assert.match(
+    code(() => parseTransferList('99999-198.18.0.2:80')),
+    /port 99999 is out of range/,
+  );
+  assert.match(
+    code(() => parseTransferList('80-198.18.0.300:80')),
+    /"198.18.0.300" is not an IPv4 address/,
+  );
 });
 
 test('original command lines parse into a frozen config (short, glued and long forms)', () => {
-  const c = parseTcpcopyArgs(['-x', '80-198.18.0.2:8080', '-s198.18.0.3', '-n', '3', '-r30', '-c', '198.18.9.x', '-t', '60', '-W', '-O', '--mtu', '1400']);
+  const c = parseTcpcopyArgs([
+    '-x',
+    '80-198.18.0.2:8080',
+    '-s198.18.0.3',
+    '-n',
+    '3',
+    '-r30',
+    '-c',
+    '198.18.9.x',
+    '-t',
+    '60',
+    '-W',
+    '-O',
+    '--mtu',
+    '1400',
+  ]);
   assert.ok(Object.isFrozen(c));
   assert.equal(c.replicas, 3);
   assert.equal(c.samplePercent, 30);
@@ -45,7 +82,10 @@ test('original command lines parse into a frozen config (short, glued and long f
   assert.deepEqual(c.intercepts, [{ host: '198.18.0.3', port: 36524 }]);
   assert.equal(c.input.kind, 'live');
   const p = parseTcpcopyArgs(['-x', '80-198.18.0.2:8080', '-s', '198.18.0.3:4000,198.18.0.4', '-p', '5000', '-C', '4']);
-  assert.deepEqual(p.intercepts, [{ host: '198.18.0.3', port: 4000 }, { host: '198.18.0.4', port: 5000 }]);
+  assert.deepEqual(p.intercepts, [
+    { host: '198.18.0.3', port: 4000 },
+    { host: '198.18.0.4', port: 5000 },
+  ]);
   assert.equal(p.connections, 4);
 });
 
@@ -53,22 +93,56 @@ test('-i: an existing file means offline, anything else a device; offline option
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tccfg-'));
   const f = path.join(dir, 'x.cap');
   fs.writeFileSync(f, '');
-  assert.deepEqual(parseTcpcopyArgs(['-x', '80-198.18.0.2:8080', '-s', '198.18.0.3', '-i', f, '-a', '2', '-T', '3', '-I', '500']).input, { kind: 'offline', file: f });
-  assert.deepEqual(parseTcpcopyArgs(['-x', '80-198.18.0.2:8080', '-s', '198.18.0.3', '-i', 'eth0,eth1']).input, { kind: 'live', devices: ['eth0', 'eth1'] });
-  assert.match(code(() => parseTcpcopyArgs(['-x', '80-198.18.0.2:8080', '-s', '198.18.0.3', '-i', 'eth0', '-a', '2'])), /ERR_BAD_OPTION: -a\/-T\/-I apply to offline replay/);
+  assert.deepEqual(
+    parseTcpcopyArgs(['-x', '80-198.18.0.2:8080', '-s', '198.18.0.3', '-i', f, '-a', '2', '-T', '3', '-I', '500'])
+      .input,
+    { kind: 'offline', file: f },
+  );
+  assert.deepEqual(parseTcpcopyArgs(['-x', '80-198.18.0.2:8080', '-s', '198.18.0.3', '-i', 'eth0,eth1']).input, {
+    kind: 'live',
+    devices: ['eth0', 'eth1'],
+  });
+  assert.match(
+    code(() => parseTcpcopyArgs(['-x', '80-198.18.0.2:8080', '-s', '198.18.0.3', '-i', 'eth0', '-a', '2'])),
+    /ERR_BAD_OPTION: -a\/-T\/-I apply to offline replay/,
+  );
   fs.rmSync(dir, { recursive: true });
 });
 
 test('bad values name the option, the value and what is expected', () => {
   const base = ['-x', '80-198.18.0.2:8080', '-s', '198.18.0.3'];
-  assert.match(code(() => parseTcpcopyArgs([...base, '-n', '2000'])), /ERR_BAD_OPTION: -n 2000: expected an integer 1\.\.1023/);
-  assert.match(code(() => parseTcpcopyArgs([...base, '-r', '0'])), /-r 0: expected an integer 1\.\.100/);
-  assert.match(code(() => parseTcpcopyArgs([...base, '-C', '12'])), /-C 12: expected an integer 1\.\.11/);
-  assert.match(code(() => parseTcpcopyArgs(['-s', '198.18.0.3'])), /ERR_BAD_OPTION: -x is required/);
-  assert.match(code(() => parseTcpcopyArgs(['-x', '80-198.18.0.2:8080'])), /-s is required/);
-  assert.match(code(() => parseTcpcopyArgs([...base, '--bogus'])), /ERR_BAD_OPTION: Unknown option '--bogus'/);
-  assert.match(code(() => parseTcpcopyArgs([...base, '-o', 'eth0'])), /-o eth0: every -x transfer needs the next-hop MAC/);
-  assert.match(code(() => parseTcpcopyArgs([...base, '-c', '198.18.300.x'])), /ERR_BAD_CLIENT_IP/);
+  assert.match(
+    code(() => parseTcpcopyArgs([...base, '-n', '2000'])),
+    /ERR_BAD_OPTION: -n 2000: expected an integer 1\.\.1023/,
+  );
+  assert.match(
+    code(() => parseTcpcopyArgs([...base, '-r', '0'])),
+    /-r 0: expected an integer 1\.\.100/,
+  );
+  assert.match(
+    code(() => parseTcpcopyArgs([...base, '-C', '12'])),
+    /-C 12: expected an integer 1\.\.11/,
+  );
+  assert.match(
+    code(() => parseTcpcopyArgs(['-s', '198.18.0.3'])),
+    /ERR_BAD_OPTION: -x is required/,
+  );
+  assert.match(
+    code(() => parseTcpcopyArgs(['-x', '80-198.18.0.2:8080'])),
+    /-s is required/,
+  );
+  assert.match(
+    code(() => parseTcpcopyArgs([...base, '--bogus'])),
+    /ERR_BAD_OPTION: Unknown option '--bogus'/,
+  );
+  assert.match(
+    code(() => parseTcpcopyArgs([...base, '-o', 'eth0'])),
+    /-o eth0: every -x transfer needs the next-hop MAC/,
+  );
+  assert.match(
+    code(() => parseTcpcopyArgs([...base, '-c', '198.18.300.x'])),
+    /ERR_BAD_CLIENT_IP/,
+  );
 });
 
 test('help lists every option with its letter, long name and default', () => {
@@ -100,6 +174,12 @@ test('--capture-delay: default 10 ms, 1..1000, errors name the option', () => {
   const base = ['-x', '80-198.18.0.2:8080', '-s', '198.18.0.3'];
   assert.equal(parseTcpcopyArgs(base).captureDelayMs, 10);
   assert.equal(parseTcpcopyArgs([...base, '--capture-delay', '40']).captureDelayMs, 40);
-  assert.match(code(() => parseTcpcopyArgs([...base, '--capture-delay', '0'])), /--capture-delay.*1\.\.1000/);
-  assert.match(code(() => parseTcpcopyArgs([...base, '--capture-delay', 'x'])), /--capture-delay/);
+  assert.match(
+    code(() => parseTcpcopyArgs([...base, '--capture-delay', '0'])),
+    /--capture-delay.*1\.\.1000/,
+  );
+  assert.match(
+    code(() => parseTcpcopyArgs([...base, '--capture-delay', 'x'])),
+    /--capture-delay/,
+  );
 });

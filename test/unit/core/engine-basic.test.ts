@@ -9,7 +9,9 @@ const GET_B = 'GET /b HTTP/1.1\r\nHost: x\r\n\r\n';
 function established(over = {}): Script {
   const t = new Script(over);
   t.clientSends({ seq: 1000, flags: 'S', mss: 1460, wscale: 7 });
-  t.expectEmitted([{ src: CLIENT, dst: TARGET, sport: 40000, dport: 8080, seq: 1000, flags: 'S', mss: 1460, wscale: 7, len: 0 }]);
+  t.expectEmitted([
+    { src: CLIENT, dst: TARGET, sport: 40000, dport: 8080, seq: 1000, flags: 'S', mss: 1460, wscale: 7, len: 0 },
+  ]);
   t.clientSends({ seq: 1001, ack: 5001, flags: 'A' });
   t.targetReplies({ seq: 90000, ack: 1001, flags: 'SA', mss: 1460, wscale: 7 });
   t.expectEmitted([{ seq: 1001, ack: 90001, flags: 'A', len: 0 }]);
@@ -63,7 +65,10 @@ test('-W: requests go without waiting for the reply', () => {
   const t = established({ noWait: true });
   t.clientSends({ seq: 1001, ack: 5001, flags: 'PA', data: GET_A });
   t.clientSends({ seq: 1001 + GET_A.length, ack: 5101, flags: 'PA', data: GET_B });
-  t.expectEmitted([{ seq: 1001, data: GET_A }, { seq: 1001 + GET_A.length, data: GET_B }]);
+  t.expectEmitted([
+    { seq: 1001, data: GET_A },
+    { seq: 1001 + GET_A.length, data: GET_B },
+  ]);
 });
 
 test('data captured before the SYN-ACK completes the handshake itself (no separate ACK)', () => {
@@ -146,7 +151,10 @@ test('segments larger than the target MSS are split; the window is respected', (
   t.targetReplies({ seq: 90000, ack: 1001, flags: 'SA', mss: 536, win: 1000 });
   t.take();
   t.clientSends({ seq: 1001, ack: 5001, flags: 'PA', data: 'z'.repeat(1200) });
-  t.expectEmitted([{ seq: 1001, len: 536 }, { seq: 1537, len: 464 }]);
+  t.expectEmitted([
+    { seq: 1001, len: 536 },
+    { seq: 1537, len: 464 },
+  ]);
   t.targetReplies({ seq: 90001, ack: 2001, flags: 'A', win: 1000 });
   t.expectEmitted([{ seq: 2001, len: 200, flags: 'PA' }]);
 });
@@ -190,7 +198,11 @@ test('a capture hole is waited for, then the session ends as captureGap without 
   u.clientSends({ seq: 1001, ack: 5001, flags: 'PA', data: 'aaaa' });
   u.clientSends({ seq: 1009, ack: 5001, flags: 'PA', data: 'cccc' });
   u.clientSends({ seq: 1005, ack: 5001, flags: 'PA', data: 'bbbb' });
-  u.expectEmitted([{ seq: 1001, data: 'aaaa' }, { seq: 1005, data: 'bbbb' }, { seq: 1009, data: 'cccc' }]);
+  u.expectEmitted([
+    { seq: 1001, data: 'aaaa' },
+    { seq: 1005, data: 'bbbb' },
+    { seq: 1009, data: 'cccc' },
+  ]);
 });
 
 test('a new connection reusing the client port while the old one closes is replayed after it', () => {
@@ -210,7 +222,10 @@ test('a new connection reusing the client port while the old one closes is repla
 });
 
 test('-n 3 replays every session three times from distinct client ports; -c rewrites the address', () => {
-  const t = new Script({ replicas: 3, clientIps: [{ kind: 'lastOctet', base: (198 * 2 ** 24 + 18 * 2 ** 16 + 9 * 256) >>> 0 }] });
+  const t = new Script({
+    replicas: 3,
+    clientIps: [{ kind: 'lastOctet', base: (198 * 2 ** 24 + 18 * 2 ** 16 + 9 * 256) >>> 0 }],
+  });
   t.clientSends({ seq: 1000, flags: 'S' });
   const syns = t.take();
   assert.equal(syns.length, 3);

@@ -46,7 +46,11 @@ test('pipelined requests keep their captured boundaries; one request over many s
   t.clientSends({ seq: 1001, ack: 5001, flags: 'PA', data: 'GET /1\r\n\r\nGET /2\r\n\r\n' });
   t.clientSends({ seq: 1021, ack: 5001, flags: 'A', data: 'POST /3 part1 ' });
   t.clientSends({ seq: 1035, ack: 5001, flags: 'PA', data: 'part2' });
-  t.expectEmitted([{ seq: 1001, len: 20 }, { seq: 1021, len: 14 }, { seq: 1035, len: 5 }]);
+  t.expectEmitted([
+    { seq: 1001, len: 20 },
+    { seq: 1021, len: 14 },
+    { seq: 1035, len: 5 },
+  ]);
 });
 
 test('zero window: the session pauses, probes, and resumes when the window opens', () => {
@@ -93,7 +97,10 @@ test('the target closes first (FIN), then the captured client FIN completes the 
   t.take();
   t.targetReplies({ seq: 90001, ack: 1006, flags: 'PA', len: 20 });
   t.targetReplies({ seq: 90021, ack: 1006, flags: 'FA' });
-  t.expectEmitted([{ ack: 90021, flags: 'A' }, { ack: 90022, flags: 'A' }]);
+  t.expectEmitted([
+    { ack: 90021, flags: 'A' },
+    { ack: 90022, flags: 'A' },
+  ]);
   assert.equal(t.engine.stats.sessionsActive, 1); // half-closed: the client may still send
   t.clientSends({ seq: 1006, ack: 5022, flags: 'FA' });
   t.expectEmitted([{ seq: 1006, ack: 90022, flags: 'FA' }]);
@@ -159,7 +166,10 @@ test('-H replaces loopback client addresses before -c', () => {
   const t = new Script({ localhostIp: (198 * 2 ** 24 + 18 * 2 ** 16 + 1 * 256 + 9) >>> 0 });
   t.clientSends({ src: '127.0.0.1', seq: 1000, flags: 'S' });
   t.clientSends({ src: '198.18.1.7', seq: 2000, flags: 'S', sport: 40001 });
-  t.expectEmitted([{ src: '198.18.1.9', seq: 1000, flags: 'S' }, { src: '198.18.1.7', seq: 2000, flags: 'S' }]);
+  t.expectEmitted([
+    { src: '198.18.1.9', seq: 1000, flags: 'S' },
+    { src: '198.18.1.7', seq: 2000, flags: 'S' },
+  ]);
 });
 
 test('-g ramps the replayed share from 1% up to -r over rampMs', () => {
@@ -189,7 +199,10 @@ test('window scaling: the target window field is shifted by its wscale', () => {
   t.take();
   t.targetReplies({ seq: 90001, ack: 1001, flags: 'A', win: 500 }); // 500 << 2 = 2000 bytes
   t.clientSends({ seq: 1001, ack: 5001, flags: 'PA', data: 'q'.repeat(3000) });
-  t.expectEmitted([{ seq: 1001, len: 1000 }, { seq: 2001, len: 1000 }]);
+  t.expectEmitted([
+    { seq: 1001, len: 1000 },
+    { seq: 2001, len: 1000 },
+  ]);
 });
 
 test('after a replay ended mid-stream, the rest of that connection is counted as lost, not replayed as a new session', () => {

@@ -44,8 +44,21 @@ function flagText(v: number): string {
 }
 
 export interface Emitted {
-  src: string; dst: string; sport: number; dport: number; seq: number; ack: number; flags: string;
-  len: number; data: string; win: number; mss: number; wscale: number; tsVal: number; tsEcr: number; hasTs: boolean;
+  src: string;
+  dst: string;
+  sport: number;
+  dport: number;
+  seq: number;
+  ack: number;
+  flags: string;
+  len: number;
+  data: string;
+  win: number;
+  mss: number;
+  wscale: number;
+  tsVal: number;
+  tsEcr: number;
+  hasTs: boolean;
 }
 
 export class Script {
@@ -59,7 +72,10 @@ export class Script {
 
   constructor(over: Partial<Omit<EngineConfig, 'transfers'>> = {}) {
     // exact-segment tests acknowledge every batch unless a test asks for delayed ACKs
-    const cfg = engineConfig([{ onlineIp: 0, onlinePort: 80, targetIp: parseIpv4(TARGET), targetPort: 8080 }], { delayedAckMs: 0, ...over });
+    const cfg = engineConfig([{ onlineIp: 0, onlinePort: 80, targetIp: parseIpv4(TARGET), targetPort: 8080 }], {
+      delayedAckMs: 0,
+      ...over,
+    });
     const emitted = this.emitted;
     const seg = newSegment();
     this.engine = new ReplayEngine(cfg, {
@@ -69,18 +85,38 @@ export class Script {
         assert.ok(ck.ip && ck.tcp, 'emitted packet has correct checksums');
         assert.equal(parseIpv4Tcp(copy, 0, len, seg), 'ok');
         emitted.push({
-          src: ipToString(seg.srcIp), dst: ipToString(seg.dstIp), sport: seg.srcPort, dport: seg.dstPort,
-          seq: seg.seq, ack: seg.ack, flags: flagText(seg.flags), len: seg.payloadLen,
+          src: ipToString(seg.srcIp),
+          dst: ipToString(seg.dstIp),
+          sport: seg.srcPort,
+          dport: seg.dstPort,
+          seq: seg.seq,
+          ack: seg.ack,
+          flags: flagText(seg.flags),
+          len: seg.payloadLen,
           data: copy.subarray(seg.payloadOff, seg.payloadOff + seg.payloadLen).toString('latin1'),
-          win: seg.window, mss: seg.mss, wscale: seg.wscale, tsVal: seg.tsVal, tsEcr: seg.tsEcr, hasTs: seg.hasTs,
+          win: seg.window,
+          mss: seg.mss,
+          wscale: seg.wscale,
+          tsVal: seg.tsVal,
+          tsEcr: seg.tsEcr,
+          hasTs: seg.hasTs,
         });
       },
       clientAdded: (ip, port, tip, tport) => this.added.push(`${ipToString(ip)}:${port}>${ipToString(tip)}:${tport}`),
-      clientRemoved: (ip, port, tip, tport) => this.removed.push(`${ipToString(ip)}:${port}>${ipToString(tip)}:${tport}`),
+      clientRemoved: (ip, port, tip, tport) =>
+        this.removed.push(`${ipToString(ip)}:${port}>${ipToString(tip)}:${tport}`),
     });
   }
 
-  private build(s: Seg, defSrc: string, defDst: string, defSport: number, defDport: number, payloadLen: number, payload: Buffer | null): number {
+  private build(
+    s: Seg,
+    defSrc: string,
+    defDst: string,
+    defSport: number,
+    defDport: number,
+    payloadLen: number,
+    payload: Buffer | null,
+  ): number {
     const r = newTcpRepr();
     r.srcIp = parseIpv4(s.src ?? defSrc);
     r.dstIp = parseIpv4(s.dst ?? defDst);
@@ -137,12 +173,20 @@ export class Script {
       for (const k of Object.keys(e)) o[k] = (g as unknown as Record<string, unknown>)[k];
       return o;
     });
-    assert.deepEqual(view, expected, `emitted: ${JSON.stringify(got.map((g) => ({ seq: g.seq, ack: g.ack, flags: g.flags, len: g.len })))}`);
+    assert.deepEqual(
+      view,
+      expected,
+      `emitted: ${JSON.stringify(got.map((g) => ({ seq: g.seq, ack: g.ack, flags: g.flags, len: g.len })))}`,
+    );
     return got;
   }
 
   expectNothing(): void {
     const got = this.take();
-    assert.equal(got.length, 0, `expected nothing, emitted: ${JSON.stringify(got.map((g) => ({ seq: g.seq, ack: g.ack, flags: g.flags, len: g.len })))}`);
+    assert.equal(
+      got.length,
+      0,
+      `expected nothing, emitted: ${JSON.stringify(got.map((g) => ({ seq: g.seq, ack: g.ack, flags: g.flags, len: g.len })))}`,
+    );
   }
 }

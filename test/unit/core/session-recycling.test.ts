@@ -69,6 +69,9 @@ test('a session that ended in a batch is recycled only at flush: a connection st
   assert.equal(t.engine.allocations.sessionObjectsCreated, 2, 'reused after the flush');
   t.targetReplies({ dport: 30001, seq: 7000, ack: 101, flags: 'SA' });
   t.targetReplies({ dport: 30002, seq: 8000, ack: 201, flags: 'SA' });
-  t.expectEmitted([{ sport: 30001, seq: 101, ack: 7001, flags: 'A' }, { sport: 30002, seq: 201, ack: 8001, flags: 'A' }]);
+  t.expectEmitted([
+    { sport: 30001, seq: 101, ack: 7001, flags: 'A' },
+    { sport: 30002, seq: 201, ack: 8001, flags: 'A' },
+  ]);
   assert.equal(t.engine.stats.sessionsActive, 2);
 });

@@ -1,6 +1,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { hostCidr, isInvalidOnly, mergeRulesets, parseIptablesSave, parseNftRuleset, parsePorts, rulesThatCouldDrop, type FwFlow } from '../../../src/doctor/firewall';
+import {
+  hostCidr,
+  isInvalidOnly,
+  mergeRulesets,
+  parseIptablesSave,
+  parseNftRuleset,
+  parsePorts,
+  rulesThatCouldDrop,
+  type FwFlow,
+} from '../../../src/doctor/firewall';
 import { parseCidr } from '../../../src/doctor/parse';
 
 // captured in a lab target namespace after:
@@ -40,7 +49,14 @@ table inet fw {
 `;
 const net = parseCidr('198.18.1.0/24');
 const copies: FwFlow = { hooks: ['prerouting', 'input'], src: net, dst: null, proto: 'tcp', sport: null, dport: 8080 };
-const replies: FwFlow = { hooks: ['output', 'postrouting'], src: null, dst: net, proto: 'tcp', sport: 8080, dport: null };
+const replies: FwFlow = {
+  hooks: ['output', 'postrouting'],
+  src: null,
+  dst: net,
+  proto: 'tcp',
+  sport: 8080,
+  dport: null,
+};
 
 test('iptables-save: DROP/REJECT rules with their matches', () => {
   const p = parseIptablesSave(IPT);
@@ -67,7 +83,10 @@ test('nft ruleset: base chain hooks, sets, interfaces, policies', () => {
   assert.equal(eth1?.src?.length, 2);
   assert.deepEqual(eth1?.dport, [[8080, 8080]]);
   assert.equal(r.find((x) => x.ctState !== null)?.ctState?.[0], 'invalid');
-  assert.deepEqual(parsePorts('{ 22, 9000-9100 }'), [[22, 22], [9000, 9100]]);
+  assert.deepEqual(parsePorts('{ 22, 9000-9100 }'), [
+    [22, 22],
+    [9000, 9100],
+  ]);
   assert.deepEqual(parsePorts('1000:2000'), [[1000, 2000]]);
   assert.equal(parsePorts('http'), null);
 });
@@ -80,8 +99,15 @@ test('merge drops the nft copies of iptables-nft tables; screening finds the rig
   assert.ok(inHits.some((x) => x.inIface === 'eth1'));
   assert.ok(!rulesThatCouldDrop(rules, { ...copies, inIface: 'eth0' }).some((x) => x.inIface === 'eth1'));
   assert.ok(!rulesThatCouldDrop(rules, { ...copies, dport: 80 }).some((x) => x.text.includes('--dport 8080')));
-  assert.ok(!rulesThatCouldDrop(rules, { ...copies, src: parseCidr('198.18.7.0/24') }).some((x) => x.text.includes('-s 198.18.1.0/24')));
+  assert.ok(
+    !rulesThatCouldDrop(rules, { ...copies, src: parseCidr('198.18.7.0/24') }).some((x) =>
+      x.text.includes('-s 198.18.1.0/24'),
+    ),
+  );
   const outHits = rulesThatCouldDrop(rules, replies);
-  assert.deepEqual(outHits.map((x) => x.chain), ['OUTPUT']);
+  assert.deepEqual(
+    outHits.map((x) => x.chain),
+    ['OUTPUT'],
+  );
   assert.equal(rulesThatCouldDrop(rules, { ...replies, dst: hostCidr('198.18.0.1') }).length, 0);
 });

@@ -1,18 +1,35 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { cidrContains, cidrOverlap, parseCidr, parseEthtoolFeatures, parseIpAddrOneline, parseRouteGet, parseSysctlInt } from '../../../src/doctor/parse';
+import {
+  cidrContains,
+  cidrOverlap,
+  parseCidr,
+  parseEthtoolFeatures,
+  parseIpAddrOneline,
+  parseRouteGet,
+  parseSysctlInt,
+} from '../../../src/doctor/parse';
 import { parseIpv4 } from '../../../src/core/wire/segment';
 
 // outputs captured from the lab namespaces (iproute2 6.1, ethtool 6.1, Debian 12)
 const ROUTE_VIA = '198.18.1.5 via 198.18.0.3 dev tcxtg-sw src 198.18.0.2 uid 0 \n    cache \n';
 const ROUTE_LOCAL = 'local 198.18.0.2 from 198.18.1.5 dev lo \n    cache <local> iif tcxtg-sw \n';
-const ADDRS = '1: lo    inet 127.0.0.1/8 scope host lo\\       valid_lft forever preferred_lft forever\n'
-  + '2: tcxtg-sw    inet 198.18.0.2/24 scope global tcxtg-sw\\       valid_lft forever preferred_lft forever\n';
-const ETHTOOL = 'Features for tcxas-sw:\nrx-checksumming: off\ntx-checksumming: off\n\ttx-checksum-ipv4: off [fixed]\n'
-  + 'tcp-segmentation-offload: off\ngeneric-segmentation-offload: off\ngeneric-receive-offload: on\nlarge-receive-offload: off [fixed]\n';
+const ADDRS =
+  '1: lo    inet 127.0.0.1/8 scope host lo\\       valid_lft forever preferred_lft forever\n' +
+  '2: tcxtg-sw    inet 198.18.0.2/24 scope global tcxtg-sw\\       valid_lft forever preferred_lft forever\n';
+const ETHTOOL =
+  'Features for tcxas-sw:\nrx-checksumming: off\ntx-checksumming: off\n\ttx-checksum-ipv4: off [fixed]\n' +
+  'tcp-segmentation-offload: off\ngeneric-segmentation-offload: off\ngeneric-receive-offload: on\nlarge-receive-offload: off [fixed]\n';
 
 test('ip route get: gateway, device, source; errors and route types', () => {
-  assert.deepEqual(parseRouteGet(ROUTE_VIA, '', 0), { ok: true, type: 'unicast', via: '198.18.0.3', dev: 'tcxtg-sw', src: '198.18.0.2', error: null });
+  assert.deepEqual(parseRouteGet(ROUTE_VIA, '', 0), {
+    ok: true,
+    type: 'unicast',
+    via: '198.18.0.3',
+    dev: 'tcxtg-sw',
+    src: '198.18.0.2',
+    error: null,
+  });
   const local = parseRouteGet(ROUTE_LOCAL, '', 0);
   assert.equal(local.type, 'local');
   assert.equal(local.dev, 'lo');

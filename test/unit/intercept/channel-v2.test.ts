@@ -26,13 +26,29 @@ const OTHER = Buffer.from('fedcba9876543210-another-one');
 
 class FakeSource implements PacketSource {
   rx: PacketReceiver | null = null;
-  async start(rx: PacketReceiver): Promise<void> { this.rx = rx; }
-  async stop(): Promise<void> { this.rx = null; }
-  stats(): SourceStats { return { received: 0, dropped: 0 }; }
+  async start(rx: PacketReceiver): Promise<void> {
+    this.rx = rx;
+  }
+  async stop(): Promise<void> {
+    this.rx = null;
+  }
+  stats(): SourceStats {
+    return { received: 0, dropped: 0 };
+  }
   /** One SYN-ACK from the target to CLIENT:port. */
   synAck(port: number): void {
     const r = newTcpRepr();
-    Object.assign(r, { srcIp: TARGET, dstIp: CLIENT, srcPort: 8080, dstPort: port, seq: 1000, ack: 2000, flags: TCP_SYN | TCP_ACK, window: 65535, mss: 1460 });
+    Object.assign(r, {
+      srcIp: TARGET,
+      dstIp: CLIENT,
+      srcPort: 8080,
+      dstPort: port,
+      seq: 1000,
+      ack: 2000,
+      flags: TCP_SYN | TCP_ACK,
+      window: 65535,
+      mss: 1460,
+    });
     const b = Buffer.alloc(200);
     const n = emitIpv4Tcp(r, null, 0, 0, b, 0);
     this.rx?.packet(LINKTYPE_RAW, b, 0, n, n, Date.now());
@@ -42,7 +58,9 @@ class FakeSource implements PacketSource {
 
 function recLogger(): Logger & { lines: string[] } {
   const lines: string[] = [];
-  const w = (m: string): void => { lines.push(m); };
+  const w = (m: string): void => {
+    lines.push(m);
+  };
   return { lines, debug: w, info: w, warn: w, error: w };
 }
 
@@ -54,10 +72,17 @@ async function until(cond: () => boolean, ms = 3000): Promise<void> {
   }
 }
 
-async function withIntercept(secret: Buffer | null, fn: (icp: Intercept, src: FakeSource, log: ReturnType<typeof recLogger>) => Promise<void>): Promise<void> {
+async function withIntercept(
+  secret: Buffer | null,
+  fn: (icp: Intercept, src: FakeSource, log: ReturnType<typeof recLogger>) => Promise<void>,
+): Promise<void> {
   const src = new FakeSource();
   const log = recLogger();
-  const icp = new Intercept({ host: '127.0.0.1', port: 0, helloTimeoutMs: 300, ...(secret ? { secret } : {}) }, src, log);
+  const icp = new Intercept(
+    { host: '127.0.0.1', port: 0, helloTimeoutMs: 300, ...(secret ? { secret } : {}) },
+    src,
+    log,
+  );
   await icp.start();
   try {
     await fn(icp, src, log);
@@ -67,9 +92,22 @@ async function withIntercept(secret: Buffer | null, fn: (icp: Intercept, src: Fa
 }
 
 function client(port: number, secret: Buffer | null, segs: TcpSegment[]): ChannelClient {
-  return new ChannelClient({ servers: [{ host: '127.0.0.1', port }], connections: 1, reconnect: false, recordBytes: 64, connectTimeoutMs: 1000, ...(secret ? { secret } : {}) },
-    (b, off, len) => { const s = newSegment(); assert.equal(parseIpv4Tcp(Buffer.from(b.subarray(off, off + len)), 0, len, s, true), 'ok'); segs.push(s); },
-    { warn() {}, info() {} });
+  return new ChannelClient(
+    {
+      servers: [{ host: '127.0.0.1', port }],
+      connections: 1,
+      reconnect: false,
+      recordBytes: 64,
+      connectTimeoutMs: 1000,
+      ...(secret ? { secret } : {}),
+    },
+    (b, off, len) => {
+      const s = newSegment();
+      assert.equal(parseIpv4Tcp(Buffer.from(b.subarray(off, off + len)), 0, len, s, true), 'ok');
+      segs.push(s);
+    },
+    { warn() {}, info() {} },
+  );
 }
 
 async function refusal(p: Promise<void>): Promise<TcpcopyError> {
@@ -84,7 +122,19 @@ async function refusal(p: Promise<void>): Promise<TcpcopyError> {
 
 test('v2 record layout: IPv4 record round-trips through v2; IPv6 version is reported', () => {
   const r = newTcpRepr();
-  Object.assign(r, { srcIp: TARGET, dstIp: CLIENT, srcPort: 8080, dstPort: 40000, seq: 7, ack: 9, flags: TCP_ACK, window: 100, hasTs: true, tsVal: 5, tsEcr: 6 });
+  Object.assign(r, {
+    srcIp: TARGET,
+    dstIp: CLIENT,
+    srcPort: 8080,
+    dstPort: 40000,
+    seq: 7,
+    ack: 9,
+    flags: TCP_ACK,
+    window: 100,
+    hasTs: true,
+    tsVal: 5,
+    tsEcr: 6,
+  });
   const pkt = Buffer.alloc(200);
   const n = emitIpv4Tcp(r, null, 0, 0, pkt, 0);
   const seg = newSegment();
@@ -131,7 +181,10 @@ test('v2: a wrong secret is refused with a clear message on both sides', async (
     assert.equal(e.code, 'ERR_CHANNEL_AUTH');
     assert.match(e.message, /refused the shared secret: --secret-file differs/);
     await until(() => icp.stats().authRefused === 1);
-    assert.ok(log.lines.some((l) => /refused: wrong shared secret/.test(l)), log.lines.join('\n'));
+    assert.ok(
+      log.lines.some((l) => /refused: wrong shared secret/.test(l)),
+      log.lines.join('\n'),
+    );
     assert.equal(icp.stats().routes, 0);
   });
 });
@@ -141,19 +194,27 @@ test('v2: secret vs no secret, either way, is refused clearly', async () => {
     const e = await refusal(client(icp.port, SECRET, []).connect());
     assert.equal(e.code, 'ERR_CHANNEL_AUTH');
     assert.match(e.message, /started without --secret-file/);
-    assert.ok(log.lines.some((l) => /asks for channel v2 .* no --secret-file/.test(l)), log.lines.join('\n'));
+    assert.ok(
+      log.lines.some((l) => /asks for channel v2 .* no --secret-file/.test(l)),
+      log.lines.join('\n'),
+    );
   });
   await withIntercept(SECRET, async (icp, _src, log) => {
     // a 1.x client cannot know before the hello: it connects, then intercept closes it
     const c = client(icp.port, null, []);
     const downs: string[] = [];
-    c.onDown = (ev) => { downs.push(ev.reason); };
+    c.onDown = (ev) => {
+      downs.push(ev.reason);
+    };
     await c.connect();
     await until(() => downs.length === 1);
     assert.match(downs[0] ?? '', /does it require --secret-file/);
     await c.close();
     await until(() => icp.stats().authRefused === 1);
-    assert.ok(log.lines.some((l) => /requires channel v2: give tcpcopy the same --secret-file/.test(l)), log.lines.join('\n'));
+    assert.ok(
+      log.lines.some((l) => /requires channel v2: give tcpcopy the same --secret-file/.test(l)),
+      log.lines.join('\n'),
+    );
   });
 });
 

@@ -33,7 +33,16 @@ function msgs(...m: [number, number, number][]): Buffer {
 
 function setup(opts = {}): { core: InterceptCore; out: Map<Peer, Buffer[]>; records: (p: Peer) => TcpSegment[] } {
   const out = new Map<Peer, Buffer[]>();
-  const core = new InterceptCore(opts, (p, b) => { const l = out.get(p) ?? []; l.push(b); out.set(p, l); return true; }, nullLogger);
+  const core = new InterceptCore(
+    opts,
+    (p, b) => {
+      const l = out.get(p) ?? [];
+      l.push(b);
+      out.set(p, l);
+      return true;
+    },
+    nullLogger,
+  );
   const records = (p: Peer): TcpSegment[] => {
     const res: TcpSegment[] = [];
     const d = new FrameDecoder(core.recordBytes, (b, off, len) => {
@@ -119,16 +128,31 @@ test('held replies expire into no-route', () => {
 test('routes expire when idle; CLIENT_DEL ends a route after the grace; disconnected peers lose theirs', () => {
   const { core } = setup({ routeTimeoutMs: 5000 });
   const p = core.addPeer('p');
-  core.clientBytes(p, msgs([MSG_CLIENT_ADD, 40001, 8080], [MSG_CLIENT_ADD, 40002, 8080], [MSG_CLIENT_DEL, 40002, 8080]), 0);
+  core.clientBytes(
+    p,
+    msgs([MSG_CLIENT_ADD, 40001, 8080], [MSG_CLIENT_ADD, 40002, 8080], [MSG_CLIENT_DEL, 40002, 8080]),
+    0,
+  );
   assert.equal(core.stats().routesDeleted, 1);
   core.tick(2500);
   assert.equal(core.stats().routes, 1, 'deleted route gone after 2 s');
   core.tick(5000);
   assert.equal(core.stats().routes, 0);
   assert.equal(core.stats().routesExpired, 2);
-  core.clientBytes(p, (() => { const b = Buffer.alloc(14); encodeClientMsg(b, 0, MSG_CLIENT_ADD, CLIENT, 40003, TARGET, 8080); return b; })(), 6000);
+  core.clientBytes(
+    p,
+    (() => {
+      const b = Buffer.alloc(14);
+      encodeClientMsg(b, 0, MSG_CLIENT_ADD, CLIENT, 40003, TARGET, 8080);
+      return b;
+    })(),
+    6000,
+  );
   core.removePeer(p);
-  core.reply(SEGS.find((x) => x.dstPort === 40003 && (x.flags & 2) === 0)!, 6001);
+  core.reply(
+    SEGS.find((x) => x.dstPort === 40003 && (x.flags & 2) === 0)!,
+    6001,
+  );
   assert.equal(core.stats().noRoute, 1);
 });
 

@@ -19,9 +19,15 @@ const TARGET = parseIpv4('198.18.20.2');
 class FakeSource implements PacketSource {
   rx: PacketReceiver | null = null;
   received = 0;
-  async start(rx: PacketReceiver): Promise<void> { this.rx = rx; }
-  async stop(): Promise<void> { this.rx = null; }
-  stats(): SourceStats { return { received: this.received, dropped: 0 }; }
+  async start(rx: PacketReceiver): Promise<void> {
+    this.rx = rx;
+  }
+  async stop(): Promise<void> {
+    this.rx = null;
+  }
+  stats(): SourceStats {
+    return { received: this.received, dropped: 0 };
+  }
   /** Delivers pcap frames as one batch (copied into one reused block, like a ring). */
   batch(indices: number[]): void {
     const block = Buffer.alloc(4096);
@@ -64,8 +70,16 @@ test('tcpcopy side receives the records of its registered clients over real sock
   await icp.start();
   const a = collector();
   const b = collector();
-  const ca = new ChannelClient({ servers: [{ host: '127.0.0.1', port: icp.port }], connections: 2, reconnect: false, recordBytes: 64 }, a.onRecord, quiet);
-  const cb = new ChannelClient({ servers: [{ host: '127.0.0.1', port: icp.port }], connections: 1, reconnect: false, recordBytes: 64 }, b.onRecord, quiet);
+  const ca = new ChannelClient(
+    { servers: [{ host: '127.0.0.1', port: icp.port }], connections: 2, reconnect: false, recordBytes: 64 },
+    a.onRecord,
+    quiet,
+  );
+  const cb = new ChannelClient(
+    { servers: [{ host: '127.0.0.1', port: icp.port }], connections: 1, reconnect: false, recordBytes: 64 },
+    b.onRecord,
+    quiet,
+  );
   try {
     await ca.connect();
     await cb.connect();
@@ -75,9 +89,15 @@ test('tcpcopy side receives the records of its registered clients over real sock
     await until(() => icp.stats().routesAdded === 5);
     const all = pcap.frames.map((_f, i) => i);
     src.batch(all);
-    const want = (lo: number, hi: number): number => pcap.frames.filter((f) => { const p = f.readUInt16BE(14 + 22); return p >= lo && p <= hi; }).length;
+    const want = (lo: number, hi: number): number =>
+      pcap.frames.filter((f) => {
+        const p = f.readUInt16BE(14 + 22);
+        return p >= lo && p <= hi;
+      }).length;
     await until(() => a.segs.length === want(40001, 40004) && b.segs.length === want(40005, 40005));
-    assert.ok(a.segs.every((s) => s.dstPort >= 40001 && s.dstPort <= 40004 && s.srcPort === 8080 && s.dstIp === CLIENT));
+    assert.ok(
+      a.segs.every((s) => s.dstPort >= 40001 && s.dstPort <= 40004 && s.srcPort === 8080 && s.dstIp === CLIENT),
+    );
     assert.ok(b.segs.every((s) => s.dstPort === 40005));
     const st = icp.stats();
     assert.equal(st.peers, 3);
@@ -100,7 +120,11 @@ test('a SYN-ACK captured before CLIENT_ADD arrives is delivered once it does', a
   const icp = new Intercept({ host: '127.0.0.1', port: 0 }, src, nullLogger);
   await icp.start();
   const a = collector();
-  const ca = new ChannelClient({ servers: [{ host: '127.0.0.1', port: icp.port }], connections: 1, reconnect: false, recordBytes: 64 }, a.onRecord, quiet);
+  const ca = new ChannelClient(
+    { servers: [{ host: '127.0.0.1', port: icp.port }], connections: 1, reconnect: false, recordBytes: 64 },
+    a.onRecord,
+    quiet,
+  );
   try {
     await ca.connect();
     const i = pcap.frames.findIndex((f) => f[14 + 33] === 0x12);
@@ -122,12 +146,28 @@ test('unreachable intercept: ERR_INTERCEPT_UNREACHABLE naming the address', asyn
   await once(s, 'listening');
   const port = (s.address() as net.AddressInfo).port;
   await new Promise<void>((r) => s.close(() => r()));
-  const c = new ChannelClient({ servers: [{ host: '127.0.0.1', port }], connections: 1, reconnect: false, recordBytes: 64 }, () => {}, quiet);
-  await assert.rejects(c.connect(), (e: unknown) => e instanceof TcpcopyError && e.code === 'ERR_INTERCEPT_UNREACHABLE' && e.message.includes(`127.0.0.1:${port}`));
+  const c = new ChannelClient(
+    { servers: [{ host: '127.0.0.1', port }], connections: 1, reconnect: false, recordBytes: 64 },
+    () => {},
+    quiet,
+  );
+  await assert.rejects(
+    c.connect(),
+    (e: unknown) =>
+      e instanceof TcpcopyError && e.code === 'ERR_INTERCEPT_UNREACHABLE' && e.message.includes(`127.0.0.1:${port}`),
+  );
 });
 
 test('bad -C is refused', () => {
-  assert.throws(() => new ChannelClient({ servers: [{ host: '127.0.0.1', port: 1 }], connections: 12, reconnect: false, recordBytes: 64 }, () => {}, quiet), /-C 12/);
+  assert.throws(
+    () =>
+      new ChannelClient(
+        { servers: [{ host: '127.0.0.1', port: 1 }], connections: 12, reconnect: false, recordBytes: 64 },
+        () => {},
+        quiet,
+      ),
+    /-C 12/,
+  );
 });
 
 test('lost intercept: onDown fires, the client reconnects with -L and works again', async () => {
@@ -137,7 +177,11 @@ test('lost intercept: onDown fires, the client reconnects with -L and works agai
   const port = icp.port;
   const a = collector();
   const warns: string[] = [];
-  const ca = new ChannelClient({ servers: [{ host: '127.0.0.1', port }], connections: 1, reconnect: true, recordBytes: 64 }, a.onRecord, { warn: (m) => warns.push(m), info() {} });
+  const ca = new ChannelClient(
+    { servers: [{ host: '127.0.0.1', port }], connections: 1, reconnect: true, recordBytes: 64 },
+    a.onRecord,
+    { warn: (m) => warns.push(m), info() {} },
+  );
   const downs: ChannelDownEvent[] = [];
   ca.onDown = (e) => downs.push(e);
   const ups: string[] = [];
@@ -172,7 +216,11 @@ test('without -L a lost intercept is reported and not retried', async () => {
   const icp = new Intercept({ host: '127.0.0.1', port: 0 }, new FakeSource(), nullLogger);
   await icp.start();
   const warns: string[] = [];
-  const ca = new ChannelClient({ servers: [{ host: '127.0.0.1', port: icp.port }], connections: 1, reconnect: false, recordBytes: 64 }, () => {}, { warn: (m) => warns.push(m), info() {} });
+  const ca = new ChannelClient(
+    { servers: [{ host: '127.0.0.1', port: icp.port }], connections: 1, reconnect: false, recordBytes: 64 },
+    () => {},
+    { warn: (m) => warns.push(m), info() {} },
+  );
   const downs: ChannelDownEvent[] = [];
   ca.onDown = (e) => downs.push(e);
   await ca.connect();
@@ -186,12 +234,20 @@ test('without -L a lost intercept is reported and not retried', async () => {
 
 test('a frame count above the limit is a protocol error: counted, connection dropped', async () => {
   const server = net.createServer((s) => {
-    s.once('data', () => { const b = Buffer.alloc(2 + 17 * 64); b.writeUInt16BE(17, 0); s.write(b); });
+    s.once('data', () => {
+      const b = Buffer.alloc(2 + 17 * 64);
+      b.writeUInt16BE(17, 0);
+      s.write(b);
+    });
   });
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
   const port = (server.address() as net.AddressInfo).port;
-  const ca = new ChannelClient({ servers: [{ host: '127.0.0.1', port }], connections: 1, reconnect: false, recordBytes: 64 }, () => assert.fail('no record'), quiet);
+  const ca = new ChannelClient(
+    { servers: [{ host: '127.0.0.1', port }], connections: 1, reconnect: false, recordBytes: 64 },
+    () => assert.fail('no record'),
+    quiet,
+  );
   const downs: ChannelDownEvent[] = [];
   ca.onDown = (e) => downs.push(e);
   try {
@@ -215,7 +271,11 @@ test('intercept rejects a tcpcopy that does not say hello and keeps serving', as
     s.write(m);
     await once(s, 'close');
     assert.equal(icp.stats().badHello, 1);
-    const ca = new ChannelClient({ servers: [{ host: '127.0.0.1', port: icp.port }], connections: 1, reconnect: false, recordBytes: 64 }, () => {}, quiet);
+    const ca = new ChannelClient(
+      { servers: [{ host: '127.0.0.1', port: icp.port }], connections: 1, reconnect: false, recordBytes: 64 },
+      () => {},
+      quiet,
+    );
     await ca.connect();
     ca.addClient(CLIENT, 1, TARGET, 2);
     await until(() => icp.stats().routesAdded === 1);

@@ -1,8 +1,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  NF_ACCEPT, NF_DROP, NFQA_CFG_CMD, NFQA_CFG_PARAMS, NFQA_CFG_QUEUE_MAXLEN, NfqParser, VERDICT_MSG_BYTES,
-  configMessages, writeVerdict,
+  NF_ACCEPT,
+  NF_DROP,
+  NFQA_CFG_CMD,
+  NFQA_CFG_PARAMS,
+  NFQA_CFG_QUEUE_MAXLEN,
+  NfqParser,
+  VERDICT_MSG_BYTES,
+  configMessages,
+  writeVerdict,
 } from '../../../src/intercept/nfq-wire';
 
 /** A queued-packet message as the kernel sends it: nlmsghdr + nfgenmsg + PACKET_HDR + PAYLOAD. */
@@ -69,17 +76,26 @@ test('verdicts: single and batch, back to back', () => {
 test('parser: packets, ACKs and errors; hostile lengths end the walk without throwing', () => {
   const ip = Buffer.alloc(60, 0x45);
   const ack = Buffer.alloc(36);
-  ack.writeUInt32LE(36, 0); ack.writeUInt16LE(2, 4); ack.writeInt32LE(-16, 16); ack.writeUInt32LE(9, 28);
+  ack.writeUInt32LE(36, 0);
+  ack.writeUInt16LE(2, 4);
+  ack.writeInt32LE(-16, 16);
+  ack.writeUInt32LE(9, 28);
   const dgram = Buffer.concat([packetMsg(1, 0, ip), ack, packetMsg(2, 0, ip.subarray(0, 41), false)]);
   const p = new NfqParser();
   p.reset(dgram, dgram.length);
   let m = p.next();
-  assert.equal(m?.kind, 'packet'); assert.equal(m?.id, 1); assert.equal(m?.payloadLen, 60);
+  assert.equal(m?.kind, 'packet');
+  assert.equal(m?.id, 1);
+  assert.equal(m?.payloadLen, 60);
   assert.equal(dgram[m?.payloadOff ?? 0], 0x45);
   m = p.next();
-  assert.equal(m?.kind, 'error'); assert.equal(m?.errno, 16); assert.equal(m?.seq, 9);
+  assert.equal(m?.kind, 'error');
+  assert.equal(m?.errno, 16);
+  assert.equal(m?.seq, 9);
   m = p.next();
-  assert.equal(m?.kind, 'packet'); assert.equal(m?.id, 2); assert.equal(m?.payloadLen, 41);
+  assert.equal(m?.kind, 'packet');
+  assert.equal(m?.id, 2);
+  assert.equal(m?.payloadLen, 41);
   assert.equal(p.next(), null);
   for (let cut = 0; cut < dgram.length; cut += 7) {
     const bad = Buffer.from(dgram);

@@ -6,7 +6,7 @@ import { TcpcopyError } from '../../../src/core/errors';
 function run(argv: string[]) {
   const c = parseInterceptArgs(argv);
   assert.equal(c.kind, 'run');
-  return (c as Extract<typeof c, { kind: 'run' }>).config;
+  return c.config;
 }
 
 test('defaults', () => {
@@ -23,7 +23,19 @@ test('defaults', () => {
 });
 
 test('the original short forms, attached and separate values', () => {
-  const c = run(['-i', 'eth0', '-F', 'tcp and src port 8080', '-p36525', '-b', '198.18.0.1', '-l', '/tmp/x.log', '-P/tmp/x.pid', '-d']);
+  const c = run([
+    '-i',
+    'eth0',
+    '-F',
+    'tcp and src port 8080',
+    '-p36525',
+    '-b',
+    '198.18.0.1',
+    '-l',
+    '/tmp/x.log',
+    '-P/tmp/x.pid',
+    '-d',
+  ]);
   assert.equal(c.device, 'eth0');
   assert.equal(c.filter, 'tcp and src port 8080');
   assert.equal(c.port, 36525);
@@ -51,12 +63,26 @@ test('bad values name the option, the value and the fix', () => {
     [['-i', 'a b'], /^-i a b/],
   ];
   for (const [argv, re] of cases) {
-    assert.throws(() => parseInterceptArgs(argv), (e: unknown) => e instanceof TcpcopyError && e.code === 'ERR_BAD_OPTION' && re.test(e.message), argv.join(' '));
+    assert.throws(
+      () => parseInterceptArgs(argv),
+      (e: unknown) => e instanceof TcpcopyError && e.code === 'ERR_BAD_OPTION' && re.test(e.message),
+      argv.join(' '),
+    );
   }
 });
 
 test('issue 6 options: -s route table size, --nfqueue [NUM], -q, -x, --report, --secret-file', () => {
-  const a = parseInterceptArgs(['-s', '5000', '--nfqueue', '-q', '4096', '-x', '198.18.1.9,198.18.1.10', '--report', '/tmp/r.json']);
+  const a = parseInterceptArgs([
+    '-s',
+    '5000',
+    '--nfqueue',
+    '-q',
+    '4096',
+    '-x',
+    '198.18.1.9,198.18.1.10',
+    '--report',
+    '/tmp/r.json',
+  ]);
   assert.equal(a.kind, 'run');
   if (a.kind !== 'run') return;
   assert.equal(a.config.maxRoutes, 5000);
@@ -67,7 +93,9 @@ test('issue 6 options: -s route table size, --nfqueue [NUM], -q, -x, --report, -
   const b = parseInterceptArgs(['--nfqueue', '3', '--secret-file', '/tmp/s']);
   assert.ok(b.kind === 'run' && b.config.nfqueue === 3 && b.config.secretFile === '/tmp/s');
   const c = parseInterceptArgs(['--nfqueue=7']);
-  assert.ok(c.kind === 'run' && c.config.nfqueue === 7 && c.config.maxRoutes === 1_000_000 && c.config.nfqueue !== null);
+  assert.ok(
+    c.kind === 'run' && c.config.nfqueue === 7 && c.config.maxRoutes === 1_000_000 && c.config.nfqueue !== null,
+  );
   const d = parseInterceptArgs([]);
   assert.ok(d.kind === 'run' && d.config.nfqueue === null && d.config.secretFile === null);
   for (const [argv, re] of [
@@ -76,6 +104,10 @@ test('issue 6 options: -s route table size, --nfqueue [NUM], -q, -x, --report, -
     [['-s', '0'], /-s 0: expected a route table size/],
     [['--secret-file', '/tmp/s', '--payload'], /channel v2 does not carry payload/],
   ] as const) {
-    assert.throws(() => parseInterceptArgs([...argv]), (e: unknown) => e instanceof TcpcopyError && re.test(e.message), argv.join(' '));
+    assert.throws(
+      () => parseInterceptArgs([...argv]),
+      (e: unknown) => e instanceof TcpcopyError && re.test(e.message),
+      argv.join(' '),
+    );
   }
 });

@@ -3,7 +3,10 @@ import assert from 'node:assert/strict';
 import { RouteTable, clientKey } from '../../../src/intercept/routes';
 import { HoldQueue } from '../../../src/intercept/hold';
 
-interface O { alive: boolean; name: string }
+interface O {
+  alive: boolean;
+  name: string;
+}
 const a: O = { alive: true, name: 'a' };
 const b: O = { alive: true, name: 'b' };
 
@@ -59,16 +62,25 @@ test('size cap refuses; routes of a dead owner are skipped, reused and swept', (
 
 test('hold queue: bounded, released by key in order, expires', () => {
   const h = new HoldQueue(64, 3, 100);
-  const o1 = h.reserve(1, 1, 0); h.buffer[o1] = 11;
-  const o2 = h.reserve(1, 2, 0); h.buffer[o2] = 12;
-  const o3 = h.reserve(1, 1, 50); h.buffer[o3] = 13;
+  const o1 = h.reserve(1, 1, 0);
+  h.buffer[o1] = 11;
+  const o2 = h.reserve(1, 2, 0);
+  h.buffer[o2] = 12;
+  const o3 = h.reserve(1, 1, 50);
+  h.buffer[o3] = 13;
   assert.equal(h.reserve(1, 3, 50), -1);
   const got: number[] = [];
-  assert.equal(h.release(clientKey(1, 1), (b, off) => got.push(b[off] as number)), 2);
+  assert.equal(
+    h.release(clientKey(1, 1), (b, off) => got.push(b[off] as number)),
+    2,
+  );
   assert.deepEqual(got, [11, 13]);
   assert.equal(h.size, 1);
   assert.equal(h.expire(99), 0);
   assert.equal(h.expire(100), 1);
   assert.equal(h.size, 0);
-  assert.equal(h.release(clientKey(1, 2), () => assert.fail('expired')), 0);
+  assert.equal(
+    h.release(clientKey(1, 2), () => assert.fail('expired')),
+    0,
+  );
 });

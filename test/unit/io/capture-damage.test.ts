@@ -17,7 +17,11 @@ const NG = join(ROOT, 'test/fixtures/capture/pcapng-test-generator/output_le');
 const dir = mkdtempSync(join(tmpdir(), 'tcr-dmg-'));
 test.after(() => rmSync(dir, { recursive: true, force: true }));
 
-interface Outcome { offs: number[]; r: CaptureFileReader | null; err: TcpcopyError | null }
+interface Outcome {
+  offs: number[];
+  r: CaptureFileReader | null;
+  err: TcpcopyError | null;
+}
 
 /** Reads `bytes` as a file; open errors are returned, any other exception fails the test. */
 async function attempt(bytes: Buffer, chunkBytes = 64): Promise<Outcome> {
@@ -31,11 +35,13 @@ async function attempt(bytes: Buffer, chunkBytes = 64): Promise<Outcome> {
     return { offs: [], r: null, err: e };
   }
   const offs: number[] = [];
-  const rx = { packet(_lt: number, b: Buffer, off: number, cap: number, _o: number, ts: number, _i: number, foff: number): void {
-    assert.ok(off >= 0 && off + cap <= b.length, 'view inside the buffer');
-    assert.ok(Number.isFinite(ts));
-    offs.push(foff);
-  } };
+  const rx = {
+    packet(_lt: number, b: Buffer, off: number, cap: number, _o: number, ts: number, _i: number, foff: number): void {
+      assert.ok(off >= 0 && off + cap <= b.length, 'view inside the buffer');
+      assert.ok(Number.isFinite(ts));
+      offs.push(foff);
+    },
+  };
   let guard = 0;
   while (await r.readBatch(rx, 5)) assert.ok(++guard < 100000, 'reader terminates');
   await r.close();
@@ -54,7 +60,10 @@ function boundaries(b: Buffer): number[] {
   return out;
 }
 
-for (const [label, file] of [['pcap eth-us', join(CAPS, 'eth-us.pcap')], ['pcapng test102', join(NG, 'advanced/test102.pcapng')]] as const) {
+for (const [label, file] of [
+  ['pcap eth-us', join(CAPS, 'eth-us.pcap')],
+  ['pcapng test102', join(NG, 'advanced/test102.pcapng')],
+] as const) {
   test(`every truncation of ${label}: earlier records delivered, fatal names the offset`, async () => {
     const full = readFileSync(file);
     const all = (await attempt(full)).offs;
@@ -70,14 +79,21 @@ for (const [label, file] of [['pcap eth-us', join(CAPS, 'eth-us.pcap')], ['pcapn
       }
       const r = o.r;
       const last = Math.max(...bounds.filter((b) => b <= len), isNg ? 0 : 24);
-      assert.deepEqual(o.offs, all.filter((x) => x < last), `len ${len}: all complete records delivered`);
+      assert.deepEqual(
+        o.offs,
+        all.filter((x) => x < last),
+        `len ${len}: all complete records delivered`,
+      );
       if (bounds.includes(len) || (!isNg && len === 24)) {
         assert.equal(r.fatal, null, `len ${len} ends on a boundary`);
       } else {
         assert.equal(r.fatal?.code, 'ERR_CAPTURE_TRUNCATED', `len ${len}`);
         assert.equal(r.fatal?.details['offset'], last, `len ${len}`);
         assert.match(r.fatal?.message ?? '', new RegExp(`f\\.bin: truncated at byte offset ${last}\\b`));
-        assert.deepEqual(r.damage.map((d) => d.offset), [last]);
+        assert.deepEqual(
+          r.damage.map((d) => d.offset),
+          [last],
+        );
       }
     }
   });
@@ -108,7 +124,11 @@ test('random bytes, with and without a valid magic in front, never crash or hang
 });
 
 test('every single-bit flip in the headers of real files is survived', async () => {
-  for (const [file, span] of [[join(CAPS, 'eth-us.pcap'), 24 + 16 + 40], [join(CAPS, 'eth-us-be.pcap'), 24 + 16], [join(NG, 'difficult/test202.pcapng'), 160]] as const) {
+  for (const [file, span] of [
+    [join(CAPS, 'eth-us.pcap'), 24 + 16 + 40],
+    [join(CAPS, 'eth-us-be.pcap'), 24 + 16],
+    [join(NG, 'difficult/test202.pcapng'), 160],
+  ] as const) {
     const full = readFileSync(file);
     for (let bit = 0; bit < span * 8; bit++) {
       const b = Buffer.from(full);

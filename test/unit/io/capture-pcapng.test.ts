@@ -14,49 +14,100 @@ const dir = mkdtempSync(join(tmpdir(), 'tcr-ng-'));
 test.after(() => rmSync(dir, { recursive: true, force: true }));
 let seq = 0;
 
-function u32(v: number, le: boolean): Buffer { const b = Buffer.alloc(4); if (le) b.writeUInt32LE(v >>> 0); else b.writeUInt32BE(v >>> 0); return b; }
-function u16(v: number, le: boolean): Buffer { const b = Buffer.alloc(2); if (le) b.writeUInt16LE(v); else b.writeUInt16BE(v); return b; }
-function pad(b: Buffer): Buffer { return Buffer.concat([b, Buffer.alloc((4 - (b.length % 4)) % 4)]); }
+function u32(v: number, le: boolean): Buffer {
+  const b = Buffer.alloc(4);
+  if (le) b.writeUInt32LE(v >>> 0);
+  else b.writeUInt32BE(v >>> 0);
+  return b;
+}
+function u16(v: number, le: boolean): Buffer {
+  const b = Buffer.alloc(2);
+  if (le) b.writeUInt16LE(v);
+  else b.writeUInt16BE(v);
+  return b;
+}
+function pad(b: Buffer): Buffer {
+  return Buffer.concat([b, Buffer.alloc((4 - (b.length % 4)) % 4)]);
+}
 function block(type: number, body: Buffer, le: boolean): Buffer {
   const len = 12 + pad(body).length;
   return Buffer.concat([u32(type, le), u32(len, le), pad(body), u32(len, le)]);
 }
-function opt(code: number, val: Buffer, le: boolean): Buffer { return Buffer.concat([u16(code, le), u16(val.length, le), pad(val)]); }
+function opt(code: number, val: Buffer, le: boolean): Buffer {
+  return Buffer.concat([u16(code, le), u16(val.length, le), pad(val)]);
+}
 const END = (le: boolean): Buffer => opt(0, Buffer.alloc(0), le);
 function shb(le: boolean): Buffer {
   return block(0x0a0d0d0a, Buffer.concat([u32(0x1a2b3c4d, le), u16(1, le), u16(0, le), Buffer.alloc(8, 0xff)]), le);
 }
 function idb(linkType: number, snaplen: number, le: boolean, opts: Buffer[] = []): Buffer {
-  return block(1, Buffer.concat([u16(linkType, le), u16(0, le), u32(snaplen, le), ...opts, ...(opts.length ? [END(le)] : [])]), le);
+  return block(
+    1,
+    Buffer.concat([u16(linkType, le), u16(0, le), u32(snaplen, le), ...opts, ...(opts.length ? [END(le)] : [])]),
+    le,
+  );
 }
 function epb(ifId: number, hi: number, lo: number, data: Buffer, le: boolean, orig = data.length): Buffer {
-  return block(6, Buffer.concat([u32(ifId, le), u32(hi, le), u32(lo, le), u32(data.length, le), u32(orig, le), data]), le);
+  return block(
+    6,
+    Buffer.concat([u32(ifId, le), u32(hi, le), u32(lo, le), u32(data.length, le), u32(orig, le), data]),
+    le,
+  );
 }
 function opb(ifId: number, hi: number, lo: number, data: Buffer, le: boolean): Buffer {
-  return block(2, Buffer.concat([u16(ifId, le), u16(0, le), u32(hi, le), u32(lo, le), u32(data.length, le), u32(data.length, le), data]), le);
+  return block(
+    2,
+    Buffer.concat([
+      u16(ifId, le),
+      u16(0, le),
+      u32(hi, le),
+      u32(lo, le),
+      u32(data.length, le),
+      u32(data.length, le),
+      data,
+    ]),
+    le,
+  );
 }
-function spb(orig: number, data: Buffer, le: boolean): Buffer { return block(3, Buffer.concat([u32(orig, le), data]), le); }
+function spb(orig: number, data: Buffer, le: boolean): Buffer {
+  return block(3, Buffer.concat([u32(orig, le), data]), le);
+}
 const pkt = (n: number, fill: number): Buffer => Buffer.alloc(n, fill);
 
-interface Got { lt: number; cap: number; orig: number; ts: number; ifi: number; foff: number; first: number }
+interface Got {
+  lt: number;
+  cap: number;
+  orig: number;
+  ts: number;
+  ifi: number;
+  foff: number;
+  first: number;
+}
 async function read(bytes: Buffer, chunkBytes = 64): Promise<{ got: Got[]; r: CaptureFileReader }> {
   const path = join(dir, `f${seq++}.pcapng`);
   writeFileSync(path, bytes);
   const r = await CaptureFileReader.open(path, { chunkBytes });
   const got: Got[] = [];
-  const rx = { packet(lt: number, b: Buffer, off: number, cap: number, orig: number, ts: number, ifi: number, foff: number): void {
-    got.push({ lt, cap, orig, ts, ifi, foff, first: cap > 0 ? b[off] ?? -1 : -1 });
-  } };
+  const rx = {
+    packet(lt: number, b: Buffer, off: number, cap: number, orig: number, ts: number, ifi: number, foff: number): void {
+      got.push({ lt, cap, orig, ts, ifi, foff, first: cap > 0 ? (b[off] ?? -1) : -1 });
+    },
+  };
   let guard = 0;
   while (await r.readBatch(rx, 3)) assert.ok(++guard < 10000, 'terminates');
   return { got, r };
 }
 
 test('big-endian and little-endian sections, tsresol 2^-10, tsoffset, OPB, custom/unknown blocks', async () => {
-  const be = false; const le = true;
+  const be = false;
+  const le = true;
   const file = Buffer.concat([
     shb(be),
-    idb(1, 0, be, [opt(2, Buffer.from('bige0'), be), opt(9, Buffer.from([0x8a]), be), opt(14, Buffer.from([0, 0, 0, 0, 0, 0, 0, 100]), be)]),
+    idb(1, 0, be, [
+      opt(2, Buffer.from('bige0'), be),
+      opt(9, Buffer.from([0x8a]), be),
+      opt(14, Buffer.from([0, 0, 0, 0, 0, 0, 0, 100]), be),
+    ]),
     epb(0, 0, 1024 * 5 + 512, pkt(60, 0xaa), be), // 5.5 s + 100 s offset
     block(0x40000bad, pkt(20, 1), be), // custom block
     block(0x12345, pkt(7, 2), be), // unknown block
@@ -70,10 +121,22 @@ test('big-endian and little-endian sections, tsresol 2^-10, tsoffset, OPB, custo
   const { got, r } = await read(file);
   assert.equal(r.fatal, null);
   assert.deepEqual(r.damage, []);
-  assert.deepEqual(r.interfaces.map((i) => [i.linkType, i.name, i.tsUnitsPerSecond, i.tsOffsetSeconds, i.section, i.snaplen]),
-    [[1, 'bige0', 1024, 100, 0, 0], [101, '', 1e6, 0, 1, 50]]);
-  assert.deepEqual(got.map((g) => [g.ifi, g.lt, g.cap, g.orig, g.first]),
-    [[0, 1, 60, 60, 0xaa], [0, 1, 40, 40, 0xbb], [1, 101, 50, 80, 0xcc], [1, 101, 30, 30, 0xdd]]);
+  assert.deepEqual(
+    r.interfaces.map((i) => [i.linkType, i.name, i.tsUnitsPerSecond, i.tsOffsetSeconds, i.section, i.snaplen]),
+    [
+      [1, 'bige0', 1024, 100, 0, 0],
+      [101, '', 1e6, 0, 1, 50],
+    ],
+  );
+  assert.deepEqual(
+    got.map((g) => [g.ifi, g.lt, g.cap, g.orig, g.first]),
+    [
+      [0, 1, 60, 60, 0xaa],
+      [0, 1, 40, 40, 0xbb],
+      [1, 101, 50, 80, 0xcc],
+      [1, 101, 30, 30, 0xdd],
+    ],
+  );
   assert.equal(got[0]?.ts, 105500);
   assert.equal(got[1]?.ts, 102000);
   assert.equal(got[2]?.ts, 102000, 'SPB carries no timestamp: the last one seen is used');
@@ -98,10 +161,19 @@ test('damaged blocks with consistent lengths are skipped and counted; reading go
   const file = Buffer.concat(parts);
   const { got, r } = await read(file);
   assert.equal(r.fatal, null);
-  assert.deepEqual(got.map((g) => g.first), [0x11, 0x11]);
+  assert.deepEqual(
+    got.map((g) => g.first),
+    [0x11, 0x11],
+  );
   const offs: number[] = [];
-  parts.reduce((o, p) => { offs.push(o); return o + p.length; }, 0);
-  assert.deepEqual(r.damage.map((d) => d.offset), [offs[1], offs[4], offs[5], offs[6]]);
+  parts.reduce((o, p) => {
+    offs.push(o);
+    return o + p.length;
+  }, 0);
+  assert.deepEqual(
+    r.damage.map((d) => d.offset),
+    [offs[1], offs[4], offs[5], offs[6]],
+  );
   assert.match(r.damage[0]!.reason, /simple packet block before any interface/);
   assert.match(r.damage[1]!.reason, /unknown interface 7/);
   assert.match(r.damage[2]!.reason, /captured length 5000 exceeds/);
@@ -118,8 +190,24 @@ test('inconsistent block lengths stop reading with ERR_CAPTURE_CORRUPT at the ri
     ['not a multiple of 4', Buffer.concat([u32(6, le), u32(33, le), pkt(40, 0)]), /impossible length 33/],
     ['0xFFFFFFFF', Buffer.concat([u32(6, le), u32(0xffffffff, le), pkt(40, 0)]), /impossible length 4294967295/],
     ['0xFFFFFFF0', Buffer.concat([u32(6, le), u32(0xfffffff0, le), pkt(40, 0)]), /impossible length/],
-    ['trailer mismatch', (() => { const b = epb(0, 0, 1, pkt(20, 1), le); b.writeUInt32LE(999, b.length - 4); return b; })(), /trailing length 999/],
-    ['bad byte-order magic in a later SHB', (() => { const b = shb(le); b.writeUInt32LE(0x11223344, 8); return b; })(), /byte-order magic/],
+    [
+      'trailer mismatch',
+      (() => {
+        const b = epb(0, 0, 1, pkt(20, 1), le);
+        b.writeUInt32LE(999, b.length - 4);
+        return b;
+      })(),
+      /trailing length 999/,
+    ],
+    [
+      'bad byte-order magic in a later SHB',
+      (() => {
+        const b = shb(le);
+        b.writeUInt32LE(0x11223344, 8);
+        return b;
+      })(),
+      /byte-order magic/,
+    ],
   ];
   for (const [name, tail, re] of cases) {
     const before = process.memoryUsage().arrayBuffers;
@@ -137,7 +225,19 @@ test('inconsistent block lengths stop reading with ERR_CAPTURE_CORRUPT at the ri
 test('a record larger than the chunk grows the chunk (and only for that record)', async () => {
   const le = true;
   const big = pkt(300_000, 0x5a);
-  const { got, r } = await read(Buffer.concat([shb(le), idb(1, 0, le), epb(0, 0, 1, pkt(10, 1), le), epb(0, 0, 2, big, le), epb(0, 0, 3, pkt(10, 2), le)]), 4096);
+  const { got, r } = await read(
+    Buffer.concat([
+      shb(le),
+      idb(1, 0, le),
+      epb(0, 0, 1, pkt(10, 1), le),
+      epb(0, 0, 2, big, le),
+      epb(0, 0, 3, pkt(10, 2), le),
+    ]),
+    4096,
+  );
   assert.equal(r.fatal, null);
-  assert.deepEqual(got.map((g) => g.cap), [10, 300_000, 10]);
+  assert.deepEqual(
+    got.map((g) => g.cap),
+    [10, 300_000, 10],
+  );
 });

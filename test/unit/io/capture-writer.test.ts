@@ -10,13 +10,19 @@ import { CaptureFileReader } from '../../../src/io/capture-file/reader';
 const dir = mkdtempSync(join(tmpdir(), 'tcr-wr-'));
 test.after(() => rmSync(dir, { recursive: true, force: true }));
 
-async function readBack(path: string): Promise<{ recs: Array<{ ts: number; data: Buffer; orig: number; lt: number }>; r: CaptureFileReader }> {
+async function readBack(
+  path: string,
+): Promise<{ recs: Array<{ ts: number; data: Buffer; orig: number; lt: number }>; r: CaptureFileReader }> {
   const r = await CaptureFileReader.open(path, { chunkBytes: 256 });
   const recs: Array<{ ts: number; data: Buffer; orig: number; lt: number }> = [];
-  const rx = { packet(lt: number, b: Buffer, off: number, cap: number, orig: number, ts: number): void {
-    recs.push({ ts, data: Buffer.from(b.subarray(off, off + cap)), orig, lt });
-  } };
-  while (await r.readBatch(rx, 100)) { /* drain */ }
+  const rx = {
+    packet(lt: number, b: Buffer, off: number, cap: number, orig: number, ts: number): void {
+      recs.push({ ts, data: Buffer.from(b.subarray(off, off + cap)), orig, lt });
+    },
+  };
+  while (await r.readBatch(rx, 100)) {
+    /* drain */
+  }
   return { recs, r };
 }
 

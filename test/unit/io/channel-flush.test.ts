@@ -11,13 +11,17 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 async function withServer(fn: (port: number, types: () => number[]) => Promise<void>): Promise<void> {
   const chunks: Buffer[] = [];
   const socks: net.Socket[] = [];
-  const srv = net.createServer((s) => { socks.push(s); s.on('data', (d: Buffer) => chunks.push(d)); });
+  const srv = net.createServer((s) => {
+    socks.push(s);
+    s.on('data', (d: Buffer) => chunks.push(d));
+  });
   await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
   const port = (srv.address() as net.AddressInfo).port;
   const types = (): number[] => {
     const all = Buffer.concat(chunks);
     const out: number[] = [];
-    for (let o = CLIENT_MSG_BYTES; o + CLIENT_MSG_BYTES <= all.length; o += CLIENT_MSG_BYTES) out.push(all.readUInt16BE(o + 6));
+    for (let o = CLIENT_MSG_BYTES; o + CLIENT_MSG_BYTES <= all.length; o += CLIENT_MSG_BYTES)
+      out.push(all.readUInt16BE(o + 6));
     return out;
   };
   try {
@@ -30,7 +34,18 @@ async function withServer(fn: (port: number, types: () => number[]) => Promise<v
 
 test('autoFlush false + flushUrgent: CLIENT_ADD leaves at once, CLIENT_DEL-only batches within delFlushMs, order kept', async () => {
   await withServer(async (port, types) => {
-    const ch = new ChannelClient({ servers: [{ host: '127.0.0.1', port }], connections: 1, reconnect: false, recordBytes: 64, autoFlush: false, delFlushMs: 60 }, () => {}, quiet);
+    const ch = new ChannelClient(
+      {
+        servers: [{ host: '127.0.0.1', port }],
+        connections: 1,
+        reconnect: false,
+        recordBytes: 64,
+        autoFlush: false,
+        delFlushMs: 60,
+      },
+      () => {},
+      quiet,
+    );
     await ch.connect();
     try {
       ch.delClient(1, 1000, 2, 80);
@@ -45,7 +60,11 @@ test('autoFlush false + flushUrgent: CLIENT_ADD leaves at once, CLIENT_DEL-only 
       ch.delClient(1, 1002, 2, 80);
       ch.flushUrgent();
       await sleep(120);
-      assert.deepEqual(types(), [MSG_CLIENT_DEL, MSG_CLIENT_ADD, MSG_CLIENT_DEL, MSG_CLIENT_DEL], 'DELs written by the timer');
+      assert.deepEqual(
+        types(),
+        [MSG_CLIENT_DEL, MSG_CLIENT_ADD, MSG_CLIENT_DEL, MSG_CLIENT_DEL],
+        'DELs written by the timer',
+      );
     } finally {
       await ch.close();
     }
@@ -54,7 +73,11 @@ test('autoFlush false + flushUrgent: CLIENT_ADD leaves at once, CLIENT_DEL-only 
 
 test('autoFlush false: nothing is written until flush()', async () => {
   await withServer(async (port, types) => {
-    const ch = new ChannelClient({ servers: [{ host: '127.0.0.1', port }], connections: 1, reconnect: false, recordBytes: 64, autoFlush: false }, () => {}, quiet);
+    const ch = new ChannelClient(
+      { servers: [{ host: '127.0.0.1', port }], connections: 1, reconnect: false, recordBytes: 64, autoFlush: false },
+      () => {},
+      quiet,
+    );
     await ch.connect();
     try {
       ch.addClient(1, 1000, 2, 80);

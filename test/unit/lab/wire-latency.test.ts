@@ -15,11 +15,29 @@ const frame = Buffer.alloc(2048);
 const payload = Buffer.alloc(1500, 0x41);
 
 /** One Ethernet + IPv4 + TCP frame into `frame`; returns its length. */
-function buildFrame(src: number, dst: number, sport: number, dport: number, seq: number, ack: number, flags: number, len: number): number {
+function buildFrame(
+  src: number,
+  dst: number,
+  sport: number,
+  dport: number,
+  seq: number,
+  ack: number,
+  flags: number,
+  len: number,
+): number {
   frame.fill(0, 0, 14);
   frame.writeUInt16BE(0x0800, 12);
   const r = newTcpRepr();
-  Object.assign(r, { srcIp: src, dstIp: dst, srcPort: sport, dstPort: dport, seq: seq >>> 0, ack: ack >>> 0, flags, window: 65535 });
+  Object.assign(r, {
+    srcIp: src,
+    dstIp: dst,
+    srcPort: sport,
+    dstPort: dport,
+    seq: seq >>> 0,
+    ack: ack >>> 0,
+    flags,
+    window: 65535,
+  });
   if ((flags & TCP_SYN) !== 0) r.mss = 1460;
   return 14 + emitIpv4Tcp(r, len > 0 ? payload : null, 0, len, frame, 14);
 }
@@ -44,7 +62,12 @@ class Capture {
 class Conn {
   cSeq: number;
   sSeq: number;
-  constructor(private readonly cap: Capture, private readonly ip: number, private readonly port: number, isn: number) {
+  constructor(
+    private readonly cap: Capture,
+    private readonly ip: number,
+    private readonly port: number,
+    isn: number,
+  ) {
     this.cSeq = isn;
     this.sSeq = isn + 100_000;
   }
@@ -178,16 +201,21 @@ test('wire latencies: a truncated last record is counted and the records before 
   assert.deepEqual([...r.latenciesUs], [333]);
   assert.equal(r.requests, 1);
   assert.equal(r.damaged, 1);
-  await assert.rejects(wireLatencies(path.join(path.dirname(cap.file), 'missing.pcap'), { serverPort: 80 }), { code: 'ERR_CAPTURE_OPEN' });
+  await assert.rejects(wireLatencies(path.join(path.dirname(cap.file), 'missing.pcap'), { serverPort: 80 }), {
+    code: 'ERR_CAPTURE_OPEN',
+  });
 });
 
 test('wire latency matcher: a new SYN on a reused address pair is a new connection', () => {
   const m = new WireLatencyMatcher({ serverPort: 80 });
   const seg = newSegment();
   const feed = (toServer: boolean, seq: number, flags: number, len: number, tsMs: number): void => {
-    Object.assign(seg, toServer
-      ? { srcIp: 2, dstIp: 1, srcPort: 5000, dstPort: 80 }
-      : { srcIp: 1, dstIp: 2, srcPort: 80, dstPort: 5000 });
+    Object.assign(
+      seg,
+      toServer
+        ? { srcIp: 2, dstIp: 1, srcPort: 5000, dstPort: 80 }
+        : { srcIp: 1, dstIp: 2, srcPort: 80, dstPort: 5000 },
+    );
     Object.assign(seg, { seq, flags, payloadLen: len });
     m.segment(seg, tsMs, 1e6);
   };

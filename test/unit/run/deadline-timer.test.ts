@@ -8,7 +8,13 @@ test('deadline timer: fires once at the deadline, moves earlier at once, later b
   let fired = 0;
   const t0 = Date.now();
   const clock = (): number => Date.now() - t0;
-  const d = new DeadlineTimer(() => { fired++; }, clock, 2);
+  const d = new DeadlineTimer(
+    () => {
+      fired++;
+    },
+    clock,
+    2,
+  );
   d.arm(clock() + 40);
   d.arm(clock() + 10); // earlier: moved
   await wait(25);

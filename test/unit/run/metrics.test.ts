@@ -6,8 +6,16 @@ import { escapeLabelValue, interceptMetrics, PromText, tcpcopyMetrics } from '..
 import type { ReplayReport } from '../../../src/run/report';
 import { parseMetricsAddress, startMetricsServer } from '../../../src/io/metrics-server';
 
-interface Sample { name: string; labels: Record<string, string>; value: number }
-interface Parsed { help: Map<string, string>; type: Map<string, string>; samples: Sample[] }
+interface Sample {
+  name: string;
+  labels: Record<string, string>;
+  value: number;
+}
+interface Parsed {
+  help: Map<string, string>;
+  type: Map<string, string>;
+  samples: Sample[];
+}
 
 /** A strict reader of the text format: every sample belongs to a family declared by HELP and TYPE before it. */
 function parseProm(text: string): Parsed {
@@ -33,7 +41,7 @@ function parseProm(text: string): Parsed {
     assert.equal(consumed, ls.length, `bad labels: ${line}`);
     const name = m[1] as string;
     const family = name.replace(/_(bucket|sum|count)$/, '');
-    assert.ok(p.type.has(name) || (p.type.get(family) === 'histogram'), `sample before its TYPE: ${line}`);
+    assert.ok(p.type.has(name) || p.type.get(family) === 'histogram', `sample before its TYPE: ${line}`);
     p.samples.push({ name, labels, value: m[3] === '+Inf' ? Infinity : Number(m[3]) });
   }
   return p;
@@ -58,8 +66,13 @@ function report(): ReplayReport {
   e.retransFast = 3;
   for (const lag of [0.5, 3, 3, 100, 5_000_000_000]) recordLag(e, lag);
   return {
-    mode: 'offline', durationS: 1, capture: { frames: 200, decode: { ok: 200 }, notForTransfers: 0, dropped: 0, damaged: 0, fatal: null },
-    engine: e, channel: {}, sender: { sent: 99, failed: 0, retried: 0, lastError: '' }, lag: { p50: 4, p90: 128, p99: 128, samples: 5 },
+    mode: 'offline',
+    durationS: 1,
+    capture: { frames: 200, decode: { ok: 200 }, notForTransfers: 0, dropped: 0, damaged: 0, fatal: null },
+    engine: e,
+    channel: {},
+    sender: { sent: 99, failed: 0, retried: 0, lastError: '' },
+    lag: { p50: 4, p90: 128, p99: 128, samples: 5 },
     process: { cpuUserS: 1, cpuSystemS: 0.5, maxRssMB: 50 },
   };
 }
@@ -93,7 +106,8 @@ test('lag histogram: cumulative le buckets from the log2 histogram, +Inf = count
   assert.equal(les[0], '1');
   assert.equal(les[1], '2');
   assert.equal(les.at(-1), '+Inf');
-  for (let i = 1; i < buckets.length; i++) assert.ok((buckets[i]?.value as number) >= (buckets[i - 1]?.value as number), 'cumulative');
+  for (let i = 1; i < buckets.length; i++)
+    assert.ok((buckets[i]?.value as number) >= (buckets[i - 1]?.value as number), 'cumulative');
   assert.equal(get(p, 'tcpcopy_replay_lag_ms_bucket', { le: '1' }), 1); // 0.5 ms
   assert.equal(get(p, 'tcpcopy_replay_lag_ms_bucket', { le: '4' }), 3); // 3 ms twice
   assert.equal(get(p, 'tcpcopy_replay_lag_ms_bucket', { le: '128' }), 4);
@@ -111,11 +125,42 @@ test('label values are escaped and read back', () => {
 });
 
 test('intercept metrics: replies, no-route, frames and per-peer labels', () => {
-  const peer = { peer: '198.18.0.1:40000', clientAdds: 5, clientDels: 4, records: 30, frames: 7, bytes: 2000, dropped: 0 };
+  const peer = {
+    peer: '198.18.0.1:40000',
+    clientAdds: 5,
+    clientDels: 4,
+    records: 30,
+    frames: 7,
+    bytes: 2000,
+    dropped: 0,
+  };
   const text = interceptMetrics({
-    captured: 40, undecodable: 1, routed: 30, noRoute: 9, held: 2, heldDelivered: 2, routesAdded: 5, routesUpdated: 0, routesDeleted: 4,
-    routesExpired: 3, routesRefused: 0, routes: 2, framesSent: 7, recordsSent: 30, bytesSent: 2000, recordsDropped: 0, peers: 1, peersTotal: 2,
-    badHello: 0, badMessages: 0, badPeers: 0, authOk: 0, authRefused: 0, perPeer: [peer], pastPeers: [], capture: { received: 41, dropped: 0 },
+    captured: 40,
+    undecodable: 1,
+    routed: 30,
+    noRoute: 9,
+    held: 2,
+    heldDelivered: 2,
+    routesAdded: 5,
+    routesUpdated: 0,
+    routesDeleted: 4,
+    routesExpired: 3,
+    routesRefused: 0,
+    routes: 2,
+    framesSent: 7,
+    recordsSent: 30,
+    bytesSent: 2000,
+    recordsDropped: 0,
+    peers: 1,
+    peersTotal: 2,
+    badHello: 0,
+    badMessages: 0,
+    badPeers: 0,
+    authOk: 0,
+    authRefused: 0,
+    perPeer: [peer],
+    pastPeers: [],
+    capture: { received: 41, dropped: 0 },
   });
   const p = parseProm(text);
   assert.equal(get(p, 'intercept_replies_total'), 40);
@@ -131,12 +176,20 @@ test('--metrics address parsing and the HTTP endpoint on loopback', async () => 
   assert.throws(() => parseMetricsAddress('example.com:80'), { code: 'ERR_BAD_OPTION' });
   const srv = await startMetricsServer({ host: '127.0.0.1', port: 0 }, () => tcpcopyMetrics(report(), true));
   try {
-    const fetchText = (path: string) => new Promise<{ status: number; type: string; body: string }>((resolve, reject) => {
-      http.get({ host: '127.0.0.1', port: srv.address.port, path }, (res) => {
-        let body = '';
-        res.setEncoding('utf8').on('data', (c: string) => (body += c)).on('end', () => resolve({ status: res.statusCode ?? 0, type: String(res.headers['content-type']), body }));
-      }).on('error', reject);
-    });
+    const fetchText = (path: string) =>
+      new Promise<{ status: number; type: string; body: string }>((resolve, reject) => {
+        http
+          .get({ host: '127.0.0.1', port: srv.address.port, path }, (res) => {
+            let body = '';
+            res
+              .setEncoding('utf8')
+              .on('data', (c: string) => (body += c))
+              .on('end', () =>
+                resolve({ status: res.statusCode ?? 0, type: String(res.headers['content-type']), body }),
+              );
+          })
+          .on('error', reject);
+      });
     const r = await fetchText('/metrics');
     assert.equal(r.status, 200);
     assert.match(r.type, /^text\/plain; version=0\.0\.4/);

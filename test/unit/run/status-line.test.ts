@@ -2,7 +2,16 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { newEngineStats } from '../../../src/core/stats';
 import type { Logger } from '../../../src/cli/logger';
-import { CLEAR_LINE, estimateEta, fitLine, formatEta, formatLosses, formatStatus, progressBar, StatusLine } from '../../../src/run/status-line';
+import {
+  CLEAR_LINE,
+  estimateEta,
+  fitLine,
+  formatEta,
+  formatLosses,
+  formatStatus,
+  progressBar,
+  StatusLine,
+} from '../../../src/run/status-line';
 import { LiveStatus } from '../../../src/run/live-status';
 
 function stats() {
@@ -38,7 +47,10 @@ test('progress bar, ETA and line fitting', () => {
 test('status text: sessions, requests, rate, replies, retransmissions, losses by reason, progress', () => {
   const e = stats();
   const live = formatStatus(e, { rate: 12.345, progress: null, etaS: null, rssMB: 55.4, channelUp: true });
-  assert.equal(live, 'sessions 3 active/120 replayed/110 completed | requests 480/600 replayed | 12.3 req/s | replies 1500 | retrans 5 | lost sampledOut=100 targetReset=2 targetTimeout=7 inFlight=11 | rss 55MiB');
+  assert.equal(
+    live,
+    'sessions 3 active/120 replayed/110 completed | requests 480/600 replayed | 12.3 req/s | replies 1500 | retrans 5 | lost sampledOut=100 targetReset=2 targetTimeout=7 inFlight=11 | rss 55MiB',
+  );
   const off = formatStatus(e, { rate: 0, progress: 0.5, etaS: 90, rssMB: 40, channelUp: false });
   assert.ok(off.startsWith('[##########----------]  50.0% ETA 1:30 | sessions 3 active'), off);
   assert.ok(off.endsWith('| CHANNEL DOWN | rss 40MiB'), off);
@@ -50,7 +62,16 @@ test('StatusLine redraws in place and clears itself around log lines', () => {
   const stream = { write: (s: string) => out.push(s), columns: 30 };
   const line = new StatusLine(stream);
   const logged: string[] = [];
-  const base: Logger = { debug: () => {}, info: (m) => { out.push(`<log ${m}>`); logged.push(m); }, warn: () => {}, error: () => {}, close: () => {} };
+  const base: Logger = {
+    debug: () => {},
+    info: (m) => {
+      out.push(`<log ${m}>`);
+      logged.push(m);
+    },
+    warn: () => {},
+    error: () => {},
+    close: () => {},
+  };
   const log = line.wrapLogger(base);
   log.info('before any status'); // nothing to clear yet
   line.show('x'.repeat(50));
@@ -60,7 +81,9 @@ test('StatusLine redraws in place and clears itself around log lines', () => {
   assert.deepEqual(out, [
     '<log before any status>',
     CLEAR_LINE + 'x'.repeat(28) + '…',
-    CLEAR_LINE, '<log hello>', 'x'.repeat(28) + '…',
+    CLEAR_LINE,
+    '<log hello>',
+    'x'.repeat(28) + '…',
     CLEAR_LINE,
   ]);
   assert.deepEqual(logged, ['before any status', 'hello']);
@@ -69,8 +92,20 @@ test('StatusLine redraws in place and clears itself around log lines', () => {
 test('LiveStatus: line on a TTY every second, plain lines otherwise, rate over the last interval', () => {
   const out: string[] = [];
   const lines: string[] = [];
-  const base: Logger = { debug: () => {}, info: (m) => lines.push(m), warn: () => {}, error: () => {}, close: () => {} };
-  const tty = new LiveStatus({ style: 'auto', intervalMs: 5000, stream: { write: (s: string) => out.push(s), isTTY: true, columns: 300 }, log: base, startedAt: 0 });
+  const base: Logger = {
+    debug: () => {},
+    info: (m) => lines.push(m),
+    warn: () => {},
+    error: () => {},
+    close: () => {},
+  };
+  const tty = new LiveStatus({
+    style: 'auto',
+    intervalMs: 5000,
+    stream: { write: (s: string) => out.push(s), isTTY: true, columns: 300 },
+    log: base,
+    startedAt: 0,
+  });
   assert.ok(tty.line !== null);
   assert.equal(tty.periodMs, 1000);
   const e = stats();
@@ -80,12 +115,31 @@ test('LiveStatus: line on a TTY every second, plain lines otherwise, rate over t
   e.requestsReplayed = 150;
   tty.tick(e, 2000, 0.5, true, 10);
   assert.equal(lines.length, 0);
-  assert.match(out.at(-1) ?? '', /^\r\x1b\[2K\[##########----------\]  50\.0% ETA 0:02 \|.*\| 50\.0 req\/s \|/);
-  const plain = new LiveStatus({ style: 'auto', intervalMs: 5000, stream: { write: (s: string) => out.push(s), isTTY: false }, log: base, startedAt: 0 });
+  // eslint-disable-next-line no-control-regex -- the TTY line starts with an ANSI erase
+  assert.match(out.at(-1) ?? '', /^\r\x1b\[2K\[##########----------\] {2}50\.0% ETA 0:02 \|.*\| 50\.0 req\/s \|/);
+  const plain = new LiveStatus({
+    style: 'auto',
+    intervalMs: 5000,
+    stream: { write: (s: string) => out.push(s), isTTY: false },
+    log: base,
+    startedAt: 0,
+  });
   assert.equal(plain.line, null);
   assert.equal(plain.periodMs, 5000);
   plain.tick(e, 1000, null, true, 10);
   assert.match(lines[0] ?? '', /^status: sessions 3 active/);
-  assert.equal(new LiveStatus({ style: 'line', intervalMs: 0, stream: { write: () => 0, isTTY: true }, log: base, startedAt: 0 }).periodMs, 0);
-  assert.ok(new LiveStatus({ style: 'line', intervalMs: 1000, stream: { write: () => 0, isTTY: false }, log: base, startedAt: 0 }).line !== null);
+  assert.equal(
+    new LiveStatus({ style: 'line', intervalMs: 0, stream: { write: () => 0, isTTY: true }, log: base, startedAt: 0 })
+      .periodMs,
+    0,
+  );
+  assert.ok(
+    new LiveStatus({
+      style: 'line',
+      intervalMs: 1000,
+      stream: { write: () => 0, isTTY: false },
+      log: base,
+      startedAt: 0,
+    }).line !== null,
+  );
 });

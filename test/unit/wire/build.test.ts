@@ -7,14 +7,35 @@ import assert from 'node:assert/strict';
 import { emitIpv4Tcp, newTcpRepr, tcpOptionsLength, type TcpRepr } from '../../../src/core/wire/build';
 import { decodeFrame, parseIpv4Tcp, payloadCaptured } from '../../../src/core/wire/decode';
 import { verifyIpv4TcpChecksums } from '../../../src/core/wire/checksum';
-import { newSegment, TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN, type TcpSegment } from '../../../src/core/wire/segment';
+import {
+  newSegment,
+  TCP_ACK,
+  TCP_FIN,
+  TCP_PSH,
+  TCP_RST,
+  TCP_SYN,
+  type TcpSegment,
+} from '../../../src/core/wire/segment';
 import { loadFrames, prng } from './fixture-frames';
 
 function reprOf(s: TcpSegment): TcpRepr {
   return {
-    srcIp: s.srcIp, dstIp: s.dstIp, srcPort: s.srcPort, dstPort: s.dstPort, seq: s.seq, ack: s.ack, flags: s.flags,
-    window: s.window, ipId: s.ipId, ttl: s.ttl, mss: s.mss, wscale: s.wscale, sackOk: s.sackOk, hasTs: s.hasTs,
-    tsVal: s.tsVal, tsEcr: s.tsEcr,
+    srcIp: s.srcIp,
+    dstIp: s.dstIp,
+    srcPort: s.srcPort,
+    dstPort: s.dstPort,
+    seq: s.seq,
+    ack: s.ack,
+    flags: s.flags,
+    window: s.window,
+    ipId: s.ipId,
+    ttl: s.ttl,
+    mss: s.mss,
+    wscale: s.wscale,
+    sackOk: s.sackOk,
+    hasTs: s.hasTs,
+    tsVal: s.tsVal,
+    tsEcr: s.tsEcr,
   };
 }
 
@@ -60,13 +81,33 @@ test('emit -> decode round trips with random values; only [off, off+len) is writ
   const payload = Buffer.alloc(1500);
   for (let i = 0; i < payload.length; i++) payload[i] = rnd() & 255;
   const out = Buffer.alloc(1700);
-  const flagSet = [TCP_SYN, TCP_SYN | TCP_ACK, TCP_ACK, TCP_ACK | TCP_PSH, TCP_FIN | TCP_ACK, TCP_RST, TCP_RST | TCP_ACK];
+  const flagSet = [
+    TCP_SYN,
+    TCP_SYN | TCP_ACK,
+    TCP_ACK,
+    TCP_ACK | TCP_PSH,
+    TCP_FIN | TCP_ACK,
+    TCP_RST,
+    TCP_RST | TCP_ACK,
+  ];
   for (let k = 0; k < 2000; k++) {
     const r = Object.assign(newTcpRepr(), {
-      srcIp: rnd(), dstIp: rnd(), srcPort: rnd() & 0xffff, dstPort: rnd() & 0xffff, seq: rnd(), ack: rnd(),
-      flags: flagSet[rnd() % flagSet.length] ?? TCP_ACK, window: rnd() & 0xffff, ipId: rnd() & 0xffff, ttl: 1 + (rnd() % 255),
-      mss: rnd() % 3 === 0 ? 0 : 1 + (rnd() % 65535), wscale: (rnd() % 16) - 1, sackOk: (rnd() & 1) === 1,
-      hasTs: (rnd() & 1) === 1, tsVal: rnd(), tsEcr: rnd(),
+      srcIp: rnd(),
+      dstIp: rnd(),
+      srcPort: rnd() & 0xffff,
+      dstPort: rnd() & 0xffff,
+      seq: rnd(),
+      ack: rnd(),
+      flags: flagSet[rnd() % flagSet.length] ?? TCP_ACK,
+      window: rnd() & 0xffff,
+      ipId: rnd() & 0xffff,
+      ttl: 1 + (rnd() % 255),
+      mss: rnd() % 3 === 0 ? 0 : 1 + (rnd() % 65535),
+      wscale: (rnd() % 16) - 1,
+      sackOk: (rnd() & 1) === 1,
+      hasTs: (rnd() & 1) === 1,
+      tsVal: rnd(),
+      tsEcr: rnd(),
     });
     const pOff = rnd() % 100;
     const pLen = rnd() % 3 === 0 ? 0 : rnd() % 1400;
@@ -80,7 +121,8 @@ test('emit -> decode round trips with random values; only [off, off+len) is writ
     const syn = (r.flags & TCP_SYN) !== 0;
     assert.deepEqual(
       [seg.srcIp, seg.dstIp, seg.srcPort, seg.dstPort, seg.seq, seg.ack, seg.flags, seg.window, seg.ipId, seg.ttl],
-      [r.srcIp, r.dstIp, r.srcPort, r.dstPort, r.seq, r.ack, r.flags, r.window, r.ipId, r.ttl]);
+      [r.srcIp, r.dstIp, r.srcPort, r.dstPort, r.seq, r.ack, r.flags, r.window, r.ipId, r.ttl],
+    );
     assert.deepEqual([seg.mss, seg.wscale, seg.sackOk], syn ? [r.mss, r.wscale, r.sackOk] : [0, -1, false]);
     assert.deepEqual([seg.hasTs, seg.tsVal, seg.tsEcr], r.hasTs ? [true, r.tsVal, r.tsEcr] : [false, 0, 0]);
     assert.equal(out.readUInt16BE(off + 6), 0x4000, 'DF');

@@ -5,8 +5,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  checksumAdjust16, checksumAdjust32, fillIpv4TcpChecksums, ipv4HeaderChecksum, onesComplementSum,
-  tcpChecksum, verifyIpv4TcpChecksums,
+  checksumAdjust16,
+  checksumAdjust32,
+  fillIpv4TcpChecksums,
+  ipv4HeaderChecksum,
+  onesComplementSum,
+  tcpChecksum,
+  verifyIpv4TcpChecksums,
 } from '../../../src/core/wire/checksum';
 import { emitIpv4Tcp, newTcpRepr } from '../../../src/core/wire/build';
 import { decodeFrame } from '../../../src/core/wire/decode';
@@ -17,7 +22,7 @@ import { loadFrames, prng } from './fixture-frames';
 function refSum(b: Buffer, off: number, len: number): number {
   let s = 0;
   for (let i = 0; i < len; i += 2) {
-    s += ((b[off + i] ?? 0) << 8) | (i + 1 < len ? b[off + i + 1] ?? 0 : 0);
+    s += ((b[off + i] ?? 0) << 8) | (i + 1 < len ? (b[off + i + 1] ?? 0) : 0);
     if (s > 0xffff) s = (s & 0xffff) + 1;
   }
   return s;
@@ -90,9 +95,22 @@ test('checksumAdjust16/32 (RFC 1624) equal full recomputation on random packets'
   const r = newTcpRepr();
   for (let k = 0; k < 3000; k++) {
     Object.assign(r, {
-      srcIp: rnd(), dstIp: rnd(), srcPort: rnd() & 0xffff, dstPort: rnd() & 0xffff, seq: rnd(), ack: rnd(),
-      flags: rnd() & 0xff, window: rnd() & 0xffff, ipId: rnd() & 0xffff, ttl: rnd() & 0xff,
-      mss: rnd() & 0xffff, wscale: (rnd() % 16) - 1, sackOk: (rnd() & 1) === 1, hasTs: (rnd() & 1) === 1, tsVal: rnd(), tsEcr: rnd(),
+      srcIp: rnd(),
+      dstIp: rnd(),
+      srcPort: rnd() & 0xffff,
+      dstPort: rnd() & 0xffff,
+      seq: rnd(),
+      ack: rnd(),
+      flags: rnd() & 0xff,
+      window: rnd() & 0xffff,
+      ipId: rnd() & 0xffff,
+      ttl: rnd() & 0xff,
+      mss: rnd() & 0xffff,
+      wscale: (rnd() % 16) - 1,
+      sackOk: (rnd() & 1) === 1,
+      hasTs: (rnd() & 1) === 1,
+      tsVal: rnd(),
+      tsEcr: rnd(),
     });
     const len = emitIpv4Tcp(r, payload, rnd() % 100, rnd() % 1300, out, 0);
     const pkt = out.subarray(0, len);

@@ -5,24 +5,52 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { decodeFrame, linkNetworkOffset, parseIpv4Tcp, payloadCaptured, type DecodeStatus } from '../../../src/core/wire/decode';
+import {
+  decodeFrame,
+  linkNetworkOffset,
+  parseIpv4Tcp,
+  payloadCaptured,
+  type DecodeStatus,
+} from '../../../src/core/wire/decode';
 import { verifyIpv4TcpChecksums } from '../../../src/core/wire/checksum';
 import { emitIpv4Tcp, newTcpRepr } from '../../../src/core/wire/build';
 import { newSegment, TCP_ACK, TCP_SYN } from '../../../src/core/wire/segment';
 import {
-  LINKTYPE_ETHERNET, LINKTYPE_IPV4, LINKTYPE_IPV6, LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2, LINKTYPE_NULL,
-  LINKTYPE_RAW, LINKTYPE_RAW_ALT1, LINKTYPE_RAW_ALT2,
+  LINKTYPE_ETHERNET,
+  LINKTYPE_IPV4,
+  LINKTYPE_IPV6,
+  LINKTYPE_LINUX_SLL,
+  LINKTYPE_LINUX_SLL2,
+  LINKTYPE_NULL,
+  LINKTYPE_RAW,
+  LINKTYPE_RAW_ALT1,
+  LINKTYPE_RAW_ALT2,
 } from '../../../src/core/wire/link';
 import { loadFrames, prng } from './fixture-frames';
 
-const STATUSES = new Set<DecodeStatus>(['ok', 'unknown-link', 'not-ipv4', 'ipv6', 'truncated', 'bad-ip-header', 'fragment', 'not-tcp', 'bad-tcp-header']);
+const STATUSES = new Set<DecodeStatus>([
+  'ok',
+  'unknown-link',
+  'not-ipv4',
+  'ipv6',
+  'truncated',
+  'bad-ip-header',
+  'fragment',
+  'not-tcp',
+  'bad-tcp-header',
+]);
 const eth = loadFrames('eth');
 function ethFrame(i: number): Buffer {
   const f = eth[i];
   assert.ok(f, `eth frame ${i}`);
   return Buffer.from(f.bytes);
 }
-const SYN = 2; const DATA1448 = 9; const RST = 21; const ICMP_FRAG1 = 22; const TCP_FRAG1 = 28; const TCP_FRAG2 = 29;
+const SYN = 2;
+const DATA1448 = 9;
+const RST = 21;
+const ICMP_FRAG1 = 22;
+const TCP_FRAG1 = 28;
+const TCP_FRAG2 = 29;
 const ipv6Frame = loadFrames('lo').find((f) => f.text.includes('ethertype IPv6'));
 assert.ok(ipv6Frame);
 
@@ -31,7 +59,16 @@ function withOptions(opts: number[], flags = TCP_ACK): Buffer {
   const pad = (4 - (opts.length % 4)) % 4;
   const optLen = opts.length + pad;
   const r = newTcpRepr();
-  Object.assign(r, { srcIp: 0xc6120001, dstIp: 0xc6120002, srcPort: 1234, dstPort: 80, seq: 1, ack: 2, flags, window: 100 });
+  Object.assign(r, {
+    srcIp: 0xc6120001,
+    dstIp: 0xc6120002,
+    srcPort: 1234,
+    dstPort: 80,
+    seq: 1,
+    ack: 2,
+    flags,
+    window: 100,
+  });
   const b = Buffer.alloc(40 + optLen);
   emitIpv4Tcp(r, null, 0, 0, b, 0);
   b.writeUInt16BE(40 + optLen, 2);
@@ -43,7 +80,10 @@ function withOptions(opts: number[], flags = TCP_ACK): Buffer {
 test('NULL/loopback link type: AF_INET in either byte order, AF_INET6 values, others', () => {
   const ip = ethFrame(SYN).subarray(14);
   const seg = newSegment();
-  for (const hdr of [[2, 0, 0, 0], [0, 0, 0, 2]]) {
+  for (const hdr of [
+    [2, 0, 0, 0],
+    [0, 0, 0, 2],
+  ]) {
     const b = Buffer.concat([Buffer.from(hdr), ip]);
     assert.equal(linkNetworkOffset(LINKTYPE_NULL, b, 0, b.length), 4);
     assert.equal(decodeFrame(LINKTYPE_NULL, b, 0, b.length, seg), 'ok');
@@ -86,7 +126,10 @@ test('a frame inside a larger buffer at an offset decodes the same', () => {
   const b = newSegment();
   assert.equal(decodeFrame(LINKTYPE_ETHERNET, f, 0, f.length, a), 'ok');
   assert.equal(decodeFrame(LINKTYPE_ETHERNET, big, 37, f.length, b), 'ok');
-  assert.deepEqual([b.ipOff, b.payloadOff, b.payloadLen, payloadCaptured(b)], [a.ipOff + 37, a.payloadOff + 37, 1448, 1448]);
+  assert.deepEqual(
+    [b.ipOff, b.payloadOff, b.payloadLen, payloadCaptured(b)],
+    [a.ipOff + 37, a.payloadOff + 37, 1448, 1448],
+  );
   assert.equal(decodeFrame(LINKTYPE_ETHERNET, f, 0, f.length + 500, a), 'ok', 'capLen beyond the buffer is clamped');
   assert.equal(payloadCaptured(a), 1448);
 });
@@ -123,15 +166,60 @@ test('bad IP and TCP headers', () => {
     mut(b);
     return decodeFrame(LINKTYPE_ETHERNET, b, 0, b.length, seg);
   };
-  assert.equal(st((b) => { b[14] = 0x44; }), 'bad-ip-header'); // IHL 16 bytes
-  assert.equal(st((b) => { b[14] = 0x55; }), 'bad-ip-header'); // version 5
-  assert.equal(st((b) => { b[14] = 0x4f; }, RST), 'truncated'); // IHL 60, only 40 bytes captured
-  assert.equal(st((b) => { b[14] = 0x4f; }), 'bad-tcp-header'); // IHL 60 leaves no room for TCP
-  assert.equal(st((b) => { b.writeUInt16BE(10, 16); }), 'bad-ip-header'); // total length < IHL
-  assert.equal(st((b) => { b.writeUInt16BE(30, 16); }), 'bad-tcp-header'); // 10 bytes of TCP
-  assert.equal(st((b) => { b[14 + 20 + 12] = 0x40; }), 'bad-tcp-header'); // data offset 16
-  assert.equal(st((b) => { b[14 + 20 + 12] = 0xf0; }), 'bad-tcp-header'); // data offset 60 > 40 TCP bytes
-  assert.equal(st((b) => { b[14 + 9] = 17; }), 'not-tcp');
+  assert.equal(
+    st((b) => {
+      b[14] = 0x44;
+    }),
+    'bad-ip-header',
+  ); // IHL 16 bytes
+  assert.equal(
+    st((b) => {
+      b[14] = 0x55;
+    }),
+    'bad-ip-header',
+  ); // version 5
+  assert.equal(
+    st((b) => {
+      b[14] = 0x4f;
+    }, RST),
+    'truncated',
+  ); // IHL 60, only 40 bytes captured
+  assert.equal(
+    st((b) => {
+      b[14] = 0x4f;
+    }),
+    'bad-tcp-header',
+  ); // IHL 60 leaves no room for TCP
+  assert.equal(
+    st((b) => {
+      b.writeUInt16BE(10, 16);
+    }),
+    'bad-ip-header',
+  ); // total length < IHL
+  assert.equal(
+    st((b) => {
+      b.writeUInt16BE(30, 16);
+    }),
+    'bad-tcp-header',
+  ); // 10 bytes of TCP
+  assert.equal(
+    st((b) => {
+      b[14 + 20 + 12] = 0x40;
+    }),
+    'bad-tcp-header',
+  ); // data offset 16
+  assert.equal(
+    st((b) => {
+      b[14 + 20 + 12] = 0xf0;
+    }),
+    'bad-tcp-header',
+  ); // data offset 60 > 40 TCP bytes
+  assert.equal(
+    st((b) => {
+      b[14 + 9] = 17;
+    }),
+    'not-tcp',
+  );
   const ip6 = Buffer.from(ipv6Frame.bytes.subarray(14));
   assert.equal(parseIpv4Tcp(ip6, 0, ip6.length, seg), 'ipv6');
 });
@@ -143,27 +231,44 @@ test('TCP options: EOL, NOP, SACK blocks, unknown kinds, malformed lengths; fiel
     const s = parseIpv4Tcp(b, 0, b.length, seg);
     return [s, seg.mss, seg.wscale, seg.sackOk, seg.hasTs];
   };
-  assert.deepEqual(opts([2, 4, 5, 180, 4, 2, 8, 10, 0, 0, 0, 7, 0, 0, 0, 9, 1, 3, 3, 7], TCP_SYN), ['ok', 1460, 7, true, true]);
+  assert.deepEqual(opts([2, 4, 5, 180, 4, 2, 8, 10, 0, 0, 0, 7, 0, 0, 0, 9, 1, 3, 3, 7], TCP_SYN), [
+    'ok',
+    1460,
+    7,
+    true,
+    true,
+  ]);
   assert.deepEqual([seg.tsVal, seg.tsEcr], [7, 9]);
   assert.deepEqual(opts([]), ['ok', 0, -1, false, false], 'reset after a parse with options');
   assert.deepEqual(opts([1, 1, 1, 0, 2, 4, 5, 180]), ['ok', 0, -1, false, false], 'EOL stops');
   assert.deepEqual(opts([4, 2, 2, 0, 5, 180]), ['ok', 0, -1, true, false], 'length 0 stops');
   assert.deepEqual(opts([3, 3, 2, 2, 1, 5, 180, 0]), ['ok', 0, 2, false, false], 'length 1 stops');
   assert.deepEqual(opts([4, 2, 2, 40, 5, 180]), ['ok', 0, -1, true, false], 'length past the header stops');
-  assert.deepEqual(opts([5, 10, 0, 0, 0, 1, 0, 0, 0, 2, 2, 4, 5, 180, 1, 1]), ['ok', 1460, -1, false, false], 'SACK block skipped');
+  assert.deepEqual(
+    opts([5, 10, 0, 0, 0, 1, 0, 0, 0, 2, 2, 4, 5, 180, 1, 1]),
+    ['ok', 1460, -1, false, false],
+    'SACK block skipped',
+  );
   assert.deepEqual(opts([254, 4, 0xaa, 0xbb, 3, 3, 9, 1]), ['ok', 0, 9, false, false], 'unknown kind skipped');
   assert.deepEqual(opts([2, 3, 5, 1, 3, 3, 4, 1]), ['ok', 0, 4, false, false], 'MSS with a wrong length ignored');
   assert.deepEqual(opts([1, 1, 1, 8]), ['ok', 0, -1, false, false], 'kind without a length byte');
   assert.deepEqual(opts([8, 10, 0, 0, 0, 1, 0, 0, 0, 2, 1, 1]), ['ok', 0, -1, false, true]);
   const frag = ethFrame(TCP_FRAG1);
   assert.equal(decodeFrame(LINKTYPE_ETHERNET, frag, 0, frag.length, seg), 'fragment');
-  assert.deepEqual([seg.mss, seg.wscale, seg.sackOk, seg.hasTs, seg.tsVal], [0, -1, false, false, 0], 'reset on a non-ok parse');
+  assert.deepEqual(
+    [seg.mss, seg.wscale, seg.sackOk, seg.hasTs, seg.tsVal],
+    [0, -1, false, false, 0],
+    'reset on a non-ok parse',
+  );
 });
 
 test("lenient parse of intercept's 64-byte records (options cut at 24 bytes)", () => {
   const seg = newSegment();
   // A SYN-ACK with 40 bytes of options: MSS, SACK-perm, WS, NOPs, then TS that the cut splits.
-  const o = [2, 4, 5, 180, 4, 2, 1, 1, 1, 3, 3, 7, 1, 1, 1, 1, 1, 1, 8, 10, 1, 2, 3, 4, 5, 6, 7, 8, 34, 10, 9, 9, 9, 9, 9, 9, 9, 9, 0, 0];
+  const o = [
+    2, 4, 5, 180, 4, 2, 1, 1, 1, 3, 3, 7, 1, 1, 1, 1, 1, 1, 8, 10, 1, 2, 3, 4, 5, 6, 7, 8, 34, 10, 9, 9, 9, 9, 9, 9, 9,
+    9, 0, 0,
+  ];
   const full = withOptions(o, TCP_SYN | TCP_ACK);
   full.writeUInt16BE(80 + 200, 2); // the reply carried 200 bytes of payload
   const rec = Buffer.alloc(64);
@@ -177,7 +282,10 @@ test("lenient parse of intercept's 64-byte records (options cut at 24 bytes)", (
   rec.fill(0);
   sa.copy(rec);
   assert.equal(parseIpv4Tcp(rec, 0, 64, seg), 'ok');
-  assert.deepEqual([seg.srcPort, seg.flags, seg.mss, seg.wscale, seg.tsVal], [8080, TCP_SYN | TCP_ACK, 1460, 10, 3208601051]);
+  assert.deepEqual(
+    [seg.srcPort, seg.flags, seg.mss, seg.wscale, seg.tsVal],
+    [8080, TCP_SYN | TCP_ACK, 1460, 10, 3208601051],
+  );
 });
 
 test('every truncation length of real frames returns a status, never throws', () => {
@@ -200,13 +308,28 @@ test('every truncation length of real frames returns a status, never throws', ()
 test('random bytes and random mutations of real frames never throw', () => {
   const rnd = prng(0x7c3);
   const seg = newSegment();
-  const links = [LINKTYPE_ETHERNET, LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2, LINKTYPE_NULL, LINKTYPE_RAW, LINKTYPE_IPV4, 999];
+  const links = [
+    LINKTYPE_ETHERNET,
+    LINKTYPE_LINUX_SLL,
+    LINKTYPE_LINUX_SLL2,
+    LINKTYPE_NULL,
+    LINKTYPE_RAW,
+    LINKTYPE_IPV4,
+    999,
+  ];
   const seen = new Set<DecodeStatus>();
   const buf = Buffer.alloc(200);
   for (let i = 0; i < 30000; i++) {
     const len = rnd() % 120;
     for (let j = 0; j < len; j++) buf[j] = rnd() & 255;
-    if (i & 1) { buf[12] = 0x08; buf[13] = 0; buf[14] = 0x40 | (rnd() & 15); buf[23] = 6; buf[20] = 0; buf[21] = 0; }
+    if (i & 1) {
+      buf[12] = 0x08;
+      buf[13] = 0;
+      buf[14] = 0x40 | (rnd() & 15);
+      buf[23] = 6;
+      buf[20] = 0;
+      buf[21] = 0;
+    }
     const lt = links[rnd() % links.length] ?? LINKTYPE_ETHERNET;
     const s = decodeFrame(lt, buf, 0, len, seg);
     seen.add(s);

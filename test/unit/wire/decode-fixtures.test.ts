@@ -82,11 +82,18 @@ test('eth: client SYN fields (tcpdump: Flags [S], seq 2283472034, win 64240, mss
   assert.equal(seg.buf, f.bytes);
   assert.deepEqual(
     [seg.ipOff, seg.ipHdrLen, seg.ipTotalLen, seg.capLen, seg.tcpOff, seg.tcpHdrLen, seg.payloadOff, seg.payloadLen],
-    [14, 20, 60, 60, 34, 40, 74, 0]);
+    [14, 20, 60, 60, 34, 40, 74, 0],
+  );
   assert.equal(seg.srcIp, 0xc613d501);
   assert.equal(seg.dstIp, 0xc613d502);
-  assert.deepEqual([seg.srcPort, seg.dstPort, seg.seq, seg.ack, seg.flags, seg.window], [36104, 8080, 2283472034, 0, TCP_SYN, 64240]);
-  assert.deepEqual([seg.mss, seg.sackOk, seg.hasTs, seg.tsVal, seg.tsEcr, seg.wscale], [1460, true, true, 2658825733, 0, 10]);
+  assert.deepEqual(
+    [seg.srcPort, seg.dstPort, seg.seq, seg.ack, seg.flags, seg.window],
+    [36104, 8080, 2283472034, 0, TCP_SYN, 64240],
+  );
+  assert.deepEqual(
+    [seg.mss, seg.sackOk, seg.hasTs, seg.tsVal, seg.tsEcr, seg.wscale],
+    [1460, true, true, 2658825733, 0, 10],
+  );
   assert.deepEqual([seg.ipId, seg.ttl], [25681, 64]);
 });
 
@@ -99,11 +106,17 @@ test('eth: data, FIN and RST segments', () => {
     assert.equal(decodeFrame(f.linkType, f.bytes, 0, f.bytes.length, seg), 'ok');
   };
   dec(9); // seq 2677204334:2677205782, ack 2283472123, win 64, length 1448
-  assert.deepEqual([seg.seq, seg.ack, seg.flags, seg.window, seg.payloadLen, payloadCaptured(seg)], [2677204334, 2283472123, TCP_ACK, 64, 1448, 1448]);
+  assert.deepEqual(
+    [seg.seq, seg.ack, seg.flags, seg.window, seg.payloadLen, payloadCaptured(seg)],
+    [2677204334, 2283472123, TCP_ACK, 64, 1448, 1448],
+  );
   assert.equal(seg.buf.toString('latin1', seg.payloadOff, seg.payloadOff + 10), 'line 0000 ');
   dec(5); // the GET request
   assert.equal(seg.flags, TCP_PSH | TCP_ACK);
-  assert.equal(seg.buf.toString('latin1', seg.payloadOff, seg.payloadOff + seg.payloadLen).split('\r\n')[0], 'GET /big.txt HTTP/1.1');
+  assert.equal(
+    seg.buf.toString('latin1', seg.payloadOff, seg.payloadOff + seg.payloadLen).split('\r\n')[0],
+    'GET /big.txt HTTP/1.1',
+  );
   dec(17); // client FIN: Flags [F.], seq 2283472123, ack 2677209459
   assert.deepEqual([seg.flags, seg.seq, seg.ack], [TCP_FIN | TCP_ACK, 2283472123, 2677209459]);
   dec(21); // RST: Flags [R.], seq 0, ack 2329959625, win 0, no options
@@ -133,17 +146,38 @@ test('VLAN-tagged frames decode to the same segment as the untagged original', (
   const eth = loadFrames('eth');
   const a = newSegment();
   const b = newSegment();
-  for (const [tagged, plain] of [[30, 2], [31, 5], [32, 2], [33, 5], [34, 2], [35, 5]] as const) {
+  for (const [tagged, plain] of [
+    [30, 2],
+    [31, 5],
+    [32, 2],
+    [33, 5],
+    [34, 2],
+    [35, 5],
+  ] as const) {
     const t = eth[tagged];
     const p = eth[plain];
     assert.ok(t && p);
     assert.equal(decodeFrame(t.linkType, t.bytes, 0, t.bytes.length, a), 'ok');
     assert.equal(decodeFrame(p.linkType, p.bytes, 0, p.bytes.length, b), 'ok');
-    const pick = (s: typeof a): unknown[] => [s.srcIp, s.dstIp, s.srcPort, s.dstPort, s.seq, s.ack, s.flags, s.window, s.payloadLen, s.mss, s.wscale, s.tsVal];
+    const pick = (s: typeof a): unknown[] => [
+      s.srcIp,
+      s.dstIp,
+      s.srcPort,
+      s.dstPort,
+      s.seq,
+      s.ack,
+      s.flags,
+      s.window,
+      s.payloadLen,
+      s.mss,
+      s.wscale,
+      s.tsVal,
+    ];
     assert.deepEqual(pick(a), pick(b));
     assert.equal(a.ipOff - b.ipOff, tagged < 32 ? 4 : 8);
   }
-  for (const name of ['sll', 'sll2']) { // 0x9100 + 802.1Q in cooked captures
+  for (const name of ['sll', 'sll2']) {
+    // 0x9100 + 802.1Q in cooked captures
     const fr = loadFrames(name)[34];
     assert.ok(fr);
     assert.equal(decodeFrame(fr.linkType, fr.bytes, 0, fr.bytes.length, a), 'ok', name);

@@ -22,14 +22,19 @@ export interface Frame {
  * environment variable TCW_WIRE_FIXTURES points it at a fresh capture instead
  * (make-fixtures.sh <dir>); only the tcpdump cross-check tests are meaningful then.
  */
-export const FIXTURE_DIR = process.env['TCW_WIRE_FIXTURES'] ?? resolve(__dirname, __dirname.includes('/dist/') ? '../../../../test/fixtures/wire' : '../../fixtures/wire');
+export const FIXTURE_DIR =
+  process.env['TCW_WIRE_FIXTURES'] ??
+  resolve(__dirname, __dirname.includes('/dist/') ? '../../../../test/fixtures/wire' : '../../fixtures/wire');
 
 /** All frames of fixture `name` (eth, eth-snap96, sll, sll2, lo). */
 export function loadFrames(name: string): Frame[] {
   const out: Frame[] = [];
   let text = '';
   for (const line of readFileSync(resolve(FIXTURE_DIR, `${name}.hex`), 'utf8').split('\n')) {
-    if (line.startsWith('#')) { text = line.replace(/^# \d+: /, ''); continue; }
+    if (line.startsWith('#')) {
+      text = line.replace(/^# \d+: /, '');
+      continue;
+    }
     const m = /^(\d+) ([0-9a-f]*)$/.exec(line);
     if (!m) continue;
     out.push({ index: out.length, linkType: Number(m[1]), bytes: Buffer.from(m[2] ?? '', 'hex'), text });
@@ -39,37 +44,69 @@ export function loadFrames(name: string): Frame[] {
 
 /** What tcpdump printed for an IPv4+TCP frame (absolute sequence numbers, -S). */
 export interface TcpdumpTcp {
-  ipId: number; ttl: number; ipLen: number; src: string; srcPort: number; dst: string; dstPort: number;
-  flags: number; seq: number; ack: number | null; win: number; payloadLen: number;
+  ipId: number;
+  ttl: number;
+  ipLen: number;
+  src: string;
+  srcPort: number;
+  dst: string;
+  dstPort: number;
+  flags: number;
+  seq: number;
+  ack: number | null;
+  win: number;
+  payloadLen: number;
   /** Stored TCP checksum, tcpdump's verdict and the value it computed; null when not checked (cut frame). */
   cksum: { value: number; correct: boolean; computed: number } | null;
-  mss: number; wscale: number; sackOk: boolean; ts: [number, number] | null;
+  mss: number;
+  wscale: number;
+  sackOk: boolean;
+  ts: [number, number] | null;
 }
 
 const FLAG_CHARS: Record<string, number> = { F: 0x01, S: 0x02, R: 0x04, P: 0x08, '.': 0x10, U: 0x20, E: 0x40, W: 0x80 };
 
 /** Parse tcpdump's text of an IPv4 TCP frame; null when the frame is not one tcpdump decoded as such. */
 export function parseTcpdumpTcp(text: string): TcpdumpTcp | null {
-  const ip = /\(tos 0x[0-9a-f]+, ttl (\d+), id (\d+), offset (\d+), flags \[[^\]]*\], proto TCP \(6\), length (\d+)\)/.exec(text);
-  const tcp = new RegExp('(\\d+\\.\\d+\\.\\d+\\.\\d+)\\.(\\d+) > (\\d+\\.\\d+\\.\\d+\\.\\d+)\\.(\\d+): Flags \\[([^\\]]*)\\],'
-    + '(?: cksum 0x([0-9a-f]+) \\((correct|incorrect -> 0x([0-9a-f]+))\\),)? seq (\\d+)(?::\\d+)?,(?: ack (\\d+),)? win (\\d+),'
-    + '(?: options \\[([^\\]]*)\\],)? length (\\d+)').exec(text);
+  const ip =
+    /\(tos 0x[0-9a-f]+, ttl (\d+), id (\d+), offset (\d+), flags \[[^\]]*\], proto TCP \(6\), length (\d+)\)/.exec(
+      text,
+    );
+  const tcp = new RegExp(
+    '(\\d+\\.\\d+\\.\\d+\\.\\d+)\\.(\\d+) > (\\d+\\.\\d+\\.\\d+\\.\\d+)\\.(\\d+): Flags \\[([^\\]]*)\\],' +
+      '(?: cksum 0x([0-9a-f]+) \\((correct|incorrect -> 0x([0-9a-f]+))\\),)? seq (\\d+)(?::\\d+)?,(?: ack (\\d+),)? win (\\d+),' +
+      '(?: options \\[([^\\]]*)\\],)? length (\\d+)',
+  ).exec(text);
   if (!ip || !tcp) return null;
   let flags = 0;
   for (const c of tcp[5] ?? '') flags |= FLAG_CHARS[c] ?? 0;
   const opts = tcp[12] ?? '';
   const ts = /TS val (\d+) ecr (\d+)/.exec(opts);
   return {
-    ttl: Number(ip[1]), ipId: Number(ip[2]), ipLen: Number(ip[4]),
-    src: tcp[1] ?? '', srcPort: Number(tcp[2]), dst: tcp[3] ?? '', dstPort: Number(tcp[4]), flags,
-    cksum: tcp[6] === undefined ? null : {
-      value: parseInt(tcp[6], 16), correct: tcp[7] === 'correct',
-      computed: tcp[8] === undefined ? parseInt(tcp[6], 16) : parseInt(tcp[8], 16),
-    },
-    seq: Number(tcp[9]), ack: tcp[10] === undefined ? null : Number(tcp[10]), win: Number(tcp[11]),
+    ttl: Number(ip[1]),
+    ipId: Number(ip[2]),
+    ipLen: Number(ip[4]),
+    src: tcp[1] ?? '',
+    srcPort: Number(tcp[2]),
+    dst: tcp[3] ?? '',
+    dstPort: Number(tcp[4]),
+    flags,
+    cksum:
+      tcp[6] === undefined
+        ? null
+        : {
+            value: parseInt(tcp[6], 16),
+            correct: tcp[7] === 'correct',
+            computed: tcp[8] === undefined ? parseInt(tcp[6], 16) : parseInt(tcp[8], 16),
+          },
+    seq: Number(tcp[9]),
+    ack: tcp[10] === undefined ? null : Number(tcp[10]),
+    win: Number(tcp[11]),
     payloadLen: Number(tcp[13]),
-    mss: Number(/mss (\d+)/.exec(opts)?.[1] ?? 0), wscale: Number(/wscale (\d+)/.exec(opts)?.[1] ?? -1),
-    sackOk: opts.includes('sackOK'), ts: ts ? [Number(ts[1]), Number(ts[2])] : null,
+    mss: Number(/mss (\d+)/.exec(opts)?.[1] ?? 0),
+    wscale: Number(/wscale (\d+)/.exec(opts)?.[1] ?? -1),
+    sackOk: opts.includes('sackOK'),
+    ts: ts ? [Number(ts[1]), Number(ts[2])] : null,
   };
 }
 
