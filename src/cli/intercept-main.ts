@@ -16,7 +16,8 @@ import { NfqueueSource } from '../intercept/nfqueue';
 import { readSecret } from '../channel/secret';
 import { Intercept } from '../intercept/intercept';
 import { createLogger, type Logger } from './logger';
-import { INTERCEPT_HELP, parseInterceptArgs, type InterceptConfig } from './intercept-options';
+import { INTERCEPT_HELP, parseInterceptArgs } from './intercept-options';
+import type { InterceptConfig } from '../config/intercept-config';
 
 const CHILD_ENV = 'TCPCOPY_INTERCEPT_DAEMON_CHILD';
 
@@ -182,7 +183,7 @@ export async function main(argv: readonly string[]): Promise<number | null> {
   }
   const cmd = parseInterceptArgs(argv);
   if (cmd.kind === 'help') {
-    process.stdout.write(INTERCEPT_HELP);
+    process.stdout.write(INTERCEPT_HELP + '\n');
     return 0;
   }
   if (cmd.kind === 'version') {

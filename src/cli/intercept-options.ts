@@ -1,109 +1,196 @@
 /**
- * The `intercept` command line: parsed once into a frozen, validated InterceptConfig.
+ * The `intercept` command line: one option table (parsed with the same machinery as tcpcopy's,
+ * src/cli/option-table.ts) into a frozen, validated InterceptConfig (src/config/).
  * Options mirror the original intercept: -i -F -p -b -l -P -d -h -v (libpcap mode), -s (route
  * table size), --nfqueue [NUM] / -q / -x (NFQUEUE mode on the target), plus --route-timeout,
  * --payload, --snaplen, --report and --secret-file (channel v2).
  */
-import { parseArgs } from 'node:util';
-import { TcpcopyError } from '../core/errors';
 import { parseIpv4 } from '../core/wire/segment';
-import { CHANNEL_DEFAULT_PORT } from '../channel/constants';
-
-/** Validated intercept settings. */
-export interface InterceptConfig {
-  /** Capture device, `-i`; default 'any' (all interfaces). */
-  readonly device: string;
-  /** BPF filter for the replies, `-F`, e.g. 'tcp and src port 8080'; default 'tcp and not port <-p>' (everything but the channel itself). */
-  readonly filter: string;
-  /** Channel port, `-p`; default 36524. */
-  readonly port: number;
-  /** Channel listen address, `-b`; default '0.0.0.0'. */
-  readonly bind: string;
-  /** Log file, `-l`; null = stderr. */
-  readonly logFile: string | null;
-  /** Pid file, `-P`; null = none. */
-  readonly pidFile: string | null;
-  /** Run in the background, `-d`. */
-  readonly daemon: boolean;
-  /** Idle route expiry in seconds, `--route-timeout`; default 120. */
-  readonly routeTimeoutS: number;
-  /** Send 192-byte records with up to 128 payload bytes, `--payload` (the original's "with payload" build). */
-  readonly payload: boolean;
-  /** Capture snaplen in bytes, `--snaplen`; default 160 (headers), 320 with --payload. */
-  readonly snaplen: number;
-  /** Longest a captured reply waits in the capture ring before intercept wakes up to read it, ms, `--capture-delay` (no original flag); default 1. */
-  readonly captureDelayMs: number;
-  /** Log level, `--log-level` debug|info|warn|error; default info. */
-  readonly logLevel: 'debug' | 'info' | 'warn' | 'error';
-  /** Log line format, `--log-format` text|json; default text. */
-  readonly logFormat: 'text' | 'json';
-  /** Most client routes held, `-s` (the original's route table size); default 1,000,000. */
-  readonly maxRoutes: number;
-  /** NFQUEUE mode: queue number from `--nfqueue [NUM]` (default 0 when the flag is given); null = capture mode (-i/-F). */
-  readonly nfqueue: number | null;
-  /** Kernel queue length in packets in NFQUEUE mode, `-q` (NFQA_CFG_QUEUE_MAXLEN); 0 = kernel default (1024). */
-  readonly queueMaxLen: number;
-  /** Pass list of NFQUEUE mode, `-x ip,...`: replies to these IPv4 addresses are accepted, not dropped. */
-  readonly passList: readonly string[];
-  /** Final counters as JSON written to this file at exit, `--report FILE`; null = none. */
-  readonly reportFile: string | null;
-  /** Shared secret file enabling channel v2 authentication, `--secret-file FILE`; null = 1.x channel. */
-  readonly secretFile: string | null;
-  /** Serve Prometheus metrics on HOST:PORT, `--metrics`; null = off. */
-  readonly metrics: string | null;
-}
+import { defaultInterceptFilter, INTERCEPT_DEFAULTS as D, type InterceptConfig } from '../config/intercept-config';
+import {
+  badOption,
+  choiceArg,
+  optionError,
+  intArg,
+  type OptionSpec,
+  optionHelpLines,
+  parseOptionTable,
+} from './option-table';
 
 /** What the command line asks for. */
 export type InterceptCommand =
   { readonly kind: 'help' } | { readonly kind: 'version' } | { readonly kind: 'run'; readonly config: InterceptConfig };
 
-/** The --help text. */
-export const INTERCEPT_HELP = `Usage: intercept [options]
+/** intercept's options: argv parsing, the help text and the doc/usage.md check read this table. */
+export const INTERCEPT_OPTIONS: readonly OptionSpec<'Capture' | 'Channel' | 'NFQUEUE' | 'Process and output'>[] = [
+  { short: 'i', long: 'device', kind: 'string', group: 'Capture', arg: 'DEV', doc: 'capture device', def: D.device },
+  {
+    short: 'F',
+    long: 'filter',
+    kind: 'string',
+    group: 'Capture',
+    arg: 'BPF',
+    doc: "capture filter for the replies, e.g. 'tcp and src port 8080'",
+    def: defaultInterceptFilter('<-p>'),
+  },
+  {
+    long: 'snaplen',
+    kind: 'string',
+    group: 'Capture',
+    arg: 'BYTES',
+    doc: 'capture snaplen',
+    def: `${D.snaplen}, ${D.payloadSnaplen} with --payload`,
+  },
+  {
+    long: 'capture-delay',
+    kind: 'string',
+    group: 'Capture',
+    arg: 'MS',
+    doc: 'longest a reply waits in the capture ring before intercept reads it (1..1000): larger = fewer wake-ups, less CPU on both sides, later replies (more replay lag)',
+    def: String(D.captureDelayMs),
+  },
+  {
+    short: 'p',
+    long: 'port',
+    kind: 'string',
+    group: 'Channel',
+    arg: 'PORT',
+    doc: 'channel port tcpcopy connects to',
+    def: String(D.port),
+  },
+  {
+    short: 'b',
+    long: 'bind',
+    kind: 'string',
+    group: 'Channel',
+    arg: 'ADDR',
+    doc: 'channel listen address',
+    def: D.bind,
+  },
+  {
+    short: 's',
+    long: 'max-routes',
+    kind: 'string',
+    group: 'Channel',
+    arg: 'N',
+    doc: 'route table size: most client routes held',
+    def: String(D.maxRoutes),
+  },
+  {
+    long: 'route-timeout',
+    kind: 'string',
+    group: 'Channel',
+    arg: 'S',
+    doc: 'forget a client route unused for S seconds',
+    def: String(D.routeTimeoutS),
+  },
+  {
+    long: 'payload',
+    kind: 'boolean',
+    group: 'Channel',
+    doc: 'send 192-byte records with up to 128 payload bytes (tcpcopy must use the same record variant)',
+  },
+  {
+    long: 'secret-file',
+    kind: 'string',
+    group: 'Channel',
+    arg: 'FILE',
+    doc: 'channel v2: tcpcopy must prove the shared secret in FILE',
+  },
+  {
+    long: 'nfqueue',
+    kind: 'string',
+    group: 'NFQUEUE',
+    arg: '[NUM]',
+    doc: `run on the target: read replies from NFQUEUE NUM (default ${D.nfqueue}) instead of capturing (-i/-F unused); needs iptables -I OUTPUT -p tcp --sport 8080 -j NFQUEUE`,
+  },
+  {
+    short: 'q',
+    long: 'queue-len',
+    kind: 'string',
+    group: 'NFQUEUE',
+    arg: 'N',
+    doc: 'NFQUEUE mode: kernel queue length in packets',
+    def: "kernel's 1024",
+  },
+  {
+    short: 'x',
+    long: 'pass',
+    kind: 'string',
+    multiple: true,
+    group: 'NFQUEUE',
+    arg: 'IP[,IP...]',
+    doc: 'NFQUEUE mode: replies to these addresses are let through',
+  },
+  {
+    long: 'report',
+    kind: 'string',
+    group: 'Process and output',
+    arg: 'FILE',
+    doc: 'write the final counters as JSON to FILE at exit',
+  },
+  {
+    long: 'metrics',
+    kind: 'string',
+    group: 'Process and output',
+    arg: 'HOST:PORT',
+    doc: 'serve Prometheus metrics (text format) at http://HOST:PORT/metrics',
+    def: 'off',
+  },
+  {
+    short: 'l',
+    long: 'log',
+    kind: 'string',
+    group: 'Process and output',
+    arg: 'FILE',
+    doc: 'append the log to FILE',
+    def: 'stderr',
+  },
+  {
+    long: 'log-level',
+    kind: 'string',
+    group: 'Process and output',
+    arg: 'LEVEL',
+    doc: 'debug, info, warn or error',
+    def: D.logLevel,
+  },
+  {
+    long: 'log-format',
+    kind: 'string',
+    group: 'Process and output',
+    arg: 'text|json',
+    doc: 'log line format (json: one object per line)',
+    def: D.logFormat,
+  },
+  {
+    short: 'P',
+    long: 'pidfile',
+    kind: 'string',
+    group: 'Process and output',
+    arg: 'FILE',
+    doc: 'write the process id to FILE',
+  },
+  {
+    short: 'd',
+    long: 'daemon',
+    kind: 'boolean',
+    group: 'Process and output',
+    doc: 'run in the background (log to -l FILE)',
+  },
+  { short: 'h', long: 'help', kind: 'boolean', group: 'Process and output', doc: 'show this help' },
+  { short: 'v', long: 'version', kind: 'boolean', group: 'Process and output', doc: 'show the version' },
+];
 
-Captures the target server's replies (on the assistant host, or on the target itself) and
-returns their headers to the tcpcopy instances connected on the channel port.
-
-  -i, --device DEV        capture device (default: any)
-  -F, --filter BPF        capture filter for the replies, e.g. 'tcp and src port 8080'
-                          (default: 'tcp and not port <channel port>')
-  -p, --port PORT         channel port tcpcopy connects to (default: ${CHANNEL_DEFAULT_PORT})
-  -b, --bind ADDR         channel listen address (default: 0.0.0.0)
-  -s, --max-routes N      route table size: most client routes held (default: 1000000)
-      --route-timeout S   forget a client route unused for S seconds (default: 120)
-      --nfqueue [NUM]     run on the target: read replies from NFQUEUE NUM (default 0)
-                          instead of capturing (-i/-F unused); needs
-                          iptables -I OUTPUT -p tcp --sport 8080 -j NFQUEUE
-  -q, --queue-len N       NFQUEUE mode: kernel queue length in packets (default: kernel's 1024)
-  -x, --pass IP[,IP...]   NFQUEUE mode: replies to these addresses are let through
-      --secret-file FILE  channel v2: tcpcopy must prove the shared secret in FILE
-      --report FILE       write the final counters as JSON to FILE at exit
-      --metrics HOST:PORT serve Prometheus metrics (text format) at http://HOST:PORT/metrics
-      --payload           send 192-byte records with up to 128 payload bytes
-                          (tcpcopy must use the same record variant)
-      --snaplen BYTES     capture snaplen (default: 160, 320 with --payload)
-      --capture-delay MS  longest a reply waits in the capture ring before intercept
-                          reads it (1..1000, default 1): larger = fewer wake-ups, less
-                          CPU on both sides, later replies (more replay lag)
-  -l, --log FILE          append the log to FILE (default: stderr)
-      --log-level LEVEL   debug, info, warn or error (default: info)
-      --log-format FMT    text or json (one object per line) (default: text)
-  -P, --pidfile FILE      write the process id to FILE
-  -d, --daemon            run in the background (log to -l FILE)
-  -h, --help              this text
-  -v, --version           print the version
-`;
-
-function bad(option: string, value: string, fix: string): TcpcopyError {
-  return new TcpcopyError('ERR_BAD_OPTION', `${option} ${value}: ${fix}`, { option, value });
-}
-
-function intOpt(option: string, v: string | undefined, def: number, min: number, max: number, what: string): number {
-  if (v === undefined) return def;
-  if (!/^\d+$/.test(v)) throw bad(option, v, `expected ${what} (an integer ${min}..${max})`);
-  const n = Number(v);
-  if (n < min || n > max) throw bad(option, v, `expected ${what} in ${min}..${max}`);
-  return n;
-}
+/** The --help text, generated from the table. */
+export const INTERCEPT_HELP = [
+  'usage: intercept [options]',
+  '       intercept doctor [--target ...]   check the assistant (or the target) for replay',
+  '',
+  "Captures the target server's replies (on the assistant host, or on the target itself) and",
+  'returns their headers to the tcpcopy instances connected on the channel port.',
+  '',
+  ...optionHelpLines(INTERCEPT_OPTIONS, 28),
+].join('\n');
 
 /** `--nfqueue` takes an optional number: `--nfqueue`, `--nfqueue 3`, `--nfqueue=3`. */
 function normalizeNfqueue(argv: readonly string[]): string[] {
@@ -118,94 +205,64 @@ function normalizeNfqueue(argv: readonly string[]): string[] {
     if (next !== undefined && /^\d+$/.test(next)) {
       out.push(`--nfqueue=${next}`);
       i++;
-    } else out.push('--nfqueue=0');
+    } else out.push(`--nfqueue=${D.nfqueue}`);
   }
   return out;
 }
 
+/** A file name option: undefined stays null, an empty name is refused. */
+function fileArg(flag: string, text: string | undefined): string | null {
+  if (text === '') throw badOption(flag, "''", 'a file name');
+  return text ?? null;
+}
+
 /** Parses argv (without node and script). Throws TcpcopyError ERR_BAD_OPTION with the option, value and fix. */
 export function parseInterceptArgs(argv: readonly string[]): InterceptCommand {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: normalizeNfqueue(argv),
-      strict: true,
-      allowPositionals: false,
-      options: {
-        device: { type: 'string', short: 'i' },
-        filter: { type: 'string', short: 'F' },
-        port: { type: 'string', short: 'p' },
-        bind: { type: 'string', short: 'b' },
-        log: { type: 'string', short: 'l' },
-        'log-level': { type: 'string' },
-        'log-format': { type: 'string' },
-        pidfile: { type: 'string', short: 'P' },
-        daemon: { type: 'boolean', short: 'd' },
-        help: { type: 'boolean', short: 'h' },
-        version: { type: 'boolean', short: 'v' },
-        'route-timeout': { type: 'string' },
-        payload: { type: 'boolean' },
-        snaplen: { type: 'string' },
-        'capture-delay': { type: 'string' },
-        'max-routes': { type: 'string', short: 's' },
-        nfqueue: { type: 'string' },
-        'queue-len': { type: 'string', short: 'q' },
-        pass: { type: 'string', short: 'x', multiple: true },
-        report: { type: 'string' },
-        metrics: { type: 'string' },
-        'secret-file': { type: 'string' },
-      },
-    });
-  } catch (e) {
-    const msg = (e as Error).message;
-    throw new TcpcopyError('ERR_BAD_OPTION', `${msg}; see intercept --help`, { argv: argv.join(' ') });
-  }
-  const v = parsed.values;
-  if (v.help) return { kind: 'help' };
-  if (v.version) return { kind: 'version' };
-  const port = intOpt('-p', v.port, CHANNEL_DEFAULT_PORT, 1, 65535, 'a TCP port');
-  const bind = v.bind ?? '0.0.0.0';
-  if (parseIpv4(bind) < 0) throw bad('-b', bind, 'expected an IPv4 address of this host, e.g. -b 0.0.0.0');
-  const device = v.device ?? 'any';
+  const o = parseOptionTable('intercept', INTERCEPT_OPTIONS, normalizeNfqueue(argv));
+  if (o.bool('help')) return { kind: 'help' };
+  if (o.bool('version')) return { kind: 'version' };
+  const port = intArg('-p', o.str('port'), D.port, 1, 65535, 'a TCP port');
+  const bind = o.str('bind') ?? D.bind;
+  if (parseIpv4(bind) < 0) throw badOption('-b', bind, 'an IPv4 address of this host, e.g. -b 0.0.0.0');
+  const device = o.str('device') ?? D.device;
   if (device === '' || device.length > 15 || /[\s/]/.test(device))
-    throw bad('-i', device, 'expected a network interface name (see `ip link`), or any');
-  const filter = v.filter ?? `tcp and not port ${port}`;
-  if (filter.trim() === '') throw bad('-F', `'${filter}'`, "expected a BPF filter, e.g. -F 'tcp and src port 8080'");
-  const payload = v.payload === true;
-  const routeTimeoutS = intOpt('--route-timeout', v['route-timeout'], 120, 1, 86400, 'seconds');
-  const snaplen = intOpt('--snaplen', v.snaplen, payload ? 320 : 160, 96, 65535, 'bytes');
-  const captureDelayMs = intOpt('--capture-delay', v['capture-delay'], 1, 1, 1000, 'ms');
-  const lvl = v['log-level'] ?? 'info';
-  if (lvl !== 'debug' && lvl !== 'info' && lvl !== 'warn' && lvl !== 'error')
-    throw bad('--log-level', lvl, 'expected debug, info, warn or error');
-  const fmt = v['log-format'] ?? 'text';
-  if (fmt !== 'text' && fmt !== 'json') throw bad('--log-format', fmt, 'expected text or json');
-  if (v.log === '') throw bad('-l', "''", 'expected a file name');
-  if (v.pidfile === '') throw bad('-P', "''", 'expected a file name');
-  const maxRoutes = intOpt('-s', v['max-routes'], 1_000_000, 1, 100_000_000, 'a route table size');
-  const nfqueue = v.nfqueue === undefined ? null : intOpt('--nfqueue', v.nfqueue, 0, 0, 65535, 'a queue number');
-  const queueMaxLen = intOpt('-q', v['queue-len'], 0, 1, 10_000_000, 'a queue length in packets');
+    throw badOption('-i', device, 'a network interface name (see `ip link`), or any');
+  const filter = o.str('filter') ?? defaultInterceptFilter(port);
+  if (filter.trim() === '') throw badOption('-F', `'${filter}'`, "a BPF filter, e.g. -F 'tcp and src port 8080'");
+  const payload = o.bool('payload');
+  const routeTimeoutS = intArg('--route-timeout', o.str('route-timeout'), D.routeTimeoutS, 1, 86400, 'seconds');
+  const snaplen = intArg('--snaplen', o.str('snaplen'), payload ? D.payloadSnaplen : D.snaplen, 96, 65535, 'bytes');
+  const captureDelayMs = intArg('--capture-delay', o.str('capture-delay'), D.captureDelayMs, 1, 1000, 'ms');
+  const logLevel = choiceArg('--log-level', o.str('log-level'), D.logLevel, ['debug', 'info', 'warn', 'error']);
+  const logFormat = choiceArg('--log-format', o.str('log-format'), D.logFormat, ['text', 'json']);
+  const logFile = fileArg('-l', o.str('log'));
+  const pidFile = fileArg('-P', o.str('pidfile'));
+  const maxRoutes = intArg('-s', o.str('max-routes'), D.maxRoutes, 1, 100_000_000, 'a route table size');
+  const nfqText = o.str('nfqueue');
+  const nfqueue = nfqText === undefined ? null : intArg('--nfqueue', nfqText, D.nfqueue, 0, 65535, 'a queue number');
+  const queueText = o.str('queue-len');
+  const queueMaxLen = intArg('-q', queueText, D.queueMaxLen, 1, 10_000_000, 'a queue length in packets');
   const passList: string[] = [];
-  for (const item of v.pass ?? []) {
+  for (const item of o.list('pass')) {
     for (const a of item.split(',')) {
       if (parseIpv4(a.trim()) < 0)
-        throw bad('-x', item, 'expected IPv4 addresses separated by commas, e.g. -x 198.18.1.9,198.18.1.10');
+        throw badOption('-x', item, 'IPv4 addresses separated by commas, e.g. -x 198.18.1.9,198.18.1.10');
       passList.push(a.trim());
     }
   }
-  if (nfqueue === null && (v['queue-len'] !== undefined || passList.length > 0)) {
-    throw bad(
-      v['queue-len'] !== undefined ? '-q' : '-x',
-      v['queue-len'] ?? passList.join(','),
+  if (nfqueue === null && (queueText !== undefined || passList.length > 0)) {
+    throw optionError(
+      queueText !== undefined ? '-q' : '-x',
+      queueText ?? passList.join(','),
       'only used with --nfqueue; add --nfqueue [NUM] or drop it',
     );
   }
-  if (v.report === '') throw bad('--report', "''", 'expected a file name');
-  if (v['secret-file'] === '') throw bad('--secret-file', "''", 'expected a file name');
-  if (v['secret-file'] !== undefined && payload)
-    throw bad(
+  const reportFile = fileArg('--report', o.str('report'));
+  const secretFile = fileArg('--secret-file', o.str('secret-file'));
+  if (secretFile !== null && payload)
+    throw optionError(
       '--secret-file',
-      v['secret-file'],
+      secretFile,
       'channel v2 does not carry payload records yet; drop --payload or --secret-file',
     );
   const config: InterceptConfig = Object.freeze({
@@ -213,22 +270,22 @@ export function parseInterceptArgs(argv: readonly string[]): InterceptCommand {
     filter,
     port,
     bind,
-    logFile: v.log ?? null,
-    pidFile: v.pidfile ?? null,
-    daemon: v.daemon === true,
+    logFile,
+    pidFile,
+    daemon: o.bool('daemon'),
     routeTimeoutS,
     payload,
     snaplen,
     captureDelayMs,
-    logLevel: lvl,
-    logFormat: fmt,
+    logLevel,
+    logFormat,
     maxRoutes,
     nfqueue,
     queueMaxLen,
     passList: Object.freeze(passList),
-    reportFile: v.report ?? null,
-    secretFile: v['secret-file'] ?? null,
-    metrics: v.metrics ?? null,
+    reportFile,
+    secretFile,
+    metrics: o.str('metrics') ?? null,
   });
   return Object.freeze({ kind: 'run', config });
 }
