@@ -15,6 +15,8 @@ import type { ChannelClientStats } from './channel-client';
 
 /** Size of each connection's reused read buffer, bytes. */
 const READ_BUFFER_BYTES = 64 << 10;
+/** Fed to the v2 handshake to go on with bytes it already holds. */
+const EMPTY = Buffer.alloc(0);
 
 /** One connection to an intercept and its batch of queued messages. */
 export interface Conn {
@@ -93,11 +95,15 @@ export function openConn(c: Conn, env: ConnEnv): Promise<void> {
     const st = env.st;
     let settled = false;
     let opened = false;
+    /** The v2 challenge came and tcpcopy answered it (for the timeout's message). */
+    let challenged = false;
     const to = setTimeout(() => {
       if (settled) return;
       if (auth !== null) {
         fail(
-          `intercept did not answer the channel v2 hello within ${env.connectTimeoutMs} ms (a 1.x intercept, or one without --secret-file?): give both sides the same --secret-file, or neither`,
+          challenged
+            ? `intercept sent the channel v2 challenge but no result for tcpcopy's proof within ${env.connectTimeoutMs} ms`
+            : `intercept did not answer the channel v2 hello within ${env.connectTimeoutMs} ms (a 1.x intercept, or one without --secret-file?): give both sides the same --secret-file, or neither`,
         );
         return;
       }
@@ -133,16 +139,19 @@ export function openConn(c: Conn, env: ConnEnv): Promise<void> {
       sock.destroy();
       reject(new TcpcopyError('ERR_CHANNEL_AUTH', `-s ${c.server}: ${msg}`, { server: c.server }));
     };
+    // Runs the handshake on `chunk` as far as it goes: one read can hold the challenge and
+    // intercept's result together (the result is then parsed at once, not left to the timeout).
     const handshake = (chunk: Buffer): Buffer | null => {
-      const step = (auth as V2ClientHandshake).feed(chunk);
+      let step = (auth as V2ClientHandshake).feed(chunk);
+      while (step.kind === 'send') {
+        sock.write(step.bytes);
+        st.bytesSent += step.bytes.length;
+        challenged = true;
+        step = (auth as V2ClientHandshake).feed(EMPTY);
+      }
       if (step.kind === 'wait') return null;
       if (step.kind === 'fail') {
         fail(step.message);
-        return null;
-      }
-      if (step.kind === 'send') {
-        sock.write(step.bytes);
-        st.bytesSent += step.bytes.length;
         return null;
       }
       auth = null;
