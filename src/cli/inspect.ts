@@ -284,8 +284,17 @@ function linkName(lt: number, unknown: number): string {
   return unknown > 0 || n === undefined ? 'unknown' : n;
 }
 
-function iso(ms: number): string {
-  return Number.isFinite(ms) ? new Date(ms).toISOString() : '-';
+/** Largest |ms since 1970| a Date can hold (ECMA-262: 8.64e15 ms, about 273,790 years). */
+const MAX_DATE_MS = 8.64e15;
+
+/**
+ * ISO text of a timestamp (ms since 1970); a corrupt or far-off one (outside what a Date can
+ * hold) as "out of range (S s since 1970)", so a hostile capture never crashes the report.
+ */
+export function iso(ms: number): string {
+  if (!Number.isFinite(ms)) return '-';
+  if (Math.abs(ms) > MAX_DATE_MS) return `out of range (${ms / 1000} s since 1970)`;
+  return new Date(ms).toISOString();
 }
 
 /** Left-aligned text table. */

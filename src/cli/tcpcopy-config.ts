@@ -7,6 +7,7 @@ import { TCPCOPY_OPTIONS } from './tcpcopy-options';
 import { parseTransferList, type Transfer } from './transfer';
 import { type MetricsAddress, parseMetricsAddress } from '../io/metrics-server';
 import { LIVE_RING_BLOCK_TIMEOUT_MS } from '../run/live-input';
+import { DEFAULT_MAX_GAP_MS } from '../run/offline-feed';
 
 /** Where packets come from. */
 export type InputSpec = { kind: 'offline'; file: string } | { kind: 'live'; devices: readonly string[] };
@@ -51,6 +52,8 @@ export interface TcpcopyConfig {
   accelerate: number;
   /** -I ms, 0 = off */
   idleGapMs: number;
+  /** --max-gap in ms (no original flag): longer recorded gaps are skipped and reported; 0 = off; default 1 h */
+  maxGapMs: number;
   /** -T */
   repeats: number;
   /** -t in ms */
@@ -261,6 +264,7 @@ export function parseTcpcopyArgs(argv: readonly string[]): TcpcopyConfig {
     sendDevice,
     accelerate: numOption('-a', str('accelerate'), 1, 0, 1_000_000),
     idleGapMs: numOption('-I', str('idle-gap'), 0, 0, 1e12),
+    maxGapMs: numOption('--max-gap', str('max-gap'), DEFAULT_MAX_GAP_MS / 1000, 0, 1e9) * 1000,
     repeats: intOption('-T', str('repeat'), 1, 1, 1_000_000),
     sessionTimeoutMs: numOption('-t', str('session-timeout'), 600, 0.001, 1e7) * 1000,
     keepaliveTimeoutMs: numOption('-k', str('keepalive-timeout'), 600, 0.001, 1e7) * 1000,
@@ -318,6 +322,7 @@ function emptyConfig(): TcpcopyConfig {
     sendDevice: null,
     accelerate: 1,
     idleGapMs: 0,
+    maxGapMs: DEFAULT_MAX_GAP_MS,
     repeats: 1,
     sessionTimeoutMs: 600_000,
     keepaliveTimeoutMs: 600_000,

@@ -167,6 +167,14 @@ export const TCPCOPY_OPTIONS: readonly OptionSpec[] = [
     def: 'off',
   },
   {
+    long: 'max-gap',
+    kind: 'string',
+    group: 'Offline',
+    arg: 'SECONDS',
+    doc: 'offline: a jump in recorded time longer than SECONDS (a corrupt timestamp) is reported and skipped as with -I; 0 = wait for any gap',
+    def: '3600',
+  },
+  {
     short: 'T',
     long: 'repeat',
     kind: 'string',

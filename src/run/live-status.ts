@@ -49,19 +49,22 @@ export class LiveStatus {
     return this.line !== null ? LINE_REFRESH_MS : this.opts.intervalMs;
   }
 
-  /** Builds the status text as of `now` (ms) and updates the rate; pure apart from the rate memory. */
-  text(e: EngineStats, now: number, progress: number | null, channelUp: boolean, rssMB: number): string {
+  /**
+   * Builds the status text as of `now` (ms) and updates the rate; pure apart from the rate
+   * memory. `gapWaitMs`: offline, how long the next frame waits for its recorded time (0 = none).
+   */
+  text(e: EngineStats, now: number, progress: number | null, channelUp: boolean, rssMB: number, gapWaitMs = 0): string {
     if (this.lastAt >= 0 && now > this.lastAt)
       this.rate = ((e.requestsReplayed - this.lastReplayed) * 1000) / (now - this.lastAt);
     this.lastAt = now;
     this.lastReplayed = e.requestsReplayed;
     const etaS = progress !== null ? estimateEta(progress, this.opts.startedAt, now) : null;
-    return formatStatus(e, { rate: this.rate, progress, etaS, rssMB, channelUp });
+    return formatStatus(e, { rate: this.rate, progress, etaS, rssMB, channelUp, gapWaitS: gapWaitMs / 1000 });
   }
 
   /** One status update: redraws the line or logs a plain line. */
-  tick(e: EngineStats, now: number, progress: number | null, channelUp: boolean, rssMB: number): void {
-    const t = this.text(e, now, progress, channelUp, rssMB);
+  tick(e: EngineStats, now: number, progress: number | null, channelUp: boolean, rssMB: number, gapWaitMs = 0): void {
+    const t = this.text(e, now, progress, channelUp, rssMB, gapWaitMs);
     if (this.line !== null) this.line.show(t);
     else this.opts.log.info(`status: ${t}`);
   }

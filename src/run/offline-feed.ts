@@ -19,7 +19,22 @@ export interface OfflineFeedOptions {
   idleGapMs: number;
   /** -T: how many times the file is replayed. */
   repeats: number;
+  /**
+   * --max-gap in ms: a jump between consecutive recorded timestamps longer than this, forward
+   * or back (a corrupt timestamp, a capture restarted hours later), is skipped as -I would
+   * skip it and reported through `onLongGap`. 0 = never (the recorded gap is waited for).
+   * Default DEFAULT_MAX_GAP_MS (one hour).
+   */
+  maxGapMs?: number;
+  /**
+   * Called once per skipped long gap with its size in recorded ms (negative: the timestamp
+   * jumps back) and the 1-based number of the frame after it (counted over all repetitions).
+   */
+  onLongGap?: (gapMs: number, frame: number) => void;
 }
+
+/** Default --max-gap: one hour of recorded time, in ms. */
+export const DEFAULT_MAX_GAP_MS = 3_600_000;
 
 const BATCH = 4096;
 const ARENA_BYTES = 16 << 20;
@@ -48,8 +63,13 @@ export class OfflineFeed implements CaptureRecordReceiver {
   /** The reader's fatal error text (truncated/corrupt file), null if none. */
   fatal: string | null = null;
   fatalCode: string | null = null;
+  /** Long gaps skipped (see OfflineFeedOptions.maxGapMs), over all repetitions. */
+  longGaps = 0;
+  private readonly maxGapMs: number;
 
-  constructor(private readonly opts: OfflineFeedOptions) {}
+  constructor(private readonly opts: OfflineFeedOptions) {
+    this.maxGapMs = opts.maxGapMs ?? DEFAULT_MAX_GAP_MS;
+  }
 
   /** Opens the file (throws TcpcopyError naming it when it cannot be read or is no capture). */
   async open(now: number): Promise<void> {
@@ -62,6 +82,17 @@ export class OfflineFeed implements CaptureRecordReceiver {
     const r = this.reader;
     if (r === null || r.fileSize === 0) return 1;
     return (this.rep + Math.min(1, r.bytesRead / r.fileSize)) / this.opts.repeats;
+  }
+
+  /**
+   * How long (ms from `now`) the next frame already read waits for its recorded time; 0 when
+   * one is due or none is buffered. The status line shows it, so that a long recorded gap is
+   * not mistaken for a finished replay.
+   */
+  waitingMs(now: number): number {
+    if (this.next >= this.n) return 0;
+    const at = this.dues[this.next] as number;
+    return at > now ? at - now : 0;
   }
 
   get done(): boolean {
@@ -92,8 +123,17 @@ export class OfflineFeed implements CaptureRecordReceiver {
       this.firstTs = ts;
       this.prevTs = ts;
     }
-    if (this.opts.idleGapMs > 0 && ts - this.prevTs > this.opts.idleGapMs) this.skipped += ts - this.prevTs;
-    if (ts > this.prevTs) this.prevTs = ts;
+    const gap = ts - this.prevTs;
+    if (this.maxGapMs > 0 && (gap > this.maxGapMs || -gap > this.maxGapMs)) {
+      // the frame is due with the one before it, whichever way the timestamp jumped
+      this.skipped += gap;
+      this.prevTs = ts;
+      this.longGaps++;
+      this.opts.onLongGap?.(gap, this.frames + 1);
+    } else {
+      if (this.opts.idleGapMs > 0 && gap > this.opts.idleGapMs) this.skipped += gap;
+      if (ts > this.prevTs) this.prevTs = ts;
+    }
     if (this.opts.accelerate === 0) return this.startWall;
     return this.startWall + (ts - this.firstTs - this.skipped) / this.opts.accelerate;
   }

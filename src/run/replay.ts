@@ -21,6 +21,8 @@ import { type MetricsServer, startMetricsServer } from '../io/metrics-server';
 
 /** How long tcpcopy without -L waits for a lost intercept to come back before it stops, ms. */
 const DOWN_GRACE_MS = 10_000;
+/** Long recorded gaps (--max-gap) logged one by one; later ones are only counted. */
+const LONG_GAPS_LOGGED = 5;
 
 /**
  * Wires one replay: capture (file or live) -> decode -> engine -> raw send, and intercept's
@@ -193,6 +195,8 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
         accelerate: cfg.accelerate,
         idleGapMs: cfg.idleGapMs,
         repeats: cfg.repeats,
+        maxGapMs: cfg.maxGapMs,
+        onLongGap: (gapMs, frame) => this.longGap(gapMs, frame),
       });
       await this.feed.open(clock());
       this.log.info(`replaying ${cfg.input.file} (-a ${cfg.accelerate}, -T ${cfg.repeats})`);
@@ -292,6 +296,10 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
       this.log.error(feed.fatal);
       if (feed.fatalCode !== 'ERR_CAPTURE_TRUNCATED') this.exitCode = 2;
     }
+    if (feed.longGaps > 0)
+      this.log.warn(
+        `${feed.longGaps} recorded gap(s) longer than --max-gap ${this.cfg.maxGapMs / 1000} s were skipped`,
+      );
     this.log.info(`end of ${feed.frames} frames; waiting for ${this.engine.busySessions()} sessions to finish`);
     let lastProgress = this.progressMark();
     let lastChange = clock();
@@ -356,7 +364,20 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
 
   private status(): void {
     const rss = process.memoryUsage.rss() / 1048576;
-    this.live.tick(this.engine.stats, clock(), this.feed?.progress() ?? null, this.channel?.up ?? false, rss);
+    const now = clock();
+    const gapWait = this.feed?.waitingMs(now) ?? 0;
+    this.live.tick(this.engine.stats, now, this.feed?.progress() ?? null, this.channel?.up ?? false, rss, gapWait);
+  }
+
+  /** Offline: a recorded gap longer than --max-gap was skipped; the first few are logged. */
+  private longGap(gapMs: number, frame: number): void {
+    const n = (this.feed?.longGaps ?? 0) + 1; // the feed counts it after this call
+    if (n > LONG_GAPS_LOGGED) return;
+    const dir = gapMs > 0 ? 'forward' : 'back';
+    this.log.warn(
+      `capture timestamps jump ${dir} by ${Math.abs(gapMs / 1000)} s before frame ${frame} (more than --max-gap ${this.cfg.maxGapMs / 1000} s); the gap is skipped as with -I` +
+        (n === LONG_GAPS_LOGGED ? '; further long gaps are skipped without a message' : ''),
+    );
   }
 
   private checkMemory(): void {

@@ -20,7 +20,12 @@ export interface StatusExtras {
   rssMB: number;
   /** Whether the intercept channel is up. */
   channelUp: boolean;
+  /** Offline: seconds until the next frame's recorded time (a gap in the capture); shown from 1 s. Default 0. */
+  gapWaitS?: number;
 }
+
+/** Shortest wait for a recorded gap that the status line mentions, seconds. */
+export const GAP_WAIT_SHOWN_S = 1;
 
 /** `[#####-----]  42.0%` with `width` cells between the brackets. */
 export function progressBar(fraction: number, width = 20): string {
@@ -56,7 +61,13 @@ export function formatStatus(e: EngineStats, x: StatusExtras): string {
   const acc = requestAccounting(e);
   const parts: string[] = [];
   // the progress bar first: a line cut to the terminal width loses the least useful end
-  if (x.progress !== null) parts.push(`${progressBar(x.progress)} ETA ${formatEta(x.etaS)}`);
+  const gapS = x.gapWaitS ?? 0;
+  if (x.progress !== null) {
+    // while a recorded gap is waited for, the file may be all read: the ETA is at least the wait
+    const eta = gapS > 0 && (x.etaS === null || x.etaS < gapS) ? gapS : x.etaS;
+    parts.push(`${progressBar(x.progress)} ETA ${formatEta(eta)}`);
+  }
+  if (gapS >= GAP_WAIT_SHOWN_S) parts.push(`waiting ${formatEta(gapS)} for a recorded gap`);
   parts.push(
     `sessions ${e.sessionsActive} active/${e.sessionsCreated} replayed/${e.outcomes.completed} completed`,
     `requests ${acc.replayed}/${acc.captured} replayed`,

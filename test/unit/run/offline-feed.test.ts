@@ -5,6 +5,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { PcapWriter } from '../../../src/io/capture-file/writer';
 import { OfflineFeed } from '../../../src/run/offline-feed';
+import { formatStatus } from '../../../src/run/status-line';
+import { newEngineStats } from '../../../src/core/stats';
 
 /** Writes a pcap whose records are 60-byte frames at the given times (ms). */
 function makeCapture(times: number[]): string {
@@ -94,4 +96,106 @@ test('a truncated capture: every record before the damage is handed out, then th
   assert.equal(feed.fatalCode, 'ERR_CAPTURE_TRUNCATED');
   assert.ok(feed.fatal?.includes(f), feed.fatal ?? '');
   assert.match(feed.fatal ?? '', /offset \d+|byte \d+/);
+});
+
+/** Writes a pcap whose records are at the given raw (seconds, microseconds) timestamps. */
+function makeRawCapture(stamps: [number, number][]): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tcfeed-'));
+  const file = path.join(dir, 'x.pcap');
+  const w = PcapWriter.create(file, 1);
+  const frame = Buffer.alloc(60);
+  stamps.forEach(([sec, us], i) => {
+    frame.writeUInt32BE(i, 0);
+    w.writeRaw(sec, us, frame, 0, frame.length);
+  });
+  w.close();
+  return file;
+}
+
+test('a corrupt timestamp (0, then 0xffffffff s) is reported and skipped, not waited for (--max-gap)', async () => {
+  const f = makeRawCapture([
+    [0, 0],
+    [0, 100_000],
+    [0xffffffff, 0],
+    [0xffffffff, 50_000],
+    [0, 300_000],
+    [0, 400_000],
+  ]);
+  const gaps: [number, number][] = [];
+  const feed = new OfflineFeed({
+    file: f,
+    accelerate: 1,
+    idleGapMs: 0,
+    repeats: 1,
+    onLongGap: (g, frame) => gaps.push([g, frame]),
+  });
+  // the default bound (one hour): the jump forward and the jump back are both skipped
+  assert.deepEqual(await drain(feed, 1000, 1), [
+    [0, 0, 0],
+    [100, 1, 0],
+    [100, 2, 0],
+    [150, 3, 0],
+    [150, 4, 0],
+    [250, 5, 0],
+  ]);
+  assert.equal(feed.longGaps, 2);
+  assert.deepEqual(gaps, [
+    [0xffffffff * 1000 - 100, 3],
+    [300 - (0xffffffff * 1000 + 50), 5],
+  ]);
+});
+
+test('--max-gap bounds which gaps are skipped; 0 waits for every recorded gap', async () => {
+  const f = makeCapture([0, 100, 5100, 5200]);
+  const bounded = new OfflineFeed({ file: f, accelerate: 1, idleGapMs: 0, repeats: 1, maxGapMs: 4000 });
+  assert.deepEqual(await drain(bounded, 0, 1), [
+    [0, 0, 0],
+    [100, 1, 0],
+    [100, 2, 0],
+    [200, 3, 0],
+  ]);
+  assert.equal(bounded.longGaps, 1);
+  const off = new OfflineFeed({ file: f, accelerate: 1, idleGapMs: 0, repeats: 1, maxGapMs: 0 });
+  assert.deepEqual(await drain(off, 0, 1), [
+    [0, 0, 0],
+    [100, 1, 0],
+    [5100, 2, 0],
+    [5200, 3, 0],
+  ]);
+  assert.equal(off.longGaps, 0);
+  // a gap below the bound is waited for (the default bound is one hour)
+  const g = makeCapture([0, 1_800_000]);
+  const half = new OfflineFeed({ file: g, accelerate: 1, idleGapMs: 0, repeats: 1 });
+  assert.deepEqual(await drain(half, 0, 1000), [
+    [0, 0, 0],
+    [1_800_000, 1, 0],
+  ]);
+  assert.equal(half.longGaps, 0);
+});
+
+test('while a recorded gap is waited for, the feed says how long and the status line shows it', async () => {
+  const f = makeCapture([0, 1_800_000]);
+  const feed = new OfflineFeed({ file: f, accelerate: 1, idleGapMs: 0, repeats: 1 });
+  await feed.open(0);
+  const got: number[] = [];
+  const sink = { frame: (_l: number, buf: Buffer, off: number) => got.push(buf.readUInt32BE(off)) };
+  const next = await feed.pump(sink, 0, 100);
+  assert.deepEqual(got, [0]);
+  assert.equal(next, 1_800_000);
+  assert.equal(feed.progress(), 1, 'the whole file is read (this is what made the status say 100%)');
+  assert.equal(feed.waitingMs(60_000), 1_740_000);
+  assert.equal(feed.waitingMs(1_800_000), 0);
+  const text = formatStatus(newEngineStats(), {
+    rate: 0,
+    progress: feed.progress(),
+    etaS: 0,
+    rssMB: 50,
+    channelUp: true,
+    gapWaitS: feed.waitingMs(60_000) / 1000,
+  });
+  assert.match(text, /100\.0% ETA 29:00 \| waiting 29:00 for a recorded gap \|/);
+  const none = formatStatus(newEngineStats(), { rate: 0, progress: 1, etaS: 0, rssMB: 50, channelUp: true });
+  assert.match(none, /100\.0% ETA 0:00 \| sessions/);
+  assert.doesNotMatch(none, /waiting/);
+  await feed.close();
 });
