@@ -6,7 +6,7 @@ import { pollTimers } from './engine-timers';
 import { type EngineStats, newEngineStats } from './stats';
 import { appendCaptured } from './session/capture';
 import type { UnitPoolStats } from './session/unit-pool';
-import { SessionState } from './session/session';
+import { type Session, SessionState } from './session/session';
 import { type EngineOutput, transmit } from './session/transmit';
 import { payloadCaptured } from './wire/decode';
 import { TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, type TcpSegment } from './wire/segment';
@@ -64,6 +64,27 @@ export class ReplayEngine {
     for (const s of this.core.byReply.values())
       if (s.sndUna !== s.capNxt || s.state !== SessionState.Established || s.successor !== null || s.ooo.length > 0)
         n++;
+    return n;
+  }
+
+  /**
+   * Requests captured in sessions still open (started or queued) and not yet acknowledged by
+   * the target: what the accounting may call "in flight". Counted from the open sessions
+   * themselves, not from the global counters, so that a request the counters lost track of shows
+   * up as an unexplained remainder (src/run/report.ts). Read-only; walks every session (the
+   * report and metrics call it, not the packet path).
+   */
+  requestsInFlight(): number {
+    const seen = new Set<Session>();
+    let n = 0;
+    const count = (first: Session): void => {
+      for (let s: Session | null = first; s !== null && !seen.has(s); s = s.successor) {
+        seen.add(s);
+        if (s.state !== SessionState.Closed) n += s.requestsCaptured - s.requestsReplayed;
+      }
+    };
+    for (const s of this.core.byReply.values()) count(s);
+    for (const map of this.core.byCapture) for (const s of map.values()) count(s);
     return n;
   }
 

@@ -80,7 +80,7 @@ export class PromText {
 export function tcpcopyMetrics(r: ReplayReport, channelUp: boolean): string {
   const e = r.engine;
   const p = new PromText('tcpcopy');
-  const acc = requestAccounting(e);
+  const acc = requestAccounting(e, r.requestsInFlight);
   p.family('sessions_total', 'counter', 'Replayed sessions ended, by outcome.');
   for (const o of OUTCOMES) p.sample('sessions_total', e.outcomes[o], { outcome: o });
   p.single(
@@ -105,8 +105,14 @@ export function tcpcopyMetrics(r: ReplayReport, channelUp: boolean): string {
   p.single(
     'requests_balanced',
     'gauge',
-    '1 when replayed + lost = captured with nothing in flight.',
+    '1 when captured = replayed + lost + in flight (nothing unexplained).',
     acc.balanced ? 1 : 0,
+  );
+  p.single(
+    'requests_unexplained',
+    'gauge',
+    'Captured requests neither replayed, lost for a reason nor in an open session (a counting bug when not 0).',
+    acc.unexplained,
   );
   p.single('client_packets_total', 'counter', 'Captured client->server packets of the transfers.', e.clientPackets);
   p.single('client_bytes_total', 'counter', 'Captured client payload bytes.', e.clientBytes);

@@ -405,7 +405,11 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
       fs.writeFileSync(
         this.cfg.reportFile,
         JSON.stringify(
-          { ...report, stopReason: this.stopReason, accounting: requestAccounting(report.engine) },
+          {
+            ...report,
+            stopReason: this.stopReason,
+            accounting: requestAccounting(report.engine, report.requestsInFlight),
+          },
           null,
           2,
         ) + '\n',
@@ -434,6 +438,7 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
         fatal: this.feed?.fatal ?? null,
       },
       engine: this.engine.stats,
+      requestsInFlight: this.engine.requestsInFlight(),
       channel: ch !== undefined ? { ...ch } : {},
       sender: { sent: sst.sent, failed: sst.failed, retried: sst.retried, lastError: sst.lastError },
       lag: lagSummary(this.engine.stats),

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { withLab, type Lab } from '../../src/lab/lab';
-import { canRunLab, runTcpcopy, startIntercept, TCPCOPY, type TcpcopyJsonReport } from './replay-helpers';
+import { skipUnlessRoot, runTcpcopy, startIntercept, TCPCOPY, type TcpcopyJsonReport } from './replay-helpers';
 
 /**
  * Issue 5's accounting proof: a replay with deliberate losses (sampling -r 50, 5% netem loss on
@@ -54,7 +54,7 @@ async function statusInTmux(lab: Lab, args: string[], runMs: number): Promise<st
 
 test(
   'every captured request is replayed or lost for a stated reason',
-  { skip: !canRunLab() && 'needs root', timeout: 300_000 },
+  { skip: skipUnlessRoot(), timeout: 300_000 },
   async () => {
     await withLab({ prefix: 'tcm', clientAddresses: 20 }, async (lab) => {
       await lab.startNginx('online', { port: 80 });

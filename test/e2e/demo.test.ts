@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process';
 import * as path from 'node:path';
 import { allNamespaces } from '../../src/lab/names';
 import { listNamespaces } from '../../src/lab/topology';
-import { canRunLab } from './replay-helpers';
+import { skipUnlessRoot } from './replay-helpers';
 
 const DEMO = path.join(__dirname, '..', '..', 'src', 'lab', 'demo-main.js');
 
@@ -35,7 +35,7 @@ function runDemoChild(timeoutMs: number): Promise<{ code: number | null; out: st
  */
 test(
   'the demo replays live traffic to the target and reports OK, then removes its lab',
-  { skip: !canRunLab() && 'needs root', timeout: 180_000 },
+  { skip: skipUnlessRoot(), timeout: 180_000 },
   async () => {
     const r = await runDemoChild(150_000);
     process.stdout.write(`# ${r.out.trim().split('\n').slice(-22).join('\n# ')}\n`);

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { withLab, type Lab } from '../../src/lab/lab';
-import { canRunLab, INTERCEPT, startIntercept, TCPCOPY } from './replay-helpers';
+import { skipUnlessRoot, INTERCEPT, startIntercept, TCPCOPY } from './replay-helpers';
 
 interface DoctorJson {
   ok: boolean;
@@ -42,7 +42,7 @@ async function doctor(
  */
 test(
   'doctor: healthy lab passes; a missing route, ip_forward, strict rp_filter and an iptables drop are named',
-  { skip: !canRunLab() && 'needs root' },
+  { skip: skipUnlessRoot() },
   async () => {
     await withLab({ prefix: 'tcxd', clientAddresses: 2 }, async (lab) => {
       await lab.startNginx('target', { port: 8080 });

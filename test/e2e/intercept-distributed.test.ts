@@ -7,7 +7,7 @@ import type { LoadOptions } from '../../src/lab/loadgen';
 import type { InterceptStats } from '../../src/intercept/types';
 import type { LabProcess } from '../../src/lab/process';
 import {
-  canRunLab,
+  skipUnlessRoot,
   startIntercept,
   startLiveTcpcopy,
   waitSettled,
@@ -53,7 +53,7 @@ const load = (url: string, keepAlive: boolean, requests: number, concurrency: nu
 
 test(
   'distributed copying: two tcpcopy, one intercept; one tcpcopy, two intercepts (issue 6)',
-  { skip: !canRunLab() && 'needs root', timeout: 600_000 },
+  { skip: skipUnlessRoot(), timeout: 600_000 },
   async (t) => {
     await withLab({ prefix: 'tcf1', clientAddresses: 20, online2: true }, async (lab: Lab) => {
       const on1 = await lab.startNginx('online', { port: 80 });

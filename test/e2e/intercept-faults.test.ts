@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import type { InterceptStats } from '../../src/intercept/types';
 import { withLab } from '../../src/lab/lab';
 import {
-  canRunLab,
+  skipUnlessRoot,
   TCPCOPY,
   startIntercept,
   startLiveTcpcopy,
@@ -31,7 +31,7 @@ type Report = TcpcopyJsonReport & { channel: Record<string, number>; engine: { r
 
 test(
   'intercept killed and restarted during a live replay (issue 6)',
-  { skip: !canRunLab() && 'needs root', timeout: 300_000 },
+  { skip: skipUnlessRoot(), timeout: 300_000 },
   async () => {
     await withLab({ prefix: 'tcf3', clientAddresses: 20 }, async (lab) => {
       const on = await lab.startNginx('online', { port: 80 });
@@ -107,7 +107,7 @@ test(
 
 test(
   'channel v2: wrong --secret-file refused, garbage on 36524 disconnected, intercept keeps serving (issue 6)',
-  { skip: !canRunLab() && 'needs root', timeout: 300_000 },
+  { skip: skipUnlessRoot(), timeout: 300_000 },
   async () => {
     await withLab({ prefix: 'tcf4', clientAddresses: 10 }, async (lab) => {
       const on = await lab.startNginx('online', { port: 80 });

@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { withLab, type Lab } from '../../src/lab/lab';
 import type { InterceptStats } from '../../src/intercept/types';
 import {
-  canRunLab,
+  skipUnlessRoot,
   INTERCEPT,
   startLiveTcpcopy,
   waitSettled,
@@ -36,7 +36,7 @@ async function sh(lab: Lab, argv: string[]): Promise<string> {
 
 test(
   'intercept --nfqueue on the target, no assistant route (issue 6)',
-  { skip: !canRunLab() && 'needs root', timeout: 600_000 },
+  { skip: skipUnlessRoot(), timeout: 600_000 },
   async (t) => {
     await withLab({ prefix: 'tcf2', clientAddresses: 20 }, async (lab) => {
       const dev = lab.hosts.target.dev;

@@ -16,9 +16,9 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { skipUnlessRoot } from './replay-helpers';
 
 const CHILD = process.env['TCI_E2E_CHILD'];
-const IS_ROOT = process.getuid?.() === 0;
 const NS_A = 'tci-e2a';
 const NS_T = 'tci-e2t';
 const NS_C = 'tci-e2c';
@@ -197,7 +197,7 @@ if (CHILD) {
 } else {
   test(
     'intercept CLI captures a SYN-ACK and returns it over the channel; unregistered replies are no-route',
-    { skip: !IS_ROOT && 'needs root', timeout: 60_000 },
+    { skip: skipUnlessRoot(), timeout: 60_000 },
     async (t) => {
       const log = join(tmpdir(), `tci-e2e-intercept-${process.pid}.log`);
       const pid = join(tmpdir(), `tci-e2e-intercept-${process.pid}.pid`);

@@ -11,9 +11,9 @@ import { parseLoadArgs, loadArgs } from '../../src/lab/loadgen-main';
 import { allNamespaces } from '../../src/lab/names';
 import { listNamespaces } from '../../src/lab/topology';
 import { pidAlive } from '../../src/lab/sh';
+import { skipUnlessRoot } from './replay-helpers';
 
 const PREFIX = 'tcl';
-const isRoot = process.getuid?.() === 0;
 
 /** TCP payloads (as latin1 strings) and IP total lengths of the IPv4/TCP packets in an Ethernet pcap. */
 function readPcap(file: string): { payloads: string[]; ipLengths: number[]; packets: number } {
@@ -76,180 +76,174 @@ test('access-log and loadgen argument helpers', () => {
   assert.throws(() => parseLoadArgs(['--url', 'http://198.18.1.1/']), /required/);
 });
 
-test(
-  'lab: topology, servers, load, captures, black hole',
-  { skip: !isRoot && 'needs root', timeout: 180_000 },
-  async () => {
-    await withLab({ prefix: PREFIX }, async (lab) => {
-      assert.deepEqual((await labNamespaces(PREFIX)).sort(), [
-        `${PREFIX}assist`,
-        `${PREFIX}client`,
-        `${PREFIX}online`,
-        `${PREFIX}sw`,
-        `${PREFIX}target`,
-      ]);
-      assert.equal(lab.hosts.client.addresses.length, 51);
-      assert.equal(lab.hosts.client.addresses[50], '198.18.1.52');
-      const online = await lab.startNginx('online', { port: 80 });
-      const target = await lab.startNginx('target', { port: 8080 });
+test('lab: topology, servers, load, captures, black hole', { skip: skipUnlessRoot(), timeout: 180_000 }, async () => {
+  await withLab({ prefix: PREFIX }, async (lab) => {
+    assert.deepEqual((await labNamespaces(PREFIX)).sort(), [
+      `${PREFIX}assist`,
+      `${PREFIX}client`,
+      `${PREFIX}online`,
+      `${PREFIX}sw`,
+      `${PREFIX}target`,
+    ]);
+    assert.equal(lab.hosts.client.addresses.length, 51);
+    assert.equal(lab.hosts.client.addresses[50], '198.18.1.52');
+    const online = await lab.startNginx('online', { port: 80 });
+    const target = await lab.startNginx('target', { port: 8080 });
 
-      // Capture on online while a small load runs: every request is one segment (offloads off).
-      const pcap = path.join(lab.dir, 'online.pcap');
-      const cap = await lab.capture('online', {
-        dev: lab.hosts.online.clientDev ?? '',
-        filter: 'tcp port 80',
-        file: pcap,
-      });
-      const small = await lab.load('client', {
-        url: 'http://198.18.1.1:80/',
-        requests: 30,
-        durationMs: 10_000,
-        concurrency: 3,
-        paths: ['/', '/bytes/10000'],
-      });
-      assert.equal(small.responsesOk, 30);
-      const capStats = await cap.stop();
-      const pk = readPcap(pcap);
-      assert.ok(
-        (capStats.packets ?? 0) > 0 && pk.packets === capStats.packets,
-        `pcap holds ${pk.packets}, tcpdump said ${capStats.packets}`,
-      );
-      assert.equal(pk.payloads.filter((p) => /^GET \/(bytes\/10000)? HTTP\/1\.1\r\n/.test(p)).length, 30);
-      assert.ok(Math.max(...pk.ipLengths) <= 1500, `IP packets within MTU (max ${Math.max(...pk.ipLengths)})`);
-      assert.ok(pk.ipLengths.filter((l) => l === 1500).length > 0, 'MTU-sized segments for /bytes/10000');
-
-      // Bounded load, both modes; nginx logs exactly what the loadgen counted.
-      let before = online.readLog().records.length;
-      const ka = await lab.load('client', {
-        url: 'http://198.18.1.1:80/',
-        requests: 20_000,
-        durationMs: 15_000,
-        concurrency: 16,
-        paths: ['/', '/bytes/100'],
-      });
-      process.stdout.write(
-        `# keep-alive: ${ka.requestsSent} requests in ${ka.durationMs} ms = ${ka.requestsPerSec} req/s, p50 ${ka.latencyMs.p50} ms p99 ${ka.latencyMs.p99} ms\n`,
-      );
-      assert.deepEqual(ka.errors, {});
-      assert.equal(ka.responsesOk, ka.requestsSent);
-      assert.equal(ka.connectionsOpened, 16);
-      let recs = (await online.waitForCount(before + ka.responsesOk)).slice(before);
-      assert.equal(recs.length, ka.responsesOk);
-      let sum = summarise(recs);
-      assert.equal(sum.connections, 16);
-      assert.equal(sum.byPath['/'], ka.perPath['/']?.ok);
-      assert.ok(sum.addresses.every((a) => lab.hosts.client.addresses.includes(a)));
-      assert.equal(sum.addresses.length, 16);
-
-      before = online.readLog().records.length;
-      const cl = await lab.load('client', {
-        url: 'http://198.18.1.1:80/',
-        requests: 3000,
-        durationMs: 15_000,
-        concurrency: 8,
-        keepAlive: false,
-      });
-      process.stdout.write(
-        `# close: ${cl.requestsSent} requests in ${cl.durationMs} ms = ${cl.requestsPerSec} req/s\n`,
-      );
-      assert.deepEqual(cl.errors, {});
-      assert.equal(cl.connectionsOpened, cl.requestsSent);
-      recs = (await online.waitForCount(before + cl.responsesOk)).slice(before);
-      assert.equal(recs.length, cl.responsesOk);
-      sum = summarise(recs);
-      // One server connection per request ((addr, port) pairs may repeat: the server closes
-      // first, so the client may reuse a port at once).
-      assert.equal(new Set(recs.map((r) => r.connection)).size, recs.length);
-      assert.ok(recs.every((r) => r.connectionRequests === 1));
-      assert.deepEqual(sum.addresses, [...lab.hosts.client.addresses].sort());
-
-      // POST bodies, rate cap and the time bound.
-      before = online.readLog().records.length;
-      const post = await lab.load('client', {
-        url: 'http://198.18.1.1:80/upload',
-        requests: 10,
-        durationMs: 10_000,
-        concurrency: 2,
-        bodyBytes: 50_000,
-      });
-      assert.equal(post.responsesOk, 10);
-      recs = (await online.waitForCount(before + 10)).slice(before);
-      assert.ok(
-        recs.every((r) => r.method === 'POST' && r.requestLength > 50_000),
-        'bodies read and counted',
-      );
-      const rated = await lab.load('client', {
-        url: 'http://198.18.1.1:80/',
-        requests: 1_000_000,
-        durationMs: 1000,
-        concurrency: 4,
-        rate: 200,
-      });
-      assert.equal(rated.stoppedBy, 'time');
-      assert.ok(rated.requestsSent >= 150 && rated.requestsSent <= 210, `rate cap: ${rated.requestsSent}`);
-
-      // The target is reachable on the LAN (from online), its nginx logs online's address.
-      const viaLan = await lab.load('online', { url: 'http://198.18.0.2:8080/', requests: 5, durationMs: 5000 });
-      assert.equal(viaLan.responsesOk, 5);
-      assert.deepEqual(summarise(await target.waitForCount(5)).addresses, ['198.18.0.1']);
-
-      // Routing: the target's replies to client addresses go to the assistant, which drops them.
-      const route = await lab.exec('target', ['ip', 'route', 'get', '198.18.1.2']);
-      assert.match(route.stdout, /via 198\.18\.0\.3 /);
-      const fwd = await lab.exec('assistant', ['sysctl', '-n', 'net.ipv4.ip_forward']);
-      assert.equal(fwd.stdout.trim(), '0');
-      const aPcap = path.join(lab.dir, 'assist.pcap');
-      const cPcap = path.join(lab.dir, 'client.pcap');
-      const aCap = await lab.capture('assistant', {
-        filter: 'tcp and src host 198.18.0.2 and dst host 198.18.1.2',
-        file: aPcap,
-      });
-      const cCap = await lab.capture('client', { filter: 'src host 198.18.0.2', file: cPcap });
-      const probe = await lab.exec(
-        'target',
-        [
-          process.execPath,
-          '-e',
-          "const s=require('net').connect({host:'198.18.1.2',port:80});s.setTimeout(1000,()=>{console.log('timeout');process.exit(3)});" +
-            "s.on('connect',()=>{console.log('connected');process.exit(0)});s.on('error',e=>{console.log(e.code);process.exit(4)})",
-        ],
-        { timeoutMs: 10_000 },
-      );
-      assert.equal(probe.stdout.trim(), 'timeout', 'the target cannot reach the client');
-      const aStats = await aCap.stop();
-      const cStats = await cCap.stop();
-      assert.ok((aStats.packets ?? 0) >= 1, 'the assistant sees the SYN');
-      assert.equal(cStats.packets, 0, 'the client sees nothing from the target');
-
-      // Redis and the Node server.
-      const redis = await lab.startRedis('online', { port: 6379 });
-      const set = await lab.exec('client', ['redis-cli', '-h', '198.18.1.1', '-p', '6379', 'SET', 'k', 'v']);
-      assert.equal(set.stdout.trim(), 'OK');
-      assert.equal((await redis.commandStats())['set'], 1);
-      const node = await lab.startNodeHttp('online', { port: 8081 });
-      const nl = await lab.load('client', {
-        url: 'http://198.18.1.1:8081/',
-        requests: 50,
-        durationMs: 5000,
-        concurrency: 5,
-        paths: ['/a', '/bytes/5000'],
-        bodyBytes: 10,
-      });
-      assert.equal(nl.responsesOk, 50);
-      const nrecs = await node.waitForCount(50);
-      assert.equal(nrecs.length, 50);
-      assert.ok(
-        nrecs.every(
-          (r) => r.method === 'POST' && r.requestLength === 10 && lab.hosts.client.addresses.includes(r.remoteAddr),
-        ),
-      );
-      assert.equal(summarise(nrecs).byPath['/bytes/5000'], 25);
+    // Capture on online while a small load runs: every request is one segment (offloads off).
+    const pcap = path.join(lab.dir, 'online.pcap');
+    const cap = await lab.capture('online', {
+      dev: lab.hosts.online.clientDev ?? '',
+      filter: 'tcp port 80',
+      file: pcap,
     });
-    assert.deepEqual(await labNamespaces(PREFIX), []);
-  },
-);
+    const small = await lab.load('client', {
+      url: 'http://198.18.1.1:80/',
+      requests: 30,
+      durationMs: 10_000,
+      concurrency: 3,
+      paths: ['/', '/bytes/10000'],
+    });
+    assert.equal(small.responsesOk, 30);
+    const capStats = await cap.stop();
+    const pk = readPcap(pcap);
+    assert.ok(
+      (capStats.packets ?? 0) > 0 && pk.packets === capStats.packets,
+      `pcap holds ${pk.packets}, tcpdump said ${capStats.packets}`,
+    );
+    assert.equal(pk.payloads.filter((p) => /^GET \/(bytes\/10000)? HTTP\/1\.1\r\n/.test(p)).length, 30);
+    assert.ok(Math.max(...pk.ipLengths) <= 1500, `IP packets within MTU (max ${Math.max(...pk.ipLengths)})`);
+    assert.ok(pk.ipLengths.filter((l) => l === 1500).length > 0, 'MTU-sized segments for /bytes/10000');
 
-test('lab: down() cleans up when the body throws', { skip: !isRoot && 'needs root', timeout: 60_000 }, async () => {
+    // Bounded load, both modes; nginx logs exactly what the loadgen counted.
+    let before = online.readLog().records.length;
+    const ka = await lab.load('client', {
+      url: 'http://198.18.1.1:80/',
+      requests: 20_000,
+      durationMs: 15_000,
+      concurrency: 16,
+      paths: ['/', '/bytes/100'],
+    });
+    process.stdout.write(
+      `# keep-alive: ${ka.requestsSent} requests in ${ka.durationMs} ms = ${ka.requestsPerSec} req/s, p50 ${ka.latencyMs.p50} ms p99 ${ka.latencyMs.p99} ms\n`,
+    );
+    assert.deepEqual(ka.errors, {});
+    assert.equal(ka.responsesOk, ka.requestsSent);
+    assert.equal(ka.connectionsOpened, 16);
+    let recs = (await online.waitForCount(before + ka.responsesOk)).slice(before);
+    assert.equal(recs.length, ka.responsesOk);
+    let sum = summarise(recs);
+    assert.equal(sum.connections, 16);
+    assert.equal(sum.byPath['/'], ka.perPath['/']?.ok);
+    assert.ok(sum.addresses.every((a) => lab.hosts.client.addresses.includes(a)));
+    assert.equal(sum.addresses.length, 16);
+
+    before = online.readLog().records.length;
+    const cl = await lab.load('client', {
+      url: 'http://198.18.1.1:80/',
+      requests: 3000,
+      durationMs: 15_000,
+      concurrency: 8,
+      keepAlive: false,
+    });
+    process.stdout.write(`# close: ${cl.requestsSent} requests in ${cl.durationMs} ms = ${cl.requestsPerSec} req/s\n`);
+    assert.deepEqual(cl.errors, {});
+    assert.equal(cl.connectionsOpened, cl.requestsSent);
+    recs = (await online.waitForCount(before + cl.responsesOk)).slice(before);
+    assert.equal(recs.length, cl.responsesOk);
+    sum = summarise(recs);
+    // One server connection per request ((addr, port) pairs may repeat: the server closes
+    // first, so the client may reuse a port at once).
+    assert.equal(new Set(recs.map((r) => r.connection)).size, recs.length);
+    assert.ok(recs.every((r) => r.connectionRequests === 1));
+    assert.deepEqual(sum.addresses, [...lab.hosts.client.addresses].sort());
+
+    // POST bodies, rate cap and the time bound.
+    before = online.readLog().records.length;
+    const post = await lab.load('client', {
+      url: 'http://198.18.1.1:80/upload',
+      requests: 10,
+      durationMs: 10_000,
+      concurrency: 2,
+      bodyBytes: 50_000,
+    });
+    assert.equal(post.responsesOk, 10);
+    recs = (await online.waitForCount(before + 10)).slice(before);
+    assert.ok(
+      recs.every((r) => r.method === 'POST' && r.requestLength > 50_000),
+      'bodies read and counted',
+    );
+    const rated = await lab.load('client', {
+      url: 'http://198.18.1.1:80/',
+      requests: 1_000_000,
+      durationMs: 1000,
+      concurrency: 4,
+      rate: 200,
+    });
+    assert.equal(rated.stoppedBy, 'time');
+    assert.ok(rated.requestsSent >= 150 && rated.requestsSent <= 210, `rate cap: ${rated.requestsSent}`);
+
+    // The target is reachable on the LAN (from online), its nginx logs online's address.
+    const viaLan = await lab.load('online', { url: 'http://198.18.0.2:8080/', requests: 5, durationMs: 5000 });
+    assert.equal(viaLan.responsesOk, 5);
+    assert.deepEqual(summarise(await target.waitForCount(5)).addresses, ['198.18.0.1']);
+
+    // Routing: the target's replies to client addresses go to the assistant, which drops them.
+    const route = await lab.exec('target', ['ip', 'route', 'get', '198.18.1.2']);
+    assert.match(route.stdout, /via 198\.18\.0\.3 /);
+    const fwd = await lab.exec('assistant', ['sysctl', '-n', 'net.ipv4.ip_forward']);
+    assert.equal(fwd.stdout.trim(), '0');
+    const aPcap = path.join(lab.dir, 'assist.pcap');
+    const cPcap = path.join(lab.dir, 'client.pcap');
+    const aCap = await lab.capture('assistant', {
+      filter: 'tcp and src host 198.18.0.2 and dst host 198.18.1.2',
+      file: aPcap,
+    });
+    const cCap = await lab.capture('client', { filter: 'src host 198.18.0.2', file: cPcap });
+    const probe = await lab.exec(
+      'target',
+      [
+        process.execPath,
+        '-e',
+        "const s=require('net').connect({host:'198.18.1.2',port:80});s.setTimeout(1000,()=>{console.log('timeout');process.exit(3)});" +
+          "s.on('connect',()=>{console.log('connected');process.exit(0)});s.on('error',e=>{console.log(e.code);process.exit(4)})",
+      ],
+      { timeoutMs: 10_000 },
+    );
+    assert.equal(probe.stdout.trim(), 'timeout', 'the target cannot reach the client');
+    const aStats = await aCap.stop();
+    const cStats = await cCap.stop();
+    assert.ok((aStats.packets ?? 0) >= 1, 'the assistant sees the SYN');
+    assert.equal(cStats.packets, 0, 'the client sees nothing from the target');
+
+    // Redis and the Node server.
+    const redis = await lab.startRedis('online', { port: 6379 });
+    const set = await lab.exec('client', ['redis-cli', '-h', '198.18.1.1', '-p', '6379', 'SET', 'k', 'v']);
+    assert.equal(set.stdout.trim(), 'OK');
+    assert.equal((await redis.commandStats())['set'], 1);
+    const node = await lab.startNodeHttp('online', { port: 8081 });
+    const nl = await lab.load('client', {
+      url: 'http://198.18.1.1:8081/',
+      requests: 50,
+      durationMs: 5000,
+      concurrency: 5,
+      paths: ['/a', '/bytes/5000'],
+      bodyBytes: 10,
+    });
+    assert.equal(nl.responsesOk, 50);
+    const nrecs = await node.waitForCount(50);
+    assert.equal(nrecs.length, 50);
+    assert.ok(
+      nrecs.every(
+        (r) => r.method === 'POST' && r.requestLength === 10 && lab.hosts.client.addresses.includes(r.remoteAddr),
+      ),
+    );
+    assert.equal(summarise(nrecs).byPath['/bytes/5000'], 25);
+  });
+  assert.deepEqual(await labNamespaces(PREFIX), []);
+});
+
+test('lab: down() cleans up when the body throws', { skip: skipUnlessRoot(), timeout: 60_000 }, async () => {
   let pid = 0;
   let dir = '';
   await assert.rejects(
@@ -268,48 +262,40 @@ test('lab: down() cleans up when the body throws', { skip: !isRoot && 'needs roo
   assert.throws(() => readFileSync(path.join(dir, 'x')), /ENOENT/);
 });
 
-test(
-  'lab: online2/client2, stale cleanup, idempotent down',
-  { skip: !isRoot && 'needs root', timeout: 60_000 },
-  async () => {
-    const first = await Lab.up({ prefix: PREFIX, online2: true, clientAddresses: 3 });
-    // A second up() with the same prefix removes the first one's namespaces (stale cleanup).
-    const lab = await Lab.up({ prefix: PREFIX, online2: true, clientAddresses: 3 });
-    try {
-      assert.equal((await labNamespaces(PREFIX)).length, 7);
-      assert.deepEqual(lab.hosts.client2?.addresses, ['198.18.2.2', '198.18.2.3', '198.18.2.4', '198.18.2.5']);
-      assert.equal(lab.hosts.online2?.ip, '198.18.0.4');
-      assert.match((await lab.exec('target', ['ip', 'route', 'get', '198.18.2.2'])).stdout, /via 198\.18\.0\.3 /);
-      await lab.startNginx('online2', { port: 80 });
-      const s = await lab.load('client2', {
-        url: 'http://198.18.2.1/',
-        requests: 20,
-        durationMs: 5000,
-        concurrency: 2,
-        keepAlive: false,
-      });
-      assert.equal(s.responsesOk, 20);
-      assert.deepEqual(s.sourceAddresses, ['198.18.2.2', '198.18.2.3', '198.18.2.4', '198.18.2.5']);
-      // online2 reaches the target over the shared LAN.
-      const ping = await lab.exec(
-        'online2',
-        [
-          process.execPath,
-          '-e',
-          "require('net').connect({host:'198.18.0.1',port:9}).on('error',e=>{console.log(e.code);process.exit(0)}).setTimeout(2000,()=>process.exit(3))",
-        ],
-        { timeoutMs: 10_000 },
-      );
-      assert.equal(
-        ping.stdout.trim(),
-        'ECONNREFUSED',
-        'online2 reaches online over the bridge (RST from a closed port)',
-      );
-    } finally {
-      await lab.down();
-      await lab.down();
-      await first.down();
-    }
-    assert.deepEqual(await labNamespaces(PREFIX), []);
-  },
-);
+test('lab: online2/client2, stale cleanup, idempotent down', { skip: skipUnlessRoot(), timeout: 60_000 }, async () => {
+  const first = await Lab.up({ prefix: PREFIX, online2: true, clientAddresses: 3 });
+  // A second up() with the same prefix removes the first one's namespaces (stale cleanup).
+  const lab = await Lab.up({ prefix: PREFIX, online2: true, clientAddresses: 3 });
+  try {
+    assert.equal((await labNamespaces(PREFIX)).length, 7);
+    assert.deepEqual(lab.hosts.client2?.addresses, ['198.18.2.2', '198.18.2.3', '198.18.2.4', '198.18.2.5']);
+    assert.equal(lab.hosts.online2?.ip, '198.18.0.4');
+    assert.match((await lab.exec('target', ['ip', 'route', 'get', '198.18.2.2'])).stdout, /via 198\.18\.0\.3 /);
+    await lab.startNginx('online2', { port: 80 });
+    const s = await lab.load('client2', {
+      url: 'http://198.18.2.1/',
+      requests: 20,
+      durationMs: 5000,
+      concurrency: 2,
+      keepAlive: false,
+    });
+    assert.equal(s.responsesOk, 20);
+    assert.deepEqual(s.sourceAddresses, ['198.18.2.2', '198.18.2.3', '198.18.2.4', '198.18.2.5']);
+    // online2 reaches the target over the shared LAN.
+    const ping = await lab.exec(
+      'online2',
+      [
+        process.execPath,
+        '-e',
+        "require('net').connect({host:'198.18.0.1',port:9}).on('error',e=>{console.log(e.code);process.exit(0)}).setTimeout(2000,()=>process.exit(3))",
+      ],
+      { timeoutMs: 10_000 },
+    );
+    assert.equal(ping.stdout.trim(), 'ECONNREFUSED', 'online2 reaches online over the bridge (RST from a closed port)');
+  } finally {
+    await lab.down();
+    await lab.down();
+    await first.down();
+  }
+  assert.deepEqual(await labNamespaces(PREFIX), []);
+});

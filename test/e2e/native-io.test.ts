@@ -16,9 +16,9 @@ import { TcpcopyError } from '../../src/core/errors';
 import { LINKTYPE_ETHERNET, LINKTYPE_RAW } from '../../src/core/wire/link';
 import { emitIpv4Tcp, newTcpRepr } from '../../src/core/wire/build';
 import { parseIpv4, TCP_ACK, TCP_PSH } from '../../src/core/wire/segment';
+import { skipUnlessRoot } from './replay-helpers';
 
 const CHILD = process.env['TCN_NATIVE_IO_CHILD'];
-const IS_ROOT = process.getuid?.() === 0;
 const ID = `${process.pid % 10000}`;
 const NS_A = `tcnA${ID}`;
 const NS_B = `tcnB${ID}`;
@@ -238,7 +238,7 @@ if (CHILD !== undefined) {
     process.exitCode = 1;
   });
 } else {
-  const skip = IS_ROOT ? false : 'needs root (network namespaces, raw sockets): run the e2e suite as root';
+  const skip = skipUnlessRoot();
   test('native packet I/O across a veth pair', { skip, timeout: 120000 }, async (t) => {
     try {
       const { macA, macB } = setup();

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as path from 'node:path';
 import { withLab } from '../../src/lab/lab';
-import { canRunLab, requestMultiset, runTcpcopy, startIntercept, TCPCOPY } from './replay-helpers';
+import { skipUnlessRoot, requestMultiset, runTcpcopy, startIntercept, TCPCOPY } from './replay-helpers';
 
 /**
  * Issue 2's end-to-end proof: real HTTP traffic from client to nginx on online, captured with
@@ -11,7 +11,7 @@ import { canRunLab, requestMultiset, runTcpcopy, startIntercept, TCPCOPY } from 
  */
 test(
   'offline replay of a tcpdump capture reaches the target nginx with the recorded requests and clients',
-  { skip: !canRunLab() && 'needs root' },
+  { skip: skipUnlessRoot() },
   async () => {
     await withLab({ prefix: 'tco', clientAddresses: 20 }, async (lab) => {
       const online = await lab.startNginx('online', { port: 80 });

@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { withLab, type Lab } from '../../src/lab/lab';
 import type { LoadOptions } from '../../src/lab/loadgen';
-import { canRunLab, cpuSecondsOf, runTcpcopy, startIntercept } from './replay-helpers';
+import { skipUnlessRoot, cpuSecondsOf, runTcpcopy, startIntercept } from './replay-helpers';
 
 /**
  * Issue 2's scale figures: a tcpdump capture of >= 10,000 short connections (one request each,
@@ -117,7 +117,7 @@ async function scaleRun(lab: Lab, c: ScaleCase): Promise<void> {
 
 test(
   'offline replay at scale: 10,000 short connections from many client addresses',
-  { skip: !canRunLab() && 'needs root', timeout: 240_000 },
+  { skip: skipUnlessRoot(), timeout: 240_000 },
   async () => {
     await withLab({ prefix: 'tcs1', clientAddresses: 100, keepDir: KEEP }, (lab) =>
       scaleRun(lab, {
@@ -138,7 +138,7 @@ test(
 
 test(
   'offline replay at scale: 100,000 keep-alive requests on 32 connections',
-  { skip: !canRunLab() && 'needs root', timeout: 240_000 },
+  { skip: skipUnlessRoot(), timeout: 240_000 },
   async () => {
     await withLab({ prefix: 'tcs2', clientAddresses: 32, keepDir: KEEP }, (lab) =>
       scaleRun(lab, {

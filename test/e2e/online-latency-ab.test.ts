@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import type { LoadOptions, LoadSummary } from '../../src/lab/loadgen';
 import { percentileUs, wireLatencies } from '../../src/lab/wire-latency';
 import { pooled, say, withLatencyLab } from './latency-lab';
-import { canRunLab, processFigures, startLiveTcpcopy, waitSettled } from './replay-helpers';
+import { skipUnlessRoot, processFigures, startLiveTcpcopy, waitSettled } from './replay-helpers';
 
 /**
  * Issue 3, the online server's latency with tcpcopy, measured side by side. On this 2-vCPU VM
@@ -26,7 +26,7 @@ const PHASES = [80, 81, 80, 81] as const;
 
 test(
   'online latency side by side: copied port against an uncopied port of the same nginx, same time',
-  { skip: !canRunLab() && 'needs root', timeout: 300_000 },
+  { skip: skipUnlessRoot(), timeout: 300_000 },
   async () => {
     await withLatencyLab('tcq3', { port: 80, extraServerConfig: 'listen 81;' }, async (lab, online, target) => {
       const load = (port: number, seconds: number): LoadOptions => ({

@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import type { LoadOptions, LoadSummary } from '../../src/lab/loadgen';
 import { percentileUs, wireLatencies } from '../../src/lab/wire-latency';
 import { pooled, say, withLatencyLab } from './latency-lab';
-import { canRunLab, processFigures, startLiveTcpcopy, waitSettled } from './replay-helpers';
+import { skipUnlessRoot, processFigures, startLiveTcpcopy, waitSettled } from './replay-helpers';
 
 /**
  * Issue 3: the online server's request latency with tcpcopy copying its traffic, against the
@@ -33,7 +33,7 @@ function median(xs: number[]): number {
 
 test(
   'online latency (p50, p99) with and without tcpcopy at a fixed rate',
-  { skip: !canRunLab() && 'needs root', timeout: 300_000 },
+  { skip: skipUnlessRoot(), timeout: 300_000 },
   async () => {
     await withLatencyLab('tcq2', { port: 80 }, async (lab, online, target) => {
       const load: LoadOptions = {

@@ -8,7 +8,7 @@ import { clientHash } from '../../src/core/client-map';
 import { parseIpv4 } from '../../src/core/wire/segment';
 import {
   TCPCOPY,
-  canRunLab,
+  skipUnlessRoot,
   processFigures,
   startIntercept,
   startLiveTcpcopy,
@@ -102,7 +102,7 @@ const PATHS = ['/', '/bytes/100', '/bytes/1000', '/status/404'];
 
 test(
   'online mode: live traffic copied to the target (issue 3)',
-  { skip: !canRunLab() && 'needs root', timeout: 600_000 },
+  { skip: skipUnlessRoot(), timeout: 600_000 },
   async (t) => {
     await withLab({ prefix: 'tcq1', clientAddresses: 50 }, async (lab) => {
       const on80 = await lab.startNginx('online', { port: 80 });

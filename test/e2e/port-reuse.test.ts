@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { withLab } from '../../src/lab/lab';
-import { canRunLab, processFigures, startIntercept, startLiveTcpcopy, waitSettled } from './replay-helpers';
+import { skipUnlessRoot, processFigures, startIntercept, startLiveTcpcopy, waitSettled } from './replay-helpers';
 
 /**
  * Issue 3, part 8: client-port reuse. One client opens N connections one after the other from
@@ -46,7 +46,7 @@ one();
 
 test(
   'client-port reuse: new connections from a port whose replay is still closing are replayed, none lost',
-  { skip: !canRunLab() && 'needs root', timeout: 180_000 },
+  { skip: skipUnlessRoot(), timeout: 180_000 },
   async () => {
     await withLab({ prefix: 'tcpr', clientAddresses: 4 }, async (lab) => {
       const online = await lab.startNginx('online', { port: 80 });

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as path from 'node:path';
 import { withLab } from '../../src/lab/lab';
-import { canRunLab, runTcpcopy, startIntercept, waitSettled } from './replay-helpers';
+import { skipUnlessRoot, runTcpcopy, startIntercept, waitSettled } from './replay-helpers';
 import { impair, type Impairment } from './robust-helpers';
 
 /**
@@ -22,7 +22,7 @@ const CASES: readonly Impairment[] = [
 
 test(
   'replay survives loss, reordering and delay on the target and assistant links',
-  { skip: !canRunLab() && 'needs root' },
+  { skip: skipUnlessRoot() },
   async () => {
     await withLab(
       { prefix: 'tcb1', clientAddresses: 50, keepDir: process.env['TCB_TRACE'] !== undefined },

@@ -6,8 +6,10 @@ import { requestAccounting } from '../../../src/run/report';
 const GET_A = 'GET /a HTTP/1.1\r\nHost: x\r\n\r\n';
 const GET_B = 'GET /b HTTP/1.1\r\nHost: x\r\n\r\n';
 
+/** The accounting with in-flight requests counted from the open sessions; asserts nothing is unexplained. */
 function balanced(t: Script): ReturnType<typeof requestAccounting> {
-  const acc = requestAccounting(t.engine.stats);
+  const acc = requestAccounting(t.engine.stats, t.engine.requestsInFlight());
+  assert.equal(acc.unexplained, 0, JSON.stringify(acc));
   assert.equal(acc.balanced, true, JSON.stringify(acc));
   const lost = Object.values(acc.lost).reduce((a, b) => a + b, 0);
   assert.equal(acc.captured, acc.replayed + lost);
@@ -128,4 +130,54 @@ test('-r 50: sampled-out and replayed requests add up to the captured ones', () 
   assert.equal(s.requestsSampledOut, s.sessionsSampledOut * 2);
   const acc = balanced(t);
   assert.equal(acc.captured, 80);
+});
+
+test('in flight is counted from the open sessions, and is gone once they end', () => {
+  const t = new Script();
+  connect(t, 40000);
+  t.targetReplies({ dport: 40000, seq: 5000, ack: 1001, flags: 'SA', mss: 1460 });
+  t.take(); // GET /a sent, not yet acknowledged
+  connect(t, 40001, GET_B); // SYN sent, GET /b waiting for the handshake
+  assert.equal(t.engine.requestsInFlight(), 2);
+  const open = balanced(t);
+  assert.equal(open.inFlight, 2);
+  assert.equal(open.lost['inFlight'], 2);
+  t.targetReplies({ dport: 40000, seq: 5001, ack: 1001 + GET_A.length, flags: 'A' }); // GET /a acknowledged: replayed
+  assert.equal(t.engine.requestsInFlight(), 1);
+  assert.equal(balanced(t).replayed, 1);
+  t.engine.finish(t.now);
+  assert.equal(t.engine.requestsInFlight(), 0);
+  assert.deepEqual(balanced(t).lost, { sampledOut: 0, unfinished: 1 });
+});
+
+test('a remainder the sessions do not explain is unexplained, not hidden as in flight', () => {
+  const t = new Script();
+  for (let i = 0; i < 3; i++) connect(t, 40000 + i);
+  t.engine.finish(t.now);
+  const s = t.engine.stats;
+  assert.deepEqual(balanced(t).lost, { sampledOut: 0, unfinished: 3 });
+  // a counting bug: requests captured that no session, reason or replay accounts for
+  s.requestsCaptured += 63;
+  const acc = requestAccounting(s, t.engine.requestsInFlight());
+  assert.equal(acc.balanced, false);
+  assert.equal(acc.unexplained, 63);
+  assert.equal(acc.inFlight, 0);
+  assert.equal(acc.lost['inFlight'], undefined, 'not called in flight: no session is open');
+  // and the other way round: more replayed + lost than captured
+  s.requestsCaptured -= 63;
+  s.requestsLost.unfinished += 2;
+  const over = requestAccounting(s, t.engine.requestsInFlight());
+  assert.equal(over.unexplained, -2);
+  assert.equal(over.balanced, false);
+});
+
+test('an open session does not explain more than it holds', () => {
+  const t = new Script();
+  connect(t, 40000); // one request in flight
+  const s = t.engine.stats;
+  s.requestsCaptured += 5; // five more that no session holds
+  const acc = requestAccounting(s, t.engine.requestsInFlight());
+  assert.equal(acc.inFlight, 1);
+  assert.equal(acc.unexplained, 5);
+  assert.equal(acc.balanced, false);
 });

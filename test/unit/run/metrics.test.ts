@@ -70,6 +70,7 @@ function report(): ReplayReport {
     durationS: 1,
     capture: { frames: 200, decode: { ok: 200 }, notForTransfers: 0, dropped: 0, damaged: 0, fatal: null },
     engine: e,
+    requestsInFlight: 0,
     channel: {},
     sender: { sent: 99, failed: 0, retried: 0, lastError: '' },
     lag: { p50: 4, p90: 128, p99: 128, samples: 5 },
@@ -97,6 +98,28 @@ test('tcpcopy metrics parse back: HELP/TYPE, outcome and reason labels, the acco
   assert.equal(captured, 25);
   assert.equal(captured, replayed + lost.reduce((a, s) => a + s.value, 0));
   assert.equal(get(p, 'tcpcopy_requests_balanced'), 1);
+  assert.equal(get(p, 'tcpcopy_requests_unexplained'), 0);
+});
+
+test('tcpcopy metrics: requests in open sessions are in flight; a remainder they do not explain is unexplained', () => {
+  const live = report();
+  live.engine.requestsCaptured += 4;
+  live.requestsInFlight = 4;
+  const p = parseProm(tcpcopyMetrics(live, true));
+  assert.equal(get(p, 'tcpcopy_requests_lost_total', { reason: 'inFlight' }), 4);
+  assert.equal(get(p, 'tcpcopy_requests_balanced'), 1);
+  assert.equal(get(p, 'tcpcopy_requests_unexplained'), 0);
+  // 63 captured requests that no session holds and no reason explains
+  const bad = report();
+  bad.engine.requestsCaptured += 63;
+  const q = parseProm(tcpcopyMetrics(bad, true));
+  assert.equal(get(q, 'tcpcopy_requests_balanced'), 0);
+  assert.equal(get(q, 'tcpcopy_requests_unexplained'), 63);
+  assert.equal(get(q, 'tcpcopy_requests_lost_total', { reason: 'inFlight' }), undefined, 'not hidden as in flight');
+  const captured = get(q, 'tcpcopy_requests_captured_total') as number;
+  const replayed = get(q, 'tcpcopy_requests_replayed_total') as number;
+  const lost = q.samples.filter((s) => s.name === 'tcpcopy_requests_lost_total').reduce((a, s) => a + s.value, 0);
+  assert.equal(captured - replayed - lost, 63);
 });
 
 test('lag histogram: cumulative le buckets from the log2 histogram, +Inf = count, sum', () => {
