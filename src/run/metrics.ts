@@ -147,6 +147,15 @@ export function tcpcopyMetrics(r: ReplayReport, channelUp: boolean): string {
     r.process.cpuUserS + r.process.cpuSystemS,
   );
   p.single('resident_memory_bytes', 'gauge', 'Resident memory now, bytes.', process.memoryUsage.rss());
+  const mem = process.memoryUsage();
+  p.single('heap_used_bytes', 'gauge', 'V8 heap in use now, bytes.', mem.heapUsed);
+  p.single('heap_total_bytes', 'gauge', 'V8 heap reserved now (both generations), bytes.', mem.heapTotal);
+  p.single(
+    'external_memory_bytes',
+    'gauge',
+    'Memory of Buffers and other objects outside the V8 heap, bytes.',
+    mem.external,
+  );
   return p.toString();
 }
 
