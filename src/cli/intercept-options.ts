@@ -27,7 +27,10 @@ export interface InterceptConfig {
   readonly daemon: boolean;
   /** Idle route expiry in seconds, `--route-timeout`; default 120. */
   readonly routeTimeoutS: number;
-  /** Send 192-byte records with up to 128 payload bytes, `--payload` (the original's "with payload" build). */
+  /**
+   * Send 192-byte records as the original intercept built `--with-resp-payload` does,
+   * `--payload`: a reply's whole payload, when it is 1..128 bytes, right after its TCP header.
+   */
   readonly payload: boolean;
   /** Capture snaplen in bytes, `--snaplen`; default 160 (headers), 320 with --payload. */
   readonly snaplen: number;
@@ -78,8 +81,10 @@ returns their headers to the tcpcopy instances connected on the channel port.
       --secret-file FILE  channel v2: tcpcopy must prove the shared secret in FILE
       --report FILE       write the final counters as JSON to FILE at exit
       --metrics HOST:PORT serve Prometheus metrics (text format) at http://HOST:PORT/metrics
-      --payload           send 192-byte records with up to 128 payload bytes
-                          (tcpcopy must use the same record variant)
+      --payload           send 192-byte records as the original intercept built
+                          --with-resp-payload: a reply's payload, only when it is
+                          1..128 bytes, right after its TCP header (tcpcopy must
+                          use the same record variant)
       --snaplen BYTES     capture snaplen (default: 160, 320 with --payload)
       --capture-delay MS  longest a reply waits in the capture ring before intercept
                           reads it (1..1000, default 1): larger = fewer wake-ups, less
