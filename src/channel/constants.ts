@@ -24,11 +24,13 @@ export const RECORD_TCP_BYTES = 44;
 export const RECORD_MAX_TCP_OPTIONS = 24;
 /** A record without payload: 20-byte IPv4 header + 44 bytes of TCP header. */
 export const RECORD_BYTES = 64;
-/** Offset of the payload in a "with payload" record. */
-export const RECORD_PAYLOAD_OFF = 64;
-/** Most payload bytes a "with payload" record carries. */
+/**
+ * Most payload bytes a "with payload" record carries (the original's MAX_PAYLOAD_LEN): a reply
+ * whose whole payload is 1..128 bytes has it copied right after its TCP header (record offset
+ * 20 + doff*4); a longer one carries none.
+ */
 export const RECORD_MAX_PAYLOAD = 128;
-/** A "with payload" record: RECORD_BYTES + RECORD_MAX_PAYLOAD. */
+/** A "with payload" record (the original intercept built `--with-resp-payload`): RECORD_BYTES + RECORD_MAX_PAYLOAD. */
 export const RECORD_PAYLOAD_BYTES = 192;
 
 /** Size of a frame's record-count prefix. */

@@ -4,7 +4,10 @@
  * Record layout (all as captured, network order):
  *   [0, 20)   the IPv4 header, IHL forced to 5 (see "normalisation" below)
  *   [20, 64)  the TCP header with up to 24 bytes of options, zero-padded
- *   [64, 192) "with payload" variant only: the first up to 128 payload bytes, zero-padded
+ *   "with payload" variant only (192 bytes, the original intercept built --with-resp-payload):
+ *   a reply whose WHOLE payload is 1..128 bytes has it copied right after the TCP header, at
+ *   20 + doff*4 (52 with timestamps); a longer reply (or one the snaplen cut) carries none.
+ *   The rest is zero.
  *
  * Normalisation, so that a record always parses as an IPv4 packet whose total length still
  * tells how much payload the reply carried:
@@ -23,7 +26,6 @@ import {
   RECORD_MAX_PAYLOAD,
   RECORD_MAX_TCP_OPTIONS,
   RECORD_PAYLOAD_BYTES,
-  RECORD_PAYLOAD_OFF,
   RECORD_TCP_BYTES,
   type RecordBytes,
 } from './constants';
@@ -31,9 +33,10 @@ import {
 /**
  * Writes the record of the packet described by `seg` (as filled by decodeFrame) into
  * `out[outOff .. outOff+recordBytes)`. Never throws for a segment a decoder accepted;
- * copies only bytes present in `seg.buf` (its capLen).
+ * copies only bytes present in `seg.buf` (its capLen). Returns the payload bytes copied
+ * (192-byte records only: the whole payload when it is 1..128 bytes and was captured, else 0).
  */
-export function writeRecord(seg: TcpSegment, out: Buffer, outOff: number, recordBytes: RecordBytes): void {
+export function writeRecord(seg: TcpSegment, out: Buffer, outOff: number, recordBytes: RecordBytes): number {
   out.fill(0, outOff, outOff + recordBytes);
   const src = seg.buf;
   const capEnd = Math.min(src.length, seg.ipOff + seg.capLen);
@@ -55,11 +58,13 @@ export function writeRecord(seg: TcpSegment, out: Buffer, outOff: number, record
   out.writeUInt16BE(Math.max(0, Math.min(0xffff, totalLen)), outOff + 2);
   out.writeUInt16BE(0, outOff + 10);
   out.writeUInt16BE(ipv4HeaderChecksum(out, outOff), outOff + 10);
-  if (recordBytes === RECORD_PAYLOAD_BYTES) {
-    const pOff = seg.tcpOff + seg.tcpHdrLen;
-    const n = Math.max(0, Math.min(RECORD_MAX_PAYLOAD, seg.payloadLen, capEnd - pOff));
-    if (n > 0) src.copy(out, outOff + RECORD_PAYLOAD_OFF, pOff, pOff + n);
-  }
+  if (recordBytes !== RECORD_PAYLOAD_BYTES) return 0;
+  // The original: only a whole payload of 1..128 bytes, right after the (kept) TCP header.
+  const n = seg.payloadLen;
+  const pOff = seg.tcpOff + seg.tcpHdrLen;
+  if (n < 1 || n > RECORD_MAX_PAYLOAD || capEnd - pOff < n) return 0;
+  src.copy(out, tcpOut + tcpKeep, pOff, pOff + n);
+  return n;
 }
 
 /** Zeroes, from the first option that does not fit completely in `len` bytes, to the end. */
@@ -80,14 +85,41 @@ function trimOptions(b: Buffer, off: number, len: number): void {
 }
 
 /**
+ * Offset of the payload in a "with payload" record at `buf[off]`: right after its TCP header,
+ * `off + 20 + doff*4` (the TCP header sits at 20 whatever the IHL says, as the original lays it).
+ */
+export function recordPayloadOff(buf: Buffer, off: number): number {
+  return off + RECORD_IP_BYTES + ((buf[off + RECORD_IP_BYTES + 12] as number) >> 4) * 4;
+}
+
+/**
  * Number of payload bytes a "with payload" record at `buf[off .. off+len)` carries at
- * `off + RECORD_PAYLOAD_OFF`: min(128, payload length per the IP/TCP headers, what is present).
- * 0 for a 64-byte record or a malformed one.
+ * recordPayloadOff(): the reply's payload length (IP total length - IHL*4 - doff*4) when it is
+ * 1..128 and fits in the record, else 0 (a longer reply carries none; a 64-byte record never).
  */
 export function recordPayloadLen(buf: Buffer, off: number, len: number): number {
-  if (len <= RECORD_PAYLOAD_OFF || off + len > buf.length) return 0;
-  const totalLen = buf.readUInt16BE(off + 2);
+  if (len < RECORD_PAYLOAD_BYTES || off + len > buf.length) return 0;
+  const ihl = ((buf[off] as number) & 0x0f) * 4;
   const tcpHdr = ((buf[off + RECORD_IP_BYTES + 12] as number) >> 4) * 4;
-  const p = totalLen - RECORD_IP_BYTES - tcpHdr;
-  return Math.max(0, Math.min(RECORD_MAX_PAYLOAD, p, len - RECORD_PAYLOAD_OFF));
+  const p = buf.readUInt16BE(off + 2) - ihl - tcpHdr;
+  if (p < 1 || p > RECORD_MAX_PAYLOAD || RECORD_IP_BYTES + tcpHdr + p > len) return 0;
+  return p;
+}
+
+/**
+ * Makes a record laid out by the original intercept parse like ours: it copies the 20-byte
+ * IPv4 header as captured, so a reply with IP options keeps IHL > 5 although the TCP header
+ * sits at offset 20. Rewrites such a record in place to IHL 5, total length reduced by the
+ * option bytes (payload length unchanged), header checksum recomputed. No-op for IHL 5.
+ * Call it before recordPayloadLen/parseIpv4Tcp.
+ */
+export function normaliseRecordIp(buf: Buffer, off: number): void {
+  const vihl = buf[off] as number;
+  const ihl = vihl & 0x0f;
+  if (ihl <= 5 || vihl >> 4 !== 4) return;
+  const total = buf.readUInt16BE(off + 2) - (ihl - 5) * 4;
+  buf[off] = 0x45;
+  buf.writeUInt16BE(Math.max(0, total), off + 2);
+  buf.writeUInt16BE(0, off + 10);
+  buf.writeUInt16BE(ipv4HeaderChecksum(buf, off), off + 10);
 }

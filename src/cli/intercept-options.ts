@@ -88,7 +88,7 @@ export const INTERCEPT_OPTIONS: readonly OptionSpec<'Capture' | 'Channel' | 'NFQ
     long: 'payload',
     kind: 'boolean',
     group: 'Channel',
-    doc: 'send 192-byte records with up to 128 payload bytes (tcpcopy must use the same record variant)',
+    doc: "send 192-byte records as the original intercept built --with-resp-payload: a reply's payload, only when it is 1..128 bytes, right after its TCP header (tcpcopy must use the same record variant)",
   },
   {
     long: 'secret-file',

@@ -23,7 +23,10 @@ export interface InterceptConfig {
   readonly daemon: boolean;
   /** Idle route expiry in seconds, `--route-timeout`; default 120. */
   readonly routeTimeoutS: number;
-  /** Send 192-byte records with up to 128 payload bytes, `--payload` (the original's "with payload" build). */
+  /**
+   * Send 192-byte records as the original intercept built `--with-resp-payload` does,
+   * `--payload`: a reply's whole payload, when it is 1..128 bytes, right after its TCP header.
+   */
   readonly payload: boolean;
   /** Capture snaplen in bytes, `--snaplen`; default 160 (headers), 320 with --payload. */
   readonly snaplen: number;

@@ -9,6 +9,7 @@ import type { Socket } from 'node:net';
 import { TcpcopyError } from '../core/errors';
 import { encodeClientMsg } from '../channel/client-msg';
 import { CLIENT_MSG_BYTES, MSG_CLIENT_ADD, MSG_CLIENT_DEL, type RecordBytes } from '../channel/constants';
+import type { RecordHandler } from '../channel/payload';
 import { type Conn, type ConnEnv, newConn, openConn, writeBatch } from './channel-conn';
 
 /** Default connections per intercept (the original's `-C` default). */
@@ -28,7 +29,10 @@ export interface ChannelClientOptions {
    * original tcpcopy exits).
    */
   reconnect: boolean;
-  /** Record variant: 64 (headers only) or 192 (headers + up to 128 payload bytes). */
+  /**
+   * Record variant of a 1.x channel: 64 (headers only) or 192 (the original intercept built
+   * --with-resp-payload: a reply's whole payload when it is 1..128 bytes).
+   */
   recordBytes: RecordBytes;
   /** Time allowed for each connection attempt in ms; default 3000. */
   connectTimeoutMs?: number;
@@ -137,7 +141,7 @@ export class ChannelClient {
 
   constructor(
     private readonly opts: ChannelClientOptions,
-    onRecord: (buf: Buffer, off: number, len: number) => void,
+    onRecord: RecordHandler,
     private readonly log: ChannelLog,
   ) {
     if (opts.servers.length === 0)

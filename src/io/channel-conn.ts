@@ -10,7 +10,9 @@ import { TcpcopyError } from '../core/errors';
 import { CHANNEL_VERSION_V2, V2_NONCE_BYTES, V2_RECORD_BYTES, V2ClientHandshake, v2ToV1 } from '../channel/v2';
 import { encodeHello } from '../channel/client-msg';
 import { FrameDecoder } from '../channel/frame';
-import { CLIENT_MSG_BYTES, type RecordBytes } from '../channel/constants';
+import { CLIENT_MSG_BYTES, RECORD_PAYLOAD_BYTES, type RecordBytes } from '../channel/constants';
+import { normaliseRecordIp, recordPayloadLen, recordPayloadOff } from '../channel/record';
+import { newReplyPayload, type RecordHandler } from '../channel/payload';
 import type { ChannelClientStats } from './channel-client';
 
 /** Size of each connection's reused read buffer, bytes. */
@@ -64,8 +66,8 @@ export interface ConnEnv {
   readonly secret: Buffer | null;
   /** Record variant of a 1.x channel: 64 or 192 bytes. */
   readonly recordBytes: RecordBytes;
-  /** Gets every reply record (1.x layout). */
-  readonly onRecord: (buf: Buffer, off: number, len: number) => void;
+  /** Gets every reply record (1.x layout) and, on a channel that carries payload, its payload. */
+  readonly onRecord: RecordHandler;
   /** The client's counters. */
   readonly st: ChannelClientStats;
   /** Scratch for a v2 record translated to the 1.x layout. */
@@ -114,9 +116,9 @@ export function openConn(c: Conn, env: ConnEnv): Promise<void> {
     const secret = env.secret;
     const dec =
       secret === null
-        ? new FrameDecoder(env.recordBytes, env.onRecord)
+        ? v1Decoder(env)
         : new FrameDecoder(V2_RECORD_BYTES, (b, o) => {
-            if (v2ToV1(b, o, env.v1rec, 0) === 4) env.onRecord(env.v1rec, 0, 64);
+            if (v2ToV1(b, o, env.v1rec, 0) === 4) env.onRecord(env.v1rec, 0, 64, null);
             else st.recordsSkipped++;
           });
     // channel v2 handshake: bytes from intercept before the frames start
@@ -221,6 +223,31 @@ export function openConn(c: Conn, env: ConnEnv): Promise<void> {
             : 'closed by intercept',
         );
     });
+  });
+}
+
+/**
+ * The frame decoder of a 1.x channel. Records from the original intercept keep the reply's IHL
+ * (> 5 with IP options) although the TCP header sits at 20: normaliseRecordIp fixes that in
+ * place. 192-byte records hand on their payload (the whole payload when 1..128 bytes, none
+ * above: then `truncated`).
+ */
+function v1Decoder(env: ConnEnv): FrameDecoder {
+  if (env.recordBytes !== RECORD_PAYLOAD_BYTES)
+    return new FrameDecoder(env.recordBytes, (b, o, l) => {
+      normaliseRecordIp(b, o);
+      env.onRecord(b, o, l, null);
+    });
+  const pv = newReplyPayload();
+  return new FrameDecoder(RECORD_PAYLOAD_BYTES, (b, o, l) => {
+    normaliseRecordIp(b, o);
+    const n = recordPayloadLen(b, o, l);
+    pv.buf = b;
+    pv.off = recordPayloadOff(b, o);
+    pv.len = n;
+    // the reply's payload length per its headers (normalised: IHL 5)
+    pv.truncated = n === 0 && b.readUInt16BE(o + 2) - 20 - ((b[o + 32] as number) >> 4) * 4 > 0;
+    env.onRecord(b, o, l, pv);
   });
 }
 

@@ -31,6 +31,7 @@ export interface ExpectedRecord {
   ipTotalLen: number;
   tcpHdrLen: number;
   payloadLen: number;
+  /** Hex of the payload a 192-byte record carries ('' when none: the reply's payload is 0 or over 128 bytes). */
   payload?: string;
 }
 
@@ -39,6 +40,7 @@ export function expected(): {
   'frame-1': ExpectedRecord[];
   'frame-16': ExpectedRecord[];
   'frame-payload': ExpectedRecord[];
+  'frame-c-edge': ExpectedRecord[];
   pcapIndex: Record<string, number[]>;
 } {
   return JSON.parse(fs.readFileSync(path.join(FIXTURES, 'expected.json'), 'utf8'));

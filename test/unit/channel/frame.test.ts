@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { FrameDecoder, FrameEncoder } from '../../../src/channel/frame';
-import { recordPayloadLen, writeRecord } from '../../../src/channel/record';
+import { normaliseRecordIp, recordPayloadLen, recordPayloadOff, writeRecord } from '../../../src/channel/record';
 import type { RecordBytes } from '../../../src/channel/constants';
 import { decodeFrame, parseIpv4Tcp } from '../../../src/core/wire/decode';
 import { ipToString, newSegment } from '../../../src/core/wire/segment';
@@ -36,6 +36,7 @@ function check(recs: Buffer[], want: ExpectedRecord[], rb: RecordBytes): void {
   recs.forEach((r, i) => {
     const w = want[i] as ExpectedRecord;
     assert.equal(r.length, rb);
+    normaliseRecordIp(r, 0);
     assert.equal(parseIpv4Tcp(r, 0, r.length, seg, true), 'ok');
     assert.deepEqual(
       {
@@ -54,7 +55,13 @@ function check(recs: Buffer[], want: ExpectedRecord[], rb: RecordBytes): void {
     );
     if (w.payload !== undefined) {
       const n = recordPayloadLen(r, 0, r.length);
-      assert.equal(r.subarray(64, 64 + n).toString('hex'), w.payload);
+      const at = recordPayloadOff(r, 0);
+      assert.equal(at, 20 + w.tcpHdrLen, 'right after the TCP header, at 20 + doff*4');
+      assert.equal(r.subarray(at, at + n).toString('hex'), w.payload);
+      assert.ok(
+        r.subarray(at + n).every((x) => x === 0),
+        'zero after the payload',
+      );
     }
   });
 }
@@ -75,6 +82,7 @@ test('decoding the fixtures gives the captured header values, split at every poi
     ['frame-1', 64],
     ['frame-16', 64],
     ['frame-payload', 192],
+    ['frame-c-edge', 192],
   ] as const) {
     const bytes = hex(`${name}.hex`);
     const want = exp[name];

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { recordPayloadLen, writeRecord } from '../../../src/channel/record';
+import { normaliseRecordIp, recordPayloadLen, recordPayloadOff, writeRecord } from '../../../src/channel/record';
 import { parseIpv4Tcp } from '../../../src/core/wire/decode';
 import { fillIpv4TcpChecksums, ipv4HeaderChecksum } from '../../../src/core/wire/checksum';
 import { newSegment, parseIpv4, TCP_ACK, TCP_SYN } from '../../../src/core/wire/segment';
@@ -94,30 +94,82 @@ test('TCP options beyond 24 bytes: cut at an option boundary, data offset 11, pa
   assert.equal(s2.tsEcr, 6);
 });
 
-test('payload variant: up to 128 payload bytes at offset 64', () => {
-  for (const pay of [0, 1, 100, 128, 1000]) {
-    const p = packet(0, SYNACK_OPTS.subarray(0, 12), pay);
+test('payload variant: a whole payload of 1..128 bytes right after the TCP header, none otherwise', () => {
+  for (const [optBytes, pay] of [
+    [12, 0],
+    [12, 1],
+    [12, 100],
+    [12, 128],
+    [12, 129],
+    [12, 1000],
+    [0, 128],
+    [20, 128],
+  ] as const) {
+    const p = packet(0, SYNACK_OPTS.subarray(0, optBytes), pay);
     const seg = newSegment();
     assert.equal(parseIpv4Tcp(p, 0, p.length, seg), 'ok');
     const r = Buffer.alloc(192 + 10, 0xee);
-    writeRecord(seg, r, 5, 192);
-    const n = recordPayloadLen(r, 5, 192);
-    assert.equal(n, Math.min(128, pay));
-    assert.deepEqual(r.subarray(5 + 64, 5 + 64 + n), p.subarray(52, 52 + n));
-    assert.ok(r.subarray(5 + 64 + n, 5 + 192).every((x) => x === 0));
+    const copied = writeRecord(seg, r, 5, 192);
+    const want = pay >= 1 && pay <= 128 ? pay : 0;
+    assert.equal(copied, want);
+    assert.equal(recordPayloadLen(r, 5, 192), want);
+    const at = recordPayloadOff(r, 5);
+    assert.equal(at, 5 + 20 + 20 + optBytes);
+    assert.deepEqual(r.subarray(at, at + want), p.subarray(40 + optBytes, 40 + optBytes + want));
+    assert.deepEqual(r.subarray(5, at), Buffer.concat([p.subarray(0, 40 + optBytes)]), 'headers as captured');
+    assert.ok(r.subarray(at + want, 5 + 192).every((x) => x === 0));
     assert.equal(r[4], 0xee);
     assert.equal(r[5 + 192], 0xee);
+    assert.equal(recordPayloadLen(r, 5, 64), 0, 'a 64-byte record carries none');
   }
 });
 
-test('snaplen-cut capture: missing bytes are zero, payload copy bounded by what was captured', () => {
-  const p = packet(0, SYNACK_OPTS, 500);
-  const cut = p.subarray(0, 70); // 60 header + 10 payload bytes
+test('payload variant with a TCP header cut to 44 bytes: payload at 64, up to 128 bytes', () => {
+  const opts = Buffer.concat([
+    Buffer.from('0101080a0000000500000006', 'hex'),
+    Buffer.from([1, 1, 5, 18]),
+    Buffer.alloc(16, 9),
+  ]);
+  const p = packet(0, opts, 128);
+  const seg = newSegment();
+  assert.equal(parseIpv4Tcp(p, 0, p.length, seg), 'ok');
+  const r = Buffer.alloc(192);
+  assert.equal(writeRecord(seg, r, 0, 192), 128);
+  assert.equal(recordPayloadOff(r, 0), 64);
+  assert.equal(recordPayloadLen(r, 0, 192), 128);
+  assert.deepEqual(r.subarray(64), p.subarray(20 + 52));
+});
+
+test('normaliseRecordIp: a record with IHL > 5 (as the original copies it) parses like ours', () => {
+  const p = packet(8, SYNACK_OPTS.subarray(0, 12), 10);
+  // the original's layout: 20 IP header bytes as captured, TCP header at 20, payload after it
+  const r = Buffer.alloc(192);
+  p.copy(r, 0, 0, 20);
+  p.copy(r, 20, 28, 28 + 32 + 10);
+  assert.equal(recordPayloadLen(r, 0, 192), 10, 'length from IHL and doff before normalising');
+  normaliseRecordIp(r, 0);
+  assert.equal(r[0], 0x45);
+  assert.equal(r.readUInt16BE(2), p.length - 8);
+  assert.equal(r.readUInt16BE(10), ipv4HeaderChecksum(r, 0));
+  const s = newSegment();
+  assert.equal(parseIpv4Tcp(r, 0, 192, s, true), 'ok');
+  assert.equal(s.payloadLen, 10);
+  assert.equal(s.srcPort, 8080);
+  assert.equal(recordPayloadLen(r, 0, 192), 10);
+  assert.deepEqual(r.subarray(recordPayloadOff(r, 0), 52 + 10), p.subarray(60, 70));
+  const again = Buffer.from(r);
+  normaliseRecordIp(r, 0);
+  assert.deepEqual(r, again, 'IHL 5: unchanged');
+});
+
+test('snaplen-cut capture: missing bytes are zero, a payload not captured whole is not copied', () => {
+  const p = packet(0, SYNACK_OPTS, 100);
+  const cut = p.subarray(0, 70); // 60 header + 10 of the 100 payload bytes
   const seg = newSegment();
   assert.equal(parseIpv4Tcp(cut, 0, cut.length, seg), 'ok');
   const r = Buffer.alloc(192);
-  writeRecord(seg, r, 0, 192);
+  assert.equal(writeRecord(seg, r, 0, 192), 0);
   assert.equal(r.readUInt16BE(2), p.length);
-  assert.deepEqual(r.subarray(64, 64 + 10), cut.subarray(60, 70));
-  assert.ok(r.subarray(74).every((x) => x === 0));
+  assert.deepEqual(r.subarray(0, 60), cut.subarray(0, 60));
+  assert.ok(r.subarray(60).every((x) => x === 0));
 });

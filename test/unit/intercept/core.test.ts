@@ -184,15 +184,27 @@ test('a connection without hello or sending garbage is refused; others keep work
   assert.equal(st.peersTotal, 3);
 });
 
-test('payload variant: 192-byte records, 6 per frame', () => {
+test('payload variant: 192-byte records, 6 per frame, payload right after the TCP header when 1..128 bytes', () => {
   const { core, out } = setup({ recordBytes: 192 });
   const p = core.addPeer('p');
   core.clientBytes(p, msgs([MSG_CLIENT_ADD, 40001, 8080]), 0);
-  const s = SEGS.find((x) => x.dstPort === 40001 && x.payloadLen > 0)!;
-  for (let i = 0; i < 7; i++) core.reply(s, 1);
+  const big = SEGS.find((x) => x.dstPort === 40001 && x.payloadLen > 128)!;
+  const small = SEGS.find((x) => x.dstPort === 40001 && x.payloadLen > 0 && x.payloadLen <= 128)!;
+  for (let i = 0; i < 6; i++) core.reply(big, 1);
+  core.reply(small, 1);
   core.flush();
   const b = out.get(p)![0]!;
   assert.equal(b.length, 2 + 6 * 192 + 2 + 192);
   assert.equal(b.readUInt16BE(0), 6);
-  assert.deepEqual(b.subarray(2 + 64, 2 + 64 + 16), s.buf.subarray(s.payloadOff, s.payloadOff + 16));
+  assert.ok(
+    b.subarray(2 + 20 + big.tcpHdrLen, 2 + 192).every((x) => x === 0),
+    'over 128 bytes: no payload',
+  );
+  const r = 2 + 6 * 192 + 2;
+  const at = r + 20 + small.tcpHdrLen;
+  assert.deepEqual(
+    b.subarray(at, at + small.payloadLen),
+    small.buf.subarray(small.payloadOff, small.payloadOff + small.payloadLen),
+  );
+  assert.ok(b.subarray(at + small.payloadLen, r + 192).every((x) => x === 0));
 });

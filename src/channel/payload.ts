@@ -1,0 +1,27 @@
+/**
+ * The reply payload that comes with a record, as tcpcopy's channel client hands it on: from a
+ * 1.x "with payload" record (192 bytes, the original's layout) or a channel v2 record of a
+ * session that asked for payload (see doc/protocol.md). One reused view per connection.
+ */
+
+/** Payload bytes of one reply record: `buf[off .. off+len)`, valid only during the onRecord call. */
+export interface ReplyPayload {
+  buf: Buffer;
+  off: number;
+  /** Payload bytes carried (0 when the reply had none, or when none was sent). */
+  len: number;
+  /**
+   * True when the reply carried more payload than was sent: over the cap (v2 `--payload-max`),
+   * cut by intercept's snaplen, or (1.x) over 128 bytes, when the original sends none.
+   * The full length is still the IP total length minus the headers.
+   */
+  truncated: boolean;
+}
+
+/** A fresh view (one per connection; refilled for every record). */
+export function newReplyPayload(): ReplyPayload {
+  return { buf: Buffer.alloc(0), off: 0, len: 0, truncated: false };
+}
+
+/** What tcpcopy's channel client calls for each reply record (1.x layout, 64 or 192 bytes). */
+export type RecordHandler = (buf: Buffer, off: number, len: number, payload: ReplyPayload | null) => void;
