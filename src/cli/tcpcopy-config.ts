@@ -1,148 +1,78 @@
-import * as fs from 'node:fs';
-import { parseArgs } from 'node:util';
+/**
+ * tcpcopy's command line: parsed once, with the option table (tcpcopy-options.ts) and the
+ * shared machinery (option-table.ts), into a frozen TcpcopyConfig (src/config/). Pure: the
+ * parser reads no file; whether `-i` names a file or devices is decided by the runner
+ * (src/run/input.ts).
+ */
 import { TcpcopyError } from '../core/errors';
 import { type ClientIpSpec, parseClientIpList } from '../core/client-map';
-import { parseIpv4 } from '../core/wire/segment';
+import { ipToString, parseIpv4 } from '../core/wire/segment';
+import {
+  defaultTcpcopyConfig,
+  type InterceptAddress,
+  RAMP_MS,
+  TCPCOPY_DEFAULTS as D,
+  type TcpcopyConfig,
+} from '../config/tcpcopy-config';
 import { TCPCOPY_OPTIONS } from './tcpcopy-options';
-import { parseTransferList, type Transfer } from './transfer';
-import { type MetricsAddress, parseMetricsAddress } from '../io/metrics-server';
-import { LIVE_RING_BLOCK_TIMEOUT_MS } from '../run/live-input';
-import { DEFAULT_MAX_GAP_MS } from '../run/offline-feed';
-
-/** Where packets come from. */
-export type InputSpec = { kind: 'offline'; file: string } | { kind: 'live'; devices: readonly string[] };
-
-/** tcpcopy's validated, frozen configuration: parsed once from argv, read-only afterwards. */
-export interface TcpcopyConfig {
-  /** -x */
-  transfers: readonly Transfer[];
-  /** -s with -p as the default port */
-  intercepts: readonly { host: string; port: number }[];
-  /** -C connections per intercept (1..11), default 2 */
-  connections: number;
-  /** -L reconnect when intercept goes away */
-  reconnect: boolean;
-  /** --secret-file: channel v2 shared secret file (intercept needs the same); null = 1.x channel. Not in the original. */
-  secretFile: string | null;
-  /** -c */
-  clientIps: readonly ClientIpSpec[];
-  /** -H: replaces 127.0.0.0/8 client addresses; 0 = off */
-  localhostIp: number;
-  /** -n 1..1023 */
-  replicas: number;
-  /** -f 0..63 */
-  portOffset: number;
-  /** -r 1..100 */
-  samplePercent: number;
-  /** -g: ramp over 100 s (ms), 0 = off */
-  rampMs: number;
-  /** -i / --offline */
-  input: InputSpec;
-  /** -F, null = built from the transfers */
-  filter: string | null;
-  /** -B MiB */
-  bufferMB: number;
-  /** -S bytes */
-  snaplen: number;
-  /** --capture-delay ms (no original flag): live ring block retire timeout; default 10 */
-  captureDelayMs: number;
-  /** -o device, null = raw IP send */
-  sendDevice: string | null;
-  /** -a (0 = unpaced) */
-  accelerate: number;
-  /** -I ms, 0 = off */
-  idleGapMs: number;
-  /** --max-gap in ms (no original flag): longer recorded gaps are skipped and reported; 0 = off; default 1 h */
-  maxGapMs: number;
-  /** -T */
-  repeats: number;
-  /** -t in ms */
-  sessionTimeoutMs: number;
-  /** -k in ms */
-  keepaliveTimeoutMs: number;
-  /** -W */
-  noWait: boolean;
-  /** -O */
-  onlySyn: boolean;
-  /** -D */
-  mss: number;
-  /** -M */
-  mtu: number;
-  /** -R in ms */
-  rtoMs: number;
-  /** --delayed-ack in ms */
-  delayedAckMs: number;
-  /** --nice: niceness applied at start (-20..19) */
-  nice: number;
-  /** -m MiB, 0 = off */
-  memoryMB: number;
-  /** -l */
-  logFile: string | null;
-  /** -P */
-  pidFile: string | null;
-  /** -d */
-  daemon: boolean;
-  logFormat: 'text' | 'json';
-  debug: boolean;
-  /** --report json:FILE */
-  reportFile: string | null;
-  /** --status seconds (0 = none) */
-  statusIntervalMs: number;
-  /** --status-style: 'line' refreshes one terminal line every second, 'plain' logs lines every --status S, 'auto' (default) picks line when stderr is a TTY. */
-  statusStyle: 'auto' | 'line' | 'plain';
-  /** --metrics HOST:PORT: Prometheus endpoint address; null (default) = off. */
-  metrics: MetricsAddress | null;
-  help: boolean;
-  version: boolean;
-}
-
-function badOption(flag: string, value: string, expected: string): TcpcopyError {
-  return new TcpcopyError('ERR_BAD_OPTION', `${flag} ${value}: expected ${expected}`, { option: flag, value });
-}
-
-function intOption(flag: string, text: string | undefined, def: number, min: number, max: number): number {
-  if (text === undefined) return def;
-  if (!/^\d+$/.test(text)) throw badOption(flag, text, `an integer ${min}..${max}`);
-  const v = Number(text);
-  if (v < min || v > max) throw badOption(flag, text, `an integer ${min}..${max}`);
-  return v;
-}
-
-function numOption(flag: string, text: string | undefined, def: number, min: number, max: number): number {
-  if (text === undefined) return def;
-  const v = Number(text);
-  if (text.trim() === '' || !Number.isFinite(v) || v < min || v > max)
-    throw badOption(flag, text, `a number ${min}..${max}`);
-  return v;
-}
-
-/** Parses --nice: an integer -20..19. */
-function niceOption(text: string | undefined): number {
-  if (text === undefined) return 0;
-  const v = Number(text);
-  if (!/^-?\d+$/.test(text) || v < -20 || v > 19) throw badOption('--nice', text, 'an integer -20..19');
-  return v;
-}
+import { parseTransferList } from './transfer';
+import { parseMetricsAddress } from '../io/metrics-server';
+import { badOption, choiceArg, intArg, numArg, optionError, parseOptionTable } from './option-table';
 
 /** Parses -H: an IPv4 address that is not itself a loopback address. */
 function parseLocalhostIp(text: string | undefined): number {
-  if (text === undefined) return 0;
+  if (text === undefined) return D.localhostIp;
   const ip = parseIpv4(text);
   if (ip < 0 || ip >>> 24 === 127 || ip === 0)
     throw badOption('-H', text, 'an IPv4 address outside 127.0.0.0/8, e.g. -H 198.18.1.9');
   return ip;
 }
 
+/**
+ * Why an address cannot be a replayed client's (the target's replies to it would never reach
+ * intercept), or null: unspecified (0.0.0.0/8), loopback, multicast, reserved and broadcast.
+ */
+function unusableClientAddress(ip: number): string | null {
+  const top = ip >>> 24;
+  if (top === 0) return 'is in 0.0.0.0/8 (unspecified)';
+  if (top === 127) return 'is a loopback address';
+  if (top >= 224 && top < 240) return 'is a multicast address';
+  if (top >= 240) return ip === 0xffffffff ? 'is the broadcast address' : 'is in the reserved 240.0.0.0/4';
+  return null;
+}
+
+/** Parses -c and refuses addresses that no target reply can come back to. */
+function parseClientIps(text: string | undefined): readonly ClientIpSpec[] {
+  if (text === undefined) return [];
+  const specs = parseClientIpList(text);
+  for (const s of specs) {
+    const ip = s.kind === 'exact' ? s.ip : s.base;
+    const why = unusableClientAddress(ip);
+    if (why !== null)
+      throw new TcpcopyError(
+        'ERR_BAD_CLIENT_IP',
+        `-c ${text}: ${ipToString(ip)} ${why}; the target must be able to answer the client addresses through intercept, e.g. -c 198.18.5.x routed via the assistant`,
+        { option: '-c', value: text },
+      );
+  }
+  return specs;
+}
+
 /** Parses `-s ip[:port],...`. */
-export function parseInterceptList(text: string, defPort: number): { host: string; port: number }[] {
-  const out: { host: string; port: number }[] = [];
+export function parseInterceptList(text: string, defPort: number): InterceptAddress[] {
+  const out: InterceptAddress[] = [];
   for (const raw of text.split(',')) {
     const item = raw.trim();
     if (item === '') continue;
-    const [host, portText] = item.split(':');
-    if (host === undefined || parseIpv4(host) < 0)
+    const [host, portText, extra] = item.split(':');
+    if (host === undefined || extra !== undefined || parseIpv4(host) < 0)
       throw badOption('-s', text, 'IP[:PORT],... e.g. 198.18.0.3 or 198.18.0.3:36524');
-    const port = portText === undefined ? defPort : intOption('-s', portText, defPort, 1, 65535);
+    let port = defPort;
+    if (portText !== undefined) {
+      port = Number(portText);
+      if (!/^\d{1,5}$/.test(portText) || port < 1 || port > 65535)
+        throw optionError('-s', item, `the port "${portText}" is not a TCP port 1..65535; e.g. -s ${host}:36524`);
+    }
     out.push({ host, port });
   }
   if (out.length === 0) throw badOption('-s', text, 'at least one intercept address');
@@ -169,30 +99,20 @@ export function joinReportArgs(argv: readonly string[]): string[] {
   return out;
 }
 
+/** A file name option: undefined stays null, an empty name is refused. */
+function fileArg(flag: string, text: string | undefined): string | null {
+  if (text === '') throw badOption(flag, "''", 'a file name');
+  return text ?? null;
+}
+
 /** Parses tcpcopy's argv (without node and script) into a frozen config; throws TcpcopyError on bad input. */
 export function parseTcpcopyArgs(argv: readonly string[]): TcpcopyConfig {
-  const options: Record<string, { type: 'string' | 'boolean'; short?: string }> = {};
-  for (const o of TCPCOPY_OPTIONS)
-    options[o.long] = o.short !== undefined ? { type: o.kind, short: o.short } : { type: o.kind };
-  let values: Record<string, string | boolean | undefined>;
-  try {
-    ({ values } = parseArgs({ args: joinReportArgs(argv), options, strict: true, allowPositionals: false }) as {
-      values: Record<string, string | boolean | undefined>;
-    });
-  } catch (e) {
-    throw new TcpcopyError(
-      'ERR_BAD_OPTION',
-      `${(e as Error).message.replace(/\. To specify.*$/s, '')}; see tcpcopy -h`,
-    );
-  }
-  const str = (k: string): string | undefined => (typeof values[k] === 'string' ? values[k] : undefined);
-  const bool = (k: string): boolean => values[k] === true;
-  const help = bool('help');
-  const version = bool('version');
-  const base = { help, version };
-  if (help || version) return Object.freeze({ ...emptyConfig(), ...base });
+  const o = parseOptionTable('tcpcopy', TCPCOPY_OPTIONS, joinReportArgs(argv));
+  const help = o.bool('help');
+  const version = o.bool('version');
+  if (help || version) return Object.freeze({ ...defaultTcpcopyConfig(), help, version });
 
-  const xText = str('transfer');
+  const xText = o.str('transfer');
   if (xText === undefined)
     throw new TcpcopyError(
       'ERR_BAD_OPTION',
@@ -200,34 +120,14 @@ export function parseTcpcopyArgs(argv: readonly string[]): TcpcopyConfig {
       { option: '-x' },
     );
   const transfers = parseTransferList(xText);
-  const channelPort = intOption('-p', str('port'), 36524, 1, 65535);
-  const sText = str('intercept');
+  const channelPort = intArg('-p', o.str('port'), D.channelPort, 1, 65535);
+  const sText = o.str('intercept');
   if (sText === undefined)
     throw new TcpcopyError('ERR_BAD_OPTION', '-s is required: the intercept address(es), e.g. -s 198.18.0.3', {
       option: '-s',
     });
   const intercepts = parseInterceptList(sText, channelPort);
-
-  let input: InputSpec;
-  const offline = str('offline');
-  const iText = str('input');
-  if (offline !== undefined) {
-    input = { kind: 'offline', file: offline };
-  } else if (iText !== undefined && (fs.existsSync(iText) || /\.(pcap|pcapng|cap|dump)$/i.test(iText))) {
-    input = { kind: 'offline', file: iText };
-  } else {
-    input = {
-      kind: 'live',
-      devices:
-        iText === undefined
-          ? []
-          : iText
-              .split(',')
-              .map((d) => d.trim())
-              .filter((d) => d !== ''),
-    };
-  }
-  const sendDevice = str('send-device') ?? null;
+  const sendDevice = o.str('send-device') ?? null;
   if (sendDevice !== null && transfers.some((t) => t.targetMac === null)) {
     throw new TcpcopyError(
       'ERR_BAD_OPTION',
@@ -235,113 +135,63 @@ export function parseTcpcopyArgs(argv: readonly string[]): TcpcopyConfig {
       { option: '-o' },
     );
   }
-  const reportText = str('report');
-  const logFormat = str('log-format') ?? 'text';
-  if (logFormat !== 'text' && logFormat !== 'json') throw badOption('--log-format', logFormat, 'text or json');
-  const cText = str('client-ip');
-  const statusStyle = str('status-style') ?? 'auto';
-  if (statusStyle !== 'auto' && statusStyle !== 'line' && statusStyle !== 'plain')
-    throw badOption('--status-style', statusStyle, 'auto, line or plain');
-  const metricsText = str('metrics');
+  const reportText = fileArg('--report', o.str('report'));
+  const metricsText = o.str('metrics');
+  const offlineOptions = (
+    [
+      ['-a', 'accelerate'],
+      ['-T', 'repeat'],
+      ['-I', 'idle-gap'],
+      ['--max-gap', 'max-gap'],
+    ] as const
+  )
+    .filter(([, long]) => o.given(long))
+    .map(([flag]) => flag);
   const cfg: TcpcopyConfig = {
-    ...base,
+    help,
+    version,
     transfers,
     intercepts,
-    connections: intOption('-C', str('connections'), 2, 1, 11),
-    reconnect: bool('reconnect'),
-    secretFile: str('secret-file') ?? null,
-    clientIps: cText === undefined ? [] : parseClientIpList(cText),
-    localhostIp: parseLocalhostIp(str('localhost-ip')),
-    replicas: intOption('-n', str('replicas'), 1, 1, 1023),
-    portOffset: intOption('-f', str('port-offset'), 0, 0, 63),
-    samplePercent: intOption('-r', str('rate'), 100, 1, 100),
-    rampMs: bool('ramp') ? 100_000 : 0,
-    input,
-    filter: str('filter') ?? null,
-    bufferMB: intOption('-B', str('buffer'), 16, 1, 4096),
-    snaplen: intOption('-S', str('snaplen'), 65535, 64, 262144),
-    captureDelayMs: intOption('--capture-delay', str('capture-delay'), LIVE_RING_BLOCK_TIMEOUT_MS, 1, 1000),
+    connections: intArg('-C', o.str('connections'), D.connections, 1, 11),
+    reconnect: o.bool('reconnect'),
+    secretFile: fileArg('--secret-file', o.str('secret-file')),
+    clientIps: parseClientIps(o.str('client-ip')),
+    localhostIp: parseLocalhostIp(o.str('localhost-ip')),
+    replicas: intArg('-n', o.str('replicas'), D.replicas, 1, 1023),
+    portOffset: intArg('-f', o.str('port-offset'), D.portOffset, 0, 63),
+    samplePercent: intArg('-r', o.str('rate'), D.samplePercent, 1, 100),
+    rampMs: o.bool('ramp') ? RAMP_MS : D.rampMs,
+    input: o.str('input') ?? null,
+    offlineFile: fileArg('--offline', o.str('offline')),
+    offlineOptions: Object.freeze(offlineOptions),
+    filter: o.str('filter') ?? null,
+    bufferMB: intArg('-B', o.str('buffer'), D.bufferMB, 1, 4096),
+    snaplen: intArg('-S', o.str('snaplen'), D.snaplen, 64, 262144),
+    captureDelayMs: intArg('--capture-delay', o.str('capture-delay'), D.captureDelayMs, 1, 1000),
     sendDevice,
-    accelerate: numOption('-a', str('accelerate'), 1, 0, 1_000_000),
-    idleGapMs: numOption('-I', str('idle-gap'), 0, 0, 1e12),
-    maxGapMs: numOption('--max-gap', str('max-gap'), DEFAULT_MAX_GAP_MS / 1000, 0, 1e9) * 1000,
-    repeats: intOption('-T', str('repeat'), 1, 1, 1_000_000),
-    sessionTimeoutMs: numOption('-t', str('session-timeout'), 600, 0.001, 1e7) * 1000,
-    keepaliveTimeoutMs: numOption('-k', str('keepalive-timeout'), 600, 0.001, 1e7) * 1000,
-    noWait: bool('no-wait'),
-    onlySyn: bool('only-syn'),
-    mss: intOption('-D', str('mss'), 1460, 88, 65495),
-    mtu: intOption('-M', str('mtu'), 1500, 128, 65535),
-    rtoMs: numOption('-R', str('rtt'), 100, 1, 60_000),
-    delayedAckMs: numOption('--delayed-ack', str('delayed-ack'), 40, 0, 500),
-    memoryMB: intOption('-m', str('memory'), 0, 0, 1_000_000),
-    nice: niceOption(str('nice')),
-    logFile: str('log') ?? null,
-    pidFile: str('pidfile') ?? null,
-    daemon: bool('daemon'),
-    logFormat,
-    debug: bool('debug'),
-    reportFile: reportText === undefined ? null : reportText.replace(/^json:/, ''),
-    statusIntervalMs: numOption('--status', str('status'), 5, 0, 86400) * 1000,
-    statusStyle,
+    accelerate: numArg('-a', o.str('accelerate'), D.accelerate, 0, 1_000_000),
+    idleGapMs: numArg('-I', o.str('idle-gap'), D.idleGapMs, 0, 1e12),
+    maxGapMs: numArg('--max-gap', o.str('max-gap'), D.maxGapMs / 1000, 0, 1e9) * 1000,
+    repeats: intArg('-T', o.str('repeat'), D.repeats, 1, 1_000_000),
+    sessionTimeoutMs: numArg('-t', o.str('session-timeout'), D.sessionTimeoutMs / 1000, 0.001, 1e7) * 1000,
+    keepaliveTimeoutMs: numArg('-k', o.str('keepalive-timeout'), D.keepaliveTimeoutMs / 1000, 0.001, 1e7) * 1000,
+    noWait: o.bool('no-wait'),
+    onlySyn: o.bool('only-syn'),
+    mss: intArg('-D', o.str('mss'), D.mss, 88, 65495),
+    mtu: intArg('-M', o.str('mtu'), D.mtu, 128, 65535),
+    rtoMs: numArg('-R', o.str('rtt'), D.rtoMs, 1, 60_000),
+    delayedAckMs: numArg('--delayed-ack', o.str('delayed-ack'), D.delayedAckMs, 0, 500),
+    memoryMB: intArg('-m', o.str('memory'), D.memoryMB, 0, 1_000_000),
+    nice: intArg('--nice', o.str('nice'), D.nice, -20, 19),
+    logFile: fileArg('-l', o.str('log')),
+    pidFile: fileArg('-P', o.str('pidfile')),
+    daemon: o.bool('daemon'),
+    logFormat: choiceArg('--log-format', o.str('log-format'), D.logFormat, ['text', 'json']),
+    debug: o.bool('debug'),
+    reportFile: reportText === null ? null : reportText.replace(/^json:/, ''),
+    statusIntervalMs: numArg('--status', o.str('status'), D.statusIntervalMs / 1000, 0, 86400) * 1000,
+    statusStyle: choiceArg('--status-style', o.str('status-style'), D.statusStyle, ['auto', 'line', 'plain']),
     metrics: metricsText === undefined ? null : parseMetricsAddress(metricsText),
   };
-  if (
-    input.kind === 'live' &&
-    (values['accelerate'] !== undefined || values['repeat'] !== undefined || values['idle-gap'] !== undefined)
-  ) {
-    throw new TcpcopyError(
-      'ERR_BAD_OPTION',
-      `-a/-T/-I apply to offline replay; -i ${iText ?? '(none)'} is not an existing capture file`,
-      { option: '-i' },
-    );
-  }
   return Object.freeze(cfg);
-}
-
-function emptyConfig(): TcpcopyConfig {
-  return {
-    help: false,
-    version: false,
-    transfers: [],
-    intercepts: [],
-    connections: 2,
-    reconnect: false,
-    secretFile: null,
-    clientIps: [],
-    localhostIp: 0,
-    replicas: 1,
-    portOffset: 0,
-    samplePercent: 100,
-    rampMs: 0,
-    input: { kind: 'live', devices: [] },
-    filter: null,
-    bufferMB: 16,
-    snaplen: 65535,
-    captureDelayMs: LIVE_RING_BLOCK_TIMEOUT_MS,
-    sendDevice: null,
-    accelerate: 1,
-    idleGapMs: 0,
-    maxGapMs: DEFAULT_MAX_GAP_MS,
-    repeats: 1,
-    sessionTimeoutMs: 600_000,
-    keepaliveTimeoutMs: 600_000,
-    noWait: false,
-    onlySyn: false,
-    mss: 1460,
-    mtu: 1500,
-    rtoMs: 100,
-    delayedAckMs: 40,
-    nice: 0,
-    memoryMB: 0,
-    logFile: null,
-    pidFile: null,
-    daemon: false,
-    logFormat: 'text',
-    debug: false,
-    reportFile: null,
-    statusIntervalMs: 5000,
-    statusStyle: 'auto',
-    metrics: null,
-  };
 }

@@ -1,28 +1,18 @@
 /**
- * tcpcopy's options: one table that drives argv parsing (node:util parseArgs, so both
- * `-x 80-...` and `-x80-...` work as with the original's getopt), the help text and validation.
- * Letters and meanings are the original TCPCopy's; every option also has a long name.
+ * tcpcopy's options: one table that drives argv parsing (src/cli/option-table.ts, shared with
+ * intercept), the help text and the doc/usage.md check. Letters and meanings are the original
+ * TCPCopy's; every option also has a long name. Defaults come from TCPCOPY_DEFAULTS (src/config/).
  */
+import { TCPCOPY_DEFAULTS } from '../config/tcpcopy-config';
+import { type OptionSpec, optionHelpLines } from './option-table';
 
-export type OptionKind = 'string' | 'boolean';
+/** Help groups of tcpcopy's options, in help order. */
+export type TcpcopyOptionGroup =
+  'Replay' | 'Traffic shaping' | 'Capture' | 'Offline' | 'Channel' | 'Session' | 'Process and output';
 
-export interface OptionSpec {
-  /** Original single-letter flag, when the original had one. */
-  short?: string;
-  /** Long name (always present). */
-  long: string;
-  kind: OptionKind;
-  /** Help group. */
-  group: 'Replay' | 'Traffic shaping' | 'Capture' | 'Offline' | 'Channel' | 'Session' | 'Process and output';
-  /** Argument placeholder in help, e.g. 'N', 'MS'. */
-  arg?: string;
-  /** What it does, with the unit. */
-  doc: string;
-  /** Default, as shown in help. */
-  def?: string;
-}
+const D = TCPCOPY_DEFAULTS;
 
-export const TCPCOPY_OPTIONS: readonly OptionSpec[] = [
+export const TCPCOPY_OPTIONS: readonly OptionSpec<TcpcopyOptionGroup>[] = [
   {
     short: 'x',
     long: 'transfer',
@@ -46,7 +36,7 @@ export const TCPCOPY_OPTIONS: readonly OptionSpec[] = [
     group: 'Capture',
     arg: 'DEV|FILE',
     doc: 'a capture file (offline replay: pcap or pcapng) or capture device(s), comma separated (live)',
-    def: 'live, IP layer (all devices)',
+    def: 'live, all devices (any)',
   },
   {
     long: 'offline',
@@ -71,7 +61,7 @@ export const TCPCOPY_OPTIONS: readonly OptionSpec[] = [
     group: 'Capture',
     arg: 'MB',
     doc: 'capture ring size in MiB',
-    def: '16',
+    def: String(D.bufferMB),
   },
   {
     long: 'capture-delay',
@@ -79,7 +69,7 @@ export const TCPCOPY_OPTIONS: readonly OptionSpec[] = [
     group: 'Capture',
     arg: 'MS',
     doc: 'longest a captured packet waits in the ring before tcpcopy wakes up to read it (1..1000): larger means fewer wake-ups and less CPU, but more replay lag',
-    def: '10',
+    def: String(D.captureDelayMs),
   },
   {
     short: 'S',
@@ -88,7 +78,7 @@ export const TCPCOPY_OPTIONS: readonly OptionSpec[] = [
     group: 'Capture',
     arg: 'BYTES',
     doc: 'bytes kept of each captured packet',
-    def: '65535',
+    def: String(D.snaplen),
   },
   {
     short: 'o',
@@ -121,7 +111,7 @@ export const TCPCOPY_OPTIONS: readonly OptionSpec[] = [
     group: 'Traffic shaping',
     arg: 'N',
     doc: 'replay every session N times from distinct client ports (1..1023)',
-    def: '1',
+    def: String(D.replicas),
   },
   {
     short: 'f',
@@ -130,7 +120,7 @@ export const TCPCOPY_OPTIONS: readonly OptionSpec[] = [
     group: 'Traffic shaping',
     arg: 'N',
     doc: 'client port space of this instance when several tcpcopy replay to one target (0..63)',
-    def: '0',
+    def: String(D.portOffset),
   },
   {
     short: 'r',
@@ -139,7 +129,7 @@ export const TCPCOPY_OPTIONS: readonly OptionSpec[] = [
     group: 'Traffic shaping',
     arg: 'PERCENT',
     doc: 'replay this percentage of sessions (1..100), chosen by client ip:port hash',
-    def: '100',
+    def: String(D.samplePercent),
   },
   {
     short: 'g',
@@ -155,7 +145,7 @@ export const TCPCOPY_OPTIONS: readonly OptionSpec[] = [
     group: 'Offline',
     arg: 'N',
     doc: 'offline: replay N times faster than recorded (0 = as fast as possible)',
-    def: '1',
+    def: String(D.accelerate),
   },
   {
     short: 'I',
@@ -172,7 +162,7 @@ export const TCPCOPY_OPTIONS: readonly OptionSpec[] = [
     group: 'Offline',
     arg: 'SECONDS',
     doc: 'offline: a jump in recorded time longer than SECONDS (a corrupt timestamp) is reported and skipped as with -I; 0 = wait for any gap',
-    def: '3600',
+    def: String(D.maxGapMs / 1000),
   },
   {
     short: 'T',
@@ -181,7 +171,7 @@ export const TCPCOPY_OPTIONS: readonly OptionSpec[] = [
     group: 'Offline',
     arg: 'N',
     doc: 'offline: replay the file N times (repetitions use distinct client ports)',
-    def: '1',
+    def: String(D.repeats),
   },
   {
     short: 'p',
@@ -190,7 +180,7 @@ export const TCPCOPY_OPTIONS: readonly OptionSpec[] = [
     group: 'Channel',
     arg: 'PORT',
     doc: 'intercept channel port',
-    def: '36524',
+    def: String(D.channelPort),
   },
   {
     short: 'C',
@@ -199,7 +189,7 @@ export const TCPCOPY_OPTIONS: readonly OptionSpec[] = [
     group: 'Channel',
     arg: 'N',
     doc: 'connections to each intercept (1..11)',
-    def: '2',
+    def: String(D.connections),
   },
   {
     long: 'secret-file',
@@ -222,7 +212,7 @@ export const TCPCOPY_OPTIONS: readonly OptionSpec[] = [
     group: 'Session',
     arg: 'S',
     doc: 'end a session idle this many seconds with data pending',
-    def: '600',
+    def: String(D.sessionTimeoutMs / 1000),
   },
   {
     short: 'k',
@@ -231,7 +221,7 @@ export const TCPCOPY_OPTIONS: readonly OptionSpec[] = [
     group: 'Session',
     arg: 'S',
     doc: 'end an idle session whose captured data was all replayed after this many seconds',
-    def: '600',
+    def: String(D.keepaliveTimeoutMs / 1000),
   },
   {
     short: 'W',
@@ -254,7 +244,7 @@ export const TCPCOPY_OPTIONS: readonly OptionSpec[] = [
     group: 'Session',
     arg: 'BYTES',
     doc: 'MSS announced in synthesized SYNs',
-    def: '1460',
+    def: String(D.mss),
   },
   {
     short: 'M',
@@ -263,7 +253,7 @@ export const TCPCOPY_OPTIONS: readonly OptionSpec[] = [
     group: 'Session',
     arg: 'BYTES',
     doc: 'MTU toward the target; larger segments are split',
-    def: '1500',
+    def: String(D.mtu),
   },
   {
     long: 'delayed-ack',
@@ -271,7 +261,7 @@ export const TCPCOPY_OPTIONS: readonly OptionSpec[] = [
     group: 'Session',
     arg: 'MS',
     doc: 'the ACK for the end of a reply (PSH) waits up to MS for the next request to carry it (0 = acknowledge every batch at once)',
-    def: '40',
+    def: String(D.delayedAckMs),
   },
   {
     short: 'R',
@@ -280,7 +270,7 @@ export const TCPCOPY_OPTIONS: readonly OptionSpec[] = [
     group: 'Session',
     arg: 'MS',
     doc: 'initial retransmission timeout',
-    def: '100',
+    def: String(D.rtoMs),
   },
   {
     long: 'nice',
@@ -288,7 +278,7 @@ export const TCPCOPY_OPTIONS: readonly OptionSpec[] = [
     group: 'Process and output',
     arg: 'N',
     doc: 'scheduling niceness (-20..19) of tcpcopy: 10-19 lets the production service on the same host go first',
-    def: '0',
+    def: String(D.nice),
   },
   {
     short: 'm',
@@ -329,7 +319,7 @@ export const TCPCOPY_OPTIONS: readonly OptionSpec[] = [
     group: 'Process and output',
     arg: 'text|json',
     doc: 'log line format',
-    def: 'text',
+    def: D.logFormat,
   },
   { long: 'debug', kind: 'boolean', group: 'Process and output', doc: 'debug logging' },
   {
@@ -345,7 +335,7 @@ export const TCPCOPY_OPTIONS: readonly OptionSpec[] = [
     group: 'Process and output',
     arg: 'S',
     doc: 'seconds between status lines (0 = none)',
-    def: '5',
+    def: String(D.statusIntervalMs / 1000),
   },
   {
     long: 'status-style',
@@ -353,7 +343,7 @@ export const TCPCOPY_OPTIONS: readonly OptionSpec[] = [
     group: 'Process and output',
     arg: 'auto|line|plain',
     doc: 'status as one refreshing terminal line (every second, with a progress bar and ETA offline) or as plain log lines every --status S; auto: line when stderr is a terminal',
-    def: 'auto',
+    def: D.statusStyle,
   },
   {
     long: 'metrics',
@@ -379,14 +369,6 @@ export function helpText(version: string): string {
     '       tcpcopy lab up|run|down|status [options]      a network-namespace lab with real servers to try options in',
     '',
   ];
-  const groups = [...new Set(TCPCOPY_OPTIONS.map((o) => o.group))];
-  for (const g of groups) {
-    lines.push(`${g}:`);
-    for (const o of TCPCOPY_OPTIONS.filter((x) => x.group === g)) {
-      const flag = `${o.short !== undefined ? `-${o.short}, ` : '    '}--${o.long}${o.arg !== undefined ? ` ${o.arg}` : ''}`;
-      lines.push(`  ${flag.padEnd(40)} ${o.doc}${o.def !== undefined ? ` (default: ${o.def})` : ''}`);
-    }
-    lines.push('');
-  }
+  lines.push(...optionHelpLines(TCPCOPY_OPTIONS));
   return lines.join('\n');
 }

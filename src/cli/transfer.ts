@@ -1,24 +1,8 @@
 import { TcpcopyError } from '../core/errors';
 import { parseIpv4 } from '../core/wire/segment';
+import type { Transfer } from '../config/tcpcopy-config';
 
-/**
- * One `-x` transfer: which online server traffic to copy and where to send it.
- * Text form (the original's): `[onlineIP:]onlinePort[@onlineMac]-targetIP:targetPort[@nextHopMac]`.
- */
-export interface Transfer {
-  /** Online server address whose traffic is copied; 0 = any local address. */
-  onlineIp: number;
-  /** Online server port (1..65535). */
-  onlinePort: number;
-  /** Target server address the copies go to. */
-  targetIp: number;
-  /** Target server port (1..65535). */
-  targetPort: number;
-  /** Source MAC for data-link sends (`-o`), null when not given. */
-  onlineMac: string | null;
-  /** Next-hop MAC for data-link sends (`-o`), null when not given. */
-  targetMac: string | null;
-}
+export type { Transfer };
 
 const EXPECTED = 'expected [onlineIP:]onlinePort[@mac]-targetIP:targetPort[@mac], e.g. 80-198.18.0.2:8080';
 const MAC = /^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/;

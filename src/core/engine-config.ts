@@ -38,9 +38,9 @@ export interface EngineConfig {
   mss: number;
   /** MTU toward the target (-M), bytes; larger segments are split; default 1500. */
   mtu: number;
-  /** Idle time after which a session is ended (-t), ms; default 600000? see cli defaults. */
+  /** Idle time after which a session with data pending is ended (-t, given in seconds), ms; default 600000 (600 s, as the original). */
   sessionTimeoutMs: number;
-  /** Idle time for a session whose captured data was all replayed (-k keepalive timeout), ms. */
+  /** Idle time for a session whose captured data was all replayed (-k keepalive timeout, given in seconds), ms; default 600000. */
   keepaliveTimeoutMs: number;
   /** Initial retransmission timeout (-R default RTT), ms; default 100 (as the original). */
   rtoInitialMs: number;
@@ -74,7 +74,10 @@ export interface EngineConfig {
   synthWscale: number;
 }
 
-/** Defaults of every engine setting (the CLI overrides them from options). */
+/**
+ * Defaults of every engine setting: the one source for those that are also tcpcopy options
+ * (TCPCOPY_DEFAULTS in src/config/ reads them; the CLI overrides them from options).
+ */
 export const ENGINE_DEFAULTS: Readonly<Omit<EngineConfig, 'transfers'>> = Object.freeze({
   clientIps: [],
   localhostIp: 0,
@@ -86,8 +89,8 @@ export const ENGINE_DEFAULTS: Readonly<Omit<EngineConfig, 'transfers'>> = Object
   noWait: false,
   mss: 1460,
   mtu: 1500,
-  sessionTimeoutMs: 120_000,
-  keepaliveTimeoutMs: 120_000,
+  sessionTimeoutMs: 600_000,
+  keepaliveTimeoutMs: 600_000,
   rtoInitialMs: 100,
   rtoMaxMs: 3000,
   maxRetries: 8,

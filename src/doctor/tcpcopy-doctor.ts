@@ -14,7 +14,9 @@ import type { ClientIpSpec } from '../core/client-map';
 import { ChannelClient } from '../io/channel-client';
 import { RawSender } from '../io/raw-sender';
 import { RingCapture } from '../io/ring-capture';
-import { parseTcpcopyArgs, type TcpcopyConfig } from '../cli/tcpcopy-config';
+import { parseTcpcopyArgs } from '../cli/tcpcopy-config';
+import type { TcpcopyConfig } from '../config/tcpcopy-config';
+import { resolveInput } from '../run/input';
 import {
   checkConntrackInvalid,
   checkConntrackTable,
@@ -179,8 +181,9 @@ function permissionChecks(cfg: TcpcopyConfig): { results: CheckResult[]; sender:
       ),
     );
   }
-  if (cfg.input.kind === 'offline') {
-    const f = cfg.input.file;
+  const input = resolveInput(cfg);
+  if (input.kind === 'offline') {
+    const f = input.file;
     try {
       fs.accessSync(f, fs.constants.R_OK);
       results.push(check('capture', 'ok', `capture file ${f} is readable`));
@@ -195,7 +198,7 @@ function permissionChecks(cfg: TcpcopyConfig): { results: CheckResult[]; sender:
       );
     }
   } else {
-    for (const device of cfg.input.devices.length > 0 ? cfg.input.devices : ['any']) {
+    for (const device of input.devices.length > 0 ? input.devices : ['any']) {
       try {
         const cap = new RingCapture({ device, filter: 'tcp', snaplen: 128, bufferMB: 1, blockKB: 64 });
         cap.open({ packet: () => undefined, batchEnd: () => undefined });
@@ -322,10 +325,11 @@ export async function runTcpcopyDoctor(argv: readonly string[], out: NodeJS.Writ
   if (!probeOk || opts.all) {
     const dev = targetRoutes[0]?.dev ?? null;
     results.push(checkMtu(cfg.mtu, dev, dev === null ? null : deviceMtu(dev)));
+    const input = resolveInput(cfg);
     const capDevs =
-      cfg.input.kind === 'live'
-        ? cfg.input.devices.length > 0
-          ? cfg.input.devices
+      input.kind === 'live'
+        ? input.devices.length > 0
+          ? input.devices
           : [...new Set(addrs.map((a) => a.dev))].filter((d) => d !== 'lo' && !lanDevs.has(d))
         : [];
     for (const d of capDevs) results.push(checkOffload(d, await ethtoolFeatures(d), 'tcpcopy'));

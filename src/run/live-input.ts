@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import { ipToString } from '../core/wire/segment';
-import type { TcpcopyConfig } from '../cli/tcpcopy-config';
+import { TCPCOPY_DEFAULTS, type TcpcopyConfig } from '../config/tcpcopy-config';
 
 /** The runner's clock and the live-capture settings derived from the configuration. */
 
@@ -39,4 +39,4 @@ export function liveRingGeometry(
 }
 
 /** Block retire timeout of the live capture ring, ms (see liveRingGeometry). */
-export const LIVE_RING_BLOCK_TIMEOUT_MS = 10;
+export const LIVE_RING_BLOCK_TIMEOUT_MS = TCPCOPY_DEFAULTS.captureDelayMs;

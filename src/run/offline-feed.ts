@@ -1,5 +1,6 @@
 import { CaptureFileReader } from '../io/capture-file/reader';
 import type { CaptureRecordReceiver } from '../io/capture-file/types';
+import { TCPCOPY_DEFAULTS } from '../config/tcpcopy-config';
 
 /**
  * Reads a capture file in batches and hands its frames out at the recorded pace (-a speeds it
@@ -34,7 +35,7 @@ export interface OfflineFeedOptions {
 }
 
 /** Default --max-gap: one hour of recorded time, in ms. */
-export const DEFAULT_MAX_GAP_MS = 3_600_000;
+export const DEFAULT_MAX_GAP_MS = TCPCOPY_DEFAULTS.maxGapMs;
 
 const BATCH = 4096;
 const ARENA_BYTES = 16 << 20;

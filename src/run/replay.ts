@@ -10,7 +10,8 @@ import { RawSender } from '../io/raw-sender';
 import { RingCapture } from '../io/ring-capture';
 import type { PacketReceiver, PacketSender } from '../io/types';
 import type { Logger } from '../cli/logger';
-import type { TcpcopyConfig } from '../cli/tcpcopy-config';
+import type { TcpcopyConfig } from '../config/tcpcopy-config';
+import { type InputSpec, resolveInput } from './input';
 import { DeadlineTimer } from './deadline-timer';
 import { clock, liveRingGeometry, transferFilter } from './live-input';
 import { OfflineFeed, type OfflineFrameSink } from './offline-feed';
@@ -59,12 +60,15 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
   /** Status line / plain status lines (see live-status.ts); wraps the logger. */
   private readonly live: LiveStatus;
   private readonly log: Logger;
+  /** What -i / --offline name (a file or devices), decided once. */
+  private readonly input: InputSpec;
   private metrics: MetricsServer | null = null;
 
   constructor(
     private readonly cfg: TcpcopyConfig,
     log: Logger,
   ) {
+    this.input = resolveInput(cfg);
     this.live = new LiveStatus({
       style: cfg.statusStyle,
       intervalMs: cfg.statusIntervalMs,
@@ -189,9 +193,10 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
       );
       this.log.info(`metrics at http://${this.metrics.address.host}:${this.metrics.address.port}/metrics`);
     }
-    if (cfg.input.kind === 'offline') {
+    const input = this.input;
+    if (input.kind === 'offline') {
       this.feed = new OfflineFeed({
-        file: cfg.input.file,
+        file: input.file,
         accelerate: cfg.accelerate,
         idleGapMs: cfg.idleGapMs,
         repeats: cfg.repeats,
@@ -199,10 +204,10 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
         onLongGap: (gapMs, frame) => this.longGap(gapMs, frame),
       });
       await this.feed.open(clock());
-      this.log.info(`replaying ${cfg.input.file} (-a ${cfg.accelerate}, -T ${cfg.repeats})`);
+      this.log.info(`replaying ${input.file} (-a ${cfg.accelerate}, -T ${cfg.repeats})`);
       void this.pumpOffline();
     } else {
-      const devices = cfg.input.devices.length > 0 ? cfg.input.devices : ['any'];
+      const devices = input.devices.length > 0 ? input.devices : ['any'];
       const filter = cfg.filter ?? transferFilter(cfg);
       for (const device of devices) {
         const cap = new RingCapture({
@@ -427,7 +432,7 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
     let dropped = 0;
     for (const c of this.captures) dropped += c.stats().dropped;
     return {
-      mode: this.cfg.input.kind,
+      mode: this.input.kind,
       durationS: (clock() - this.startedAt) / 1000,
       capture: {
         frames: this.feed?.frames ?? Object.values(this.decode).reduce((a, b) => a + b, 0),

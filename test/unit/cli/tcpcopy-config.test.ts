@@ -6,6 +6,7 @@ import * as path from 'node:path';
 import { parseTcpcopyArgs } from '../../../src/cli/tcpcopy-config';
 import { helpText, TCPCOPY_OPTIONS } from '../../../src/cli/tcpcopy-options';
 import { parseTransferList } from '../../../src/cli/transfer';
+import { resolveInput } from '../../../src/run/input';
 import { TcpcopyError } from '../../../src/core/errors';
 import { mapClientIp, parseClientIpList } from '../../../src/core/client-map';
 import { parseIpv4, ipToString } from '../../../src/core/wire/segment';
@@ -80,7 +81,8 @@ test('original command lines parse into a frozen config (short, glued and long f
   assert.equal(c.onlySyn, true);
   assert.equal(c.mtu, 1400);
   assert.deepEqual(c.intercepts, [{ host: '198.18.0.3', port: 36524 }]);
-  assert.equal(c.input.kind, 'live');
+  assert.equal(c.input, null);
+  assert.deepEqual(resolveInput(c), { kind: 'live', devices: [] });
   const p = parseTcpcopyArgs(['-x', '80-198.18.0.2:8080', '-s', '198.18.0.3:4000,198.18.0.4', '-p', '5000', '-C', '4']);
   assert.deepEqual(p.intercepts, [
     { host: '198.18.0.3', port: 4000 },
@@ -89,22 +91,33 @@ test('original command lines parse into a frozen config (short, glued and long f
   assert.equal(p.connections, 4);
 });
 
-test('-i: an existing file means offline, anything else a device; offline options need a file', () => {
+test('-i: the parser keeps the text; the runner decides: an existing file means offline, anything else a device', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tccfg-'));
-  const f = path.join(dir, 'x.cap');
+  const f = path.join(dir, 'capture-without-extension');
+  const x = ['-x', '80-198.18.0.2:8080', '-s', '198.18.0.3'];
+  const c = parseTcpcopyArgs([...x, '-i', f, '-a', '2', '-T', '3', '-I', '500']);
+  assert.equal(c.input, f);
+  assert.deepEqual(c.offlineOptions, ['-a', '-T', '-I']);
+  // the parser reads no file: the same argv parses the same before and after the file exists
+  assert.throws(() => resolveInput(c), /-a\/-T\/-I apply to offline replay; -i .* is not an existing capture file/);
   fs.writeFileSync(f, '');
-  assert.deepEqual(
-    parseTcpcopyArgs(['-x', '80-198.18.0.2:8080', '-s', '198.18.0.3', '-i', f, '-a', '2', '-T', '3', '-I', '500'])
-      .input,
-    { kind: 'offline', file: f },
-  );
-  assert.deepEqual(parseTcpcopyArgs(['-x', '80-198.18.0.2:8080', '-s', '198.18.0.3', '-i', 'eth0,eth1']).input, {
+  assert.deepEqual(parseTcpcopyArgs([...x, '-i', f, '-a', '2', '-T', '3', '-I', '500']), c);
+  assert.deepEqual(resolveInput(c), { kind: 'offline', file: f });
+  assert.deepEqual(resolveInput(parseTcpcopyArgs([...x, '-i', '/nonexistent/x.pcap'])), {
+    kind: 'offline',
+    file: '/nonexistent/x.pcap',
+  });
+  assert.deepEqual(resolveInput(parseTcpcopyArgs([...x, '--offline', '/nonexistent/y'])), {
+    kind: 'offline',
+    file: '/nonexistent/y',
+  });
+  assert.deepEqual(resolveInput(parseTcpcopyArgs([...x, '-i', 'eth0,eth1'])), {
     kind: 'live',
     devices: ['eth0', 'eth1'],
   });
   assert.match(
-    code(() => parseTcpcopyArgs(['-x', '80-198.18.0.2:8080', '-s', '198.18.0.3', '-i', 'eth0', '-a', '2'])),
-    /ERR_BAD_OPTION: -a\/-T\/-I apply to offline replay/,
+    code(() => resolveInput(parseTcpcopyArgs([...x, '-i', 'eth0', '-a', '2']))),
+    /ERR_BAD_OPTION: -a applies to offline replay/,
   );
   fs.rmSync(dir, { recursive: true });
 });
