@@ -1,6 +1,8 @@
 import { mapClientIp, nextVariantPort, variantPort } from './client-map';
+import { TimerKind } from './session/timers';
 import type { EngineTransfer } from './engine-config';
-import { type EngineState, key, rearm, retireSession, takeSession } from './engine-state';
+import { type EngineState, key, retireSession, takeSession } from './engine-state';
+import { rearm } from './engine-timers';
 import { seqAdd } from './seq';
 import type { Outcome } from './stats';
 import { parkedRequests } from './session/capture';
@@ -93,7 +95,7 @@ function startSession(e: EngineState, s: Session, now: number): void {
   if (!e.channelUp) s.handshakeOutage = true;
   s.lastActivity = now;
   sendSyn(e.ctx, s, now);
-  s.rtxAt = now + s.rto;
+  s.timer[TimerKind.Rtx] = now + s.rto;
   rearm(e, s);
 }
 

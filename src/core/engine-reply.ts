@@ -1,5 +1,7 @@
 import { afterChange, endSession } from './engine-lifecycle';
-import { type EngineState, key, queueAck, rearm } from './engine-state';
+import { TimerKind } from './session/timers';
+import { type EngineState, key, queueAck } from './engine-state';
+import { rearm } from './engine-timers';
 import { seqAdd, seqAfter, seqBeforeEq, seqDiff } from './seq';
 import { recordLag } from './stats';
 import { absorbOutOfOrder, noteOutOfOrder } from './session/reassembly';
@@ -34,8 +36,8 @@ export function onReply(e: EngineState, seg: TcpSegment, now: number): boolean {
       // it with <SEQ=SEG.ACK> (RFC 9293 3.10.7.3) so the next SYN gets through
       e.ctx.emit(s, seg.ack, TCP_RST, null, 0, 0, 0);
       e.stats.resetsSent++;
-      if (s.rtxAt > now + 1) {
-        s.rtxAt = now + 1;
+      if ((s.timer[TimerKind.Rtx] as number) > now + 1) {
+        s.timer[TimerKind.Rtx] = now + 1;
         rearm(e, s);
       }
     }
@@ -99,7 +101,7 @@ function established(e: EngineState, s: Session, seg: TcpSegment, now: number): 
   s.state = SessionState.Established;
   if (s.rttSentAt >= 0) rttSample(e.ctx, s, now - s.rttSentAt);
   s.rttSentAt = -1;
-  s.rtxAt = Infinity;
+  s.timer[TimerKind.Rtx] = Infinity;
   s.retries = 0;
   // the third handshake segment may carry data: when a captured request is ready it completes
   // the handshake itself (one packet fewer per connection); otherwise a bare ACK does
@@ -124,7 +126,7 @@ function onAck(e: EngineState, s: Session, seg: TcpSegment, now: number): void {
     if (seqAfter(s.sndUna, s.sndNxt)) s.sndNxt = s.sndUna;
     s.retries = 0;
     s.dupAcks = 0;
-    s.rtxAt = s.sndUna === s.sndMax ? Infinity : now + s.rto;
+    s.timer[TimerKind.Rtx] = s.sndUna === s.sndMax ? Infinity : now + s.rto;
     const rs = s.requestSeqs;
     while (rs.length > 0 && seqAfter(ack, rs[0] as number)) {
       rs.shift();
@@ -151,7 +153,7 @@ function ackReplyData(e: EngineState, s: Session, now: number, urgent: boolean):
   const d = e.cfg.delayedAckMs;
   if (d <= 0 || urgent || seqDiff(s.rcvNxt, s.rcvAcked) >= 2 * Math.max(536, s.sendMss)) {
     queueAck(e, s);
-  } else if (s.delackAt === Infinity) {
-    s.delackAt = now + d;
+  } else if (s.timer[TimerKind.DelAck] === Infinity) {
+    s.timer[TimerKind.DelAck] = now + d;
   }
 }

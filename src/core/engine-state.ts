@@ -63,20 +63,6 @@ export class EngineState {
   }
 }
 
-/** When an idle session ends: keepalive timeout once drained, session timeout otherwise. */
-export function idleDeadline(e: EngineState, s: Session): number {
-  const drained = s.sndUna === s.capNxt;
-  return s.lastActivity + (drained ? e.cfg.keepaliveTimeoutMs : e.cfg.sessionTimeoutMs);
-}
-
-/** Sets the session's timer to its earliest deadline (none once closed or while queued). */
-export function rearm(e: EngineState, s: Session): void {
-  if (s.state === SessionState.Closed || s.state === SessionState.Queued) return;
-  let d = Math.min(s.rtxAt, s.waitAt, s.delackAt, idleDeadline(e, s));
-  if (s.gapSince >= 0) d = Math.min(d, s.gapSince + e.cfg.gapTimeoutMs);
-  e.timers.set(s, d);
-}
-
 /** Marks the session as owing the target an ACK (sent by flushAcks()). */
 export function queueAck(e: EngineState, s: Session): void {
   if (!s.ackPending) {

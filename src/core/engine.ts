@@ -1,8 +1,8 @@
 import type { EngineConfig, EngineTransfer } from './engine-config';
 import { afterChange, endAll, endSession, newSession } from './engine-lifecycle';
 import { onReply } from './engine-reply';
-import { EngineState, flushAcks, key, rearm } from './engine-state';
-import { pollTimers } from './engine-timers';
+import { EngineState, flushAcks, key } from './engine-state';
+import { pollTimers, rearm } from './engine-timers';
 import { type EngineStats, newEngineStats } from './stats';
 import { appendCaptured } from './session/capture';
 import type { UnitPoolStats } from './session/unit-pool';

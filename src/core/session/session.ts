@@ -1,6 +1,7 @@
 import type { PayloadChunk, UnitPool } from './unit-pool';
 import type { HeapItem } from './timer-heap';
 import { seqAdd } from '../seq';
+import { type TimerTable, disarmAll, newTimerTable } from './timers';
 
 /** Session life cycle. Transitions happen only in engine.ts, engine-*.ts and transmit.ts. */
 export const enum SessionState {
@@ -64,6 +65,8 @@ export class Session implements HeapItem {
   deadline = Infinity;
   heapIndex = -1;
   state: SessionState = SessionState.Queued;
+  /** Deadlines by timer kind (retransmission/persist, release wait, delayed ACK, gap, idle); `deadline` is their minimum. */
+  readonly timer: TimerTable = newTimerTable();
 
   /** Original client address and port as captured. */
   origClientIp = 0;
@@ -145,15 +148,11 @@ export class Session implements HeapItem {
   ackPending = false;
   /** rcvNxt as carried by the last segment we sent (what the target knows we have). */
   rcvAcked = 0;
-  /** Delayed-ACK deadline (ms), Infinity when none is pending. */
-  delackAt = Infinity;
 
   // ---- retransmission (RFC 6298) ----
   srtt = 0;
   rttvar = 0;
   rto = 0;
-  /** Retransmission/persist deadline (ms), Infinity when not armed. */
-  rtxAt = Infinity;
   /** Consecutive retransmissions without progress. */
   retries = 0;
   dupAcks = 0;
@@ -163,8 +162,6 @@ export class Session implements HeapItem {
 
   /** Last time anything happened on this session (ms), for -t / -k. */
   lastActivity = 0;
-  /** Release-wait deadline (quiet time / response timeout), Infinity when not waiting. */
-  waitAt = Infinity;
 
   // ---- accounting ----
   requestsCaptured = 0;
@@ -185,6 +182,7 @@ export class Session implements HeapItem {
     this.deadline = Infinity;
     this.heapIndex = -1;
     this.state = SessionState.Queued;
+    disarmAll(this.timer);
     this.origClientIp = 0;
     this.origClientPort = 0;
     this.variant = 0;
@@ -229,17 +227,14 @@ export class Session implements HeapItem {
     this.handshakeOutage = false;
     this.ackPending = false;
     this.rcvAcked = 0;
-    this.delackAt = Infinity;
     this.srtt = 0;
     this.rttvar = 0;
     this.rto = 0;
-    this.rtxAt = Infinity;
     this.retries = 0;
     this.dupAcks = 0;
     this.rttSeq = 0;
     this.rttSentAt = -1;
     this.lastActivity = 0;
-    this.waitAt = Infinity;
     this.requestsCaptured = 0;
     this.requestsReplayed = 0;
     emptyArray(this.requestSeqs);

@@ -1,4 +1,5 @@
 import { seqAdd, seqAfter, seqAfterEq, seqBefore, seqDiff } from '../seq';
+import { TimerKind } from './timers';
 import { emitIpv4Tcp, newTcpRepr, type TcpRepr } from '../wire/build';
 import { TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN } from '../wire/segment';
 import type { EngineConfig } from '../engine-config';
@@ -39,7 +40,7 @@ export class TxContext {
     r.ack = flags & TCP_ACK ? s.rcvNxt : 0;
     if (flags & TCP_ACK) {
       s.rcvAcked = s.rcvNxt;
-      s.delackAt = Infinity;
+      s.timer[TimerKind.DelAck] = Infinity;
     }
     r.flags = flags;
     r.ipId = this.ipId = (this.ipId + 1) & 0xffff;
@@ -107,7 +108,7 @@ const enum Release {
 /**
  * May unit `u` (which begins an exchange) go now? It waits until the target has answered the
  * previous request: as many reply bytes as the online server sent, or some reply followed by
- * max(`replyQuietMs`, 2 * SRTT) of silence, or the target's FIN. Sets `s.waitAt` when it must wait.
+ * max(`replyQuietMs`, 2 * SRTT) of silence, or the target's FIN. Arms the Wait timer when it must wait.
  */
 function releaseCheck(ctx: TxContext, s: Session, u: Unit, now: number): Release {
   const cfg = ctx.cfg;
@@ -119,18 +120,18 @@ function releaseCheck(ctx: TxContext, s: Session, u: Unit, now: number): Release
     // its congestion window pauses about one RTT between flights, so wait at least 2 * SRTT
     const at = s.lastReplyAt + Math.max(cfg.replyQuietMs, 2 * s.srtt);
     if (now >= at) return Release.Go;
-    s.waitAt = at;
+    s.timer[TimerKind.Wait] = at;
     return Release.Wait;
   }
   const giveUpAt = s.lastActivity + cfg.replyTimeoutMs;
   if (now >= giveUpAt) return Release.GiveUp;
-  s.waitAt = giveUpAt;
+  s.timer[TimerKind.Wait] = giveUpAt;
   return Release.Wait;
 }
 
 /** Arms the retransmission timer if data is outstanding and it is not armed. */
 function armRtx(s: Session, now: number): void {
-  if (s.rtxAt === Infinity && s.sndMax !== s.sndUna) s.rtxAt = now + s.rto;
+  if (s.timer[TimerKind.Rtx] === Infinity && s.sndMax !== s.sndUna) s.timer[TimerKind.Rtx] = now + s.rto;
 }
 
 /**
@@ -141,7 +142,7 @@ function armRtx(s: Session, now: number): void {
  */
 export function transmit(ctx: TxContext, s: Session, now: number): 'ok' | 'giveup' | 'reset' {
   if (s.state !== SessionState.Established) return 'ok';
-  s.waitAt = Infinity;
+  s.timer[TimerKind.Wait] = Infinity;
   for (;;) {
     const i = s.unitIndexAt(s.sndNxt);
     if (i >= s.units.length) break;
@@ -165,7 +166,7 @@ export function transmit(ctx: TxContext, s: Session, now: number): 'ok' | 'giveu
     if (remaining > 0) {
       const wndLeft = s.sndWnd - seqDiff(s.sndNxt, s.sndUna);
       if (wndLeft <= 0) {
-        if (s.sndNxt === s.sndUna && s.rtxAt === Infinity) s.rtxAt = now + s.rto; // persist timer
+        if (s.sndNxt === s.sndUna && s.timer[TimerKind.Rtx] === Infinity) s.timer[TimerKind.Rtx] = now + s.rto; // persist timer
         break;
       }
       n = Math.min(remaining, s.sendMss, wndLeft);
@@ -204,14 +205,14 @@ export function transmit(ctx: TxContext, s: Session, now: number): 'ok' | 'giveu
  * the window), doubling the timeout. Returns false when the retries are exhausted.
  */
 export function onRtxTimeout(ctx: TxContext, s: Session, now: number): boolean {
-  s.rtxAt = Infinity;
+  s.timer[TimerKind.Rtx] = Infinity;
   if (s.state === SessionState.SynSent) {
     if (++s.retries >= ctx.cfg.maxSynTries) return false;
     s.rto = Math.min(s.rto * 2, ctx.cfg.rtoMaxMs);
     s.rttSentAt = -1; // Karn: no RTT sample from a retransmitted SYN
     sendSyn(ctx, s, now);
     s.rttSentAt = -1;
-    s.rtxAt = now + s.rto;
+    s.timer[TimerKind.Rtx] = now + s.rto;
     return true;
   }
   if (s.sndMax === s.sndUna && s.sndWnd > 0) return true; // nothing outstanding any more
@@ -225,7 +226,7 @@ export function onRtxTimeout(ctx: TxContext, s: Session, now: number): boolean {
     s.sndNxt = s.sndUna;
     transmit(ctx, s, now);
   }
-  s.rtxAt = now + s.rto;
+  s.timer[TimerKind.Rtx] = now + s.rto;
   return true;
 }
 
@@ -259,7 +260,7 @@ export function fastRetransmit(ctx: TxContext, s: Session, now: number): void {
   ctx.emit(s, s.sndUna, flags, u.data, u.dataOff + off, n, u.tsVal);
   ctx.stats.retransFast++;
   s.rttSentAt = -1;
-  s.rtxAt = now + s.rto;
+  s.timer[TimerKind.Rtx] = now + s.rto;
 }
 
 /** RFC 6298 RTT estimator update with one sample (ms). */
