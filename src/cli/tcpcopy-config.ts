@@ -247,7 +247,7 @@ export function parseTcpcopyArgs(argv: readonly string[]): TcpcopyConfig {
     connections: intOption('-C', str('connections'), 2, 1, 11),
     reconnect: bool('reconnect'),
     secretFile: str('secret-file') ?? null,
-    clientIps: cText === undefined ? [] : parseClientIpList(cText),
+    clientIps: cText === undefined ? [] : clientIpsOption(cText),
     localhostIp: parseLocalhostIp(str('localhost-ip')),
     replicas: intOption('-n', str('replicas'), 1, 1, 1023),
     portOffset: intOption('-f', str('port-offset'), 0, 0, 63),
@@ -339,4 +339,12 @@ function emptyConfig(): TcpcopyConfig {
     statusStyle: 'auto',
     metrics: null,
   };
+}
+
+/** -c: the client address list, or ERR_BAD_CLIENT_IP naming the bad item and the fix. */
+function clientIpsOption(text: string): ClientIpSpec[] {
+  const r = parseClientIpList(text);
+  if (r.ok) return r.specs;
+  const fix = 'expected a comma-separated list of IPv4 addresses, a.b.c.x patterns or CIDR blocks, e.g. 198.18.5.x';
+  throw new TcpcopyError('ERR_BAD_CLIENT_IP', `-c ${text}: ${r.reason}; ${fix}`, { option: '-c', value: text });
 }

@@ -1,6 +1,6 @@
 import { afterChange, endSession } from './engine-lifecycle';
 import { type EngineState, flushAcks } from './engine-state';
-import { type Session, SessionState } from './session/session';
+import { type Session, SessionState, allSent, caughtUp } from './session/session';
 import { TIMER_KINDS, TimerKind, earliestDeadline } from './session/timers';
 import { onRtxTimeout, sendAck, transmit } from './session/transmit';
 
@@ -24,9 +24,9 @@ export function pollTimers(e: EngineState, now: number): void {
 function armDerived(e: EngineState, s: Session): void {
   const cfg = e.cfg;
   const t = s.timer;
-  t[TimerKind.Gap] = s.gapSince >= 0 && s.sndNxt === s.capNxt ? s.gapSince + cfg.gapTimeoutMs : Infinity;
-  const drained = s.sndUna === s.capNxt;
-  t[TimerKind.Idle] = s.lastActivity + (drained ? cfg.keepaliveTimeoutMs : cfg.sessionTimeoutMs);
+  const gapSince = s.capture.gapSince;
+  t[TimerKind.Gap] = gapSince >= 0 && allSent(s) ? gapSince + cfg.gapTimeoutMs : Infinity;
+  t[TimerKind.Idle] = s.lastActivity + (caughtUp(s) ? cfg.keepaliveTimeoutMs : cfg.sessionTimeoutMs);
 }
 
 /** Places the session in the timer heap at its earliest deadline (none once closed or while queued). */
@@ -54,22 +54,22 @@ function fire(e: EngineState, s: Session, kind: TimerKind, now: number): boolean
       endSession(e, s, 'captureGap', now);
       return true;
     case TimerKind.Rtx:
-      if (onRtxTimeout(e.ctx, s, now)) return false;
+      if (onRtxTimeout(e, s, now)) return false;
       endSession(e, s, s.state === SessionState.SynSent ? 'targetNoHandshake' : 'targetTimeout', now);
       return true;
     case TimerKind.DelAck:
       s.timer[TimerKind.DelAck] = Infinity;
-      if (s.state === SessionState.Established && s.rcvAcked !== s.rcvNxt) sendAck(e.ctx, s);
+      if (s.state === SessionState.Established && s.reply.acked !== s.reply.nxt) sendAck(e, s);
       return false;
     case TimerKind.Wait: {
-      const r = transmit(e.ctx, s, now);
+      const r = transmit(e, s, now);
       if (r === 'ok') return false;
       afterChange(e, s, now, r);
       return true;
     }
     case TimerKind.Idle: {
-      const drained = s.sndUna === s.capNxt && s.state === SessionState.Established;
-      endSession(e, s, drained ? 'completed' : 'idleTimeout', now);
+      const done = s.state === SessionState.Established && caughtUp(s);
+      endSession(e, s, done ? 'completed' : 'idleTimeout', now);
       return true;
     }
   }
