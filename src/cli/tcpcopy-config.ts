@@ -44,7 +44,12 @@ function unusableClientAddress(ip: number): string | null {
 /** Parses -c and refuses addresses that no target reply can come back to. */
 function parseClientIps(text: string | undefined): readonly ClientIpSpec[] {
   if (text === undefined) return [];
-  const specs = parseClientIpList(text);
+  const r = parseClientIpList(text);
+  if (!r.ok) {
+    const fix = 'expected a comma-separated list of IPv4 addresses, a.b.c.x patterns or CIDR blocks, e.g. 198.18.5.x';
+    throw new TcpcopyError('ERR_BAD_CLIENT_IP', `-c ${text}: ${r.reason}; ${fix}`, { option: '-c', value: text });
+  }
+  const specs = r.specs;
   for (const s of specs) {
     const ip = s.kind === 'exact' ? s.ip : s.base;
     const why = unusableClientAddress(ip);

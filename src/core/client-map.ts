@@ -1,4 +1,3 @@
-import { TcpcopyError } from './errors';
 import { parseIpv4, ipToString } from './wire/segment';
 
 /**
@@ -10,35 +9,39 @@ import { parseIpv4, ipToString } from './wire/segment';
 export type ClientIpSpec =
   { kind: 'exact'; ip: number } | { kind: 'lastOctet'; base: number } | { kind: 'cidr'; base: number; size: number };
 
-/** Parses a `-c` list: `198.18.5.1,198.18.6.x,198.18.8.0/24`. Throws ERR_BAD_CLIENT_IP. */
-export function parseClientIpList(text: string): ClientIpSpec[] {
-  const fix = 'expected a comma-separated list of IPv4 addresses, a.b.c.x patterns or CIDR blocks, e.g. 198.18.5.x';
-  const out: ClientIpSpec[] = [];
+/** Result of parsing a `-c` list: the specs, or why an item (or the list) is not valid. */
+export type ClientIpListResult = { ok: true; specs: ClientIpSpec[] } | { ok: false; reason: string };
+
+/**
+ * Parses a `-c` list: `198.18.5.1,198.18.6.x,198.18.8.0/24`. Never throws: a bad item gives a
+ * reason naming it (e.g. `"198.18.5" is not an IPv4 address`), which the CLI turns into its error.
+ */
+export function parseClientIpList(text: string): ClientIpListResult {
+  const specs: ClientIpSpec[] = [];
   for (const raw of text.split(',')) {
     const item = raw.trim();
     if (item === '') continue;
-    const bad = (why: string) =>
-      new TcpcopyError('ERR_BAD_CLIENT_IP', `-c ${text}: "${item}" ${why}; ${fix}`, { option: '-c', value: text });
+    const bad = (why: string): ClientIpListResult => ({ ok: false, reason: `"${item}" ${why}` });
     if (/\.x$/i.test(item)) {
       const base = parseIpv4(item.replace(/\.x$/i, '.0'));
-      if (base < 0) throw bad('is not an a.b.c.x pattern');
-      out.push({ kind: 'lastOctet', base });
+      if (base < 0) return bad('is not an a.b.c.x pattern');
+      specs.push({ kind: 'lastOctet', base });
     } else if (item.includes('/')) {
       const [addr, bitsText] = item.split('/');
       const base = parseIpv4(addr ?? '');
       const bits = Number(bitsText);
-      if (base < 0 || !Number.isInteger(bits) || bits < 8 || bits > 32) throw bad('is not a CIDR block (/8../32)');
+      if (base < 0 || !Number.isInteger(bits) || bits < 8 || bits > 32) return bad('is not a CIDR block (/8../32)');
       const size = 2 ** (32 - bits);
       const mask = size === 2 ** 32 ? 0 : ~(size - 1) >>> 0;
-      out.push({ kind: 'cidr', base: (base & mask) >>> 0, size });
+      specs.push({ kind: 'cidr', base: (base & mask) >>> 0, size });
     } else {
       const ip = parseIpv4(item);
-      if (ip < 0) throw bad('is not an IPv4 address');
-      out.push({ kind: 'exact', ip });
+      if (ip < 0) return bad('is not an IPv4 address');
+      specs.push({ kind: 'exact', ip });
     }
   }
-  if (out.length === 0) throw new TcpcopyError('ERR_BAD_CLIENT_IP', `-c ${text}: empty; ${fix}`, { option: '-c' });
-  return out;
+  if (specs.length === 0) return { ok: false, reason: 'empty' };
+  return { ok: true, specs };
 }
 
 /** Text form of a spec list (for logs and the report). */

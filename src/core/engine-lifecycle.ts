@@ -1,11 +1,14 @@
+import { addressKey } from './address-key';
 import { mapClientIp, nextVariantPort, variantPort } from './client-map';
+import { TimerKind } from './session/timers';
 import type { EngineTransfer } from './engine-config';
-import { type EngineState, key, rearm, retireSession, takeSession } from './engine-state';
+import { type EngineState, retireSession, takeSession } from './engine-state';
+import { rearm } from './engine-timers';
 import { seqAdd } from './seq';
 import type { Outcome } from './stats';
 import { parkedRequests } from './session/capture';
-import { type Session, SessionState } from './session/session';
-import { sendAck, sendRst, sendSyn } from './session/transmit';
+import { type Session, SessionState, caughtUp, clientFinished, drained } from './session/session';
+import { rttSample, sendAck, sendRst, sendSyn, transmit } from './session/transmit';
 import type { TcpSegment } from './wire/segment';
 
 /**
@@ -37,7 +40,7 @@ export function newSession(
   s.targetPort = t.targetPort;
   s.synthesized = synth;
   s.isn = synth ? seqAdd(seg.seq, -1) : seg.seq;
-  s.capNxt = seqAdd(s.isn, 1);
+  s.capture.nxt = seqAdd(s.isn, 1);
   if (synth) {
     s.synMss = cfg.mss;
     s.synWscale = cfg.synthWscale;
@@ -51,8 +54,8 @@ export function newSession(
     s.synTs = seg.hasTs;
     s.synTsVal = seg.tsVal;
   }
-  s.lastTsVal = s.synTsVal;
-  s.rto = cfg.rtoInitialMs;
+  s.capture.lastTsVal = s.synTsVal;
+  s.rtt.rto = cfg.rtoInitialMs;
   s.lastActivity = now;
   st.sessionsCreated++;
   st.sessionsActive++;
@@ -67,17 +70,17 @@ export function newSession(
     let tail = prev;
     while (tail.successor !== null) tail = tail.successor;
     tail.successor = s;
-    if (prev.sndUna === prev.capNxt && prev.capClosed) endSession(e, prev, 'completed', now);
-    else if (prev.sndUna === prev.capNxt) endSession(e, prev, 'superseded', now);
+    // a caught-up predecessor ends now: completed if its client had closed, else superseded
+    if (caughtUp(prev)) endSession(e, prev, prev.capture.closed ? 'completed' : 'superseded', now);
     return s;
   }
   const src = cfg.localhostIp !== 0 && seg.srcIp >>> 24 === 127 ? cfg.localhostIp : seg.srcIp;
   s.clientIp = mapClientIp(cfg.clientIps, src);
   let port = variantPort(seg.srcPort, variant, cfg.portOffset);
-  let rk = key(s.clientIp, port);
+  let rk = addressKey(s.clientIp, port);
   for (let tries = 0; e.byReply.has(rk) && tries < 65536; tries++) {
     port = nextVariantPort(port);
-    rk = key(s.clientIp, port);
+    rk = addressKey(s.clientIp, port);
   }
   s.clientPort = port;
   s.replyKey = rk;
@@ -85,26 +88,59 @@ export function newSession(
   return s;
 }
 
-/** Registers the client with intercept, then sends the SYN. */
+/** Queued or new -> SYN-SENT: registers the client with intercept, then sends the SYN. */
 function startSession(e: EngineState, s: Session, now: number): void {
   e.byReply.set(s.replyKey, s);
-  e.ctx.out.clientAdded(s.clientIp, s.clientPort, s.targetIp, s.targetPort);
+  e.out.clientAdded(s.clientIp, s.clientPort, s.targetIp, s.targetPort);
   s.state = SessionState.SynSent;
   if (!e.channelUp) s.handshakeOutage = true;
   s.lastActivity = now;
-  sendSyn(e.ctx, s, now);
-  s.rtxAt = now + s.rto;
+  sendSyn(e, s, now);
+  s.timer[TimerKind.Rtx] = now + s.rtt.rto;
   rearm(e, s);
 }
 
-/** After anything changed: ends finished sessions, re-arms the timer. */
+/** SYN-SENT -> ESTABLISHED on the target's SYN-ACK: takes its options, then starts sending captured data. */
+export function establish(e: EngineState, s: Session, seg: TcpSegment, now: number): void {
+  const cfg = e.cfg;
+  s.targetIsn = seg.seq;
+  s.reply.nxt = seqAdd(seg.seq, 1);
+  s.respBase = s.reply.nxt;
+  s.sndWscale = s.synWscale >= 0 && seg.wscale >= 0 ? seg.wscale : -1;
+  if (s.sndWscale < 0) s.synWscale = -1;
+  s.tsOn = s.synTs && seg.hasTs;
+  if (s.tsOn) s.tsRecent = seg.tsVal;
+  const mss = Math.min(seg.mss !== 0 ? seg.mss : 536, cfg.mtu - 40);
+  s.sendMss = Math.max(1, mss - (s.tsOn ? 12 : 0));
+  s.sndWnd = seg.window;
+  s.sndUna = s.sndNxt = s.sndMax = seqAdd(s.isn, 1);
+  s.state = SessionState.Established;
+  if (s.rtt.sentAt >= 0) rttSample(e, s, now - s.rtt.sentAt);
+  s.rtt.cancel();
+  s.timer[TimerKind.Rtx] = Infinity;
+  s.retries = 0;
+  // the third handshake segment may carry data: when a captured request is ready it completes
+  // the handshake itself (one packet fewer per connection); otherwise a bare ACK does
+  const before = e.stats.packetsSent;
+  const r = transmit(e, s, now);
+  if (e.stats.packetsSent === before || s.state !== SessionState.Established) sendAck(e, s);
+  afterChange(e, s, now, r);
+}
+
+/**
+ * After anything changed on a started session: the closing transitions. A transmit that gave
+ * up or replayed the client's RST ends it; a session whose client finished ends completed once
+ * the target closed too (or a newer connection waits for its port); otherwise its timers are
+ * re-armed.
+ */
 export function afterChange(e: EngineState, s: Session, now: number, r: 'ok' | 'giveup' | 'reset'): void {
   if (s.state === SessionState.Closed) return;
   if (r === 'giveup') return endSession(e, s, 'targetTimeout', now);
   if (r === 'reset') return endSession(e, s, 'clientReset', now, true);
-  if (s.capClosed && s.sndUna === s.capNxt && s.ooo.length === 0) {
-    if (s.targetFin) {
-      if (s.ackPending || s.rcvAcked !== s.rcvNxt) sendAck(e.ctx, s); // acknowledge the target's FIN before forgetting
+  if (clientFinished(s)) {
+    if (s.reply.fin) {
+      // acknowledge the target's FIN before forgetting
+      if (s.ackPending || s.reply.acked !== s.reply.nxt) sendAck(e, s);
       return endSession(e, s, 'completed', now, true);
     }
     // our FIN is acknowledged and a newer connection waits for this client port
@@ -113,7 +149,7 @@ export function afterChange(e: EngineState, s: Session, now: number, r: 'ok' | '
   rearm(e, s);
 }
 
-/** Ends a session with exactly one outcome; frees the target side; starts a queued successor. */
+/** Any state -> CLOSED with exactly one outcome: frees the target side, starts a queued successor. */
 export function endSession(e: EngineState, s: Session, reason: Outcome, now: number, closedOnTarget = false): void {
   if (s.state === SessionState.Closed) return;
   const st = e.stats;
@@ -129,15 +165,15 @@ export function endSession(e: EngineState, s: Session, reason: Outcome, now: num
   if (s.state === SessionState.Established && !closedOnTarget) {
     // the target accepts a RST only at exactly its rcv_nxt: what it last acknowledged, or,
     // if that ACK was lost, the highest sequence sent
-    sendRst(e.ctx, s, s.sndUna);
-    if (s.sndMax !== s.sndUna) sendRst(e.ctx, s, s.sndMax);
+    sendRst(e, s, s.sndUna);
+    if (s.sndMax !== s.sndUna) sendRst(e, s, s.sndMax);
   }
   const wasStarted = s.state !== SessionState.Queued;
   s.state = SessionState.Closed;
   e.timers.remove(s);
   st.sessionsActive--;
   st.outcomes[outcome]++;
-  if (s.ooo.length > 0) {
+  if (s.capture.parked.length > 0) {
     // requests parked behind a capture hole that was never filled: captured, and lost
     const parked = parkedRequests(s);
     s.requestsCaptured += parked;
@@ -145,15 +181,16 @@ export function endSession(e: EngineState, s: Session, reason: Outcome, now: num
   }
   const lost = s.requestsCaptured - s.requestsReplayed;
   if (lost > 0) st.requestsLost[outcome] += lost;
-  if (!s.capClosed && (s.ooo.length > 0 || s.sndUna !== s.capNxt) && reason !== 'superseded') {
-    e.unreplayed.rememberEnded(s.variant, s.captureKey, s.lastAckValid ? s.lastAck : -1, outcome, now);
+  if (!s.capture.closed && !drained(s) && reason !== 'superseded') {
+    // the client was still talking: the rest of its connection is counted, not replayed
+    e.unreplayed.rememberEnded(s.variant, s.captureKey, s.capture.lastAckValid ? s.capture.lastAck : -1, outcome, now);
   }
   s.releaseUnits(e.pool);
   const map = e.byCapture[s.variant];
   if (map !== undefined && map.get(s.captureKey) === s) map.delete(s.captureKey);
   if (wasStarted) {
     if (e.byReply.get(s.replyKey) === s) e.byReply.delete(s.replyKey);
-    e.ctx.out.clientRemoved(s.clientIp, s.clientPort, s.targetIp, s.targetPort);
+    e.out.clientRemoved(s.clientIp, s.clientPort, s.targetIp, s.targetPort);
   }
   const next = s.successor;
   s.successor = null;
@@ -177,9 +214,9 @@ export function endAll(e: EngineState, now: number): void {
       let x: Session | null = s;
       while (x !== null) {
         const nx: Session | null = x.successor;
-        const drained = x.sndUna === x.capNxt && x.state === SessionState.Established;
+        const done = x.state === SessionState.Established && caughtUp(x);
         x.successor = null;
-        endSession(e, x, x.ooo.length > 0 ? 'captureGap' : drained ? 'completed' : 'unfinished', now);
+        endSession(e, x, x.capture.parked.length > 0 ? 'captureGap' : done ? 'completed' : 'unfinished', now);
         x = nx;
       }
     }

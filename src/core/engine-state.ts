@@ -5,19 +5,30 @@ import type { CapturedPiece } from './session/capture';
 import { Session, SessionState } from './session/session';
 import { TimerHeap } from './session/timer-heap';
 import { UnitPool } from './session/unit-pool';
-import { type EngineOutput, TxContext, sendAck } from './session/transmit';
+import { sendAck } from './session/transmit';
+import { type TcpRepr, newTcpRepr } from './wire/build';
 
-/** Integer key of an address and port (exact in a double: < 2^48). */
-export function key(ip: number, port: number): number {
-  return ip * 65536 + port;
+/** Where the engine's packets and channel registrations go (injected; tests record them). */
+export interface EngineOutput {
+  /** A complete IPv4 packet for the target, checksums filled. Copy it: `buf` is reused. */
+  packet(buf: Buffer, off: number, len: number): void;
+  /** Tell every intercept about a client (CLIENT_ADD); always called before that session's SYN. */
+  clientAdded(clientIp: number, clientPort: number, targetIp: number, targetPort: number): void;
+  /** The session is over (CLIENT_DEL). */
+  clientRemoved(clientIp: number, clientPort: number, targetIp: number, targetPort: number): void;
 }
 
 /**
- * The state of a ReplayEngine: its session tables, timers and reused scratch space. The engine's
- * paths (engine-lifecycle.ts, engine-reply.ts, engine-timers.ts) are plain functions over it.
+ * The state of a ReplayEngine: config, counters, output, session tables, timers and reused
+ * scratch space. The engine's paths (engine-lifecycle.ts, engine-reply.ts, engine-timers.ts,
+ * session/transmit.ts) are plain functions over it.
  */
 export class EngineState {
-  readonly ctx: TxContext;
+  /** The TCP header being built for the next packet (reused). */
+  readonly repr: TcpRepr = newTcpRepr();
+  /** Where packets are built (reused; the output must copy). */
+  readonly scratch: Buffer;
+  private ipId = 1;
   /** Per replay variant: original client ip:port -> the newest session of that connection. */
   readonly byCapture: Map<number, Session>[] = [];
   /** Replayed client ip:port -> the session that owns the target's replies to it. */
@@ -56,25 +67,17 @@ export class EngineState {
   constructor(
     readonly cfg: EngineConfig,
     readonly stats: EngineStats,
-    out: EngineOutput,
+    readonly out: EngineOutput,
   ) {
-    this.ctx = new TxContext(cfg, stats, out);
+    this.scratch = Buffer.alloc(Math.max(cfg.mtu, 1500) + 128);
     this.unreplayed = new Unreplayed(cfg, stats);
   }
-}
 
-/** When an idle session ends: keepalive timeout once drained, session timeout otherwise. */
-export function idleDeadline(e: EngineState, s: Session): number {
-  const drained = s.sndUna === s.capNxt;
-  return s.lastActivity + (drained ? e.cfg.keepaliveTimeoutMs : e.cfg.sessionTimeoutMs);
-}
-
-/** Sets the session's timer to its earliest deadline (none once closed or while queued). */
-export function rearm(e: EngineState, s: Session): void {
-  if (s.state === SessionState.Closed || s.state === SessionState.Queued) return;
-  let d = Math.min(s.rtxAt, s.waitAt, s.delackAt, idleDeadline(e, s));
-  if (s.gapSince >= 0) d = Math.min(d, s.gapSince + e.cfg.gapTimeoutMs);
-  e.timers.set(s, d);
+  /** The IP identification of the next packet (16 bits, wrapping). */
+  nextIpId(): number {
+    this.ipId = (this.ipId + 1) & 0xffff;
+    return this.ipId;
+  }
 }
 
 /** Marks the session as owing the target an ACK (sent by flushAcks()). */
@@ -90,7 +93,7 @@ export function flushAcks(e: EngineState): void {
   const q = e.ackQueue;
   for (let i = 0; i < q.length; i++) {
     const s = q[i] as (typeof q)[number];
-    if (s.ackPending && s.state === SessionState.Established) sendAck(e.ctx, s);
+    if (s.ackPending && s.state === SessionState.Established) sendAck(e, s);
     s.ackPending = false;
   }
   q.length = 0;

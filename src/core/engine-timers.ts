@@ -1,6 +1,7 @@
 import { afterChange, endSession } from './engine-lifecycle';
-import { type EngineState, flushAcks, idleDeadline } from './engine-state';
-import { type Session, SessionState } from './session/session';
+import { type EngineState, flushAcks } from './engine-state';
+import { type Session, SessionState, allSent, caughtUp } from './session/session';
+import { TIMER_KINDS, TimerKind, earliestDeadline } from './session/timers';
 import { onRtxTimeout, sendAck, transmit } from './session/transmit';
 
 /** Runs every timer due at `now` (retransmissions, release waits, gaps, idle ends), flushing owed ACKs before and after. */
@@ -15,29 +16,61 @@ export function pollTimers(e: EngineState, now: number): void {
   flushAcks(e);
 }
 
-/** One session's timer fired: capture gap, retransmission, delayed ACK, release wait, idle end. */
-function onTimer(e: EngineState, s: Session, now: number): void {
+/**
+ * Sets the two timers that follow from the session's state rather than being armed by an
+ * event: Gap (a capture hole, once everything before it was sent) and Idle (-k once every
+ * captured byte was acknowledged, -t otherwise, from the last activity).
+ */
+function armDerived(e: EngineState, s: Session): void {
   const cfg = e.cfg;
+  const t = s.timer;
+  const gapSince = s.capture.gapSince;
+  t[TimerKind.Gap] = gapSince >= 0 && allSent(s) ? gapSince + cfg.gapTimeoutMs : Infinity;
+  t[TimerKind.Idle] = s.lastActivity + (caughtUp(s) ? cfg.keepaliveTimeoutMs : cfg.sessionTimeoutMs);
+}
+
+/** Places the session in the timer heap at its earliest deadline (none once closed or while queued). */
+export function rearm(e: EngineState, s: Session): void {
+  if (s.state === SessionState.Closed || s.state === SessionState.Queued) return;
+  armDerived(e, s);
+  e.timers.set(s, earliestDeadline(s.timer));
+}
+
+/** One session's place in the heap came due: fires its due timers in TimerKind order. */
+function onTimer(e: EngineState, s: Session, now: number): void {
   if (s.state === SessionState.Closed) return;
-  if (s.gapSince >= 0 && now >= s.gapSince + cfg.gapTimeoutMs && s.sndNxt === s.capNxt) {
-    return endSession(e, s, 'captureGap', now);
-  }
-  if (now >= s.rtxAt) {
-    if (!onRtxTimeout(e.ctx, s, now)) {
-      return endSession(e, s, s.state === SessionState.SynSent ? 'targetNoHandshake' : 'targetTimeout', now);
-    }
-  }
-  if (now >= s.delackAt) {
-    s.delackAt = Infinity;
-    if (s.state === SessionState.Established && s.rcvAcked !== s.rcvNxt) sendAck(e.ctx, s);
-  }
-  if (now >= s.waitAt) {
-    const r = transmit(e.ctx, s, now);
-    if (r !== 'ok') return afterChange(e, s, now, r);
-  }
-  if (now >= idleDeadline(e, s)) {
-    const drained = s.sndUna === s.capNxt && s.state === SessionState.Established;
-    return endSession(e, s, drained ? 'completed' : 'idleTimeout', now);
+  armDerived(e, s);
+  const t = s.timer;
+  for (let k = 0; k < TIMER_KINDS; k++) {
+    if (now >= (t[k] as number) && fire(e, s, k, now)) return;
   }
   afterChange(e, s, now, 'ok');
+}
+
+/** Fires one due timer. Returns true when the session was settled here (ended, or its change already handled). */
+function fire(e: EngineState, s: Session, kind: TimerKind, now: number): boolean {
+  switch (kind) {
+    case TimerKind.Gap:
+      endSession(e, s, 'captureGap', now);
+      return true;
+    case TimerKind.Rtx:
+      if (onRtxTimeout(e, s, now)) return false;
+      endSession(e, s, s.state === SessionState.SynSent ? 'targetNoHandshake' : 'targetTimeout', now);
+      return true;
+    case TimerKind.DelAck:
+      s.timer[TimerKind.DelAck] = Infinity;
+      if (s.state === SessionState.Established && s.reply.acked !== s.reply.nxt) sendAck(e, s);
+      return false;
+    case TimerKind.Wait: {
+      const r = transmit(e, s, now);
+      if (r === 'ok') return false;
+      afterChange(e, s, now, r);
+      return true;
+    }
+    case TimerKind.Idle: {
+      const done = s.state === SessionState.Established && caughtUp(s);
+      endSession(e, s, done ? 'completed' : 'idleTimeout', now);
+      return true;
+    }
+  }
 }

@@ -1,17 +1,18 @@
 import type { EngineConfig, EngineTransfer } from './engine-config';
 import { afterChange, endAll, endSession, newSession } from './engine-lifecycle';
 import { onReply } from './engine-reply';
-import { EngineState, flushAcks, key, rearm } from './engine-state';
-import { pollTimers } from './engine-timers';
+import { addressKey } from './address-key';
+import { type EngineOutput, EngineState, flushAcks } from './engine-state';
+import { pollTimers, rearm } from './engine-timers';
 import { type EngineStats, newEngineStats } from './stats';
 import { appendCaptured } from './session/capture';
 import type { UnitPoolStats } from './session/unit-pool';
-import { type Session, SessionState } from './session/session';
-import { type EngineOutput, transmit } from './session/transmit';
+import { type Session, SessionState, settled } from './session/session';
+import { transmit } from './session/transmit';
 import { payloadCaptured } from './wire/decode';
 import { TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, type TcpSegment } from './wire/segment';
 
-export type { EngineOutput } from './session/transmit';
+export type { EngineOutput } from './engine-state';
 
 /**
  * The replay engine: one simulated client per captured connection. Pure and deterministic:
@@ -61,9 +62,7 @@ export class ReplayEngine {
   /** Sessions that still have captured data not yet acknowledged by the target. */
   busySessions(): number {
     let n = 0;
-    for (const s of this.core.byReply.values())
-      if (s.sndUna !== s.capNxt || s.state !== SessionState.Established || s.successor !== null || s.ooo.length > 0)
-        n++;
+    for (const s of this.core.byReply.values()) if (!settled(s)) n++;
     return n;
   }
 
@@ -138,7 +137,7 @@ export class ReplayEngine {
     p.ack = seg.ack;
     p.tsVal = seg.hasTs ? seg.tsVal : 0;
     st.clientBytes += captured;
-    const origKey = key(seg.srcIp, seg.srcPort);
+    const origKey = addressKey(seg.srcIp, seg.srcPort);
     const isSyn = (seg.flags & (TCP_SYN | TCP_ACK)) === TCP_SYN;
     if (
       e.unreplayed.isSampledOut(seg.srcIp, seg.srcPort, origKey, isSyn, e.byCapture[0]?.has(origKey) === true, p, now)
@@ -202,7 +201,7 @@ export class ReplayEngine {
     }
     s.lastActivity = now;
     if (appendCaptured(s, e.piece, now, this.stats, e.pool) && s.state === SessionState.Established) {
-      afterChange(e, s, now, transmit(e.ctx, s, now));
+      afterChange(e, s, now, transmit(e, s, now));
       return;
     }
     rearm(e, s);

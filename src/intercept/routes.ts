@@ -4,6 +4,7 @@
  * are chained. Routes expire after `idleMs` without use; CLIENT_DEL makes a route expire
  * after `delGraceMs`.
  */
+import { addressKey } from '../core/address-key';
 
 /** A route owner: anything with a liveness flag (a tcpcopy connection). */
 export interface RouteOwner {
@@ -24,10 +25,8 @@ interface Route<P> {
 /** Result of RouteTable.add. */
 export type RouteAddResult = 'added' | 'updated' | 'refused';
 
-/** Integer key of a client address: ip * 65536 + port (exact in a double). */
-export function clientKey(ip: number, port: number): number {
-  return (ip >>> 0) * 65536 + (port & 0xffff);
-}
+/** Integer key of a client address: ip * 65536 + port (exact in a double); the engine's key (core/address-key.ts). */
+export const clientKey = addressKey;
 
 /** The route table (one per intercept). */
 export class RouteTable<P extends RouteOwner> {

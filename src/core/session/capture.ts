@@ -20,22 +20,24 @@ export interface CapturedPiece {
 
 /**
  * Adds a captured client segment to the session's stream: trims what was already captured
- * (retransmissions), parks segments beyond a hole (ooo), decides whether it begins an exchange
+ * (retransmissions), parks segments beyond a hole (capture.parked), decides whether it begins an exchange
  * (the captured ack advanced: the server had answered), and counts requests.
  * Returns false when the segment added nothing (a duplicate). Units come from `pool`.
  */
 export function appendCaptured(s: Session, p: CapturedPiece, now: number, stats: EngineStats, pool: UnitPool): boolean {
-  if (s.capClosed) {
+  if (s.capture.closed) {
     stats.clientDuplicates++;
     return false;
   }
-  if (p.tsVal !== 0 && seqAfter(p.tsVal, s.lastTsVal)) s.lastTsVal = p.tsVal;
+  if (p.tsVal !== 0 && seqAfter(p.tsVal, s.capture.lastTsVal)) s.capture.lastTsVal = p.tsVal;
   if (p.rst) {
     // A reset ends the stream wherever it points; it is replayed after all captured data.
-    pushUnit(s, pool.take(s.capNxt, null, 0, 0, false, true, now, p.tsVal), p, stats);
-    s.capClosed = true;
+    const u = pool.take(s.capture.nxt, now, p.tsVal);
+    u.rst = true;
+    pushUnit(s, u, p, stats);
+    s.capture.closed = true;
     s.releaseParked(pool);
-    s.gapSince = -1;
+    s.capture.gapSince = -1;
     return true;
   }
   let seq = p.seq;
@@ -44,43 +46,51 @@ export function appendCaptured(s: Session, p: CapturedPiece, now: number, stats:
   const span = len + (p.fin ? 1 : 0);
   if (span === 0) {
     // pure ACK: only the handshake's ACK tells us something (the server's ISN + 1)
-    if (!s.lastAckValid && p.ackOk && s.requestsCaptured === 0) {
-      s.lastAck = p.ack;
-      s.lastAckValid = true;
+    if (!s.capture.lastAckValid && p.ackOk && s.requestsCaptured === 0) {
+      s.capture.lastAck = p.ack;
+      s.capture.lastAckValid = true;
     }
     return false;
   }
-  if (seqBefore(seq, s.capNxt)) {
-    const skip = seqDiff(s.capNxt, seq);
+  if (seqBefore(seq, s.capture.nxt)) {
+    const skip = seqDiff(s.capture.nxt, seq);
     if (skip >= span) {
       stats.clientDuplicates++;
       return false;
     }
-    seq = s.capNxt;
+    seq = s.capture.nxt;
     off += Math.min(skip, len);
     len = Math.max(0, len - skip);
   }
-  if (seqAfter(seq, s.capNxt)) {
+  if (seqAfter(seq, s.capture.nxt)) {
     parkOutOfOrder(s, p, seq, off, len, now, pool);
     return true;
   }
-  pushUnit(s, pool.take(seq, p.buf, off, len, p.fin, false, now, p.tsVal), p, stats);
+  pushUnit(s, unitOf(pool, p, seq, off, len, now), p, stats);
   drainOutOfOrder(s, now, stats, pool);
   return true;
 }
 
-/** Appends a unit at capNxt, classifying it (exchange start, request count). */
+/** A unit holding `len` bytes of the piece's payload from `off` (at `seq`) and its FIN. */
+function unitOf(pool: UnitPool, p: CapturedPiece, seq: number, off: number, len: number, now: number): Unit {
+  const u = pool.take(seq, now, p.tsVal);
+  pool.copyPayload(u, p.buf, off, len);
+  u.fin = p.fin;
+  return u;
+}
+
+/** Appends a unit at capture.nxt, classifying it (exchange start, request count). */
 function pushUnit(s: Session, u: Unit, p: CapturedPiece, stats: EngineStats): void {
-  if (!s.lastAckValid) {
+  if (!s.capture.lastAckValid) {
     if (p.ackOk) {
-      s.lastAck = p.ack;
-      s.lastAckValid = true;
+      s.capture.lastAck = p.ack;
+      s.capture.lastAckValid = true;
     }
     u.startsExchange = u.len > 0 && s.requestsCaptured === 0;
-  } else if (p.ackOk && seqAfter(p.ack, s.lastAck)) {
+  } else if (p.ackOk && seqAfter(p.ack, s.capture.lastAck)) {
     u.startsExchange = true;
-    u.respBytes = seqDiff(p.ack, s.lastAck);
-    s.lastAck = p.ack;
+    u.respBytes = seqDiff(p.ack, s.capture.lastAck);
+    s.capture.lastAck = p.ack;
   } else {
     u.startsExchange = u.len > 0 && s.requestsCaptured === 0;
   }
@@ -90,8 +100,8 @@ function pushUnit(s: Session, u: Unit, p: CapturedPiece, stats: EngineStats): vo
     s.requestSeqs.push(u.seq);
   }
   s.units.push(u);
-  s.capNxt = seqAdd(u.seq, unitSpan(u));
-  if (u.fin) s.capClosed = true;
+  s.capture.nxt = seqAdd(u.seq, unitSpan(u));
+  if (u.fin) s.capture.closed = true;
 }
 
 /** Keeps a segment that lies beyond a hole in the capture until the hole is filled. */
@@ -104,50 +114,58 @@ function parkOutOfOrder(
   now: number,
   pool: UnitPool,
 ): void {
-  if (s.gapSince < 0) s.gapSince = now;
-  const ooo = s.ooo;
-  let i = ooo.length;
-  while (i > 0 && seqAfter((ooo[i - 1] as Unit).seq, seq)) i--;
-  if (i > 0 && (ooo[i - 1] as Unit).seq === seq) return; // same hole-side segment again
-  const u = pool.take(seq, p.buf, off, len, p.fin, false, now, p.tsVal);
+  if (s.capture.gapSince < 0) s.capture.gapSince = now;
+  const parked = s.capture.parked;
+  let i = parked.length;
+  while (i > 0 && seqAfter((parked[i - 1] as Unit).seq, seq)) i--;
+  if (i > 0 && (parked[i - 1] as Unit).seq === seq) return; // same hole-side segment again
+  const u = unitOf(pool, p, seq, off, len, now);
   u.ackOk = p.ackOk;
   u.ack = p.ack;
-  ooo.splice(i, 0, u);
+  parked.splice(i, 0, u);
 }
 
-/** Moves parked segments that now follow capNxt into the stream. */
+/** A parked segment being moved into the stream (reused). */
+const parkedPiece: CapturedPiece = {
+  seq: 0,
+  buf: null,
+  off: 0,
+  len: 0,
+  fin: false,
+  rst: false,
+  ackOk: false,
+  ack: 0,
+  tsVal: 0,
+};
+
+/** Moves parked segments that now follow capture.nxt into the stream. */
 function drainOutOfOrder(s: Session, now: number, stats: EngineStats, pool: UnitPool): void {
-  const ooo = s.ooo;
-  while (ooo.length > 0) {
-    const first = ooo[0] as Unit;
-    if (!seqBeforeEq(first.seq, s.capNxt)) break;
-    ooo.shift();
-    if (s.capClosed) {
+  const parked = s.capture.parked;
+  while (parked.length > 0) {
+    const first = parked[0] as Unit;
+    if (!seqBeforeEq(first.seq, s.capture.nxt)) break;
+    parked.shift();
+    if (s.capture.closed) {
       pool.release(first);
       break;
     }
-    // copied again into the stream (a rare path), then the parked copy is given back
-    appendCaptured(
-      s,
-      {
-        seq: first.seq,
-        buf: first.data,
-        off: first.dataOff,
-        len: first.len,
-        fin: first.fin,
-        rst: false,
-        ackOk: first.ackOk,
-        ack: first.ack,
-        tsVal: first.tsVal,
-      },
-      first.capturedAt,
-      stats,
-      pool,
-    );
+    // copied again into the stream (a rare path), then the parked copy is given back; the
+    // scratch piece is read only before a nested drain can reuse it
+    const p = parkedPiece;
+    p.seq = first.seq;
+    p.buf = first.data;
+    p.off = first.dataOff;
+    p.len = first.len;
+    p.fin = first.fin;
+    p.ackOk = first.ackOk;
+    p.ack = first.ack;
+    p.tsVal = first.tsVal;
+    appendCaptured(s, p, first.capturedAt, stats, pool);
+    p.buf = null;
     pool.release(first);
   }
-  if (ooo.length === 0) s.gapSince = -1;
-  else if (s.gapSince < 0) s.gapSince = now;
+  if (parked.length === 0) s.capture.gapSince = -1;
+  else if (s.capture.gapSince < 0) s.capture.gapSince = now;
 }
 
 /**
@@ -157,9 +175,9 @@ function drainOutOfOrder(s: Session, now: number, stats: EngineStats, pool: Unit
  */
 export function parkedRequests(s: Session): number {
   let n = 0;
-  let last = s.lastAck;
-  let valid = s.lastAckValid;
-  for (const u of s.ooo) {
+  let last = s.capture.lastAck;
+  let valid = s.capture.lastAckValid;
+  for (const u of s.capture.parked) {
     if (u.len > 0 && u.ackOk && (!valid || seqAfter(u.ack, last))) n++;
     if (u.ackOk) {
       last = u.ack;

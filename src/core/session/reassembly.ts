@@ -11,23 +11,34 @@ import { seqAfter, seqBeforeEq, seqDiff } from '../seq';
 
 /** Most out-of-order ranges remembered per session. */
 export const MAX_RANGES = 8;
-/** Ranges further than this beyond rcvNxt are ignored (bytes). */
+/** Ranges further than this beyond nxt are ignored (bytes). */
 const MAX_AHEAD = 1 << 26;
 
-/** What reassembly needs from a session: rcvNxt and the range store (flat [start, end, fin] triples). */
-export interface ReassemblyState {
-  /** Next expected target sequence number. */
-  rcvNxt: number;
-  /** Out-of-order ranges: start, end (exclusive, FIN included), 1 when the range ends with FIN. */
-  rcvOoo: number[];
-  /** The target's FIN was received (set here when a covered range ends with it). */
-  targetFin: boolean;
+/** The target's reply stream as the session tracks it: sequence numbers only, never the bytes. */
+export class ReplyStream {
+  /** Next expected target sequence number (rcv_nxt). */
+  nxt = 0;
+  /** Ranges received beyond a hole, flat [start, end, fin] triples: end exclusive (FIN included), fin 1 when the range ends with the FIN. */
+  readonly ranges: number[] = [];
+  /** The target's FIN was received (in order). */
+  fin = false;
+  /** `nxt` as carried by the last segment we sent (what the target knows we have). */
+  acked = 0;
+
+  /** Back to the initial values (the range array is kept, emptied). */
+  reset(): void {
+    this.nxt = 0;
+    const r = this.ranges;
+    while (r.length > 0) r.pop();
+    this.fin = false;
+    this.acked = 0;
+  }
 }
 
-/** Remembers [seq, end) received beyond rcvNxt (`fin`: the range ends with the target's FIN). */
-export function noteOutOfOrder(s: ReassemblyState, seq: number, end: number, fin: boolean): void {
-  if (!seqAfter(seq, s.rcvNxt) || seqDiff(end, s.rcvNxt) > MAX_AHEAD) return;
-  const r = s.rcvOoo;
+/** Remembers [seq, end) received beyond nxt (`fin`: the range ends with the target's FIN). */
+export function noteOutOfOrder(s: ReplyStream, seq: number, end: number, fin: boolean): void {
+  if (!seqAfter(seq, s.nxt) || seqDiff(end, s.nxt) > MAX_AHEAD) return;
+  const r = s.ranges;
   for (let i = 0; i < r.length; i += 3) {
     const a = r[i] as number;
     const b = r[i + 1] as number;
@@ -46,24 +57,24 @@ export function noteOutOfOrder(s: ReassemblyState, seq: number, end: number, fin
 }
 
 /**
- * After rcvNxt advanced: moves it past every remembered range it now reaches (setting
- * targetFin when one ends with the FIN). Returns the reply payload bytes newly covered (FIN excluded).
+ * After nxt advanced: moves it past every remembered range it now reaches (setting
+ * fin when one ends with the FIN). Returns the reply payload bytes newly covered (FIN excluded).
  */
-export function absorbOutOfOrder(s: ReassemblyState): number {
+export function absorbOutOfOrder(s: ReplyStream): number {
   let bytes = 0;
-  const r = s.rcvOoo;
+  const r = s.ranges;
   let moved = true;
   while (moved && r.length > 0) {
     moved = false;
     for (let i = 0; i < r.length; i += 3) {
       const a = r[i] as number;
       const b = r[i + 1] as number;
-      if (seqBeforeEq(a, s.rcvNxt)) {
-        if (seqAfter(b, s.rcvNxt)) {
+      if (seqBeforeEq(a, s.nxt)) {
+        if (seqAfter(b, s.nxt)) {
           const f = r[i + 2] === 1;
-          bytes += seqDiff(b, s.rcvNxt) - (f ? 1 : 0);
-          if (f) s.targetFin = true;
-          s.rcvNxt = b;
+          bytes += seqDiff(b, s.nxt) - (f ? 1 : 0);
+          if (f) s.fin = true;
+          s.nxt = b;
         }
         r.splice(i, 3);
         moved = true;

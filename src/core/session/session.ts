@@ -1,17 +1,60 @@
 import type { PayloadChunk, UnitPool } from './unit-pool';
 import type { HeapItem } from './timer-heap';
-import { seqAdd } from '../seq';
+import { seqAdd, seqAfter, seqAfterEq, seqBefore } from '../seq';
+import { RttEstimator } from './rtt';
+import { ReplyStream } from './reassembly';
+import { type TimerTable, disarmAll, newTimerTable } from './timers';
 
-/** Session life cycle. Transitions happen only in engine.ts, engine-*.ts and transmit.ts. */
+/**
+ * Session life cycle. Every assignment of `state` is in engine-lifecycle.ts:
+ *
+ * | from        | event                                                        | to          | function       |
+ * |-------------|--------------------------------------------------------------|-------------|----------------|
+ * | (new)       | SYN (or first data, synthesized) captured, client port free  | SynSent     | startSession   |
+ * | (new)       | the same, while an older replay of that client port closes   | Queued      | newSession     |
+ * | Queued      | the older replay ended                                       | SynSent     | startSession   |
+ * | SynSent     | the target's SYN-ACK                                         | Established | establish      |
+ * | Established | clientFinished() and the target's FIN (or a successor waits) | Closed      | afterChange    |
+ * | any         | timeout, RST, capture gap, finish(): one outcome             | Closed      | endSession     |
+ *
+ * Closing is not a state of its own: while Established, how far the two sides got is told by
+ * the predicates below (caughtUp, drained, clientFinished, settled) and the target's FIN
+ * (`reply.fin`), each defined once here.
+ */
 export const enum SessionState {
   /** Waiting for an older connection with the same client address and port to finish. */
   Queued = 0,
   /** SYN sent to the target, waiting for the SYN-ACK reported by intercept. */
   SynSent = 1,
-  /** Handshake done: sending captured data, acknowledging replies. */
+  /** Handshake done: sending captured data, acknowledging replies, closing. */
   Established = 2,
-  /** Ended; removed from the table. */
+  /** Ended with one outcome; removed from the tables. */
   Closed = 3,
+}
+
+/** Every captured byte (and FIN) so far was acknowledged by the target: sndUna reached the capture's end. */
+export function caughtUp(s: Session): boolean {
+  return s.sndUna === s.capture.nxt;
+}
+
+/** Everything captured so far was sent (what a capture hole is waited for, before it counts). */
+export function allSent(s: Session): boolean {
+  return s.sndNxt === s.capture.nxt;
+}
+
+/** Caught up, and nothing is parked behind a capture hole: nothing left to replay for now. */
+export function drained(s: Session): boolean {
+  return caughtUp(s) && s.capture.parked.length === 0;
+}
+
+/** The client's end (FIN or RST) was captured and everything up to it acknowledged: our side is done. */
+export function clientFinished(s: Session): boolean {
+  return s.capture.closed && drained(s);
+}
+
+/** Established, drained and no newer connection queued behind: waiting only for more capture or the idle timer. */
+export function settled(s: Session): boolean {
+  return s.state === SessionState.Established && drained(s) && s.successor === null;
 }
 
 /**
@@ -59,11 +102,41 @@ function emptyArray(a: unknown[]): void {
   while (a.length > 0) a.pop();
 }
 
+/** The captured client stream's reassembly state (what the real client sent, in order). */
+export class CaptureStream {
+  /** Next client sequence number expected from the capture (just past the last byte or FIN). */
+  nxt = 0;
+  /** Captured segments beyond a hole in the capture, sorted by seq. */
+  readonly parked: Unit[] = [];
+  /** When the current capture hole was first seen (ms), -1 when none. */
+  gapSince = -1;
+  /** A FIN or RST has been captured: nothing follows it. */
+  closed = false;
+  /** Captured ack of the last data unit (or of the handshake ACK), valid when lastAckValid. */
+  lastAck = 0;
+  lastAckValid = false;
+  /** Latest captured client TSval. */
+  lastTsVal = 0;
+
+  /** Back to the initial values (the parked list is kept, emptied; its units must be released first). */
+  reset(): void {
+    this.nxt = 0;
+    emptyArray(this.parked);
+    this.gapSince = -1;
+    this.closed = false;
+    this.lastAck = 0;
+    this.lastAckValid = false;
+    this.lastTsVal = 0;
+  }
+}
+
 /** One simulated client connection replayed to the target. */
 export class Session implements HeapItem {
   deadline = Infinity;
   heapIndex = -1;
   state: SessionState = SessionState.Queued;
+  /** Deadlines by timer kind (retransmission/persist, release wait, delayed ACK, gap, idle); `deadline` is their minimum. */
+  readonly timer: TimerTable = newTimerTable();
 
   /** Original client address and port as captured. */
   origClientIp = 0;
@@ -91,22 +164,11 @@ export class Session implements HeapItem {
   synSackOk = false;
   synTs = false;
   synTsVal = 0;
-  /** Next client sequence number expected from the capture. */
-  capNxt = 0;
-  /** Captured ack of the last data unit (or of the handshake ACK), valid when lastAckValid. */
-  lastAck = 0;
-  lastAckValid = false;
+  /** The captured stream: next expected seq, parked segments, holes, its end. */
+  readonly capture = new CaptureStream();
   /** Units not yet acknowledged by the target, in sequence order, from index `head`. */
   units: Unit[] = [];
   head = 0;
-  /** Captured segments beyond a gap in the capture, sorted by seq. */
-  ooo: Unit[] = [];
-  /** When the current capture gap was first seen (ms), -1 when none. */
-  gapSince = -1;
-  /** A FIN or RST has been captured: nothing follows it. */
-  capClosed = false;
-  /** Latest captured client TSval. */
-  lastTsVal = 0;
   /** Last TSval sent to the target: what we send never goes below it. */
   tsSent = 0;
 
@@ -126,16 +188,13 @@ export class Session implements HeapItem {
   tsOn = false;
   /** Last TSval seen from the target, echoed as TSecr. */
   tsRecent = 0;
-  /** Target's initial sequence number and next expected target sequence number. */
+  /** Target's initial sequence number. */
   targetIsn = 0;
-  rcvNxt = 0;
-  /** Target sent FIN. */
-  targetFin = false;
-  /** Reply ranges received beyond a hole, flat [start, end, fin] triples (reassembly.ts). */
-  rcvOoo: number[] = [];
-  /** rcvNxt when the last exchange-starting unit was first sent: reply bytes are counted from here. */
+  /** The target's reply stream: next expected seq, ranges beyond a hole, its FIN, what we acknowledged. */
+  readonly reply = new ReplyStream();
+  /** reply.nxt when the last exchange-starting unit was first sent: reply bytes are counted from here. */
   respBase = 0;
-  /** When reply data last advanced rcvNxt (ms). */
+  /** When reply data last advanced reply.nxt (ms). */
   lastReplyAt = 0;
   /** The unit whose first reply is awaited for the lag measurement, captured time; -1 when none. */
   lagFrom = -1;
@@ -143,33 +202,21 @@ export class Session implements HeapItem {
   handshakeOutage = false;
   /** An ACK for new target data is owed. */
   ackPending = false;
-  /** rcvNxt as carried by the last segment we sent (what the target knows we have). */
-  rcvAcked = 0;
-  /** Delayed-ACK deadline (ms), Infinity when none is pending. */
-  delackAt = Infinity;
 
   // ---- retransmission (RFC 6298) ----
-  srtt = 0;
-  rttvar = 0;
-  rto = 0;
-  /** Retransmission/persist deadline (ms), Infinity when not armed. */
-  rtxAt = Infinity;
+  /** Round-trip estimate and retransmission timeout. */
+  readonly rtt = new RttEstimator();
   /** Consecutive retransmissions without progress. */
   retries = 0;
   dupAcks = 0;
-  /** RTT measurement: sequence being timed and when it was sent (-1 none). */
-  rttSeq = 0;
-  rttSentAt = -1;
 
   /** Last time anything happened on this session (ms), for -t / -k. */
   lastActivity = 0;
-  /** Release-wait deadline (quiet time / response timeout), Infinity when not waiting. */
-  waitAt = Infinity;
 
   // ---- accounting ----
   requestsCaptured = 0;
-  requestsReplayed = 0;
   /** Number of exchange-starting units whose bytes the target acknowledged (counted once). */
+  requestsReplayed = 0;
   /** Seq at the start of each captured request not yet acknowledged (to count replayed requests). */
   requestSeqs: number[] = [];
 
@@ -185,6 +232,7 @@ export class Session implements HeapItem {
     this.deadline = Infinity;
     this.heapIndex = -1;
     this.state = SessionState.Queued;
+    disarmAll(this.timer);
     this.origClientIp = 0;
     this.origClientPort = 0;
     this.variant = 0;
@@ -201,15 +249,9 @@ export class Session implements HeapItem {
     this.synSackOk = false;
     this.synTs = false;
     this.synTsVal = 0;
-    this.capNxt = 0;
-    this.lastAck = 0;
-    this.lastAckValid = false;
+    this.capture.reset();
     emptyArray(this.units);
     this.head = 0;
-    emptyArray(this.ooo);
-    this.gapSince = -1;
-    this.capClosed = false;
-    this.lastTsVal = 0;
     this.tsSent = 0;
     this.sndUna = 0;
     this.sndNxt = 0;
@@ -220,35 +262,20 @@ export class Session implements HeapItem {
     this.tsOn = false;
     this.tsRecent = 0;
     this.targetIsn = 0;
-    this.rcvNxt = 0;
-    this.targetFin = false;
-    emptyArray(this.rcvOoo);
+    this.reply.reset();
     this.respBase = 0;
     this.lastReplyAt = 0;
     this.lagFrom = -1;
     this.handshakeOutage = false;
     this.ackPending = false;
-    this.rcvAcked = 0;
-    this.delackAt = Infinity;
-    this.srtt = 0;
-    this.rttvar = 0;
-    this.rto = 0;
-    this.rtxAt = Infinity;
+    this.rtt.reset();
     this.retries = 0;
     this.dupAcks = 0;
-    this.rttSeq = 0;
-    this.rttSentAt = -1;
     this.lastActivity = 0;
-    this.waitAt = Infinity;
     this.requestsCaptured = 0;
     this.requestsReplayed = 0;
     emptyArray(this.requestSeqs);
     this.successor = null;
-  }
-
-  /** Client seq just past the last captured byte/FIN (what must be acknowledged to finish). */
-  capturedEnd(): number {
-    return this.capNxt;
   }
 
   /** Index of the unit containing sequence `seq` (head.. units.length), or units.length when past all. */
@@ -257,7 +284,7 @@ export class Session implements HeapItem {
     for (let i = this.head; i < units.length; i++) {
       const u = units[i] as Unit;
       const end = seqAdd(u.seq, unitSpan(u));
-      if (((seq - u.seq) | 0) >= 0 && ((seq - end) | 0) < 0) return i;
+      if (seqAfterEq(seq, u.seq) && seqBefore(seq, end)) return i;
       if (u.rst && seq === u.seq) return i;
     }
     return units.length;
@@ -270,7 +297,7 @@ export class Session implements HeapItem {
       const u = units[this.head] as Unit;
       if (u.rst) break;
       const end = seqAdd(u.seq, unitSpan(u));
-      if (((end - this.sndUna) | 0) > 0) break;
+      if (seqAfter(end, this.sndUna)) break;
       units[this.head] = undefined as unknown as Unit;
       this.head++;
       pool.release(u);
@@ -285,8 +312,9 @@ export class Session implements HeapItem {
 
   /** Gives the segments parked beyond a capture hole back to `pool` and forgets them. */
   releaseParked(pool: UnitPool): void {
-    for (const u of this.ooo) pool.release(u);
-    emptyArray(this.ooo);
+    const parked = this.capture.parked;
+    for (const u of parked) pool.release(u);
+    emptyArray(parked);
   }
 
   /** Gives every unit (stream and parked) back to `pool` and empties both lists. */

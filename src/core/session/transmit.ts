@@ -1,100 +1,98 @@
 import { seqAdd, seqAfter, seqAfterEq, seqBefore, seqDiff } from '../seq';
-import { emitIpv4Tcp, newTcpRepr, type TcpRepr } from '../wire/build';
+import { TimerKind } from './timers';
+import { emitIpv4Tcp } from '../wire/build';
 import { TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN } from '../wire/segment';
-import type { EngineConfig } from '../engine-config';
-import type { EngineStats } from '../stats';
+import type { EngineState } from '../engine-state';
 import { type Session, SessionState, type Unit } from './session';
 
-/** Where the engine's packets and channel registrations go (injected; tests record them). */
-export interface EngineOutput {
-  /** A complete IPv4 packet for the target, checksums filled. Copy it: `buf` is reused. */
-  packet(buf: Buffer, off: number, len: number): void;
-  /** Tell every intercept about a client (CLIENT_ADD); always called before that session's SYN. */
-  clientAdded(clientIp: number, clientPort: number, targetIp: number, targetPort: number): void;
-  /** The session is over (CLIENT_DEL). */
-  clientRemoved(clientIp: number, clientPort: number, targetIp: number, targetPort: number): void;
+/**
+ * Builds and emits one segment of session `s`: `len` payload bytes from `data[off ..]` (none
+ * when len is 0), TSval at least `tsVal` (0: the last one sent). Callers use the named helpers
+ * below (sendBare, sendUnitBytes) rather than this positional form.
+ */
+function emitSegment(
+  e: EngineState,
+  s: Session,
+  seq: number,
+  flags: number,
+  data: Buffer | null,
+  off: number,
+  len: number,
+  tsVal: number,
+): void {
+  const r = e.repr;
+  const cfg = e.cfg;
+  const reply = s.reply;
+  r.srcIp = s.clientIp;
+  r.dstIp = s.targetIp;
+  r.srcPort = s.clientPort;
+  r.dstPort = s.targetPort;
+  r.seq = seq;
+  r.ack = flags & TCP_ACK ? reply.nxt : 0;
+  if (flags & TCP_ACK) {
+    reply.acked = reply.nxt;
+    s.timer[TimerKind.DelAck] = Infinity;
+  }
+  r.flags = flags;
+  r.ipId = e.nextIpId();
+  r.ttl = 64;
+  if (flags & TCP_SYN) {
+    r.window = Math.min(65535, cfg.advertisedWindow);
+    r.mss = s.synMss;
+    r.wscale = s.synWscale;
+    r.sackOk = false; // we never process SACK blocks, so we do not offer them
+    r.hasTs = s.synTs;
+    r.tsVal = s.synTsVal;
+    r.tsEcr = 0;
+    s.tsSent = s.synTsVal;
+  } else {
+    r.window = cfg.advertisedWindow;
+    r.mss = 0;
+    r.wscale = -1;
+    r.sackOk = false;
+    r.hasTs = s.tsOn;
+    // TSval never goes backwards (PAWS on the target would drop the segment): the captured
+    // value of the unit, or the last one sent when that is later
+    let ts = s.tsSent;
+    if (tsVal !== 0 && seqAfter(tsVal, ts)) ts = tsVal;
+    s.tsSent = ts;
+    r.tsVal = ts;
+    r.tsEcr = s.tsRecent;
+  }
+  const n = emitIpv4Tcp(r, data, off, len, e.scratch, 0);
+  e.stats.packetsSent++;
+  e.stats.bytesSent += n;
+  e.out.packet(e.scratch, 0, n);
 }
 
-/** What transmit functions share: config, counters, the output and reused scratch space. */
-export class TxContext {
-  readonly repr: TcpRepr = newTcpRepr();
-  readonly scratch: Buffer;
-  private ipId = 1;
-  constructor(
-    readonly cfg: EngineConfig,
-    readonly stats: EngineStats,
-    readonly out: EngineOutput,
-  ) {
-    this.scratch = Buffer.alloc(Math.max(cfg.mtu, 1500) + 128);
-  }
+/** Emits a segment without payload (SYN, ACK, RST, FIN alone) at `seq`. */
+export function sendBare(e: EngineState, s: Session, seq: number, flags: number): void {
+  emitSegment(e, s, seq, flags, null, 0, 0, 0);
+}
 
-  /** Builds and emits one segment of session `s`. */
-  emit(s: Session, seq: number, flags: number, data: Buffer | null, dOff: number, dLen: number, tsVal: number): void {
-    const r = this.repr;
-    r.srcIp = s.clientIp;
-    r.dstIp = s.targetIp;
-    r.srcPort = s.clientPort;
-    r.dstPort = s.targetPort;
-    r.seq = seq;
-    r.ack = flags & TCP_ACK ? s.rcvNxt : 0;
-    if (flags & TCP_ACK) {
-      s.rcvAcked = s.rcvNxt;
-      s.delackAt = Infinity;
-    }
-    r.flags = flags;
-    r.ipId = this.ipId = (this.ipId + 1) & 0xffff;
-    r.ttl = 64;
-    if (flags & TCP_SYN) {
-      r.window = Math.min(65535, this.cfg.advertisedWindow);
-      r.mss = s.synMss;
-      r.wscale = s.synWscale;
-      r.sackOk = false; // we never process SACK blocks, so we do not offer them
-      r.hasTs = s.synTs;
-      r.tsVal = s.synTsVal;
-      r.tsEcr = 0;
-      s.tsSent = s.synTsVal;
-    } else {
-      r.window = this.cfg.advertisedWindow;
-      r.mss = 0;
-      r.wscale = -1;
-      r.sackOk = false;
-      r.hasTs = s.tsOn;
-      // TSval never goes backwards (PAWS on the target would drop the segment): the captured
-      // value of the unit, or the last one sent when that is later
-      let ts = s.tsSent;
-      if (tsVal !== 0 && ((tsVal - ts) | 0) > 0) ts = tsVal;
-      s.tsSent = ts;
-      r.tsVal = ts;
-      r.tsEcr = s.tsRecent;
-    }
-    const len = emitIpv4Tcp(r, data, dOff, dLen, this.scratch, 0);
-    this.stats.packetsSent++;
-    this.stats.bytesSent += len;
-    this.out.packet(this.scratch, 0, len);
-  }
+/** Emits `n` bytes of unit `u` from `off` bytes into it, at `seq`, with the unit's captured TSval. */
+function sendUnitBytes(e: EngineState, s: Session, seq: number, flags: number, u: Unit, off: number, n: number): void {
+  emitSegment(e, s, seq, flags, u.data, u.dataOff + off, n, u.tsVal);
 }
 
 /** Sends (or re-sends) the session's SYN. */
-export function sendSyn(ctx: TxContext, s: Session, now: number): void {
-  ctx.emit(s, s.isn, TCP_SYN, null, 0, 0, 0);
-  ctx.stats.synsSent++;
-  if (s.rttSentAt < 0) {
-    s.rttSentAt = now;
-    s.rttSeq = s.isn;
-  }
+export function sendSyn(e: EngineState, s: Session, now: number): void {
+  sendBare(e, s, s.isn, TCP_SYN);
+  e.stats.synsSent++;
+  s.rtt.time(s.isn, now);
 }
 
 /** Sends a pure ACK for what the target has sent. */
-export function sendAck(ctx: TxContext, s: Session): void {
-  ctx.emit(s, s.sndNxt, TCP_ACK, null, 0, 0, 0);
-  ctx.stats.acksSent++;
+export function sendAck(e: EngineState, s: Session): void {
+  sendBare(e, s, s.sndNxt, TCP_ACK);
+  e.stats.acksSent++;
   s.ackPending = false;
 }
 
 /** Sends a RST at the current send sequence. */
-export function sendRst(ctx: TxContext, s: Session, seq: number): void {
-  ctx.emit(s, seq, TCP_RST | TCP_ACK, null, 0, 0, 0);
-  ctx.stats.resetsSent++;
+export function sendRst(e: EngineState, s: Session, seq: number): void {
+  sendBare(e, s, seq, TCP_RST | TCP_ACK);
+  e.stats.resetsSent++;
 }
 
 /** Result of the release check for the next unit. */
@@ -107,30 +105,30 @@ const enum Release {
 /**
  * May unit `u` (which begins an exchange) go now? It waits until the target has answered the
  * previous request: as many reply bytes as the online server sent, or some reply followed by
- * max(`replyQuietMs`, 2 * SRTT) of silence, or the target's FIN. Sets `s.waitAt` when it must wait.
+ * max(`replyQuietMs`, 2 * SRTT) of silence, or the target's FIN. Arms the Wait timer when it must wait.
  */
-function releaseCheck(ctx: TxContext, s: Session, u: Unit, now: number): Release {
-  const cfg = ctx.cfg;
-  if (cfg.noWait || !u.startsExchange || u.respBytes === 0 || s.targetFin) return Release.Go;
-  const got = seqDiff(s.rcvNxt, s.respBase);
+function releaseCheck(e: EngineState, s: Session, u: Unit, now: number): Release {
+  const cfg = e.cfg;
+  if (cfg.noWait || !u.startsExchange || u.respBytes === 0 || s.reply.fin) return Release.Go;
+  const got = seqDiff(s.reply.nxt, s.respBase);
   if (got >= u.respBytes) return Release.Go;
   if (got > 0) {
     // silence only means "answer complete" on the scale of the round trip: a sender limited by
     // its congestion window pauses about one RTT between flights, so wait at least 2 * SRTT
-    const at = s.lastReplyAt + Math.max(cfg.replyQuietMs, 2 * s.srtt);
+    const at = s.lastReplyAt + Math.max(cfg.replyQuietMs, 2 * s.rtt.srtt);
     if (now >= at) return Release.Go;
-    s.waitAt = at;
+    s.timer[TimerKind.Wait] = at;
     return Release.Wait;
   }
   const giveUpAt = s.lastActivity + cfg.replyTimeoutMs;
   if (now >= giveUpAt) return Release.GiveUp;
-  s.waitAt = giveUpAt;
+  s.timer[TimerKind.Wait] = giveUpAt;
   return Release.Wait;
 }
 
 /** Arms the retransmission timer if data is outstanding and it is not armed. */
 function armRtx(s: Session, now: number): void {
-  if (s.rtxAt === Infinity && s.sndMax !== s.sndUna) s.rtxAt = now + s.rto;
+  if (s.timer[TimerKind.Rtx] === Infinity && s.sndMax !== s.sndUna) s.timer[TimerKind.Rtx] = now + s.rtt.rto;
 }
 
 /**
@@ -139,9 +137,9 @@ function armRtx(s: Session, now: number): void {
  * previous one. Returns 'giveup' when a reply never came (the caller ends the session), 'reset'
  * after replaying a client RST, else 'ok'.
  */
-export function transmit(ctx: TxContext, s: Session, now: number): 'ok' | 'giveup' | 'reset' {
+export function transmit(e: EngineState, s: Session, now: number): 'ok' | 'giveup' | 'reset' {
   if (s.state !== SessionState.Established) return 'ok';
-  s.waitAt = Infinity;
+  s.timer[TimerKind.Wait] = Infinity;
   for (;;) {
     const i = s.unitIndexAt(s.sndNxt);
     if (i >= s.units.length) break;
@@ -149,14 +147,14 @@ export function transmit(ctx: TxContext, s: Session, now: number): 'ok' | 'giveu
     const off = seqDiff(s.sndNxt, u.seq);
     const fresh = off === 0 && seqAfterEq(u.seq, s.sndMax);
     if (fresh) {
-      const r = releaseCheck(ctx, s, u, now);
+      const r = releaseCheck(e, s, u, now);
       if (r === Release.Wait) break;
       if (r === Release.GiveUp) return 'giveup';
     }
     if (u.rst) {
       // a reset goes only once everything before it was acknowledged, so no request is cut off
       if (s.sndUna !== u.seq) break;
-      sendRst(ctx, s, u.seq);
+      sendRst(e, s, u.seq);
       return 'reset';
     }
     const remaining = u.len - off;
@@ -165,7 +163,7 @@ export function transmit(ctx: TxContext, s: Session, now: number): 'ok' | 'giveu
     if (remaining > 0) {
       const wndLeft = s.sndWnd - seqDiff(s.sndNxt, s.sndUna);
       if (wndLeft <= 0) {
-        if (s.sndNxt === s.sndUna && s.rtxAt === Infinity) s.rtxAt = now + s.rto; // persist timer
+        if (s.sndNxt === s.sndUna && s.timer[TimerKind.Rtx] === Infinity) s.timer[TimerKind.Rtx] = now + s.rtt.rto; // persist timer
         break;
       }
       n = Math.min(remaining, s.sendMss, wndLeft);
@@ -179,19 +177,16 @@ export function transmit(ctx: TxContext, s: Session, now: number): 'ok' | 'giveu
       break;
     }
     if (fresh && u.startsExchange) {
-      s.respBase = s.rcvNxt;
+      s.respBase = s.reply.nxt;
       if (u.len > 0) s.lagFrom = u.capturedAt;
     }
-    ctx.emit(s, s.sndNxt, flags, u.data, u.dataOff + off, n, u.tsVal);
+    sendUnitBytes(e, s, s.sndNxt, flags, u, off, n);
     s.ackPending = false;
     const span = n + (flags & TCP_FIN ? 1 : 0);
     const wasNew = seqAfterEq(s.sndNxt, s.sndMax);
-    if (wasNew) ctx.stats.payloadBytesSent += n;
-    else ctx.stats.retransTimeout++;
-    if (wasNew && s.rttSentAt < 0) {
-      s.rttSentAt = now;
-      s.rttSeq = s.sndNxt;
-    }
+    if (wasNew) e.stats.payloadBytesSent += n;
+    else e.stats.retransTimeout++;
+    if (wasNew) s.rtt.time(s.sndNxt, now);
     s.sndNxt = seqAdd(s.sndNxt, span);
     if (seqAfter(s.sndNxt, s.sndMax)) s.sndMax = s.sndNxt;
     armRtx(s, now);
@@ -203,50 +198,50 @@ export function transmit(ctx: TxContext, s: Session, now: number): 'ok' | 'giveu
  * The retransmission/persist timer fired: go back to sndUna and send again (Go-Back-N within
  * the window), doubling the timeout. Returns false when the retries are exhausted.
  */
-export function onRtxTimeout(ctx: TxContext, s: Session, now: number): boolean {
-  s.rtxAt = Infinity;
+export function onRtxTimeout(e: EngineState, s: Session, now: number): boolean {
+  s.timer[TimerKind.Rtx] = Infinity;
   if (s.state === SessionState.SynSent) {
-    if (++s.retries >= ctx.cfg.maxSynTries) return false;
-    s.rto = Math.min(s.rto * 2, ctx.cfg.rtoMaxMs);
-    s.rttSentAt = -1; // Karn: no RTT sample from a retransmitted SYN
-    sendSyn(ctx, s, now);
-    s.rttSentAt = -1;
-    s.rtxAt = now + s.rto;
+    if (++s.retries >= e.cfg.maxSynTries) return false;
+    s.rtt.backOff(e.cfg.rtoMaxMs);
+    s.rtt.cancel(); // Karn: no RTT sample from a retransmitted SYN
+    sendSyn(e, s, now);
+    s.rtt.cancel();
+    s.timer[TimerKind.Rtx] = now + s.rtt.rto;
     return true;
   }
   if (s.sndMax === s.sndUna && s.sndWnd > 0) return true; // nothing outstanding any more
-  if (++s.retries > ctx.cfg.maxRetries) return false;
-  s.rto = Math.min(s.rto * 2, ctx.cfg.rtoMaxMs);
-  s.rttSentAt = -1;
+  if (++s.retries > e.cfg.maxRetries) return false;
+  s.rtt.backOff(e.cfg.rtoMaxMs);
+  s.rtt.cancel();
   s.dupAcks = 0;
   if (s.sndWnd === 0) {
-    probeWindow(ctx, s);
+    probeWindow(e, s);
   } else {
     s.sndNxt = s.sndUna;
-    transmit(ctx, s, now);
+    transmit(e, s, now);
   }
-  s.rtxAt = now + s.rto;
+  s.timer[TimerKind.Rtx] = now + s.rtt.rto;
   return true;
 }
 
 /** Zero-window probe: one byte of the next unsent data (or a bare ACK when there is none). */
-function probeWindow(ctx: TxContext, s: Session): void {
+function probeWindow(e: EngineState, s: Session): void {
   const i = s.unitIndexAt(s.sndUna);
   const u = s.units[i];
-  ctx.stats.windowProbes++;
+  e.stats.windowProbes++;
   if (u === undefined || u.len === 0) {
-    sendAck(ctx, s);
+    sendAck(e, s);
     return;
   }
   const off = seqDiff(s.sndUna, u.seq);
-  ctx.emit(s, s.sndUna, TCP_ACK, u.data, u.dataOff + off, Math.min(1, u.len - off), u.tsVal);
+  sendUnitBytes(e, s, s.sndUna, TCP_ACK, u, off, Math.min(1, u.len - off));
   const next = seqAdd(s.sndUna, 1);
   if (seqAfter(next, s.sndMax)) s.sndMax = next;
   if (seqBefore(s.sndNxt, next)) s.sndNxt = next;
 }
 
 /** Three duplicate ACKs: resend the segment at sndUna once. */
-export function fastRetransmit(ctx: TxContext, s: Session, now: number): void {
+export function fastRetransmit(e: EngineState, s: Session, now: number): void {
   const i = s.unitIndexAt(s.sndUna);
   const u = s.units[i];
   if (u === undefined || u.rst) return;
@@ -256,20 +251,13 @@ export function fastRetransmit(ctx: TxContext, s: Session, now: number): void {
   let flags = TCP_ACK;
   if (n === rem && u.fin) flags |= TCP_FIN;
   if (n === 0 && !u.fin) return;
-  ctx.emit(s, s.sndUna, flags, u.data, u.dataOff + off, n, u.tsVal);
-  ctx.stats.retransFast++;
-  s.rttSentAt = -1;
-  s.rtxAt = now + s.rto;
+  sendUnitBytes(e, s, s.sndUna, flags, u, off, n);
+  e.stats.retransFast++;
+  s.rtt.cancel();
+  s.timer[TimerKind.Rtx] = now + s.rtt.rto;
 }
 
-/** RFC 6298 RTT estimator update with one sample (ms). */
-export function rttSample(ctx: TxContext, s: Session, r: number): void {
-  if (s.srtt === 0) {
-    s.srtt = r;
-    s.rttvar = r / 2;
-  } else {
-    s.rttvar = 0.75 * s.rttvar + 0.25 * Math.abs(s.srtt - r);
-    s.srtt = 0.875 * s.srtt + 0.125 * r;
-  }
-  s.rto = Math.min(ctx.cfg.rtoMaxMs, Math.max(ctx.cfg.rtoInitialMs, s.srtt + 4 * s.rttvar));
+/** One RTT sample (ms) for the session's estimator, the RTO kept within [-R, rtoMaxMs]. */
+export function rttSample(e: EngineState, s: Session, r: number): void {
+  s.rtt.sample(r, e.cfg.rtoInitialMs, e.cfg.rtoMaxMs);
 }

@@ -44,36 +44,35 @@ export class UnitPool {
   readonly stats: UnitPoolStats = { unitsCreated: 0, chunksCreated: 1, ownBuffers: 0 };
 
   /**
-   * A unit with every field set; `len` payload bytes are copied from `src[off ..]` (none when
-   * len is 0 or src is null). The caller sets startsExchange/respBytes when they apply.
+   * A unit at client sequence `seq`, captured at `capturedAt` (ms) with TSval `tsVal` (0: none),
+   * with no payload and no FIN or RST; the caller sets those (copyPayload, `fin`, `rst`) and,
+   * when they apply, startsExchange/respBytes.
    */
-  take(
-    seq: number,
-    src: Buffer | null,
-    off: number,
-    len: number,
-    fin: boolean,
-    rst: boolean,
-    capturedAt: number,
-    tsVal: number,
-  ): Unit {
+  take(seq: number, capturedAt: number, tsVal: number): Unit {
     const u = this.freeUnits.pop() ?? this.newUnit();
     u.seq = seq;
-    u.len = len;
-    u.fin = fin;
-    u.rst = rst;
+    u.data = null;
+    u.dataOff = 0;
+    u.chunk = null;
+    u.len = 0;
+    u.fin = false;
+    u.rst = false;
     u.capturedAt = capturedAt;
     u.startsExchange = false;
     u.respBytes = 0;
     u.tsVal = tsVal;
     u.ackOk = false;
     u.ack = 0;
-    if (len === 0 || src === null) {
-      u.data = null;
-      u.dataOff = 0;
-      u.chunk = null;
-      return u;
-    }
+    return u;
+  }
+
+  /**
+   * Sets the unit's payload to a copy of `len` bytes of `src` from `off` (none when `src` is
+   * null): into the current shared chunk, or a Buffer of its own when large.
+   */
+  copyPayload(u: Unit, src: Buffer | null, off: number, len: number): void {
+    u.len = len;
+    if (len === 0 || src === null) return;
     if (len > OWN_BUFFER_ABOVE) {
       const b = Buffer.allocUnsafe(len);
       src.copy(b, 0, off, off + len);
@@ -81,7 +80,7 @@ export class UnitPool {
       u.dataOff = 0;
       u.chunk = null;
       this.stats.ownBuffers++;
-      return u;
+      return;
     }
     let c = this.cur;
     if (c.used + len > CHUNK_BYTES) {
@@ -93,7 +92,6 @@ export class UnitPool {
     u.chunk = c;
     c.used += len;
     c.live++;
-    return u;
   }
 
   /** Gives a unit (and its share of a chunk) back. The unit must not be used afterwards. */

@@ -8,7 +8,14 @@ import { helpText, TCPCOPY_OPTIONS } from '../../../src/cli/tcpcopy-options';
 import { parseTransferList } from '../../../src/cli/transfer';
 import { resolveInput } from '../../../src/run/input';
 import { TcpcopyError } from '../../../src/core/errors';
-import { mapClientIp, parseClientIpList } from '../../../src/core/client-map';
+import { type ClientIpSpec, mapClientIp, parseClientIpList } from '../../../src/core/client-map';
+
+/** The specs of a valid -c list. */
+function specsOf(text: string): ClientIpSpec[] {
+  const r = parseClientIpList(text);
+  assert.ok(r.ok, text);
+  return r.specs;
+}
 import { parseIpv4, ipToString } from '../../../src/core/wire/segment';
 
 function code(fn: () => unknown): string {
@@ -168,9 +175,9 @@ test('help lists every option with its letter, long name and default', () => {
 });
 
 test('-c maps clients: exact, x wildcard keeps the last octet, CIDR stays inside the block', () => {
-  const specs = parseClientIpList('198.18.9.x');
+  const specs = specsOf('198.18.9.x');
   assert.equal(ipToString(mapClientIp(specs, parseIpv4('198.18.1.77'))), '198.18.9.77');
-  const cidr = parseClientIpList('198.18.64.0/26');
+  const cidr = specsOf('198.18.64.0/26');
   const seen = new Set<string>();
   for (let i = 0; i < 500; i++) {
     const ip = ipToString(mapClientIp(cidr, parseIpv4(`198.18.1.${i % 250}`) + i * 65536));
@@ -180,7 +187,7 @@ test('-c maps clients: exact, x wildcard keeps the last octet, CIDR stays inside
     seen.add(ip);
   }
   assert.ok(seen.size > 40);
-  assert.equal(ipToString(mapClientIp(parseClientIpList('198.18.5.1'), parseIpv4('198.18.1.2'))), '198.18.5.1');
+  assert.equal(ipToString(mapClientIp(specsOf('198.18.5.1'), parseIpv4('198.18.1.2'))), '198.18.5.1');
 });
 
 test('--capture-delay: default 10 ms, 1..1000, errors name the option', () => {

@@ -3,28 +3,44 @@ import assert from 'node:assert/strict';
 import { Session, SessionState } from '../../../src/core/session/session';
 import { Script } from './script';
 
-/** Own fields of a session as plain data (arrays by content). */
-function fields(s: Session): Record<string, unknown> {
-  return Object.fromEntries(Object.entries(s).map(([k, v]) => [k, Array.isArray(v) ? [...(v as unknown[])] : v]));
+/** Own fields of an object as plain data: arrays and typed arrays by content, the named parts (rtt, capture, reply) field by field. */
+function fields(o: object): Record<string, unknown> {
+  return Object.fromEntries(
+    Object.entries(o).map(([k, v]) => {
+      if (Array.isArray(v)) return [k, [...(v as unknown[])]];
+      if (v instanceof Float64Array) return [k, [...v]];
+      if (v !== null && typeof v === 'object' && !(v instanceof Session)) return [k, fields(v as object)];
+      return [k, v];
+    }),
+  );
 }
 
-test('Session.reset puts every field back to what a new Session has', () => {
-  const s = new Session();
-  // give every field a value unlike its initial one
-  for (const [k, v] of Object.entries(s)) {
-    const o = s as unknown as Record<string, unknown>;
-    if (typeof v === 'number') o[k] = v === 7 ? 8 : 7;
-    else if (typeof v === 'boolean') o[k] = !v;
+/** Gives every field of `o` (and of its named parts) a value unlike its initial one. */
+function scramble(o: object): void {
+  const r = o as Record<string, unknown>;
+  for (const [k, v] of Object.entries(o)) {
+    if (typeof v === 'number') r[k] = v === 7 ? 8 : 7;
+    else if (typeof v === 'boolean') r[k] = !v;
     else if (Array.isArray(v)) v.push(1, 2, 3);
-    else if (v === null) o[k] = new Session();
+    else if (v instanceof Float64Array) v.fill(5);
+    else if (v === null) r[k] = new Session();
+    else if (typeof v === 'object') scramble(v as object);
   }
+}
+
+test('Session.reset puts every field (and every field of its parts) back to what a new Session has', () => {
+  const s = new Session();
+  scramble(s);
   s.state = SessionState.Established;
-  const arrays = [s.units, s.ooo, s.rcvOoo, s.requestSeqs];
+  const arrays = [s.units, s.capture.parked, s.reply.ranges, s.requestSeqs];
+  const parts = [s.capture, s.reply, s.rtt, s.timer];
+  assert.notDeepEqual(fields(s), fields(new Session()));
   s.reset();
   assert.deepEqual(fields(s), fields(new Session()));
-  // the arrays are kept (emptied), not replaced
-  assert.deepEqual([s.units, s.ooo, s.rcvOoo, s.requestSeqs], arrays);
+  // the arrays and parts are kept (emptied, reset), not replaced
+  assert.deepEqual([s.units, s.capture.parked, s.reply.ranges, s.requestSeqs], arrays);
   assert.ok(arrays.every((a) => a.length === 0));
+  assert.ok([s.capture, s.reply, s.rtt, s.timer].every((p, i) => p === parts[i]));
 });
 
 /** One short connection on client port `port`: handshake, one request, response, close from both sides. */

@@ -1,0 +1,45 @@
+/**
+ * A session's timers: one deadline per kind in a fixed table (no allocation when a timer is
+ * set), the earliest of which is the session's place in the engine's timer heap. Adding a
+ * timer means adding a kind here and a case where the engine fires it (engine-timers.ts).
+ */
+
+/** The kinds of session timer. When several are due at once they fire in this order. */
+export const enum TimerKind {
+  /** A hole in the captured client stream was waited for long enough (-> captureGap). Derived from the capture. */
+  Gap = 0,
+  /** Retransmission, and the persist timer while the target's window is zero (RFC 6298 RTO). */
+  Rtx = 1,
+  /** A delayed ACK for the end of a reply is due. */
+  DelAck = 2,
+  /** Release wait: the next exchange may go (reply quiet) or is given up (reply timeout). */
+  Wait = 3,
+  /** Nothing happened for -t (data pending) or -k (all replayed). Derived from the last activity. */
+  Idle = 4,
+}
+
+/** Number of timer kinds (the table's length). */
+export const TIMER_KINDS = 5;
+
+/** Deadlines (ms) indexed by TimerKind; Infinity = not armed. */
+export type TimerTable = Float64Array;
+
+/** A table with every timer disarmed. */
+export function newTimerTable(): TimerTable {
+  return new Float64Array(TIMER_KINDS).fill(Infinity);
+}
+
+/** Disarms every timer of the table. */
+export function disarmAll(t: TimerTable): void {
+  t.fill(Infinity);
+}
+
+/** The earliest deadline in the table (Infinity when none is armed). */
+export function earliestDeadline(t: TimerTable): number {
+  let d = Infinity;
+  for (let k = 0; k < TIMER_KINDS; k++) {
+    const x = t[k] as number;
+    if (x < d) d = x;
+  }
+  return d;
+}
