@@ -8,14 +8,15 @@ import { interceptMetrics } from '../run/metrics';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { spawn } from 'node:child_process';
-import { TcpcopyError } from '../core/errors';
+import { EXIT, TcpcopyError } from '../core/errors';
+import { reportStartupError } from './process-control';
 import { RingCapture } from '../io/ring-capture';
 import type { PacketSource } from '../io/types';
 import { parseIpv4 } from '../core/wire/segment';
 import { NfqueueSource } from '../intercept/nfqueue';
 import { readSecret } from '../channel/secret';
 import { Intercept } from '../intercept/intercept';
-import { createLogger, type Logger } from './logger';
+import { createLogger, openLogFile } from '../io/logger';
 import { INTERCEPT_HELP, parseInterceptArgs } from './intercept-options';
 import type { InterceptConfig } from '../config/intercept-config';
 
@@ -32,26 +33,9 @@ function version(): string {
   }
 }
 
-function makeLogger(cfg: InterceptConfig): Logger {
-  try {
-    return createLogger({
-      name: 'intercept',
-      file: cfg.logFile ?? undefined,
-      level: cfg.logLevel,
-      format: cfg.logFormat,
-    });
-  } catch (e) {
-    throw new TcpcopyError(
-      'ERR_LOG_FILE',
-      `-l ${cfg.logFile}: cannot open (${(e as Error).message}); fix: pick a writable path`,
-      { option: '-l', value: cfg.logFile },
-    );
-  }
-}
-
 /** Re-runs this program detached, output to the log file; returns the child's pid. */
 function daemonize(cfg: InterceptConfig): number {
-  const out = cfg.logFile ? fs.openSync(cfg.logFile, 'a') : 'ignore';
+  const out = cfg.logFile !== null ? openLogFile(cfg.logFile) : 'ignore';
   const child = spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
     detached: true,
     stdio: ['ignore', out, out],
@@ -62,7 +46,12 @@ function daemonize(cfg: InterceptConfig): number {
 }
 
 async function run(cfg: InterceptConfig): Promise<void> {
-  const log = makeLogger(cfg);
+  const log = createLogger({
+    name: 'intercept',
+    file: cfg.logFile ?? undefined,
+    level: cfg.logLevel,
+    format: cfg.logFormat,
+  });
   if (cfg.pidFile) {
     try {
       fs.writeFileSync(cfg.pidFile, `${process.pid}\n`);
@@ -163,11 +152,11 @@ async function run(cfg: InterceptConfig): Promise<void> {
             /* already gone */
           }
         }
-        process.exit(0);
+        process.exit(EXIT.OK);
       },
       (e: Error) => {
         log.error(`stop failed: ${e.message}`);
-        process.exit(1);
+        process.exit(EXIT.FAILURE);
       },
     );
   };
@@ -184,18 +173,18 @@ export async function main(argv: readonly string[]): Promise<number | null> {
   const cmd = parseInterceptArgs(argv);
   if (cmd.kind === 'help') {
     process.stdout.write(INTERCEPT_HELP + '\n');
-    return 0;
+    return EXIT.OK;
   }
   if (cmd.kind === 'version') {
     process.stdout.write(`intercept ${version()}\n`);
-    return 0;
+    return EXIT.OK;
   }
   const cfg = cmd.config;
   if (cfg.daemon && process.env[CHILD_ENV] !== '1') {
     if (!cfg.logFile) process.stderr.write('intercept: -d without -l: the log is discarded; give -l FILE to keep it\n');
     const pid = daemonize(cfg);
     process.stdout.write(`intercept running in the background as pid ${pid}\n`);
-    return 0;
+    return EXIT.OK;
   }
   await run(cfg);
   return null;
@@ -206,10 +195,6 @@ if (require.main === module) {
     (code) => {
       if (code !== null) process.exitCode = code;
     },
-    (e: unknown) => {
-      if (e instanceof TcpcopyError) process.stderr.write(`intercept: ${e.message} [${e.code}]\n`);
-      else process.stderr.write(`intercept: ${(e as Error).stack ?? String(e)}\n`);
-      process.exit(2);
-    },
+    (e: unknown) => process.exit(reportStartupError('intercept', e)),
   );
 }

@@ -1,6 +1,8 @@
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
-import { TcpcopyError } from '../core/errors';
+import * as os from 'node:os';
+import { openLogFile } from '../io/logger';
+import { exitCodeFor, type ExitCode, TcpcopyError } from '../core/errors';
 
 /** Env marker set on the re-spawned background process. */
 const DAEMON_ENV = 'TCPCOPY_DAEMONIZED';
@@ -11,7 +13,7 @@ const DAEMON_ENV = 'TCPCOPY_DAEMONIZED';
  */
 export function daemonize(logFile: string | null): boolean {
   if (process.env[DAEMON_ENV] === '1') return false;
-  const out = logFile !== null ? fs.openSync(logFile, 'a') : 'ignore';
+  const out = logFile !== null ? openLogFile(logFile) : 'ignore';
   const child = spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
     detached: true,
     stdio: ['ignore', out, out],
@@ -27,7 +29,7 @@ export function writePidFile(file: string): void {
   try {
     fs.writeFileSync(file, `${process.pid}\n`);
   } catch (e) {
-    throw new TcpcopyError('ERR_PIDFILE', `-P ${file}: cannot write the pid file (${(e as Error).message})`, {
+    throw new TcpcopyError('ERR_PID_FILE', `-P ${file}: cannot write the pid file (${(e as Error).message})`, {
       option: '-P',
       value: file,
     });
@@ -41,6 +43,19 @@ export function writePidFile(file: string): void {
   });
 }
 
+/** --nice: sets this process's scheduling niceness; throws ERR_PRIORITY (e.g. a negative value without root). */
+export function setNice(nice: number): void {
+  try {
+    os.setPriority(nice);
+  } catch (e) {
+    throw new TcpcopyError(
+      'ERR_PRIORITY',
+      `--nice ${nice}: cannot set the scheduling priority (${(e as Error).message}); fix: run as root for a negative niceness, or use 0..19`,
+      { option: '--nice', value: nice },
+    );
+  }
+}
+
 /** The package version. */
 export function packageVersion(): string {
   try {
@@ -51,11 +66,13 @@ export function packageVersion(): string {
   }
 }
 
-/** Prints a TcpcopyError as one line (code and message) and returns exit code 1; rethrows anything else. */
-export function reportStartupError(prog: string, e: unknown): number {
-  if (e instanceof TcpcopyError) {
-    process.stderr.write(`${prog}: ${e.message} [${e.code}]\n`);
-    return 1;
-  }
-  throw e;
+/**
+ * Prints an error that stopped a program at start-up as one line, `PROG: message [ERR_CODE]`,
+ * and returns its exit status (EXIT.USAGE for a wrong command line, else EXIT.FAILURE). An
+ * unexpected error (a bug) is printed with its stack and gets EXIT.FAILURE.
+ */
+export function reportStartupError(prog: string, e: unknown, err: NodeJS.WritableStream = process.stderr): ExitCode {
+  if (e instanceof TcpcopyError) err.write(`${prog}: ${e.message} [${e.code}]\n`);
+  else err.write(`${prog}: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+  return exitCodeFor(e);
 }

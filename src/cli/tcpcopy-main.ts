@@ -1,10 +1,10 @@
 #!/usr/bin/env node
-import * as os from 'node:os';
-import { createLogger } from './logger';
-import { daemonize, packageVersion, reportStartupError, writePidFile } from './process-control';
+import { createLogger } from '../io/logger';
+import { daemonize, packageVersion, reportStartupError, setNice, writePidFile } from './process-control';
 import { parseTcpcopyArgs } from './tcpcopy-config';
 import { helpText } from './tcpcopy-options';
 import { Replay } from '../run/replay';
+import { EXIT } from '../core/errors';
 
 /** tcpcopy's entry point: subcommands (inspect, lab) or a replay. */
 async function main(argv: string[]): Promise<number> {
@@ -24,15 +24,15 @@ async function main(argv: string[]): Promise<number> {
   const cfg = parseTcpcopyArgs(argv);
   if (cfg.help) {
     process.stdout.write(helpText(packageVersion()) + '\n');
-    return 0;
+    return EXIT.OK;
   }
   if (cfg.version) {
     process.stdout.write(`tcpcopy ${packageVersion()}\n`);
-    return 0;
+    return EXIT.OK;
   }
-  if (cfg.daemon && daemonize(cfg.logFile)) return 0;
+  if (cfg.daemon && daemonize(cfg.logFile)) return EXIT.OK;
   if (cfg.pidFile !== null) writePidFile(cfg.pidFile);
-  if (cfg.nice !== 0) os.setPriority(cfg.nice);
+  if (cfg.nice !== 0) setNice(cfg.nice);
   const log = createLogger({
     name: 'tcpcopy',
     file: cfg.logFile ?? undefined,

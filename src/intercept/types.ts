@@ -1,6 +1,6 @@
 /**
  * Shared shapes of intercept: the logger it writes through and its counters.
- * The logger interface matches src/cli/logger.ts's createLogger() result, so either fits.
+ * The logger interface matches src/io/logger.ts's createLogger() result, so either fits.
  */
 
 /** Where intercept writes its log lines. */

@@ -1,5 +1,5 @@
 import type { EngineStats } from '../core/stats';
-import type { Logger } from '../cli/logger';
+import type { Logger } from '../io/logger';
 import { estimateEta, formatStatus, StatusLine, type StatusStream } from './status-line';
 
 /** How status is shown: `line` refreshes one terminal line, `plain` logs periodic lines, `auto` picks by isTTY. */

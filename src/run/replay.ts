@@ -1,5 +1,6 @@
 import * as fs from 'node:fs';
 import { ReplayEngine } from '../core/engine';
+import { EXIT, type ExitCode } from '../core/errors';
 import { engineConfig } from '../core/engine-config';
 import { decodeFrame, type DecodeStatus, parseIpv4Tcp } from '../core/wire/decode';
 import { newSegment } from '../core/wire/segment';
@@ -9,7 +10,7 @@ import { FrameSender, parseMac } from '../io/frame-sender';
 import { RawSender } from '../io/raw-sender';
 import { RingCapture } from '../io/ring-capture';
 import type { PacketReceiver, PacketSender } from '../io/types';
-import type { Logger } from '../cli/logger';
+import type { Logger } from '../io/logger';
 import type { TcpcopyConfig } from '../config/tcpcopy-config';
 import { type InputSpec, resolveInput } from './input';
 import { DeadlineTimer } from './deadline-timer';
@@ -52,7 +53,7 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
   private readonly startedAt = clock();
   private statusTimer: NodeJS.Timeout | null = null;
   private memoryTimer: NodeJS.Timeout | null = null;
-  private exitCode = 0;
+  private exitCode: ExitCode = EXIT.OK;
   /** -o: next-hop MAC (6 bytes, parsed once) by target address, from the transfers' `@mac`. */
   private readonly macByTarget = new Map<number, Buffer>();
   private downTimer: NodeJS.Timeout | null = null;
@@ -166,7 +167,7 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
         this.downTimer = setTimeout(() => {
           this.downTimer = null;
           if (this.channel !== null && !this.channel.up && !this.stopping) {
-            this.exitCode = 1;
+            this.exitCode = EXIT.FAILURE;
             this.stop(
               `intercept ${ev.server} stayed unreachable for ${DOWN_GRACE_MS / 1000} s; use -L to keep running`,
             );
@@ -289,7 +290,7 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
       if (wait <= 0) setImmediate(() => void this.pumpOffline());
       else setTimeout(() => void this.pumpOffline(), Math.min(wait, 1000));
     } catch (e) {
-      this.exitCode = 2;
+      this.exitCode = EXIT.FAILURE;
       this.log.error((e as Error).message);
       this.stop('capture file error');
     }
@@ -299,7 +300,7 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
     const feed = this.feed as OfflineFeed;
     if (feed.fatal !== null) {
       this.log.error(feed.fatal);
-      if (feed.fatalCode !== 'ERR_CAPTURE_TRUNCATED') this.exitCode = 2;
+      this.exitCode = EXIT.FAILURE; // the file was not read to its end (doc/errors.md)
     }
     if (feed.longGaps > 0)
       this.log.warn(
@@ -388,7 +389,7 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
   private checkMemory(): void {
     const rss = process.memoryUsage.rss() / 1048576;
     if (rss > this.cfg.memoryMB) {
-      this.exitCode = 3;
+      this.exitCode = EXIT.MEMORY;
       this.stop(`memory cap -m ${this.cfg.memoryMB} MiB exceeded (resident ${rss.toFixed(0)} MiB)`);
     }
   }

@@ -1,5 +1,5 @@
 import type { EngineStats } from '../core/stats';
-import type { Logger } from '../cli/logger';
+import type { Logger } from '../io/logger';
 import { requestAccounting } from './report';
 
 /**

@@ -7,7 +7,7 @@
  * (64 MiB), so a corrupt length field never causes a huge allocation.
  */
 import { open as fsOpen, type FileHandle } from 'node:fs/promises';
-import { TcpcopyError } from '../../core/errors';
+import { type ErrorCode, TcpcopyError } from '../../core/errors';
 import { PCAP_FILE_HEADER_LEN, PcapParser, parsePcapHeader, pcapMagicInfo } from './pcap';
 import { PCAPNG_SHB, PcapngParser, pcapngBomLE } from './pcapng';
 import type { CaptureDamage, CaptureInterface, CaptureRecordReceiver, FormatParser, ParseContext } from './types';
@@ -28,7 +28,9 @@ export interface CaptureReaderOptions {
 function osReason(e: unknown): string {
   if (e && typeof e === 'object' && 'code' in e) {
     const err = e as NodeJS.ErrnoException;
-    return `${err.code ?? 'error'}: ${err.message}`;
+    // Node's message already starts with the code ("ENOENT: no such file or directory, open '...'")
+    const code = err.code ?? 'error';
+    return err.message.startsWith(`${code}: `) ? err.message : `${code}: ${err.message}`;
   }
   return String(e);
 }
@@ -198,7 +200,7 @@ export class CaptureFileReader implements ParseContext {
     );
   }
 
-  private stop(code: string, offset: number, message: string): void {
+  private stop(code: ErrorCode, offset: number, message: string): void {
     if (!this.fatalError) this.fatalError = new TcpcopyError(code, message, { file: this.path, offset });
     this.done = true;
   }

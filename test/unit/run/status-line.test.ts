@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { newEngineStats } from '../../../src/core/stats';
-import type { Logger } from '../../../src/cli/logger';
+import type { Logger } from '../../../src/io/logger';
 import {
   CLEAR_LINE,
   estimateEta,

@@ -1,4 +1,9 @@
+/**
+ * The one logger the edges write through (the core logs nothing): text or JSON lines to the
+ * -l file (appended) or to stderr. An adapter like the other files in src/io/.
+ */
 import * as fs from 'node:fs';
+import { TcpcopyError } from '../core/errors';
 
 /** Log levels, least to most severe. */
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
@@ -25,12 +30,29 @@ export interface LoggerOptions {
   format?: 'text' | 'json';
 }
 
-/** Creates the logger: lines go to the -l file (appended) or to stderr. */
+/**
+ * Opens the -l file for appending and returns its descriptor. Throws TcpcopyError ERR_LOG_FILE
+ * naming the file, the reason and the fix (a missing directory, no permission, a directory).
+ */
+export function openLogFile(file: string): number {
+  try {
+    return fs.openSync(file, 'a');
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    const why = err.code !== undefined ? `${err.code}: ${err.message.replace(/^[A-Z]+: /, '')}` : String(e);
+    throw new TcpcopyError('ERR_LOG_FILE', `-l ${file}: cannot open the log file (${why}); fix: pick a writable path`, {
+      option: '-l',
+      value: file,
+    });
+  }
+}
+
+/** Creates the logger: lines go to the -l file (appended) or to stderr. Throws ERR_LOG_FILE (see openLogFile). */
 export function createLogger(opts: LoggerOptions): Logger {
   const min = RANK[opts.level ?? 'info'];
   const json = opts.format === 'json';
   let fd = 2;
-  if (opts.file !== undefined) fd = fs.openSync(opts.file, 'a');
+  if (opts.file !== undefined) fd = openLogFile(opts.file);
   const write = (level: LogLevel, msg: string, fields?: Record<string, unknown>): void => {
     if (RANK[level] < min) return;
     const time = new Date().toISOString();
