@@ -15,6 +15,7 @@ import { parseIpv4 } from '../core/wire/segment';
 import { NfqueueSource } from '../intercept/nfqueue';
 import { readSecret } from '../channel/secret';
 import { Intercept } from '../intercept/intercept';
+import { raiseNofileLimit } from '../io/native';
 import { createLogger, type Logger } from './logger';
 import { INTERCEPT_HELP, parseInterceptArgs, type InterceptConfig } from './intercept-options';
 
@@ -62,6 +63,7 @@ function daemonize(cfg: InterceptConfig): number {
 
 async function run(cfg: InterceptConfig): Promise<void> {
   const log = makeLogger(cfg);
+  const nofile = raiseNofileLimit();
   if (cfg.pidFile) {
     try {
       fs.writeFileSync(cfg.pidFile, `${process.pid}\n`);
@@ -97,6 +99,9 @@ async function run(cfg: InterceptConfig): Promise<void> {
       recordBytes: cfg.payload ? 192 : 64,
       routeTimeoutMs: cfg.routeTimeoutS * 1000,
       maxRoutes: cfg.maxRoutes,
+      maxRoutesPerPeer: cfg.maxRoutesPerPeer,
+      allow: cfg.allow,
+      ...(nofile !== null && nofile.soft > 0 ? { maxConnections: Math.max(16, nofile.soft - 64) } : {}),
       ...(secret !== null ? { secret } : {}),
     },
     source,
@@ -112,7 +117,7 @@ async function run(cfg: InterceptConfig): Promise<void> {
       ? `reading NFQUEUE ${cfg.nfqueue}${cfg.passList.length > 0 ? ` (passing replies to ${cfg.passList.join(',')})` : ''}`
       : `capturing on ${cfg.device} with filter '${cfg.filter}'`;
   log.info(
-    `intercept ${version()} listening on ${cfg.bind}:${icp.port}, ${input}${cfg.payload ? ', 192-byte records' : ''}${secret !== null ? ', channel v2 (shared secret required)' : ''}`,
+    `intercept ${version()} listening on ${cfg.bind}:${icp.port}, ${input}${cfg.payload ? ', 192-byte records' : ''}${secret !== null ? ', channel v2 (shared secret required)' : cfg.allow.length > 0 ? ', channel 1.x from --allow addresses only' : ', channel 1.x (unauthenticated) open to any address: consider --allow or --secret-file'}${nofile !== null ? `, open-files limit ${nofile.soft}` : ''}`,
   );
   const status = setInterval(() => {
     const s = icp.stats();
@@ -129,9 +134,12 @@ async function run(cfg: InterceptConfig): Promise<void> {
       captureDropped: s.capture.dropped,
       badHello: s.badHello,
       authRefused: s.authRefused,
+      routesRefused: s.routesRefused + s.routesRefusedQuota + s.routesRefusedOwned,
+      notAllowed: s.notAllowed,
+      fdExhausted: s.fdExhausted,
       perPeer: s.perPeer.map(
         (p) =>
-          `${p.peer} adds=${p.clientAdds} records=${p.records} frames=${p.frames} bytes=${p.bytes} dropped=${p.dropped}`,
+          `${p.peer} adds=${p.clientAdds} refused=${p.routesRefused} records=${p.records} frames=${p.frames} bytes=${p.bytes} dropped=${p.dropped}`,
       ),
     });
   }, 30_000);

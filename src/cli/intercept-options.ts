@@ -8,6 +8,7 @@ import { parseArgs } from 'node:util';
 import { TcpcopyError } from '../core/errors';
 import { parseIpv4 } from '../core/wire/segment';
 import { CHANNEL_DEFAULT_PORT } from '../channel/constants';
+import { parseCidr, type Cidr } from '../doctor/parse';
 
 /** Validated intercept settings. */
 export interface InterceptConfig {
@@ -39,6 +40,10 @@ export interface InterceptConfig {
   readonly logFormat: 'text' | 'json';
   /** Most client routes held, `-s` (the original's route table size); default 1,000,000. */
   readonly maxRoutes: number;
+  /** Most routes registered from one address, `--max-routes-per-peer` (no original flag); default 250,000. */
+  readonly maxRoutesPerPeer: number;
+  /** Channel connections accepted only from these blocks, `--allow CIDR[,...]` (no original flag); empty = from anywhere. */
+  readonly allow: readonly Cidr[];
   /** NFQUEUE mode: queue number from `--nfqueue [NUM]` (default 0 when the flag is given); null = capture mode (-i/-F). */
   readonly nfqueue: number | null;
   /** Kernel queue length in packets in NFQUEUE mode, `-q` (NFQA_CFG_QUEUE_MAXLEN); 0 = kernel default (1024). */
@@ -69,6 +74,10 @@ returns their headers to the tcpcopy instances connected on the channel port.
   -p, --port PORT         channel port tcpcopy connects to (default: ${CHANNEL_DEFAULT_PORT})
   -b, --bind ADDR         channel listen address (default: 0.0.0.0)
   -s, --max-routes N      route table size: most client routes held (default: 1000000)
+      --max-routes-per-peer N
+                          most routes registered from one address (default: 250000)
+      --allow CIDR[,...]  accept channel connections only from these addresses
+                          (default: from anywhere; the 1.x channel is unauthenticated)
       --route-timeout S   forget a client route unused for S seconds (default: 120)
       --nfqueue [NUM]     run on the target: read replies from NFQUEUE NUM (default 0)
                           instead of capturing (-i/-F unused); needs
@@ -148,6 +157,8 @@ export function parseInterceptArgs(argv: readonly string[]): InterceptCommand {
         snaplen: { type: 'string' },
         'capture-delay': { type: 'string' },
         'max-routes': { type: 'string', short: 's' },
+        'max-routes-per-peer': { type: 'string' },
+        allow: { type: 'string', multiple: true },
         nfqueue: { type: 'string' },
         'queue-len': { type: 'string', short: 'q' },
         pass: { type: 'string', short: 'x', multiple: true },
@@ -183,6 +194,23 @@ export function parseInterceptArgs(argv: readonly string[]): InterceptCommand {
   if (v.log === '') throw bad('-l', "''", 'expected a file name');
   if (v.pidfile === '') throw bad('-P', "''", 'expected a file name');
   const maxRoutes = intOpt('-s', v['max-routes'], 1_000_000, 1, 100_000_000, 'a route table size');
+  const maxRoutesPerPeer = intOpt(
+    '--max-routes-per-peer',
+    v['max-routes-per-peer'],
+    250_000,
+    1,
+    100_000_000,
+    'a number of routes',
+  );
+  const allow: Cidr[] = [];
+  for (const item of v.allow ?? []) {
+    for (const a of item.split(',')) {
+      const c = parseCidr(a);
+      if (c === null)
+        throw bad('--allow', item, 'expected IPv4 addresses or blocks separated by commas, e.g. --allow 198.18.0.0/24');
+      allow.push(Object.freeze(c));
+    }
+  }
   const nfqueue = v.nfqueue === undefined ? null : intOpt('--nfqueue', v.nfqueue, 0, 0, 65535, 'a queue number');
   const queueMaxLen = intOpt('-q', v['queue-len'], 0, 1, 10_000_000, 'a queue length in packets');
   const passList: string[] = [];
@@ -223,6 +251,8 @@ export function parseInterceptArgs(argv: readonly string[]): InterceptCommand {
     logLevel: lvl,
     logFormat: fmt,
     maxRoutes,
+    maxRoutesPerPeer,
+    allow: Object.freeze(allow),
     nfqueue,
     queueMaxLen,
     passList: Object.freeze(passList),

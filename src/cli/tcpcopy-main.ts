@@ -5,6 +5,7 @@ import { daemonize, packageVersion, reportStartupError, writePidFile } from './p
 import { parseTcpcopyArgs } from './tcpcopy-config';
 import { helpText } from './tcpcopy-options';
 import { Replay } from '../run/replay';
+import { raiseNofileLimit } from '../io/native';
 
 /** tcpcopy's entry point: subcommands (inspect, lab) or a replay. */
 async function main(argv: string[]): Promise<number> {
@@ -33,6 +34,7 @@ async function main(argv: string[]): Promise<number> {
   if (cfg.daemon && daemonize(cfg.logFile)) return 0;
   if (cfg.pidFile !== null) writePidFile(cfg.pidFile);
   if (cfg.nice !== 0) os.setPriority(cfg.nice);
+  raiseNofileLimit();
   const log = createLogger({
     name: 'tcpcopy',
     file: cfg.logFile ?? undefined,
