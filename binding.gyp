@@ -8,7 +8,8 @@
         "native/ring-open.c",
         "native/sendmm.c",
         "native/bpf.c",
-        "native/nfq.c"
+        "native/nfq.c",
+        "native/rlimit.c"
       ],
       "defines": ["NAPI_VERSION=8", "_GNU_SOURCE"],
       "cflags": ["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter", "-std=gnu11"],

@@ -17,6 +17,7 @@ import { NfqueueSource } from '../intercept/nfqueue';
 import { readSecret } from '../channel/secret';
 import { Intercept } from '../intercept/intercept';
 import { createLogger, openLogFile } from '../io/logger';
+import { raiseNofileLimit } from '../io/native';
 import { INTERCEPT_HELP, parseInterceptArgs } from './intercept-options';
 import type { InterceptConfig } from '../config/intercept-config';
 
@@ -52,6 +53,7 @@ async function run(cfg: InterceptConfig): Promise<void> {
     level: cfg.logLevel,
     format: cfg.logFormat,
   });
+  const nofile = raiseNofileLimit();
   if (cfg.pidFile) {
     try {
       fs.writeFileSync(cfg.pidFile, `${process.pid}\n`);
@@ -87,6 +89,9 @@ async function run(cfg: InterceptConfig): Promise<void> {
       recordBytes: cfg.payload ? 192 : 64,
       routeTimeoutMs: cfg.routeTimeoutS * 1000,
       maxRoutes: cfg.maxRoutes,
+      maxRoutesPerPeer: cfg.maxRoutesPerPeer,
+      allow: cfg.allow,
+      ...(nofile !== null && nofile.soft > 0 ? { maxConnections: Math.max(16, nofile.soft - 64) } : {}),
       ...(secret !== null ? { secret } : {}),
     },
     source,
@@ -102,7 +107,7 @@ async function run(cfg: InterceptConfig): Promise<void> {
       ? `reading NFQUEUE ${cfg.nfqueue}${cfg.passList.length > 0 ? ` (passing replies to ${cfg.passList.join(',')})` : ''}`
       : `capturing on ${cfg.device} with filter '${cfg.filter}'`;
   log.info(
-    `intercept ${version()} listening on ${cfg.bind}:${icp.port}, ${input}${cfg.payload ? ', 192-byte records' : ''}${secret !== null ? ', channel v2 (shared secret required)' : ''}`,
+    `intercept ${version()} listening on ${cfg.bind}:${icp.port}, ${input}${cfg.payload ? ', 192-byte records' : ''}${secret !== null ? ', channel v2 (shared secret required)' : cfg.allow.length > 0 ? ', channel 1.x from --allow addresses only' : ', channel 1.x (unauthenticated) open to any address: consider --allow or --secret-file'}${nofile !== null ? `, open-files limit ${nofile.soft}` : ''}`,
   );
   const status = setInterval(() => {
     const s = icp.stats();
@@ -119,9 +124,12 @@ async function run(cfg: InterceptConfig): Promise<void> {
       captureDropped: s.capture.dropped,
       badHello: s.badHello,
       authRefused: s.authRefused,
+      routesRefused: s.routesRefused + s.routesRefusedQuota + s.routesRefusedOwned,
+      notAllowed: s.notAllowed,
+      fdExhausted: s.fdExhausted,
       perPeer: s.perPeer.map(
         (p) =>
-          `${p.peer} adds=${p.clientAdds} records=${p.records} frames=${p.frames} bytes=${p.bytes} dropped=${p.dropped}`,
+          `${p.peer} adds=${p.clientAdds} refused=${p.routesRefused} records=${p.records} frames=${p.frames} bytes=${p.bytes} dropped=${p.dropped}`,
       ),
     });
   }, 30_000);

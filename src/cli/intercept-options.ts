@@ -6,6 +6,7 @@
  * --payload, --snaplen, --report and --secret-file (channel v2).
  */
 import { parseIpv4 } from '../core/wire/segment';
+import { parseCidr, type Cidr } from '../doctor/parse';
 import { defaultInterceptFilter, INTERCEPT_DEFAULTS as D, type InterceptConfig } from '../config/intercept-config';
 import {
   badOption,
@@ -75,6 +76,23 @@ export const INTERCEPT_OPTIONS: readonly OptionSpec<'Capture' | 'Channel' | 'NFQ
     arg: 'N',
     doc: 'route table size: most client routes held',
     def: String(D.maxRoutes),
+  },
+  {
+    long: 'max-routes-per-peer',
+    kind: 'string',
+    group: 'Channel',
+    arg: 'N',
+    doc: 'most routes registered from one address (a peer over its quota is refused, counted and logged)',
+    def: String(D.maxRoutesPerPeer),
+  },
+  {
+    long: 'allow',
+    kind: 'string',
+    multiple: true,
+    group: 'Channel',
+    arg: 'CIDR[,...]',
+    doc: 'accept channel connections only from these addresses (the 1.x channel is unauthenticated)',
+    def: 'from anywhere',
   },
   {
     long: 'route-timeout',
@@ -238,6 +256,23 @@ export function parseInterceptArgs(argv: readonly string[]): InterceptCommand {
   const logFile = fileArg('-l', o.str('log'));
   const pidFile = fileArg('-P', o.str('pidfile'));
   const maxRoutes = intArg('-s', o.str('max-routes'), D.maxRoutes, 1, 100_000_000, 'a route table size');
+  const maxRoutesPerPeer = intArg(
+    '--max-routes-per-peer',
+    o.str('max-routes-per-peer'),
+    D.maxRoutesPerPeer,
+    1,
+    100_000_000,
+    'a number of routes',
+  );
+  const allow: Cidr[] = [];
+  for (const item of o.list('allow')) {
+    for (const a of item.split(',')) {
+      const c = parseCidr(a.trim());
+      if (c === null)
+        throw badOption('--allow', item, 'IPv4 addresses or blocks separated by commas, e.g. --allow 198.18.0.0/24');
+      allow.push(Object.freeze(c));
+    }
+  }
   const nfqText = o.str('nfqueue');
   const nfqueue = nfqText === undefined ? null : intArg('--nfqueue', nfqText, D.nfqueue, 0, 65535, 'a queue number');
   const queueText = o.str('queue-len');
@@ -280,6 +315,8 @@ export function parseInterceptArgs(argv: readonly string[]): InterceptCommand {
     logLevel,
     logFormat,
     maxRoutes,
+    maxRoutesPerPeer,
+    allow: Object.freeze(allow),
     nfqueue,
     queueMaxLen,
     passList: Object.freeze(passList),

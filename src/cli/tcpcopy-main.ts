@@ -5,6 +5,7 @@ import { parseTcpcopyArgs } from './tcpcopy-config';
 import { helpText } from './tcpcopy-options';
 import { Replay } from '../run/replay';
 import { EXIT } from '../core/errors';
+import { raiseNofileLimit } from '../io/native';
 
 /** tcpcopy's entry point: subcommands (inspect, lab) or a replay. */
 async function main(argv: string[]): Promise<number> {
@@ -33,6 +34,7 @@ async function main(argv: string[]): Promise<number> {
   if (cfg.daemon && daemonize(cfg.logFile)) return EXIT.OK;
   if (cfg.pidFile !== null) writePidFile(cfg.pidFile);
   if (cfg.nice !== 0) setNice(cfg.nice);
+  raiseNofileLimit();
   const log = createLogger({
     name: 'tcpcopy',
     file: cfg.logFile ?? undefined,

@@ -3,6 +3,7 @@
  * src/cli/intercept-options.ts) and the one typed source of their defaults, which the parser,
  * the help text and doc/usage.md (checked by a unit test) all read.
  */
+import type { Cidr } from '../doctor/parse';
 import { CHANNEL_DEFAULT_PORT } from '../channel/constants';
 
 /** Validated intercept settings. */
@@ -38,6 +39,10 @@ export interface InterceptConfig {
   readonly logFormat: 'text' | 'json';
   /** Most client routes held, `-s` (the original's route table size); default 1,000,000. */
   readonly maxRoutes: number;
+  /** Most routes registered from one address, `--max-routes-per-peer` (no original flag); default 250,000. */
+  readonly maxRoutesPerPeer: number;
+  /** Channel connections accepted only from these blocks, `--allow CIDR[,...]` (no original flag); empty (default) = from anywhere. */
+  readonly allow: readonly Cidr[];
   /** NFQUEUE mode: queue number from `--nfqueue [NUM]` (default 0 when the flag is given); null = capture mode (-i/-F). */
   readonly nfqueue: number | null;
   /** Kernel queue length in packets in NFQUEUE mode, `-q` (NFQA_CFG_QUEUE_MAXLEN); 0 = kernel default (1024). */
@@ -66,6 +71,7 @@ export const INTERCEPT_DEFAULTS = Object.freeze({
   logLevel: 'info',
   logFormat: 'text',
   maxRoutes: 1_000_000,
+  maxRoutesPerPeer: 250_000,
   /** Queue number when `--nfqueue` is given without one. */
   nfqueue: 0,
   /** 0 = the kernel's default (1024). */

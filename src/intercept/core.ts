@@ -10,7 +10,8 @@ import { FrameEncoder } from '../channel/frame';
 import { writeRecord } from '../channel/record';
 import { CHANNEL_VERSION, MSG_CLIENT_ADD, type RecordBytes } from '../channel/constants';
 import { CHANNEL_VERSION_V2, V2_RECORD_BYTES, v1ToV2, writeRecordV2 } from '../channel/v2';
-import { RouteTable, clientKey } from './routes';
+import { RouteTable, clientKey, type RouteOrigin } from './routes';
+import { RateLimit, alsoText } from './rate-log';
 import { HoldQueue } from './hold';
 import type { InterceptStats, Logger, PeerStats } from './types';
 
@@ -25,6 +26,11 @@ export interface InterceptCoreOptions {
   routeTimeoutMs?: number;
   /** Most routes (CLIENT_ADDs beyond are refused and counted). Default 1,000,000. */
   maxRoutes?: number;
+  /**
+   * Most routes registered from one address (all its connections together), `--max-routes-per-peer`
+   * (no original flag); CLIENT_ADDs beyond are refused, counted and logged. Default 250,000.
+   */
+  maxRoutesPerPeer?: number;
   /** How long a SYN-ACK/RST without route waits for its CLIENT_ADD, ms. Default 2000. */
   holdMs?: number;
   /** Most replies held at once. Default 1024. */
@@ -47,6 +53,8 @@ export interface Peer {
   readonly stats: PeerStats;
   /** True for an authenticated channel v2 peer (88-byte records). */
   readonly v2: boolean;
+  /** The address it connects from, shared by all its connections (route ownership and quota). */
+  readonly origin: RouteOrigin;
   /** @internal */ readonly enc: FrameEncoder;
   /** @internal */ readonly dec: ClientMsgDecoder;
 }
@@ -57,6 +65,9 @@ export class InterceptCore {
   private readonly routes: RouteTable<Peer>;
   private readonly hold: HoldQueue;
   private readonly peers = new Set<Peer>();
+  /** Origins by address, with how many live peers each has. */
+  private readonly origins = new Map<string, RouteOrigin & { peers: number }>();
+  private readonly refusedLog = new RateLimit();
   /** Counters of the last PAST_PEERS peers that disconnected (newest last). */
   private readonly pastPeers: PeerStats[] = [];
   private readonly dirty: Peer[] = [];
@@ -77,6 +88,8 @@ export class InterceptCore {
     routesUpdated: 0,
     routesDeleted: 0,
     routesRefused: 0,
+    routesRefusedQuota: 0,
+    routesRefusedOwned: 0,
     framesSent: 0,
     recordsSent: 0,
     bytesSent: 0,
@@ -87,6 +100,8 @@ export class InterceptCore {
     badPeers: 0,
     authOk: 0,
     authRefused: 0,
+    notAllowed: 0,
+    fdExhausted: 0,
   };
 
   /**
@@ -100,7 +115,12 @@ export class InterceptCore {
     private readonly log: Logger,
   ) {
     this.recordBytes = opts.recordBytes ?? 64;
-    this.routes = new RouteTable<Peer>(opts.routeTimeoutMs ?? 120_000, opts.maxRoutes ?? 1_000_000);
+    this.routes = new RouteTable<Peer>(
+      opts.routeTimeoutMs ?? 120_000,
+      opts.maxRoutes ?? 1_000_000,
+      2000,
+      opts.maxRoutesPerPeer ?? 250_000,
+    );
     this.hold = new HoldQueue(this.recordBytes, opts.maxHeld ?? 1024, opts.holdMs ?? 2000);
     this.flushBytes = opts.flushBytes ?? 64 << 10;
     this.maxPeerBytes = opts.maxPeerBytes ?? 4 << 20;
@@ -118,9 +138,37 @@ export class InterceptCore {
     this.st.badHello++;
   }
 
-  /** A new tcpcopy connection; `v2` for an authenticated channel v2 peer (88-byte records). */
-  addPeer(label: string, v2 = false): Peer {
-    const stats: PeerStats = { peer: label, clientAdds: 0, clientDels: 0, records: 0, frames: 0, bytes: 0, dropped: 0 };
+  /** Counts a channel connection closed at once because its address is not in `--allow`. */
+  notAllowed(): void {
+    this.st.notAllowed++;
+  }
+
+  /** Counts a channel connection lost to file-descriptor exhaustion (EMFILE/ENFILE, or the fd budget). */
+  fdExhausted(): void {
+    this.st.fdExhausted++;
+  }
+
+  /**
+   * A new tcpcopy connection; `v2` for an authenticated channel v2 peer (88-byte records);
+   * `addr` is the address it connects from (default: the label), which owns its routes.
+   */
+  addPeer(label: string, v2 = false, addr = label): Peer {
+    const stats: PeerStats = {
+      peer: label,
+      clientAdds: 0,
+      clientDels: 0,
+      routesRefused: 0,
+      records: 0,
+      frames: 0,
+      bytes: 0,
+      dropped: 0,
+    };
+    let origin = this.origins.get(addr);
+    if (!origin) {
+      origin = { addr, routes: 0, peers: 0 };
+      this.origins.set(addr, origin);
+    }
+    origin.peers++;
     const enc = new FrameEncoder(v2 ? V2_RECORD_BYTES : this.recordBytes, this.maxPeerBytes);
     // eslint-disable-next-line prefer-const -- the decoder callbacks below close over peer before it is built
     let peer: Peer | undefined;
@@ -139,7 +187,7 @@ export class InterceptCore {
       },
       this.maxBad,
     );
-    const p: Peer = { label, alive: true, stats, v2, enc, dec };
+    const p: Peer = { label, alive: true, stats, v2, origin, enc, dec };
     peer = p;
     this.peers.add(p);
     this.st.peersTotal++;
@@ -151,6 +199,8 @@ export class InterceptCore {
     if (!peer.alive) return;
     peer.alive = false;
     this.peers.delete(peer);
+    const o = this.origins.get(peer.origin.addr);
+    if (o) o.peers--;
     this.pastPeers.push(peer.stats);
     if (this.pastPeers.length > PAST_PEERS) this.pastPeers.shift();
   }
@@ -188,7 +238,7 @@ export class InterceptCore {
       if (r === 'added') this.st.routesAdded++;
       else if (r === 'updated') this.st.routesUpdated++;
       else {
-        this.st.routesRefused++;
+        this.refused(peer, r, cIp, cPort, tIp, tPort, now);
         return;
       }
       if (this.hold.size > 0) {
@@ -199,6 +249,31 @@ export class InterceptCore {
       peer.stats.clientDels++;
       if (this.routes.del(cIp, cPort, tIp, tPort, peer, now)) this.st.routesDeleted++;
     }
+  }
+
+  private refused(
+    peer: Peer,
+    why: 'refused' | 'quota' | 'owned',
+    cIp: number,
+    cPort: number,
+    tIp: number,
+    tPort: number,
+    now: number,
+  ): void {
+    peer.stats.routesRefused++;
+    if (why === 'refused') this.st.routesRefused++;
+    else if (why === 'quota') this.st.routesRefusedQuota++;
+    else this.st.routesRefusedOwned++;
+    const n = this.refusedLog.hit(now);
+    if (n === 0) return;
+    const c = `CLIENT_ADD ${InterceptCore.clientText(cIp, cPort)} -> ${InterceptCore.clientText(tIp, tPort)}`;
+    const text =
+      why === 'refused'
+        ? `route table full (-s ${this.routes.maxRoutes})`
+        : why === 'quota'
+          ? `${peer.origin.addr} already holds ${peer.origin.routes} routes (--max-routes-per-peer ${this.routes.maxPerOrigin})`
+          : 'that client is routed to a live tcpcopy connection from another address (route hijack?)';
+    this.log.warn(`tcpcopy ${peer.label}: ${c} refused: ${text}${alsoText(n)}`);
   }
 
   /** One decoded reply (`seg` filled by decodeFrame); call batchEnd()/flush() after a batch. */
@@ -296,6 +371,7 @@ export class InterceptCore {
     if (now - this.lastSweep >= 1000) {
       this.lastSweep = now;
       this.routes.sweep(now);
+      for (const [addr, o] of this.origins) if (o.peers <= 0 && o.routes <= 0) this.origins.delete(addr);
     }
   }
 

@@ -3,13 +3,29 @@
  * which target. Keys are integers (ip * 65536 + port) in a Map; several targets per client
  * are chained. Routes expire after `idleMs` without use; CLIENT_DEL makes a route expire
  * after `delGraceMs`.
+ *
+ * The 1.x channel is unauthenticated, so the table defends itself by the owner's *origin* (the
+ * address its connection comes from): a client with a live route of one origin cannot be
+ * registered by another origin (any target: a made-up target would otherwise get the client's
+ * replies through the fallback), and each origin holds at most `maxPerOrigin` routes. A
+ * reconnect from the same address takes its routes over as before.
  */
 import { addressKey } from '../core/address-key';
 
-/** A route owner: anything with a liveness flag (a tcpcopy connection). */
+/** The address a route owner connects from, with the routes it holds (shared by its connections). */
+export interface RouteOrigin {
+  /** The remote address (no port), e.g. "198.18.0.1". */
+  readonly addr: string;
+  /** Routes in the table whose owner has this origin (maintained by the RouteTable). */
+  routes: number;
+}
+
+/** A route owner: anything with a liveness flag (a tcpcopy connection) and an origin. */
 export interface RouteOwner {
   /** False once the connection is gone: its routes are dropped lazily. */
   alive: boolean;
+  /** Where the connection comes from; connections from one address share one object. */
+  readonly origin: RouteOrigin;
 }
 
 interface Route<P> {
@@ -22,8 +38,11 @@ interface Route<P> {
   next: Route<P> | null;
 }
 
-/** Result of RouteTable.add. */
-export type RouteAddResult = 'added' | 'updated' | 'refused';
+/**
+ * Result of RouteTable.add: 'refused' = the table is full; 'quota' = the owner's origin holds
+ * `maxPerOrigin` routes; 'owned' = a live connection from another address owns that client.
+ */
+export type RouteAddResult = 'added' | 'updated' | 'refused' | 'quota' | 'owned';
 
 /** Integer key of a client address: ip * 65536 + port (exact in a double); the engine's key (core/address-key.ts). */
 export const clientKey = addressKey;
@@ -39,11 +58,13 @@ export class RouteTable<P extends RouteOwner> {
    * @param idleMs a route unused for this long expires (`--route-timeout`, default 120 s)
    * @param maxRoutes most routes held; more CLIENT_ADDs are refused (default 1,000,000)
    * @param delGraceMs a CLIENT_DEL'd route lives this much longer for late replies (default 2 s)
+   * @param maxPerOrigin most routes of one origin (`--max-routes-per-peer`, default 250,000)
    */
   constructor(
     readonly idleMs = 120_000,
     readonly maxRoutes = 1_000_000,
     readonly delGraceMs = 2000,
+    readonly maxPerOrigin = 250_000,
   ) {}
 
   /** Routes held now. */
@@ -51,23 +72,42 @@ export class RouteTable<P extends RouteOwner> {
     return this.count;
   }
 
-  /** Registers (or refreshes) client -> owner for a target. */
+  /**
+   * Registers (or refreshes) client -> owner for a target. Refused when a live route of the
+   * client belongs to another origin ('owned'), when the owner's origin is at its quota
+   * ('quota') or when the table is full ('refused').
+   */
   add(cIp: number, cPort: number, tIp: number, tPort: number, owner: P, now: number): RouteAddResult {
     const key = clientKey(cIp, cPort);
     const head = this.map.get(key);
+    const origin = owner.origin;
+    let same: Route<P> | null = null;
+    let dead: Route<P> | null = null;
     for (let r: Route<P> | null | undefined = head; r; r = r.next) {
-      if ((r.targetIp === tIp && r.targetPort === tPort) || !r.owner.alive) {
-        r.owner = owner;
-        r.targetIp = tIp;
-        r.targetPort = tPort;
-        r.lastUsed = now;
-        r.delAt = Infinity;
-        return 'updated';
-      }
+      if (!r.owner.alive) {
+        if (!dead) dead = r;
+      } else if (r.owner.origin !== origin) return 'owned';
+      if (!same && r.targetIp === tIp && r.targetPort === tPort) same = r;
     }
+    const reuse = same ?? dead;
+    if (reuse) {
+      if (reuse.owner.origin !== origin) {
+        if (origin.routes >= this.maxPerOrigin) return 'quota';
+        reuse.owner.origin.routes--;
+        origin.routes++;
+      }
+      reuse.owner = owner;
+      reuse.targetIp = tIp;
+      reuse.targetPort = tPort;
+      reuse.lastUsed = now;
+      reuse.delAt = Infinity;
+      return 'updated';
+    }
+    if (origin.routes >= this.maxPerOrigin) return 'quota';
     if (this.count >= this.maxRoutes) return 'refused';
     this.map.set(key, { owner, targetIp: tIp, targetPort: tPort, lastUsed: now, delAt: Infinity, next: head ?? null });
     this.count++;
+    origin.routes++;
     return 'added';
   }
 
@@ -116,6 +156,7 @@ export class RouteTable<P extends RouteOwner> {
       for (let r: Route<P> | null = head; r; r = r.next) {
         if (!r.owner.alive || r.delAt <= now || now - r.lastUsed >= this.idleMs) {
           n++;
+          r.owner.origin.routes--;
           if (prev) prev.next = r.next;
           else first = r.next;
         } else prev = r;

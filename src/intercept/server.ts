@@ -3,7 +3,10 @@
  * a thin adapter between sockets and the InterceptCore.
  */
 import * as net from 'node:net';
+import * as fs from 'node:fs';
 import { randomBytes } from 'node:crypto';
+import { cidrContains, type Cidr } from '../doctor/parse';
+import { parseIpv4 } from '../core/wire/segment';
 import { TcpcopyError } from '../core/errors';
 import { CLIENT_MSG_BYTES, CHANNEL_VERSION } from '../channel/constants';
 import {
@@ -20,6 +23,10 @@ import {
 } from '../channel/v2';
 import type { InterceptCore, Peer } from './core';
 import type { Logger } from './types';
+import { RateLimit, alsoText } from './rate-log';
+
+/** How often the server checks that the process can still open a file (EMFILE/ENFILE watch), ms. */
+const FD_PROBE_MS = 1000;
 
 /** Options of the channel server. */
 export interface ChannelServerOptions {
@@ -33,6 +40,25 @@ export interface ChannelServerOptions {
   helloTimeoutMs?: number;
   /** Channel v2 shared secret (`--secret-file`): tcpcopy must authenticate; null/absent = 1.x channel. */
   secret?: Buffer;
+  /**
+   * Addresses allowed to connect, `--allow CIDR[,...]` (no original flag); others are closed at
+   * once, counted (`notAllowed`) and logged (rate-limited). Absent or empty = everyone.
+   */
+  allow?: readonly Cidr[];
+  /** How long a connection refused by channel v2 (TCNO sent) may stay before it is destroyed, ms. Default 1000. */
+  refuseGraceMs?: number;
+  /**
+   * Most channel connections open at once (the file-descriptor budget: the RLIMIT_NOFILE soft
+   * limit less a reserve); beyond, new connections are closed and counted (`fdExhausted`).
+   * Default: no limit of its own (the kernel's EMFILE is still watched, counted and logged).
+   */
+  maxConnections?: number;
+}
+
+/** The IPv4 address (u32) of a socket's remote end ("::ffff:a.b.c.d" included), or -1. */
+function remoteIpv4(addr: string | undefined): number {
+  if (addr === undefined) return -1;
+  return parseIpv4(addr.startsWith('::ffff:') ? addr.slice(7) : addr);
 }
 
 /** Accepts tcpcopy connections and writes their frames. */
@@ -43,7 +69,11 @@ export class ChannelServer {
   private readonly all = new Set<net.Socket>();
   private readonly maxSocketBytes: number;
   private readonly helloTimeoutMs: number;
+  private readonly refuseGraceMs: number;
   private core: InterceptCore | null = null;
+  private readonly allowLog = new RateLimit();
+  private readonly fdLog = new RateLimit();
+  private probe: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly opts: ChannelServerOptions,
@@ -51,7 +81,41 @@ export class ChannelServer {
   ) {
     this.maxSocketBytes = opts.maxSocketBytes ?? 8 << 20;
     this.helloTimeoutMs = opts.helloTimeoutMs ?? 10_000;
+    this.refuseGraceMs = opts.refuseGraceMs ?? 1000;
     this.server = net.createServer({ noDelay: true }, (s) => this.accept(s));
+    if (opts.maxConnections !== undefined) this.server.maxConnections = opts.maxConnections;
+    this.server.on('drop', (d) =>
+      this.fdTrouble(
+        `channel connection from ${d?.remoteAddress ?? '?'} closed: ${this.all.size} connections open, the limit of ${opts.maxConnections} that the file-descriptor limit leaves room for`,
+      ),
+    );
+  }
+
+  /** Counts and logs (rate-limited) a connection lost to file-descriptor exhaustion. */
+  private fdTrouble(what: string): void {
+    this.core?.fdExhausted();
+    const n = this.fdLog.hit(Date.now());
+    if (n > 0)
+      this.log.warn(
+        `${what}; new tcpcopy connections fail; fix: raise the open-files limit (ulimit -n, LimitNOFILE=) or use fewer connections${alsoText(n)}`,
+      );
+  }
+
+  /**
+   * Once a second: can the process still open a file? libuv silently accepts and closes
+   * connections it cannot take when the process is out of descriptors (EMFILE), so this is
+   * where that shows.
+   */
+  private probeFds(): void {
+    try {
+      fs.closeSync(fs.openSync('/dev/null', 'r'));
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'EMFILE' || code === 'ENFILE')
+        this.fdTrouble(
+          `out of file descriptors (${code}${code === 'EMFILE' ? ': this process is at its RLIMIT_NOFILE' : ': the system file table is full'}, ${this.all.size} channel connections open)`,
+        );
+    }
   }
 
   /** The write function to give the InterceptCore: false when the socket is backed up or gone. */
@@ -82,7 +146,12 @@ export class ChannelServer {
       this.server.once('error', onErr);
       this.server.listen(this.opts.port, this.opts.host, () => {
         this.server.off('error', onErr);
-        this.server.on('error', (e) => this.log.error(`channel server: ${e.message}`));
+        this.server.on('error', (e: NodeJS.ErrnoException) => {
+          if (e.code === 'EMFILE' || e.code === 'ENFILE') this.fdTrouble(`accept failed (${e.code})`);
+          else this.log.error(`channel server: ${e.message}`);
+        });
+        this.probe = setInterval(() => this.probeFds(), FD_PROBE_MS);
+        this.probe.unref();
         const a = this.server.address();
         resolve(typeof a === 'object' && a ? a.port : this.opts.port);
       });
@@ -95,8 +164,21 @@ export class ChannelServer {
       s.destroy();
       return;
     }
+    const allow = this.opts.allow;
+    if (allow !== undefined && allow.length > 0) {
+      const ip = remoteIpv4(s.remoteAddress);
+      if (ip < 0 || !allow.some((c) => cidrContains(c, ip))) {
+        s.destroy();
+        core.notAllowed();
+        const n = this.allowLog.hit(Date.now());
+        if (n > 0)
+          this.log.warn(`channel connection from ${s.remoteAddress ?? '?'} closed: not in --allow${alsoText(n)}`);
+        return;
+      }
+    }
     s.setNoDelay(true);
-    const label = `${s.remoteAddress ?? '?'}:${s.remotePort ?? 0}`;
+    const addr = s.remoteAddress ?? '?';
+    const label = `${addr}:${s.remotePort ?? 0}`;
     const secret = this.opts.secret ?? null;
     this.all.add(s);
     s.once('close', () => this.all.delete(s));
@@ -107,13 +189,21 @@ export class ChannelServer {
     const refuse = (why: string, reply: boolean): void => {
       core.authResult(false);
       this.log.warn(`tcpcopy ${label}: refused: ${why}`);
-      if (reply) s.end(serverMsg(V2_NO, null));
-      else s.destroy();
       pre = null;
+      if (!reply) {
+        s.destroy();
+        return;
+      }
+      // TCNO, then a short grace for the peer to read it: a peer that keeps its side open
+      // must not hold the socket for as long as it likes
+      s.end(serverMsg(V2_NO, null));
+      const g = setTimeout(() => s.destroy(), this.refuseGraceMs);
+      g.unref();
+      s.once('close', () => clearTimeout(g));
     };
     const start = (v2: boolean, hello: Buffer, rest: Buffer): void => {
       pre = null;
-      const p = core.addPeer(label, v2);
+      const p = core.addPeer(label, v2, addr);
       peer = p;
       this.socks.set(p, s);
       if (
@@ -197,6 +287,8 @@ export class ChannelServer {
 
   /** Stops accepting and closes every tcpcopy connection. */
   close(): Promise<void> {
+    if (this.probe) clearInterval(this.probe);
+    this.probe = null;
     for (const s of this.all) s.end();
     const t = setTimeout(() => {
       for (const s of this.all) s.destroy();

@@ -41,6 +41,8 @@ export interface PeerStats {
   clientAdds: number;
   /** CLIENT_DEL messages received. */
   clientDels: number;
+  /** CLIENT_ADDs refused (table full, per-peer quota, or client owned by another address). */
+  routesRefused: number;
   /** Reply records put into frames for this peer. */
   records: number;
   /** Frames written to this peer. */
@@ -73,6 +75,10 @@ export interface InterceptStats {
   routesExpired: number;
   /** CLIENT_ADD refused because the route table is full. */
   routesRefused: number;
+  /** CLIENT_ADD refused because its address holds `--max-routes-per-peer` routes. */
+  routesRefusedQuota: number;
+  /** CLIENT_ADD refused because a live connection from another address owns that client (1.x route hijack). */
+  routesRefusedOwned: number;
   /** Routes in the table now. */
   routes: number;
   framesSent: number;
@@ -94,6 +100,10 @@ export interface InterceptStats {
   authOk: number;
   /** Connections refused by channel v2 (wrong secret, no secret, or a 1.x hello when a secret is required). */
   authRefused: number;
+  /** Channel connections closed at once because their address is not in `--allow`. */
+  notAllowed: number;
+  /** Channel connections lost to file-descriptor exhaustion (EMFILE/ENFILE, or refused at the fd budget). */
+  fdExhausted: number;
   /** Per connected tcpcopy. */
   perPeer: PeerStats[];
   /** Per tcpcopy connection that has gone (the last 64, oldest first). */

@@ -81,6 +81,11 @@ export interface NativeAddon {
   sendClose(handle: NativeHandle): void;
   /** Device facts, or null when there is no such device. */
   deviceInfo(name: string): DeviceInfo | null;
+  /**
+   * RLIMIT_NOFILE: [soft, hard, errno] (-1 = unlimited). With `raise`, first lifts the soft limit
+   * to the hard one; errno is that raise's failure (0 = none). Older builds lack it.
+   */
+  nofileLimit?(raise: boolean): [number, number, number];
 }
 
 let cached: NativeAddon | undefined;
@@ -138,4 +143,34 @@ export function permissionError(err: unknown, what: string): unknown {
     `${what} needs root or CAP_NET_RAW (and CAP_NET_ADMIN): run as root, or grant them with \`setcap cap_net_raw,cap_net_admin=ep $(readlink -f $(which node))\``,
     { errno: code },
   );
+}
+
+/** The open-files limits after raiseNofileLimit(). */
+export interface NofileLimit {
+  /** Soft limit in force now (-1 = unlimited). */
+  soft: number;
+  /** Hard limit (-1 = unlimited). */
+  hard: number;
+  /** Soft limit before the call. */
+  before: number;
+  /** Why the raise failed ('' = it did not, or was not needed). */
+  error: string;
+}
+
+/**
+ * Raises the soft RLIMIT_NOFILE to the hard limit, as nginx does (Node's own start-up usually
+ * has done it already; this makes it explicit and tells the limit). Null when the addon is
+ * missing or too old: the caller goes on with what it has.
+ */
+export function raiseNofileLimit(): NofileLimit | null {
+  let nat: NativeAddon;
+  try {
+    nat = loadNative();
+  } catch {
+    return null;
+  }
+  if (typeof nat.nofileLimit !== 'function') return null;
+  const [before] = nat.nofileLimit(false);
+  const [soft, hard, errno] = nat.nofileLimit(true);
+  return { soft, hard, before, error: errno !== 0 ? nat.errnoText(errno) : '' };
 }

@@ -88,6 +88,10 @@ test(
           const got = await waitSettled(() => accessLogLines(tg) - mt, online, 30_000, 1500);
           const r = await tc.stop();
           const rp = r.report as (TcpcopyJsonReport & { engine: { repliesNoSession: number } }) | null;
+          const q = (await lab.exec('target', ['cat', '/proc/net/netfilter/nfnetlink_queue'])).stdout.trim();
+          say(
+            `nfqueue ${c.name}: lost=${JSON.stringify(rp?.engine.requestsLost)} captured=${rp?.engine.requestsCaptured} capture=${JSON.stringify(rp?.capture)} retrans=${rp?.engine.retransTimeout}/${rp?.engine.retransFast} queued=${rp?.engine.sessionsQueued}; nfnetlink_queue: ${q}`,
+          );
           say(
             `nfqueue ${c.name}: sent=${sum.requestsSent} ${Math.round(sum.requestsPerSec)}req/s online=${online} target=${got} ratio=${(got / online).toFixed(4)}; tcpcopy replies=${rp?.engine.replies} noSession=${rp?.engine.repliesNoSession} outcomes=${JSON.stringify(rp?.engine.outcomes)}`,
           );

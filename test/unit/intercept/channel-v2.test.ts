@@ -11,7 +11,17 @@ import { emitIpv4Tcp, newTcpRepr } from '../../../src/core/wire/build';
 import { LINKTYPE_RAW } from '../../../src/core/wire/link';
 import { TCP_ACK, TCP_SYN, newSegment, parseIpv4, type TcpSegment } from '../../../src/core/wire/segment';
 import { TcpcopyError } from '../../../src/core/errors';
-import { V2_RECORD_BYTES, v1ToV2, v2ToV1, writeRecordV2 } from '../../../src/channel/v2';
+import {
+  CHANNEL_VERSION_V2,
+  V2_NO,
+  V2_RECORD_BYTES,
+  V2_RESPONSE_BYTES,
+  V2_SERVER_MSG_BYTES,
+  v1ToV2,
+  v2ToV1,
+  writeRecordV2,
+} from '../../../src/channel/v2';
+import { encodeHello } from '../../../src/channel/client-msg';
 import { writeRecord } from '../../../src/channel/record';
 
 /**
@@ -79,7 +89,7 @@ async function withIntercept(
   const src = new FakeSource();
   const log = recLogger();
   const icp = new Intercept(
-    { host: '127.0.0.1', port: 0, helloTimeoutMs: 300, ...(secret ? { secret } : {}) },
+    { host: '127.0.0.1', port: 0, helloTimeoutMs: 300, refuseGraceMs: 100, ...(secret ? { secret } : {}) },
     src,
     log,
   );
@@ -186,6 +196,36 @@ test('v2: a wrong secret is refused with a clear message on both sides', async (
       log.lines.join('\n'),
     );
     assert.equal(icp.stats().routes, 0);
+  });
+});
+
+test('v2: a refused peer that keeps its side open is closed after the grace (issue 18 item 6)', async () => {
+  await withIntercept(SECRET, async (icp) => {
+    // a hostile peer: half-open allowed, so it never closes by itself after intercept's FIN
+    const s = net.connect({ port: icp.port, host: '127.0.0.1', allowHalfOpen: true });
+    await once(s, 'connect');
+    const got: Buffer[] = [];
+    s.on('data', (b: Buffer) => got.push(b));
+    s.on('error', () => {});
+    const hello = Buffer.alloc(14);
+    encodeHello(hello, 0, CHANNEL_VERSION_V2);
+    s.write(hello);
+    await until(() => Buffer.concat(got).length >= V2_SERVER_MSG_BYTES);
+    s.write(Buffer.alloc(V2_RESPONSE_BYTES, 0x55)); // a wrong proof
+    await once(s, 'end');
+    const all = Buffer.concat(got);
+    assert.deepEqual(all.subarray(V2_SERVER_MSG_BYTES, V2_SERVER_MSG_BYTES + 4), V2_NO);
+    // keep writing: once intercept has destroyed its socket, the kernel resets ours
+    const closed = new Promise((resolve) => s.once('close', resolve)); // (events.once would reject on the EPIPE)
+    const tick = setInterval(() => {
+      if (!s.destroyed) s.write('x', () => {});
+    }, 20);
+    try {
+      await closed;
+    } finally {
+      clearInterval(tick);
+    }
+    assert.equal(icp.stats().authRefused, 1);
   });
 });
 

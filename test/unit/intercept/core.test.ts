@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { InterceptCore, type Peer } from '../../../src/intercept/core';
-import { nullLogger } from '../../../src/intercept/types';
+import { nullLogger, type Logger } from '../../../src/intercept/types';
 import { encodeClientMsg, encodeHello } from '../../../src/channel/client-msg';
 import { MSG_CLIENT_ADD, MSG_CLIENT_DEL } from '../../../src/channel/constants';
 import { FrameDecoder } from '../../../src/channel/frame';
@@ -31,7 +31,10 @@ function msgs(...m: [number, number, number][]): Buffer {
   return b;
 }
 
-function setup(opts = {}): { core: InterceptCore; out: Map<Peer, Buffer[]>; records: (p: Peer) => TcpSegment[] } {
+function setup(
+  opts = {},
+  log: Logger = nullLogger,
+): { core: InterceptCore; out: Map<Peer, Buffer[]>; records: (p: Peer) => TcpSegment[] } {
   const out = new Map<Peer, Buffer[]>();
   const core = new InterceptCore(
     opts,
@@ -41,7 +44,7 @@ function setup(opts = {}): { core: InterceptCore; out: Map<Peer, Buffer[]>; reco
       out.set(p, l);
       return true;
     },
-    nullLogger,
+    log,
   );
   const records = (p: Peer): TcpSegment[] => {
     const res: TcpSegment[] = [];
@@ -207,4 +210,70 @@ test('payload variant: 192-byte records, 6 per frame, payload right after the TC
     small.buf.subarray(small.payloadOff, small.payloadOff + small.payloadLen),
   );
   assert.ok(b.subarray(at + small.payloadLen, r + 192).every((x) => x === 0));
+});
+
+function recLogger(): Logger & { lines: string[] } {
+  const lines: string[] = [];
+  const w = (m: string): void => {
+    lines.push(m);
+  };
+  return { lines, debug: w, info: w, warn: w, error: w };
+}
+
+test('1.x route hijack: another address cannot take a live route (same or made-up target); a reconnect can', () => {
+  const log = recLogger();
+  const { core, records } = setup({}, log);
+  const honest = core.addPeer('198.18.0.1:5000', false, '198.18.0.1');
+  const thief = core.addPeer('198.18.0.66:6000', false, '198.18.0.66');
+  core.clientBytes(honest, msgs([MSG_CLIENT_ADD, 40001, 8080]), 0);
+  core.clientBytes(thief, msgs([MSG_CLIENT_ADD, 40001, 8080], [MSG_CLIENT_ADD, 40001, 9999]), 1);
+  let st = core.stats();
+  assert.equal(st.routesRefusedOwned, 2);
+  assert.equal(st.routes, 1);
+  assert.equal(st.perPeer.find((p) => p.peer === '198.18.0.66:6000')?.routesRefused, 2);
+  const warns = log.lines.filter((l) =>
+    /refused: that client is routed to a live tcpcopy connection from another address/.test(l),
+  );
+  assert.equal(warns.length, 1, 'rate-limited: one line for the burst');
+  assert.match(warns[0] ?? '', /^tcpcopy 198\.18\.0\.66:6000: CLIENT_ADD 198\.18\.20\.1:40001 -> 198\.18\.20\.2:8080/);
+  for (const s of SEGS) core.reply(s, 2);
+  core.flush();
+  assert.ok(records(honest).some((s) => s.dstPort === 40001));
+  assert.equal(records(thief).length, 0, 'the thief gets nothing');
+  // the honest tcpcopy reconnects (same address, new port): it takes its route over
+  core.removePeer(honest);
+  const back = core.addPeer('198.18.0.1:5001', false, '198.18.0.1');
+  core.clientBytes(back, msgs([MSG_CLIENT_ADD, 40001, 8080]), 3);
+  st = core.stats();
+  assert.equal(st.routesUpdated, 1);
+  assert.equal(st.routesRefusedOwned, 2);
+  for (const s of SEGS) core.reply(s, 4);
+  core.flush();
+  assert.ok(records(back).some((s) => s.dstPort === 40001));
+});
+
+test('per-peer route quota: one address cannot fill the table; refusals logged (rate-limited) and counted', () => {
+  const log = recLogger();
+  const { core } = setup({ maxRoutes: 100, maxRoutesPerPeer: 10 }, log);
+  // two connections of the hog's address share its quota
+  const hog1 = core.addPeer('198.18.0.66:1', false, '198.18.0.66');
+  const hog2 = core.addPeer('198.18.0.66:2', false, '198.18.0.66');
+  const adds = (from: number, n: number): [number, number, number][] =>
+    Array.from({ length: n }, (_v, i) => [MSG_CLIENT_ADD, from + i, 80] as [number, number, number]);
+  core.clientBytes(hog1, msgs(...adds(1000, 8)), 0);
+  core.clientBytes(hog2, msgs(...adds(2000, 8)), 0);
+  const fair = core.addPeer('198.18.0.1:1', false, '198.18.0.1');
+  core.clientBytes(fair, msgs(...adds(3000, 10)), 0);
+  const st = core.stats();
+  assert.equal(st.routesAdded, 20);
+  assert.equal(st.routesRefusedQuota, 6);
+  assert.equal(st.routesRefused, 0, 'the table itself is not full');
+  const warns = log.lines.filter((l) => /--max-routes-per-peer 10/.test(l));
+  assert.equal(warns.length, 1, log.lines.join('\n'));
+  assert.match(warns[0] ?? '', /198\.18\.0\.66 already holds 10 routes/);
+  // after the period, the next refusal logs again and says how many it stands for
+  core.clientBytes(hog1, msgs(...adds(4000, 1)), 20_000);
+  const again = log.lines.filter((l) => /--max-routes-per-peer 10/.test(l));
+  assert.equal(again.length, 2);
+  assert.match(again[1] ?? '', /\(6 such events since the last such line\)/);
 });

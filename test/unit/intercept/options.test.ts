@@ -111,3 +111,28 @@ test('issue 6 options: -s route table size, --nfqueue [NUM], -q, -x, --report, -
     );
   }
 });
+
+test('issue 18 options: --max-routes-per-peer and --allow CIDR[,...]', () => {
+  const d = run([]);
+  assert.equal(d.maxRoutesPerPeer, 250_000);
+  assert.deepEqual(d.allow, []);
+  const c = run(['--max-routes-per-peer', '5000', '--allow', '198.18.0.0/24,198.18.5.7', '--allow', '127.0.0.1/32']);
+  assert.equal(c.maxRoutesPerPeer, 5000);
+  assert.deepEqual(c.allow, [
+    { base: 0xc6120000, bits: 24 },
+    { base: 0xc6120507, bits: 32 },
+    { base: 0x7f000001, bits: 32 },
+  ]);
+  assert.ok(Object.isFrozen(c.allow));
+  assert.throws(() => run(['--max-routes-per-peer', '0']), /--max-routes-per-peer 0: expected a number of routes in 1/);
+  assert.throws(
+    () => run(['--allow', '198.18.0.0/33']),
+    (e: unknown) => {
+      assert.ok(e instanceof TcpcopyError);
+      assert.equal(e.code, 'ERR_BAD_OPTION');
+      assert.match(e.message, /--allow 198\.18\.0\.0\/33: expected IPv4 addresses or blocks/);
+      return true;
+    },
+  );
+  assert.throws(() => run(['--allow', 'example.org']), /--allow example\.org/);
+});

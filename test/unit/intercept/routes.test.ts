@@ -1,14 +1,17 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { RouteTable, clientKey } from '../../../src/intercept/routes';
+import { RouteTable, clientKey, type RouteOrigin } from '../../../src/intercept/routes';
 import { HoldQueue } from '../../../src/intercept/hold';
 
 interface O {
   alive: boolean;
   name: string;
+  origin: RouteOrigin;
 }
-const a: O = { alive: true, name: 'a' };
-const b: O = { alive: true, name: 'b' };
+/** a and b: two connections of one tcpcopy (one address). */
+const h1: RouteOrigin = { addr: '198.18.0.1', routes: 0 };
+const a: O = { alive: true, name: 'a', origin: h1 };
+const b: O = { alive: true, name: 'b', origin: h1 };
 
 test('clientKey is exact for the whole address space', () => {
   assert.equal(clientKey(0xffffffff, 65535), 0xffffffff * 65536 + 65535);
@@ -47,7 +50,7 @@ test('idle routes expire, used ones stay; CLIENT_DEL expires after the grace', (
 });
 
 test('size cap refuses; routes of a dead owner are skipped, reused and swept', () => {
-  const dead: O = { alive: true, name: 'dead' };
+  const dead: O = { alive: true, name: 'dead', origin: { addr: '198.18.0.9', routes: 0 } };
   const t = new RouteTable<O>(1000, 2);
   assert.equal(t.add(1, 1, 9, 80, dead, 0), 'added');
   assert.equal(t.add(1, 2, 9, 80, a, 0), 'added');
@@ -83,4 +86,51 @@ test('hold queue: bounded, released by key in order, expires', () => {
     h.release(clientKey(1, 2), () => assert.fail('expired')),
     0,
   );
+});
+
+test('a live route cannot be taken from another address, with the same or a made-up target', () => {
+  const o: RouteOrigin = { addr: '198.18.0.1', routes: 0 };
+  const mine: O = { alive: true, name: 'mine', origin: o };
+  const thief: O = { alive: true, name: 'thief', origin: { addr: '198.18.0.66', routes: 0 } };
+  const t = new RouteTable<O>(1000, 10);
+  assert.equal(t.add(1, 100, 9, 80, mine, 0), 'added');
+  assert.equal(t.add(1, 100, 9, 80, thief, 1), 'owned', 'same client and target');
+  assert.equal(t.add(1, 100, 7, 77, thief, 1), 'owned', 'same client, made-up target');
+  assert.equal(t.lookup(1, 100, 9, 80, 2), mine);
+  assert.equal(t.lookup(1, 100, 6, 66, 2), mine, 'the fallback still goes to the owner');
+  assert.equal(t.size, 1);
+  assert.equal(thief.origin.routes, 0);
+  // a reconnect from the same address takes the route over
+  const again: O = { alive: true, name: 'again', origin: o };
+  mine.alive = false;
+  assert.equal(t.add(1, 100, 9, 80, again, 3), 'updated');
+  assert.equal(t.lookup(1, 100, 9, 80, 3), again);
+  // once the owner is gone, another address may register the client
+  again.alive = false;
+  assert.equal(t.add(1, 100, 9, 80, thief, 4), 'updated');
+  assert.equal(t.lookup(1, 100, 9, 80, 4), thief);
+  assert.equal(o.routes, 0);
+  assert.equal(thief.origin.routes, 1);
+});
+
+test('per-origin quota: one address cannot fill the table; counts follow sweeps and takeovers', () => {
+  const hog: O = { alive: true, name: 'hog', origin: { addr: '198.18.0.66', routes: 0 } };
+  const fair: O = { alive: true, name: 'fair', origin: { addr: '198.18.0.1', routes: 0 } };
+  const t = new RouteTable<O>(1000, 10, 200, 4);
+  for (let p = 1; p <= 4; p++) assert.equal(t.add(1, p, 9, 80, hog, 0), 'added');
+  assert.equal(t.add(1, 5, 9, 80, hog, 0), 'quota');
+  assert.equal(t.add(1, 1, 9, 80, hog, 0), 'updated', 'refreshing its own route is not a new one');
+  assert.equal(hog.origin.routes, 4);
+  for (let p = 10; p < 14; p++) assert.equal(t.add(1, p, 9, 80, fair, 0), 'added');
+  assert.equal(t.size, 8);
+  assert.equal(t.del(1, 2, 9, 80, hog, 0), true);
+  assert.equal(t.sweep(300), 1);
+  assert.equal(hog.origin.routes, 3);
+  assert.equal(t.add(1, 5, 9, 80, hog, 300), 'added');
+  // the hog goes away: its routes no longer count once another origin reuses or the sweep drops them
+  hog.alive = false;
+  assert.equal(t.add(1, 1, 9, 80, fair, 301), 'quota', 'fair is at its own quota');
+  assert.equal(t.sweep(302), 4);
+  assert.equal(hog.origin.routes, 0);
+  assert.equal(fair.origin.routes, 4);
 });
