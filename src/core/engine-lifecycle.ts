@@ -146,7 +146,9 @@ export function endSession(e: EngineState, s: Session, reason: Outcome, now: num
   const lost = s.requestsCaptured - s.requestsReplayed;
   if (lost > 0) st.requestsLost[outcome] += lost;
   if (!s.capClosed && (s.ooo.length > 0 || s.sndUna !== s.capNxt) && reason !== 'superseded') {
-    e.unreplayed.rememberEnded(s.variant, s.captureKey, s.lastAckValid ? s.lastAck : -1, outcome, now);
+    // no request captured yet: the tail's first data is one (the handshake ACK's ack does not advance)
+    const lastAck = s.lastAckValid && s.requestsCaptured > 0 ? s.lastAck : -1;
+    e.unreplayed.rememberEnded(s.variant, s.captureKey, lastAck, outcome, now);
   }
   s.releaseUnits(e.pool);
   const map = e.byCapture[s.variant];
