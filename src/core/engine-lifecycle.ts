@@ -182,8 +182,10 @@ export function endSession(e: EngineState, s: Session, reason: Outcome, now: num
   const lost = s.requestsCaptured - s.requestsReplayed;
   if (lost > 0) st.requestsLost[outcome] += lost;
   if (!s.capture.closed && !drained(s) && reason !== 'superseded') {
-    // the client was still talking: the rest of its connection is counted, not replayed
-    e.unreplayed.rememberEnded(s.variant, s.captureKey, s.capture.lastAckValid ? s.capture.lastAck : -1, outcome, now);
+    // the client was still talking: the rest of its connection is counted, not replayed; with no
+    // request captured yet, the tail's first data is one (the handshake ACK's ack does not advance)
+    const lastAck = s.capture.lastAckValid && s.requestsCaptured > 0 ? s.capture.lastAck : -1;
+    e.unreplayed.rememberEnded(s.variant, s.captureKey, lastAck, outcome, now);
   }
   s.releaseUnits(e.pool);
   const map = e.byCapture[s.variant];

@@ -15,6 +15,7 @@ import {
   waitSettled,
   type TcpcopyJsonReport,
   accessLogLines,
+  waitUntil,
 } from './replay-helpers';
 
 /**
@@ -160,10 +161,34 @@ test(
         );
         const want = 3 * r.online;
         assert.ok(Math.abs(r.target - want) <= want * 0.001, `-n 3: target ${r.target}, want ${want} +-0.1%`);
-        const ports = new Set(r.targetRecs.map((a) => `${a.remoteAddr}:${a.remotePort}:${a.connection}`));
+        // three replays of each connection are three connections on the target (own client
+        // ports), never one connection carrying three times the requests
+        const perConn = (recs: AccessRecord[]): Map<string, number> => {
+          const m = new Map<string, number>();
+          for (const a of recs) {
+            const k = `${a.remoteAddr}:${a.remotePort}:${a.connection}`;
+            m.set(k, (m.get(k) ?? 0) + 1);
+          }
+          return m;
+        };
+        const onlineConns = perConn(r.onlineRecs);
+        const targetConns = perConn(r.targetRecs);
+        const clientPorts = new Set(r.targetRecs.map((a) => `${a.remoteAddr}:${a.remotePort}`));
+        const onlinePorts = new Set(r.onlineRecs.map((a) => `${a.remoteAddr}:${a.remotePort}`));
+        const most = (m: Map<string, number>): number => Math.max(0, ...m.values());
         say(
-          `n3: distinct target connections=${ports.size} online connections=${new Set(r.onlineRecs.map((a) => a.connection)).size}`,
+          `n3: distinct target connections=${targetConns.size} (client ports ${clientPorts.size}) online connections=${onlineConns.size}; most requests on one connection: target ${most(targetConns)} online ${most(onlineConns)}`,
         );
+        const wantConns = 3 * onlineConns.size;
+        assert.ok(
+          Math.abs(targetConns.size - wantConns) <= Math.max(1, wantConns * 0.001),
+          `-n 3: ${targetConns.size} target connections, want 3 x ${onlineConns.size}`,
+        );
+        assert.ok(
+          Math.abs(clientPorts.size - 3 * onlinePorts.size) <= Math.max(1, 3 * onlinePorts.size * 0.001),
+          `-n 3: ${clientPorts.size} distinct client address:port on the target, want 3 x ${onlinePorts.size}`,
+        );
+        assert.ok(most(targetConns) <= most(onlineConns), 'no target connection carries more than a captured one');
       });
 
       await t.test('-r 30 over many short connections', async () => {
@@ -325,7 +350,9 @@ test(
             paths: PATHS,
           }),
         ]);
-        await new Promise((res) => setTimeout(res, 1500));
+        // stop while the load runs: once the target has served some of it
+        const mark = accessLogLines(tg80);
+        await waitUntil(() => accessLogLines(tg80) - mark >= 500, 20_000, 'the target logged 500 copied requests');
         const r = await tc.stop();
         await loads;
         const rep = r.report;
@@ -336,7 +363,11 @@ test(
         assert.ok(rep !== null, 'report written');
         assert.equal(rep.stopReason, 'SIGINT');
         assert.ok(rep.accounting.balanced, 'every captured request is replayed or counted as lost');
-        assert.ok(r.stopMs < 10_000, `stop took ${r.stopMs} ms`);
+        assert.equal(rep.accounting.unexplained, 0, 'nothing unexplained');
+        assert.equal(rep.accounting.inFlight, 0, 'every open session ended at the stop');
+        // prompt: it exited on SIGINT by itself (stop() sends SIGKILL after its grace); the
+        // stop time is a figure (printed above), not a timed assertion
+        assert.equal(r.signal, null, `tcpcopy had to be killed (${r.signal})`);
         // let the target finish the replayed connections before the next case counts its log
         await waitSettled(() => accessLogLines(tg80), 0, 5000, 1000);
       });
@@ -352,7 +383,6 @@ test(
         );
         assert.equal(r.code, 3, `exit code ${r.code}\n${r.stderr}`);
         assert.match(r.stderr, /memory cap -m 30 MiB exceeded/);
-        assert.ok(ms < 8000, `took ${ms} ms`);
       });
 
       say(`intercept: ${icp.stderr.trim().split('\n').slice(-1).join('')}`);

@@ -75,7 +75,16 @@ export interface TcpcopyJsonReport {
     retransTimeout: number;
     retransFast: number;
   };
-  accounting: { captured: number; replayed: number; lost: Record<string, number>; balanced: boolean };
+  accounting: {
+    captured: number;
+    replayed: number;
+    lost: Record<string, number>;
+    /** Requests in sessions still open when the report was made (0 at exit). */
+    inFlight: number;
+    /** captured - replayed - lost - inFlight: not 0 only on a counting bug. */
+    unexplained: number;
+    balanced: boolean;
+  };
   process: { cpuUserS: number; cpuSystemS: number; maxRssMB: number };
   /** Capture counters (live: frames seen, kernel ring drops). */
   capture?: { frames: number; dropped: number };
@@ -187,6 +196,19 @@ export async function waitSettled(
       since = Date.now();
     }
     if ((last >= want && Date.now() - since >= quietMs) || Date.now() > deadline) return last;
+  }
+}
+
+/**
+ * Polls `cond` every 20 ms until it holds; throws naming `what` when it still does not after
+ * `timeoutMs` (a bound against hangs, not a timed assertion). For "wait for the event" instead of
+ * a fixed sleep.
+ */
+export async function waitUntil(cond: () => boolean, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting until ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
   }
 }
 

@@ -37,10 +37,20 @@ export interface Impairment {
   reorderCorrPct?: number;
 }
 
+/** What the impairment did, read when it is removed: so a test can tell it from a clean run. */
+export interface ImpairCounters {
+  /** Per path (rules() order): packets that took the path, and packets the impairment rule matched (dropped or queued). */
+  paths: Array<{ path: string; packets: number; matched: number }>;
+  /** Per NFQUEUE helper (delay/reorder): packets it got, passed at once, delayed. */
+  helpers: Array<{ host: HostName; packets: number; immediate: number; delayed: number }>;
+  /** The same as one line for the test output. */
+  text: string;
+}
+
 /** What {@link impair} returns. */
 export interface ImpairHandle {
-  /** Removes the rules and stops the helpers; returns the helpers' counters lines. */
-  remove(): Promise<string>;
+  /** Removes the rules and stops the helpers; returns what the impairment matched. */
+  remove(): Promise<ImpairCounters>;
 }
 
 const NFQ_SCRIPT = String.raw`
@@ -102,6 +112,8 @@ while True:
 `;
 
 interface Rule {
+  /** Which link, for the counters. */
+  path: string;
   host: HostName;
   table: string;
   chain: string;
@@ -112,9 +124,27 @@ function rules(lab: Lab): Rule[] {
   const t = lab.hosts.target.dev;
   const a = lab.hosts.assistant.dev;
   return [
-    { host: 'target', table: 'mangle', chain: 'PREROUTING', match: ['-i', t, '-p', 'tcp', '--dport', '8080'] },
-    { host: 'target', table: 'mangle', chain: 'POSTROUTING', match: ['-o', t, '-p', 'tcp', '--sport', '8080'] },
-    { host: 'assistant', table: 'mangle', chain: 'POSTROUTING', match: ['-o', a, '-p', 'tcp', '--sport', '36524'] },
+    {
+      path: 'online->target',
+      host: 'target',
+      table: 'mangle',
+      chain: 'PREROUTING',
+      match: ['-i', t, '-p', 'tcp', '--dport', '8080'],
+    },
+    {
+      path: 'target->assistant',
+      host: 'target',
+      table: 'mangle',
+      chain: 'POSTROUTING',
+      match: ['-o', t, '-p', 'tcp', '--sport', '8080'],
+    },
+    {
+      path: 'assistant->online',
+      host: 'assistant',
+      table: 'mangle',
+      chain: 'POSTROUTING',
+      match: ['-o', a, '-p', 'tcp', '--sport', '36524'],
+    },
   ];
 }
 
@@ -126,18 +156,28 @@ async function ipt(lab: Lab, host: HostName, args: string[]): Promise<void> {
 /** Applies an impairment to the three paths; remove() undoes it (call it in finally). */
 export async function impair(lab: Lab, imp: Impairment): Promise<ImpairHandle> {
   const applied: Array<{ host: HostName; table: string; chain: string; rule: string[] }> = [];
-  const helpers: LabProcess[] = [];
-  const undo = async (): Promise<string> => {
-    let out = applied.length > 0 ? `${await ruleCounters(lab)} ` : '';
+  const helpers: Array<{ host: HostName; proc: LabProcess }> = [];
+  const undo = async (): Promise<ImpairCounters> => {
+    const paths = applied.length > 0 ? await ruleCounters(lab) : [];
     for (const r of applied.reverse())
       await ipt(lab, r.host, ['-t', r.table, '-D', r.chain, ...r.rule]).catch(() => undefined);
     applied.length = 0;
+    const hs: ImpairCounters['helpers'] = [];
+    let out = paths.map((p) => `${p.path} ${p.matched}/${p.packets}`).join(', ');
     for (const h of helpers) {
-      await h.stop('SIGTERM', 2000);
-      out += h.stderr.trim() + ' ';
+      await h.proc.stop('SIGTERM', 2000);
+      const line = h.proc.stderr.trim();
+      const m = /packets=(\d+) immediate=(\d+) delayed=(\d+)/.exec(line);
+      hs.push({
+        host: h.host,
+        packets: Number(m?.[1] ?? 0),
+        immediate: Number(m?.[2] ?? 0),
+        delayed: Number(m?.[3] ?? 0),
+      });
+      out += `; ${line}`;
     }
     helpers.length = 0;
-    return out.trim();
+    return { paths, helpers: hs, text: out };
   };
   try {
     const useQueue = imp.delayMs !== undefined;
@@ -150,17 +190,21 @@ export async function impair(lab: Lab, imp: Impairment): Promise<ImpairHandle> {
           ['python3', script, '0', String(imp.delayMs), String(imp.reorderPct ?? 0), String(imp.reorderCorrPct ?? 0)],
           { label: `nfq-${host}`, graceMs: 2000 },
         );
-        helpers.push(p);
+        helpers.push({ host, proc: p });
         await p.waitFor(/nfq ready/, 10_000);
       }
     }
-    for (const r of rules(lab)) {
+    for (const [i, r] of rules(lab).entries()) {
       const jump = useQueue
         ? ['-j', 'NFQUEUE', '--queue-num', '0']
         : ['-m', 'statistic', '--mode', 'random', '--probability', String((imp.lossPct ?? 0) / 100), '-j', 'DROP'];
-      const rule = [...r.match, ...jump];
-      await ipt(lab, r.host, ['-t', r.table, '-A', r.chain, ...rule]);
-      applied.push({ host: r.host, table: r.table, chain: r.chain, rule });
+      // a rule without a target first: counts every packet of the path (the impairment's share is judged against it)
+      const count = [...r.match, '-m', 'comment', '--comment', `tcb-count-${i}`];
+      const rule = [...r.match, '-m', 'comment', '--comment', `tcb-impair-${i}`, ...jump];
+      for (const x of [count, rule]) {
+        await ipt(lab, r.host, ['-t', r.table, '-A', r.chain, ...x]);
+        applied.push({ host: r.host, table: r.table, chain: r.chain, rule: x });
+      }
     }
   } catch (e) {
     await undo();
@@ -169,16 +213,20 @@ export async function impair(lab: Lab, imp: Impairment): Promise<ImpairHandle> {
   return { remove: undo };
 }
 
-/** Packet counters of the impairment rules (for the report): "host: pkts/bytes, ...". */
-export async function ruleCounters(lab: Lab): Promise<string> {
-  let s = '';
+/** Packet counters of the rules impair() added: per path, packets seen and packets the impairment matched. */
+export async function ruleCounters(lab: Lab): Promise<ImpairCounters['paths']> {
+  const pkts = new Map<string, number>();
   for (const host of ['target', 'assistant'] as const) {
     const r = await lab.exec(host, ['iptables', '-w', '-t', 'mangle', '-L', '-v', '-n', '-x']);
-    s += `${host}: ${r.stdout
-      .split('\n')
-      .filter((l) => /DROP|NFQUEUE/.test(l))
-      .map((l) => l.trim().split(/\s+/).slice(0, 2).join(' pkts/'))
-      .join(', ')}; `;
+    if (r.code !== 0) throw new Error(`iptables -L on ${host}: ${r.stderr}`);
+    for (const l of r.stdout.split('\n')) {
+      const m = /\/\* (tcb-(?:count|impair)-\d+) \*\//.exec(l);
+      if (m !== null) pkts.set(m[1] as string, Number(l.trim().split(/\s+/)[0]));
+    }
   }
-  return s;
+  return rules(lab).map((r, i) => ({
+    path: r.path,
+    packets: pkts.get(`tcb-count-${i}`) ?? -1,
+    matched: pkts.get(`tcb-impair-${i}`) ?? -1,
+  }));
 }

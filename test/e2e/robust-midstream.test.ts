@@ -5,7 +5,8 @@ import { withLab } from '../../src/lab/lab';
 import { skipUnlessRoot, runTcpcopy, startIntercept, TCPCOPY, waitSettled } from './replay-helpers';
 
 /**
- * Issue 4, "sessions captured mid-stream": tcpdump starts about 2 s into a keep-alive load, so
+ * Issue 4, "sessions captured mid-stream": tcpdump starts once a keep-alive load has been served
+ * 600 requests (about 1.5 s of it), so
  * no captured connection has its SYN. With -O nothing is replayed; without it every request in
  * the capture (>= 99.9%) must reach the target nginx (synthesized SYN + handshake ACK).
  */
@@ -25,7 +26,9 @@ test('a capture started mid-stream replays its requests (and none with -O)', { s
       rate: 400,
       paths,
     });
-    await new Promise((r) => setTimeout(r, 2000));
+    // the capture starts mid-stream: once the online server has answered a quarter of the load
+    const early = await online.waitForCount(600, 30_000);
+    assert.ok(early.length >= 600, `the online server logged only ${early.length} requests`);
     const cap = await lab.capture('online', {
       dev: lab.hosts.online.clientDev ?? lab.hosts.online.dev,
       filter: 'tcp port 80',
@@ -56,9 +59,21 @@ test('a capture started mid-stream replays its requests (and none with -O)', { s
 
     // -O: only sessions whose SYN was captured; there are none
     const r1 = await runTcpcopy(lab, ['-i', file, '-x', '80-198.18.0.2:8080', '-s', '198.18.0.3', '-O']);
-    await new Promise((r) => setTimeout(r, 1500));
     const withO = target.readLog().records.length;
-    process.stdout.write(`# -O: target logged ${withO}, sessions created ${r1.report.engine.sessionsCreated}\n`);
+    const e1 = r1.report.engine as typeof r1.report.engine & { sessionsNoSyn: number; requestsNoSyn: number };
+    process.stdout.write(
+      `# -O: exit ${r1.code}, target logged ${withO}, sessions created ${e1.sessionsCreated}, skipped ${e1.sessionsNoSyn}, packets sent ${e1.packetsSent}, lost ${JSON.stringify(r1.report.accounting.lost)}\n`,
+    );
+    assert.equal(r1.code, 0, `-O: exit code\n${r1.stderr}`);
+    // nothing sent at all (so nothing can reach the target later), every connection skipped,
+    // and every request of the capture accounted as lost for want of a SYN
+    assert.equal(e1.packetsSent, 0, '-O: packets sent');
+    assert.equal(e1.sessionsCreated, 0, '-O: sessions created');
+    assert.ok(e1.sessionsNoSyn > 0, '-O: connections skipped');
+    assert.ok(r1.report.accounting.captured > 1000, `-O: ${r1.report.accounting.captured} requests captured`);
+    assert.equal(r1.report.accounting.lost['noSyn'], r1.report.accounting.captured, '-O: every request lost as noSyn');
+    assert.equal(r1.report.accounting.replayed, 0, '-O: nothing replayed');
+    assert.equal(r1.report.accounting.unexplained, 0, '-O: nothing unexplained');
     assert.equal(withO, 0);
 
     const t0 = Date.now();

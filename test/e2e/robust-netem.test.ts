@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import * as path from 'node:path';
 import { withLab } from '../../src/lab/lab';
 import { skipUnlessRoot, runTcpcopy, startIntercept, waitSettled } from './replay-helpers';
-import { impair, type Impairment } from './robust-helpers';
+import { type ImpairCounters, impair, type Impairment } from './robust-helpers';
 
 /**
  * Issue 4, "loss, reordering and delay": for each impairment a fresh capture (1000 keep-alive
@@ -73,7 +73,7 @@ test(
             ? await lab.capture('target', { filter: 'tcp', file: path.join(lab.dir, `target${i}.pcap`) })
             : null;
           const h = await impair(lab, c);
-          let counters = '';
+          let counters: ImpairCounters | null = null;
           const t0 = Date.now();
           let r: Awaited<ReturnType<typeof runTcpcopy>>;
           let got: number;
@@ -86,6 +86,7 @@ test(
             await trace?.stop();
           }
           const wallS = (Date.now() - t0) / 1000;
+          const ic = counters as ImpairCounters | null;
           const e = r.report.engine;
           const ratio = got / recorded;
           const outcomes = Object.entries(e.outcomes)
@@ -98,9 +99,28 @@ test(
             .join(' ');
           process.stdout.write(
             `# ${c.name}: target ${got}/${recorded} = ${(ratio * 100).toFixed(2)}% retransTimeout=${e.retransTimeout} retransFast=${e.retransFast} ` +
-              `outcomes: ${outcomes} lost: ${lost || 'none'} replay wall ${wallS.toFixed(1)} s (tcpcopy ${r.report.durationS.toFixed(1)} s) exit=${r.code}\n#   impairment counters: ${counters}\n`,
+              `outcomes: ${outcomes} lost: ${lost || 'none'} replay wall ${wallS.toFixed(1)} s (tcpcopy ${r.report.durationS.toFixed(1)} s) exit=${r.code}\n#   impairment counters (matched/packets): ${ic?.text ?? 'none'}\n`,
           );
           if (ratio < 0.999) failures.push(`${c.name}: ${got}/${recorded}`);
+          if (r.code !== 0) failures.push(`${c.name}: tcpcopy exit code ${r.code}`);
+          if (!r.report.accounting.balanced)
+            failures.push(`${c.name}: accounting unexplained ${r.report.accounting.unexplained}`);
+          // the impairment really happened: a case whose rules matched nothing is a clean run, not a pass
+          for (const p of ic?.paths ?? []) {
+            if (p.packets <= 0) failures.push(`${c.name}: no packet took the ${p.path} path`);
+            const impaired = (c.lossPct ?? 0) > 0 || c.delayMs !== undefined;
+            if (impaired && p.matched <= 0)
+              failures.push(`${c.name}: the impairment rule on ${p.path} matched nothing`);
+          }
+          if ((ic?.paths.length ?? 0) !== 3) failures.push(`${c.name}: impairment counters missing`);
+          if (c.delayMs !== undefined) {
+            for (const hc of ic?.helpers ?? []) {
+              if (hc.delayed <= 0) failures.push(`${c.name}: the delay helper on ${hc.host} delayed nothing`);
+              if ((c.reorderPct ?? 0) > 0 && hc.immediate <= 0)
+                failures.push(`${c.name}: the reorder helper on ${hc.host} reordered nothing`);
+            }
+            if ((ic?.helpers.length ?? 0) !== 2) failures.push(`${c.name}: delay helper counters missing`);
+          }
           if (!icp.running) throw new Error(`intercept exited: ${icp.stderr}${icp.stdout}`);
         }
         process.stdout.write(`# intercept: ${icp.stderr.trim().split('\n').slice(-2).join(' | ')}\n`);

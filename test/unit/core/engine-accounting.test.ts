@@ -181,3 +181,16 @@ test('an open session does not explain more than it holds', () => {
   assert.equal(acc.unexplained, 5);
   assert.equal(acc.balanced, false);
 });
+
+test('a connection refused after its handshake ACK was captured still counts its first request (lost, not uncounted)', () => {
+  const t = new Script();
+  t.clientSends({ sport: 40000, seq: 1000, flags: 'S' });
+  t.clientSends({ sport: 40000, seq: 1001, ack: 5001, flags: 'A' }); // the captured handshake ACK
+  t.targetReplies({ seq: 0, ack: 1001, flags: 'RA' }); // the target refuses before the request is read
+  t.clientSends({ sport: 40000, seq: 1001, ack: 5001, flags: 'PA', data: GET_A });
+  t.clientSends({ sport: 40000, seq: 1001 + GET_A.length, ack: 5101, flags: 'PA', data: GET_B });
+  const s = t.engine.stats;
+  assert.equal(s.outcomes.targetRefused, 1);
+  assert.equal(s.requestsCaptured, 2, 'both captured requests are counted');
+  assert.deepEqual(balanced(t).lost, { sampledOut: 0, targetRefused: 2 });
+});

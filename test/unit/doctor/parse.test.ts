@@ -65,11 +65,19 @@ test('sysctl values and CIDR helpers', () => {
   assert.deepEqual(parseCidr('198.18.1.7'), { base: parseIpv4('198.18.1.7'), bits: 32 });
   assert.equal(parseCidr('198.18.1.0/33'), null);
   assert.equal(parseCidr('a.b/1'), null);
-  const net = parseCidr('198.18.1.0/24');
-  assert.ok(net);
+  /** parseCidr that must succeed (a null would otherwise stand in for a network and pass). */
+  const cidr = (text: string): NonNullable<ReturnType<typeof parseCidr>> => {
+    const c = parseCidr(text);
+    assert.ok(c !== null, `parseCidr(${text})`);
+    return c;
+  };
+  const net = cidr('198.18.1.0/24');
   assert.ok(cidrContains(net, parseIpv4('198.18.1.200')));
   assert.ok(!cidrContains(net, parseIpv4('198.18.2.1')));
-  assert.ok(cidrOverlap(net, parseCidr('198.18.0.0/16') ?? net));
-  assert.ok(!cidrOverlap(net, parseCidr('198.18.2.0/24') ?? net));
-  assert.ok(cidrOverlap(net, parseCidr('0.0.0.0/0') ?? net));
+  assert.ok(cidrOverlap(net, cidr('198.18.0.0/16')));
+  assert.ok(cidrOverlap(cidr('198.18.0.0/16'), net));
+  assert.ok(!cidrOverlap(net, cidr('198.18.2.0/24')));
+  assert.ok(cidrOverlap(net, cidr('0.0.0.0/0')));
+  assert.ok(cidrOverlap(net, cidr('198.18.1.128/25')));
+  assert.ok(!cidrOverlap(cidr('198.18.1.0/25'), cidr('198.18.1.128/25')));
 });

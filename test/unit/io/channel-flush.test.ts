@@ -5,7 +5,14 @@ import { ChannelClient } from '../../../src/io/channel-client';
 import { CLIENT_MSG_BYTES, MSG_CLIENT_ADD, MSG_CLIENT_DEL } from '../../../src/channel/constants';
 
 const quiet = { warn() {}, info() {} };
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+/** Resolves once `cond` holds (polled on setImmediate, which the mocked timers leave alone); bounded. */
+async function until(cond: () => boolean, what: string): Promise<void> {
+  for (let i = 0; i < 100_000; i++) {
+    if (cond()) return;
+    await new Promise((r) => setImmediate(r));
+  }
+  assert.fail(`never: ${what}`);
+}
 
 /** Message types received so far (the hello excluded), in order. */
 async function withServer(fn: (port: number, types: () => number[]) => Promise<void>): Promise<void> {
@@ -32,7 +39,12 @@ async function withServer(fn: (port: number, types: () => number[]) => Promise<v
   }
 }
 
-test('autoFlush false + flushUrgent: CLIENT_ADD leaves at once, CLIENT_DEL-only batches within delFlushMs, order kept', async () => {
+/**
+ * What is written is read from the client's own counter (bytesSent grows when a batch is handed
+ * to the socket, synchronously), so "nothing written" needs no waiting; the CLIENT_DEL timer runs
+ * on mocked timers (tick), and the server's view is awaited as an event.
+ */
+test('autoFlush false + flushUrgent: CLIENT_ADD leaves at once, CLIENT_DEL-only batches at delFlushMs, order kept', async (t) => {
   await withServer(async (port, types) => {
     const ch = new ChannelClient(
       {
@@ -47,25 +59,36 @@ test('autoFlush false + flushUrgent: CLIENT_ADD leaves at once, CLIENT_DEL-only 
       quiet,
     );
     await ch.connect();
+    t.mock.timers.enable({ apis: ['setTimeout'] });
     try {
+      const hello = ch.stats().bytesSent;
+      const sent = (): number => (ch.stats().bytesSent - hello) / CLIENT_MSG_BYTES;
       ch.delClient(1, 1000, 2, 80);
       ch.flushUrgent();
-      await sleep(25);
-      assert.deepEqual(types(), [], 'a DEL-only batch waits');
+      assert.equal(sent(), 0, 'a DEL-only batch waits');
       ch.addClient(1, 1000, 2, 80);
       ch.flushUrgent();
-      await sleep(25);
-      assert.deepEqual(types(), [MSG_CLIENT_DEL, MSG_CLIENT_ADD], 'the ADD carries the DEL queued before it, in order');
+      assert.equal(sent(), 2, 'the ADD is written at once, with the DEL queued before it');
+      await until(() => types().length === 2, 'the server got 2 messages');
+      assert.deepEqual(types(), [MSG_CLIENT_DEL, MSG_CLIENT_ADD], 'in order');
+      t.mock.timers.tick(60); // the timer armed by the first DEL: nothing left to write
+      assert.equal(sent(), 2);
       ch.delClient(1, 1001, 2, 80);
       ch.delClient(1, 1002, 2, 80);
       ch.flushUrgent();
-      await sleep(120);
+      ch.flushUrgent(); // one timer for all
+      t.mock.timers.tick(59);
+      assert.equal(sent(), 2, 'not before delFlushMs');
+      t.mock.timers.tick(1);
+      assert.equal(sent(), 4, 'DELs written by the timer at delFlushMs');
+      await until(() => types().length === 4, 'the server got 4 messages');
       assert.deepEqual(
         types(),
         [MSG_CLIENT_DEL, MSG_CLIENT_ADD, MSG_CLIENT_DEL, MSG_CLIENT_DEL],
         'DELs written by the timer',
       );
     } finally {
+      t.mock.timers.reset();
       await ch.close();
     }
   });
@@ -80,11 +103,12 @@ test('autoFlush false: nothing is written until flush()', async () => {
     );
     await ch.connect();
     try {
+      const hello = ch.stats().bytesSent;
       ch.addClient(1, 1000, 2, 80);
-      await sleep(25);
-      assert.deepEqual(types(), []);
+      assert.equal(ch.stats().bytesSent, hello, 'queued, not written');
       ch.flush();
-      await sleep(25);
+      assert.equal(ch.stats().bytesSent - hello, CLIENT_MSG_BYTES, 'written by flush()');
+      await until(() => types().length === 1, 'the server got the message');
       assert.deepEqual(types(), [MSG_CLIENT_ADD]);
     } finally {
       await ch.close();
