@@ -43,7 +43,7 @@ interface FuzzOptions {
   targets: FuzzTarget[];
   /** --seed: first seed (later batches use seed+1, seed+2, ...); default random. */
   seed: number | null;
-  /** --batch: cases per batch as a multiple of the target's unitRuns (default 10). */
+  /** --batch: most cases per batch, as a multiple of the target's unitRuns (default 1000; a batch ends after BATCH_MS anyway). */
   batch: number;
   /** --hang-seconds: a case running longer is saved as a hang (default 30). */
   hangSeconds: number;
@@ -68,7 +68,7 @@ function parseOptions(argv: string[]): FuzzOptions {
     minutes: 1,
     targets: [...ALL_TARGETS],
     seed: null,
-    batch: 10,
+    batch: 1000,
     hangSeconds: 30,
     out: FIXTURE_DIR,
   };

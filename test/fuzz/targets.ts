@@ -2,6 +2,7 @@
 import { CAPTURE_TARGETS } from './targets-capture';
 import { CHANNEL_TARGETS } from './targets-channel';
 import { NFQ_TARGETS } from './targets-nfq';
+import { SERVER_TARGETS } from './targets-server';
 import { WIRE_TARGETS } from './targets-wire';
 import type { FuzzTarget } from './target';
 
@@ -9,6 +10,7 @@ export const ALL_TARGETS: readonly FuzzTarget[] = [
   ...CAPTURE_TARGETS,
   ...WIRE_TARGETS,
   ...CHANNEL_TARGETS,
+  ...SERVER_TARGETS,
   ...NFQ_TARGETS,
 ];
 

@@ -8,9 +8,12 @@ import { test } from 'node:test';
 import fc from 'fast-check';
 import { ALL_TARGETS } from '../../fuzz/targets';
 import { propertyOf } from '../../fuzz/target';
+import { closeServerTargets } from '../../fuzz/targets-server';
 
 const seedText = process.env['FUZZ_SEED'];
 const seed = seedText !== undefined && seedText !== '' ? Number(seedText) : undefined;
+
+test.after(() => closeServerTargets());
 
 for (const t of ALL_TARGETS) {
   test(`fuzz ${t.name}: ${t.says}`, async () => {

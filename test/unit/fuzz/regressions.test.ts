@@ -9,6 +9,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FIXTURE_DIR, loadCases, saveCase } from '../../fuzz/saved-cases';
 import { findTarget } from '../../fuzz/targets';
+import { closeServerTargets } from '../../fuzz/targets-server';
+
+test.after(() => closeServerTargets());
 
 for (const c of loadCases(FIXTURE_DIR)) {
   test(
