@@ -98,6 +98,8 @@ export interface PacketModel {
   lo: number;
   data: Uint8Array;
   origLen: number;
+  /** Bytes after the padded packet data (options such as epb_flags; the reader skips them). */
+  trailer: Uint8Array;
 }
 /** A Simple Packet Block. */
 export interface SpbModel {
@@ -168,7 +170,9 @@ function blockBytes(m: BlockModel, le: boolean): Buffer {
       put32(h, 8, m.lo, le);
       put32(h, 12, m.data.length, le);
       put32(h, 16, m.origLen, le);
-      return block(m.kind === 'epb' ? 6 : 2, Buffer.concat([h, Buffer.from(m.data)]), le);
+      const data = Buffer.alloc(pad4(m.data.length));
+      Buffer.from(m.data).copy(data);
+      return block(m.kind === 'epb' ? 6 : 2, Buffer.concat([h, data, Buffer.from(m.trailer)]), le);
     }
     case 'spb': {
       const h = Buffer.alloc(4);

@@ -38,8 +38,8 @@ function capture(idb: Partial<IdbModel>, hi: number, lo: number): string {
         le: true,
         blocks: [
           { kind: 'idb', linkType: 101, snaplen: 0, name: null, tsresol: null, tsoffset: null, ...idb },
-          { kind: 'epb', ifId: 0, hi: 0, lo: 0, data, origLen: 40 },
-          { kind: 'epb', ifId: 0, hi, lo, data, origLen: 40 },
+          { kind: 'epb', ifId: 0, hi: 0, lo: 0, data, origLen: 40, trailer: new Uint8Array(0) },
+          { kind: 'epb', ifId: 0, hi, lo, data, origLen: 40, trailer: new Uint8Array(0) },
         ],
       },
     ]),
