@@ -212,6 +212,9 @@ export interface SoakRow {
   /** Requests in the online and target access logs since tcpcopy started. */
   online: number;
   target: number;
+  /** tcpcopy's CPU use over the minute, % of one CPU; the hypervisor's steal over it, % of the machine (NaN for the first row). */
+  cpuPct: number;
+  stealPct: number;
   /** Disturbances that began in this minute: I intercept restart, T target restart, L loss, D delay. */
   events: string;
 }
@@ -234,6 +237,8 @@ export function soakTable(rows: readonly SoakRow[]): string {
     'identity',
     'online',
     'target',
+    'cpu %',
+    'steal %',
     'events',
   ];
   const lines = rows.map((r) => [
@@ -252,6 +257,8 @@ export function soakTable(rows: readonly SoakRow[]): string {
     r.identity ? 'ok' : 'FAIL',
     String(r.online),
     String(r.target),
+    r.cpuPct.toFixed(0),
+    r.stealPct.toFixed(1),
     r.events,
   ]);
   const w = head.map((h, i) => Math.max(h.length, ...lines.map((l) => (l[i] as string).length)));

@@ -38,8 +38,8 @@ export async function soakMain(argv: readonly string[]): Promise<number> {
   try {
     minutes = num('minutes', 60, 1, 24 * 60);
     cycle = v['cycle-minutes'] !== undefined ? num('cycle-minutes', 5, 1, 24 * 60) : undefined;
-    ka = num('keepalive-rate', 600, 1, 100_000);
-    short = num('short-rate', 150, 1, 20_000);
+    ka = num('keepalive-rate', 300, 1, 100_000);
+    short = num('short-rate', 100, 1, 20_000);
   } catch (e) {
     process.stderr.write(`soak: ${(e as Error).message}\n`);
     return 2;

@@ -43,9 +43,9 @@ export interface SoakOptions {
   cycleMs?: number;
   /** Directory for soak.json, soak.txt and soak.svg. Required. */
   outDir: string;
-  /** Offered keep-alive requests per second (16 connections). Default 600. */
+  /** Offered keep-alive requests per second (32 connections). Default 300. */
   keepAliveRate?: number;
-  /** Offered one-request connections per second (8 at a time). Default 150. */
+  /** Offered one-request connections per second (8 at a time). Default 100. */
   shortRate?: number;
   /** Metrics scrape interval, ms. Default 5000. */
   scrapeMs?: number;
@@ -120,6 +120,30 @@ interface Scrape {
   lost: Record<string, number>;
   online: number;
   target: number;
+  /** tcpcopy's CPU seconds (user + system) so far, and the machine's CPU ticks (total, steal). */
+  cpuS: number;
+  ticks: { total: number; steal: number };
+}
+
+/** CPU seconds (user + system, 10 ms ticks) of a process so far; NaN when it is gone. */
+function cpuSecondsOf(pid: number): number {
+  try {
+    const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const rest = f.slice(f.lastIndexOf(')') + 2).split(' ');
+    return (Number(rest[11]) + Number(rest[12])) / 100;
+  } catch {
+    return NaN;
+  }
+}
+
+/** The machine's CPU tick counters (/proc/stat): total and steal. */
+function cpuTicks(): { total: number; steal: number } {
+  try {
+    const v = (fs.readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '').trim().split(/\s+/).slice(1).map(Number);
+    return { total: v.slice(0, 8).reduce((a, b) => a + b, 0), steal: v[7] ?? 0 };
+  } catch {
+    return { total: NaN, steal: NaN };
+  }
 }
 
 function procStatus(pid: number): { rssMB: number; hwmMB: number } {
@@ -150,7 +174,7 @@ async function scrapeMetrics(lab: Lab): Promise<Map<string, number>> {
   return r.code === 0 ? parseProm(r.stdout) : new Map();
 }
 
-function rowOf(minute: number, s: Scrape, events: readonly SoakEvent[]): SoakRow {
+function rowOf(minute: number, s: Scrape, prev: Scrape | undefined, events: readonly SoakEvent[]): SoakRow {
   const g = (k: string): number => s.metrics.get(`tcpcopy_${k}`) ?? NaN;
   const lost = Object.entries(s.lost)
     .filter(([k]) => k !== 'inFlight' && k !== 'sampledOut')
@@ -180,6 +204,11 @@ function rowOf(minute: number, s: Scrape, events: readonly SoakEvent[]): SoakRow
     identity: Number.isFinite(inFlight) && inFlight >= 0 && (s.lost['unexplained'] ?? 0) === 0,
     online: s.online,
     target: s.target,
+    cpuPct: prev !== undefined ? (100 * (s.cpuS - prev.cpuS)) / Math.max(0.001, (s.tMs - prev.tMs) / 1000) : NaN,
+    stealPct:
+      prev !== undefined && s.ticks.total > prev.ticks.total
+        ? (100 * (s.ticks.steal - prev.ticks.steal)) / (s.ticks.total - prev.ticks.total)
+        : NaN,
     events: ev,
   };
 }
@@ -189,8 +218,8 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
   const totalMs = Math.round(o.minutes * 60_000);
   const cycleMs = o.cycleMs ?? Math.min(300_000, totalMs);
   const scrapeMs = o.scrapeMs ?? 5000;
-  const kaRate = o.keepAliveRate ?? 600;
-  const shortRate = o.shortRate ?? 150;
+  const kaRate = o.keepAliveRate ?? 300;
+  const shortRate = o.shortRate ?? 100;
   const plan = soakSchedule(totalMs, cycleMs);
   fs.mkdirSync(o.outDir, { recursive: true });
   const files = {
@@ -243,7 +272,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
           requests: Math.round((rate * ms) / 1000),
           durationMs: ms,
           rate,
-          concurrency: keepAlive ? 16 : 8,
+          concurrency: keepAlive ? 32 : 8,
           keepAlive,
           paths: ['/', '/bytes/100', '/bytes/1000', '/bytes/10000'],
         };
@@ -271,6 +300,8 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
         lost: lostByReason(metrics),
         online: onCount.count(),
         target: tgCount.count(),
+        cpuS: cpuSecondsOf(pid),
+        ticks: cpuTicks(),
       };
       if (metrics.size > 0) {
         deltas.push(...lossDeltas(prevLost, s.lost, prevT, s.tMs));
@@ -285,11 +316,13 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
     const scrapeLoop = async (): Promise<void> => {
       const maxScrapes = Math.ceil(totalMs / scrapeMs) + 2;
       let minute = 1;
+      let rowScrape: Scrape | undefined = scrapes[0];
       for (let i = 0; i < maxScrapes && Date.now() < endAt; i++) {
         await sleep(Math.max(0, t0 + (i + 1) * scrapeMs - Date.now()));
         const s = await scrape();
         if (s.tMs >= minute * 60_000 && s.metrics.size > 0) {
-          const row = rowOf(minute, s, events);
+          const row = rowOf(minute, s, rowScrape, events);
+          rowScrape = s;
           rows.push(row);
           o.log(
             `soak: minute ${minute}: rss ${row.rssMB.toFixed(1)} MiB (peak ${row.hwmMB.toFixed(1)}), heap ${row.heapUsedMB.toFixed(1)}/${row.heapTotalMB.toFixed(1)} MiB, fds ${row.fds}, sessions ${row.sessions}, ` +
@@ -357,6 +390,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
       }
     };
 
+    await scrape(); // the baseline of the first minute's CPU figures
     await Promise.all([loadLoop(true), loadLoop(false), scrapeLoop(), eventLoop()]);
 
     // quiet end: the target catches up (bounded), a last scrape, then tcpcopy's own report
@@ -377,7 +411,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
       deltas.push(...lossDeltas(prevLost, fin, final.tMs, endMs));
     }
     if (rows.length === 0 || (rows[rows.length - 1] as SoakRow).minute < Math.floor(totalMs / 60_000))
-      if (final.metrics.size > 0) rows.push(rowOf(rows.length + 1, final, events));
+      if (final.metrics.size > 0) rows.push(rowOf(rows.length + 1, final, scrapes[scrapes.length - 2], events));
 
     const warm = warmupMinutes(o.minutes);
     const after = rows.filter((r) => r.minute > warm);
@@ -434,7 +468,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
       series: scrapes
         .filter((s) => s.metrics.size > 0)
         .map((s) => {
-          const r = rowOf(0, s, []);
+          const r = rowOf(0, s, undefined, []);
           return [
             Math.round(s.tMs / 1000),
             Math.round(s.rssMB * 10) / 10,

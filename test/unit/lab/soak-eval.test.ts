@@ -129,6 +129,8 @@ test('soak table and chart: one line per minute; the chart is a standalone SVG w
     identity: minute !== 2,
     online: 500 * minute,
     target: 990 * minute,
+    cpuPct: 12,
+    stealPct: 1.5,
     events: minute === 1 ? 'I' : '',
   });
   const rows = [row(1, 70), row(2, 72), row(3, 71)];
