@@ -2,12 +2,13 @@
  * The `intercept` command line: parsed once into a frozen, validated InterceptConfig.
  * Options mirror the original intercept: -i -F -p -b -l -P -d -h -v (libpcap mode), -s (route
  * table size), --nfqueue [NUM] / -q / -x (NFQUEUE mode on the target), plus --route-timeout,
- * --payload, --snaplen, --report and --secret-file (channel v2).
+ * --payload, --snaplen, --report, --secret-file (channel v2) and --payload-max.
  */
 import { parseArgs } from 'node:util';
 import { TcpcopyError } from '../core/errors';
 import { parseIpv4 } from '../core/wire/segment';
 import { CHANNEL_DEFAULT_PORT } from '../channel/constants';
+import { DEFAULT_PAYLOAD_MAX, MAX_PAYLOAD_MAX } from '../channel/v2';
 
 /** Validated intercept settings. */
 export interface InterceptConfig {
@@ -32,8 +33,17 @@ export interface InterceptConfig {
    * `--payload`: a reply's whole payload, when it is 1..128 bytes, right after its TCP header.
    */
   readonly payload: boolean;
-  /** Capture snaplen in bytes, `--snaplen`; default 160 (headers), 320 with --payload. */
+  /**
+   * Capture snaplen in bytes, `--snaplen`; default 160 (headers), 320 with --payload,
+   * 160 + payloadMax with --secret-file (channel v2 sessions may ask for payload).
+   */
   readonly snaplen: number;
+  /**
+   * Channel v2: most payload bytes sent per reply to a session that asked for payload,
+   * `--payload-max BYTES` (0..65535, no original flag); more is cut and flagged truncated.
+   * Default 1024 (greetings and logins). Sessions that did not ask get headers only.
+   */
+  readonly payloadMax: number;
   /** Longest a captured reply waits in the capture ring before intercept wakes up to read it, ms, `--capture-delay` (no original flag); default 1. */
   readonly captureDelayMs: number;
   /** Log level, `--log-level` debug|info|warn|error; default info. */
@@ -85,7 +95,11 @@ returns their headers to the tcpcopy instances connected on the channel port.
                           --with-resp-payload: a reply's payload, only when it is
                           1..128 bytes, right after its TCP header (tcpcopy must
                           use the same record variant)
-      --snaplen BYTES     capture snaplen (default: 160, 320 with --payload)
+      --payload-max BYTES channel v2: most payload bytes per reply sent to sessions
+                          that ask for payload; more is cut, flagged truncated
+                          (0..65535, default: ${DEFAULT_PAYLOAD_MAX})
+      --snaplen BYTES     capture snaplen (default: 160, 320 with --payload,
+                          160 + --payload-max with --secret-file)
       --capture-delay MS  longest a reply waits in the capture ring before intercept
                           reads it (1..1000, default 1): larger = fewer wake-ups, less
                           CPU on both sides, later replies (more replay lag)
@@ -151,6 +165,7 @@ export function parseInterceptArgs(argv: readonly string[]): InterceptCommand {
         'route-timeout': { type: 'string' },
         payload: { type: 'boolean' },
         snaplen: { type: 'string' },
+        'payload-max': { type: 'string' },
         'capture-delay': { type: 'string' },
         'max-routes': { type: 'string', short: 's' },
         nfqueue: { type: 'string' },
@@ -178,7 +193,22 @@ export function parseInterceptArgs(argv: readonly string[]): InterceptCommand {
   if (filter.trim() === '') throw bad('-F', `'${filter}'`, "expected a BPF filter, e.g. -F 'tcp and src port 8080'");
   const payload = v.payload === true;
   const routeTimeoutS = intOpt('--route-timeout', v['route-timeout'], 120, 1, 86400, 'seconds');
-  const snaplen = intOpt('--snaplen', v.snaplen, payload ? 320 : 160, 96, 65535, 'bytes');
+  const payloadMax = intOpt('--payload-max', v['payload-max'], DEFAULT_PAYLOAD_MAX, 0, MAX_PAYLOAD_MAX, 'bytes');
+  if (v['payload-max'] !== undefined && v['secret-file'] === undefined)
+    throw bad(
+      '--payload-max',
+      v['payload-max'],
+      'only channel v2 sends payload per session: add --secret-file (or use --payload for 1.x 192-byte records)',
+    );
+  const v2 = v['secret-file'] !== undefined;
+  const snaplen = intOpt(
+    '--snaplen',
+    v.snaplen,
+    payload ? 320 : v2 ? Math.min(65535, 160 + payloadMax) : 160,
+    96,
+    65535,
+    'bytes',
+  );
   const captureDelayMs = intOpt('--capture-delay', v['capture-delay'], 1, 1, 1000, 'ms');
   const lvl = v['log-level'] ?? 'info';
   if (lvl !== 'debug' && lvl !== 'info' && lvl !== 'warn' && lvl !== 'error')
@@ -211,7 +241,7 @@ export function parseInterceptArgs(argv: readonly string[]): InterceptCommand {
     throw bad(
       '--secret-file',
       v['secret-file'],
-      'channel v2 does not carry payload records yet; drop --payload or --secret-file',
+      'channel v2 sends payload to the sessions that ask for it (--payload-max); --payload is the 1.x 192-byte record variant: drop it',
     );
   const config: InterceptConfig = Object.freeze({
     device,
@@ -224,6 +254,7 @@ export function parseInterceptArgs(argv: readonly string[]): InterceptCommand {
     routeTimeoutS,
     payload,
     snaplen,
+    payloadMax,
     captureDelayMs,
     logLevel: lvl,
     logFormat: fmt,
