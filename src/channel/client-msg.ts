@@ -3,7 +3,7 @@
  * Layout (network order): client ip u32 @0, client port u16 @4, type u16 @6,
  * target ip u32 @8, target port u16 @12.
  */
-import { CHANNEL_VERSION, CLIENT_MSG_BYTES, MSG_CLIENT_ADD, MSG_CLIENT_DEL } from './constants';
+import { CHANNEL_VERSION, CLIENT_MSG_BYTES, MSG_CLIENT_ADD, MSG_CLIENT_DEL, MSG_FLAG_PAYLOAD } from './constants';
 
 /** Writes one 14-byte message at `buf[off]`; returns the offset after it. */
 export function encodeClientMsg(
@@ -32,8 +32,12 @@ export function encodeHello(buf: Buffer, off: number, version = CHANNEL_VERSION)
 export interface ClientMsgHandler {
   /** The first message: a valid hello. `version` differs from CHANNEL_VERSION only with a warning. */
   hello(version: number): void;
-  /** CLIENT_ADD or CLIENT_DEL (type MSG_CLIENT_ADD / MSG_CLIENT_DEL). */
-  client(type: number, clientIp: number, clientPort: number, targetIp: number, targetPort: number): void;
+  /**
+   * CLIENT_ADD or CLIENT_DEL (type MSG_CLIENT_ADD / MSG_CLIENT_DEL, flag bits removed);
+   * `flags` = the type's high byte (MSG_FLAG_PAYLOAD >> 8 on a v2 CLIENT_ADD asking for
+   * payload), always 0 on a decoder without `allowFlags`.
+   */
+  client(type: number, clientIp: number, clientPort: number, targetIp: number, targetPort: number, flags: number): void;
   /** A message with an unknown type (after the hello). */
   bad(type: number): void;
 }
@@ -63,10 +67,13 @@ export class ClientMsgDecoder {
   /**
    * @param handler receives the messages
    * @param maxBad messages with an unknown type tolerated before the verdict 'too-many-bad' (default 16)
+   * @param allowFlags channel v2: accept MSG_FLAG_PAYLOAD on CLIENT_ADD (default false: a
+   *   flagged type is an unknown type, as for the original intercept)
    */
   constructor(
     private readonly handler: ClientMsgHandler,
     private readonly maxBad = 16,
+    private readonly allowFlags = false,
   ) {}
 
   /** True once the hello was received. */
@@ -116,7 +123,11 @@ export class ClientMsgDecoder {
       return 'ok';
     }
     if (type === MSG_CLIENT_ADD || type === MSG_CLIENT_DEL) {
-      this.handler.client(type, clientIp, clientPort, targetIp, targetPort);
+      this.handler.client(type, clientIp, clientPort, targetIp, targetPort, 0);
+      return 'ok';
+    }
+    if (this.allowFlags && type === (MSG_CLIENT_ADD | MSG_FLAG_PAYLOAD)) {
+      this.handler.client(MSG_CLIENT_ADD, clientIp, clientPort, targetIp, targetPort, MSG_FLAG_PAYLOAD >> 8);
       return 'ok';
     }
     this.handler.bad(type);

@@ -13,6 +13,11 @@ export const CLIENT_MSG_BYTES = 14;
 export const MSG_CLIENT_ADD = 1;
 /** Message type: the session is over (the original intercept ignores it). */
 export const MSG_CLIENT_DEL = 2;
+/**
+ * Channel v2 only: flag in the high byte of a CLIENT_ADD's `type` (type = 0x0101): send this
+ * session's reply payloads (up to intercept's `--payload-max` per reply). See doc/protocol.md.
+ */
+export const MSG_FLAG_PAYLOAD = 0x0100;
 /** Protocol version carried in the `type` field of the hello (first message of a connection). */
 export const CHANNEL_VERSION = 6;
 

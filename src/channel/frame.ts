@@ -1,7 +1,9 @@
 /**
  * Combined frames of intercept -> tcpcopy records: a u16 count (network order) followed by
- * `count` records of 64 (or 192) bytes. At most 16 records per frame (6 with payload); a
- * larger count is a protocol error and the receiver closes the connection.
+ * `count` records of 64 (or 192, or 88 for channel v2) bytes. At most 16 records per frame (6
+ * with 192-byte records); a larger count is a protocol error and the receiver closes the
+ * connection. A channel v2 record of a session that asked for payload is followed by its
+ * payload bytes (a tail whose length the record's header gives: see v2.ts).
  */
 import { FRAME_COUNT_BYTES, maxRecordsPerFrame, type FrameRecordBytes } from './constants';
 
@@ -15,6 +17,8 @@ export class FrameEncoder {
   /** Offset of the current (open) frame's count, -1 when none is open. */
   private frameOff = -1;
   private frameCount = 0;
+  private frames = 0;
+  private records = 0;
   /** Most records per frame for this variant. */
   readonly maxRecords: number;
   /** Records refused because the buffer reached `maxBytes`. */
@@ -44,11 +48,11 @@ export class FrameEncoder {
 
   /**
    * Reserves the next record slot and returns its offset in `buffer`; the caller writes
-   * exactly `recordBytes` bytes there before the next call. Returns -1 (and counts a drop)
-   * when `maxBytes` would be exceeded.
+   * exactly `bytes` bytes there before the next call (`recordBytes`, more for a v2 record with
+   * its payload tail). Returns -1 (and counts a drop) when `maxBytes` would be exceeded.
    */
-  reserve(): number {
-    const need = (this.frameOff < 0 ? FRAME_COUNT_BYTES : 0) + this.recordBytes;
+  reserve(bytes: number = this.recordBytes): number {
+    const need = (this.frameOff < 0 ? FRAME_COUNT_BYTES : 0) + bytes;
     if (this.len + need > this.maxBytes) {
       this.dropped++;
       return -1;
@@ -61,11 +65,13 @@ export class FrameEncoder {
     if (this.frameOff < 0) {
       this.frameOff = this.len;
       this.frameCount = 0;
+      this.frames++;
       this.len += FRAME_COUNT_BYTES;
     }
     const at = this.len;
-    this.len += this.recordBytes;
+    this.len += bytes;
     this.frameCount++;
+    this.records++;
     this.buf.writeUInt16BE(this.frameCount, this.frameOff);
     if (this.frameCount >= this.maxRecords) this.frameOff = -1;
     return at;
@@ -86,8 +92,12 @@ export class FrameEncoder {
 
   /** Number of frames pending (the open one counts). */
   get pendingFrames(): number {
-    if (this.len === 0) return 0;
-    return Math.ceil(this.len / (FRAME_COUNT_BYTES + this.maxRecords * this.recordBytes));
+    return this.frames;
+  }
+
+  /** Number of records pending. */
+  get pendingRecords(): number {
+    return this.records;
   }
 
   /** Closes the open frame and returns a copy of every pending byte (null when none). */
@@ -98,6 +108,8 @@ export class FrameEncoder {
     this.len = 0;
     this.frameOff = -1;
     this.frameCount = 0;
+    this.frames = 0;
+    this.records = 0;
     return out;
   }
 }
@@ -106,13 +118,21 @@ export class FrameEncoder {
 export type FrameVerdict = 'ok' | 'bad-count';
 
 /**
+ * Length of the tail that follows a record's fixed `recordBytes` header (v2: its payload),
+ * read from the complete header at `b[off]`; 0 for none.
+ */
+export type TailLength = (b: Buffer, off: number) => number;
+
+/**
  * Streaming frame decoder (tcpcopy side), fed arbitrary chunks. A record lying whole in a
- * chunk is handed to `onRecord` in place; a split one is assembled in one reused buffer.
- * Allocation-free.
+ * chunk is handed to `onRecord` in place; a split one is assembled in one reused buffer
+ * (grown once to the largest record with tail seen). Allocation-free in steady state.
  */
 export class FrameDecoder {
-  private readonly rec: Buffer;
+  private rec: Buffer;
   private recLen = 0;
+  /** Length of the record being assembled: recordBytes until its header is complete, then + tail. */
+  private need: number;
   private cnt0 = -1;
   /** Records still expected in the current frame; -1 while reading a count. */
   private left = -1;
@@ -127,15 +147,19 @@ export class FrameDecoder {
   badCount = 0;
 
   /**
-   * @param recordBytes 64 or 192
-   * @param onRecord called with each record `buf[off .. off+len)`, valid only during the call
+   * @param recordBytes 64, 192 or 88 (v2): the fixed part of each record
+   * @param onRecord called with each record `buf[off .. off+len)` (len = recordBytes + tail),
+   *   valid only during the call
+   * @param tail the tail length of a record (v2 payload); absent = records have none
    */
   constructor(
     readonly recordBytes: FrameRecordBytes,
     private readonly onRecord: (buf: Buffer, off: number, len: number) => void,
+    private readonly tail: TailLength | null = null,
   ) {
     this.maxRecords = maxRecordsPerFrame(recordBytes);
     this.rec = Buffer.alloc(recordBytes);
+    this.need = recordBytes;
   }
 
   /** Feeds `buf[off .. off+len)`. After 'bad-count' the stream is dead and stays so. */
@@ -164,17 +188,35 @@ export class FrameDecoder {
         continue;
       }
       if (this.recLen === 0 && end - p >= rb) {
-        this.deliver(buf, p);
-        p += rb;
-        continue;
+        const total = this.tail === null ? rb : rb + this.tail(buf, p);
+        if (end - p >= total) {
+          this.deliver(buf, p, total);
+          p += total;
+          continue;
+        }
       }
-      const take = Math.min(rb - this.recLen, end - p);
-      buf.copy(this.rec, this.recLen, p, p + take);
-      this.recLen += take;
-      p += take;
-      if (this.recLen === rb) {
+      if (this.recLen < rb) {
+        const take = Math.min(rb - this.recLen, end - p);
+        buf.copy(this.rec, this.recLen, p, p + take);
+        this.recLen += take;
+        p += take;
+        if (this.recLen < rb) continue;
+        this.need = this.tail === null ? rb : rb + this.tail(this.rec, 0);
+        if (this.need > this.rec.length) {
+          const nb = Buffer.alloc(this.need);
+          this.rec.copy(nb, 0, 0, rb);
+          this.rec = nb;
+        }
+      }
+      if (this.recLen < this.need) {
+        const take = Math.min(this.need - this.recLen, end - p);
+        buf.copy(this.rec, this.recLen, p, p + take);
+        this.recLen += take;
+        p += take;
+      }
+      if (this.recLen === this.need) {
         this.recLen = 0;
-        this.deliver(this.rec, 0);
+        this.deliver(this.rec, 0, this.need);
       }
     }
     return 'ok';
@@ -190,9 +232,9 @@ export class FrameDecoder {
     this.left = count === 0 ? -1 : count;
   }
 
-  private deliver(b: Buffer, o: number): void {
+  private deliver(b: Buffer, o: number, len: number): void {
     this.records++;
     if (--this.left === 0) this.left = -1;
-    this.onRecord(b, o, this.recordBytes);
+    this.onRecord(b, o, len);
   }
 }

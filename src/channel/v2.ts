@@ -11,14 +11,27 @@
  *                         or "TCNO" + 32 zero bytes + close       (wrong secret)
  *   then: 14-byte CLIENT_ADD/DEL messages as in 1.x; frames of u16 count + 88-byte v2 records.
  *
- * v2 record (88 bytes): [0] u8 IP version (4 or 6), [1..4) zero, [4..44) the network header
- * (IPv4: the 20-byte header normalised as in 1.x, then 20 zero bytes; IPv6: the 40-byte fixed
- * header), [44..88) the TCP header with up to 24 option bytes, zero-padded.
+ * v2 record (88 bytes): [0] u8 IP version (4 or 6), [1] u8 flags, [2..4) u16 payload bytes
+ * that follow the record, [4..44) the network header (IPv4: the 20-byte header normalised as
+ * in 1.x, then 20 zero bytes; IPv6: the 40-byte fixed header), [44..88) the TCP header with up
+ * to 24 option bytes, zero-padded. Flags: V2_REC_PAYLOAD (the session asked for payload with
+ * MSG_FLAG_PAYLOAD on its CLIENT_ADD; [2..4) bytes of it follow), V2_REC_TRUNCATED (the reply
+ * carried more than that: over `--payload-max`, or cut by the snaplen). Records of sessions
+ * that did not ask have flags 0, length 0 and nothing after them (the pre-payload layout).
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { TcpSegment } from '../core/wire/segment';
 import { writeRecord } from './record';
 import { RECORD_BYTES, RECORD_IP_BYTES, RECORD_TCP_BYTES } from './constants';
+
+/** v2 record flag: the session asked for payload; record[2..4) bytes of it follow the record. */
+export const V2_REC_PAYLOAD = 0x01;
+/** v2 record flag: the reply carried more payload than follows (cap or snaplen). */
+export const V2_REC_TRUNCATED = 0x02;
+/** Default and range of intercept's `--payload-max`: payload bytes per reply, v2 sessions that ask. */
+export const DEFAULT_PAYLOAD_MAX = 1024;
+/** Largest `--payload-max` (the u16 length field). */
+export const MAX_PAYLOAD_MAX = 65535;
 
 /** Hello `type` asking for channel v2. */
 export const CHANNEL_VERSION_V2 = 7;
@@ -84,6 +97,33 @@ export function writeRecordV2(seg: TcpSegment, out: Buffer, off: number): void {
   out[off + 1] = 0;
   out[off + 2] = 0;
   out[off + 3] = 0;
+}
+
+/**
+ * Payload bytes a v2 record of `seg` carries with a cap of `max`: min(payload, max, captured).
+ * Reserve V2_RECORD_BYTES + this, then call writeRecordV2Payload with it.
+ */
+export function v2PayloadBytes(seg: TcpSegment, max: number): number {
+  const pOff = seg.tcpOff + seg.tcpHdrLen;
+  const captured = Math.min(seg.buf.length, seg.ipOff + seg.capLen) - pOff;
+  return Math.max(0, Math.min(seg.payloadLen, max, captured));
+}
+
+/**
+ * Writes the v2 record of `seg` for a session that asked for payload, followed by `n` payload
+ * bytes (n from v2PayloadBytes): `out[off .. off + 88 + n)`. Allocation-free.
+ */
+export function writeRecordV2Payload(seg: TcpSegment, out: Buffer, off: number, n: number): void {
+  writeRecordV2(seg, out, off);
+  out[off + 1] = V2_REC_PAYLOAD | (n < seg.payloadLen ? V2_REC_TRUNCATED : 0);
+  out.writeUInt16BE(n, off + 2);
+  const pOff = seg.tcpOff + seg.tcpHdrLen;
+  if (n > 0) seg.buf.copy(out, off + V2_RECORD_BYTES, pOff, pOff + n);
+}
+
+/** Tail length of a v2 record at `b[off]` (for FrameDecoder): its payload bytes, 0 without V2_REC_PAYLOAD. */
+export function v2TailLength(b: Buffer, off: number): number {
+  return ((b[off + 1] as number) & V2_REC_PAYLOAD) !== 0 ? b.readUInt16BE(off + 2) : 0;
 }
 
 /** Converts a 1.x 64-byte record at `src[off]` into a v2 record at `out[outOff]`. */

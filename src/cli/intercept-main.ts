@@ -70,7 +70,7 @@ async function run(cfg: InterceptConfig): Promise<void> {
       ? new NfqueueSource({
           queue: cfg.nfqueue,
           maxLen: cfg.queueMaxLen,
-          copyRange: cfg.payload ? 320 : 128,
+          copyRange: cfg.payload ? 320 : cfg.secretFile !== null ? Math.min(65535, 128 + cfg.payloadMax) : 128,
           pass: cfg.passList.map(parseIpv4),
         })
       : new RingCapture({
@@ -87,6 +87,7 @@ async function run(cfg: InterceptConfig): Promise<void> {
       host: cfg.bind,
       port: cfg.port,
       recordBytes: cfg.payload ? 192 : 64,
+      payloadMax: cfg.payloadMax,
       routeTimeoutMs: cfg.routeTimeoutS * 1000,
       maxRoutes: cfg.maxRoutes,
       maxRoutesPerPeer: cfg.maxRoutesPerPeer,

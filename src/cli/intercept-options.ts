@@ -7,6 +7,7 @@
  */
 import { parseIpv4 } from '../core/wire/segment';
 import { parseCidr, type Cidr } from '../doctor/parse';
+import { MAX_PAYLOAD_MAX } from '../channel/v2';
 import { defaultInterceptFilter, INTERCEPT_DEFAULTS as D, type InterceptConfig } from '../config/intercept-config';
 import {
   badOption,
@@ -41,6 +42,14 @@ export const INTERCEPT_OPTIONS: readonly OptionSpec<'Capture' | 'Channel' | 'NFQ
     arg: 'BYTES',
     doc: 'capture snaplen',
     def: `${D.snaplen}, ${D.payloadSnaplen} with --payload`,
+  },
+  {
+    long: 'payload-max',
+    kind: 'string',
+    group: 'Channel',
+    arg: 'BYTES',
+    doc: 'channel v2: most payload bytes per reply sent to sessions that ask for payload; more is cut, flagged truncated (0..65535)',
+    def: String(D.payloadMax),
   },
   {
     long: 'capture-delay',
@@ -249,7 +258,23 @@ export function parseInterceptArgs(argv: readonly string[]): InterceptCommand {
   if (filter.trim() === '') throw badOption('-F', `'${filter}'`, "a BPF filter, e.g. -F 'tcp and src port 8080'");
   const payload = o.bool('payload');
   const routeTimeoutS = intArg('--route-timeout', o.str('route-timeout'), D.routeTimeoutS, 1, 86400, 'seconds');
-  const snaplen = intArg('--snaplen', o.str('snaplen'), payload ? D.payloadSnaplen : D.snaplen, 96, 65535, 'bytes');
+  const payloadMaxText = o.str('payload-max');
+  const payloadMax = intArg('--payload-max', payloadMaxText, D.payloadMax, 0, MAX_PAYLOAD_MAX, 'bytes');
+  const v2 = o.str('secret-file') !== undefined;
+  if (payloadMaxText !== undefined && !v2)
+    throw optionError(
+      '--payload-max',
+      payloadMaxText,
+      'only channel v2 sends payload per session: add --secret-file (or use --payload for 1.x 192-byte records)',
+    );
+  const snaplen = intArg(
+    '--snaplen',
+    o.str('snaplen'),
+    payload ? D.payloadSnaplen : v2 ? Math.min(65535, D.snaplen + payloadMax) : D.snaplen,
+    96,
+    65535,
+    'bytes',
+  );
   const captureDelayMs = intArg('--capture-delay', o.str('capture-delay'), D.captureDelayMs, 1, 1000, 'ms');
   const logLevel = choiceArg('--log-level', o.str('log-level'), D.logLevel, ['debug', 'info', 'warn', 'error']);
   const logFormat = choiceArg('--log-format', o.str('log-format'), D.logFormat, ['text', 'json']);
@@ -298,7 +323,7 @@ export function parseInterceptArgs(argv: readonly string[]): InterceptCommand {
     throw optionError(
       '--secret-file',
       secretFile,
-      'channel v2 does not carry payload records yet; drop --payload or --secret-file',
+      'channel v2 sends payload to the sessions that ask for it (--payload-max); --payload is the 1.x 192-byte record variant: drop it',
     );
   const config: InterceptConfig = Object.freeze({
     device,
@@ -311,6 +336,7 @@ export function parseInterceptArgs(argv: readonly string[]): InterceptCommand {
     routeTimeoutS,
     payload,
     snaplen,
+    payloadMax,
     captureDelayMs,
     logLevel,
     logFormat,

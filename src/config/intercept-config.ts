@@ -5,6 +5,7 @@
  */
 import type { Cidr } from '../doctor/parse';
 import { CHANNEL_DEFAULT_PORT } from '../channel/constants';
+import { DEFAULT_PAYLOAD_MAX } from '../channel/v2';
 
 /** Validated intercept settings. */
 export interface InterceptConfig {
@@ -29,8 +30,17 @@ export interface InterceptConfig {
    * `--payload`: a reply's whole payload, when it is 1..128 bytes, right after its TCP header.
    */
   readonly payload: boolean;
-  /** Capture snaplen in bytes, `--snaplen`; default 160 (headers), 320 with --payload. */
+  /**
+   * Capture snaplen in bytes, `--snaplen`; default 160 (headers), 320 with --payload,
+   * 160 + payloadMax with --secret-file (channel v2 sessions may ask for payload).
+   */
   readonly snaplen: number;
+  /**
+   * Channel v2: most payload bytes sent per reply to a session that asked for payload,
+   * `--payload-max BYTES` (0..65535, no original flag); more is cut and flagged truncated.
+   * Default 1024 (greetings and logins). Sessions that did not ask get headers only.
+   */
+  readonly payloadMax: number;
   /** Longest a captured reply waits in the capture ring before intercept wakes up to read it, ms, `--capture-delay` (no original flag); default 1. */
   readonly captureDelayMs: number;
   /** Log level, `--log-level` debug|info|warn|error; default info. */
@@ -68,6 +78,7 @@ export const INTERCEPT_DEFAULTS = Object.freeze({
   /** Snaplen with --payload: headers and up to 128 payload bytes. */
   payloadSnaplen: 320,
   captureDelayMs: 1,
+  payloadMax: DEFAULT_PAYLOAD_MAX,
   logLevel: 'info',
   logFormat: 'text',
   maxRoutes: 1_000_000,

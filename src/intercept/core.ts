@@ -8,8 +8,18 @@ import { TCP_RST, TCP_SYN, ipToString } from '../core/wire/segment';
 import { ClientMsgDecoder, type ClientMsgVerdict } from '../channel/client-msg';
 import { FrameEncoder } from '../channel/frame';
 import { writeRecord } from '../channel/record';
-import { CHANNEL_VERSION, MSG_CLIENT_ADD, type RecordBytes } from '../channel/constants';
-import { CHANNEL_VERSION_V2, V2_RECORD_BYTES, v1ToV2, writeRecordV2 } from '../channel/v2';
+import { CHANNEL_VERSION, MSG_CLIENT_ADD, MSG_FLAG_PAYLOAD, type RecordBytes } from '../channel/constants';
+import {
+  CHANNEL_VERSION_V2,
+  DEFAULT_PAYLOAD_MAX,
+  V2_REC_PAYLOAD,
+  V2_REC_TRUNCATED,
+  V2_RECORD_BYTES,
+  v1ToV2,
+  v2PayloadBytes,
+  writeRecordV2,
+  writeRecordV2Payload,
+} from '../channel/v2';
 import { RouteTable, clientKey, type RouteOrigin } from './routes';
 import { RateLimit, alsoText } from './rate-log';
 import { HoldQueue } from './hold';
@@ -41,6 +51,29 @@ export interface InterceptCoreOptions {
   maxPeerBytes?: number;
   /** Unknown-type messages tolerated per connection before it is closed. Default 16. */
   maxBadMessages?: number;
+  /**
+   * Channel v2: most payload bytes sent per reply to a session that asked for payload
+   * (`--payload-max`, bytes, 0..65535); more is cut and flagged truncated. Default 1024.
+   */
+  payloadMax?: number;
+}
+
+/**
+ * What a route points to: a peer, and whether that session asked for payload (channel v2
+ * CLIENT_ADD with MSG_FLAG_PAYLOAD). Each peer owns two, made once.
+ */
+export class RouteRef {
+  /** Mirrors the peer's liveness (the route table drops routes of dead owners). */
+  alive = true;
+  constructor(
+    readonly peer: Peer,
+    readonly payload: boolean,
+  ) {}
+
+  /** The peer's origin: route ownership and the per-address quota go by it. */
+  get origin(): RouteOrigin {
+    return this.peer.origin;
+  }
 }
 
 /** One connected tcpcopy as the core sees it. */
@@ -57,12 +90,15 @@ export interface Peer {
   readonly origin: RouteOrigin;
   /** @internal */ readonly enc: FrameEncoder;
   /** @internal */ readonly dec: ClientMsgDecoder;
+  /** @internal route owner for headers-only sessions */ readonly ref: RouteRef;
+  /** @internal route owner for sessions that asked for payload (v2) */ readonly payRef: RouteRef;
 }
 
 /** Routes replies to the tcpcopy connections that registered their clients. */
 export class InterceptCore {
   readonly recordBytes: RecordBytes;
-  private readonly routes: RouteTable<Peer>;
+  private readonly routes: RouteTable<RouteRef>;
+  private readonly payloadMax: number;
   private readonly hold: HoldQueue;
   private readonly peers = new Set<Peer>();
   /** Origins by address, with how many live peers each has. */
@@ -102,6 +138,9 @@ export class InterceptCore {
     authRefused: 0,
     notAllowed: 0,
     fdExhausted: 0,
+    payloadRoutes: 0,
+    payloadBytesSent: 0,
+    payloadTruncated: 0,
   };
 
   /**
@@ -115,7 +154,8 @@ export class InterceptCore {
     private readonly log: Logger,
   ) {
     this.recordBytes = opts.recordBytes ?? 64;
-    this.routes = new RouteTable<Peer>(
+    this.payloadMax = opts.payloadMax ?? DEFAULT_PAYLOAD_MAX;
+    this.routes = new RouteTable<RouteRef>(
       opts.routeTimeoutMs ?? 120_000,
       opts.maxRoutes ?? 1_000_000,
       2000,
@@ -179,15 +219,21 @@ export class InterceptCore {
             this.log.warn(`tcpcopy ${label}: protocol version ${version}, expected ${CHANNEL_VERSION}; continuing`);
           else this.log.info(`tcpcopy ${label}: connected`);
         },
-        client: (type, cIp, cPort, tIp, tPort) => this.clientMsg(peer as Peer, type, cIp, cPort, tIp, tPort, this.now),
+        client: (type, cIp, cPort, tIp, tPort, flags) =>
+          this.clientMsg(peer as Peer, type, cIp, cPort, tIp, tPort, flags, this.now),
         bad: (type) => {
           this.st.badMessages++;
           this.log.debug(`tcpcopy ${label}: unknown message type ${type}`);
         },
       },
       this.maxBad,
+      v2,
     );
-    const p: Peer = { label, alive: true, stats, v2, origin, enc, dec };
+    const p = { label, alive: true, stats, v2, origin, enc, dec } as unknown as {
+      -readonly [K in keyof Peer]: Peer[K];
+    };
+    p.ref = new RouteRef(p, false);
+    p.payRef = new RouteRef(p, true);
     peer = p;
     this.peers.add(p);
     this.st.peersTotal++;
@@ -198,6 +244,8 @@ export class InterceptCore {
   removePeer(peer: Peer): void {
     if (!peer.alive) return;
     peer.alive = false;
+    peer.ref.alive = false;
+    peer.payRef.alive = false;
     this.peers.delete(peer);
     const o = this.origins.get(peer.origin.addr);
     if (o) o.peers--;
@@ -230,11 +278,14 @@ export class InterceptCore {
     cPort: number,
     tIp: number,
     tPort: number,
+    flags: number,
     now: number,
   ): void {
     if (type === MSG_CLIENT_ADD) {
       peer.stats.clientAdds++;
-      const r = this.routes.add(cIp, cPort, tIp, tPort, peer, now);
+      const ref = (flags & (MSG_FLAG_PAYLOAD >> 8)) !== 0 ? peer.payRef : peer.ref;
+      if (ref.payload) this.st.payloadRoutes++;
+      const r = this.routes.add(cIp, cPort, tIp, tPort, ref, now);
       if (r === 'added') this.st.routesAdded++;
       else if (r === 'updated') this.st.routesUpdated++;
       else {
@@ -242,12 +293,16 @@ export class InterceptCore {
         return;
       }
       if (this.hold.size > 0) {
-        const n = this.hold.release(clientKey(cIp, cPort), (b, off) => this.enqueueCopy(peer, b, off));
+        const n = this.hold.release(clientKey(cIp, cPort), (b, off) => this.enqueueCopy(ref, b, off));
         this.st.heldDelivered += n;
       }
     } else {
       peer.stats.clientDels++;
-      if (this.routes.del(cIp, cPort, tIp, tPort, peer, now)) this.st.routesDeleted++;
+      if (
+        this.routes.del(cIp, cPort, tIp, tPort, peer.ref, now) ||
+        this.routes.del(cIp, cPort, tIp, tPort, peer.payRef, now)
+      )
+        this.st.routesDeleted++;
     }
   }
 
@@ -279,15 +334,22 @@ export class InterceptCore {
   /** One decoded reply (`seg` filled by decodeFrame); call batchEnd()/flush() after a batch. */
   reply(seg: TcpSegment, now: number): void {
     this.st.captured++;
-    const peer = this.routes.lookup(seg.dstIp, seg.dstPort, seg.srcIp, seg.srcPort, now);
-    if (peer) {
-      const at = peer.enc.reserve();
+    const ref = this.routes.lookup(seg.dstIp, seg.dstPort, seg.srcIp, seg.srcPort, now);
+    if (ref) {
+      const peer = ref.peer;
+      // v2 sessions that asked: the record, then up to payloadMax payload bytes
+      const n = peer.v2 && ref.payload ? v2PayloadBytes(seg, this.payloadMax) : -1;
+      const at = peer.enc.reserve(n < 0 ? peer.enc.recordBytes : V2_RECORD_BYTES + n);
       if (at < 0) {
         peer.stats.dropped++;
         this.st.recordsDropped++;
         return;
       }
-      if (peer.v2) writeRecordV2(seg, peer.enc.buffer, at);
+      if (n >= 0) {
+        writeRecordV2Payload(seg, peer.enc.buffer, at, n);
+        this.st.payloadBytesSent += n;
+        if (n < seg.payloadLen) this.st.payloadTruncated++;
+      } else if (peer.v2) writeRecordV2(seg, peer.enc.buffer, at);
       else writeRecord(seg, peer.enc.buffer, at, this.recordBytes);
       this.routed(peer);
       return;
@@ -308,7 +370,8 @@ export class InterceptCore {
     this.st.undecodable++;
   }
 
-  private enqueueCopy(peer: Peer, b: Buffer, off: number): void {
+  private enqueueCopy(ref: RouteRef, b: Buffer, off: number): void {
+    const peer = ref.peer;
     if (peer.v2) {
       const at = peer.enc.reserve();
       if (at < 0) {
@@ -317,6 +380,12 @@ export class InterceptCore {
         return;
       }
       v1ToV2(b, off, peer.enc.buffer, at);
+      if (ref.payload) {
+        // held replies keep headers only: an empty payload, truncated if the reply had some
+        const pay = b.readUInt16BE(off + 2) - 20 - ((b[off + 32] as number) >> 4) * 4;
+        peer.enc.buffer[at + 1] = V2_REC_PAYLOAD | (pay > 0 ? V2_REC_TRUNCATED : 0);
+        if (pay > 0) this.st.payloadTruncated++;
+      }
     } else if (!peer.enc.addRecord(b, off)) {
       peer.stats.dropped++;
       this.st.recordsDropped++;
@@ -328,7 +397,7 @@ export class InterceptCore {
   private routed(peer: Peer): void {
     this.st.routed++;
     peer.stats.records++;
-    if (peer.enc.pendingBytes === peer.enc.recordBytes + 2) this.dirty.push(peer);
+    if (peer.enc.pendingRecords === 1) this.dirty.push(peer);
     else if (peer.enc.pendingBytes >= this.flushBytes) this.flushPeer(peer);
   }
 
@@ -349,9 +418,9 @@ export class InterceptCore {
 
   private flushPeer(peer: Peer): void {
     const frames = peer.enc.pendingFrames;
+    const records = peer.enc.pendingRecords;
     const bytes = peer.enc.take();
     if (!bytes || !peer.alive) return;
-    const records = (bytes.length - frames * 2) / peer.enc.recordBytes;
     if (!this.out(peer, bytes)) {
       peer.stats.dropped += records;
       this.st.recordsDropped += records;

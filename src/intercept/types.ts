@@ -104,6 +104,12 @@ export interface InterceptStats {
   notAllowed: number;
   /** Channel connections lost to file-descriptor exhaustion (EMFILE/ENFILE, or refused at the fd budget). */
   fdExhausted: number;
+  /** Channel v2 CLIENT_ADDs that asked for the session's reply payloads. */
+  payloadRoutes: number;
+  /** Reply payload bytes sent to sessions that asked (v2). */
+  payloadBytesSent: number;
+  /** Replies to such sessions whose payload was cut (over --payload-max, snaplen, or held). */
+  payloadTruncated: number;
   /** Per connected tcpcopy. */
   perPeer: PeerStats[];
   /** Per tcpcopy connection that has gone (the last 64, oldest first). */

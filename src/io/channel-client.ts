@@ -8,7 +8,13 @@
 import type { Socket } from 'node:net';
 import { TcpcopyError } from '../core/errors';
 import { encodeClientMsg } from '../channel/client-msg';
-import { CLIENT_MSG_BYTES, MSG_CLIENT_ADD, MSG_CLIENT_DEL, type RecordBytes } from '../channel/constants';
+import {
+  CLIENT_MSG_BYTES,
+  MSG_CLIENT_ADD,
+  MSG_CLIENT_DEL,
+  MSG_FLAG_PAYLOAD,
+  type RecordBytes,
+} from '../channel/constants';
 import type { RecordHandler } from '../channel/payload';
 import { type Conn, type ConnEnv, newConn, openConn, writeBatch } from './channel-conn';
 
@@ -243,9 +249,15 @@ export class ChannelClient {
     c.timer.unref?.();
   }
 
-  /** Queues CLIENT_ADD to every intercept (one connection each, chosen by the client port); written at flush(). */
-  addClient(clientIp: number, clientPort: number, targetIp: number, targetPort: number): void {
-    this.queue(MSG_CLIENT_ADD, clientIp, clientPort, targetIp, targetPort);
+  /**
+   * Queues CLIENT_ADD to every intercept (one connection each, chosen by the client port);
+   * written at flush(). `payload`: on a channel v2, ask for this session's reply payloads
+   * (MSG_FLAG_PAYLOAD; they arrive with the records as ReplyPayload). A 1.x channel has no
+   * per-session payload: there the record variant (`recordBytes` 192) decides.
+   */
+  addClient(clientIp: number, clientPort: number, targetIp: number, targetPort: number, payload = false): void {
+    const flag = payload && this.env.secret !== null ? MSG_FLAG_PAYLOAD : 0;
+    this.queue(MSG_CLIENT_ADD | flag, clientIp, clientPort, targetIp, targetPort);
   }
 
   /** Queues CLIENT_DEL to every intercept (see addClient). */
@@ -271,7 +283,7 @@ export class ChannelClient {
       }
       if (c.batchLen + CLIENT_MSG_BYTES > c.batch.length) writeBatch(c, this.st);
       c.batchLen = encodeClientMsg(c.batch, c.batchLen, type, cip, cport, tip, tport);
-      if (type === MSG_CLIENT_ADD) c.hasAdd = true;
+      if ((type & 0xff) === MSG_CLIENT_ADD) c.hasAdd = true;
     }
     if (!this.flushScheduled && this.autoFlush) {
       this.flushScheduled = true;

@@ -7,7 +7,16 @@
 import * as net from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { TcpcopyError } from '../core/errors';
-import { CHANNEL_VERSION_V2, V2_NONCE_BYTES, V2_RECORD_BYTES, V2ClientHandshake, v2ToV1 } from '../channel/v2';
+import {
+  CHANNEL_VERSION_V2,
+  V2_NONCE_BYTES,
+  V2_REC_PAYLOAD,
+  V2_REC_TRUNCATED,
+  V2_RECORD_BYTES,
+  V2ClientHandshake,
+  v2TailLength,
+  v2ToV1,
+} from '../channel/v2';
 import { encodeHello } from '../channel/client-msg';
 import { FrameDecoder } from '../channel/frame';
 import { CLIENT_MSG_BYTES, RECORD_PAYLOAD_BYTES, type RecordBytes } from '../channel/constants';
@@ -114,13 +123,7 @@ export function openConn(c: Conn, env: ConnEnv): Promise<void> {
       reject(new Error(`timed out after ${env.connectTimeoutMs} ms`));
     }, env.connectTimeoutMs);
     const secret = env.secret;
-    const dec =
-      secret === null
-        ? v1Decoder(env)
-        : new FrameDecoder(V2_RECORD_BYTES, (b, o) => {
-            if (v2ToV1(b, o, env.v1rec, 0) === 4) env.onRecord(env.v1rec, 0, 64, null);
-            else st.recordsSkipped++;
-          });
+    const dec = secret === null ? v1Decoder(env) : v2Decoder(env);
     // channel v2 handshake: bytes from intercept before the frames start
     let auth: V2ClientHandshake | null = null;
     const ready = (): void => {
@@ -249,6 +252,34 @@ function v1Decoder(env: ConnEnv): FrameDecoder {
     pv.truncated = n === 0 && b.readUInt16BE(o + 2) - 20 - ((b[o + 32] as number) >> 4) * 4 > 0;
     env.onRecord(b, o, l, pv);
   });
+}
+
+/**
+ * The frame decoder of a channel v2 connection: IPv4 records go on in the 1.x layout; the
+ * payload that follows the record of a session that asked for it goes on as ReplyPayload.
+ */
+function v2Decoder(env: ConnEnv): FrameDecoder {
+  const pv = newReplyPayload();
+  return new FrameDecoder(
+    V2_RECORD_BYTES,
+    (b, o, l) => {
+      if (v2ToV1(b, o, env.v1rec, 0) !== 4) {
+        env.st.recordsSkipped++;
+        return;
+      }
+      const flags = b[o + 1] as number;
+      if ((flags & V2_REC_PAYLOAD) === 0) {
+        env.onRecord(env.v1rec, 0, 64, null);
+        return;
+      }
+      pv.buf = b;
+      pv.off = o + V2_RECORD_BYTES;
+      pv.len = l - V2_RECORD_BYTES;
+      pv.truncated = (flags & V2_REC_TRUNCATED) !== 0;
+      env.onRecord(env.v1rec, 0, 64, pv);
+    },
+    v2TailLength,
+  );
 }
 
 /** Writes the connection's batch in one write (counted as dropped when it is not up) and empties it. */

@@ -18,7 +18,13 @@ test('defaults', () => {
   assert.equal(c.routeTimeoutS, 120);
   assert.equal(c.payload, false);
   assert.equal(c.snaplen, 160);
+  assert.equal(c.payloadMax, 1024);
   assert.equal(c.daemon, false);
+  const v2 = run(['--secret-file', '/tmp/s']);
+  assert.equal(v2.snaplen, 160 + 1024, 'v2: room for --payload-max bytes of payload');
+  const v2b = run(['--secret-file', '/tmp/s', '--payload-max', '0']);
+  assert.equal(v2b.payloadMax, 0);
+  assert.equal(v2b.snaplen, 160);
   assert.ok(Object.isFrozen(c));
 });
 
@@ -102,7 +108,9 @@ test('issue 6 options: -s route table size, --nfqueue [NUM], -q, -x, --report, -
     [['-q', '10'], /-q 10: only used with --nfqueue/],
     [['--nfqueue', '-x', '1.2.3'], /-x 1\.2\.3: expected IPv4 addresses/],
     [['-s', '0'], /-s 0: expected a route table size/],
-    [['--secret-file', '/tmp/s', '--payload'], /channel v2 does not carry payload/],
+    [['--secret-file', '/tmp/s', '--payload'], /--payload is the 1\.x 192-byte record variant/],
+    [['--payload-max', '100'], /--payload-max 100: only channel v2 sends payload per session: add --secret-file/],
+    [['--secret-file', '/tmp/s', '--payload-max', '70000'], /--payload-max 70000: expected bytes in 0\.\.65535/],
   ] as const) {
     assert.throws(
       () => parseInterceptArgs([...argv]),
