@@ -22,14 +22,14 @@ function rows(md: string, from: string, to?: string): string[][] {
     .filter((l) => l.startsWith('| `'))
     .map((l) =>
       l
-        .replace(/\\\|/g, '\u0000')
+        .replace(/\\\|/g, '\u00a6')
         .split('|')
         .slice(1, -1)
         .map((c) =>
           c
             .trim()
             .replace(/`/g, '')
-            .replace(/\u0000/g, '|'),
+            .replace(/\u00a6/g, '|'),
         ),
     );
 }
