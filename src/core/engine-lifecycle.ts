@@ -1,6 +1,5 @@
 import { addressKey } from './address-key';
 import { mapClientIp, nextVariantPort, variantPort } from './client-map';
-import { TimerKind } from './session/timers';
 import type { EngineTransfer } from './engine-config';
 import { type EngineState, retireSession, takeSession } from './engine-state';
 import { rearm } from './engine-timers';
@@ -8,8 +7,15 @@ import { seqAdd } from './seq';
 import type { Outcome } from './stats';
 import { parkedRequests } from './session/capture';
 import { type Session, SessionState, caughtUp, clientFinished, drained } from './session/session';
+import { TimerKind } from './session/timers';
 import { rttSample, sendAck, sendRst, sendSyn, transmit } from './session/transmit';
 import type { TcpSegment } from './wire/segment';
+
+/*
+ * Every change of a session's state happens in this file (the table is next to SessionState in
+ * session/session.ts): newSession and startSession (-> Queued, SynSent), establish
+ * (SynSent -> Established), afterChange (the closing checks) and endSession (-> Closed).
+ */
 
 /**
  * Creates the session of a new captured connection (from its SYN, or `synth`esized from its

@@ -1,12 +1,12 @@
 import { addressKey } from './address-key';
 import { afterChange, endSession, establish } from './engine-lifecycle';
-import { TimerKind } from './session/timers';
 import { type EngineState, queueAck } from './engine-state';
 import { rearm } from './engine-timers';
 import { seqAdd, seqAfter, seqBeforeEq, seqDiff } from './seq';
 import { recordLag } from './stats';
 import { absorbOutOfOrder, noteOutOfOrder } from './session/reassembly';
 import { type Session, SessionState, caughtUp } from './session/session';
+import { TimerKind } from './session/timers';
 import { fastRetransmit, rttSample, sendBare, transmit } from './session/transmit';
 import { TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN, type TcpSegment } from './wire/segment';
 

@@ -20,12 +20,13 @@ export type { EngineOutput } from './engine-state';
  * packets through `out`, and exposes its next deadline; the caller calls `poll(now)` then.
  *
  * This class is the public face and the client packet path; the rest lives in plain functions
- * over its EngineState: engine-lifecycle.ts (session start and end, outcomes), engine-reply.ts
- * (the target's replies) and engine-timers.ts (timers).
+ * over its EngineState: engine-lifecycle.ts (every session state transition, outcomes),
+ * engine-reply.ts (the target's replies), engine-timers.ts (the timer table) and
+ * session/transmit.ts (sending).
  */
 export class ReplayEngine {
   readonly stats: EngineStats = newEngineStats();
-  /** Session tables, timers and scratch space shared with the engine-*.ts functions. */
+  /** Config, counters, output, session tables, timers and scratch space shared with the engine-*.ts functions. */
   private readonly core: EngineState;
   private readonly portIndex = new Map<number, EngineTransfer[]>();
 

@@ -1,9 +1,9 @@
 import { seqAdd, seqAfter, seqAfterEq, seqBefore, seqDiff } from '../seq';
-import { TimerKind } from './timers';
 import { emitIpv4Tcp } from '../wire/build';
 import { TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN } from '../wire/segment';
 import type { EngineState } from '../engine-state';
 import { type Session, SessionState, type Unit } from './session';
+import { TimerKind } from './timers';
 
 /**
  * Builds and emits one segment of session `s`: `len` payload bytes from `data[off ..]` (none

@@ -5,6 +5,7 @@ import { emitIpv4Tcp, newTcpRepr } from '../../../src/core/wire/build';
 import { parseIpv4Tcp } from '../../../src/core/wire/decode';
 import { verifyIpv4TcpChecksums } from '../../../src/core/wire/checksum';
 import { ipToString, newSegment, parseIpv4 } from '../../../src/core/wire/segment';
+import { requestAccounting } from '../../../src/run/report';
 
 /** Packet-script harness: scripted client segments and target replies, a manual clock, exact expectations. */
 
@@ -189,4 +190,59 @@ export class Script {
       `expected nothing, emitted: ${JSON.stringify(got.map((g) => ({ seq: g.seq, ack: g.ack, flags: g.flags, len: g.len })))}`,
     );
   }
+}
+
+// ---- shared fixtures: the handshakes and connections the engine tests start from ----
+
+export const GET_A = 'GET /a HTTP/1.1\r\nHost: x\r\n\r\n';
+export const GET_B = 'GET /b HTTP/1.1\r\nHost: x\r\n\r\n';
+
+/**
+ * An ESTABLISHED session: client ISN 1000 (SYN with MSS 1460, wscale 7), online server ISN 5000
+ * (seen only in the client's handshake ACK, 5001), target ISN 90000. The SYN and our ACK of the
+ * SYN-ACK are asserted and taken.
+ */
+export function established(over: Partial<Omit<EngineConfig, 'transfers'>> = {}): Script {
+  const t = new Script(over);
+  t.clientSends({ seq: 1000, flags: 'S', mss: 1460, wscale: 7 });
+  t.expectEmitted([
+    { src: CLIENT, dst: TARGET, sport: 40000, dport: 8080, seq: 1000, flags: 'S', mss: 1460, wscale: 7, len: 0 },
+  ]);
+  t.clientSends({ seq: 1001, ack: 5001, flags: 'A' });
+  t.targetReplies({ seq: 90000, ack: 1001, flags: 'SA', mss: 1460, wscale: 7 });
+  t.expectEmitted([{ seq: 1001, ack: 90001, flags: 'A', len: 0 }]);
+  return t;
+}
+
+/** As established(), with timestamps: client TSval 500 (501 on its handshake ACK), target TSval 7000. */
+export function establishedWithTs(over: Partial<Omit<EngineConfig, 'transfers'>> = {}): Script {
+  const t = new Script(over);
+  t.clientSends({ seq: 1000, flags: 'S', mss: 1460, wscale: 7, tsVal: 500 });
+  t.take();
+  t.clientSends({ seq: 1001, ack: 5001, flags: 'A', tsVal: 501 });
+  t.targetReplies({ seq: 90000, ack: 1001, flags: 'SA', mss: 1460, wscale: 7, tsVal: 7000, tsEcr: 500 });
+  t.expectEmitted([{ seq: 1001, ack: 90001, flags: 'A', hasTs: true, tsEcr: 7000 }]);
+  return t;
+}
+
+/** One captured connection from client port `sport`: SYN (ISN 1000), then one request (online ISN 5000). */
+export function connect(t: Script, sport: number, data = GET_A): void {
+  t.clientSends({ sport, seq: 1000, flags: 'S' });
+  t.clientSends({ sport, seq: 1001, ack: 5001, flags: 'PA', data });
+}
+
+/** Advances the clock by `ms` in 50 ms steps (each step runs the timers due once). */
+export function runFor(t: Script, ms: number): void {
+  for (let i = 0; i < ms / 50; i++) t.tick(50);
+}
+
+/** Asserts the request accounting balances (captured = replayed + lost by reason) and returns it. */
+export function balanced(t: Script): ReturnType<typeof requestAccounting> {
+  // in flight counted from the open sessions: nothing may be left unexplained
+  const acc = requestAccounting(t.engine.stats, t.engine.requestsInFlight());
+  assert.equal(acc.unexplained, 0, JSON.stringify(acc));
+  assert.equal(acc.balanced, true, JSON.stringify(acc));
+  const lost = Object.values(acc.lost).reduce((a, b) => a + b, 0);
+  assert.equal(acc.captured, acc.replayed + lost);
+  return acc;
 }
