@@ -10,6 +10,9 @@ import { TcpcopyError } from '../core/errors';
 import { encodeClientMsg } from '../channel/client-msg';
 import { CLIENT_MSG_BYTES, MSG_CLIENT_ADD, MSG_CLIENT_DEL, type RecordBytes } from '../channel/constants';
 import { type Conn, type ConnEnv, newConn, openConn, writeBatch } from './channel-conn';
+import type { ChannelClientStats, ChannelDownEvent, ReplyChannel } from './types';
+
+export type { ChannelClientStats, ChannelDownEvent } from './types';
 
 /** Default connections per intercept (the original's `-C` default). */
 export const DEFAULT_CHANNEL_CONNECTIONS = 2;
@@ -61,42 +64,8 @@ export interface ChannelLog {
   info(msg: string): void;
 }
 
-/** Reported through `onDown` when a connection is lost. */
-export interface ChannelDownEvent {
-  /** "host:port" of the intercept. */
-  server: string;
-  /** Why (socket error text, 'closed by intercept', 'protocol error: ...'). */
-  reason: string;
-  /** True when a reconnect is scheduled (`reconnect` option). */
-  willReconnect: boolean;
-  /** True when no connection to that intercept is up any more. */
-  serverDown: boolean;
-}
-
-/** Counters of a ChannelClient. */
-export interface ChannelClientStats {
-  /** Connections currently up. */
-  connected: number;
-  /** Successful reconnections after a loss. */
-  reconnects: number;
-  recordsReceived: number;
-  framesReceived: number;
-  /** Frames with a record count above the limit (the connection is closed). */
-  protocolErrors: number;
-  /** Bytes handed to the sockets (hello + messages). */
-  bytesSent: number;
-  /** Writes that found the socket buffer full (kept queued). */
-  backpressured: number;
-  /** Connections lost after being up. */
-  disconnects: number;
-  /** Messages dropped: no connection up to that intercept, or queue over maxQueuedBytes. */
-  dropped: number;
-  /** Channel v2 records of IPv6 replies (skipped: the engine is IPv4-only) or of an unknown version. */
-  recordsSkipped: number;
-}
-
 /** tcpcopy's channel to its intercepts. */
-export class ChannelClient {
+export class ChannelClient implements ReplyChannel {
   /** Called when a connection is lost (after the log line). */
   onDown: ((ev: ChannelDownEvent) => void) | undefined;
   /**

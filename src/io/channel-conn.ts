@@ -11,7 +11,7 @@ import { CHANNEL_VERSION_V2, V2_NONCE_BYTES, V2_RECORD_BYTES, V2ClientHandshake,
 import { encodeHello } from '../channel/client-msg';
 import { FrameDecoder } from '../channel/frame';
 import { CLIENT_MSG_BYTES, type RecordBytes } from '../channel/constants';
-import type { ChannelClientStats } from './channel-client';
+import type { ChannelClientStats } from './types';
 
 /** Size of each connection's reused read buffer, bytes. */
 const READ_BUFFER_BYTES = 64 << 10;

@@ -1,33 +1,32 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { DeadlineTimer } from '../../../src/run/deadline-timer';
+import { ManualClock } from '../../sim/manual-clock';
 
-const wait = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-test('deadline timer: fires once at the deadline, moves earlier at once, later beyond the slack, goes with Infinity', async () => {
-  let fired = 0;
-  const t0 = Date.now();
-  const clock = (): number => Date.now() - t0;
-  const d = new DeadlineTimer(
-    () => {
-      fired++;
-    },
-    clock,
-    2,
-  );
-  d.arm(clock() + 40);
-  d.arm(clock() + 10); // earlier: moved
-  await wait(25);
-  assert.equal(fired, 1, 'fired at the earlier deadline');
-  d.arm(clock() + 10);
-  d.arm(clock() + 200); // later by far more than the slack: moved, so nothing fires at +10
-  await wait(30);
-  assert.equal(fired, 1, 'no empty fire at the old deadline');
+test('deadline timer: fires once at the deadline, moves earlier at once, later beyond the slack, goes with Infinity', () => {
+  const clock = new ManualClock(0);
+  const firedAt: number[] = [];
+  const d = new DeadlineTimer(() => firedAt.push(clock.now()), clock, 2);
+  d.arm(40);
+  d.arm(10); // earlier: moved
+  assert.equal(clock.pending, 1, 'one timer, not two');
+  clock.advance(25);
+  assert.deepEqual(firedAt, [10], 'fired at the earlier deadline');
+  d.arm(35);
+  d.arm(225); // later by far more than the slack: moved, so nothing fires at 35
+  clock.advance(30);
+  assert.deepEqual(firedAt, [10], 'no empty fire at the old deadline');
   d.arm(Infinity); // no deadline any more: cancelled
-  await wait(10);
-  d.arm(clock() + 5);
-  d.arm(clock() + 6); // within the slack: stays at +5
-  await wait(25);
-  assert.equal(fired, 2);
+  assert.equal(clock.pending, 0);
+  clock.advance(300);
+  assert.deepEqual(firedAt, [10]);
+  const t = clock.now();
+  d.arm(t + 5);
+  d.arm(t + 6); // within the slack: stays at +5
+  clock.advance(25);
+  assert.deepEqual(firedAt, [10, t + 5]);
+  d.arm(clock.now() + 5);
   d.cancel();
+  clock.advance(25);
+  assert.equal(firedAt.length, 2, 'cancel stops it');
 });
