@@ -1,30 +1,7 @@
-import { performance } from 'node:perf_hooks';
 import { ipToString } from '../core/wire/segment';
 import type { TcpcopyConfig } from '../cli/tcpcopy-config';
-import type { Clock, TimerHandle } from '../io/types';
 
-/** The runner's clock and the live-capture settings derived from the configuration. */
-
-/** Wall-clock milliseconds (fractional); the one clock the runner gives the engine. */
-export function clock(): number {
-  return performance.timeOrigin + performance.now();
-}
-
-/** The real Clock: {@link clock} and Node's timers. */
-export const SYSTEM_CLOCK: Clock = {
-  now: clock,
-  setTimeout(fn: () => void, ms: number, unref = false): TimerHandle {
-    const t = setTimeout(fn, ms);
-    if (unref) t.unref();
-    return t;
-  },
-  clearTimeout(h: TimerHandle): void {
-    clearTimeout(h as NodeJS.Timeout);
-  },
-  setImmediate(fn: () => void): void {
-    setImmediate(fn);
-  },
-};
+/** The live-capture settings derived from the configuration. */
 
 /** The BPF filter live capture uses when -F is not given: client->server packets of the transfers. */
 export function transferFilter(cfg: TcpcopyConfig): string {

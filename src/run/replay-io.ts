@@ -5,7 +5,8 @@ import { FrameSender, parseMac } from '../io/frame-sender';
 import { RawSender } from '../io/raw-sender';
 import { RingCapture } from '../io/ring-capture';
 import type { Clock, PacketSender, PacketSource, ReplyChannel, SenderStats, TextOut } from '../io/types';
-import { liveRingGeometry, SYSTEM_CLOCK } from './live-input';
+import { SYSTEM_CLOCK } from '../io/system-clock';
+import { liveRingGeometry } from './live-input';
 import { OfflineFeed, type OfflineFeedOptions } from './offline-feed';
 import { checkReportFile, writeReportFile } from './report-file';
 

@@ -133,21 +133,18 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
     // gives up when it stays down for DOWN_GRACE_MS; with -L it keeps replaying meanwhile.
     this.channel.onDown = (ev) => {
       if (ev.serverDown) this.engine.setChannelUp(false);
-      if (!ev.serverDown || this.stopping || cfg.reconnect) return;
+      if (!ev.serverDown || this.stopping || cfg.reconnect || this.downTimer !== null) return;
+      // once per outage (a server that accepts and fails again reports many losses meanwhile)
       this.log.warn(
         `intercept ${ev.server} is down (${ev.reason}); reconnecting, giving up in ${DOWN_GRACE_MS / 1000} s (-L keeps running)`,
       );
-      if (this.downTimer === null) {
-        this.downTimer = this.clock.setTimeout(() => {
-          this.downTimer = null;
-          if (this.channel !== null && !this.channel.up && !this.stopping) {
-            this.exitCode = 1;
-            this.stop(
-              `intercept ${ev.server} stayed unreachable for ${DOWN_GRACE_MS / 1000} s; use -L to keep running`,
-            );
-          }
-        }, DOWN_GRACE_MS);
-      }
+      this.downTimer = this.clock.setTimeout(() => {
+        this.downTimer = null;
+        if (this.channel !== null && !this.channel.up && !this.stopping) {
+          this.exitCode = 1;
+          this.stop(`intercept ${ev.server} stayed unreachable for ${DOWN_GRACE_MS / 1000} s; use -L to keep running`);
+        }
+      }, DOWN_GRACE_MS);
     };
     // intercept forgets the routes of a lost connection: register every live session again
     this.channel.onReconnect = () => {
