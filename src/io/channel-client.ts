@@ -89,6 +89,8 @@ interface Redial {
   lastReason: string;
   /** When the last line about this connection was logged (clock ms). */
   loggedAt: number;
+  /** When its last "reconnected" line was logged (clock ms). */
+  upLoggedAt: number;
 }
 
 /** tcpcopy's channel to its intercepts. */
@@ -174,6 +176,7 @@ export class ChannelClient implements ReplyChannel {
           unreported: 0,
           lastReason: '',
           loggedAt: -Infinity,
+          upLoggedAt: -Infinity,
         });
       }
       return list;
@@ -210,6 +213,7 @@ export class ChannelClient implements ReplyChannel {
       // it was healthy: a new series
       r.failures = 0;
       r.backoffMs = BACKOFF_INITIAL_MS;
+      r.upLoggedAt = -Infinity;
     }
     r.failures++;
     const willReconnect = this.opts.reconnect;
@@ -254,9 +258,12 @@ export class ChannelClient implements ReplyChannel {
         c.open().then(
           () => {
             // a connection that keeps failing comes up often: said once per summary period
-            if (r.failures <= 1 || r.unreported === 0) {
-              this.log.info(`intercept ${c.server}: reconnected`);
-              r.loggedAt = this.clock.now();
+            const now = this.clock.now();
+            if (now - r.upLoggedAt >= SUMMARY_MS) {
+              this.log.info(
+                `intercept ${c.server}: reconnected${r.failures > 1 ? ` (after ${r.failures} failures in a row)` : ''}`,
+              );
+              r.upLoggedAt = now;
             }
             this.onReconnect?.(c.server);
           },
