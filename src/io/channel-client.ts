@@ -2,21 +2,18 @@
  * tcpcopy's side of the channel: one or more TCP connections to every intercept. Sends the
  * version hello, CLIENT_ADD / CLIENT_DEL messages, and decodes the reply-record frames that
  * come back, handing each record to `onRecord` (parse it with parseIpv4Tcp(buf, off, len,
- * seg, true)). Reconnects with capped exponential backoff when `reconnect` (-L). Each connection's
- * socket, handshake and frame decoding live in channel-conn.ts.
+ * seg, true)). Reconnects with capped exponential backoff when `reconnect` (-L). Each connection
+ * (socket, handshake, frame decoding, its batch) is a Conn of channel-conn.ts, which alone
+ * changes its state; this class picks connections, decides on reconnects and logs.
  */
-import type { Socket } from 'node:net';
 import { TcpcopyError } from '../core/errors';
-import { encodeClientMsg } from '../channel/client-msg';
-import {
-  CLIENT_MSG_BYTES,
-  MSG_CLIENT_ADD,
-  MSG_CLIENT_DEL,
-  MSG_FLAG_PAYLOAD,
-  type RecordBytes,
-} from '../channel/constants';
+import { MSG_CLIENT_ADD, MSG_CLIENT_DEL, MSG_FLAG_PAYLOAD, type RecordBytes } from '../channel/constants';
 import type { RecordHandler } from '../channel/payload';
-import { type Conn, type ConnEnv, newConn, openConn, writeBatch } from './channel-conn';
+import { Conn, type ConnEnv } from './channel-conn';
+import { SYSTEM_CLOCK } from './system-clock';
+import type { ChannelClientStats, ChannelDownEvent, Clock, ReplyChannel, TimerHandle } from './types';
+
+export type { ChannelClientStats, ChannelDownEvent } from './types';
 
 /** Default connections per intercept (the original's `-C` default). */
 export const DEFAULT_CHANNEL_CONNECTIONS = 2;
@@ -30,11 +27,14 @@ export interface ChannelClientOptions {
   /** Connections per intercept, `-C`, 1..11; DEFAULT_CHANNEL_CONNECTIONS (2) as in the original. */
   connections: number;
   /**
-   * `-L`: reconnect (backoff 100 ms doubling to 5 s) when a connection is lost. Without it a
-   * lost connection is logged loudly, `onDown` fires and the connection stays down (the
-   * original tcpcopy exits).
+   * `-L`: reconnect when a connection is lost, after 100 ms doubling to 5 s on every failure in
+   * a row: a failed attempt, or a connection lost within STABLE_MS of coming up (a server that
+   * accepts and then fails). Without it a lost connection is logged loudly, `onDown` fires and
+   * the connection stays down (the original tcpcopy exits).
    */
   reconnect: boolean;
+  /** The clock for reconnect backoff, the connect timeout and the CLIENT_DEL delay; default the system's. */
+  clock?: Clock;
   /**
    * Record variant of a 1.x channel: 64 (headers only) or 192 (the original intercept built
    * --with-resp-payload: a reply's whole payload when it is 1..128 bytes).
@@ -71,42 +71,34 @@ export interface ChannelLog {
   info(msg: string): void;
 }
 
-/** Reported through `onDown` when a connection is lost. */
-export interface ChannelDownEvent {
-  /** "host:port" of the intercept. */
-  server: string;
-  /** Why (socket error text, 'closed by intercept', 'protocol error: ...'). */
-  reason: string;
-  /** True when a reconnect is scheduled (`reconnect` option). */
-  willReconnect: boolean;
-  /** True when no connection to that intercept is up any more. */
-  serverDown: boolean;
-}
+/** First reconnect delay, ms; it doubles on each failure in a row. */
+export const BACKOFF_INITIAL_MS = 100;
+/** Longest reconnect delay, ms. */
+export const BACKOFF_MAX_MS = 5000;
+/** A connection lost after being up this long (ms) was healthy: the backoff starts over. */
+export const STABLE_MS = 10_000;
+/** While a connection keeps failing, one summary line at most this often (ms), not a line per attempt. */
+export const SUMMARY_MS = 10_000;
 
-/** Counters of a ChannelClient. */
-export interface ChannelClientStats {
-  /** Connections currently up. */
-  connected: number;
-  /** Successful reconnections after a loss. */
-  reconnects: number;
-  recordsReceived: number;
-  framesReceived: number;
-  /** Frames with a record count above the limit (the connection is closed). */
-  protocolErrors: number;
-  /** Bytes handed to the sockets (hello + messages). */
-  bytesSent: number;
-  /** Writes that found the socket buffer full (kept queued). */
-  backpressured: number;
-  /** Connections lost after being up. */
-  disconnects: number;
-  /** Messages dropped: no connection up to that intercept, or queue over maxQueuedBytes. */
-  dropped: number;
-  /** Channel v2 records of IPv6 replies (skipped: the engine is IPv4-only) or of an unknown version. */
-  recordsSkipped: number;
+/** Reconnect state of one connection (the client's alone). */
+interface Redial {
+  /** Delay before the next attempt, ms. */
+  backoffMs: number;
+  /** The pending attempt. */
+  timer: TimerHandle | null;
+  /** Failures in a row (failed attempts and quick losses) since the connection was last healthy. */
+  failures: number;
+  /** Failures not yet in a summary line, and the last one's reason. */
+  unreported: number;
+  lastReason: string;
+  /** When the last line about this connection was logged (clock ms). */
+  loggedAt: number;
+  /** When its last "reconnected" line was logged (clock ms). */
+  upLoggedAt: number;
 }
 
 /** tcpcopy's channel to its intercepts. */
-export class ChannelClient {
+export class ChannelClient implements ReplyChannel {
   /** Called when a connection is lost (after the log line). */
   onDown: ((ev: ChannelDownEvent) => void) | undefined;
   /**
@@ -135,7 +127,9 @@ export class ChannelClient {
   private readonly maxQueued: number;
   private readonly autoFlush: boolean;
   private readonly delFlushMs: number;
-  private delTimer: NodeJS.Timeout | null = null;
+  private delTimer: TimerHandle | null = null;
+  private readonly clock: Clock;
+  private readonly redial = new Map<Conn, Redial>();
   private readonly delFlush = (): void => {
     this.delTimer = null;
     this.flush();
@@ -159,14 +153,16 @@ export class ChannelClient {
         { option: '-C', value: opts.connections },
       );
     }
+    this.clock = opts.clock ?? SYSTEM_CLOCK;
     this.env = {
+      clock: this.clock,
       connectTimeoutMs: opts.connectTimeoutMs ?? 3000,
       secret: opts.secret ?? null,
       recordBytes: opts.recordBytes,
       onRecord,
       st: this.st,
       v1rec: Buffer.alloc(64),
-      lost: (c, sock, reason) => this.lost(c, sock, reason),
+      lost: (c, reason) => this.lost(c, reason),
     };
     this.maxQueued = opts.maxQueuedBytes ?? 4 << 20;
     this.autoFlush = opts.autoFlush ?? true;
@@ -174,9 +170,18 @@ export class ChannelClient {
     this.perServer = opts.servers.map((s) => {
       const list: Conn[] = [];
       for (let i = 0; i < opts.connections; i++) {
-        const c = newConn(s.host, s.port);
+        const c = new Conn(s.host, s.port, this.env);
         list.push(c);
         this.conns.push(c);
+        this.redial.set(c, {
+          backoffMs: BACKOFF_INITIAL_MS,
+          timer: null,
+          failures: 0,
+          unreported: 0,
+          lastReason: '',
+          loggedAt: -Infinity,
+          upLoggedAt: -Infinity,
+        });
       }
       return list;
     });
@@ -184,7 +189,7 @@ export class ChannelClient {
 
   /** Connects every connection and sends the hello; rejects with ERR_INTERCEPT_UNREACHABLE naming the first address that fails. */
   async connect(): Promise<void> {
-    const results = await Promise.allSettled(this.conns.map((c) => openConn(c, this.env)));
+    const results = await Promise.allSettled(this.conns.map((c) => c.open()));
     const bad = results.findIndex((r) => r.status === 'rejected');
     if (bad >= 0) {
       const c = this.conns[bad] as Conn;
@@ -199,54 +204,84 @@ export class ChannelClient {
     }
   }
 
-  /** A connection that was up failed: logs it, reconnects (-L) and tells onDown. */
-  private lost(c: Conn, sock: Socket, reason: string): void {
-    if (c.sock !== sock) return;
-    sock.destroy();
-    c.sock = null;
-    c.batchLen = 0;
-    c.hasAdd = false;
-    if (c.up) {
-      c.up = false;
-      this.st.connected--;
-      this.st.disconnects++;
-    }
+  /**
+   * A connection that was up failed (it is down already): reconnects (-L) and tells onDown. The
+   * first failure of a series is logged; further ones (the connection keeps failing, or came up
+   * and was lost within STABLE_MS) only in a summary line every SUMMARY_MS.
+   */
+  private lost(c: Conn, reason: string): void {
     if (this.closed) return;
+    const r = this.redial.get(c) as Redial;
+    const now = this.clock.now();
+    if (c.upSince >= 0 && now - c.upSince >= STABLE_MS) {
+      // it was healthy: a new series
+      r.failures = 0;
+      r.backoffMs = BACKOFF_INITIAL_MS;
+      r.upLoggedAt = -Infinity;
+    }
+    r.failures++;
     const willReconnect = this.opts.reconnect;
     const serverDown = !this.perServer.some((l) => l[0]?.server === c.server && l.some((x) => x.up));
-    this.log.warn(
-      `intercept ${c.server}: connection lost (${reason}); ${
-        willReconnect
-          ? `reconnecting in ${c.backoffMs} ms`
-          : 'not reconnecting: -L not given, replies from this intercept are no longer received'
-      }`,
-    );
-    if (willReconnect) this.schedule(c);
+    if (r.failures === 1 || !willReconnect) {
+      this.log.warn(
+        `intercept ${c.server}: connection lost (${reason}); ${
+          willReconnect
+            ? `reconnecting in ${r.backoffMs} ms`
+            : 'not reconnecting: -L not given, replies from this intercept are no longer received'
+        }`,
+      );
+      r.loggedAt = now;
+      r.unreported = 0;
+    } else this.failedAgain(c, r, `lost after connecting: ${reason}`);
+    if (willReconnect) this.schedule(c, r);
     this.onDown?.({ server: c.server, reason, willReconnect, serverDown });
   }
 
-  /** Reopens `c` after its backoff delay (doubling up to 5 s), again on failure until closed. */
-  private schedule(c: Conn): void {
-    if (c.timer) return;
-    const delay = c.backoffMs;
-    c.backoffMs = Math.min(5000, c.backoffMs * 2);
-    c.timer = setTimeout(() => {
-      c.timer = null;
-      if (this.closed) return;
-      openConn(c, this.env).then(
-        () => {
-          this.log.info(`intercept ${c.server}: reconnected`);
-          this.onReconnect?.(c.server);
-        },
-        () => {
-          if (!this.closed) {
-            c.sock = null;
-            this.schedule(c);
-          }
-        },
-      );
-    }, delay);
-    c.timer.unref?.();
+  /** One more failure in a series: counted, and summed up in one line every SUMMARY_MS. */
+  private failedAgain(c: Conn, r: Redial, reason: string): void {
+    r.unreported++;
+    r.lastReason = reason;
+    const now = this.clock.now();
+    if (now - r.loggedAt < SUMMARY_MS) return;
+    this.log.warn(
+      `intercept ${c.server}: still failing: ${r.unreported} more failures in the last ${Math.round((now - r.loggedAt) / 1000)} s (${r.failures} in a row; last: ${r.lastReason}); next attempt in ${r.backoffMs} ms`,
+    );
+    r.loggedAt = now;
+    r.unreported = 0;
+  }
+
+  /** Reopens `c` after its backoff delay (doubling up to BACKOFF_MAX_MS), again on failure until closed. */
+  private schedule(c: Conn, r: Redial): void {
+    if (r.timer !== null) return;
+    const delay = r.backoffMs;
+    r.backoffMs = Math.min(BACKOFF_MAX_MS, delay * 2);
+    r.timer = this.clock.setTimeout(
+      () => {
+        r.timer = null;
+        if (this.closed) return;
+        c.open().then(
+          () => {
+            // a connection that keeps failing comes up often: said once per summary period
+            const now = this.clock.now();
+            if (now - r.upLoggedAt >= SUMMARY_MS) {
+              this.log.info(
+                `intercept ${c.server}: reconnected${r.failures > 1 ? ` (after ${r.failures} failures in a row)` : ''}`,
+              );
+              r.upLoggedAt = now;
+            }
+            this.onReconnect?.(c.server);
+          },
+          (e: unknown) => {
+            if (this.closed) return;
+            r.failures++;
+            this.failedAgain(c, r, `reconnect failed: ${(e as Error).message}`);
+            this.schedule(c, r);
+          },
+        );
+      },
+      delay,
+      true,
+    );
   }
 
   /**
@@ -277,13 +312,11 @@ export class ChannelClient {
           break;
         }
       }
-      if (!c || !c.sock || c.sock.writableLength > this.maxQueued) {
+      if (!c || c.backlog > this.maxQueued) {
         this.st.dropped++;
         continue;
       }
-      if (c.batchLen + CLIENT_MSG_BYTES > c.batch.length) writeBatch(c, this.st);
-      c.batchLen = encodeClientMsg(c.batch, c.batchLen, type, cip, cport, tip, tport);
-      if ((type & 0xff) === MSG_CLIENT_ADD) c.hasAdd = true;
+      c.queue(type, cip, cport, tip, tport);
     }
     if (!this.flushScheduled && this.autoFlush) {
       this.flushScheduled = true;
@@ -296,7 +329,7 @@ export class ChannelClient {
    * current tick). Call it before sending a batch of SYNs so CLIENT_ADD leaves first.
    */
   flush(): void {
-    for (const c of this.conns) if (c.batchLen > 0) writeBatch(c, this.st);
+    for (const c of this.conns) if (c.pending) c.writeBatch();
   }
 
   /**
@@ -306,12 +339,10 @@ export class ChannelClient {
    */
   flushUrgent(): void {
     for (const c of this.conns) {
-      if (c.batchLen === 0) continue;
-      if (c.hasAdd) writeBatch(c, this.st);
-      else if (this.delTimer === null && !this.closed) {
-        this.delTimer = setTimeout(this.delFlush, this.delFlushMs);
-        this.delTimer.unref?.();
-      }
+      if (!c.pending) continue;
+      if (c.urgent) c.writeBatch();
+      else if (this.delTimer === null && !this.closed)
+        this.delTimer = this.clock.setTimeout(this.delFlush, this.delFlushMs, true);
     }
   }
 
@@ -331,34 +362,13 @@ export class ChannelClient {
     this.flush();
     this.closed = true;
     if (this.delTimer !== null) {
-      clearTimeout(this.delTimer);
+      this.clock.clearTimeout(this.delTimer);
       this.delTimer = null;
     }
-    await Promise.all(
-      this.conns.map(
-        (c) =>
-          new Promise<void>((resolve) => {
-            if (c.timer) {
-              clearTimeout(c.timer);
-              c.timer = null;
-            }
-            const s = c.sock;
-            if (c.up) {
-              c.up = false;
-              this.st.connected--;
-            }
-            c.sock = null;
-            if (!s || s.destroyed) {
-              resolve();
-              return;
-            }
-            s.once('close', () => resolve());
-            s.end();
-            setTimeout(() => {
-              s.destroy();
-            }, 500).unref();
-          }),
-      ),
-    );
+    for (const r of this.redial.values()) {
+      if (r.timer !== null) this.clock.clearTimeout(r.timer);
+      r.timer = null;
+    }
+    await Promise.all(this.conns.map((c) => c.close()));
   }
 }

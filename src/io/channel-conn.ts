@@ -17,55 +17,17 @@ import {
   v2TailLength,
   v2ToV1,
 } from '../channel/v2';
-import { encodeHello } from '../channel/client-msg';
+import { encodeClientMsg, encodeHello } from '../channel/client-msg';
 import { FrameDecoder } from '../channel/frame';
-import { CLIENT_MSG_BYTES, RECORD_PAYLOAD_BYTES, type RecordBytes } from '../channel/constants';
+import { CLIENT_MSG_BYTES, MSG_CLIENT_ADD, RECORD_PAYLOAD_BYTES, type RecordBytes } from '../channel/constants';
 import { normaliseRecordIp, recordPayloadLen, recordPayloadOff } from '../channel/record';
 import { newReplyPayload, type RecordHandler } from '../channel/payload';
-import type { ChannelClientStats } from './channel-client';
+import type { ChannelClientStats, Clock } from './types';
 
 /** Size of each connection's reused read buffer, bytes. */
 const READ_BUFFER_BYTES = 64 << 10;
 /** Fed to the v2 handshake to go on with bytes it already holds. */
 const EMPTY = Buffer.alloc(0);
-
-/** One connection to an intercept and its batch of queued messages. */
-export interface Conn {
-  /** "host:port" of the intercept. */
-  server: string;
-  host: string;
-  port: number;
-  sock: net.Socket | null;
-  up: boolean;
-  /** Delay before the next reconnect attempt, ms. */
-  backoffMs: number;
-  /** The pending reconnect attempt. */
-  timer: NodeJS.Timeout | null;
-  /** Has been up once (a later open is a reconnection). */
-  wasUp: boolean;
-  /** Messages of this event-loop turn, written in one go by flush(). */
-  batch: Buffer;
-  batchLen: number;
-  /** The batch holds a CLIENT_ADD (flushUrgent writes it now). */
-  hasAdd: boolean;
-}
-
-/** A new, not yet opened connection to host:port. */
-export function newConn(host: string, port: number): Conn {
-  return {
-    server: `${host}:${port}`,
-    host,
-    port,
-    sock: null,
-    up: false,
-    backoffMs: 100,
-    timer: null,
-    wasUp: false,
-    batch: Buffer.alloc(CLIENT_MSG_BYTES * 64),
-    batchLen: 0,
-    hasAdd: false,
-  };
-}
 
 /** What the connections of a ChannelClient share: settings, the record callback, counters. */
 export interface ConnEnv {
@@ -81,18 +43,146 @@ export interface ConnEnv {
   readonly st: ChannelClientStats;
   /** Scratch for a v2 record translated to the 1.x layout. */
   readonly v1rec: Buffer;
-  /** An opened connection failed or was closed (not called for a failed open: the promise rejects). */
-  lost(c: Conn, sock: net.Socket, reason: string): void;
+  /** The runner's clock: `now` (when a connection came up) and the connect timeout. */
+  readonly clock: Clock;
+  /**
+   * An opened connection failed or was closed; it is down already (socket destroyed, batch
+   * emptied, counters updated). Not called for a failed open: the promise rejects.
+   */
+  lost(c: Conn, reason: string): void;
 }
 
-/** Connects `c` and sends the hello (and runs the v2 handshake); resolves once it is up. */
-export function openConn(c: Conn, env: ConnEnv): Promise<void> {
-  return new Promise((resolve, reject) => {
+/**
+ * One connection to an intercept and its batch of queued messages. It alone changes its state
+ * (socket, up, batch); ChannelClient picks connections, decides on reconnects and logs.
+ */
+export class Conn {
+  /** "host:port" of the intercept. */
+  readonly server: string;
+  private sock: net.Socket | null = null;
+  private isUp = false;
+  /** Has been up once (a later open is a reconnection). */
+  private wasUp = false;
+  /** When it last came up (the clock's ms), -1 before. */
+  private upAt = -1;
+  /** Messages of this event-loop turn, written in one go by writeBatch(). */
+  private readonly batch = Buffer.alloc(CLIENT_MSG_BYTES * 64);
+  private batchLen = 0;
+  /** The batch holds a CLIENT_ADD (flushUrgent writes it now). */
+  private hasAdd = false;
+
+  constructor(
+    readonly host: string,
+    readonly port: number,
+    private readonly env: ConnEnv,
+  ) {
+    this.server = `${host}:${port}`;
+  }
+
+  /** Up: opened (hello and handshake done) and not lost since. */
+  get up(): boolean {
+    return this.isUp;
+  }
+
+  /** When it last came up (the clock's ms), -1 if never. */
+  get upSince(): number {
+    return this.upAt;
+  }
+
+  /** Bytes the socket holds unwritten (Infinity when there is no socket). */
+  get backlog(): number {
+    return this.sock === null ? Infinity : this.sock.writableLength;
+  }
+
+  /** Messages are queued. */
+  get pending(): boolean {
+    return this.batchLen > 0;
+  }
+
+  /** The queued messages include a CLIENT_ADD. */
+  get urgent(): boolean {
+    return this.hasAdd;
+  }
+
+  /** Appends one message to the batch (writing the batch first when it is full). */
+  queue(type: number, cip: number, cport: number, tip: number, tport: number): void {
+    if (this.batchLen + CLIENT_MSG_BYTES > this.batch.length) this.writeBatch();
+    this.batchLen = encodeClientMsg(this.batch, this.batchLen, type, cip, cport, tip, tport);
+    if ((type & 0xff) === MSG_CLIENT_ADD) this.hasAdd = true;
+  }
+
+  /** Writes the batch in one write (counted as dropped when not up) and empties it. */
+  writeBatch(): void {
+    const st = this.env.st;
+    const sock = this.sock;
+    const len = this.batchLen;
+    this.batchLen = 0;
+    this.hasAdd = false;
+    if (!sock || !this.isUp) {
+      st.dropped += len / CLIENT_MSG_BYTES;
+      return;
+    }
+    const out = Buffer.allocUnsafe(len);
+    this.batch.copy(out, 0, 0, len);
+    st.bytesSent += len;
+    if (!sock.write(out)) st.backpressured++;
+  }
+
+  /** The open socket `sock` failed: down, then the client is told (once per socket). */
+  private fail(sock: net.Socket, reason: string): void {
+    if (this.sock !== sock) return;
+    this.down();
+    this.env.lost(this, reason);
+  }
+
+  /** Destroys the socket, empties the batch, marks it down (counted when it was up). */
+  private down(): void {
+    this.sock?.destroy();
+    this.sock = null;
+    this.batchLen = 0;
+    this.hasAdd = false;
+    if (this.isUp) {
+      this.isUp = false;
+      this.env.st.connected--;
+      this.env.st.disconnects++;
+    }
+  }
+
+  /** Ends the connection gracefully (queued messages must be written before); resolves once closed. */
+  close(): Promise<void> {
+    const s = this.sock;
+    if (this.isUp) {
+      this.isUp = false;
+      this.env.st.connected--;
+    }
+    this.sock = null;
+    this.batchLen = 0;
+    this.hasAdd = false;
+    if (!s || s.destroyed) return Promise.resolve();
+    return new Promise((resolve) => {
+      s.once('close', () => resolve());
+      s.end();
+      setTimeout(() => s.destroy(), 500).unref();
+    });
+  }
+
+  /** Connects and sends the hello (and runs the v2 handshake); resolves once it is up. */
+  open(): Promise<void> {
+    const env = this.env;
+    return new Promise((resolve, reject) =>
+      this.connect(env, resolve, (e) => {
+        this.sock = null; // the failed attempt's socket is destroyed
+        reject(e);
+      }),
+    );
+  }
+
+  private connect(env: ConnEnv, resolve: () => void, reject: (e: Error) => void): void {
     // Reads land in one reused buffer per connection (onread): no Buffer, stream push and
     // 'data' event per read. FrameDecoder copies split records, so reusing it is safe.
     const sock = net.connect({
-      host: c.host,
-      port: c.port,
+      host: this.host,
+      port: this.port,
       noDelay: true,
       onread: {
         buffer: Buffer.allocUnsafe(READ_BUFFER_BYTES),
@@ -102,13 +192,14 @@ export function openConn(c: Conn, env: ConnEnv): Promise<void> {
         },
       },
     });
-    c.sock = sock;
+    this.sock = sock;
     const st = env.st;
+    const server = this.server;
     let settled = false;
     let opened = false;
     /** The v2 challenge came and tcpcopy answered it (for the timeout's message). */
     let challenged = false;
-    const to = setTimeout(() => {
+    const to = env.clock.setTimeout(() => {
       if (settled) return;
       if (auth !== null) {
         fail(
@@ -129,20 +220,20 @@ export function openConn(c: Conn, env: ConnEnv): Promise<void> {
     const ready = (): void => {
       settled = true;
       opened = true;
-      clearTimeout(to);
-      c.up = true;
-      c.backoffMs = 100;
-      if (c.wasUp) st.reconnects++;
-      c.wasUp = true;
+      env.clock.clearTimeout(to);
+      this.isUp = true;
+      this.upAt = env.clock.now();
+      if (this.wasUp) st.reconnects++;
+      this.wasUp = true;
       st.connected++;
       resolve();
     };
     const fail = (msg: string): void => {
       if (settled) return;
       settled = true;
-      clearTimeout(to);
+      env.clock.clearTimeout(to);
       sock.destroy();
-      reject(new TcpcopyError('ERR_CHANNEL_AUTH', `-s ${c.server}: ${msg}`, { server: c.server }));
+      reject(new TcpcopyError('ERR_CHANNEL_AUTH', `-s ${server}: ${msg}`, { server }));
     };
     // Runs the handshake on `chunk` as far as it goes: one read can hold the challenge and
     // intercept's result together (the result is then parsed at once, not left to the timeout).
@@ -192,17 +283,17 @@ export function openConn(c: Conn, env: ConnEnv): Promise<void> {
       st.recordsReceived += dec.records - r0;
       if (v !== 'ok') {
         st.protocolErrors++;
-        env.lost(c, sock, `protocol error: frame count ${dec.badCount} > ${dec.maxRecords}`);
+        this.fail(sock, `protocol error: frame count ${dec.badCount} > ${dec.maxRecords}`);
       }
     };
     sock.on('error', (err) => {
       if (!settled) {
         settled = true;
-        clearTimeout(to);
+        env.clock.clearTimeout(to);
         reject(err);
         return;
       }
-      if (opened) env.lost(c, sock, err.message);
+      if (opened) this.fail(sock, err.message);
     });
     sock.on('close', () => {
       if (!settled && auth !== null) {
@@ -213,20 +304,19 @@ export function openConn(c: Conn, env: ConnEnv): Promise<void> {
       }
       if (!settled) {
         settled = true;
-        clearTimeout(to);
+        env.clock.clearTimeout(to);
         reject(new Error('closed'));
         return;
       }
       if (opened)
-        env.lost(
-          c,
+        this.fail(
           sock,
           sock.bytesRead === 0
             ? 'closed by intercept before sending anything (does it require --secret-file?)'
             : 'closed by intercept',
         );
     });
-  });
+  }
 }
 
 /**
@@ -280,20 +370,4 @@ function v2Decoder(env: ConnEnv): FrameDecoder {
     },
     v2TailLength,
   );
-}
-
-/** Writes the connection's batch in one write (counted as dropped when it is not up) and empties it. */
-export function writeBatch(c: Conn, st: ChannelClientStats): void {
-  const sock = c.sock;
-  const len = c.batchLen;
-  c.batchLen = 0;
-  c.hasAdd = false;
-  if (!sock || !c.up) {
-    st.dropped += len / CLIENT_MSG_BYTES;
-    return;
-  }
-  const out = Buffer.allocUnsafe(len);
-  c.batch.copy(out, 0, 0, len);
-  st.bytesSent += len;
-  if (!sock.write(out)) st.backpressured++;
 }

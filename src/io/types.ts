@@ -58,3 +58,93 @@ export interface PacketSender {
   stats(): SenderStats;
   close(): void;
 }
+
+/** A timer armed on a {@link Clock}: opaque, only for clearTimeout. */
+export type TimerHandle = object;
+
+/**
+ * The runner's time: "now" and the timers that run on it. The real one reads the wall clock
+ * and uses Node's timers (SYSTEM_CLOCK, src/run/live-input.ts); tests use a manual clock that
+ * only moves when told, so a whole replay runs deterministically without waiting.
+ */
+export interface Clock {
+  /** Milliseconds (fractional) since the Unix epoch: the engine's `now`. */
+  now(): number;
+  /** Calls `fn` once, `ms` from now; `unref` (default false) lets the process exit meanwhile. */
+  setTimeout(fn: () => void, ms: number, unref?: boolean): TimerHandle;
+  /** Cancels a timer of this clock (no-op when it fired already). */
+  clearTimeout(h: TimerHandle): void;
+  /** Calls `fn` after the I/O of this event-loop turn (setImmediate). */
+  setImmediate(fn: () => void): void;
+}
+
+/** Reported through `onDown` when a channel connection is lost. */
+export interface ChannelDownEvent {
+  /** "host:port" of the intercept. */
+  server: string;
+  /** Why (socket error text, 'closed by intercept', 'protocol error: ...'). */
+  reason: string;
+  /** True when a reconnect is scheduled (`reconnect` option). */
+  willReconnect: boolean;
+  /** True when no connection to that intercept is up any more. */
+  serverDown: boolean;
+}
+
+/**
+ * tcpcopy's channel to intercept as the runner uses it (ChannelClient, or a simulated
+ * intercept in tests): route registrations out, reply records in (through the callback the
+ * channel was built with).
+ */
+export interface ReplyChannel {
+  /** Called when a connection is lost. */
+  onDown: ((ev: ChannelDownEvent) => void) | undefined;
+  /** Called after a lost connection is back ("host:port"): register live sessions again. */
+  onReconnect: ((server: string) => void) | undefined;
+  /** Opens the channel; rejects with a TcpcopyError when an intercept cannot be reached. */
+  connect(): Promise<void>;
+  /** Queues CLIENT_ADD (the route for replies to the client address). */
+  addClient(clientIp: number, clientPort: number, targetIp: number, targetPort: number): void;
+  /** Queues CLIENT_DEL. */
+  delClient(clientIp: number, clientPort: number, targetIp: number, targetPort: number): void;
+  /** Writes every queued message now. */
+  flush(): void;
+  /** Writes now the batches that hold a CLIENT_ADD; removals may wait a little (coalesced). */
+  flushUrgent(): void;
+  /** True when at least one connection to every intercept is up. */
+  readonly up: boolean;
+  /** A snapshot of the counters (for the report). */
+  stats(): ChannelClientStats;
+  /** Flushes and closes; cancels reconnects. */
+  close(): Promise<void>;
+}
+
+/** Counters of a ChannelClient (a simulated channel keeps the same). */
+export interface ChannelClientStats {
+  /** Connections currently up. */
+  connected: number;
+  /** Successful reconnections after a loss. */
+  reconnects: number;
+  recordsReceived: number;
+  framesReceived: number;
+  /** Frames with a record count above the limit (the connection is closed). */
+  protocolErrors: number;
+  /** Bytes handed to the sockets (hello + messages). */
+  bytesSent: number;
+  /** Writes that found the socket buffer full (kept queued). */
+  backpressured: number;
+  /** Connections lost after being up. */
+  disconnects: number;
+  /** Messages dropped: no connection up to that intercept, or queue over maxQueuedBytes. */
+  dropped: number;
+  /** Channel v2 records of IPv6 replies (skipped: the engine is IPv4-only) or of an unknown version. */
+  recordsSkipped: number;
+}
+
+/** Where the runner writes text (the report on stdout, the status line on stderr). */
+export interface TextOut {
+  write(s: string): unknown;
+  /** Terminal width, when a terminal. */
+  columns?: number | undefined;
+  /** True when a terminal (the status line is drawn only there by default). */
+  isTTY?: boolean | undefined;
+}

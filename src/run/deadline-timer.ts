@@ -1,3 +1,5 @@
+import type { Clock, TimerHandle } from '../io/types';
+
 /**
  * One Node timer kept at the engine's next deadline. It moves earlier at once, later only when
  * the deadline moved by more than `slackMs` (a delayed ACK that a request carried, an RTO that
@@ -6,7 +8,7 @@
  * requests/s before it followed the deadline).
  */
 export class DeadlineTimer {
-  private timer: NodeJS.Timeout | null = null;
+  private timer: TimerHandle | null = null;
   private at = Infinity;
   private readonly fire = (): void => {
     this.timer = null;
@@ -16,12 +18,12 @@ export class DeadlineTimer {
 
   /**
    * @param onFire called when the deadline is reached (it usually polls the engine and re-arms)
-   * @param clock the engine's clock, ms
+   * @param clock the runner's clock (now and timers)
    * @param slackMs how much later the deadline may be than the armed timer before it is moved
    */
   constructor(
     private readonly onFire: () => void,
-    private readonly clock: () => number,
+    private readonly clock: Clock,
     private readonly slackMs = 2,
   ) {}
 
@@ -32,14 +34,14 @@ export class DeadlineTimer {
       return;
     }
     if (this.timer !== null && at >= this.at && at - this.at < this.slackMs) return;
-    if (this.timer !== null) clearTimeout(this.timer);
+    if (this.timer !== null) this.clock.clearTimeout(this.timer);
     this.at = at;
-    this.timer = setTimeout(this.fire, Math.max(0, at - this.clock()));
+    this.timer = this.clock.setTimeout(this.fire, Math.max(0, at - this.clock.now()));
   }
 
   /** Stops the timer. */
   cancel(): void {
-    if (this.timer !== null) clearTimeout(this.timer);
+    if (this.timer !== null) this.clock.clearTimeout(this.timer);
     this.timer = null;
     this.at = Infinity;
   }

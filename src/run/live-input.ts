@@ -1,13 +1,7 @@
-import { performance } from 'node:perf_hooks';
 import { ipToString } from '../core/wire/segment';
 import { TCPCOPY_DEFAULTS, type TcpcopyConfig } from '../config/tcpcopy-config';
 
-/** The runner's clock and the live-capture settings derived from the configuration. */
-
-/** Wall-clock milliseconds (fractional); the one clock the runner gives the engine. */
-export function clock(): number {
-  return performance.timeOrigin + performance.now();
-}
+/** The live-capture settings derived from the configuration. */
 
 /** The BPF filter live capture uses when -F is not given: client->server packets of the transfers. */
 export function transferFilter(cfg: TcpcopyConfig): string {

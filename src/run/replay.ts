@@ -1,21 +1,16 @@
-import * as fs from 'node:fs';
 import { ReplayEngine } from '../core/engine';
 import { EXIT, type ExitCode } from '../core/errors';
 import { engineConfig } from '../core/engine-config';
 import { decodeFrame, type DecodeStatus, parseIpv4Tcp } from '../core/wire/decode';
 import { newSegment } from '../core/wire/segment';
-import { ChannelClient } from '../io/channel-client';
-import { readSecret } from '../channel/secret';
-import { FrameSender, parseMac } from '../io/frame-sender';
-import { RawSender } from '../io/raw-sender';
-import { RingCapture } from '../io/ring-capture';
-import type { PacketReceiver, PacketSender } from '../io/types';
+import type { Clock, PacketReceiver, PacketSender, PacketSource, ReplyChannel, TimerHandle } from '../io/types';
 import type { Logger } from '../io/logger';
 import type { TcpcopyConfig } from '../config/tcpcopy-config';
 import { type InputSpec, resolveInput } from './input';
 import { DeadlineTimer } from './deadline-timer';
-import { clock, liveRingGeometry, transferFilter } from './live-input';
-import { OfflineFeed, type OfflineFrameSink } from './offline-feed';
+import { transferFilter } from './live-input';
+import type { OfflineFrameSink } from './offline-feed';
+import { type FrameFeed, type ReplayIo, systemReplayIo } from './replay-io';
 import { formatReport, lagSummary, type ReplayReport, requestAccounting } from './report';
 import { LiveStatus } from './live-status';
 import { tcpcopyMetrics } from './metrics';
@@ -28,35 +23,33 @@ const LONG_GAPS_LOGGED = 5;
 
 /**
  * Wires one replay: capture (file or live) -> decode -> engine -> raw send, and intercept's
- * reply records -> engine. Owns the timers, the status line and the final report.
+ * reply records -> engine. Owns the timers, the status line and the final report. Every edge
+ * (clock and timers, capture, sender, channel, output, report file) comes from a ReplayIo:
+ * the real ones by default, a manual clock and a simulated network in tests.
  */
 export class Replay implements OfflineFrameSink, PacketReceiver {
   readonly engine: ReplayEngine;
   private readonly seg = newSegment();
   private readonly replySeg = newSegment();
   private sender: PacketSender | null = null;
-  private channel: ChannelClient | null = null;
-  private feed: OfflineFeed | null = null;
-  private captures: RingCapture[] = [];
+  private channel: ReplyChannel | null = null;
+  private feed: FrameFeed | null = null;
+  private captures: PacketSource[] = [];
+  private readonly clock: Clock;
   private readonly decode: Record<string, number> = {};
   private notForTransfers = 0;
   private unknownLinks = new Set<number>();
-  private readonly deadline = new DeadlineTimer(() => {
-    this.engine.poll(clock());
-    this.flushAll();
-    this.arm();
-  }, clock);
+  private readonly deadline: DeadlineTimer;
   private flushQueued = false;
   private stopping = false;
   private stopReason = '';
   private resolveDone: (() => void) | null = null;
-  private readonly startedAt = clock();
-  private statusTimer: NodeJS.Timeout | null = null;
-  private memoryTimer: NodeJS.Timeout | null = null;
+  private readonly startedAt: number;
+  private statusTimer: TimerHandle | null = null;
+  private memoryTimer: TimerHandle | null = null;
+  private endTimer: TimerHandle | null = null;
   private exitCode: ExitCode = EXIT.OK;
-  /** -o: next-hop MAC (6 bytes, parsed once) by target address, from the transfers' `@mac`. */
-  private readonly macByTarget = new Map<number, Buffer>();
-  private downTimer: NodeJS.Timeout | null = null;
+  private downTimer: TimerHandle | null = null;
 
   /** Status line / plain status lines (see live-status.ts); wraps the logger. */
   private readonly live: LiveStatus;
@@ -65,15 +58,29 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
   private readonly input: InputSpec;
   private metrics: MetricsServer | null = null;
 
+  /**
+   * @param cfg the validated configuration
+   * @param log the logger (wrapped so log lines never garble the status line)
+   * @param io the edges; default the real ones (root needed for raw send and live capture)
+   */
   constructor(
     private readonly cfg: TcpcopyConfig,
     log: Logger,
+    private readonly io: ReplayIo = systemReplayIo(cfg),
   ) {
     this.input = resolveInput(cfg);
+    const clock = io.clock;
+    this.clock = clock;
+    this.startedAt = clock.now();
+    this.deadline = new DeadlineTimer(() => {
+      this.engine.poll(clock.now());
+      this.flushAll();
+      this.arm();
+    }, clock);
     this.live = new LiveStatus({
       style: cfg.statusStyle,
       intervalMs: cfg.statusIntervalMs,
-      stream: process.stderr,
+      stream: io.stderr,
       log,
       startedAt: this.startedAt,
     });
@@ -84,10 +91,6 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
       targetIp: t.targetIp,
       targetPort: t.targetPort,
     }));
-    for (const t of cfg.transfers) {
-      const mac = t.targetMac !== null ? parseMac(t.targetMac) : null;
-      if (mac !== null) this.macByTarget.set(t.targetIp, mac);
-    }
     this.engine = new ReplayEngine(
       engineConfig(transfers, {
         clientIps: cfg.clientIps,
@@ -106,65 +109,44 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
         delayedAckMs: cfg.delayedAckMs,
       }),
       {
-        packet: (buf, off, len) => this.sendPacket(buf, off, len),
+        packet: (buf, off, len) => this.sender?.send(buf, off, len),
         clientAdded: (ip, port, tip, tport) => this.channel?.addClient(ip, port, tip, tport),
         clientRemoved: (ip, port, tip, tport) => this.channel?.delClient(ip, port, tip, tport),
       },
     );
   }
 
-  private sendPacket(buf: Buffer, off: number, len: number): void {
-    const s = this.sender;
-    if (s === null) return;
-    if (s instanceof FrameSender) {
-      const mac = this.macByTarget.get(buf.readUInt32BE(off + 16));
-      if (mac !== undefined) s.sendTo(mac, buf, off, len);
-      return;
-    }
-    s.send(buf, off, len);
-  }
-
-  /**
-   * -o: the Ethernet sender. Frames go to the `@mac` of the packet's target (sendPacket); the
-   * source MAC is the online side's `@mac` of the first transfer that gives one (as the
-   * original writes it), else the device's own address.
-   */
-  private frameSender(device: string): FrameSender {
-    const first = this.cfg.transfers.find((t) => t.targetMac !== null);
-    const src = this.cfg.transfers.find((t) => t.onlineMac !== null)?.onlineMac;
-    return new FrameSender({
-      device,
-      dstMac: first?.targetMac ?? '00:00:00:00:00:00',
-      ...(src !== undefined && src !== null ? { srcMac: src } : {}),
-    });
+  /** Calls `fn` every `ms` on the runner's clock until the handle in `slot` is cleared. */
+  private every(ms: number, fn: () => void, set: (h: TimerHandle | null) => void): void {
+    const tick = (): void => {
+      set(this.clock.setTimeout(tick, ms));
+      fn();
+    };
+    set(this.clock.setTimeout(tick, ms));
   }
 
   /** Runs the replay to its end (offline: file replayed and drained; live: until stop()). Returns the exit code. */
   async run(): Promise<number> {
     const cfg = this.cfg;
-    this.sender = cfg.sendDevice !== null ? this.frameSender(cfg.sendDevice) : new RawSender();
-    this.channel = new ChannelClient(
-      {
-        servers: cfg.intercepts,
-        connections: cfg.connections,
-        reconnect: true,
-        recordBytes: 64,
-        autoFlush: false,
-        ...(cfg.secretFile !== null ? { secret: readSecret(cfg.secretFile) } : {}),
-      },
-      (buf, off, len) => this.onRecord(buf, off, len),
-      { warn: (m) => this.log.warn(m), info: (m) => this.log.info(m) },
-    );
+    const io = this.io;
+    // a report that cannot be written fails now, not after the whole replay
+    if (cfg.reportFile !== null) io.checkReportFile(cfg.reportFile);
+    this.sender = io.sender();
+    this.channel = io.channel((buf, off, len) => this.onRecord(buf, off, len), {
+      warn: (m) => this.log.warn(m),
+      info: (m) => this.log.info(m),
+    });
     // A lost intercept is counted, logged and reconnected (with backoff). Without -L tcpcopy
     // gives up when it stays down for DOWN_GRACE_MS; with -L it keeps replaying meanwhile.
     this.channel.onDown = (ev) => {
       if (ev.serverDown) this.engine.setChannelUp(false);
-      if (!ev.serverDown || this.stopping || cfg.reconnect) return;
+      if (!ev.serverDown || this.stopping || cfg.reconnect || this.downTimer !== null) return;
+      // once per outage (a server that accepts and fails again reports many losses meanwhile)
       this.log.warn(
         `intercept ${ev.server} is down (${ev.reason}); reconnecting, giving up in ${DOWN_GRACE_MS / 1000} s (-L keeps running)`,
       );
       if (this.downTimer === null) {
-        this.downTimer = setTimeout(() => {
+        this.downTimer = this.clock.setTimeout(() => {
           this.downTimer = null;
           if (this.channel !== null && !this.channel.up && !this.stopping) {
             this.exitCode = EXIT.FAILURE;
@@ -184,10 +166,19 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
     await this.channel.connect();
     this.log.info(`connected to intercept ${cfg.intercepts.map((s) => `${s.host}:${s.port}`).join(', ')}`);
     const done = new Promise<void>((resolve) => (this.resolveDone = resolve));
-    // the status timer also enforces -m, so it runs (every second) even without status output
-    if (this.live.periodMs > 0) this.statusTimer = setInterval(() => this.status(), this.live.periodMs);
+    if (this.live.periodMs > 0)
+      this.every(
+        this.live.periodMs,
+        () => this.status(),
+        (h) => (this.statusTimer = h),
+      );
     // -m is checked every second, whatever the status period
-    if (cfg.memoryMB > 0) this.memoryTimer = setInterval(() => this.checkMemory(), 1000);
+    if (cfg.memoryMB > 0)
+      this.every(
+        1000,
+        () => this.checkMemory(),
+        (h) => (this.memoryTimer = h),
+      );
     if (cfg.metrics !== null) {
       this.metrics = await startMetricsServer(cfg.metrics, () =>
         tcpcopyMetrics(this.report(), this.channel?.up ?? false),
@@ -196,7 +187,7 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
     }
     const input = this.input;
     if (input.kind === 'offline') {
-      this.feed = new OfflineFeed({
+      this.feed = io.feed({
         file: input.file,
         accelerate: cfg.accelerate,
         idleGapMs: cfg.idleGapMs,
@@ -204,22 +195,13 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
         maxGapMs: cfg.maxGapMs,
         onLongGap: (gapMs, frame) => this.longGap(gapMs, frame),
       });
-      await this.feed.open(clock());
+      await this.feed.open(this.clock.now());
       this.log.info(`replaying ${input.file} (-a ${cfg.accelerate}, -T ${cfg.repeats})`);
       void this.pumpOffline();
     } else {
       const devices = input.devices.length > 0 ? input.devices : ['any'];
       const filter = cfg.filter ?? transferFilter(cfg);
-      for (const device of devices) {
-        const cap = new RingCapture({
-          device,
-          filter,
-          snaplen: cfg.snaplen,
-          bufferMB: cfg.bufferMB,
-          direction: 'in',
-          timestamps: false,
-          ...liveRingGeometry(cfg.snaplen, cfg.captureDelayMs),
-        });
+      for (const cap of io.captures(devices, filter)) {
         await cap.start(this);
         this.captures.push(cap);
       }
@@ -243,7 +225,7 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
 
   /** Live capture: one frame. */
   packet(linkType: number, buf: Buffer, off: number, capLen: number): void {
-    this.ingest(linkType, buf, off, capLen, 0, clock());
+    this.ingest(linkType, buf, off, capLen, 0, this.clock.now());
   }
 
   /**
@@ -257,7 +239,7 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
 
   /** Offline feed: one frame due now. */
   frame(linkType: number, buf: Buffer, off: number, len: number, _origLen: number, rep: number): void {
-    this.ingest(linkType, buf, off, len, rep, clock());
+    this.ingest(linkType, buf, off, len, rep, this.clock.now());
   }
 
   private ingest(linkType: number, buf: Buffer, off: number, capLen: number, rep: number, now: number): void {
@@ -279,16 +261,16 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
     const feed = this.feed;
     if (feed === null || this.stopping) return;
     try {
-      const nextAt = await feed.pump(this, clock(), 2048);
+      const nextAt = await feed.pump(this, this.clock.now(), 2048);
       this.flushAll();
       this.arm(); // the engine's timers (SYN retries...) must run even when no reply ever comes
       if (nextAt === Infinity) {
         this.onInputEnd();
         return;
       }
-      const wait = nextAt - clock();
-      if (wait <= 0) setImmediate(() => void this.pumpOffline());
-      else setTimeout(() => void this.pumpOffline(), Math.min(wait, 1000));
+      const wait = nextAt - this.clock.now();
+      if (wait <= 0) this.clock.setImmediate(() => void this.pumpOffline());
+      else this.clock.setTimeout(() => void this.pumpOffline(), Math.min(wait, 1000));
     } catch (e) {
       this.exitCode = EXIT.FAILURE;
       this.log.error((e as Error).message);
@@ -297,7 +279,7 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
   }
 
   private onInputEnd(): void {
-    const feed = this.feed as OfflineFeed;
+    const feed = this.feed as FrameFeed;
     if (feed.fatal !== null) {
       this.log.error(feed.fatal);
       this.exitCode = EXIT.FAILURE; // the file was not read to its end (doc/errors.md)
@@ -308,19 +290,20 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
       );
     this.log.info(`end of ${feed.frames} frames; waiting for ${this.engine.busySessions()} sessions to finish`);
     let lastProgress = this.progressMark();
-    let lastChange = clock();
-    const check = setInterval(() => {
+    let lastChange = this.clock.now();
+    const check = (): void => {
+      this.endTimer = null;
       const busy = this.engine.busySessions();
       const mark = this.progressMark();
       if (mark !== lastProgress) {
         lastProgress = mark;
-        lastChange = clock();
+        lastChange = this.clock.now();
       }
-      if (busy === 0 || clock() - lastChange > 10_000) {
-        clearInterval(check);
+      if (busy === 0 || this.clock.now() - lastChange > 10_000)
         this.stop(busy === 0 ? 'capture replayed' : `capture replayed; ${busy} sessions made no progress for 10 s`);
-      }
-    }, 50);
+      else this.endTimer = this.clock.setTimeout(check, 50);
+    };
+    this.endTimer = this.clock.setTimeout(check, 50);
   }
 
   private progressMark(): string {
@@ -336,7 +319,7 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
       this.engine.stats.repliesMalformed++;
       return;
     }
-    this.engine.onReply(seg, clock());
+    this.engine.onReply(seg, this.clock.now());
     this.queueFlush();
   }
 
@@ -344,7 +327,7 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
   private queueFlush(): void {
     if (this.flushQueued) return;
     this.flushQueued = true;
-    setImmediate(this.flushTurn);
+    this.clock.setImmediate(this.flushTurn);
   }
 
   private readonly flushTurn = (): void => {
@@ -369,8 +352,8 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
   }
 
   private status(): void {
-    const rss = process.memoryUsage.rss() / 1048576;
-    const now = clock();
+    const rss = this.io.rssMB();
+    const now = this.clock.now();
     const gapWait = this.feed?.waitingMs(now) ?? 0;
     this.live.tick(this.engine.stats, now, this.feed?.progress() ?? null, this.channel?.up ?? false, rss, gapWait);
   }
@@ -387,7 +370,7 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
   }
 
   private checkMemory(): void {
-    const rss = process.memoryUsage.rss() / 1048576;
+    const rss = this.io.rssMB();
     if (rss > this.cfg.memoryMB) {
       this.exitCode = EXIT.MEMORY;
       this.stop(`memory cap -m ${this.cfg.memoryMB} MiB exceeded (resident ${rss.toFixed(0)} MiB)`);
@@ -396,33 +379,36 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
 
   private async shutdown(): Promise<void> {
     this.deadline.cancel();
-    if (this.downTimer !== null) clearTimeout(this.downTimer);
-    if (this.statusTimer !== null) clearInterval(this.statusTimer);
-    if (this.memoryTimer !== null) clearInterval(this.memoryTimer);
+    for (const t of [this.downTimer, this.statusTimer, this.memoryTimer, this.endTimer])
+      if (t !== null) this.clock.clearTimeout(t);
+    this.downTimer = this.statusTimer = this.memoryTimer = this.endTimer = null;
     for (const c of this.captures) await c.stop();
-    this.engine.finish(clock());
+    this.engine.finish(this.clock.now());
     this.flushAll();
     await this.feed?.close();
     const report = this.report();
     this.live.done();
-    process.stdout.write(formatReport(report) + '\n');
+    this.io.stdout.write(formatReport(report) + '\n');
     await this.metrics?.close();
-    if (this.cfg.reportFile !== null)
-      fs.writeFileSync(
-        this.cfg.reportFile,
-        JSON.stringify(
-          {
-            ...report,
-            stopReason: this.stopReason,
-            accounting: requestAccounting(report.engine, report.requestsInFlight),
-          },
-          null,
-          2,
-        ) + '\n',
-      );
+    if (this.cfg.reportFile !== null) this.writeJsonReport(this.cfg.reportFile, report);
     await this.channel?.close();
     this.sender?.close();
     this.resolveDone?.();
+  }
+
+  /** --report json:FILE at the end: a failure is logged (the text report is out already) and makes the exit code 1. */
+  private writeJsonReport(file: string, report: ReplayReport): void {
+    const json = {
+      ...report,
+      stopReason: this.stopReason,
+      accounting: requestAccounting(report.engine, report.requestsInFlight),
+    };
+    try {
+      this.io.writeReportFile(file, JSON.stringify(json, null, 2) + '\n');
+    } catch (e) {
+      this.log.error((e as Error).message);
+      if (this.exitCode === EXIT.OK) this.exitCode = EXIT.FAILURE;
+    }
   }
 
   /** The report as of now (also printed on SIGUSR1). */
@@ -434,7 +420,7 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
     for (const c of this.captures) dropped += c.stats().dropped;
     return {
       mode: this.input.kind,
-      durationS: (clock() - this.startedAt) / 1000,
+      durationS: (this.clock.now() - this.startedAt) / 1000,
       capture: {
         frames: this.feed?.frames ?? Object.values(this.decode).reduce((a, b) => a + b, 0),
         decode: { ...this.decode },
@@ -454,6 +440,6 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
 
   /** Prints the report now (SIGUSR1). */
   printReport(): void {
-    this.live.around(() => process.stdout.write(formatReport(this.report()) + '\n'));
+    this.live.around(() => this.io.stdout.write(formatReport(this.report()) + '\n'));
   }
 }

@@ -1,0 +1,365 @@
+/**
+ * In-process stand-ins for the network, shared by the engine, offline and memory benchmarks
+ * (bench/sim.ts re-exports them) and the runner's simulated-network tests (test/sim/network.ts):
+ * - {@link SimTarget}: the target server plus intercept. It receives the engine's packets
+ *   (EngineOutput), answers at once (SYN -> SYN-ACK, request -> ACK + response of `respLen`
+ *   bytes, FIN -> FIN-ACK) and queues each answer as intercept would report it: the IPv4 and
+ *   TCP headers only, the payload length in the IP total length. `drain()` feeds the queue to
+ *   the engine (outside the engine's own call, as the runner does); `takeReplies()` hands it
+ *   to a simulated network instead. Like a real TCP, it answers a retransmission (a lost
+ *   answer) by sending again what the engine has not acknowledged, and a segment beyond a gap
+ *   with a duplicate ACK, so it also serves for replays over a lossy network.
+ * - {@link writeClientPacket} / {@link writeServerPacket}: the captured packets of a synthetic
+ *   keep-alive HTTP connection (SYN, handshake ACK, N requests, FIN), written into a caller's
+ *   buffer without allocation.
+ * Addresses are in 198.18.0.0/15 although nothing is sent anywhere.
+ */
+import type { ReplayEngine, EngineOutput } from '../../src/core/engine';
+import { w16, w32 } from '../../src/core/wire/build';
+import { parseIpv4Tcp } from '../../src/core/wire/decode';
+import { newSegment, TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN } from '../../src/core/wire/segment';
+
+/** Online server address of the synthetic captures (198.18.0.1) and its port. */
+export const ONLINE_IP = 0xc6120001;
+export const ONLINE_PORT = 80;
+/** Target address (198.18.0.2) and port. */
+export const TARGET_IP = 0xc6120002;
+export const TARGET_PORT = 8080;
+
+/** Client address and port of synthetic session `i` (198.19.x.y, ports 10000..11023). */
+export function clientOf(i: number): { ip: number; port: number } {
+  return { ip: (0xc6130000 + (i >>> 10)) >>> 0, port: 10000 + (i & 1023) };
+}
+
+function r32(b: Buffer, i: number): number {
+  return (
+    (((b[i] as number) << 24) | ((b[i + 1] as number) << 16) | ((b[i + 2] as number) << 8) | (b[i + 3] as number)) >>> 0
+  );
+}
+
+/**
+ * Writes an IPv4+TCP header (20 + 20 bytes, +8 on SYNs: MSS 1460, NOP, WS 7) at `off`, with
+ * the IP total length claiming `payloadLen` payload bytes (which the caller writes or not).
+ * Checksums are left 0: neither the decoder nor the engine checks them. Returns the header length.
+ */
+export function writeHeader(
+  b: Buffer,
+  off: number,
+  src: number,
+  dst: number,
+  sport: number,
+  dport: number,
+  seq: number,
+  ack: number,
+  flags: number,
+  payloadLen: number,
+): number {
+  const syn = (flags & TCP_SYN) !== 0;
+  const tcpLen = syn ? 28 : 20;
+  b[off] = 0x45;
+  b[off + 1] = 0;
+  w16(b, off + 2, 20 + tcpLen + payloadLen);
+  b[off + 4] = 0;
+  b[off + 5] = 0;
+  b[off + 6] = 0x40;
+  b[off + 7] = 0;
+  b[off + 8] = 64;
+  b[off + 9] = 6;
+  b[off + 10] = 0;
+  b[off + 11] = 0;
+  w32(b, off + 12, src);
+  w32(b, off + 16, dst);
+  const t = off + 20;
+  w16(b, t, sport);
+  w16(b, t + 2, dport);
+  w32(b, t + 4, seq >>> 0);
+  w32(b, t + 8, ack >>> 0);
+  b[t + 12] = (tcpLen / 4) << 4;
+  b[t + 13] = flags;
+  w16(b, t + 14, 65535);
+  b[t + 16] = 0;
+  b[t + 17] = 0;
+  b[t + 18] = 0;
+  b[t + 19] = 0;
+  if (syn) {
+    b[t + 20] = 2;
+    b[t + 21] = 4;
+    w16(b, t + 22, 1460);
+    b[t + 24] = 1;
+    b[t + 25] = 3;
+    b[t + 26] = 3;
+    b[t + 27] = 7;
+  }
+  return 20 + tcpLen;
+}
+
+/** Shape of a synthetic connection: request and response sizes. */
+export interface SynthShape {
+  /** Requests per connection. */
+  requests: number;
+  /** Request size, bytes. */
+  reqLen: number;
+  /** Response size, bytes (the online server's, as the captured acks say; the simulator answers as much). */
+  respLen: number;
+}
+
+const CLIENT_ISN = 1_000_000;
+const SERVER_ISN = 5_000_000;
+
+/** Captured client packets per connection: SYN, handshake ACK, the requests, FIN. */
+export function clientSteps(sh: SynthShape): number {
+  return sh.requests + 3;
+}
+
+/**
+ * Writes the `step`-th captured client->server packet of session `i` (IPv4 at `off`, payload
+ * filled with 'G') and returns its length. Steps: 0 SYN, 1 ACK, 2..requests+1 requests, then FIN.
+ */
+export function writeClientPacket(b: Buffer, off: number, i: number, step: number, sh: SynthShape): number {
+  const c = clientOf(i);
+  const isn = CLIENT_ISN + i;
+  if (step === 0) return writeHeader(b, off, c.ip, ONLINE_IP, c.port, ONLINE_PORT, isn, 0, TCP_SYN, 0);
+  if (step === 1) return writeHeader(b, off, c.ip, ONLINE_IP, c.port, ONLINE_PORT, isn + 1, SERVER_ISN + 1, TCP_ACK, 0);
+  const k = step - 2;
+  const seq = isn + 1 + k * sh.reqLen;
+  const ack = SERVER_ISN + 1 + k * sh.respLen;
+  if (k < sh.requests) {
+    const h = writeHeader(b, off, c.ip, ONLINE_IP, c.port, ONLINE_PORT, seq, ack, TCP_ACK | TCP_PSH, sh.reqLen);
+    b.fill(0x47, off + h, off + h + sh.reqLen);
+    return h + sh.reqLen;
+  }
+  return writeHeader(b, off, c.ip, ONLINE_IP, c.port, ONLINE_PORT, seq, ack, TCP_ACK | TCP_FIN, 0);
+}
+
+/**
+ * The online server's packet that follows client step `step` in a capture (both directions
+ * are captured on a real NIC): SYN-ACK after the SYN, the response after each request, FIN-ACK
+ * after the FIN; returns 0 when there is none (after the handshake ACK).
+ */
+export function writeServerPacket(b: Buffer, off: number, i: number, step: number, sh: SynthShape): number {
+  const c = clientOf(i);
+  const isn = CLIENT_ISN + i;
+  if (step === 0)
+    return writeHeader(b, off, ONLINE_IP, c.ip, ONLINE_PORT, c.port, SERVER_ISN, isn + 1, TCP_SYN | TCP_ACK, 0);
+  if (step === 1) return 0;
+  const k = step - 2;
+  const seq = SERVER_ISN + 1 + k * sh.respLen;
+  const ack = isn + 1 + (k + 1) * sh.reqLen;
+  if (k < sh.requests) {
+    const h = writeHeader(b, off, ONLINE_IP, c.ip, ONLINE_PORT, c.port, seq, ack, TCP_ACK | TCP_PSH, sh.respLen);
+    b.fill(0x52, off + h, off + h + sh.respLen);
+    return h + sh.respLen;
+  }
+  return writeHeader(
+    b,
+    off,
+    ONLINE_IP,
+    c.ip,
+    ONLINE_PORT,
+    c.port,
+    seq,
+    isn + 1 + sh.requests * sh.reqLen + 1,
+    TCP_ACK | TCP_FIN,
+    0,
+  );
+}
+
+/** State the simulated target keeps per connection. */
+interface SimConn {
+  /** Target's initial sequence number (its SYN). */
+  isn: number;
+  /** Oldest target sequence number the engine has not acknowledged. */
+  sndUna: number;
+  /** Target's next sequence number. */
+  sndNxt: number;
+  /** Next client sequence number expected. */
+  rcvNxt: number;
+  /** The target sent its FIN (the last sequence number before sndNxt). */
+  finSent: boolean;
+}
+
+/** a < b in sequence space (mod 2^32). */
+function before(a: number, b: number): boolean {
+  return ((a - b) | 0) < 0;
+}
+
+const REC = 64;
+
+/**
+ * The target server and intercept in one object (see the file comment). `answer = false`
+ * makes it a black hole (nothing is ever answered).
+ */
+export class SimTarget implements EngineOutput {
+  /** Packets the engine sent. */
+  packetsIn = 0;
+  /** Reply records fed to the engine. */
+  repliesOut = 0;
+  /** Connections the engine registered (CLIENT_ADD) and removed. */
+  added = 0;
+  removed = 0;
+  /** Data segments received in order (each request byte range once). */
+  segmentsInOrder = 0;
+  /** Segments that repeated data already received (the engine retransmitted). */
+  segmentsRepeated = 0;
+  /** Answers sent again because the engine retransmitted (a lost answer). */
+  answersResent = 0;
+  private readonly conns = new Map<number, SimConn>();
+  private q: Buffer;
+  private qHead = 0;
+  private qTail = 0;
+  private readonly seg = newSegment();
+  private isn = 7_000_000;
+
+  constructor(
+    readonly respLen: number,
+    readonly answer = true,
+    slots = 1 << 16,
+  ) {
+    this.q = Buffer.alloc(slots * REC);
+  }
+
+  /** EngineOutput: a packet for the target. */
+  packet(buf: Buffer, off: number): void {
+    this.packetsIn++;
+    if (!this.answer) return;
+    const ihl = ((buf[off] as number) & 15) * 4;
+    const total = ((buf[off + 2] as number) << 8) | (buf[off + 3] as number);
+    const t = off + ihl;
+    const src = r32(buf, off + 12);
+    const sport = ((buf[t] as number) << 8) | (buf[t + 1] as number);
+    const seq = r32(buf, t + 4);
+    const flags = buf[t + 13] as number;
+    const doff = ((buf[t + 12] as number) >>> 4) * 4;
+    const len = total - ihl - doff;
+    const k = src * 65536 + sport;
+    if ((flags & TCP_RST) !== 0) {
+      this.conns.delete(k);
+      return;
+    }
+    if ((flags & TCP_SYN) !== 0) {
+      let c = this.conns.get(k);
+      if (c !== undefined && c.sndUna === c.isn && c.rcvNxt === (seq + 1) >>> 0) {
+        // the same SYN again (our SYN-ACK was lost): the same SYN-ACK again
+        this.answersResent++;
+        this.reply(src, sport, c.isn, c.rcvNxt, TCP_SYN | TCP_ACK, 0);
+        return;
+      }
+      const isn = (this.isn = (this.isn + 7919) >>> 0);
+      if (c === undefined) {
+        c = { isn, sndUna: isn, sndNxt: 0, rcvNxt: 0, finSent: false };
+        this.conns.set(k, c);
+      }
+      c.isn = isn;
+      c.sndUna = isn;
+      c.finSent = false;
+      c.sndNxt = (isn + 1) >>> 0;
+      c.rcvNxt = (seq + 1) >>> 0;
+      this.reply(src, sport, isn, c.rcvNxt, TCP_SYN | TCP_ACK, 0);
+      return;
+    }
+    const c = this.conns.get(k);
+    if (c === undefined) return;
+    if ((flags & TCP_ACK) !== 0) {
+      const ack = r32(buf, t + 8);
+      if (before(c.sndUna, ack) && !before(c.sndNxt, ack)) c.sndUna = ack;
+    }
+    const fin = (flags & TCP_FIN) !== 0;
+    if (len > 0 && seq === c.rcvNxt) {
+      this.segmentsInOrder++;
+      c.rcvNxt = (seq + len) >>> 0;
+      if (fin) c.rcvNxt = (c.rcvNxt + 1) >>> 0;
+      this.reply(src, sport, c.sndNxt, c.rcvNxt, TCP_ACK | TCP_PSH | (fin ? TCP_FIN : 0), this.respLen);
+      c.sndNxt = (c.sndNxt + this.respLen + (fin ? 1 : 0)) >>> 0;
+      if (fin) c.finSent = true;
+    } else if (fin && len === 0 && seq === c.rcvNxt) {
+      c.rcvNxt = (seq + 1) >>> 0;
+      this.reply(src, sport, c.sndNxt, c.rcvNxt, TCP_ACK | TCP_FIN, 0);
+      c.sndNxt = (c.sndNxt + 1) >>> 0;
+      c.finSent = true;
+    } else if ((len > 0 || fin) && before(seq, c.rcvNxt)) {
+      // a retransmission: our answer was lost; send again what is not acknowledged
+      this.segmentsRepeated++;
+      this.resend(src, sport, c);
+    } else if (len > 0 || fin) {
+      // beyond a gap: a duplicate ACK for what is missing
+      this.reply(src, sport, c.sndNxt, c.rcvNxt, TCP_ACK, 0);
+    }
+  }
+
+  /** Sends again everything of `c` the engine has not acknowledged (one segment), or an ACK. */
+  private resend(dstIp: number, dstPort: number, c: SimConn): void {
+    this.answersResent++;
+    if (c.sndUna === c.isn) {
+      this.reply(dstIp, dstPort, c.isn, c.rcvNxt, TCP_SYN | TCP_ACK, 0);
+      return;
+    }
+    const unacked = (c.sndNxt - c.sndUna) >>> 0;
+    const payload = c.finSent ? unacked - 1 : unacked;
+    const flags = TCP_ACK | (payload > 0 ? TCP_PSH : 0) | (c.finSent && unacked > 0 ? TCP_FIN : 0);
+    this.reply(dstIp, dstPort, c.sndUna, c.rcvNxt, flags, Math.max(0, payload));
+  }
+
+  /** EngineOutput: CLIENT_ADD. */
+  clientAdded(): void {
+    this.added++;
+  }
+
+  /** EngineOutput: CLIENT_DEL. */
+  clientRemoved(): void {
+    this.removed++;
+  }
+
+  private reply(dstIp: number, dstPort: number, seq: number, ack: number, flags: number, payloadLen: number): void {
+    const slots = this.q.length / REC;
+    if (this.qTail - this.qHead >= slots) {
+      // grow (rare: only when one batch produces more answers than the queue holds)
+      const nq = Buffer.alloc(this.q.length * 2);
+      for (let i = this.qHead; i < this.qTail; i++)
+        this.q.copy(nq, (i - this.qHead) * REC, (i % slots) * REC, (i % slots) * REC + REC);
+      this.qTail -= this.qHead;
+      this.qHead = 0;
+      this.q = nq;
+    }
+    const o = (this.qTail % (this.q.length / REC)) * REC;
+    writeHeader(this.q, o, TARGET_IP, dstIp, TARGET_PORT, dstPort, seq, ack, flags, payloadLen);
+    this.qTail++;
+  }
+
+  /** Feeds every queued reply (and those they cause) to the engine, then lets it send its ACKs. */
+  drain(engine: ReplayEngine, now: number): void {
+    const seg = this.seg;
+    while (this.qHead < this.qTail) {
+      const o = (this.qHead % (this.q.length / REC)) * REC;
+      this.qHead++;
+      if (parseIpv4Tcp(this.q, o, REC, seg, true) === 'ok') {
+        this.repliesOut++;
+        engine.onReply(seg, now);
+      }
+      if (this.qHead === this.qTail) engine.flush();
+    }
+    if (this.qHead === this.qTail) {
+      this.qHead = 0;
+      this.qTail = 0;
+    }
+  }
+
+  /**
+   * Hands every queued answer, as intercept's 64-byte record, to `fn` (a simulated network)
+   * instead of an engine; the bytes are valid only during the call.
+   */
+  takeReplies(fn: (buf: Buffer, off: number, len: number) => void): void {
+    while (this.qHead < this.qTail) {
+      const o = (this.qHead % (this.q.length / REC)) * REC;
+      this.qHead++;
+      this.repliesOut++;
+      fn(this.q, o, REC);
+    }
+    this.qHead = 0;
+    this.qTail = 0;
+  }
+
+  /** Connections the target holds now. */
+  get connections(): number {
+    return this.conns.size;
+  }
+}
