@@ -247,3 +247,29 @@ export class NfqParser {
     return m;
   }
 }
+
+/** One queue's line of /proc/net/netfilter/nfnetlink_queue (the kernel's own counters). */
+export interface NfqProcStats {
+  /** Packets waiting in the queue now (queue_total). */
+  waiting: number;
+  /** Packets the kernel dropped because the queue was full (queue_dropped; see -q). */
+  queueDropped: number;
+  /** Packets the kernel could not hand to us because our socket buffer was full (user_dropped). */
+  userDropped: number;
+}
+
+/**
+ * The counters of queue `queue` in the text of /proc/net/netfilter/nfnetlink_queue
+ * ("queue portid total copy_mode copy_range queue_dropped user_dropped id_sequence 1" per
+ * line); null when that queue has no line (not bound in this network namespace).
+ */
+export function parseNfqProc(text: string, queue: number): NfqProcStats | null {
+  for (const line of text.split('\n')) {
+    const f = line.trim().split(/\s+/);
+    if (f.length < 7 || Number(f[0]) !== queue) continue;
+    const n = f.slice(0, 7).map(Number);
+    if (n.some((x) => !Number.isFinite(x))) return null;
+    return { waiting: n[2] as number, queueDropped: n[5] as number, userDropped: n[6] as number };
+  }
+  return null;
+}

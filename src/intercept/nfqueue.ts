@@ -9,6 +9,7 @@
  * crossings are one recv per queued packet plus one send of all verdicts; verdicts of
  * consecutive packets with the same decision are folded into one NFQNL_MSG_VERDICT_BATCH.
  */
+import * as fs from 'node:fs';
 import { TcpcopyError } from '../core/errors';
 import { LINKTYPE_RAW } from '../core/wire/link';
 import { loadNative, nativeErrorCode, type NativeHandle } from '../io/native';
@@ -19,6 +20,7 @@ import {
   NfqParser,
   VERDICT_MSG_BYTES,
   configMessages,
+  parseNfqProc,
   unbindMessage,
   writeVerdict,
 } from './nfq-wire';
@@ -59,7 +61,16 @@ export interface NfqueueStats extends SourceStats {
   verdictErrors: number;
   /** Netlink messages that did not parse. */
   malformed: number;
+  /** recv() reported ENOBUFS (the kernel could not deliver messages to our socket). */
+  enobufs: number;
+  /** The kernel's count of packets dropped because the queue was full (`-q`), from /proc/net/netfilter/nfnetlink_queue. */
+  kernelQueueDropped: number;
+  /** The kernel's count of packets it could not hand to our socket (buffer full), from the same file. */
+  kernelUserDropped: number;
 }
+
+/** The kernel's per-queue counters (network namespace of this process). */
+const NFQ_PROC = '/proc/net/netfilter/nfnetlink_queue';
 
 /** Reads an NFQUEUE, hands each packet to the receiver and gives it its verdict. */
 export class NfqueueSource implements PacketSource {
@@ -85,6 +96,9 @@ export class NfqueueSource implements PacketSource {
     verdictSends: 0,
     verdictErrors: 0,
     malformed: 0,
+    enobufs: 0,
+    kernelQueueDropped: 0,
+    kernelUserDropped: 0,
   };
 
   constructor(private readonly opts: NfqueueOptions) {
@@ -149,7 +163,7 @@ export class NfqueueSource implements PacketSource {
       if (n === 0) break;
       if (n < 0) {
         if (n === -105 /* ENOBUFS */) {
-          this.st.dropped++;
+          this.st.enobufs++;
           continue;
         }
         break;
@@ -213,11 +227,27 @@ export class NfqueueSource implements PacketSource {
     else this.st.verdictSends++;
   }
 
+  /** Reads the kernel's drop counters of our queue (they vanish once the queue is unbound). */
+  private readKernelCounters(): void {
+    if (this.h === null) return;
+    let text: string;
+    try {
+      text = fs.readFileSync(NFQ_PROC, 'utf8');
+    } catch {
+      return;
+    }
+    const k = parseNfqProc(text, this.opts.queue);
+    if (k === null) return;
+    this.st.kernelQueueDropped = k.queueDropped;
+    this.st.kernelUserDropped = k.userDropped;
+  }
+
   /** Unbinds the queue and closes the socket. Idempotent. */
   stop(): Promise<void> {
     const nat = this.nat;
     const h = this.h;
     if (nat !== null && h !== null) {
+      this.readKernelCounters();
       this.endRun();
       this.sendVerdicts();
       const u = unbindMessage(this.opts.queue, this.seq++);
@@ -228,8 +258,13 @@ export class NfqueueSource implements PacketSource {
     return Promise.resolve();
   }
 
-  /** A snapshot of the counters. */
+  /**
+   * A snapshot of the counters. `dropped` is what the kernel lost before we could read it: its
+   * queue-full and socket-full drops (or, when the proc file cannot be read, the ENOBUFS count).
+   */
   stats(): NfqueueStats {
-    return { ...this.st };
+    this.readKernelCounters();
+    const k = this.st.kernelQueueDropped + this.st.kernelUserDropped;
+    return { ...this.st, dropped: k > 0 ? k : this.st.enobufs };
   }
 }

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
+  parseNfqProc,
   NF_ACCEPT,
   NF_DROP,
   NFQA_CFG_CMD,
@@ -115,4 +116,13 @@ test('parser: packets, ACKs and errors; hostile lengths end the walk without thr
     walk(dgram, cut);
   }
   assert.ok(p.malformed > 0);
+});
+
+test('the kernel queue counters: /proc/net/netfilter/nfnetlink_queue lines by queue number', () => {
+  const text = '    0  11345     3 2   128     7     9    14064  1\n    5   222     0 2   128     0     1      10  1\n';
+  assert.deepEqual(parseNfqProc(text, 0), { waiting: 3, queueDropped: 7, userDropped: 9 });
+  assert.deepEqual(parseNfqProc(text, 5), { waiting: 0, queueDropped: 0, userDropped: 1 });
+  assert.equal(parseNfqProc(text, 1), null);
+  assert.equal(parseNfqProc('', 0), null);
+  assert.equal(parseNfqProc('0 x y z w v u\n', 0), null);
 });
