@@ -367,11 +367,10 @@ if (CHILD !== undefined) {
         });
         await cap.ready;
         await runChild(NS_A, { mode: 'send', kind: 'raw', packets: want.slice(0, 5) }).done;
-        const t0 = Date.now();
+        // the child exits by itself (code 0); runChild kills a child that hangs (code != 0)
         const { code, out } = await cap.done;
-        assert.equal(code, 0);
+        assert.equal(code, 0, 'process exited after stop');
         assert.equal((out['frames'] as string[]).length, 1);
-        assert.ok(Date.now() - t0 < 5000, 'process exited after stop');
         const un = await runChild(NS_B, { mode: 'unref' }).done;
         assert.deepEqual(un.out, { exited: true });
       });

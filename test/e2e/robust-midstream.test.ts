@@ -20,7 +20,7 @@ test('a capture started mid-stream replays its requests (and none with -O)', { s
     const load = lab.load('client', {
       url: 'http://198.18.1.1:80/',
       requests: 2400,
-      durationMs: 6000,
+      durationMs: 60_000, // bounded by the count: every request is sent however slow the box
       concurrency: 5,
       keepAlive: true,
       rate: 400,
@@ -55,7 +55,8 @@ test('a capture started mid-stream replays its requests (and none with -O)', { s
     process.stdout.write(
       `# load: ${sum.requestsSent} requests; capture: ${inCapture} request segments, sessions ${JSON.stringify(j.transfers?.map((t) => [t.sessions, t.sessionsWithSyn, t.sessionsWithoutSyn]))}\n`,
     );
-    assert.ok(inCapture > 1000 && inCapture < sum.requestsSent, 'the capture holds only the later part of the load');
+    assert.equal(sum.requestsSent, 2400, 'the whole load was sent');
+    assert.ok(inCapture > 300 && inCapture < sum.requestsSent, 'the capture holds only the later part of the load');
 
     // -O: only sessions whose SYN was captured; there are none
     const r1 = await runTcpcopy(lab, ['-i', file, '-x', '80-198.18.0.2:8080', '-s', '198.18.0.3', '-O']);
@@ -70,7 +71,7 @@ test('a capture started mid-stream replays its requests (and none with -O)', { s
     assert.equal(e1.packetsSent, 0, '-O: packets sent');
     assert.equal(e1.sessionsCreated, 0, '-O: sessions created');
     assert.ok(e1.sessionsNoSyn > 0, '-O: connections skipped');
-    assert.ok(r1.report.accounting.captured > 1000, `-O: ${r1.report.accounting.captured} requests captured`);
+    assert.ok(r1.report.accounting.captured > 300, `-O: ${r1.report.accounting.captured} requests captured`);
     assert.equal(r1.report.accounting.lost['noSyn'], r1.report.accounting.captured, '-O: every request lost as noSyn');
     assert.equal(r1.report.accounting.replayed, 0, '-O: nothing replayed');
     assert.equal(r1.report.accounting.unexplained, 0, '-O: nothing unexplained');
