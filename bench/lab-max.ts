@@ -7,9 +7,11 @@
  * no more than in the step before: then the answer is "at least" that, the limit being the
  * generator's (everything shares 2 CPUs), which the result says.
  */
+import * as fs from 'node:fs';
 import { withLab } from '../src/lab/lab';
 import { startIntercept, startLiveTcpcopy, waitSettled, accessLogLines } from '../test/e2e/replay-helpers';
 import { applyTargetModel, BENCH_TCPCOPY_ARGS, loadOptions, type TargetModel } from './lab';
+import { peakRssMB } from './lab-proc';
 
 /** One step of the search. */
 export interface MaxStep {
@@ -18,6 +20,18 @@ export interface MaxStep {
   online: number;
   target: number;
   fidelity: number;
+  /** tcpcopy's largest resident set during the step (VmRSS sampled every 200 ms), MiB. */
+  tcpcopyPeakRssMB: number;
+}
+
+/** tcpcopy's resident set now (VmRSS), MiB; NaN when it is gone. */
+function rssMB(pid: number): number {
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) / 1024 : NaN;
+  } catch {
+    return NaN;
+  }
 }
 
 /** The search's answer for one mode. */
@@ -29,6 +43,8 @@ export interface MaxLoadResult {
   /** Why the search stopped: a step under 99.9%, the generator under 95% of the offered rate, or the last step passed. */
   stoppedBy: 'fidelity' | 'generator' | 'steps';
   steps: MaxStep[];
+  /** tcpcopy's peak RSS over its whole life (VmHWM: warm-up and every step), MiB. */
+  tcpcopyPeakRssMB: number;
 }
 
 /** Ascending offered rates per mode. */
@@ -56,24 +72,41 @@ export async function runMaxLoad(
       const rates = MAX_STEPS[mode];
       // warm-up at the first step's rate, not counted
       await lab.load('client', loadOptions({ keepAlive, rate: rates[0], concurrency }, 3));
-      const res: MaxLoadResult = { mode, model, highestOkRate: 0, stoppedBy: 'steps', steps: [] };
+      const res: MaxLoadResult = {
+        mode,
+        model,
+        highestOkRate: 0,
+        stoppedBy: 'steps',
+        steps: [],
+        tcpcopyPeakRssMB: NaN,
+      };
       for (const rate of rates) {
         await new Promise((r) => setTimeout(r, 500));
         const om = accessLogLines(online);
         const tm = accessLogLines(target);
-        const sum = await lab.load('client', loadOptions({ keepAlive, rate, concurrency }, stepSeconds));
-        const onlineN = accessLogLines(online) - om;
-        const targetN = await waitSettled(() => accessLogLines(target) - tm, onlineN, 15_000, 500);
+        let stepRss = rssMB(tc.proc.pid);
+        const sampler = setInterval(() => (stepRss = Math.max(stepRss, rssMB(tc.proc.pid))), 200);
+        const { sum, onlineN, targetN } = await (async () => {
+          try {
+            const sum = await lab.load('client', loadOptions({ keepAlive, rate, concurrency }, stepSeconds));
+            const onlineN = accessLogLines(online) - om;
+            const targetN = await waitSettled(() => accessLogLines(target) - tm, onlineN, 15_000, 500);
+            return { sum, onlineN, targetN };
+          } finally {
+            clearInterval(sampler);
+          }
+        })();
         const step: MaxStep = {
           offeredRate: rate,
           sentRate: Math.round(sum.requestsPerSec),
           online: onlineN,
           target: targetN,
           fidelity: targetN / Math.max(1, onlineN),
+          tcpcopyPeakRssMB: stepRss,
         };
         res.steps.push(step);
         log(
-          `max[${model}] ${mode} ${rate}/s: sent ${step.sentRate}/s, online ${onlineN}, target ${targetN} (${(step.fidelity * 100).toFixed(2)}%)`,
+          `max[${model}] ${mode} ${rate}/s: sent ${step.sentRate}/s, online ${onlineN}, target ${targetN} (${(step.fidelity * 100).toFixed(2)}%), tcpcopy peak RSS ${step.tcpcopyPeakRssMB.toFixed(0)} MiB`,
         );
         if (step.fidelity < 0.999) {
           res.stoppedBy = 'fidelity';
@@ -87,6 +120,7 @@ export async function runMaxLoad(
           break;
         }
       }
+      res.tcpcopyPeakRssMB = peakRssMB(tc.proc.pid);
       await tc.stop();
       log(
         `max[${model}] ${mode}: highest load replayed at >= 99.9%: ${res.highestOkRate} req/s` +
@@ -94,7 +128,8 @@ export async function runMaxLoad(
             ? ' (at least: the load generator could not offer more on this box)'
             : res.stoppedBy === 'steps'
               ? ' (at least: the last step)'
-              : ''),
+              : '') +
+          `; tcpcopy peak RSS ${res.tcpcopyPeakRssMB.toFixed(0)} MiB`,
       );
       out.push(res);
     }

@@ -6,6 +6,7 @@ import { helpText } from './tcpcopy-options';
 import { Replay } from '../run/replay';
 import { EXIT } from '../core/errors';
 import { raiseNofileLimit } from '../io/native';
+import { boundYoungGeneration } from './young-gen';
 
 /** tcpcopy's entry point: subcommands (inspect, lab) or a replay. */
 async function main(argv: string[]): Promise<number> {
@@ -41,6 +42,8 @@ async function main(argv: string[]): Promise<number> {
     level: cfg.debug ? 'debug' : 'info',
     format: cfg.logFormat,
   });
+  // V8 would grow its young generation to 32 MiB under load (issue 18, item 13)
+  boundYoungGeneration();
   const replay = new Replay(cfg, log);
   process.on('SIGINT', () => replay.stop('SIGINT'));
   process.on('SIGTERM', () => replay.stop('SIGTERM'));
