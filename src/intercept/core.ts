@@ -284,7 +284,6 @@ export class InterceptCore {
     if (type === MSG_CLIENT_ADD) {
       peer.stats.clientAdds++;
       const ref = (flags & (MSG_FLAG_PAYLOAD >> 8)) !== 0 ? peer.payRef : peer.ref;
-      if (ref.payload) this.st.payloadRoutes++;
       const r = this.routes.add(cIp, cPort, tIp, tPort, ref, now);
       if (r === 'added') this.st.routesAdded++;
       else if (r === 'updated') this.st.routesUpdated++;
@@ -292,6 +291,7 @@ export class InterceptCore {
         this.refused(peer, r, cIp, cPort, tIp, tPort, now);
         return;
       }
+      if (ref.payload) this.st.payloadRoutes++;
       if (this.hold.size > 0) {
         const n = this.hold.release(clientKey(cIp, cPort), (b, off) => this.enqueueCopy(ref, b, off));
         this.st.heldDelivered += n;

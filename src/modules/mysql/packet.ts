@@ -33,6 +33,7 @@ export function encodePacket(seq: number, payload: Buffer): Buffer {
  */
 export class PacketFramer {
   private pending: Buffer = Buffer.alloc(0);
+  private dead = false;
   /** Packets handed out. */
   packets = 0;
 
@@ -41,8 +42,6 @@ export class PacketFramer {
    *   framer stays dead); default MAX_PACKET_PAYLOAD
    */
   constructor(private readonly maxPayload = MAX_PACKET_PAYLOAD) {}
-
-  private dead = false;
 
   /** Bytes held of an unfinished packet. */
   get buffered(): number {

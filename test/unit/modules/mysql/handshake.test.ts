@@ -106,7 +106,7 @@ test('length-encoded integers', () => {
 
 test('greeting (HandshakeV10) of MariaDB 10.11: scramble 8 + 12, capabilities, plugin', () => {
   const g = greeting(CLI);
-  assert.equal(g.serverVersion, '5.5.5-10.11.19-MariaDB-0+deb12u1-log');
+  assert.match(g.serverVersion, /^5\.5\.5-10\.11\.\d+-MariaDB/, 'MariaDB 10.11 behind the 5.5.5- prefix');
   assert.equal(g.scramble.length, 20);
   assert.equal(g.authPlugin, NATIVE_PASSWORD);
   assert.ok((g.capabilities & CLIENT_PLUGIN_AUTH) !== 0 && (g.capabilities & CLIENT_SECURE_CONNECTION) !== 0);
