@@ -367,7 +367,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
           h = await impair(lab, imp);
           await sleep(Math.max(0, t0 + p.atMs + p.durationMs - Date.now()));
         } finally {
-          const counters = h !== null ? await h.remove() : 'not applied';
+          const counters = h !== null ? (await h.remove()).text : 'not applied';
           detail += ` (${counters})`;
         }
       }
