@@ -9,6 +9,7 @@
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import { TcpcopyError } from '../core/errors';
+import { CHANNEL_DEFAULT_PORT } from '../channel/constants';
 import { ipToString, parseIpv4 } from '../core/wire/segment';
 import type { ClientIpSpec } from '../core/client-map';
 import { ChannelClient } from '../io/channel-client';
@@ -285,7 +286,7 @@ export async function runTcpcopyDoctor(argv: readonly string[], out: NodeJS.Writ
   const onlineSrc = targetRoutes[0]?.src ?? null;
   const assistant = cfg.intercepts[0]?.host ?? 'ASSISTANT';
   const t0 = cfg.transfers[0];
-  const otherHosts = `on the assistant: \`intercept doctor${cfg.intercepts[0]?.port !== 36524 ? ` -p ${cfg.intercepts[0]?.port ?? 36524}` : ''}\`; on the target: \`intercept doctor --target --client-net ${client?.net ?? 'CLIENT_NET'} --assistant ${assistant}${onlineSrc ? ` --online ${onlineSrc}` : ''}${t0 ? ` --port ${t0.targetPort}` : ''}\``;
+  const otherHosts = `on the assistant: \`intercept doctor${cfg.intercepts[0]?.port !== CHANNEL_DEFAULT_PORT ? ` -p ${cfg.intercepts[0]?.port ?? CHANNEL_DEFAULT_PORT}` : ''}\`; on the target: \`intercept doctor --target --client-net ${client?.net ?? 'CLIENT_NET'} --assistant ${assistant}${onlineSrc ? ` --online ${onlineSrc}` : ''}${t0 ? ` --port ${t0.targetPort}` : ''}\``;
 
   let probeOk = false;
   if (client === null) {

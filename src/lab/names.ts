@@ -5,6 +5,7 @@
  * does can reach a real network. See doc/lab.md for the picture.
  */
 import { TcpcopyError } from '../core/errors';
+import { CHANNEL_DEFAULT_PORT } from '../channel/constants';
 
 /** The hosts of the lab. `online2`/`client2` exist only with `LabOptions.online2`. */
 export type HostName = 'client' | 'online' | 'target' | 'assistant' | 'online2' | 'client2';
@@ -42,7 +43,7 @@ export const LAN = Object.freeze({
 export const CLIENT_NETS = Object.freeze({ client: '198.18.1', client2: '198.18.2' });
 
 /** The intercept channel port (original default, `intercept -p`). */
-export const CHANNEL_PORT = 36524;
+export const CHANNEL_PORT = CHANNEL_DEFAULT_PORT;
 
 /**
  * Throws ERR_LAB_PREFIX unless `prefix` is 1..MAX_PREFIX_LENGTH characters of [a-z0-9].
