@@ -66,9 +66,14 @@ export class RouteRef {
   /** Mirrors the peer's liveness (the route table drops routes of dead owners). */
   alive = true;
   constructor(
-    readonly peer: Peer,
+    private readonly owner: () => Peer,
     readonly payload: boolean,
   ) {}
+
+  /** The connection that owns the route. */
+  get peer(): Peer {
+    return this.owner();
+  }
 
   /** The peer's origin: route ownership and the per-address quota go by it. */
   get origin(): RouteOrigin {
@@ -229,11 +234,17 @@ export class InterceptCore {
       this.maxBad,
       v2,
     );
-    const p = { label, alive: true, stats, v2, origin, enc, dec } as unknown as {
-      -readonly [K in keyof Peer]: Peer[K];
+    const p: Peer = {
+      label,
+      alive: true,
+      stats,
+      v2,
+      origin,
+      enc,
+      dec,
+      ref: new RouteRef(() => p, false),
+      payRef: new RouteRef(() => p, true),
     };
-    p.ref = new RouteRef(p, false);
-    p.payRef = new RouteRef(p, true);
     peer = p;
     this.peers.add(p);
     this.st.peersTotal++;
