@@ -1,0 +1,131 @@
+/**
+ * The protocol-module API: what a module sees of a replayed session and what it may do.
+ *
+ * A module is pure like the engine (src/core/): no clock (every call gets `now`, in ms of
+ * engine time), no I/O, no timers, no unseeded randomness, no logging. Its per-session state is
+ * the value `startSession` returns: the engine owns it, keeps it with the session and drops it
+ * when the session ends. Anything a module keeps across sessions (stored logins, say) lives in
+ * the module object its factory made, bounded in size and expired by the `now` it is given.
+ *
+ * The engine drives a module through a session like this (see doc/modules.md):
+ *
+ * 1. `startSession` when the session is created: from its captured SYN, picked up mid-stream
+ *    (no SYN captured: the connection was open before tcpcopy started), or rebuilt.
+ * 2. The captured client bytes, in order, are cut into messages by `frameClient`; each complete
+ *    message goes to `onClientMessage`, which must decide its fate through the `ClientActions`
+ *    it is given (exactly one of pass / replace / drop / hold / end, after any number of
+ *    insert and count calls). A held message is offered again after the next target bytes.
+ * 3. The target's reply bytes (the payload intercept sent over channel v2, capped per reply by
+ *    intercept's --payload-max) go to `onTargetBytes` in sequence order, with the number of
+ *    bytes of that reply that were not delivered (the cap). The module frames them itself.
+ * 4. With `wantsOnlineReplies`, the online server's own replies (captured server->client) go to
+ *    `onOnlineBytes` the same way: what production answered, e.g. its prepared-statement ids.
+ * 5. `endSession` when the session ends, whatever the outcome.
+ *
+ * Messages the module sends instead of, or before, captured ones change the length of the
+ * client's byte stream: the engine keeps the mapping between the captured sequence space and
+ * the one sent to the target, translates the target's ACKs back and retransmits the bytes it
+ * actually sent.
+ */
+
+/** How the engine came to know of a session. */
+export type SessionOrigin =
+  /** Its SYN was captured: the module sees the whole conversation from the start. */
+  | 'syn'
+  /** Picked up mid-stream: its first captured segment carried data (the SYN was synthesized). */
+  | 'midstream'
+  /** Rebuilt: a new replay of a connection whose earlier replay ended (e.g. the target reset it). */
+  | 'rebuilt';
+
+/** What a module is told when a session starts. Addresses are dotted quads (IPv4) or IPv6 text. */
+export interface SessionStart {
+  readonly origin: SessionOrigin;
+  /** The captured client (before -c rewriting). */
+  readonly clientIp: string;
+  readonly clientPort: number;
+  /** The online server the client talked to. */
+  readonly serverIp: string;
+  readonly serverPort: number;
+  /** Where the replay goes. */
+  readonly targetIp: string;
+  readonly targetPort: number;
+  /** Engine time (ms). */
+  readonly now: number;
+}
+
+/** The fate of one client message, decided in `onClientMessage` (one terminal call per offer). */
+export interface ClientActions {
+  /** Send the message as captured. Terminal. */
+  pass(): void;
+  /** Send `bytes` instead of the message (any length; the engine maps the sequence space). Terminal. */
+  replace(bytes: Buffer): void;
+  /**
+   * Do not send the message. With a `reason` (one of the module's `reasons`), a request that
+   * the message began is counted as lost with it; without, the message simply was not needed
+   * (e.g. the client's answer to an AuthSwitchRequest the target did not send). Terminal.
+   */
+  drop(reason?: string): void;
+  /** Keep the message and offer it again after the next target bytes arrive. Terminal. */
+  hold(): void;
+  /** End the session now with a named reason (one of the module's `reasons`): every request not yet replayed is lost with it. Terminal. */
+  end(reason: string): void;
+  /** Send `bytes` before the message (not a captured request; not counted). May be called several times before the terminal call. */
+  insert(bytes: Buffer): void;
+  /** Add `n` (default 1) to one of the module's `counters`. */
+  count(counter: string, n?: number): void;
+}
+
+/** What a module may do when the target (or the online server) said something. */
+export interface TargetActions {
+  /** Send `bytes` to the target now, after what was already sent and before any held message (e.g. an AuthSwitchResponse). */
+  send(bytes: Buffer): void;
+  /** End the session now with a named reason (one of the module's `reasons`). */
+  end(reason: string): void;
+  /** Add `n` (default 1) to one of the module's `counters`. */
+  count(counter: string, n?: number): void;
+}
+
+/** A protocol module; S is its per-session state. */
+export interface ProtocolModule<S = unknown> {
+  /** Short name, used in the report and metrics (`mysql`, `postgres`, `redis`, a user's own). */
+  readonly name: string;
+  /** Sessions ask intercept for the target's reply payloads (channel v2, CLIENT_ADD payload flag). */
+  readonly wantsTargetPayload: boolean;
+  /** tcpcopy also captures the online server's replies (server->client) of the copied ports for this module. */
+  readonly wantsOnlineReplies: boolean;
+  /** The loss reasons this module may name (drop / end), each with a one-line meaning for the report. */
+  readonly reasons: Readonly<Record<string, string>>;
+  /** The counters this module increments, each with a one-line meaning (status line, report, metrics). */
+  readonly counters: Readonly<Record<string, string>>;
+
+  /** A new session: returns its state (owned by the engine from now on). */
+  startSession(start: SessionStart): S;
+  /**
+   * Length of the first complete client message in data[off, off + len), or 0 when more bytes
+   * are needed. A module that cannot frame the stream any more returns -1: the rest of the
+   * session's bytes are then passed through unframed (onClientMessage is not called again).
+   */
+  frameClient(st: S, data: Buffer, off: number, len: number): number;
+  /** One complete client message, in captured order (a view: copy what you keep). */
+  onClientMessage(st: S, msg: Buffer, act: ClientActions, now: number): void;
+  /**
+   * The target's reply bytes, in sequence order (a view: copy what you keep). `missing` bytes
+   * of the same reply followed these but were not delivered (payload cap): the module's framing
+   * skips them. Called with an empty `data` and `missing` > 0 for a reply sent without payload.
+   */
+  onTargetBytes(st: S, data: Buffer, missing: number, act: TargetActions, now: number): void;
+  /** The online server's reply bytes (only with wantsOnlineReplies), like onTargetBytes. */
+  onOnlineBytes?(st: S, data: Buffer, missing: number, now: number): void;
+  /** The session ended (any outcome). */
+  endSession?(st: S, now: number): void;
+}
+
+/** Options given to a module on the command line, by name (repeatable options keep every value). */
+export type ModuleOptions = Readonly<Record<string, readonly string[]>>;
+
+/**
+ * What `--module mysql` or `--module ./file.js` loads: a factory from the module's options to a
+ * module. A user's file exports it as `module.exports = { createModule }` (or `export function
+ * createModule`). Throwing an Error with a clear message is how a factory refuses bad options.
+ */
+export type ModuleFactory = (opts: ModuleOptions) => ProtocolModule;
