@@ -129,3 +129,34 @@ export type ModuleOptions = Readonly<Record<string, readonly string[]>>;
  * createModule`). Throwing an Error with a clear message is how a factory refuses bad options.
  */
 export type ModuleFactory = (opts: ModuleOptions) => ProtocolModule;
+
+/** One command-line option of a built-in module (`--mysql-user`, say), added to tcpcopy's option table. */
+export interface ModuleOptionSpec {
+  /** The long option without its dashes, e.g. 'mysql-user'; also its key in ModuleOptions. */
+  readonly name: string;
+  /** The value's shape for the help text, e.g. 'USER:PASSWORD'. */
+  readonly arg: string;
+  /** The option may be given several times (every value is kept, in order). */
+  readonly repeatable: boolean;
+  /**
+   * The value is a file path: the runner (not the module, which does no I/O) reads the file and
+   * the module receives its text under the same key; an unreadable file is an error naming the option.
+   */
+  readonly readsFile?: boolean;
+  /** One line for the help and doc/usage.md: meaning, unit, default, the original's equivalent. */
+  readonly doc: string;
+}
+
+/**
+ * A built-in module as the registry knows it: `src/modules/<name>/index.ts` exports
+ * `definition: ModuleDefinition`. Its options are accepted only together with `--module <name>`.
+ * A user's module file (`--module ./file.js`) exports `createModule` and gets its options from
+ * `--module-opt KEY=VALUE` (repeatable).
+ */
+export interface ModuleDefinition {
+  readonly name: string;
+  /** One line for the help. */
+  readonly summary: string;
+  readonly options: readonly ModuleOptionSpec[];
+  readonly createModule: ModuleFactory;
+}
