@@ -44,7 +44,8 @@ export function parseUsersFile(text: string, users: Map<string, string>, source 
     if (line === '' || line.startsWith('#')) return;
     const where = `${source} line ${n + 1}`;
     if (/^user\s/.test(line)) {
-      for (const [u, p] of parsePluginConf(line, where)) users.set(u, p);
+      // blank lines before it, so that parsePluginConf names this line's number
+      for (const [u, p] of parsePluginConf('\n'.repeat(n) + line, source)) users.set(u, p);
       return;
     }
     const { user, password } = parseUserPassword(line, where);

@@ -9,7 +9,7 @@
  * missing, or a packet's first bytes the reply structure depends on, the stream is *lost*:
  * nothing is reported until it is found again at the start of a later reply segment that
  * begins with a packet of sequence id 1 (the first packet of a reply; servers write each
- * reply with a fresh write). Replies are told apart by their structure (OK, ERR, result
+ * reply with a fresh write), taken for the reply to the first command sent after the loss. Replies are told apart by their structure (OK, ERR, result
  * sets with or without CLIENT_DEPRECATE_EOF, told apart by the 5-byte EOF, LOCAL INFILE
  * requests, multi-results), so no sequence-id guess is needed while in step.
  *
@@ -72,6 +72,13 @@ export interface ReplyListener<T> {
   lost(): void;
 }
 
+interface Expected<T> {
+  kind: ReplyKind;
+  tag: T | null;
+  /** Its place among the expectations pushed. */
+  n: number;
+}
+
 type Step = 'first' | 'defs' | 'afterDefs' | 'rows' | 'params' | 'afterParams' | 'pcols' | 'afterPcols';
 type Outcome = 'more' | 'done' | 'notMine';
 
@@ -79,8 +86,11 @@ const SERVER_MORE_RESULTS_EXISTS = 0x8;
 const SERVER_STATUS_CURSOR_EXISTS = 0x40;
 
 export class ReplyTracker<T> {
-  private readonly fifo: { kind: ReplyKind; tag: T | null }[] = [];
-  private cur: { kind: ReplyKind; tag: T | null } | null = null;
+  private readonly fifo: Expected<T>[] = [];
+  private cur: Expected<T> | null = null;
+  /** Expectations pushed so far, and how many had been when the stream was lost. */
+  private pushed = 0;
+  private lostAt = 0;
   private step: Step = 'first';
   private remaining = 0;
   private columns = 0;
@@ -124,7 +134,7 @@ export class ReplyTracker<T> {
 
   /** A command was sent whose reply will be of `kind`. */
   expect(kind: ReplyKind, tag: T | null = null): void {
-    this.fifo.push({ kind, tag });
+    this.fifo.push({ kind, tag, n: this.pushed++ });
     while (this.queue.length > 0 && !this.lost) {
       if (!this.handle(this.queue[0] as PacketHead)) return;
       this.queue.shift();
@@ -182,26 +192,32 @@ export class ReplyTracker<T> {
   private lose(): void {
     if (this.lost) return;
     this.lost = true;
+    this.lostAt = this.pushed;
     this.losses++;
     this.queue.length = 0;
     this.listener.lost();
   }
 
-  /** Lost: a segment starting with a sequence id 1 packet starts a reply; the one being read is abandoned. */
+  /**
+   * Lost: a segment starting with a sequence id 1 packet starts the reply to the first command
+   * sent after the loss. The replies to the commands sent before it may have been in the
+   * bytes not delivered: they are abandoned (their PREPAREs answered null).
+   */
   private resync(data: Buffer): boolean {
     if (data.length < 5 || data[3] !== 1) return false;
-    if (!this.lazy && this.fifo.length === 0) return false;
-    this.abandon();
+    const last = this.fifo[this.fifo.length - 1];
+    if (last === undefined || last.n < this.lostAt) return false;
+    this.abandon(this.cur, this.answered);
+    this.cur = null;
+    while ((this.fifo[0] as Expected<T>).n < this.lostAt) this.abandon(this.fifo.shift() as Expected<T>, false);
     this.lost = false;
     this.contNext = false;
     this.nextHeader();
     return true;
   }
 
-  private abandon(): void {
-    const c = this.cur;
-    this.cur = null;
-    if (c !== null && c.kind === 'prepare' && !this.answered) this.listener.prepared(c.tag as T, null);
+  private abandon(c: Expected<T> | null, answered: boolean): void {
+    if (c !== null && c.kind === 'prepare' && !answered) this.listener.prepared(c.tag as T, null);
   }
 
   private emit(cut: boolean): void {
@@ -246,7 +262,7 @@ export class ReplyTracker<T> {
     return false;
   }
 
-  private read(c: { kind: ReplyKind; tag: T | null }, p: PacketHead): Outcome {
+  private read(c: Expected<T>, p: PacketHead): Outcome {
     switch (c.kind) {
       case 'greeting':
         this.listener.greeting(p);
