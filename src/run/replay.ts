@@ -1,6 +1,7 @@
 import { ReplayEngine } from '../core/engine';
 import { EXIT, type ExitCode } from '../core/errors';
 import { engineConfig } from '../core/engine-config';
+import { isIpv6 } from '../core/wire/ipv6';
 import { decodeFrame, type DecodeStatus, parseIpv4Tcp } from '../core/wire/decode';
 import { newSegment } from '../core/wire/segment';
 import type { Clock, PacketReceiver, PacketSender, PacketSource, ReplyChannel, TimerHandle } from '../io/types';
@@ -243,7 +244,8 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
   }
 
   private ingest(linkType: number, buf: Buffer, off: number, capLen: number, rep: number, now: number): void {
-    const st: DecodeStatus = decodeFrame(linkType, buf, off, capLen, this.seg);
+    let st: DecodeStatus = decodeFrame(linkType, buf, off, capLen, this.seg);
+    if (st === 'ok' && isIpv6(this.seg.srcIp)) st = 'ipv6'; // until the engine replays IPv6 (issue 16, step 2)
     this.decode[st] = (this.decode[st] ?? 0) + 1;
     if (st !== 'ok') {
       if (st === 'unknown-link' && !this.unknownLinks.has(linkType)) {
