@@ -132,10 +132,12 @@ export async function startMariadb(
   const generalLog = path.join(base, 'general.log');
   const errorLog = path.join(base, 'error.log');
   const pidFile = path.join(base, 'mysqld.pid');
-  // server settings shared by install-db (bootstrap) and the server: same redo log size, no resize at start
+  // server settings shared by install-db (bootstrap) and the server: same redo log size, no resize
+  // at start; a temp dir of its own (two bootstraps at once collide on temp table names in /tmp)
   const common = [
     '--no-defaults',
     `--datadir=${datadir}`,
+    `--tmpdir=${tmpdir}`,
     '--user=root',
     `--innodb-buffer-pool-size=${opts.bufferPoolMB ?? 64}M`,
     '--innodb-log-file-size=48M',
@@ -164,7 +166,6 @@ export async function startMariadb(
       `--bind-address=${bind}`,
       `--socket=${socket}`,
       `--pid-file=${pidFile}`,
-      `--tmpdir=${tmpdir}`,
       `--log-error=${errorLog}`,
       '--general-log=1',
       `--general-log-file=${generalLog}`,
