@@ -12,6 +12,7 @@ import { DeadlineTimer } from './deadline-timer';
 import { transferFilter } from './live-input';
 import type { OfflineFrameSink } from './offline-feed';
 import { type FrameFeed, type ReplayIo, systemReplayIo } from './replay-io';
+import { lossHints } from './loss-hints';
 import { formatReport, lagSummary, type ReplayReport, requestAccounting } from './report';
 import { LiveStatus } from './live-status';
 import { tcpcopyMetrics } from './metrics';
@@ -407,7 +408,7 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
     await this.feed?.close();
     const report = this.report();
     this.live.done();
-    this.io.stdout.write(formatReport(report) + '\n');
+    this.io.stdout.write(this.reportText(report) + '\n');
     await this.metrics?.close();
     if (this.cfg.reportFile !== null) this.writeJsonReport(this.cfg.reportFile, report);
     await this.channel?.close();
@@ -421,6 +422,7 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
       ...report,
       stopReason: this.stopReason,
       accounting: requestAccounting(report.engine, report.requestsInFlight, report.capture.agentDropped),
+      hints: this.hints(report),
     };
     try {
       this.io.writeReportFile(file, JSON.stringify(json, null, 2) + '\n');
@@ -428,6 +430,16 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
       this.log.error((e as Error).message);
       if (this.exitCode === EXIT.OK) this.exitCode = EXIT.FAILURE;
     }
+  }
+
+  /** Loss hints for the report (loss-hints.ts): the module in use, if any, silences the MySQL one. */
+  private hints(report: ReplayReport): string[] {
+    return lossHints(report.engine, this.cfg.transfers, null);
+  }
+
+  /** The text report with its hint lines. */
+  private reportText(report: ReplayReport): string {
+    return [formatReport(report), ...this.hints(report).map((h) => `  hint       ${h}`)].join('\n');
   }
 
   /** The report as of now (also printed on SIGUSR1). */
@@ -460,6 +472,6 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
 
   /** Prints the report now (SIGUSR1). */
   printReport(): void {
-    this.live.around(() => this.io.stdout.write(formatReport(this.report()) + '\n'));
+    this.live.around(() => this.io.stdout.write(this.reportText(this.report()) + '\n'));
   }
 }
