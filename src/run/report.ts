@@ -62,6 +62,14 @@ export function requestAccounting(e: EngineStats, inFlight?: number): RequestAcc
       lostTotal += n;
     }
   }
+  // a module's reasons, named after it: `mysql: unknownUser`
+  const m = e.module;
+  if (m !== null)
+    for (const [reason, n] of Object.entries(m.lost))
+      if (n > 0) {
+        lost[`${m.name}: ${reason}`] = n;
+        lostTotal += n;
+      }
   const captured = e.requestsCaptured + e.requestsSampledOut + e.requestsNoSyn;
   const remainder = captured - e.requestsReplayed - lostTotal;
   const open = inFlight ?? remainder;
