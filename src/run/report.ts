@@ -72,6 +72,14 @@ export function requestAccounting(e: EngineStats, inFlight?: number, agentDroppe
       lostTotal += n;
     }
   }
+  // a module's reasons, named after it: `mysql: unknownUser`
+  const m = e.module;
+  if (m !== null)
+    for (const [reason, n] of Object.entries(m.lost))
+      if (n > 0) {
+        lost[`${m.name}: ${reason}`] = n;
+        lostTotal += n;
+      }
   const captured = e.requestsCaptured + e.requestsSampledOut + e.requestsNoSyn + agentDropped;
   const remainder = captured - e.requestsReplayed - lostTotal;
   const open = inFlight ?? remainder;
