@@ -21,6 +21,7 @@ declare -A NEED=(
   [/usr/sbin/ethtool]=ethtool
   [/usr/sbin/sysctl]=procps
   [/usr/bin/wrk]=wrk
+  [/usr/bin/socat]=socat
 )
 missing=()
 for f in "${!NEED[@]}"; do
