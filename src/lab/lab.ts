@@ -24,6 +24,7 @@ import {
   type RedisOptions,
   type RedisServer,
 } from './servers';
+import { startMariadb, type MariadbOptions, type MariadbServer } from './mariadb';
 import { run, type ExecResult } from './sh';
 import { buildTopology, removeNamespaces, removeStale, type LabHost, type Topology } from './topology';
 
@@ -197,6 +198,11 @@ export class Lab {
   /** Starts redis-server in a host's namespace (no persistence). */
   startRedis(host: HostName, opts: RedisOptions): Promise<RedisServer> {
     return startRedis(this, host, opts);
+  }
+
+  /** Starts a MariaDB server (own data directory, general query log) in a host's namespace (see mariadb.ts). */
+  startMariadb(host: HostName, opts: MariadbOptions = {}): Promise<MariadbServer> {
+    return startMariadb(this, host, opts);
   }
 
   /** Starts the tiny Node HTTP server (JSON-lines log) in a host's namespace. */

@@ -1,6 +1,7 @@
 import { ReplayEngine } from '../core/engine';
 import { EXIT, type ExitCode } from '../core/errors';
 import { engineConfig } from '../core/engine-config';
+import { isIpv6 } from '../core/wire/ipv6';
 import { decodeFrame, type DecodeStatus, parseIpv4Tcp } from '../core/wire/decode';
 import { newSegment } from '../core/wire/segment';
 import type { Clock, PacketReceiver, PacketSender, PacketSource, ReplyChannel, TimerHandle } from '../io/types';
@@ -11,6 +12,7 @@ import { DeadlineTimer } from './deadline-timer';
 import { transferFilter } from './live-input';
 import type { OfflineFrameSink } from './offline-feed';
 import { type FrameFeed, type ReplayIo, systemReplayIo } from './replay-io';
+import { lossHints } from './loss-hints';
 import { formatReport, lagSummary, type ReplayReport, requestAccounting } from './report';
 import { LiveStatus } from './live-status';
 import { tcpcopyMetrics } from './metrics';
@@ -258,7 +260,8 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
   }
 
   private ingest(linkType: number, buf: Buffer, off: number, capLen: number, rep: number, now: number): void {
-    const st: DecodeStatus = decodeFrame(linkType, buf, off, capLen, this.seg);
+    let st: DecodeStatus = decodeFrame(linkType, buf, off, capLen, this.seg);
+    if (st === 'ok' && isIpv6(this.seg.srcIp)) st = 'ipv6'; // until the engine replays IPv6 (issue 16, step 2)
     this.decode[st] = (this.decode[st] ?? 0) + 1;
     if (st !== 'ok') {
       if (st === 'unknown-link' && !this.unknownLinks.has(linkType)) {
@@ -405,7 +408,7 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
     await this.feed?.close();
     const report = this.report();
     this.live.done();
-    this.io.stdout.write(formatReport(report) + '\n');
+    this.io.stdout.write(this.reportText(report) + '\n');
     await this.metrics?.close();
     if (this.cfg.reportFile !== null) this.writeJsonReport(this.cfg.reportFile, report);
     await this.channel?.close();
@@ -419,6 +422,7 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
       ...report,
       stopReason: this.stopReason,
       accounting: requestAccounting(report.engine, report.requestsInFlight, report.capture.agentDropped),
+      hints: this.hints(report),
     };
     try {
       this.io.writeReportFile(file, JSON.stringify(json, null, 2) + '\n');
@@ -426,6 +430,16 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
       this.log.error((e as Error).message);
       if (this.exitCode === EXIT.OK) this.exitCode = EXIT.FAILURE;
     }
+  }
+
+  /** Loss hints for the report (loss-hints.ts): the module in use, if any, silences the MySQL one. */
+  private hints(report: ReplayReport): string[] {
+    return lossHints(report.engine, this.cfg.transfers, null);
+  }
+
+  /** The text report with its hint lines. */
+  private reportText(report: ReplayReport): string {
+    return [formatReport(report), ...this.hints(report).map((h) => `  hint       ${h}`)].join('\n');
   }
 
   /** The report as of now (also printed on SIGUSR1). */
@@ -458,6 +472,6 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
 
   /** Prints the report now (SIGUSR1). */
   printReport(): void {
-    this.live.around(() => this.io.stdout.write(formatReport(this.report()) + '\n'));
+    this.live.around(() => this.io.stdout.write(this.reportText(this.report()) + '\n'));
   }
 }
