@@ -21,6 +21,7 @@ declare -A NEED=(
   [/usr/sbin/ethtool]=ethtool
   [/usr/sbin/sysctl]=procps
   [/usr/bin/wrk]=wrk
+  [/usr/bin/socat]=socat
   [/usr/sbin/mariadbd]=mariadb-server
   [/usr/bin/mariadb]=mariadb-client
   [/usr/bin/sysbench]=sysbench
