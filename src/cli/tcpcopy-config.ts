@@ -14,10 +14,20 @@ import {
   TCPCOPY_DEFAULTS as D,
   type TcpcopyConfig,
 } from '../config/tcpcopy-config';
-import { TCPCOPY_OPTIONS } from './tcpcopy-options';
+import { MODULE_OPTION_OWNER, TCPCOPY_OPTIONS } from './tcpcopy-options';
+import { BUILTIN_MODULES, isBuiltinModule, isModulePath } from '../modules/registry';
+import type { ModuleChoice } from '../config/tcpcopy-config';
 import { parseTransferList } from './transfer';
 import { parseMetricsAddress } from '../io/metrics-server';
-import { badOption, choiceArg, intArg, numArg, optionError, parseOptionTable } from './option-table';
+import {
+  badOption,
+  choiceArg,
+  intArg,
+  numArg,
+  optionError,
+  type ParsedOptions,
+  parseOptionTable,
+} from './option-table';
 
 /** Parses -H: an IPv4 address that is not itself a loopback address. */
 function parseLocalhostIp(text: string | undefined): number {
@@ -110,6 +120,51 @@ function fileArg(flag: string, text: string | undefined): string | null {
   return text ?? null;
 }
 
+/**
+ * `--module`, `--module-opt` and the built-ins' own options. A built-in's options need that
+ * --module; --module-opt needs a module file. Files are not read here (the runner does).
+ */
+export function parseModuleChoice(o: ParsedOptions): ModuleChoice | null {
+  const spec = o.str('module');
+  const given = [...MODULE_OPTION_OWNER.keys()].filter((k) => o.given(k));
+  const moduleOpts = o.list('module-opt');
+  if (spec === undefined) {
+    if (given.length > 0) {
+      const k = given[0] as string;
+      throw optionError(`--${k}`, o.list(k)[0] ?? '', `needs --module ${MODULE_OPTION_OWNER.get(k) ?? ''}`);
+    }
+    if (moduleOpts.length > 0) throw optionError('--module-opt', moduleOpts[0] ?? '', 'needs --module PATH');
+    return null;
+  }
+  if (spec === '') throw badOption('--module', "''", 'a module name or file');
+  const builtin = !isModulePath(spec);
+  if (builtin && !isBuiltinModule(spec))
+    throw optionError(
+      '--module',
+      spec,
+      `not a built-in module (built-ins: ${BUILTIN_MODULES.join(', ')}) nor a module file (a path such as ./my-module.js)`,
+    );
+  const options: Record<string, readonly string[]> = {};
+  for (const k of given) {
+    const owner = MODULE_OPTION_OWNER.get(k) ?? '';
+    if (owner !== spec)
+      throw optionError(`--${k}`, o.list(k)[0] ?? '', `is an option of --module ${owner}, not of ${spec}`);
+    options[k] = Object.freeze([...o.list(k)]);
+  }
+  if (moduleOpts.length > 0) {
+    if (builtin)
+      throw optionError('--module-opt', moduleOpts[0] ?? '', `--module ${spec} takes its own options (see tcpcopy -h)`);
+    const byKey: Record<string, string[]> = {};
+    for (const kv of moduleOpts) {
+      const i = kv.indexOf('=');
+      if (i <= 0) throw badOption('--module-opt', kv, 'KEY=VALUE, e.g. --module-opt header=X-Replay');
+      (byKey[kv.slice(0, i)] ??= []).push(kv.slice(i + 1));
+    }
+    for (const [k, v] of Object.entries(byKey)) options[k] = Object.freeze(v);
+  }
+  return Object.freeze({ spec, builtin, options: Object.freeze(options) });
+}
+
 /** Parses tcpcopy's argv (without node and script) into a frozen config; throws TcpcopyError on bad input. */
 export function parseTcpcopyArgs(argv: readonly string[]): TcpcopyConfig {
   const o = parseOptionTable('tcpcopy', TCPCOPY_OPTIONS, joinReportArgs(argv));
@@ -160,6 +215,8 @@ export function parseTcpcopyArgs(argv: readonly string[]): TcpcopyConfig {
     connections: intArg('-C', o.str('connections'), D.connections, 1, 11),
     reconnect: o.bool('reconnect'),
     secretFile: fileArg('--secret-file', o.str('secret-file')),
+    respPayload: o.bool('resp-payload'),
+    module: parseModuleChoice(o),
     clientIps: parseClientIps(o.str('client-ip')),
     localhostIp: parseLocalhostIp(o.str('localhost-ip')),
     replicas: intArg('-n', o.str('replicas'), D.replicas, 1, 1023),

@@ -203,6 +203,8 @@ export class SimTarget implements EngineOutput {
   segmentsRepeated = 0;
   /** Answers sent again because the engine retransmitted (a lost answer). */
   answersResent = 0;
+  /** When set (a test's choice): the payload bytes received in order, per client `ip:port` key (ip * 65536 + port). */
+  received: Map<number, Buffer[]> | null = null;
   private readonly conns = new Map<number, SimConn>();
   private q: Buffer;
   private qHead = 0;
@@ -266,6 +268,11 @@ export class SimTarget implements EngineOutput {
     const fin = (flags & TCP_FIN) !== 0;
     if (len > 0 && seq === c.rcvNxt) {
       this.segmentsInOrder++;
+      if (this.received !== null) {
+        const list = this.received.get(k) ?? [];
+        list.push(Buffer.from(buf.subarray(t + doff, t + doff + len)));
+        this.received.set(k, list);
+      }
       c.rcvNxt = (seq + len) >>> 0;
       if (fin) c.rcvNxt = (c.rcvNxt + 1) >>> 0;
       this.reply(src, sport, c.sndNxt, c.rcvNxt, TCP_ACK | TCP_PSH | (fin ? TCP_FIN : 0), this.respLen);
