@@ -202,6 +202,14 @@ function permissionChecks(cfg: TcpcopyConfig): { results: CheckResult[]; sender:
         ),
       );
     }
+  } else if (input.kind === 'stream') {
+    results.push(
+      check(
+        'capture',
+        'ok',
+        'packets come from agents and pcap streams (-i tcp:// or -i -): see tcpcopy doctor --agent',
+      ),
+    );
   } else {
     for (const device of input.devices.length > 0 ? input.devices : ['any']) {
       try {
