@@ -23,6 +23,7 @@ import { compareStatements } from '../src/lab/mariadb-log';
 import { waitLogQuiet, type MariadbServer } from '../src/lab/mariadb';
 import { defaultLogin, sysbenchPrepare, sysbenchRun, type SysbenchOptions } from '../src/lab/mysql-clients';
 import { INTERCEPT, startLiveTcpcopy } from '../test/e2e/replay-helpers';
+import type { ModuleReport } from '../test/e2e/mysql-helpers';
 import { applyTargetModel, type TargetModel } from './lab';
 import { cpuNsOf, cpuTicks, stealPct } from './lab-proc';
 
@@ -99,8 +100,7 @@ async function measure(
   const steal = stealPct(ticks0, cpuTicks());
   const r = await tc.stop();
   const c = compareStatements(online.clientRecords(om), target.clientRecords(tm));
-  const rep = r.report as
-    (typeof r.report & { engine: { module?: { counters: Record<string, number> } | null } }) | null;
+  const rep = r.report as ModuleReport | null;
   return {
     variant,
     model,
