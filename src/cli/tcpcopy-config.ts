@@ -7,6 +7,7 @@
 import { TcpcopyError } from '../core/errors';
 import { type ClientIpSpec, parseClientIpList } from '../core/client-map';
 import { ipToString, parseIpv4 } from '../core/wire/segment';
+import { IPV6_LOOPBACK, ipv6Word, isIpv6, parseIpv6 } from '../core/wire/ipv6';
 import {
   defaultTcpcopyConfig,
   type InterceptAddress,
@@ -29,13 +30,28 @@ import {
   parseOptionTable,
 } from './option-table';
 
-/** Parses -H: an IPv4 address that is not itself a loopback address. */
-function parseLocalhostIp(text: string | undefined): number {
-  if (text === undefined) return D.localhostIp;
-  const ip = parseIpv4(text);
-  if (ip < 0 || ip >>> 24 === 127 || ip === 0)
-    throw badOption('-H', text, 'an IPv4 address outside 127.0.0.0/8, e.g. -H 198.18.1.9');
-  return ip;
+/**
+ * Parses -H: an IPv4 address outside 127.0.0.0/8 (for 127.x clients), an IPv6 address other
+ * than ::1 and :: (for ::1 clients), or one of each, comma separated.
+ */
+function parseLocalhostIp(text: string | undefined): { v4: number; v6: number } {
+  const out = { v4: D.localhostIp, v6: D.localhostIp6 };
+  if (text === undefined) return out;
+  const fix = 'an IPv4 address outside 127.0.0.0/8 and/or an IPv6 address other than ::1, e.g. -H 198.18.1.9,2001:2::9';
+  const items = text.split(',').map((s) => s.trim());
+  if (items.length > 2) throw badOption('-H', text, fix);
+  for (const item of items) {
+    if (item.includes(':')) {
+      const ip = parseIpv6(item);
+      if (ip < 0 || ip === IPV6_LOOPBACK || ip === parseIpv6('::') || out.v6 !== 0) throw badOption('-H', text, fix);
+      out.v6 = ip;
+    } else {
+      const ip = parseIpv4(item);
+      if (ip < 0 || ip >>> 24 === 127 || ip === 0 || out.v4 !== 0) throw badOption('-H', text, fix);
+      out.v4 = ip;
+    }
+  }
+  return out;
 }
 
 /**
@@ -43,6 +59,13 @@ function parseLocalhostIp(text: string | undefined): number {
  * intercept), or null: unspecified (0.0.0.0/8), loopback, multicast, reserved and broadcast.
  */
 function unusableClientAddress(ip: number): string | null {
+  if (isIpv6(ip)) {
+    if (ip === IPV6_LOOPBACK) return 'is the loopback address';
+    if (ipv6Word(ip, 0) === 0 && ipv6Word(ip, 1) === 0 && ipv6Word(ip, 2) === 0 && ipv6Word(ip, 3) === 0)
+      return 'is the unspecified address';
+    if (ipv6Word(ip, 0) >>> 24 === 0xff) return 'is a multicast address';
+    return null;
+  }
   const top = ip >>> 24;
   if (top === 0) return 'is in 0.0.0.0/8 (unspecified)';
   if (top === 127) return 'is a loopback address';
@@ -56,12 +79,14 @@ function parseClientIps(text: string | undefined): readonly ClientIpSpec[] {
   if (text === undefined) return [];
   const r = parseClientIpList(text);
   if (!r.ok) {
-    const fix = 'expected a comma-separated list of IPv4 addresses, a.b.c.x patterns or CIDR blocks, e.g. 198.18.5.x';
+    const fix =
+      'expected a comma-separated list of IPv4 addresses, a.b.c.x patterns, CIDR blocks, IPv6 addresses or IPv6 prefixes (keep the low bits), e.g. 198.18.5.x or 2001:2:5::/64';
     throw new TcpcopyError('ERR_BAD_CLIENT_IP', `-c ${text}: ${r.reason}; ${fix}`, { option: '-c', value: text });
   }
   const specs = r.specs;
   for (const s of specs) {
     const ip = s.kind === 'exact' ? s.ip : s.base;
+    if (s.kind === 'prefix6' && s.bits < 128) continue; // the client's own low bits complete it
     const why = unusableClientAddress(ip);
     if (why !== null)
       throw new TcpcopyError(
@@ -218,7 +243,7 @@ export function parseTcpcopyArgs(argv: readonly string[]): TcpcopyConfig {
     respPayload: o.bool('resp-payload'),
     module: parseModuleChoice(o),
     clientIps: parseClientIps(o.str('client-ip')),
-    localhostIp: parseLocalhostIp(o.str('localhost-ip')),
+    ...((h) => ({ localhostIp: h.v4, localhostIp6: h.v6 }))(parseLocalhostIp(o.str('localhost-ip'))),
     replicas: intArg('-n', o.str('replicas'), D.replicas, 1, 1023),
     portOffset: intArg('-f', o.str('port-offset'), D.portOffset, 0, 63),
     samplePercent: intArg('-r', o.str('rate'), D.samplePercent, 1, 100),

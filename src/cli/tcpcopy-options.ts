@@ -118,15 +118,15 @@ export const TCPCOPY_OPTIONS: readonly OptionSpec<TcpcopyOptionGroup>[] = [
     kind: 'string',
     group: 'Traffic shaping',
     arg: 'LIST',
-    doc: 'rewrite client addresses: IPs, a.b.c.x patterns (keep last octet) or CIDR blocks, comma separated',
+    doc: 'rewrite client addresses: IPs, a.b.c.x patterns (keep last octet), CIDR blocks or IPv6 prefixes (keep the low bits), comma separated',
   },
   {
     short: 'H',
     long: 'localhost-ip',
     kind: 'string',
     group: 'Traffic shaping',
-    arg: 'IP',
-    doc: 'replace loopback client addresses (127.0.0.0/8) with IP before -c (traffic the online server got from itself)',
+    arg: 'IP[,IP6]',
+    doc: 'replace loopback client addresses (127.0.0.0/8; ::1 with an IPv6 item) with IP before -c (traffic the online server got from itself)',
   },
   {
     short: 'n',

@@ -72,6 +72,8 @@ export interface TcpcopyConfig {
   readonly clientIps: readonly ClientIpSpec[];
   /** Address that replaces loopback (127.0.0.0/8) client addresses, `-H`; 0 (default) = off. */
   readonly localhostIp: number;
+  /** Address (an IPv6 id) that replaces `::1` client addresses, `-H` (its IPv6 item); 0 (default) = off. */
+  readonly localhostIp6: number;
   /** Copies of every session, `-n` (1..1023); default 1. */
   readonly replicas: number;
   /** Client port space of this instance, `-f` (0..63); default 0. */
@@ -153,6 +155,7 @@ export type TcpcopyDefaults = Pick<
   TcpcopyConfig,
   | 'connections'
   | 'localhostIp'
+  | 'localhostIp6'
   | 'replicas'
   | 'portOffset'
   | 'samplePercent'
@@ -187,6 +190,7 @@ export const TCPCOPY_DEFAULTS: Readonly<TcpcopyDefaults> = Object.freeze({
   channelPort: CHANNEL_DEFAULT_PORT,
   connections: 2,
   localhostIp: ENGINE_DEFAULTS.localhostIp,
+  localhostIp6: ENGINE_DEFAULTS.localhostIp6,
   replicas: ENGINE_DEFAULTS.replicas,
   portOffset: ENGINE_DEFAULTS.portOffset,
   samplePercent: ENGINE_DEFAULTS.samplePercent,

@@ -104,6 +104,7 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
       engineConfig(transfers, {
         clientIps: cfg.clientIps,
         localhostIp: cfg.localhostIp,
+        localhostIp6: cfg.localhostIp6,
         replicas: cfg.replicas,
         portOffset: cfg.portOffset,
         samplePercent: cfg.samplePercent,
@@ -269,7 +270,7 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
 
   private ingest(linkType: number, buf: Buffer, off: number, capLen: number, rep: number, now: number): void {
     let st: DecodeStatus = decodeFrame(linkType, buf, off, capLen, this.seg);
-    if (st === 'ok' && isIpv6(this.seg.srcIp)) st = 'ipv6'; // until the engine replays IPv6 (issue 16, step 2)
+    if (st === 'ok' && isIpv6(this.seg.srcIp)) st = 'ipv6'; // until the channel carries IPv6 (issue 16, step 4)
     this.decode[st] = (this.decode[st] ?? 0) + 1;
     if (st !== 'ok') {
       if (st === 'unknown-link' && !this.unknownLinks.has(linkType)) {
