@@ -21,6 +21,8 @@ declare -A NEED=(
   [/usr/sbin/ethtool]=ethtool
   [/usr/sbin/sysctl]=procps
   [/usr/bin/wrk]=wrk
+  # headless browser for the report.html check (test/unit/compare/report.test.ts)
+  [/usr/bin/chromium]=chromium
 )
 missing=()
 for f in "${!NEED[@]}"; do
