@@ -1,4 +1,5 @@
 import type { ClientIpSpec } from './client-map';
+import type { ProtocolModule } from '../modules/api';
 
 /** One transfer as the engine needs it (parsed from -x by the CLI). */
 export interface EngineTransfer {
@@ -72,6 +73,11 @@ export interface EngineConfig {
   advertisedWindow: number;
   /** Window scale put in synthesized SYNs; default 7. */
   synthWscale: number;
+  /**
+   * The protocol module every session is replayed through (`--module`, no original flag; the
+   * original's `--set-protocol-module`); null (default) = plain TCP replay, no module cost.
+   */
+  module: ProtocolModule | null;
 }
 
 /**
@@ -102,6 +108,7 @@ export const ENGINE_DEFAULTS: Readonly<Omit<EngineConfig, 'transfers'>> = Object
   delayedAckMs: 40,
   advertisedWindow: 65535,
   synthWscale: 7,
+  module: null,
 });
 
 /** Builds an engine config from transfers and partial overrides. */

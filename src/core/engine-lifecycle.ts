@@ -9,6 +9,7 @@ import { parkedRequests } from './session/capture';
 import { type Session, SessionState, caughtUp, clientFinished, drained } from './session/session';
 import { TimerKind } from './session/timers';
 import { rttSample, sendAck, sendRst, sendSyn, transmit } from './session/transmit';
+import { MODULE_ERROR, attachModule, detachModule } from './engine-module';
 import type { TcpSegment } from './wire/segment';
 
 /*
@@ -44,6 +45,8 @@ export function newSession(
   s.captureKey = origKey;
   s.targetIp = t.targetIp;
   s.targetPort = t.targetPort;
+  s.serverIp = seg.dstIp;
+  s.serverPort = seg.dstPort;
   s.synthesized = synth;
   s.isn = synth ? seqAdd(seg.seq, -1) : seg.seq;
   s.capture.nxt = seqAdd(s.isn, 1);
@@ -76,6 +79,7 @@ export function newSession(
     let tail = prev;
     while (tail.successor !== null) tail = tail.successor;
     tail.successor = s;
+    attachModule(e, s, now);
     // a caught-up predecessor ends now: completed if its client had closed, else superseded
     if (caughtUp(prev)) endSession(e, prev, prev.capture.closed ? 'completed' : 'superseded', now);
     return s;
@@ -90,6 +94,7 @@ export function newSession(
   }
   s.clientPort = port;
   s.replyKey = rk;
+  attachModule(e, s, now);
   startSession(e, s, now);
   return s;
 }
@@ -97,7 +102,7 @@ export function newSession(
 /** Queued or new -> SYN-SENT: registers the client with intercept, then sends the SYN. */
 function startSession(e: EngineState, s: Session, now: number): void {
   e.byReply.set(s.replyKey, s);
-  e.out.clientAdded(s.clientIp, s.clientPort, s.targetIp, s.targetPort);
+  e.out.clientAdded(s.clientIp, s.clientPort, s.targetIp, s.targetPort, e.wantsPayload);
   s.state = SessionState.SynSent;
   if (!e.channelUp) s.handshakeOutage = true;
   s.lastActivity = now;
@@ -112,6 +117,7 @@ export function establish(e: EngineState, s: Session, seg: TcpSegment, now: numb
   s.targetIsn = seg.seq;
   s.reply.nxt = seqAdd(seg.seq, 1);
   s.respBase = s.reply.nxt;
+  if (s.mod !== null) s.mod.target.start(s.reply.nxt);
   s.sndWscale = s.synWscale >= 0 && seg.wscale >= 0 ? seg.wscale : -1;
   if (s.sndWscale < 0) s.synWscale = -1;
   s.tsOn = s.synTs && seg.hasTs;
@@ -185,14 +191,21 @@ export function endSession(e: EngineState, s: Session, reason: Outcome, now: num
     s.requestsCaptured += parked;
     st.requestsCaptured += parked;
   }
-  const lost = s.requestsCaptured - s.requestsReplayed;
-  if (lost > 0) st.requestsLost[outcome] += lost;
-  if (!s.capture.closed && !drained(s) && reason !== 'superseded') {
+  const lost = s.requestsCaptured - s.requestsReplayed - s.requestsSettled;
+  // a module's ending names its reason: the requests are lost with it (`mysql: unknownUser`)
+  const modReason = outcome === 'moduleEnded' && s.mod !== null ? (s.mod.ending ?? MODULE_ERROR) : null;
+  const ms = st.module;
+  if (modReason !== null && ms !== null) {
+    ms.ended[modReason] = (ms.ended[modReason] ?? 0) + 1;
+    if (lost > 0) ms.lost[modReason] = (ms.lost[modReason] ?? 0) + lost;
+  } else if (lost > 0) st.requestsLost[outcome] += lost;
+  if (!s.capture.closed && (!drained(s) || modReason !== null) && reason !== 'superseded') {
     // the client was still talking: the rest of its connection is counted, not replayed; with no
     // request captured yet, the tail's first data is one (the handshake ACK's ack does not advance)
     const lastAck = s.capture.lastAckValid && s.requestsCaptured > 0 ? s.capture.lastAck : -1;
-    e.unreplayed.rememberEnded(s.variant, s.captureKey, lastAck, outcome, now);
+    e.unreplayed.rememberEnded(s.variant, s.captureKey, lastAck, outcome, now, modReason);
   }
+  detachModule(e, s, now);
   s.releaseUnits(e.pool);
   const map = e.byCapture[s.variant];
   if (map !== undefined && map.get(s.captureKey) === s) map.delete(s.captureKey);
@@ -210,6 +223,14 @@ export function endSession(e: EngineState, s: Session, reason: Outcome, now: num
   // recycled at the next flush(); a session that never started may still be its
   // predecessor's successor, so only started ones (nothing points to them any more)
   if (wasStarted) retireSession(e, s);
+}
+
+/** Ends the session when its module asked to (a verdict or action named a reason, or the module failed). */
+export function endIfModuleAsked(e: EngineState, s: Session, now: number): boolean {
+  const m = s.mod;
+  if (m === null || m.ending === null || s.state === SessionState.Closed) return false;
+  endSession(e, s, 'moduleEnded', now);
+  return true;
 }
 
 /**

@@ -23,7 +23,7 @@ export interface Seg {
   ack?: number;
   /** Flags as letters: S A P F R (e.g. 'S', 'A', 'PA', 'FA', 'R'). */
   flags: string;
-  /** Payload text (client segments). */
+  /** Payload text (client segments; on target replies, the payload bytes intercept carried, channel v2). */
   data?: string;
   /** Payload length (target replies: only the length matters, as intercept reports headers). */
   len?: number;
@@ -67,6 +67,8 @@ export class Script {
   readonly engine: ReplayEngine;
   readonly emitted: Emitted[] = [];
   readonly added: string[] = [];
+  /** The payload flag of each CLIENT_ADD, in order. */
+  readonly addedPayload: boolean[] = [];
   readonly removed: string[] = [];
   private readonly buf = Buffer.alloc(70000);
   private readonly seg = newSegment();
@@ -103,7 +105,10 @@ export class Script {
           hasTs: seg.hasTs,
         });
       },
-      clientAdded: (ip, port, tip, tport) => this.added.push(`${ipToString(ip)}:${port}>${ipToString(tip)}:${tport}`),
+      clientAdded: (ip, port, tip, tport, payload) => {
+        this.added.push(`${ipToString(ip)}:${port}>${ipToString(tip)}:${tport}`);
+        this.addedPayload.push(payload);
+      },
       clientRemoved: (ip, port, tip, tport) =>
         this.removed.push(`${ipToString(ip)}:${port}>${ipToString(tip)}:${tport}`),
     });
@@ -144,13 +149,18 @@ export class Script {
     this.engine.onClientPacket(this.seg, this.now, rep);
   }
 
-  /** intercept reports a reply of the target: headers only, cut to a 64-byte record, payload length in the IP header. */
+  /**
+   * intercept reports a reply of the target: headers only, cut to a 64-byte record, payload
+   * length in the IP header (`len`); with `data`, intercept also carried those payload bytes
+   * (the first data.length of `len`, default all), as channel v2 does for a session that asked.
+   */
   targetReplies(s: Seg, flush = true): void {
-    const n = s.len ?? 0;
+    const carried = s.data !== undefined ? Buffer.from(s.data, 'latin1') : null;
+    const n = s.len ?? carried?.length ?? 0;
     const len = this.build(s, TARGET, CLIENT, 8080, 40000, n, n > 0 ? Buffer.alloc(n, 0x61) : null);
     const rec = Buffer.from(this.buf.subarray(0, Math.min(64, len)));
     assert.equal(parseIpv4Tcp(rec, 0, rec.length, this.seg, true), 'ok');
-    this.engine.onReply(this.seg, this.now);
+    this.engine.onReply(this.seg, this.now, carried !== null ? { buf: carried, off: 0, len: carried.length } : null);
     if (flush) this.engine.flush();
   }
 
