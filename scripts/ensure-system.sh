@@ -28,6 +28,8 @@ declare -A NEED=(
   [/usr/lib/postgresql/15/bin/postgres]=postgresql-15
   [/usr/lib/postgresql/15/bin/pgbench]=postgresql-15
   [/usr/lib/postgresql/15/bin/psql]=postgresql-client-15
+  # headless browser for the report.html check (test/unit/compare/report.test.ts)
+  [/usr/bin/chromium]=chromium
 )
 missing=()
 for f in "${!NEED[@]}"; do
