@@ -11,7 +11,7 @@ import type { LabProcess } from '../../src/lab/process';
 import type { MariadbServer } from '../../src/lab/mariadb';
 import { compareStatements, comparisonLine, type StatementComparison } from '../../src/lab/mariadb-log';
 import { defaultLogin, type MysqlEndpoint, type MysqlLogin } from '../../src/lab/mysql-clients';
-import { INTERCEPT } from './replay-helpers';
+import { INTERCEPT, type TcpcopyJsonReport } from './replay-helpers';
 
 /** The online server as the client sees it. */
 export const ONLINE_EP: MysqlEndpoint = { ip: '198.18.1.1', port: 3306 };
@@ -145,3 +145,16 @@ export function compareSince(p: MysqlPair, onlineMark: number, targetMark: numbe
 export function say(line: string): void {
   process.stdout.write(`# ${line}\n`);
 }
+
+/** tcpcopy's JSON report with the module's part (EngineStats.module) and the loss hints. */
+export type ModuleReport = TcpcopyJsonReport & {
+  engine: TcpcopyJsonReport['engine'] & {
+    module: {
+      name: string;
+      ended: Record<string, number>;
+      lost: Record<string, number>;
+      counters: Record<string, number>;
+    } | null;
+  };
+  hints?: string[];
+};
