@@ -3,7 +3,7 @@
  * are not polluted by the previous one) and appends one JSON object per run to
  * bench/results/<date>-<git short hash>.json (one object per line). No assertions.
  *
- *   node --expose-gc dist/bench/run.js [--lab | --no-lab] [--only engine,offline,memory,platform,lab,mysql,max,ab]
+ *   node --expose-gc dist/bench/run.js [--lab | --no-lab] [--only engine,offline,memory,platform,lab,mysql,max,agent,ab]
  *
  * Parts: engine (packets/s through ReplayEngine), offline (runner's offline path on a
  * synthesized 100k-session capture), memory (100,000 open sessions, target answering and
@@ -12,7 +12,8 @@
  * only when root), mysql (sysbench oltp_read_write copied live to MariaDB: tcpcopy CPU per replayed
  * statement with --module mysql and with plain TCP replay of the same load, bench/mysql.ts; with
  * lab), max (the highest offered load replayed at >= 99.9%; with lab), ab (paired
- * comparison of two tcpcopy command lines; only with --only ab).
+ * comparison of two tcpcopy command lines; only with --only ab), agent (tcpcopy agent on online,
+ * the replayer on the replay host: agent and replayer CPU per request, RSS, fidelity, lag; with lab).
  * BENCH_SECONDS / BENCH_WARM_SECONDS override the lab's measured and warm-up seconds per load;
  * BENCH_REPEAT=N measures each load N times and keeps the median row. To compare a setting:
  * BENCH_LOADS (e.g. `ka:2000,short:4000`), BENCH_MODELS (`remote`, `inline` or both, comma
@@ -30,6 +31,7 @@ import * as path from 'node:path';
 import { engineSuite } from './engine';
 import { labTable, type LabBenchOptions, parseLoads, parseModels, runLabAb, runLabBench } from './lab';
 import { runMaxLoad } from './lab-max';
+import { agentTable, runAgentBench } from './agent';
 import { runMysqlBench } from './mysql';
 import { platformSuite } from './platform';
 import { runMemoryBench, runOfflineBench } from './offline';
@@ -96,6 +98,12 @@ async function part(name: string): Promise<void> {
     case 'lab': {
       const rows = await runLabBench(log, labOptions(1));
       log(labTable(rows));
+      r = rows;
+      break;
+    }
+    case 'agent': {
+      const rows = await runAgentBench(log, labOptions(1));
+      log(agentTable(rows));
       r = rows;
       break;
     }
@@ -189,6 +197,10 @@ function main(): void {
   if (want('max')) {
     if (lab) results['max'] = child('max');
     else log('max: skipped (needs root; run as root or pass --lab)');
+  }
+  if (want('agent')) {
+    if (lab) results['agent'] = child('agent');
+    else log('agent: skipped (needs root; run as root or pass --lab)');
   }
   // the A/B comparison runs only when asked for (--only ab)
   if (only?.has('ab') === true) {
