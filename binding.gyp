@@ -6,6 +6,7 @@
         "native/addon.c",
         "native/ring.c",
         "native/ring-open.c",
+        "native/forward.c",
         "native/sendmm.c",
         "native/bpf.c",
         "native/nfq.c",

@@ -7,6 +7,7 @@ static napi_value init(napi_env env, napi_value exports) {
   tcn_ring_init(env, exports);
   tcn_send_init(env, exports);
   tcn_bpf_init(env, exports);
+  tcn_fwd_init(env, exports);
   tcn_nfq_init(env, exports);
   tcn_rlimit_init(env, exports);
   return exports;

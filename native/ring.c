@@ -33,6 +33,8 @@ typedef struct {
   int closed;
   napi_env env;
   napi_ref on_block, on_batch_end, resource;
+  void *fwd;        /* forward mode (ringForward): the agent's forwarder, no JS per block */
+  napi_ref fwd_ref; /* keeps the forwarder alive while the ring uses it */
   napi_async_context actx;
   double packets, drops, freezes, blocks;
 } ring_t;
@@ -71,9 +73,11 @@ static void ring_teardown(ring_t *r, int js_ok) {
     if (r->on_block) napi_delete_reference(r->env, r->on_block);
     if (r->on_batch_end) napi_delete_reference(r->env, r->on_batch_end);
     if (r->resource) napi_delete_reference(r->env, r->resource);
+    if (r->fwd_ref) napi_delete_reference(r->env, r->fwd_ref);
     if (r->actx) napi_async_destroy(r->env, r->actx);
   }
-  r->on_block = r->on_batch_end = r->resource = NULL;
+  r->on_block = r->on_batch_end = r->resource = r->fwd_ref = NULL;
+  r->fwd = NULL;
   r->actx = NULL;
   read_stats(r);
   if (r->fd >= 0) close(r->fd);
@@ -130,6 +134,20 @@ static int ring_walk(ring_t *r, napi_env env, napi_value fn, unsigned max) {
   }
   r->in_cb--;
   return rc < 0 ? -1 : (int)done;
+}
+
+/* Forward mode: every ready block goes to the forwarder (forward.c) and back to the kernel. */
+static void on_poll_fwd(uv_poll_t *h, int status, int events) {
+  ring_t *r = h->data;
+  for (unsigned done = 0; done < r->block_nr && !r->closed && r->fwd != NULL; done++) {
+    struct tpacket_block_desc *bd =
+        (struct tpacket_block_desc *)(r->map->ptr + (size_t)r->cur * r->block_size);
+    if ((__atomic_load_n(&bd->hdr.bh1.block_status, __ATOMIC_ACQUIRE) & TP_STATUS_USER) == 0) break;
+    tcn_fwd_block(r->fwd, (const uint8_t *)bd);
+    __atomic_store_n(&bd->hdr.bh1.block_status, TP_STATUS_KERNEL, __ATOMIC_RELEASE);
+    r->cur = (r->cur + 1) % r->block_nr;
+    r->blocks += 1;
+  }
 }
 
 static void on_poll(uv_poll_t *h, int status, int events) {
@@ -232,6 +250,37 @@ static napi_value js_ring_start(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* ringForward(handle, forwarder): like ringStart, but blocks go to the forwarder in C. */
+static napi_value js_ring_forward(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  ring_t *r = argc >= 2 ? get_ring(env, argv[0]) : NULL;
+  if (r == NULL) return NULL;
+  void *fwd = tcn_fwd_get(env, argv[1]);
+  if (fwd == NULL) return NULL;
+  if (r->closed || r->poll != NULL) {
+    tcn_throw(env, "EINVAL", NULL, "ringForward: ring closed or already started");
+    return NULL;
+  }
+  uv_loop_t *loop;
+  napi_get_uv_event_loop(env, &loop);
+  r->poll = malloc(sizeof *r->poll);
+  int rc = uv_poll_init(loop, r->poll, r->fd);
+  if (rc != 0) {
+    free(r->poll);
+    r->poll = NULL;
+    tcn_throw(env, "EINVAL", "uv_poll_init", uv_strerror(rc));
+    return NULL;
+  }
+  r->poll->data = r;
+  r->fwd = fwd;
+  napi_create_reference(env, argv[1], 1, &r->fwd_ref);
+  uv_poll_start(r->poll, UV_READABLE, on_poll_fwd);
+  if (!r->refed) uv_unref((uv_handle_t *)r->poll);
+  return NULL;
+}
+
 /* ringRef(handle, ref): whether the running capture keeps the event loop alive. */
 static napi_value js_ring_ref(napi_env env, napi_callback_info info) {
   size_t argc = 2;
@@ -312,6 +361,7 @@ napi_value tcn_ring_init(napi_env env, napi_value exports) {
   tcn_def(env, exports, "ringOpen", tcn_ring_open);
   tcn_def(env, exports, "ringStart", js_ring_start);
   tcn_def(env, exports, "ringRef", js_ring_ref);
+  tcn_def(env, exports, "ringForward", js_ring_forward);
   tcn_def(env, exports, "ringPoll", js_ring_poll);
   tcn_def(env, exports, "ringStats", js_ring_stats);
   tcn_def(env, exports, "ringClose", js_ring_close);

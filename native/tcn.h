@@ -16,6 +16,12 @@
 napi_value tcn_ring_init(napi_env env, napi_value exports);
 napi_value tcn_send_init(napi_env env, napi_value exports);
 napi_value tcn_bpf_init(napi_env env, napi_value exports);
+napi_value tcn_fwd_init(napi_env env, napi_value exports);
+
+/* The agent's forwarder (forward.c): the handle behind a JS value (throws and returns NULL if none). */
+void *tcn_fwd_get(napi_env env, napi_value v);
+/* Forwards one retired TPACKET_V3 block (its tpacket_block_desc at `block`). */
+void tcn_fwd_block(void *fwd, const uint8_t *block);
 
 /* Throws a JS Error whose `code` is `code` (e.g. "EPERM") and whose `syscall` is `syscall`. */
 void tcn_throw(napi_env env, const char *code, const char *syscall, const char *message);

@@ -21,6 +21,10 @@ declare -A NEED=(
   [/usr/sbin/ethtool]=ethtool
   [/usr/sbin/sysctl]=procps
   [/usr/bin/wrk]=wrk
+  [/usr/bin/socat]=socat
+  [/usr/sbin/mariadbd]=mariadb-server
+  [/usr/bin/mariadb]=mariadb-client
+  [/usr/bin/sysbench]=sysbench
 )
 missing=()
 for f in "${!NEED[@]}"; do
@@ -35,8 +39,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -q >/dev/null
   apt-get install -y -q --no-install-recommends $(printf '%s\n' "${missing[@]}" | sort -u) >/dev/null
-  # nginx/redis from Debian start system services; the lab runs its own instances.
-  for svc in nginx redis-server; do
+  # nginx/redis/mariadb from Debian start system services; the lab runs its own instances.
+  for svc in nginx redis-server mariadb; do
     if command -v systemctl >/dev/null 2>&1; then systemctl stop "$svc" >/dev/null 2>&1 || true; systemctl disable "$svc" >/dev/null 2>&1 || true; fi
   done
 fi

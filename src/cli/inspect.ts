@@ -21,6 +21,7 @@ const STATUSES: readonly DecodeStatus[] = [
   'fragment',
   'not-tcp',
   'bad-tcp-header',
+  'address-table-full',
 ];
 const LINK_NAMES: Readonly<Record<number, string>> = {
   0: 'NULL',

@@ -1,16 +1,21 @@
 #!/usr/bin/env node
 import { createLogger } from '../io/logger';
 import { daemonize, packageVersion, reportStartupError, setNice, writePidFile } from './process-control';
-import { parseTcpcopyArgs } from './tcpcopy-config';
-import { helpText } from './tcpcopy-options';
-import { Replay } from '../run/replay';
 import { EXIT } from '../core/errors';
 import { raiseNofileLimit } from '../io/native';
 import { boundYoungGeneration } from './young-gen';
 
-/** tcpcopy's entry point: subcommands (inspect, lab) or a replay. */
+/**
+ * tcpcopy's entry point: subcommands (agent, inspect, doctor, lab) or a replay. The replay's
+ * modules are loaded only for a replay, so that `tcpcopy agent` on a production host loads
+ * none of them.
+ */
 async function main(argv: string[]): Promise<number> {
   const sub = argv[0];
+  if (sub === 'agent') {
+    const { runAgent } = await import('../agent/agent-main');
+    return runAgent(argv.slice(1));
+  }
   if (sub === 'inspect') {
     const { runInspect } = await import('./inspect');
     return runInspect(argv.slice(1), process.stdout);
@@ -23,6 +28,9 @@ async function main(argv: string[]): Promise<number> {
     const { labCli } = await import('../lab/lab-cli');
     return labCli(argv.slice(1));
   }
+  const { parseTcpcopyArgs } = await import('./tcpcopy-config');
+  const { helpText } = await import('./tcpcopy-options');
+  const { Replay } = await import('../run/replay');
   const cfg = parseTcpcopyArgs(argv);
   if (cfg.help) {
     process.stdout.write(helpText(packageVersion()) + '\n');

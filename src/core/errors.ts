@@ -38,6 +38,7 @@ export const ERROR_CODES = {
   ERR_INTERCEPT_UNREACHABLE: 'tcpcopy cannot connect to an intercept (-s)',
   ERR_CHANNEL_AUTH: 'channel v2: the intercept refused the shared secret, or did not answer the handshake',
   ERR_CHANNEL_LISTEN: 'intercept cannot listen on its channel address (-b, -p)',
+  ERR_STREAM_LISTEN: 'the replayer cannot listen on its stream address (-i tcp://[HOST:]PORT)',
   // capture files and live capture
   ERR_CAPTURE_OPEN: 'a capture file or the live capture ring cannot be opened',
   ERR_CAPTURE_FORMAT: 'the file is neither pcap nor pcapng',

@@ -58,6 +58,21 @@ export interface NativeAddon {
   ): NativeRing;
   /** Registers the ring fd with the event loop: onBlock per ready block, onBatchEnd once per wake-up. */
   ringStart(handle: NativeHandle, onBlock: BlockCallback, onBatchEnd: () => void): void;
+  /**
+   * Like ringStart, but every ready block goes to the agent's forwarder in C (native/forward.c):
+   * no JavaScript runs per block.
+   */
+  ringForward(handle: NativeHandle, forwarder: NativeHandle): void;
+  /** The agent's forwarder: `destinations` replayer sockets for frames of `linkType`, ring blocks of `blockSize` bytes. */
+  fwdCreate(destinations: number, linkType: number, blockSize: number): NativeHandle;
+  /** Gives destination `dest` a connected socket (the forwarder writes to its own dup), or -1 = down. */
+  fwdSetFd(forwarder: NativeHandle, dest: number, fd: number): void;
+  /** Queues a whole control frame for `dest` behind any partly sent one; false when it is down or full. */
+  fwdControl(forwarder: NativeHandle, dest: number, frame: Buffer): boolean;
+  /** Copies each destination's FWD_STATS counters (FWD_STAT_COUNT per destination) into `out`. */
+  fwdStats(forwarder: NativeHandle, out: Float64Array): void;
+  /** The destination (of `destinations`) the forwarder sends a captured frame to. */
+  fwdShard(frame: Buffer, linkType: number, destinations: number): number;
   /** Whether the started ring keeps the event loop alive (default true). */
   ringRef(handle: NativeHandle, ref: boolean): void;
   /** Synchronous walk of up to maxBlocks ready blocks, waiting up to timeoutMs for the first. */

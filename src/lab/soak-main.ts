@@ -1,6 +1,7 @@
 /**
- * `npm run soak -- --minutes N [--cycle-minutes C] [--out DIR] [--keepalive-rate R] [--short-rate R]`:
- * the soak test (see soak.ts). Needs root; scripts/soak.sh takes the e2e lock. Prints the
+ * `npm run soak -- --minutes N [--cycle-minutes C] [--out DIR] [--keepalive-rate R] [--short-rate R] [--prefix P]`:
+ * the soak test (see soak.ts). Needs root. Its lab has its own names (--prefix, default tsk1), so
+ * scripts/soak.sh does not take the e2e lock (SOAK_LOCK=1 makes it). Prints the
  * per-minute table and the verdict, writes soak.json, soak.txt and soak.svg into DIR (default
  * /tmp/tcpcopy-soak-<time>), exits 0 when it passed, 1 when a check failed, 2 on a usage error.
  */
@@ -8,6 +9,7 @@ import { parseArgs } from 'node:util';
 import * as path from 'node:path';
 import * as os from 'node:os';
 import { runSoak, soakSummary } from './soak';
+import { validatePrefix } from './names';
 
 /** Parses the command line and runs the soak; resolves the exit code. */
 export async function soakMain(argv: readonly string[]): Promise<number> {
@@ -21,6 +23,7 @@ export async function soakMain(argv: readonly string[]): Promise<number> {
         out: { type: 'string' },
         'keepalive-rate': { type: 'string' },
         'short-rate': { type: 'string' },
+        prefix: { type: 'string' },
       },
       strict: true,
     }).values;
@@ -40,6 +43,7 @@ export async function soakMain(argv: readonly string[]): Promise<number> {
     cycle = v['cycle-minutes'] !== undefined ? num('cycle-minutes', 5, 1, 24 * 60) : undefined;
     ka = num('keepalive-rate', 300, 1, 100_000);
     short = num('short-rate', 100, 1, 20_000);
+    if (v['prefix'] !== undefined) validatePrefix(v['prefix']);
   } catch (e) {
     process.stderr.write(`soak: ${(e as Error).message}\n`);
     return 2;
@@ -56,6 +60,7 @@ export async function soakMain(argv: readonly string[]): Promise<number> {
     keepAliveRate: ka,
     shortRate: short,
     ...(cycle !== undefined ? { cycleMs: cycle * 60_000 } : {}),
+    ...(v['prefix'] !== undefined ? { prefix: v['prefix'] } : {}),
     log: (s) => process.stderr.write(`${s}\n`),
   });
   process.stdout.write(`${soakSummary(r)}\nfiles: ${r.files.table} ${r.files.json} ${r.files.chart}\n`);

@@ -49,9 +49,18 @@ export interface SoakOptions {
   shortRate?: number;
   /** Metrics scrape interval, ms. Default 5000. */
   scrapeMs?: number;
+  /**
+   * Lab name prefix (namespaces `<prefix>client` ...). Default 'tsk1', which no e2e test, bench
+   * part or demo uses, so a soak can run beside them without the e2e lock; two soaks at once
+   * need two prefixes.
+   */
+  prefix?: string;
   /** Progress lines. */
   log: (s: string) => void;
 }
+
+/** The soak's default lab prefix (see SoakOptions.prefix). */
+export const SOAK_PREFIX = 'tsk1';
 
 /** What the soak found. */
 export interface SoakResult {
@@ -227,7 +236,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
     table: path.join(o.outDir, 'soak.txt'),
     chart: path.join(o.outDir, 'soak.svg'),
   };
-  return withLab({ prefix: 'tsk1', clientAddresses: 50 }, async (lab) => {
+  return withLab({ prefix: o.prefix ?? SOAK_PREFIX, clientAddresses: 50 }, async (lab) => {
     const online = await lab.startNginx('online', { port: 80 });
     let target: NginxServer = await lab.startNginx('target', { port: 8080 });
     let icp: LabProcess = await startIntercept(lab);

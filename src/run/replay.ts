@@ -1,6 +1,7 @@
 import { ReplayEngine } from '../core/engine';
 import { EXIT, type ExitCode } from '../core/errors';
 import { engineConfig } from '../core/engine-config';
+import { isIpv6 } from '../core/wire/ipv6';
 import { decodeFrame, type DecodeStatus, parseIpv4Tcp } from '../core/wire/decode';
 import { newSegment } from '../core/wire/segment';
 import type { Clock, PacketReceiver, PacketSender, PacketSource, ReplyChannel, TimerHandle } from '../io/types';
@@ -11,6 +12,7 @@ import { DeadlineTimer } from './deadline-timer';
 import { transferFilter } from './live-input';
 import type { OfflineFrameSink } from './offline-feed';
 import { type FrameFeed, type ReplayIo, systemReplayIo } from './replay-io';
+import { lossHints } from './loss-hints';
 import { formatReport, lagSummary, type ReplayReport, requestAccounting } from './report';
 import { LiveStatus } from './live-status';
 import { tcpcopyMetrics } from './metrics';
@@ -18,6 +20,8 @@ import { type MetricsServer, startMetricsServer } from '../io/metrics-server';
 import type { ReplyPayload } from '../channel/payload';
 import { loadModule } from './module-load';
 import { RECORD_MAX_PAYLOAD } from '../channel/constants';
+import { StreamInput } from '../io/stream-input';
+import { readSecret } from '../channel/secret';
 
 /** How long tcpcopy without -L waits for a lost intercept to come back before it stops, ms. */
 const DOWN_GRACE_MS = 10_000;
@@ -60,6 +64,8 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
   /** What -i / --offline name (a file or devices), decided once. */
   private readonly input: InputSpec;
   private metrics: MetricsServer | null = null;
+  /** -i tcp:// or -i -: the agents and pcap streams. */
+  private stream: StreamInput | null = null;
 
   /**
    * @param cfg the validated configuration
@@ -205,6 +211,17 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
       await this.feed.open(this.clock.now());
       this.log.info(`replaying ${input.file} (-a ${cfg.accelerate}, -T ${cfg.repeats})`);
       void this.pumpOffline();
+    } else if (input.kind === 'stream') {
+      // agents and pcap streams, replayed as they arrive; each source is its own port variant (slot)
+      this.stream = new StreamInput(input.stream, {
+        secret: cfg.secretFile !== null ? readSecret(cfg.secretFile) : null,
+        maxSlots: Math.max(1, Math.floor(1024 / cfg.replicas)),
+        log: this.log,
+        onEnd: () => this.onInputEnd(),
+      });
+      await this.stream.start(this);
+      this.captures.push(this.stream);
+      if (input.stream.kind === 'stdin') this.log.info('reading a pcap stream from standard input');
     } else {
       const devices = input.devices.length > 0 ? input.devices : ['any'];
       const online = this.engine.wantsOnlineReplies;
@@ -231,9 +248,9 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
 
   // ---- capture input ----
 
-  /** Live capture: one frame. */
-  packet(linkType: number, buf: Buffer, off: number, capLen: number): void {
-    this.ingest(linkType, buf, off, capLen, 0, this.clock.now());
+  /** Live capture: one frame; `slot` = the stream source's replay variant (-i tcp://), 0 otherwise. */
+  packet(linkType: number, buf: Buffer, off: number, capLen: number, _origLen = 0, _tsMs = 0, slot = 0): void {
+    this.ingest(linkType, buf, off, capLen, slot, this.clock.now());
   }
 
   /**
@@ -251,7 +268,8 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
   }
 
   private ingest(linkType: number, buf: Buffer, off: number, capLen: number, rep: number, now: number): void {
-    const st: DecodeStatus = decodeFrame(linkType, buf, off, capLen, this.seg);
+    let st: DecodeStatus = decodeFrame(linkType, buf, off, capLen, this.seg);
+    if (st === 'ok' && isIpv6(this.seg.srcIp)) st = 'ipv6'; // until the engine replays IPv6 (issue 16, step 2)
     this.decode[st] = (this.decode[st] ?? 0) + 1;
     if (st !== 'ok') {
       if (st === 'unknown-link' && !this.unknownLinks.has(linkType)) {
@@ -309,16 +327,18 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
   }
 
   private onInputEnd(): void {
-    const feed = this.feed as FrameFeed;
-    if (feed.fatal !== null) {
+    const feed = this.feed;
+    if (feed !== null && feed.fatal !== null) {
       this.log.error(feed.fatal);
       this.exitCode = EXIT.FAILURE; // the file was not read to its end (doc/errors.md)
     }
-    if (feed.longGaps > 0)
+    if (feed !== null && feed.longGaps > 0)
       this.log.warn(
         `${feed.longGaps} recorded gap(s) longer than --max-gap ${this.cfg.maxGapMs / 1000} s were skipped`,
       );
-    this.log.info(`end of ${feed.frames} frames; waiting for ${this.engine.busySessions()} sessions to finish`);
+    this.log.info(
+      `end of ${feed?.frames ?? this.stream?.stats().received ?? 0} frames; waiting for ${this.engine.busySessions()} sessions to finish`,
+    );
     let lastProgress = this.progressMark();
     let lastChange = this.clock.now();
     const check = (): void => {
@@ -418,7 +438,7 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
     await this.feed?.close();
     const report = this.report();
     this.live.done();
-    this.io.stdout.write(formatReport(report) + '\n');
+    this.io.stdout.write(this.reportText(report) + '\n');
     await this.metrics?.close();
     if (this.cfg.reportFile !== null) this.writeJsonReport(this.cfg.reportFile, report);
     await this.channel?.close();
@@ -431,7 +451,8 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
     const json = {
       ...report,
       stopReason: this.stopReason,
-      accounting: requestAccounting(report.engine, report.requestsInFlight),
+      accounting: requestAccounting(report.engine, report.requestsInFlight, report.capture.agentDropped),
+      hints: this.hints(report),
     };
     try {
       this.io.writeReportFile(file, JSON.stringify(json, null, 2) + '\n');
@@ -439,6 +460,16 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
       this.log.error((e as Error).message);
       if (this.exitCode === EXIT.OK) this.exitCode = EXIT.FAILURE;
     }
+  }
+
+  /** Loss hints for the report (loss-hints.ts): the module in use, if any, silences the MySQL one. */
+  private hints(report: ReplayReport): string[] {
+    return lossHints(report.engine, this.cfg.transfers, null);
+  }
+
+  /** The text report with its hint lines. */
+  private reportText(report: ReplayReport): string {
+    return [formatReport(report), ...this.hints(report).map((h) => `  hint       ${h}`)].join('\n');
   }
 
   /** The report as of now (also printed on SIGUSR1). */
@@ -449,7 +480,7 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
     let dropped = 0;
     for (const c of this.captures) dropped += c.stats().dropped;
     return {
-      mode: this.input.kind,
+      mode: this.input.kind === 'stream' ? `stream ${this.cfg.input ?? ''}` : this.input.kind,
       durationS: (this.clock.now() - this.startedAt) / 1000,
       capture: {
         frames: this.feed?.frames ?? Object.values(this.decode).reduce((a, b) => a + b, 0),
@@ -458,6 +489,7 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
         dropped,
         damaged: this.feed?.damaged ?? 0,
         fatal: this.feed?.fatal ?? null,
+        ...(this.stream !== null ? { agentDropped: this.stream.agentDropped(), sources: this.stream.sources() } : {}),
       },
       engine: this.engine.stats,
       requestsInFlight: this.engine.requestsInFlight(),
@@ -470,6 +502,6 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
 
   /** Prints the report now (SIGUSR1). */
   printReport(): void {
-    this.live.around(() => this.io.stdout.write(formatReport(this.report()) + '\n'));
+    this.live.around(() => this.io.stdout.write(this.reportText(this.report()) + '\n'));
   }
 }

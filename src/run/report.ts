@@ -1,4 +1,5 @@
 import { OUTCOMES, type EngineStats, type ModuleStats, lagPercentile } from '../core/stats';
+import type { StreamSourceInfo } from '../io/stream-input';
 
 /** Everything the final report says: engine counters plus the edges' own. */
 export interface ReplayReport {
@@ -14,6 +15,13 @@ export interface ReplayReport {
     dropped: number;
     damaged: number;
     fatal: string | null;
+    /**
+     * -i tcp:// / -i -: requests the agents dropped before they reached this replayer (their
+     * dropped TCP segments with payload; loss reason `agentDropped`).
+     */
+    agentDropped?: number;
+    /** -i tcp:// / -i -: every agent and pcap stream seen (src/io/stream-input.ts). */
+    sources?: StreamSourceInfo[];
   };
   engine: EngineStats;
   /** Requests in sessions still open, counted from the sessions (ReplayEngine.requestsInFlight()). */
@@ -51,10 +59,12 @@ export interface RequestAccounting {
  * whatever remains is `unexplained`. Without `inFlight` (the live status line, which has only
  * the counters) the remainder is shown as in flight and not checked.
  */
-export function requestAccounting(e: EngineStats, inFlight?: number): RequestAccounting {
+export function requestAccounting(e: EngineStats, inFlight?: number, agentDropped = 0): RequestAccounting {
   const lost: Record<string, number> = { sampledOut: e.requestsSampledOut };
   if (e.requestsNoSyn > 0) lost['noSyn'] = e.requestsNoSyn;
-  let lostTotal = e.requestsSampledOut + e.requestsNoSyn;
+  // requests an agent dropped never reached the engine: captured (by the agent) and lost
+  if (agentDropped > 0) lost['agentDropped'] = agentDropped;
+  let lostTotal = e.requestsSampledOut + e.requestsNoSyn + agentDropped;
   for (const o of OUTCOMES) {
     const n = e.requestsLost[o];
     if (n > 0) {
@@ -70,7 +80,7 @@ export function requestAccounting(e: EngineStats, inFlight?: number): RequestAcc
         lost[`${m.name}: ${reason}`] = n;
         lostTotal += n;
       }
-  const captured = e.requestsCaptured + e.requestsSampledOut + e.requestsNoSyn;
+  const captured = e.requestsCaptured + e.requestsSampledOut + e.requestsNoSyn + agentDropped;
   const remainder = captured - e.requestsReplayed - lostTotal;
   const open = inFlight ?? remainder;
   if (open !== 0) lost['inFlight'] = open;
@@ -81,12 +91,16 @@ export function requestAccounting(e: EngineStats, inFlight?: number): RequestAcc
 /** Human-readable final report. */
 export function formatReport(r: ReplayReport): string {
   const e = r.engine;
-  const acc = requestAccounting(e, r.requestsInFlight);
+  const acc = requestAccounting(e, r.requestsInFlight, r.capture.agentDropped ?? 0);
   const lines: string[] = [];
   lines.push(`tcpcopy report (${r.mode}, ${r.durationS.toFixed(1)} s)`);
   lines.push(
     `  captured   ${r.capture.frames} frames, ${e.clientPackets} client packets of the transfers, ${r.capture.notForTransfers} others, ${r.capture.dropped} dropped by the kernel`,
   );
+  for (const s of r.capture.sources ?? [])
+    lines.push(
+      `  source     slot ${s.slot}: ${s.kind} ${s.name} (${s.remote}${s.agentId !== '' ? `, id ${s.agentId}` : ''}), ${s.packets} packets, ${s.connections} connection(s), agent dropped ${s.droppedPackets} packets in ${s.droppedFrames} batches (${s.agentDropped} with payload), ${s.kernelDropped} kernel drops${s.clockSkewMs !== null ? `, clock skew ${s.clockSkewMs.toFixed(0)} ms` : ''}`,
+    );
   const bad = Object.entries(r.capture.decode).filter(([k, v]) => k !== 'ok' && v > 0);
   if (bad.length > 0) lines.push(`  not decoded ${bad.map(([k, v]) => `${k}=${v}`).join(' ')}`);
   if (r.capture.damaged > 0 || r.capture.fatal !== null)

@@ -153,10 +153,57 @@ async function ipt(lab: Lab, host: HostName, args: string[]): Promise<void> {
   if (r.code !== 0) throw new Error(`iptables ${args.join(' ')} on ${host}: ${r.stderr}`);
 }
 
+/** How long one NFQUEUE helper may take to bind its queue, ms: generous, a loaded machine (2 cores, 8 labs) has taken more than 10 s. */
+export const NFQ_READY_MS = 45_000;
+/** Attempts at starting a helper before impair() gives up (a stuck start is killed and retried). */
+const NFQ_ATTEMPTS = 2;
+
+/**
+ * True once queue `num` is bound in the host's namespace: the kernel lists it in
+ * /proc/net/netfilter/nfnetlink_queue (`queue_num peer_portid ...`). The rules jump to the queue
+ * without --queue-bypass, so packets sent to an unbound queue would be dropped: this is the
+ * readiness that matters, checked on the kernel's side rather than trusted from the helper.
+ */
+export async function nfqBound(lab: Lab, host: HostName, num: number): Promise<boolean> {
+  const r = await lab.exec(host, ['cat', '/proc/net/netfilter/nfnetlink_queue'], { timeoutMs: 10_000 });
+  return r.code === 0 && r.stdout.split('\n').some((l) => l.trim().split(/\s+/)[0] === String(num));
+}
+
+/**
+ * Starts the NFQUEUE delay helper on a host and resolves once it is ready: it printed `nfq ready`
+ * (it bound queue 0 and set copy mode and queue length) and the kernel lists queue 0 as bound.
+ * A helper that is not ready within NFQ_READY_MS is killed and started again (NFQ_ATTEMPTS in all);
+ * the error names every attempt.
+ */
+async function startNfqHelper(lab: Lab, host: HostName, args: string[]): Promise<{ proc: LabProcess; ready: string }> {
+  const failures: string[] = [];
+  for (let attempt = 1; attempt <= NFQ_ATTEMPTS; attempt++) {
+    const t0 = Date.now();
+    const p = lab.spawn(host, ['python3', ...args], { label: `nfq-${host}`, graceMs: 2000 });
+    try {
+      await p.waitFor(/nfq ready/, NFQ_READY_MS);
+      for (;;) {
+        if (await nfqBound(lab, host, 0))
+          return {
+            proc: p,
+            ready: `ready in ${Date.now() - t0} ms${attempt > 1 ? ` (attempt ${attempt}: ${failures.join('; ')})` : ''}`,
+          };
+        if (Date.now() - t0 > NFQ_READY_MS)
+          throw p.startError(`printed 'nfq ready' but queue 0 is not bound after ${NFQ_READY_MS} ms`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    } catch (e) {
+      failures.push(`attempt ${attempt} (${Date.now() - t0} ms): ${(e as Error).message}`);
+      await p.stop('SIGKILL', 1000);
+    }
+  }
+  throw new Error(`NFQUEUE helper on ${host} not ready: ${failures.join('; ')}`);
+}
+
 /** Applies an impairment to the three paths; remove() undoes it (call it in finally). */
 export async function impair(lab: Lab, imp: Impairment): Promise<ImpairHandle> {
   const applied: Array<{ host: HostName; table: string; chain: string; rule: string[] }> = [];
-  const helpers: Array<{ host: HostName; proc: LabProcess }> = [];
+  const helpers: Array<{ host: HostName; proc: LabProcess; ready: string }> = [];
   const undo = async (): Promise<ImpairCounters> => {
     const paths = applied.length > 0 ? await ruleCounters(lab) : [];
     for (const r of applied.reverse())
@@ -174,7 +221,7 @@ export async function impair(lab: Lab, imp: Impairment): Promise<ImpairHandle> {
         immediate: Number(m?.[2] ?? 0),
         delayed: Number(m?.[3] ?? 0),
       });
-      out += `; ${line}`;
+      out += `; ${line} (${h.ready})`;
     }
     helpers.length = 0;
     return { paths, helpers: hs, text: out };
@@ -184,15 +231,9 @@ export async function impair(lab: Lab, imp: Impairment): Promise<ImpairHandle> {
     if (useQueue) {
       const script = path.join(lab.dir, 'nfq-delay.py');
       fs.writeFileSync(script, NFQ_SCRIPT);
-      for (const host of ['target', 'assistant'] as const) {
-        const p = lab.spawn(
-          host,
-          ['python3', script, '0', String(imp.delayMs), String(imp.reorderPct ?? 0), String(imp.reorderCorrPct ?? 0)],
-          { label: `nfq-${host}`, graceMs: 2000 },
-        );
-        helpers.push({ host, proc: p });
-        await p.waitFor(/nfq ready/, 10_000);
-      }
+      const args = [script, '0', String(imp.delayMs), String(imp.reorderPct ?? 0), String(imp.reorderCorrPct ?? 0)];
+      for (const host of ['target', 'assistant'] as const)
+        helpers.push({ host, ...(await startNfqHelper(lab, host, args)) });
     }
     for (const [i, r] of rules(lab).entries()) {
       const jump = useQueue

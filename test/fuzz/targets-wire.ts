@@ -24,6 +24,7 @@ const STATUSES: readonly DecodeStatus[] = [
   'fragment',
   'not-tcp',
   'bad-tcp-header',
+  'address-table-full',
 ];
 const u32 = fc.nat({ max: 0xffffffff });
 const u16 = fc.nat({ max: 0xffff });

@@ -17,14 +17,19 @@ import {
   LINKTYPE_RAW_ALT1,
   LINKTYPE_RAW_ALT2,
 } from './link';
+import { internIpv6 } from './ipv6';
 
 /**
- * Result of a decode. 'ok' = IPv4 + TCP and `seg` is filled. Others:
+ * Result of a decode. 'ok' = IPv4 or IPv6 + TCP and `seg` is filled. Others:
  * 'unknown-link' link type not supported; 'not-ipv4' link payload is neither IPv4 nor
- * IPv6 (ARP, LLDP, ...); 'ipv6' an IPv6 packet (not replayed); 'truncated' the capture
- * ends inside a header; 'bad-ip-header' impossible IPv4 header (IHL < 5, total length <
- * IHL, version not 4); 'fragment' an IPv4 fragment of any protocol (MF set or offset != 0);
- * 'not-tcp' another IP protocol; 'bad-tcp-header' data offset < 5 or past the packet end.
+ * IPv6 (ARP, LLDP, ...); 'ipv6' an IPv6 header where only IPv4 is accepted (parseIpv4Tcp:
+ * 1.x channel records); 'truncated' the capture ends inside a header; 'bad-ip-header'
+ * impossible IP header (IHL < 5, total length < IHL, version not 4/6, an IPv6 extension
+ * header past the payload length or a chain of more than 8); 'fragment' an IPv4 fragment of
+ * any protocol (MF set or offset != 0) or any IPv6 packet with a fragment header; 'not-tcp'
+ * another IP protocol (after IPv6 extension headers); 'bad-tcp-header' data offset < 5 or
+ * past the packet end; 'address-table-full' an IPv6 packet seen after MAX_IPV6_ADDRESSES
+ * distinct addresses (ipv6.ts).
  */
 export type DecodeStatus =
   | 'ok'
@@ -35,7 +40,8 @@ export type DecodeStatus =
   | 'bad-ip-header'
   | 'fragment'
   | 'not-tcp'
-  | 'bad-tcp-header';
+  | 'bad-tcp-header'
+  | 'address-table-full';
 
 /** Big-endian 16-bit read; callers check bounds (V8 inlines this; Buffer#readUInt16BE is slower). */
 function u16(b: Buffer, i: number): number {
@@ -123,16 +129,23 @@ export function linkNetworkOffset(linkType: number, buf: Buffer, off: number, ca
 
 /**
  * Decode one captured frame starting at the link layer. Fills `seg` and returns 'ok' for
- * IPv4+TCP; see DecodeStatus for the rest. `capLen` = bytes present from `off`. Never throws.
+ * IPv4+TCP and IPv6+TCP; see DecodeStatus for the rest. `capLen` = bytes present from `off`.
+ * Never throws.
  */
 export function decodeFrame(linkType: number, buf: Buffer, off: number, capLen: number, seg: TcpSegment): DecodeStatus {
   const n = linkNetworkOffset(linkType, buf, off, capLen);
   if (n < 0) return n === -1 ? 'unknown-link' : n === -2 ? 'truncated' : 'not-ipv4';
   const rest = Math.min(off + capLen, buf.length) - n;
   if (rest < 1) return 'truncated';
-  const v = (buf[n] as number) >>> 4;
-  if (v === 6) return 'ipv6';
+  if ((buf[n] as number) >>> 4 === 6) return parseIpv6Tcp(buf, n, rest, seg, false);
   return parseIpv4Tcp(buf, n, rest, seg, false);
+}
+
+/** parseIpv4Tcp or parseIpv6Tcp by the version nibble at ipOff ('truncated' when no byte). */
+export function parseIpTcp(buf: Buffer, ipOff: number, capLen: number, seg: TcpSegment, lenient = false): DecodeStatus {
+  if (ipOff >= 0 && capLen >= 1 && ipOff < buf.length && (buf[ipOff] as number) >>> 4 === 6)
+    return parseIpv6Tcp(buf, ipOff, capLen, seg, lenient);
+  return parseIpv4Tcp(buf, ipOff, capLen, seg, lenient);
 }
 
 /**
@@ -188,16 +201,95 @@ export function parseIpv4Tcp(
   seg.dstIp = u32(buf, ipOff + 16);
   if ((u16(buf, ipOff + 6) & 0x3fff) !== 0) return 'fragment';
   if (buf[ipOff + 9] !== 6) return 'not-tcp';
-  const t = ipOff + ihl;
-  const tcpAvail = present - ihl;
-  if (total - ihl < 20) return 'bad-tcp-header';
-  if (tcpAvail < 20) return 'truncated';
+  return parseTcp(buf, ipOff + ihl, total - ihl, present - ihl, seg, lenient);
+}
+
+/** Extension headers walked before the TCP header at most (a longer chain is 'bad-ip-header'). */
+const MAX_IPV6_EXTENSIONS = 8;
+
+/**
+ * Parse IPv6 + TCP at `ipOff`, the same way as parseIpv4Tcp. The extension headers hop-by-hop
+ * (0), routing (43), destination options (60) and authentication (51) are walked to the TCP
+ * header; a fragment header (44) makes the packet a 'fragment' (never replayed, as IPv4
+ * fragments); no-next-header (59), ESP and every other protocol are 'not-tcp'. The segment's
+ * fields map as: ipHdrLen = 40 + extension bytes, ipTotalLen = 40 + payload length (so that
+ * payloadLen = ipTotalLen - ipHdrLen - tcpHdrLen as for IPv4; a payload length of 0 (jumbogram
+ * or GSO capture) means capLen), ipId = 0, ttl = hop limit, srcIp/dstIp = the addresses' ids
+ * (ipv6.ts). The addresses are filled as soon as the fixed header is present.
+ */
+export function parseIpv6Tcp(
+  buf: Buffer,
+  ipOff: number,
+  capLen: number,
+  seg: TcpSegment,
+  lenient = false,
+): DecodeStatus {
+  seg.mss = 0;
+  seg.wscale = -1;
+  seg.sackOk = false;
+  seg.hasTs = false;
+  seg.tsVal = 0;
+  seg.tsEcr = 0;
+  if (ipOff < 0 || !(capLen >= 0)) return 'truncated';
+  const inBuf = buf.length - ipOff;
+  if (capLen > inBuf) capLen = inBuf;
+  if (capLen < 40) return 'truncated';
+  if ((buf[ipOff] as number) >>> 4 !== 6) return 'bad-ip-header';
+  const plen = u16(buf, ipOff + 4);
+  const total = plen === 0 ? capLen : 40 + plen;
+  const present = capLen < total ? capLen : total;
+  const src = internIpv6(buf, ipOff + 8);
+  const dst = internIpv6(buf, ipOff + 24);
+  if (src < 0 || dst < 0) return 'address-table-full';
+  seg.buf = buf;
+  seg.ipOff = ipOff;
+  seg.ipTotalLen = total;
+  seg.capLen = present;
+  seg.ipId = 0;
+  seg.ttl = buf[ipOff + 7] as number;
+  seg.srcIp = src;
+  seg.dstIp = dst;
+  let next = buf[ipOff + 6] as number;
+  let hl = 40;
+  for (let n = 0; next !== 6; n++) {
+    if (next === 44) {
+      seg.ipHdrLen = hl;
+      return 'fragment';
+    }
+    if (next !== 0 && next !== 43 && next !== 60 && next !== 51) return 'not-tcp';
+    if (n === MAX_IPV6_EXTENSIONS) return 'bad-ip-header';
+    if (hl + 2 > present) return hl + 2 > total ? 'bad-ip-header' : 'truncated';
+    const p = ipOff + hl;
+    const len = next === 51 ? ((buf[p + 1] as number) + 2) * 4 : ((buf[p + 1] as number) + 1) * 8;
+    next = buf[p] as number;
+    hl += len;
+    if (hl > total) return 'bad-ip-header';
+  }
+  seg.ipHdrLen = hl;
+  if (hl > present) return 'truncated';
+  return parseTcp(buf, ipOff + hl, total - hl, present - hl, seg, lenient);
+}
+
+/**
+ * The TCP header at `t`: `segLen` = TCP bytes by the IP length, `avail` = of them present.
+ * Fills the TCP fields of `seg` and its options.
+ */
+function parseTcp(
+  buf: Buffer,
+  t: number,
+  segLen: number,
+  avail: number,
+  seg: TcpSegment,
+  lenient: boolean,
+): DecodeStatus {
+  if (segLen < 20) return 'bad-tcp-header';
+  if (avail < 20) return 'truncated';
   const doff = ((buf[t + 12] as number) >>> 4) * 4;
-  if (doff < 20 || doff > total - ihl) return 'bad-tcp-header';
+  if (doff < 20 || doff > segLen) return 'bad-tcp-header';
   let optEnd = t + doff;
-  if (doff > tcpAvail) {
+  if (doff > avail) {
     if (!lenient) return 'truncated';
-    optEnd = t + tcpAvail;
+    optEnd = t + avail;
   }
   seg.tcpOff = t;
   seg.tcpHdrLen = doff;
@@ -208,7 +300,7 @@ export function parseIpv4Tcp(
   seg.flags = buf[t + 13] as number;
   seg.window = u16(buf, t + 14);
   seg.payloadOff = t + doff;
-  seg.payloadLen = total - ihl - doff;
+  seg.payloadLen = segLen - doff;
   if (doff > 20) parseTcpOptions(buf, t + 20, optEnd, seg);
   return 'ok';
 }

@@ -1,5 +1,7 @@
+import { IPV6_BASE, ipv6ToString, parseIpv6 } from './ipv6';
+
 /**
- * A parsed IPv4 + TCP packet. Parsers fill one reused object in place (no allocation per
+ * A parsed IPv4 or IPv6 + TCP packet. Parsers fill one reused object in place (no allocation per
  * packet); every number is copied out of the bytes, and `buf`/offsets say where the bytes
  * are for code that needs them (payload copy, forwarding). A segment is only valid until
  * the next parse into the same object.
@@ -7,21 +9,24 @@
 export interface TcpSegment {
   /** The bytes that hold the packet (a capture block, a file chunk, a channel record). */
   buf: Buffer;
-  /** Offset of the IPv4 header in `buf`. */
+  /** Offset of the IP header in `buf`. */
   ipOff: number;
-  /** IPv4 header length in bytes (20..60). */
+  /** IP header length in bytes: IPv4 20..60; IPv6 40 + extension headers. */
   ipHdrLen: number;
-  /** IPv4 total length field: the packet's length on the wire. */
+  /** The packet's length on the wire: IPv4 total length; IPv6 40 + payload length. */
   ipTotalLen: number;
   /** Bytes of the IP packet actually present in `buf` from `ipOff` (snaplen may cut it). */
   capLen: number;
-  /** IPv4 identification field. */
+  /** IPv4 identification field (0 for IPv6). */
   ipId: number;
-  /** IPv4 TTL. */
+  /** IPv4 TTL or IPv6 hop limit. */
   ttl: number;
-  /** Source IPv4 address as an unsigned 32-bit integer (network order value, e.g. 0xC6120001). */
+  /**
+   * Source address: IPv4 as an unsigned 32-bit integer (network order value, e.g.
+   * 0xC6120001); IPv6 as its id >= 2^32 (ipv6.ts).
+   */
   srcIp: number;
-  /** Destination IPv4 address as an unsigned 32-bit integer. */
+  /** Destination address, as srcIp. */
   dstIp: number;
   /** Offset of the TCP header in `buf`. */
   tcpOff: number;
@@ -93,8 +98,9 @@ export function newSegment(): TcpSegment {
   };
 }
 
-/** Dotted-quad text of a 32-bit address. */
+/** Text of an address: dotted quad for IPv4, RFC 5952 for an IPv6 id. */
 export function ipToString(ip: number): string {
+  if (ip >= IPV6_BASE) return ipv6ToString(ip);
   return `${ip >>> 24}.${(ip >>> 16) & 255}.${(ip >>> 8) & 255}.${ip & 255}`;
 }
 
@@ -109,4 +115,15 @@ export function parseIpv4(text: string): number {
     v = v * 256 + o;
   }
   return v >>> 0;
+}
+
+/** Parse an IPv4 address (its value) or an IPv6 address (its id, ipv6.ts); -1 when neither. */
+export function parseIp(text: string): number {
+  const v4 = parseIpv4(text);
+  return v4 >= 0 ? v4 : parseIpv6(text);
+}
+
+/** `ip:port` text; IPv6 in brackets (`[2001:2::1]:80`). */
+export function endpointToString(ip: number, port: number): string {
+  return ip >= IPV6_BASE ? `[${ipv6ToString(ip)}]:${port}` : `${ipToString(ip)}:${port}`;
 }

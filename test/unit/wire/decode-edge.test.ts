@@ -14,7 +14,7 @@ import {
 } from '../../../src/core/wire/decode';
 import { verifyIpv4TcpChecksums } from '../../../src/core/wire/checksum';
 import { emitIpv4Tcp, newTcpRepr } from '../../../src/core/wire/build';
-import { newSegment, TCP_ACK, TCP_SYN } from '../../../src/core/wire/segment';
+import { ipToString, newSegment, TCP_ACK, TCP_SYN } from '../../../src/core/wire/segment';
 import {
   LINKTYPE_ETHERNET,
   LINKTYPE_IPV4,
@@ -38,6 +38,7 @@ const STATUSES = new Set<DecodeStatus>([
   'fragment',
   'not-tcp',
   'bad-tcp-header',
+  'address-table-full',
 ]);
 const eth = loadFrames('eth');
 function ethFrame(i: number): Buffer {
@@ -51,7 +52,7 @@ const RST = 21;
 const ICMP_FRAG1 = 22;
 const TCP_FRAG1 = 28;
 const TCP_FRAG2 = 29;
-const ipv6Frame = loadFrames('lo').find((f) => f.text.includes('ethertype IPv6'));
+const ipv6Frame = loadFrames('lo6').find((f) => f.text.includes('Flags [S]'));
 assert.ok(ipv6Frame);
 
 /** 20-byte IPv4 + 20-byte TCP (ACK) + the given option bytes (padded with zeros to 4). */
@@ -93,8 +94,10 @@ test('NULL/loopback link type: AF_INET in either byte order, AF_INET6 values, ot
   for (const fam of [10, 24, 28, 30]) {
     const le = Buffer.concat([Buffer.from([fam, 0, 0, 0]), ip6]);
     const be = Buffer.concat([Buffer.from([0, 0, 0, fam]), ip6]);
-    assert.equal(decodeFrame(LINKTYPE_NULL, le, 0, le.length, seg), 'ipv6');
-    assert.equal(decodeFrame(LINKTYPE_NULL, be, 0, be.length, seg), 'ipv6');
+    assert.equal(decodeFrame(LINKTYPE_NULL, le, 0, le.length, seg), 'ok');
+    assert.deepEqual([seg.ipOff, seg.tcpOff, seg.dstPort], [4, 44, 8080]);
+    assert.equal(decodeFrame(LINKTYPE_NULL, be, 0, be.length, seg), 'ok');
+    assert.equal(ipToString(seg.srcIp), '::1');
   }
   const other = Buffer.concat([Buffer.from([99, 0, 0, 0]), ip]);
   assert.equal(decodeFrame(LINKTYPE_NULL, other, 0, other.length, seg), 'not-ipv4');
@@ -108,7 +111,8 @@ test('RAW link types use the version nibble; unknown link types are reported', (
   for (const lt of [LINKTYPE_RAW, LINKTYPE_IPV4, LINKTYPE_IPV6, LINKTYPE_RAW_ALT1, LINKTYPE_RAW_ALT2]) {
     assert.equal(decodeFrame(lt, ip, 0, ip.length, seg), 'ok');
     assert.equal(seg.ipOff, 0);
-    assert.equal(decodeFrame(lt, ip6, 0, ip6.length, seg), 'ipv6');
+    assert.equal(decodeFrame(lt, ip6, 0, ip6.length, seg), 'ok');
+    assert.deepEqual([seg.ipOff, seg.ipHdrLen, seg.tcpOff, seg.dstPort, seg.flags], [0, 40, 40, 8080, TCP_SYN]);
     assert.equal(decodeFrame(lt, Buffer.from([0x15, 0, 0]), 0, 3, seg), 'not-ipv4');
     assert.equal(decodeFrame(lt, ip, 0, 0, seg), 'truncated');
   }

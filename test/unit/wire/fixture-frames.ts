@@ -66,17 +66,48 @@ export interface TcpdumpTcp {
 
 const FLAG_CHARS: Record<string, number> = { F: 0x01, S: 0x02, R: 0x04, P: 0x08, '.': 0x10, U: 0x20, E: 0x40, W: 0x80 };
 
-/** Parse tcpdump's text of an IPv4 TCP frame; null when the frame is not one tcpdump decoded as such. */
+/** The part of tcpdump's TCP text after `Flags [...],` (groups 6..13 of the callers' regexps). */
+const TCP_REST =
+  '(?: cksum 0x([0-9a-f]+) \\((correct|incorrect -> 0x([0-9a-f]+))\\),)? seq (\\d+)(?::\\d+)?,(?: ack (\\d+),)? win (\\d+),' +
+  '(?: options \\[([^\\]]*)\\],)? length (\\d+)';
+
+/**
+ * tcpdump's text of an IPv6 TCP frame: the fixed header, then either `src.port > dst.port:` or,
+ * after extension headers (HBH, DSTOPT, RT6), `src > dst: HBH (padn) sport > dport:`. Returns
+ * the groups in the order of the IPv4 regexp's (ipId 0, ipLen = 40 + payload length).
+ */
+function parseTcpdumpTcp6(text: string): { ttl: number; ipLen: number; tcp: (string | undefined)[] } | null {
+  const ip = /\((?:flowlabel 0x[0-9a-f]+, )?hlim (\d+), next-header [\w ]+ \((\d+)\) payload length: (\d+)\)/.exec(
+    text,
+  );
+  if (!ip) return null;
+  const a = '([0-9a-f:]+)';
+  const direct = new RegExp(`${a}\\.(\\d+) > ${a}\\.(\\d+): Flags \\[([^\\]]*)\\],` + TCP_REST).exec(text);
+  if (direct) return { ttl: Number(ip[1]), ipLen: 40 + Number(ip[3]), tcp: [...direct] };
+  const ext = new RegExp(
+    `${a} > ${a}: (?:(?:HBH|DSTOPT|RT6) \\([^)]*\\) )+(\\d+) > (\\d+): Flags \\[([^\\]]*)\\],` + TCP_REST,
+  ).exec(text);
+  if (!ext) return null;
+  const t = [...ext];
+  return { ttl: Number(ip[1]), ipLen: 40 + Number(ip[3]), tcp: [t[0], t[1], t[3], t[2], t[4], ...t.slice(5)] };
+}
+
+/** Parse tcpdump's text of an IPv4 or IPv6 TCP frame; null when the frame is not one tcpdump decoded as such. */
 export function parseTcpdumpTcp(text: string): TcpdumpTcp | null {
-  const ip =
+  const ip4 =
     /\(tos 0x[0-9a-f]+, ttl (\d+), id (\d+), offset (\d+), flags \[[^\]]*\], proto TCP \(6\), length (\d+)\)/.exec(
       text,
     );
-  const tcp = new RegExp(
-    '(\\d+\\.\\d+\\.\\d+\\.\\d+)\\.(\\d+) > (\\d+\\.\\d+\\.\\d+\\.\\d+)\\.(\\d+): Flags \\[([^\\]]*)\\],' +
-      '(?: cksum 0x([0-9a-f]+) \\((correct|incorrect -> 0x([0-9a-f]+))\\),)? seq (\\d+)(?::\\d+)?,(?: ack (\\d+),)? win (\\d+),' +
-      '(?: options \\[([^\\]]*)\\],)? length (\\d+)',
+  const tcp4 = new RegExp(
+    '(\\d+\\.\\d+\\.\\d+\\.\\d+)\\.(\\d+) > (\\d+\\.\\d+\\.\\d+\\.\\d+)\\.(\\d+): Flags \\[([^\\]]*)\\],' + TCP_REST,
   ).exec(text);
+  const v6 = ip4 ? null : parseTcpdumpTcp6(text);
+  const ip: (string | undefined)[] | null = ip4
+    ? [...ip4]
+    : v6
+      ? [undefined, String(v6.ttl), '0', '0', String(v6.ipLen)]
+      : null;
+  const tcp: (string | undefined)[] | null = ip4 ? tcp4 && [...tcp4] : v6 ? v6.tcp : null;
   if (!ip || !tcp) return null;
   let flags = 0;
   for (const c of tcp[5] ?? '') flags |= FLAG_CHARS[c] ?? 0;

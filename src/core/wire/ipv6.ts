@@ -1,0 +1,221 @@
+/**
+ * IPv6 addresses as plain numbers, so that every table keyed by an address (the engine's
+ * sessions, intercept's routes, `addressKey`) serves both families unchanged and IPv4 keeps
+ * its speed.
+ *
+ * An IPv4 address is its unsigned 32-bit value (0..2^32-1). An IPv6 address is an **id** at or
+ * above IPV6_BASE (2^32): the index of its 16 bytes in one process-wide intern table, plus
+ * IPV6_BASE. The same 16 bytes always get the same id (for the life of the process), so ids
+ * compare like addresses; `isIpv6(ip)` is `ip >= IPV6_BASE`. Ids stay below 2^37, so
+ * `ip * 65536 + port` is still exact in a double.
+ *
+ * Pure and allocation-free on the hot path: interning hashes four 32-bit words into an
+ * open-addressing table of typed arrays (grown by doubling, so only when a new address is
+ * seen). The table is memoization, not state that changes behaviour: which id an address
+ * gets depends on the order addresses were first seen, so nothing that must be stable across
+ * runs (sampling, -c mapping) may use the id itself; they use `ipv6Hash`, a hash of the bytes.
+ * Entries are never removed; the table holds at most MAX_IPV6_ADDRESSES distinct addresses
+ * (about 112 MB at that size), after which interning fails (the decoder counts the packet
+ * as 'address-table-full').
+ */
+
+/** Smallest IPv6 id; every IPv4 address is below it. */
+export const IPV6_BASE = 0x100000000;
+/** Most distinct IPv6 addresses one process can hold. */
+export const MAX_IPV6_ADDRESSES = 1 << 22;
+
+let words = new Uint32Array(4 * 256);
+let hashes = new Uint32Array(256);
+let slots = new Int32Array(512); // index + 1 of an address, 0 = empty
+let slotMask = 511;
+let count = 0;
+
+/** True for an IPv6 id, false for an IPv4 address. */
+export function isIpv6(ip: number): boolean {
+  return ip >= IPV6_BASE;
+}
+
+/** Distinct IPv6 addresses interned so far. */
+export function ipv6AddressCount(): number {
+  return count;
+}
+
+function mix(x: number): number {
+  x ^= x >>> 16;
+  x = Math.imul(x, 0x85ebca6b);
+  x ^= x >>> 13;
+  x = Math.imul(x, 0xc2b2ae35);
+  x ^= x >>> 16;
+  return x >>> 0;
+}
+
+function hash4(a: number, b: number, c: number, d: number): number {
+  return mix(mix(mix(mix(a) ^ b) ^ c) ^ d);
+}
+
+function grow(): void {
+  const cap = hashes.length * 2;
+  const w = new Uint32Array(cap * 4);
+  w.set(words);
+  words = w;
+  const h = new Uint32Array(cap);
+  h.set(hashes);
+  hashes = h;
+  slots = new Int32Array(cap * 2);
+  slotMask = cap * 2 - 1;
+  for (let k = 0; k < count; k++) {
+    let i = (hashes[k] as number) & slotMask;
+    while (slots[i] !== 0) i = (i + 1) & slotMask;
+    slots[i] = k + 1;
+  }
+}
+
+/**
+ * The id of the IPv6 address whose four big-endian 32-bit words are a, b, c, d (unsigned);
+ * -1 when the table is full. No allocation unless the address is new and the table grows.
+ */
+export function internIpv6Words(a: number, b: number, c: number, d: number): number {
+  a >>>= 0;
+  b >>>= 0;
+  c >>>= 0;
+  d >>>= 0;
+  const h = hash4(a, b, c, d);
+  let i = h & slotMask;
+  for (;;) {
+    const v = slots[i] as number;
+    if (v === 0) break;
+    const k = (v - 1) * 4;
+    if (words[k] === a && words[k + 1] === b && words[k + 2] === c && words[k + 3] === d) return IPV6_BASE + v - 1;
+    i = (i + 1) & slotMask;
+  }
+  if (count >= MAX_IPV6_ADDRESSES) return -1;
+  if (count === hashes.length) {
+    grow();
+    i = h & slotMask;
+    while (slots[i] !== 0) i = (i + 1) & slotMask;
+  }
+  const k = count * 4;
+  words[k] = a;
+  words[k + 1] = b;
+  words[k + 2] = c;
+  words[k + 3] = d;
+  hashes[count] = h;
+  count++;
+  slots[i] = count;
+  return IPV6_BASE + count - 1;
+}
+
+function rd32(b: Buffer, i: number): number {
+  return (
+    (((b[i] as number) << 24) | ((b[i + 1] as number) << 16) | ((b[i + 2] as number) << 8) | (b[i + 3] as number)) >>> 0
+  );
+}
+
+/** The id of the 16-byte IPv6 address at buf[off..off+16) (the caller checks bounds); -1 when the table is full. */
+export function internIpv6(buf: Buffer, off: number): number {
+  return internIpv6Words(rd32(buf, off), rd32(buf, off + 4), rd32(buf, off + 8), rd32(buf, off + 12));
+}
+
+/** Word `w` (0..3, big-endian order) of IPv6 id `id`; 0 for a value that is not an id. */
+export function ipv6Word(id: number, w: number): number {
+  const k = id - IPV6_BASE;
+  if (!(k >= 0 && k < count)) return 0;
+  return words[k * 4 + w] as number;
+}
+
+/** A stable 32-bit hash of the address bytes of id `id` (the same in every process); for IPv4, the address. */
+export function addressHash(ip: number): number {
+  const k = ip - IPV6_BASE;
+  if (k < 0) return ip >>> 0;
+  return k < count ? (hashes[k] as number) : 0;
+}
+
+/** Writes the 16 bytes of IPv6 id `id` at out[off..off+16) (zeros for a value that is not an id). */
+export function writeIpv6(id: number, out: Buffer, off: number): void {
+  const k = id - IPV6_BASE;
+  const ok = k >= 0 && k < count;
+  for (let w = 0; w < 4; w++) {
+    const v = ok ? (words[k * 4 + w] as number) : 0;
+    const o = off + w * 4;
+    out[o] = v >>> 24;
+    out[o + 1] = (v >>> 16) & 0xff;
+    out[o + 2] = (v >>> 8) & 0xff;
+    out[o + 3] = v & 0xff;
+  }
+}
+
+/**
+ * Parses IPv6 text (RFC 4291 section 2.2: eight groups, one `::`, an embedded dotted quad at
+ * the end; no zone, no brackets) into its four 32-bit words, or null.
+ */
+export function parseIpv6Words(text: string): [number, number, number, number] | null {
+  if (text.length < 2 || text.length > 45 || !/^[0-9a-fA-F:.]+$/.test(text)) return null;
+  const groups: number[] = [];
+  const halves = text.split('::');
+  if (halves.length > 2) return null;
+  const parseSide = (side: string, last: boolean): number[] | null => {
+    if (side === '') return [];
+    const out: number[] = [];
+    const parts = side.split(':');
+    for (let i = 0; i < parts.length; i++) {
+      const p = parts[i] as string;
+      if (last && i === parts.length - 1 && p.includes('.')) {
+        const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(p);
+        if (m === null) return null;
+        const o = m.slice(1).map(Number);
+        if (o.some((x) => x > 255)) return null;
+        out.push(((o[0] as number) << 8) | (o[1] as number), ((o[2] as number) << 8) | (o[3] as number));
+        continue;
+      }
+      if (!/^[0-9a-fA-F]{1,4}$/.test(p)) return null;
+      out.push(parseInt(p, 16));
+    }
+    return out;
+  };
+  const head = parseSide(halves[0] as string, halves.length === 1);
+  const tail = halves.length === 2 ? parseSide(halves[1] as string, true) : [];
+  if (head === null || tail === null) return null;
+  if (halves.length === 1) {
+    if (head.length !== 8) return null;
+    groups.push(...head);
+  } else {
+    const fill = 8 - head.length - tail.length;
+    if (fill < 1) return null;
+    groups.push(...head, ...new Array<number>(fill).fill(0), ...tail);
+  }
+  const w = (i: number): number => (((groups[i] as number) << 16) | (groups[i + 1] as number)) >>> 0;
+  return [w(0), w(2), w(4), w(6)];
+}
+
+/** Parses IPv6 text into its id (interning it); -1 when it is not an IPv6 address. */
+export function parseIpv6(text: string): number {
+  const w = parseIpv6Words(text);
+  return w === null ? -1 : internIpv6Words(w[0], w[1], w[2], w[3]);
+}
+
+/** RFC 5952 text of IPv6 id `id` (lower case, the longest run of two or more zero groups as `::`). */
+export function ipv6ToString(id: number): string {
+  const g: number[] = [];
+  for (let w = 0; w < 4; w++) {
+    const v = ipv6Word(id, w);
+    g.push(v >>> 16, v & 0xffff);
+  }
+  let best = -1;
+  let bestLen = 1;
+  for (let i = 0; i < 8;) {
+    if (g[i] !== 0) {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && g[j] === 0) j++;
+    if (j - i > bestLen) {
+      best = i;
+      bestLen = j - i;
+    }
+    i = j;
+  }
+  const hex = (a: number[]): string => a.map((x) => x.toString(16)).join(':');
+  if (best < 0) return hex(g);
+  return `${hex(g.slice(0, best))}::${hex(g.slice(best + bestLen))}`;
+}

@@ -1,0 +1,490 @@
+/**
+ * The MySQL/MariaDB replay module (`--module mysql`), pure: logins redone for the target's
+ * scramble, AuthSwitchRequests followed, COM_CHANGE_USER redone, prepared-statement ids mapped
+ * from production's to the target's, and a login inserted for sessions picked up mid-stream.
+ * doc/modules.md describes it; the codecs are in handshake.ts, stmt.ts, replies.ts.
+ *
+ * A session goes through these phases (`Phase`):
+ * - `login` (captured from its SYN): the client's HandshakeResponse41 is held until the
+ *   target's greeting is known, then replaced by one answering the target's scramble;
+ * - `midstream` (picked up mid-stream or rebuilt): before the first command, a login chosen
+ *   by logins.ts is inserted, the command held until the target accepts it;
+ * - `auth` (a login or COM_CHANGE_USER sent, the target has not said OK): the client's own
+ *   auth answers (to production's AuthSwitchRequest) are dropped, commands held; the target's
+ *   AuthSwitchRequest is answered by the module;
+ * - `command`: commands pass, statement ids rewritten (statements.ts).
+ */
+import type { ClientActions, ProtocolModule, SessionStart, TargetActions } from '../api';
+import { MAX_PACKET_PAYLOAD, PACKET_HEADER_BYTES, encodePacket } from './packet';
+import {
+  CLIENT_COMPRESS,
+  CLIENT_ZSTD_COMPRESSION_ALGORITHM,
+  COM_CHANGE_USER,
+  NATIVE_PASSWORD,
+  SSL_REQUEST_BYTES,
+  authSwitchResponse,
+  isParseError,
+  isSslRequest,
+  parseAuthSwitch,
+  parseChangeUser,
+  parseGreeting,
+  parseHandshakeResponse,
+  rebuildChangeUser,
+  rebuildHandshakeResponse,
+  type Greeting,
+} from './handshake';
+import {
+  COM_QUIT,
+  COM_STMT_CLOSE,
+  COM_STMT_EXECUTE,
+  COM_STMT_FETCH,
+  COM_STMT_PREPARE,
+  COM_STMT_RESET,
+  COM_STMT_SEND_LONG_DATA,
+  STMT_ID_LAST_PREPARED,
+} from './stmt';
+import { ReplyTracker, headOf, type PacketHead, type ReplyKind } from './replies';
+import { Statements, type PrepareRec } from './statements';
+import { LoginTable, buildHandshakeResponse, configuredLogin, type Login } from './logins';
+import type { MysqlConfig } from './options';
+
+/** MariaDB's COM_STMT_BULK_EXECUTE: a statement id at offset 1 too. */
+const COM_STMT_BULK_EXECUTE = 0xfa;
+const COM_INIT_DB = 0x02;
+const COM_FIELD_LIST = 0x04;
+const COM_STATISTICS = 0x09;
+const COM_BINLOG_DUMP = 0x12;
+const COM_REGISTER_SLAVE = 0x15;
+const COM_BINLOG_DUMP_GTID = 0x1e;
+const COM_RESET_CONNECTION = 0x1f;
+
+/** The loss reasons of the module. */
+export const MYSQL_REASONS = {
+  tls: 'the client asked for TLS (SSLRequest): the encrypted session cannot be replayed',
+  compressed: 'the session negotiated compression (CLIENT_COMPRESS): its packets cannot be rewritten',
+  unknownUser: "no password for the session's user: give it with --mysql-user or --mysql-users",
+  loginRefused: 'the target refused the redone login (or greeted with an error): check the user and password there',
+  unsupportedAuth: 'the target asked for an auth plugin other than mysql_native_password',
+  malformedLogin: 'the captured login or COM_CHANGE_USER could not be parsed',
+  noLogin: 'picked up mid-stream, and no login is known for its client: give --mysql-login USER[@DB]',
+  unpreparedStatement: 'a statement command whose PREPARE was not captured (mid-stream, or forgotten)',
+  statementNotMapped: 'a statement command whose PREPARE the target refused, or whose answer could not be read',
+} as const;
+
+/** The counters of the module. */
+export const MYSQL_COUNTERS = {
+  loginsRedone: "captured logins rebuilt for the target's scramble and accepted by it",
+  midstreamLogins: 'logins inserted for sessions picked up mid-stream, accepted by the target',
+  changeUsersRedone: 'COM_CHANGE_USER rebuilt for the target and accepted by it',
+  authSwitches: 'AuthSwitchRequests of the target answered by the module',
+  authAnswersDropped: "the client's own auth answers (to production's AuthSwitchRequest) not sent",
+  statementsPrepared: 'COM_STMT_PREPAREs the target answered with a statement id',
+  statementsRemapped: "statement commands (EXECUTE, SEND_LONG_DATA, RESET, FETCH, CLOSE) sent with the target's id",
+  onlineIdsInferred: "production statement ids inferred from the client's use (production's PREPARE answer not seen)",
+  unmappedCloses: 'COM_STMT_CLOSE of a statement unknown to the target, not sent',
+  replySyncLost: 'times a reply stream (target or online) lost its packet framing to truncated payload',
+} as const;
+
+type Reason = keyof typeof MYSQL_REASONS;
+type Counter = keyof typeof MYSQL_COUNTERS;
+type Phase = 'login' | 'midstream' | 'auth' | 'command';
+type Verdict = 'none' | 'pass' | 'drop' | 'hold' | 'end';
+
+/** One session's state (owned by the engine). */
+export interface MysqlSession {
+  readonly start: SessionStart;
+  /** Engine time of the call in progress. */
+  now: number;
+  phase: Phase;
+  ended: boolean;
+  /** What the current auth exchange is (counted when the target says OK). */
+  authKind: 'login' | 'midstream' | 'changeUser';
+  readonly target: ReplyTracker<PrepareRec>;
+  readonly online: ReplyTracker<PrepareRec>;
+  readonly stmts: Statements;
+  greeting: Greeting | null;
+  /** The target's current scramble (the greeting's, or the last AuthSwitchRequest's). */
+  scramble: Buffer | null;
+  /** The online server's capabilities (its greeting), null when not seen. */
+  onlineCaps: number | null;
+  /** The login in use, the one the current auth exchange sets, and its password. */
+  login: Login | null;
+  pendingLogin: Login | null;
+  password: string;
+  /** The message being offered was held before: its online expectation is pushed; its PREPARE record. */
+  reoffer: boolean;
+  heldRec: PrepareRec | null;
+  /** The previous packet was 16 MiB: this one continues it, with its fate. */
+  cont: 'none' | 'pass' | 'drop';
+  /** The action set of the onTargetBytes call in progress (the trackers' events use it). */
+  act: TargetActions | null;
+  /** Counts made where no action set was at hand (online events), added at the next one. */
+  deferred: Partial<Record<Counter, number>>;
+  hasDeferred: boolean;
+}
+
+/** Creates the module for a checked configuration (the factory in index.ts parses the options). */
+export function createMysqlModule(cfg: MysqlConfig): ProtocolModule<MysqlSession> {
+  const table = new LoginTable(cfg.logins);
+
+  // one wrapper of the engine's ClientActions that notes the verdict (calls are synchronous)
+  let inner: ClientActions | null = null;
+  let verdict: Verdict = 'none';
+  const spy: ClientActions = {
+    pass: () => ((verdict = 'pass'), inner?.pass()),
+    replace: (b) => ((verdict = 'pass'), inner?.replace(b)),
+    drop: (r) => ((verdict = 'drop'), inner?.drop(r)),
+    hold: () => ((verdict = 'hold'), inner?.hold()),
+    end: (r) => ((verdict = 'end'), inner?.end(r)),
+    insert: (b) => inner?.insert(b),
+    count: (c, n) => inner?.count(c, n),
+  };
+
+  function countLater(st: MysqlSession, c: Counter): void {
+    st.deferred[c] = (st.deferred[c] ?? 0) + 1;
+    st.hasDeferred = true;
+  }
+  function flush(st: MysqlSession, a: { count(c: string, n?: number): void }): void {
+    for (const k of Object.keys(st.deferred) as Counter[]) a.count(k, st.deferred[k]);
+    st.deferred = {};
+    st.hasDeferred = false;
+  }
+  function end(st: MysqlSession, r: Reason): void {
+    if (st.ended) return;
+    st.ended = true;
+    st.act?.end(r);
+  }
+
+  function targetAuth(st: MysqlSession, p: PacketHead): void {
+    const a = st.act;
+    if (a === null || st.ended) return;
+    const b = p.head[0];
+    if (b === 0x00) {
+      if (st.phase !== 'auth') return;
+      st.phase = 'command';
+      st.login = st.pendingLogin;
+      if (st.login !== null && st.authKind === 'changeUser') table.store(st.start, st.login, st.now);
+      a.count(
+        st.authKind === 'login'
+          ? 'loginsRedone'
+          : st.authKind === 'midstream'
+            ? 'midstreamLogins'
+            : 'changeUsersRedone',
+      );
+    } else if (b === 0xff) end(st, 'loginRefused');
+    else if (b === 0xfe) {
+      const sw = p.cut ? null : parseAuthSwitch(headOf(p));
+      if (sw === null || sw.plugin !== NATIVE_PASSWORD) return end(st, 'unsupportedAuth');
+      st.scramble = Buffer.from(sw.data);
+      a.send(authSwitchResponse(p.seq, st.password, sw.data));
+      a.count('authSwitches');
+    }
+    // 0x01 (AuthMoreData): nothing to answer for mysql_native_password; the OK follows
+  }
+
+  function newSession(start: SessionStart): MysqlSession {
+    const fromStart = start.origin === 'syn';
+    const st = {
+      start,
+      now: start.now,
+      phase: fromStart ? 'login' : 'midstream',
+      ended: false,
+      authKind: 'login',
+      stmts: new Statements(fromStart),
+      greeting: null,
+      scramble: null,
+      onlineCaps: null,
+      login: null,
+      pendingLogin: null,
+      password: '',
+      reoffer: false,
+      heldRec: null,
+      cont: 'none',
+      act: null,
+      deferred: {},
+      hasDeferred: false,
+    } as Omit<MysqlSession, 'target' | 'online'> as MysqlSession;
+    const mut = st as { target: ReplyTracker<PrepareRec>; online: ReplyTracker<PrepareRec> };
+    mut.target = new ReplyTracker<PrepareRec>(
+      {
+        greeting: (p) => {
+          const g = parseGreeting(headOf(p));
+          if (isParseError(g)) return end(st, 'loginRefused');
+          st.greeting = g;
+          st.scramble = Buffer.from(g.scramble);
+        },
+        auth: (p) => targetAuth(st, p),
+        prepared: (r, ok) => {
+          st.stmts.target(r, ok === null ? null : ok.statementId);
+          if (ok !== null) st.act?.count('statementsPrepared');
+        },
+        lost: () => st.act?.count('replySyncLost'),
+      },
+      false,
+    );
+    st.target.expect('greeting');
+    mut.online = new ReplyTracker<PrepareRec>(
+      {
+        greeting: (p) => {
+          const g = parseGreeting(headOf(p));
+          if (!isParseError(g)) st.onlineCaps = g.capabilities;
+        },
+        auth: () => undefined,
+        prepared: (r, ok) => st.stmts.online(r, ok === null ? null : ok.statementId),
+        lost: () => countLater(st, 'replySyncLost'),
+      },
+      true,
+      !fromStart,
+    );
+    if (fromStart) st.online.expect('greeting');
+    return st;
+  }
+
+  /** The reply kind of a command (its first byte), null when it has none. */
+  function replyKind(cmd: number): ReplyKind | null {
+    switch (cmd) {
+      case COM_QUIT:
+      case COM_STMT_CLOSE:
+      case COM_STMT_SEND_LONG_DATA:
+        return null;
+      case COM_STMT_PREPARE:
+        return 'prepare';
+      case COM_STMT_FETCH:
+        return 'fetch';
+      case COM_FIELD_LIST:
+        return 'fieldList';
+      case COM_STATISTICS:
+        return 'single';
+      case COM_CHANGE_USER:
+        return 'auth';
+      case COM_BINLOG_DUMP:
+      case COM_BINLOG_DUMP_GTID:
+      case COM_REGISTER_SLAVE:
+        return 'opaque';
+      default:
+        return 'result';
+    }
+  }
+
+  /** Sends (passes, or replaces with `bytes`) a message and tells the target's tracker what reply follows. */
+  function send(
+    st: MysqlSession,
+    act: ClientActions,
+    kind: ReplyKind | null,
+    rec: PrepareRec | null,
+    bytes?: Buffer,
+  ): void {
+    if (bytes === undefined) act.pass();
+    else act.replace(bytes);
+    if (kind !== null) st.target.expect(kind, rec);
+    if (rec !== null) rec.target = 'pending';
+  }
+
+  function onLogin(st: MysqlSession, msg: Buffer, act: ClientActions): void {
+    const payload = msg.subarray(PACKET_HEADER_BYTES);
+    if (isSslRequest(payload) && payload.length === SSL_REQUEST_BYTES) return act.end('tls');
+    const resp = parseHandshakeResponse(payload);
+    if (isParseError(resp)) return act.end('malformedLogin');
+    if (st.pendingLogin === null) {
+      st.pendingLogin = {
+        user: resp.user,
+        database: resp.database,
+        capabilities: resp.capabilities,
+        mariadbCapabilities: resp.mariadbCapabilities,
+        maxPacketSize: resp.maxPacketSize,
+        charset: resp.charset,
+      };
+      table.store(st.start, st.pendingLogin, st.now); // what production saw, whatever the target says
+    }
+    const password = cfg.users.get(resp.user);
+    if (password === undefined) return act.end('unknownUser');
+    if (st.greeting === null || st.scramble === null) return act.hold();
+    const serverCaps = st.onlineCaps ?? st.greeting.capabilities;
+    if ((resp.capabilities & serverCaps & (CLIENT_COMPRESS | CLIENT_ZSTD_COMPRESSION_ALGORITHM)) !== 0)
+      return act.end('compressed');
+    st.password = password;
+    st.phase = 'auth';
+    st.authKind = 'login';
+    const rebuilt = rebuildHandshakeResponse(payload, resp, password, st.scramble);
+    send(st, act, 'auth', null, encodePacket(msg[3] as number, rebuilt));
+  }
+
+  function onMidstream(st: MysqlSession, msg: Buffer, act: ClientActions): void {
+    const seq = msg[3] as number;
+    if (seq === 1) {
+      // the SYN was missed but not the login: redo it like a captured one
+      const p = msg.subarray(PACKET_HEADER_BYTES);
+      if ((isSslRequest(p) && p.length === SSL_REQUEST_BYTES) || !isParseError(parseHandshakeResponse(p))) {
+        st.phase = 'login';
+        return onLogin(st, msg, act);
+      }
+    }
+    if (seq !== 0) return act.drop(); // the middle of an exchange begun before the capture
+    if (st.greeting === null || st.scramble === null) return act.hold();
+    const found = table.find(st.start, st.now);
+    if (found === null) return act.end('noLogin');
+    const password = cfg.users.get(found.login.user);
+    if (password === undefined) return act.end('unknownUser');
+    st.password = password;
+    st.pendingLogin = found.login;
+    st.phase = 'auth';
+    st.authKind = 'midstream';
+    act.insert(encodePacket(1, buildHandshakeResponse(found.login, password, st.scramble, st.greeting.charset)));
+    st.target.expect('auth');
+    act.hold();
+  }
+
+  function onStatementCommand(st: MysqlSession, msg: Buffer, cmd: number, act: ClientActions): void {
+    const id = msg.readUInt32LE(PACKET_HEADER_BYTES + 1);
+    const kind = replyKind(cmd);
+    if (id === STMT_ID_LAST_PREPARED) return send(st, act, kind, null);
+    const f = st.stmts.find(id);
+    if (f === null) {
+      if (cmd !== COM_STMT_CLOSE) return act.drop('unpreparedStatement');
+      act.count('unmappedCloses');
+      return act.drop();
+    }
+    if (f.inferred) act.count('onlineIdsInferred');
+    const r = f.rec;
+    // the target's answer is on its way (unless its reply stream is lost: then no waiting)
+    if (r.target === 'pending' && !st.target.lost) return act.hold();
+    if (cmd === COM_STMT_CLOSE) st.stmts.close(r);
+    if (r.target !== 'ok' || r.targetId === null) {
+      if (cmd !== COM_STMT_CLOSE) return act.drop('statementNotMapped');
+      act.count('unmappedCloses');
+      return act.drop();
+    }
+    act.count('statementsRemapped');
+    if (r.targetId === id) return send(st, act, kind, null);
+    const b = Buffer.from(msg);
+    b.writeUInt32LE(r.targetId >>> 0, PACKET_HEADER_BYTES + 1);
+    send(st, act, kind, null, b);
+  }
+
+  function onChangeUser(st: MysqlSession, msg: Buffer, act: ClientActions): void {
+    const payload = msg.subarray(PACKET_HEADER_BYTES);
+    const login = st.login ?? configuredLogin({ user: '', database: null, port: null });
+    const cu = parseChangeUser(payload, login.capabilities);
+    if (isParseError(cu) || st.scramble === null) return act.end('malformedLogin');
+    const password = cfg.users.get(cu.user);
+    if (password === undefined) return act.end('unknownUser');
+    st.password = password;
+    st.pendingLogin = { ...login, user: cu.user, database: cu.database === '' ? null : cu.database };
+    st.phase = 'auth';
+    st.authKind = 'changeUser';
+    st.stmts.clear(); // the server closes the session's statements
+    const rebuilt = rebuildChangeUser(payload, cu, login.capabilities, password, st.scramble);
+    send(st, act, 'auth', null, encodePacket(msg[3] as number, rebuilt));
+  }
+
+  function onCommand(st: MysqlSession, msg: Buffer, act: ClientActions, rec: PrepareRec | null): void {
+    if (msg[3] !== 0 || msg.length <= PACKET_HEADER_BYTES) return act.pass(); // LOCAL INFILE data
+    const cmd = msg[PACKET_HEADER_BYTES] as number;
+    switch (cmd) {
+      case COM_STMT_EXECUTE:
+      case COM_STMT_SEND_LONG_DATA:
+      case COM_STMT_CLOSE:
+      case COM_STMT_RESET:
+      case COM_STMT_FETCH:
+      case COM_STMT_BULK_EXECUTE:
+        if (msg.length < PACKET_HEADER_BYTES + 5) return send(st, act, replyKind(cmd), null);
+        return onStatementCommand(st, msg, cmd, act);
+      case COM_STMT_PREPARE:
+        return send(st, act, 'prepare', rec);
+      case COM_CHANGE_USER:
+        return onChangeUser(st, msg, act);
+      case COM_RESET_CONNECTION:
+        st.stmts.clear();
+        return send(st, act, 'result', null);
+      case COM_INIT_DB:
+        if (st.login !== null) {
+          st.login = { ...st.login, database: msg.toString('utf8', PACKET_HEADER_BYTES + 1) };
+          table.store(st.start, st.login, st.now);
+        }
+        return send(st, act, 'result', null);
+      default:
+        return send(st, act, replyKind(cmd), null);
+    }
+  }
+
+  return {
+    name: 'mysql',
+    wantsTargetPayload: true,
+    wantsOnlineReplies: true,
+    reasons: MYSQL_REASONS,
+    counters: MYSQL_COUNTERS,
+
+    startSession: newSession,
+
+    frameClient(_st, data, off, len) {
+      if (len < PACKET_HEADER_BYTES) return 0;
+      const n = PACKET_HEADER_BYTES + data.readUIntLE(off, 3);
+      return n <= len ? n : 0;
+    },
+
+    onClientMessage(st, msg, act, now) {
+      st.now = now;
+      if (st.hasDeferred) flush(st, act);
+      if (st.ended) return act.drop();
+      const len = msg.readUIntLE(0, 3);
+      if (st.cont !== 'none') {
+        // the rest of a 16 MiB packet follows its head's fate
+        const fate = st.cont;
+        if (len !== MAX_PACKET_PAYLOAD) st.cont = 'none';
+        return fate === 'pass' ? act.pass() : act.drop();
+      }
+      const seq = msg[3] as number;
+      // the online server answers every captured command, whatever its fate here
+      let rec: PrepareRec | null = st.reoffer ? st.heldRec : null;
+      if (!st.reoffer) {
+        if (st.phase === 'login') st.online.expect('auth');
+        else if (seq === 0 && msg.length > PACKET_HEADER_BYTES) {
+          const cmd = msg[PACKET_HEADER_BYTES] as number;
+          if (cmd === COM_STMT_PREPARE) rec = st.stmts.add();
+          const kind = replyKind(cmd);
+          if (kind !== null) st.online.expect(kind, rec);
+        }
+      }
+      inner = act;
+      verdict = 'none';
+      switch (st.phase) {
+        case 'login':
+          onLogin(st, msg, spy);
+          break;
+        case 'midstream':
+          onMidstream(st, msg, spy);
+          break;
+        case 'auth':
+          if (seq === 0) spy.hold();
+          else {
+            spy.count('authAnswersDropped');
+            spy.drop();
+          }
+          break;
+        default:
+          onCommand(st, msg, spy, rec);
+      }
+      inner = null;
+      const v = verdict as Verdict;
+      if (v === 'end') st.ended = true;
+      st.reoffer = v === 'hold';
+      st.heldRec = v === 'hold' ? rec : null;
+      if (rec !== null && v !== 'hold' && v !== 'pass') rec.target = 'err';
+      if (len === MAX_PACKET_PAYLOAD && (v === 'pass' || v === 'drop')) st.cont = v;
+    },
+
+    onTargetBytes(st, data, missing, act, now) {
+      if (st.ended) return;
+      st.now = now;
+      st.act = act;
+      if (st.hasDeferred) flush(st, act);
+      st.target.feed(data, missing);
+      st.act = null;
+    },
+
+    onOnlineBytes(st, data, missing, now) {
+      st.now = now;
+      st.online.feed(data, missing);
+    },
+  };
+}

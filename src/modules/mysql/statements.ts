@@ -1,0 +1,111 @@
+/**
+ * One session's prepared statements: each client COM_STMT_PREPARE gets a record, filled in by
+ * the online server's answer (production's statement id) and the target's (the target's id),
+ * each from its own reply stream, in the order of the client's PREPAREs. A command naming a
+ * production id is rewritten to the target's id.
+ *
+ * When production's answer was not seen (the online capture missed it), the production id is
+ * inferred from the client's own use of it: servers number a connection's statements
+ * increasingly, so an unknown id used by the client belongs to the one PREPARE without a known
+ * id whose known neighbours (by PREPARE order) bracket it; when no single one fits, none is
+ * chosen. Bounded: beyond MAX_STATEMENTS records the oldest is forgotten.
+ */
+
+/** Most statements held per session (a server's max_prepared_stmt_count is per server; 1024 per connection is plenty). */
+export const MAX_STATEMENTS = 1024;
+
+/** One client PREPARE. */
+export interface PrepareRec {
+  /** Production's statement id, null while unknown. */
+  onlineId: number | null;
+  online: 'pending' | 'ok' | 'err' | 'inferred';
+  /** The target's statement id, null while unknown. */
+  targetId: number | null;
+  target: 'unsent' | 'pending' | 'ok' | 'err';
+}
+
+export class Statements {
+  /** In PREPARE order. */
+  private recs: PrepareRec[] = [];
+  private readonly byOnline = new Map<number, PrepareRec>();
+  /** Records forgotten because of the bound. */
+  evicted = 0;
+
+  /** @param fromStart the session was seen from its start (ids above 0 bound the first PREPARE's id) */
+  constructor(private readonly fromStart: boolean) {}
+
+  get size(): number {
+    return this.recs.length;
+  }
+
+  /** A client PREPARE: its record. */
+  add(): PrepareRec {
+    const r: PrepareRec = { onlineId: null, online: 'pending', targetId: null, target: 'unsent' };
+    this.recs.push(r);
+    if (this.recs.length > MAX_STATEMENTS) {
+      const old = this.recs.shift() as PrepareRec;
+      if (old.onlineId !== null && this.byOnline.get(old.onlineId) === old) this.byOnline.delete(old.onlineId);
+      this.evicted++;
+    }
+    return r;
+  }
+
+  /** Production answered a PREPARE (null: with an error). */
+  online(r: PrepareRec, id: number | null): void {
+    if (r.onlineId !== null && this.byOnline.get(r.onlineId) === r) this.byOnline.delete(r.onlineId);
+    r.onlineId = id;
+    r.online = id === null ? 'err' : 'ok';
+    if (id !== null && this.recs.includes(r)) this.byOnline.set(id, r);
+  }
+
+  /** The target answered a PREPARE (null: with an error, or the answer could not be read). */
+  target(r: PrepareRec, id: number | null): void {
+    r.targetId = id;
+    r.target = id === null ? 'err' : 'ok';
+  }
+
+  /** The record of production's statement `id`, inferring it (see above) when unknown; `inferred` tells. */
+  find(id: number): { rec: PrepareRec; inferred: boolean } | null {
+    const r = this.byOnline.get(id);
+    if (r !== undefined) return { rec: r, inferred: false };
+    let found: PrepareRec | null = null;
+    let lo: number | null = this.fromStart ? 0 : null;
+    for (let i = 0; i < this.recs.length; i++) {
+      const c = this.recs[i] as PrepareRec;
+      if (c.onlineId !== null) {
+        lo = c.onlineId;
+        continue;
+      }
+      if (c.online !== 'pending' || lo === null || id <= lo) continue;
+      let hi = Infinity;
+      for (let j = i + 1; j < this.recs.length; j++) {
+        const n = (this.recs[j] as PrepareRec).onlineId;
+        if (n !== null) {
+          hi = n;
+          break;
+        }
+      }
+      if (id >= hi) continue;
+      if (found !== null) return null; // two fit: no guess
+      found = c;
+    }
+    if (found === null) return null;
+    found.onlineId = id;
+    found.online = 'inferred';
+    this.byOnline.set(id, found);
+    return { rec: found, inferred: true };
+  }
+
+  /** COM_STMT_CLOSE of a statement. */
+  close(r: PrepareRec): void {
+    const i = this.recs.indexOf(r);
+    if (i >= 0) this.recs.splice(i, 1);
+    if (r.onlineId !== null && this.byOnline.get(r.onlineId) === r) this.byOnline.delete(r.onlineId);
+  }
+
+  /** COM_CHANGE_USER, COM_RESET_CONNECTION: the server closes every statement. */
+  clear(): void {
+    this.recs = [];
+    this.byOnline.clear();
+  }
+}

@@ -1,0 +1,207 @@
+/**
+ * The MySQL module's prepared statements: production's statement ids (the online server's
+ * PREPARE_OK) mapped to the target's, from the real mysql2 exchange of the MariaDB capture,
+ * with the target's answers in step, late, cut into pieces or truncated, and production's
+ * answers missing.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { connections, packets } from './capture';
+import { driver, replay, scramble, sentPackets, targetPackets, wire } from './script';
+import { encodeLenEnc, encodePacket, type MysqlPacket } from '../../../../src/modules/mysql/packet';
+
+const NODE = connections()[3] as ReturnType<typeof connections>[number];
+const STMT_CMDS = new Set([0x17, 0x18, 0x19, 0x1a, 0x1c]);
+
+/** The statement commands of a packet list: [command, statement id]. */
+function stmtCommands(ps: MysqlPacket[]): [number, number][] {
+  return ps
+    .filter((p) => p.seq === 0 && STMT_CMDS.has(p.payload[0] as number))
+    .map((p) => [p.payload[0] as number, p.payload.readUInt32LE(1)]);
+}
+
+test('mysql2 session: EXECUTE and CLOSE carry the target ids; closes of forgotten statements are not sent', () => {
+  const captured = stmtCommands(packets(NODE).filter((p) => p.fromClient));
+  assert.deepEqual(captured, [
+    [0x17, 1],
+    [0x17, 1],
+    [0x17, 2],
+    [0x19, 1],
+    [0x19, 1],
+    [0x19, 2],
+    [0x17, 3],
+  ]);
+  const d = driver();
+  replay(d, NODE, scramble(11));
+  assert.equal(d.log.ended, null);
+  assert.deepEqual(stmtCommands(sentPackets(d)), [
+    [0x17, 11],
+    [0x17, 11],
+    [0x17, 12],
+    [0x19, 11],
+    // the second CLOSE of 1 (mysql2 closes twice), and CLOSE of 2 after COM_CHANGE_USER closed every statement
+    [0x17, 13],
+  ]);
+  // dropped, none lost: the second CLOSE of 1, the client's answer to production's AuthSwitchRequest, the CLOSE of 2
+  assert.deepEqual(
+    d.log.dropped.map((x) => [x.msg[3], x.msg[3] === 0 ? x.msg[4] : -1, x.reason]),
+    [
+      [0, 0x19, ''],
+      [2, -1, ''],
+      [0, 0x19, ''],
+    ],
+  );
+  assert.equal(d.log.counters.statementsPrepared, 3);
+  assert.equal(d.log.counters.statementsRemapped, 5);
+  assert.equal(d.log.counters.unmappedCloses, 2);
+  assert.equal(d.log.counters.onlineIdsInferred, undefined);
+  // everything else as captured: the client's commands in order, none lost
+  const cmds = (ps: MysqlPacket[]): number[] => ps.filter((p) => p.seq === 0).map((p) => p.payload[0] as number);
+  const all = cmds(packets(NODE).filter((p) => p.fromClient));
+  const closes = all.flatMap((c, i) => (c === 0x19 ? [i] : []));
+  assert.equal(closes.length, 3);
+  assert.deepEqual(
+    cmds(sentPackets(d)),
+    all.filter((_, i) => i !== closes[1] && i !== closes[2]),
+  );
+});
+
+test('the target answers late and in 7-byte pieces: statement commands wait for its PREPARE_OK, the bytes sent are the same', () => {
+  const ref = driver();
+  replay(ref, NODE, scramble(12));
+  const d = driver();
+  const ps = packets(NODE);
+  for (const p of ps) {
+    if (p.fromClient) d.client(wire(p));
+    else d.online(wire(p));
+  }
+  assert.equal(d.log.sent.length, 0, 'nothing before the greeting');
+  const t = Buffer.concat(
+    targetPackets(NODE, scramble(12))
+      .filter((p) => !p.fromClient)
+      .map(wire),
+  );
+  for (let o = 0; o < t.length; o += 7) d.target(t.subarray(o, o + 7));
+  assert.deepEqual(sentPackets(d), sentPackets(ref));
+  assert.deepEqual(d.log.counters, ref.log.counters);
+});
+
+test("production's PREPARE answers not captured: the ids are inferred from the client's use, counted", () => {
+  const d = driver();
+  replay(d, NODE, scramble(13), { online: false });
+  const ref = driver();
+  replay(ref, NODE, scramble(13));
+  assert.deepEqual(stmtCommands(sentPackets(d)), stmtCommands(sentPackets(ref)));
+  assert.equal(d.log.counters.onlineIdsInferred, 3);
+  assert.equal(d.log.counters.statementsRemapped, 5);
+});
+
+// --- synthetic replies around the captured login: truncated target payloads ---
+
+const colDef = (seq: number): Buffer =>
+  encodePacket(seq, Buffer.concat([Buffer.from('\x03def\x02fx\x01t\x01t\x01c\x01c\x0c', 'latin1'), Buffer.alloc(13)]));
+const eof = (seq: number): Buffer => encodePacket(seq, Buffer.from([0xfe, 0, 0, 2, 0]));
+const row = (seq: number, n: number): Buffer =>
+  encodePacket(seq, Buffer.concat([encodeLenEnc(n), Buffer.alloc(n, 0x61)]));
+/** A text result set: 1 column, `rows` rows of `n` bytes (classic EOFs). */
+function resultSet(rows: number, n: number): Buffer {
+  const parts = [encodePacket(1, Buffer.from([1])), colDef(2), eof(3)];
+  for (let i = 0; i < rows; i++) parts.push(row(4 + i, n));
+  parts.push(eof((4 + rows) & 0xff));
+  return Buffer.concat(parts);
+}
+const prepareOk = (id: number): Buffer =>
+  Buffer.concat([
+    encodePacket(1, Buffer.from([0, id, 0, 0, 0, 1, 0, 1, 0, 0, 0, 0])),
+    colDef(2),
+    eof(3),
+    colDef(4),
+    eof(5),
+  ]);
+const cmd = (b: number, rest: Buffer | string): Buffer =>
+  encodePacket(0, Buffer.concat([Buffer.from([b]), typeof rest === 'string' ? Buffer.from(rest) : rest]));
+const execute = (id: number): Buffer => cmd(0x17, Buffer.from([id, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 3, 0, 1, 0, 0, 0]));
+
+/** A driver past the captured login of the mysql2 connection (login redone, OK seen). */
+function loggedIn(): ReturnType<typeof driver> {
+  const d = driver();
+  replay(d, NODE, scramble(14), { limit: 3 });
+  assert.equal(d.log.counters.loginsRedone, 1);
+  return d;
+}
+
+test('a result set truncated after 1 KiB hides packet headers: the stream is found again at the next reply', () => {
+  const d = loggedIn();
+  d.client(cmd(0x03, 'SELECT c FROM big'));
+  const big = resultSet(50, 200);
+  d.online(big);
+  d.target(big.subarray(0, 1024), big.length - 1024);
+  assert.equal(d.log.counters.replySyncLost, 1);
+  d.client(cmd(0x16, 'SELECT c FROM t WHERE id = ?'));
+  d.online(prepareOk(3));
+  d.target(prepareOk(7));
+  d.client(execute(3));
+  const last = sentPackets(d).at(-1) as MysqlPacket;
+  assert.equal(last.payload[0], 0x17);
+  assert.equal(last.payload.readUInt32LE(1), 7);
+  assert.equal(d.log.counters.statementsRemapped, 1);
+});
+
+test('only payload bytes missing (each row its own truncated segment): skipped without losing the stream', () => {
+  const d = loggedIn();
+  d.client(cmd(0x03, 'SELECT c FROM big'));
+  const head = Buffer.concat([encodePacket(1, Buffer.from([1])), colDef(2), eof(3)]);
+  d.online(resultSet(5, 3000));
+  d.target(head);
+  for (let i = 0; i < 5; i++) {
+    const r = row(4 + i, 3000);
+    d.target(r.subarray(0, 1024), r.length - 1024);
+  }
+  d.target(eof(9));
+  d.client(cmd(0x16, 'SELECT c FROM t WHERE id = ?'));
+  d.online(prepareOk(3));
+  d.target(prepareOk(9));
+  d.client(execute(3));
+  assert.equal((sentPackets(d).at(-1) as MysqlPacket).payload.readUInt32LE(1), 9);
+  assert.equal(d.log.counters.replySyncLost, undefined);
+});
+
+test("the target's PREPARE_OK hidden in a truncated reply: the EXECUTE is lost with its reason, not held for ever", () => {
+  const d = loggedIn();
+  d.client(cmd(0x03, 'SELECT c FROM big'));
+  d.client(cmd(0x16, 'SELECT c FROM t WHERE id = ?'));
+  const both = Buffer.concat([resultSet(50, 200), prepareOk(7)]);
+  d.online(resultSet(50, 200));
+  d.online(prepareOk(3));
+  d.target(both.subarray(0, 1024), both.length - 1024);
+  d.client(execute(3));
+  d.online(encodePacket(1, Buffer.from('00000002000000', 'hex')));
+  assert.deepEqual(
+    d.log.dropped.map((x) => x.reason),
+    ['statementNotMapped'],
+  );
+  // a later PREPARE in a reply of its own maps again
+  d.client(cmd(0x16, 'SELECT 1'));
+  d.online(prepareOk(4));
+  d.target(prepareOk(8));
+  d.client(execute(4));
+  assert.deepEqual(
+    d.log.dropped.map((x) => x.reason),
+    ['statementNotMapped'],
+    JSON.stringify(d.log),
+  );
+  assert.equal((sentPackets(d).at(-1) as MysqlPacket).payload.readUInt32LE(1), 8);
+});
+
+test('a statement command whose PREPARE was not captured is lost as unpreparedStatement; MariaDB id -1 passes', () => {
+  const d = loggedIn();
+  d.client(execute(5));
+  assert.deepEqual(
+    d.log.dropped.map((x) => x.reason),
+    ['unpreparedStatement'],
+  );
+  d.client(cmd(0x16, 'SELECT 1'));
+  const last = cmd(0x17, Buffer.from([0xff, 0xff, 0xff, 0xff, 0, 1, 0, 0, 0]));
+  d.client(last);
+  assert.deepEqual(d.log.sent.at(-1), last, 'sent pipelined, before the target answered the PREPARE');
+});
