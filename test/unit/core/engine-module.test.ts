@@ -209,3 +209,15 @@ test('without a module: headers-only registration and no module counters', () =>
   assert.deepEqual(t.addedPayload, [false]);
   assert.equal(t.engine.stats.module, null);
 });
+
+test("online replies (wantsOnlineReplies): the online server's captured bytes reach the module in order", () => {
+  const mod = lineModule({ wantsOnlineReplies: true });
+  const t = established({ module: mod });
+  t.onlineSends({ seq: 5003, ack: 1001, flags: 'PA', data: 'CD' }); // beyond a hole
+  t.onlineSends({ seq: 5001, ack: 1001, flags: 'PA', data: 'AB' });
+  assert.equal(mod.sessions[0]?.online, 'ABCD', 'the piece beyond the hole waited for it');
+  t.onlineSends({ seq: 5003, ack: 1001, flags: 'PA', data: 'CD' });
+  t.onlineSends({ seq: 5005, ack: 1001, flags: 'PA', data: 'EF' });
+  assert.equal(mod.sessions[0]?.online, 'ABCDEF');
+  assert.equal(t.engine.stats.module?.online.bytes, 6);
+});
