@@ -450,6 +450,8 @@ export function onlineBytes(
     return;
   }
   if (total === 0) return;
+  // picked up without the SYN-ACK: the stream starts where the client's captured ACK says
+  if (!m.online.started && s.capture.lastAckValid) m.online.start(s.capture.lastAck);
   rt.serve(s, now);
   m.online.push(seq, buf, off, carried, total, rt.deliverOnline);
   retryHeld(e, s, now);

@@ -65,7 +65,10 @@ export interface ClientActions {
    * (e.g. the client's answer to an AuthSwitchRequest the target did not send). Terminal.
    */
   drop(reason?: string): void;
-  /** Keep the message and offer it again after the next target bytes arrive. Terminal. */
+  /**
+   * Keep the message and offer it again after the next target bytes arrive (or, with
+   * wantsOnlineReplies, the next online bytes: a module may wait for both replies). Terminal.
+   */
   hold(): void;
   /** End the session now with a named reason (one of the module's `reasons`): every request not yet replayed is lost with it. Terminal. */
   end(reason: string): void;

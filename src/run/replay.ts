@@ -17,11 +17,11 @@ import { formatReport, lagSummary, type ReplayReport, requestAccounting } from '
 import { LiveStatus } from './live-status';
 import { tcpcopyMetrics } from './metrics';
 import { type MetricsServer, startMetricsServer } from '../io/metrics-server';
-import { StreamInput } from '../io/stream-input';
-import { readSecret } from '../channel/secret';
 import type { ReplyPayload } from '../channel/payload';
 import { loadModule } from './module-load';
 import { RECORD_MAX_PAYLOAD } from '../channel/constants';
+import { StreamInput } from '../io/stream-input';
+import { readSecret } from '../channel/secret';
 
 /** How long tcpcopy without -L waits for a lost intercept to come back before it stops, ms. */
 const DOWN_GRACE_MS = 10_000;
@@ -104,7 +104,6 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
       engineConfig(transfers, {
         clientIps: cfg.clientIps,
         localhostIp: cfg.localhostIp,
-        localhostIp6: cfg.localhostIp6,
         replicas: cfg.replicas,
         portOffset: cfg.portOffset,
         samplePercent: cfg.samplePercent,
@@ -270,7 +269,7 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
 
   private ingest(linkType: number, buf: Buffer, off: number, capLen: number, rep: number, now: number): void {
     let st: DecodeStatus = decodeFrame(linkType, buf, off, capLen, this.seg);
-    if (st === 'ok' && isIpv6(this.seg.srcIp)) st = 'ipv6'; // until the channel carries IPv6 (issue 16, step 4)
+    if (st === 'ok' && isIpv6(this.seg.srcIp)) st = 'ipv6'; // until the engine replays IPv6 (issue 16, step 2)
     this.decode[st] = (this.decode[st] ?? 0) + 1;
     if (st !== 'ok') {
       if (st === 'unknown-link' && !this.unknownLinks.has(linkType)) {

@@ -1,4 +1,4 @@
-import type { EngineStats } from '../core/stats';
+import type { EngineStats, ModuleStats } from '../core/stats';
 import type { Logger } from '../io/logger';
 import { requestAccounting } from './report';
 
@@ -56,6 +56,16 @@ export function formatLosses(e: EngineStats): string {
   return lost.length === 0 ? 'none' : lost.map(([k, v]) => `${k}=${v}`).join(' ');
 }
 
+/** The module's part of the status line, brief: its name, sessions it ended, its first few counters. */
+export function moduleStatus(m: ModuleStats): string {
+  const ended = Object.values(m.ended).reduce((a, b) => a + b, 0);
+  const counters = Object.entries(m.counters)
+    .filter(([, v]) => v !== 0)
+    .slice(0, 3)
+    .map(([k, v]) => `${k}=${v}`);
+  return [`${m.name} ended ${ended}`, ...counters, ...(m.errors > 0 ? [`errors=${m.errors}`] : [])].join(' ');
+}
+
 /** The status text (no terminal control characters): sessions, requests, replies, losses, rate, progress. */
 export function formatStatus(e: EngineStats, x: StatusExtras): string {
   const acc = requestAccounting(e);
@@ -76,6 +86,7 @@ export function formatStatus(e: EngineStats, x: StatusExtras): string {
     `retrans ${e.retransTimeout + e.retransFast}`,
     `lost ${formatLosses(e)}`,
   );
+  if (e.module !== null) parts.push(moduleStatus(e.module));
   if (!x.channelUp) parts.push('CHANNEL DOWN');
   parts.push(`rss ${x.rssMB.toFixed(0)}MiB`);
   return parts.join(' | ');

@@ -166,6 +166,14 @@ export class Script {
     this.engine.onClientPacket(this.seg, this.now, rep);
   }
 
+  /** The online server answers the captured client (a captured server->client packet, for modules that want online replies). */
+  onlineSends(s: Seg): void {
+    const data = s.data !== undefined ? Buffer.from(s.data, 'latin1') : null;
+    const len = this.build(s, ONLINE, CLIENT, 80, 40000, data?.length ?? 0, data);
+    assert.equal(parseIpv4Tcp(this.buf, 0, len, this.seg), 'ok');
+    this.engine.onOnlinePacket(this.seg, this.now);
+  }
+
   /**
    * intercept reports a reply of the target: headers only, cut to a 64-byte record (88 for IPv6:
    * a v2 record's headers), payload length in the IP header (`len`); with `data`, intercept also
