@@ -1,6 +1,6 @@
 import { addressKey } from './address-key';
 import { mapClientIp, nextVariantPort, variantPort } from './client-map';
-import type { EngineTransfer } from './engine-config';
+import type { EngineConfig, EngineTransfer } from './engine-config';
 import { type EngineState, retireSession, takeSession } from './engine-state';
 import { rearm } from './engine-timers';
 import { seqAdd } from './seq';
@@ -9,6 +9,8 @@ import { parkedRequests } from './session/capture';
 import { type Session, SessionState, caughtUp, clientFinished, drained } from './session/session';
 import { TimerKind } from './session/timers';
 import { rttSample, sendAck, sendRst, sendSyn, transmit } from './session/transmit';
+import { MODULE_ERROR, attachModule, detachModule } from './engine-module';
+import { IPV6_BASE, IPV6_LOOPBACK } from './wire/ipv6';
 import type { TcpSegment } from './wire/segment';
 
 /*
@@ -44,17 +46,20 @@ export function newSession(
   s.captureKey = origKey;
   s.targetIp = t.targetIp;
   s.targetPort = t.targetPort;
+  s.serverIp = seg.dstIp;
+  s.serverPort = seg.dstPort;
   s.synthesized = synth;
   s.isn = synth ? seqAdd(seg.seq, -1) : seg.seq;
   s.capture.nxt = seqAdd(s.isn, 1);
   if (synth) {
-    s.synMss = cfg.mss;
+    s.synMss = synMssCap(cfg, t);
     s.synWscale = cfg.synthWscale;
     s.synTs = seg.hasTs;
     s.synTsVal = seg.hasTs ? seqAdd(seg.tsVal, -1) : 0;
     st.sessionsSynthesized++;
   } else {
-    s.synMss = seg.mss !== 0 ? Math.min(seg.mss, cfg.mss) : cfg.mss;
+    const cap = synMssCap(cfg, t);
+    s.synMss = seg.mss !== 0 ? Math.min(seg.mss, cap) : cap;
     s.synWscale = seg.wscale;
     s.synSackOk = seg.sackOk;
     s.synTs = seg.hasTs;
@@ -76,11 +81,12 @@ export function newSession(
     let tail = prev;
     while (tail.successor !== null) tail = tail.successor;
     tail.successor = s;
+    attachModule(e, s, now);
     // a caught-up predecessor ends now: completed if its client had closed, else superseded
     if (caughtUp(prev)) endSession(e, prev, prev.capture.closed ? 'completed' : 'superseded', now);
     return s;
   }
-  const src = cfg.localhostIp !== 0 && seg.srcIp >>> 24 === 127 ? cfg.localhostIp : seg.srcIp;
+  const src = localhostMapped(cfg, seg.srcIp);
   s.clientIp = mapClientIp(cfg.clientIps, src);
   let port = variantPort(seg.srcPort, variant, cfg.portOffset);
   let rk = addressKey(s.clientIp, port);
@@ -90,14 +96,26 @@ export function newSession(
   }
   s.clientPort = port;
   s.replyKey = rk;
+  attachModule(e, s, now);
   startSession(e, s, now);
   return s;
+}
+
+/** -H: a loopback client (127.0.0.0/8, ::1) becomes the configured address of its family. */
+function localhostMapped(cfg: EngineConfig, ip: number): number {
+  if (ip >= IPV6_BASE) return cfg.localhostIp6 !== 0 && ip === IPV6_LOOPBACK ? cfg.localhostIp6 : ip;
+  return cfg.localhostIp !== 0 && ip >>> 24 === 127 ? cfg.localhostIp : ip;
+}
+
+/** The most MSS a SYN to transfer `t`'s target announces: -D, and for IPv6 at most the MTU less 60 header bytes. */
+function synMssCap(cfg: EngineConfig, t: EngineTransfer): number {
+  return t.targetIp >= IPV6_BASE ? Math.min(cfg.mss, cfg.mtu - 60) : cfg.mss;
 }
 
 /** Queued or new -> SYN-SENT: registers the client with intercept, then sends the SYN. */
 function startSession(e: EngineState, s: Session, now: number): void {
   e.byReply.set(s.replyKey, s);
-  e.out.clientAdded(s.clientIp, s.clientPort, s.targetIp, s.targetPort);
+  e.out.clientAdded(s.clientIp, s.clientPort, s.targetIp, s.targetPort, e.wantsPayload);
   s.state = SessionState.SynSent;
   if (!e.channelUp) s.handshakeOutage = true;
   s.lastActivity = now;
@@ -112,11 +130,12 @@ export function establish(e: EngineState, s: Session, seg: TcpSegment, now: numb
   s.targetIsn = seg.seq;
   s.reply.nxt = seqAdd(seg.seq, 1);
   s.respBase = s.reply.nxt;
+  if (s.mod !== null) s.mod.target.start(s.reply.nxt);
   s.sndWscale = s.synWscale >= 0 && seg.wscale >= 0 ? seg.wscale : -1;
   if (s.sndWscale < 0) s.synWscale = -1;
   s.tsOn = s.synTs && seg.hasTs;
   if (s.tsOn) s.tsRecent = seg.tsVal;
-  const mss = Math.min(seg.mss !== 0 ? seg.mss : 536, cfg.mtu - 40);
+  const mss = Math.min(seg.mss !== 0 ? seg.mss : 536, cfg.mtu - (s.targetIp >= IPV6_BASE ? 60 : 40));
   s.sendMss = Math.max(1, mss - (s.tsOn ? 12 : 0));
   s.sndWnd = seg.window;
   s.sndUna = s.sndNxt = s.sndMax = seqAdd(s.isn, 1);
@@ -185,14 +204,21 @@ export function endSession(e: EngineState, s: Session, reason: Outcome, now: num
     s.requestsCaptured += parked;
     st.requestsCaptured += parked;
   }
-  const lost = s.requestsCaptured - s.requestsReplayed;
-  if (lost > 0) st.requestsLost[outcome] += lost;
-  if (!s.capture.closed && !drained(s) && reason !== 'superseded') {
+  const lost = s.requestsCaptured - s.requestsReplayed - s.requestsSettled;
+  // a module's ending names its reason: the requests are lost with it (`mysql: unknownUser`)
+  const modReason = outcome === 'moduleEnded' && s.mod !== null ? (s.mod.ending ?? MODULE_ERROR) : null;
+  const ms = st.module;
+  if (modReason !== null && ms !== null) {
+    ms.ended[modReason] = (ms.ended[modReason] ?? 0) + 1;
+    if (lost > 0) ms.lost[modReason] = (ms.lost[modReason] ?? 0) + lost;
+  } else if (lost > 0) st.requestsLost[outcome] += lost;
+  if (!s.capture.closed && (!drained(s) || modReason !== null) && reason !== 'superseded') {
     // the client was still talking: the rest of its connection is counted, not replayed; with no
     // request captured yet, the tail's first data is one (the handshake ACK's ack does not advance)
     const lastAck = s.capture.lastAckValid && s.requestsCaptured > 0 ? s.capture.lastAck : -1;
-    e.unreplayed.rememberEnded(s.variant, s.captureKey, lastAck, outcome, now);
+    e.unreplayed.rememberEnded(s.variant, s.captureKey, lastAck, outcome, now, modReason);
   }
+  detachModule(e, s, now);
   s.releaseUnits(e.pool);
   const map = e.byCapture[s.variant];
   if (map !== undefined && map.get(s.captureKey) === s) map.delete(s.captureKey);
@@ -210,6 +236,14 @@ export function endSession(e: EngineState, s: Session, reason: Outcome, now: num
   // recycled at the next flush(); a session that never started may still be its
   // predecessor's successor, so only started ones (nothing points to them any more)
   if (wasStarted) retireSession(e, s);
+}
+
+/** Ends the session when its module asked to (a verdict or action named a reason, or the module failed). */
+export function endIfModuleAsked(e: EngineState, s: Session, now: number): boolean {
+  const m = s.mod;
+  if (m === null || m.ending === null || s.state === SessionState.Closed) return false;
+  endSession(e, s, 'moduleEnded', now);
+  return true;
 }
 
 /**

@@ -1,5 +1,6 @@
 import { addressKey } from './address-key';
-import { afterChange, endSession, establish } from './engine-lifecycle';
+import { afterChange, endIfModuleAsked, endSession, establish } from './engine-lifecycle';
+import { targetBytes } from './engine-module';
 import { type EngineState, queueAck } from './engine-state';
 import { rearm } from './engine-timers';
 import { seqAdd, seqAfter, seqBeforeEq, seqDiff } from './seq';
@@ -11,10 +12,21 @@ import { fastRetransmit, rttSample, sendBare, transmit } from './session/transmi
 import { TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN, type TcpSegment } from './wire/segment';
 
 /**
- * One reply reported by intercept (its IPv4 and TCP headers; the payload length comes from the
- * IP total length). Returns false when no session owns it.
+ * The payload bytes intercept sent with a reply: `buf[off, off + len)`, valid during the call
+ * (the channel's ReplyPayload has this shape). `len` may be less than the reply's payload
+ * length (intercept's cap): the rest is delivered to the module as missing.
  */
-export function onReply(e: EngineState, seg: TcpSegment, now: number): boolean {
+export interface ReplyBytes {
+  buf: Buffer;
+  off: number;
+  len: number;
+}
+
+/**
+ * One reply reported by intercept (its IPv4 and TCP headers; the payload length comes from the
+ * IP total length), with its payload bytes when intercept sent them. Returns false when no session owns it.
+ */
+export function onReply(e: EngineState, seg: TcpSegment, now: number, payload: ReplyBytes | null = null): boolean {
   const st = e.stats;
   st.replies++;
   const s = e.byReply.get(addressKey(seg.dstIp, seg.dstPort));
@@ -28,7 +40,7 @@ export function onReply(e: EngineState, seg: TcpSegment, now: number): boolean {
       replyInSynSent(e, s, seg, now);
       break;
     case SessionState.Established:
-      replyInEstablished(e, s, seg, now);
+      replyInEstablished(e, s, seg, now, payload);
       break;
   }
   return true;
@@ -56,7 +68,13 @@ function replyInSynSent(e: EngineState, s: Session, seg: TcpSegment, now: number
 }
 
 /** ESTABLISHED (and closing): a RST ends the session; otherwise the ACK, then the data and FIN, then what may be sent now. */
-function replyInEstablished(e: EngineState, s: Session, seg: TcpSegment, now: number): void {
+function replyInEstablished(
+  e: EngineState,
+  s: Session,
+  seg: TcpSegment,
+  now: number,
+  payload: ReplyBytes | null,
+): void {
   const st = e.stats;
   const flags = seg.flags;
   if ((flags & TCP_RST) !== 0) {
@@ -95,6 +113,13 @@ function replyInEstablished(e: EngineState, s: Session, seg: TcpSegment, now: nu
     // middle of a reply, FINs, duplicates and segments beyond a hole (the target is
     // retransmitting) are acknowledged at once.
     ackReplyData(e, s, now, (flags & (TCP_FIN | TCP_PSH)) !== TCP_PSH || !inOrder);
+    if (s.mod !== null) {
+      // the module's view: this reply's bytes in sequence order, up to what the engine now holds
+      const dataEnd = reply.fin ? seqAdd(reply.nxt, -1) : reply.nxt;
+      const carried = payload !== null ? payload.len : 0;
+      targetBytes(e, s, seg.seq, payload?.buf ?? null, payload?.off ?? 0, carried, seg.payloadLen, dataEnd, now);
+      if (endIfModuleAsked(e, s, now)) return;
+    }
   }
   afterChange(e, s, now, transmit(e, s, now));
 }

@@ -1,5 +1,6 @@
 import type { EngineConfig } from './engine-config';
-import type { EngineStats } from './stats';
+import { type EngineStats, newModuleStats } from './stats';
+import { ModuleRuntime } from './engine-module';
 import { Unreplayed } from './unreplayed';
 import type { CapturedPiece } from './session/capture';
 import { Session, SessionState } from './session/session';
@@ -12,8 +13,12 @@ import { type TcpRepr, newTcpRepr } from './wire/build';
 export interface EngineOutput {
   /** A complete IPv4 packet for the target, checksums filled. Copy it: `buf` is reused. */
   packet(buf: Buffer, off: number, len: number): void;
-  /** Tell every intercept about a client (CLIENT_ADD); always called before that session's SYN. */
-  clientAdded(clientIp: number, clientPort: number, targetIp: number, targetPort: number): void;
+  /**
+   * Tell every intercept about a client (CLIENT_ADD); always called before that session's SYN.
+   * `payload`: the session wants the target's reply payloads (its module asks for them: channel
+   * v2's CLIENT_ADD payload flag); false for sessions without a module (headers only).
+   */
+  clientAdded(clientIp: number, clientPort: number, targetIp: number, targetPort: number, payload: boolean): void;
   /** The session is over (CLIENT_DEL). */
   clientRemoved(clientIp: number, clientPort: number, targetIp: number, targetPort: number): void;
 }
@@ -63,6 +68,10 @@ export class EngineState {
   channelUp = true;
   /** Connections seen but not replayed (sampling, -O, session cap, tails of ended replays). */
   readonly unreplayed: Unreplayed;
+  /** The protocol module's runtime (engine-module.ts); null without a module. */
+  readonly modules: ModuleRuntime | null = null;
+  /** Sessions register with the payload flag (the module wants the target's reply payloads). */
+  readonly wantsPayload: boolean = false;
 
   constructor(
     readonly cfg: EngineConfig,
@@ -71,6 +80,12 @@ export class EngineState {
   ) {
     this.scratch = Buffer.alloc(Math.max(cfg.mtu, 1500) + 128);
     this.unreplayed = new Unreplayed(cfg, stats);
+    const mod = cfg.module;
+    if (mod !== null) {
+      stats.module = newModuleStats(mod.name);
+      this.modules = new ModuleRuntime(this, mod, stats.module);
+      this.wantsPayload = mod.wantsTargetPayload;
+    }
   }
 
   /** The IP identification of the next packet (16 bits, wrapping). */

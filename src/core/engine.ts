@@ -1,6 +1,7 @@
 import type { EngineConfig, EngineTransfer } from './engine-config';
-import { afterChange, endAll, endSession, newSession } from './engine-lifecycle';
-import { onReply } from './engine-reply';
+import { afterChange, endAll, endIfModuleAsked, endSession, newSession } from './engine-lifecycle';
+import { feedModule, onlineBytes } from './engine-module';
+import { type ReplyBytes, onReply } from './engine-reply';
 import { addressKey } from './address-key';
 import { type EngineOutput, EngineState, flushAcks } from './engine-state';
 import { pollTimers, rearm } from './engine-timers';
@@ -10,9 +11,11 @@ import type { UnitPoolStats } from './session/unit-pool';
 import { type Session, SessionState, settled } from './session/session';
 import { transmit } from './session/transmit';
 import { payloadCaptured } from './wire/decode';
+import { IPV6_BASE } from './wire/ipv6';
 import { TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, type TcpSegment } from './wire/segment';
 
 export type { EngineOutput } from './engine-state';
+export type { ReplyBytes } from './engine-reply';
 
 /**
  * The replay engine: one simulated client per captured connection. Pure and deterministic:
@@ -46,7 +49,10 @@ export class ReplayEngine {
   transferOf(dstIp: number, dstPort: number): EngineTransfer | undefined {
     const list = this.portIndex.get(dstPort);
     if (list === undefined) return undefined;
-    for (const t of list) if (t.onlineIp === 0 || t.onlineIp === dstIp) return t;
+    const v6 = dstIp >= IPV6_BASE;
+    for (const t of list) {
+      if (t.onlineIp === dstIp || (t.onlineIp === 0 && t.targetIp >= IPV6_BASE === v6)) return t;
+    }
     return undefined;
   }
 
@@ -80,7 +86,7 @@ export class ReplayEngine {
     const count = (first: Session): void => {
       for (let s: Session | null = first; s !== null && !seen.has(s); s = s.successor) {
         seen.add(s);
-        if (s.state !== SessionState.Closed) n += s.requestsCaptured - s.requestsReplayed;
+        if (s.state !== SessionState.Closed) n += s.requestsCaptured - s.requestsReplayed - s.requestsSettled;
       }
     };
     for (const s of this.core.byReply.values()) count(s);
@@ -88,9 +94,20 @@ export class ReplayEngine {
     return n;
   }
 
-  /** Calls `fn` for every session that owns a client address on the target (to re-register it with an intercept that reconnected). */
-  forEachClient(fn: (clientIp: number, clientPort: number, targetIp: number, targetPort: number) => void): void {
-    for (const s of this.core.byReply.values()) fn(s.clientIp, s.clientPort, s.targetIp, s.targetPort);
+  /**
+   * Calls `fn` for every session that owns a client address on the target (to re-register it
+   * with an intercept that reconnected); `payload` as in EngineOutput.clientAdded.
+   */
+  forEachClient(
+    fn: (clientIp: number, clientPort: number, targetIp: number, targetPort: number, payload: boolean) => void,
+  ): void {
+    const p = this.core.wantsPayload;
+    for (const s of this.core.byReply.values()) fn(s.clientIp, s.clientPort, s.targetIp, s.targetPort, p);
+  }
+
+  /** The protocol module wants the online server's replies (tcpcopy captures server->client too). */
+  get wantsOnlineReplies(): boolean {
+    return this.cfg.module?.wantsOnlineReplies === true;
   }
 
   /**
@@ -201,19 +218,52 @@ export class ReplayEngine {
       return;
     }
     s.lastActivity = now;
-    if (appendCaptured(s, e.piece, now, this.stats, e.pool) && s.state === SessionState.Established) {
-      afterChange(e, s, now, transmit(e, s, now));
-      return;
+    if (appendCaptured(s, e.piece, now, this.stats, e.pool)) {
+      if (s.mod !== null) {
+        feedModule(e, s, now);
+        if (endIfModuleAsked(e, s, now)) return;
+      }
+      if (s.state === SessionState.Established) {
+        afterChange(e, s, now, transmit(e, s, now));
+        return;
+      }
     }
     rearm(e, s);
   }
 
   /**
-   * One reply reported by intercept (its IPv4 and TCP headers; the payload length comes from the
-   * IP total length). Returns false when no session owns it.
+   * A captured online server -> client packet (only with a module that wantsOnlineReplies): its
+   * payload goes, in order, to the module of every replay variant of that connection. Returns
+   * false when it belongs to no transfer or no session.
    */
-  onReply(seg: TcpSegment, now: number): boolean {
-    return onReply(this.core, seg, now);
+  onOnlinePacket(seg: TcpSegment, now: number): boolean {
+    const e = this.core;
+    if (e.modules === null || !this.wantsOnlineReplies) return false;
+    if (this.transferOf(seg.srcIp, seg.srcPort) === undefined) return false;
+    const key = addressKey(seg.dstIp, seg.dstPort);
+    const syn = (seg.flags & TCP_SYN) !== 0;
+    const carried = payloadCaptured(seg);
+    let found = false;
+    for (const map of e.byCapture) {
+      const s = map.get(key);
+      if (s === undefined || s.mod === null || s.state === SessionState.Closed) continue;
+      found = true;
+      onlineBytes(e, s, seg.seq, syn, seg.buf, seg.payloadOff, carried, seg.payloadLen, now);
+      if (endIfModuleAsked(e, s, now)) continue;
+      if (s.state === SessionState.Established) afterChange(e, s, now, transmit(e, s, now));
+      else rearm(e, s);
+    }
+    return found;
+  }
+
+  /**
+   * One reply reported by intercept (its IPv4 and TCP headers; the payload length comes from the
+   * IP total length), with the payload bytes intercept sent for it (`payload`: channel v2 for a
+   * session that asked, or a 1.x 192-byte record), null when none. The payload matters only to
+   * module sessions. Returns false when no session owns it.
+   */
+  onReply(seg: TcpSegment, now: number, payload: ReplyBytes | null = null): boolean {
+    return onReply(this.core, seg, now, payload);
   }
 
   /** Sends the ACKs owed for reply data received in this batch. Call after each batch. */

@@ -2,6 +2,7 @@
  * The engine's counters: plain numbers in one object that the status line, the final report
  * and the metrics endpoint all read (observability as data: the core counts, the edges log).
  */
+import type { OrderStats } from './session/byte-order';
 
 /** How a replayed session ended; every session ends in exactly one outcome. */
 export const OUTCOMES = [
@@ -32,6 +33,8 @@ export const OUTCOMES = [
   'evicted',
   /** Still open when the replay stopped (end of offline replay, shutdown). */
   'unfinished',
+  /** The protocol module ended it with a named reason (`EngineStats.module.ended`; its requests are lost with that reason). */
+  'moduleEnded',
 ] as const;
 export type Outcome = (typeof OUTCOMES)[number];
 
@@ -101,6 +104,68 @@ export interface EngineStats {
   lagCount: number;
   /** Sum of the lag samples, ms (for the metrics histogram's _sum). */
   lagSumMs: number;
+  /** The protocol module's counters (`--module`); null without a module. */
+  module: ModuleStats | null;
+}
+
+/** Counters of the protocol module (src/modules/api.ts), by the names the module declares. */
+export interface ModuleStats {
+  /** The module's name (`mysql`, a user's own). */
+  name: string;
+  /** Sessions the module ended, by reason (their outcome is 'moduleEnded'). */
+  ended: Record<string, number>;
+  /**
+   * Requests lost by module reason: dropped with a reason, or not yet replayed when the module
+   * ended the session (and the rest of that connection). In the accounting as `name: reason`.
+   */
+  lost: Record<string, number>;
+  /** The module's own counters (ClientActions/TargetActions.count). */
+  counters: Record<string, number>;
+  /** Captured requests the module dropped without a reason (not needed): counted as replayed. */
+  requestsUnneeded: number;
+  /** Client messages offered to the module, and those it replaced, dropped, held (each offer) and inserted. */
+  messages: number;
+  replaced: number;
+  dropped: number;
+  held: number;
+  inserted: number;
+  /** Messages the module sent from its target/online callbacks (TargetActions.send). */
+  sent: number;
+  /** The target's reply payload as delivered to onTargetBytes (in order, once). */
+  target: OrderStats;
+  /** The online server's captured replies delivered to onOnlineBytes (wantsOnlineReplies). */
+  online: OrderStats;
+  /** Module calls that threw or broke the API (ended as reason 'moduleError'); the last message. */
+  errors: number;
+  lastError: string;
+}
+
+/** Counters of a module named `name`, all zero. */
+export function newModuleStats(name: string): ModuleStats {
+  return {
+    name,
+    ended: {},
+    lost: {},
+    counters: {},
+    requestsUnneeded: 0,
+    messages: 0,
+    replaced: 0,
+    dropped: 0,
+    held: 0,
+    inserted: 0,
+    sent: 0,
+    target: { bytes: 0, missing: 0, held: 0, notHeld: 0, duplicates: 0 },
+    online: { bytes: 0, missing: 0, held: 0, notHeld: 0, duplicates: 0 },
+    errors: 0,
+    lastError: '',
+  };
+}
+
+/** Sum of the module's lost requests (0 without a module). */
+export function moduleLostTotal(s: EngineStats): number {
+  let n = 0;
+  if (s.module !== null) for (const v of Object.values(s.module.lost)) n += v;
+  return n;
 }
 
 /** Lag histogram buckets: bucket i counts lags in [2^(i-1), 2^i) ms, bucket 0 counts < 1 ms. */
@@ -146,6 +211,7 @@ export function newEngineStats(): EngineStats {
     lagHistogram: new Array<number>(LAG_BUCKETS).fill(0),
     lagCount: 0,
     lagSumMs: 0,
+    module: null,
   };
 }
 

@@ -10,6 +10,8 @@ interface Tombstone {
   lastAck: number;
   /** The outcome that ended the replay: later requests are lost with it. */
   outcome: Outcome;
+  /** With outcome 'moduleEnded': the module's reason, which later requests are lost with instead. */
+  moduleReason: string | null;
   /** Forgotten after this time (ms). */
   until: number;
 }
@@ -113,10 +115,17 @@ export class Unreplayed {
    * Remembers a connection whose replay ended while the client was still talking, so that its
    * tail is not replayed as a new mid-stream session (the target would get half a request).
    */
-  rememberEnded(variant: number, origKey: number, lastAck: number, outcome: Outcome, now: number): void {
+  rememberEnded(
+    variant: number,
+    origKey: number,
+    lastAck: number,
+    outcome: Outcome,
+    now: number,
+    moduleReason: string | null = null,
+  ): void {
     const m = mapOf(this.ended, variant);
     if (m.size >= this.cfg.maxSessions) m.clear();
-    m.set(origKey, { lastAck, outcome, until: now + this.cfg.sessionTimeoutMs });
+    m.set(origKey, { lastAck, outcome, moduleReason, until: now + this.cfg.sessionTimeoutMs });
   }
 
   /** A new SYN on that client address and port: a new connection, replayed normally. */
@@ -136,7 +145,9 @@ export class Unreplayed {
     const st = this.stats;
     if (p.len > 0 && (t.lastAck === -1 || (p.ackOk && seqAfter(p.ack, t.lastAck)))) {
       st.requestsCaptured++;
-      st.requestsLost[t.outcome]++;
+      const ms = st.module;
+      if (t.moduleReason !== null && ms !== null) ms.lost[t.moduleReason] = (ms.lost[t.moduleReason] ?? 0) + 1;
+      else st.requestsLost[t.outcome]++;
     }
     if (p.len > 0 && p.ackOk) t.lastAck = p.ack;
     if (p.fin || p.rst) m.delete(origKey);

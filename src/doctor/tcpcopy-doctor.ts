@@ -31,6 +31,7 @@ import { conntrackCounts, deviceMtu, ethtoolFeatures, localAddresses, readFirewa
 import { maskOf, type IfAddr } from './parse';
 import { probeIdentity, ProbeWatcher, runProbe } from './probe';
 import { check, exitStatus, formatJson, formatText, type CheckResult } from './result';
+import { runModuleChecks, takeModuleArgs } from './module-doctor';
 
 /** Doctor-only options, taken out of argv before the replay options are parsed. */
 export interface TcpcopyDoctorOptions {
@@ -46,6 +47,7 @@ export interface TcpcopyDoctorOptions {
 
 /** Usage text of `tcpcopy doctor`. */
 export const TCPCOPY_DOCTOR_HELP = `Usage: tcpcopy doctor -x TRANSFERS -s INTERCEPTS [-c CLIENTS] [--client IP] [--wait MS] [--all] [--json]
+                      [--module mysql --mysql-user USER:PASSWORD... | --mysql-users FILE]
 
 Checks a deployment from the online host: raw-socket and capture permissions, the intercepts
 and the targets reachable, then an end-to-end probe per transfer: a SYN from a client address
@@ -57,6 +59,8 @@ settings are checked and the commands to run on the assistant and the target are
   --wait MS     wait this long for the SYN-ACK (default 2000)
   --all         run the local checks even when the probe passes
   --json        print {ok, results, notes} as JSON
+  --module mysql  also log in to each target as each configured user (--mysql-user,
+                --mysql-users), answering its scramble with mysql_native_password as the replay does
 Exit status: 0 nothing blocks replay, 1 something does, 2 bad options.
 `;
 
@@ -230,7 +234,8 @@ function permissionChecks(cfg: TcpcopyConfig): { results: CheckResult[]; sender:
 
 /** Runs `tcpcopy doctor`; writes the report to `out`; returns the exit status. */
 export async function runTcpcopyDoctor(argv: readonly string[], out: NodeJS.WritableStream): Promise<number> {
-  const { opts, rest, help } = splitDoctorArgs(argv);
+  const mod = takeModuleArgs(argv, (f) => fs.readFileSync(f, 'utf8'));
+  const { opts, rest, help } = splitDoctorArgs(mod.rest);
   if (help) {
     out.write(TCPCOPY_DOCTOR_HELP);
     return 0;
@@ -281,6 +286,14 @@ export async function runTcpcopyDoctor(argv: readonly string[], out: NodeJS.Writ
           ),
     );
   }
+
+  if (mod.module !== null)
+    results.push(
+      ...(await runModuleChecks(
+        mod.module,
+        cfg.transfers.map((t) => ({ host: ipToString(t.targetIp), port: t.targetPort })),
+      )),
+    );
 
   const addrs = await localAddresses();
   const lanDevs = new Set<string>();

@@ -39,6 +39,8 @@ export interface LabOptions {
   clientAddresses?: number;
   /** Also build online2 (198.18.0.4, 198.18.2.1) and client2 (198.18.2.2 ..). Default false. */
   online2?: boolean;
+  /** Also build the replay host (198.18.0.5 on the LAN): the replayer of `tcpcopy agent` runs there. Default false. */
+  replayHost?: boolean;
   /** rp_filter on the target (all, default and its interface). Default 0. */
   targetRpFilter?: number;
   /** Keep lab.dir after down() (for post-mortems). Default false. */
@@ -61,6 +63,8 @@ export interface LabHosts {
   online2?: LabHost;
   /** Its client (only with online2), 198.18.2.2 ... */
   client2?: LabHost;
+  /** The replay host (only with replayHost), 198.18.0.5. */
+  replay?: LabHost;
 }
 
 /** Options of Lab.exec. */
@@ -119,6 +123,7 @@ export class Lab {
     this.hosts = { client: h.client, online: h.online, target: h.target, assistant: h.assistant };
     if (h.online2) this.hosts.online2 = h.online2;
     if (h.client2) this.hosts.client2 = h.client2;
+    if (h.replay) this.hosts.replay = h.replay;
   }
 
   /**
@@ -143,6 +148,7 @@ export class Lab {
         prefix: opts.prefix,
         clientAddresses: n,
         online2: opts.online2 ?? false,
+        replay: opts.replayHost ?? false,
         targetRpFilter: opts.targetRpFilter ?? 0,
         log,
       });
@@ -161,7 +167,7 @@ export class Lab {
     if (!h)
       throw new TcpcopyError(
         'ERR_LAB_HOST',
-        `lab host ${name} does not exist (online2/client2 need LabOptions.online2)`,
+        `lab host ${name} does not exist (online2/client2 need LabOptions.online2, replay LabOptions.replayHost)`,
       );
     return h;
   }

@@ -7,11 +7,22 @@
 import { TcpcopyError } from '../core/errors';
 import { CHANNEL_DEFAULT_PORT } from '../channel/constants';
 
-/** The hosts of the lab. `online2`/`client2` exist only with `LabOptions.online2`. */
-export type HostName = 'client' | 'online' | 'target' | 'assistant' | 'online2' | 'client2';
+/**
+ * The hosts of the lab. `online2`/`client2` exist only with `LabOptions.online2`, `replay` (a
+ * replay host for `tcpcopy agent`, 198.18.0.5) only with `LabOptions.replayHost`.
+ */
+export type HostName = 'client' | 'online' | 'target' | 'assistant' | 'online2' | 'client2' | 'replay';
 
 /** Every host name, in creation order. */
-export const HOST_NAMES: readonly HostName[] = ['client', 'online', 'target', 'assistant', 'online2', 'client2'];
+export const HOST_NAMES: readonly HostName[] = [
+  'client',
+  'online',
+  'target',
+  'assistant',
+  'online2',
+  'client2',
+  'replay',
+];
 
 /** Namespace suffix per host (the namespace is `<prefix><suffix>`); `sw` holds the bridge. */
 export const NS_SUFFIX: Readonly<Record<HostName | 'switch', string>> = {
@@ -21,6 +32,7 @@ export const NS_SUFFIX: Readonly<Record<HostName | 'switch', string>> = {
   assistant: 'assist',
   online2: 'online2',
   client2: 'client2',
+  replay: 'replay',
   switch: 'sw',
 };
 
@@ -36,6 +48,7 @@ export const LAN = Object.freeze({
   target: '198.18.0.2',
   assistant: '198.18.0.3',
   online2: '198.18.0.4',
+  replay: '198.18.0.5',
   prefixLen: 24,
 });
 

@@ -42,6 +42,8 @@ export interface TopologySpec {
   clientAddresses: number;
   /** Build online2 and client2 too. */
   online2: boolean;
+  /** Build the replay host (198.18.0.5) too. */
+  replay?: boolean;
   /** net.ipv4.conf.{all,default,<dev>}.rp_filter on the target. */
   targetRpFilter: number;
   /** Logger for non-fatal problems. */
@@ -156,7 +158,9 @@ export async function buildTopology(spec: TopologySpec): Promise<Topology> {
       'ERR_LAB_EXEC',
       `ethtool is missing or broken (apt-get install ethtool): ${eth.stderr.trim()}`,
     );
-  const roles: HostName[] = HOST_NAMES.filter((h) => spec.online2 || (h !== 'online2' && h !== 'client2'));
+  const roles: HostName[] = HOST_NAMES.filter(
+    (h) => (spec.online2 || (h !== 'online2' && h !== 'client2')) && (spec.replay === true || h !== 'replay'),
+  );
   const sw = nsName(p, 'switch');
   const namespaces = [...roles.map((h) => nsName(p, h)), sw];
   for (const ns of namespaces) await runOk(['ip', 'netns', 'add', ns]);
@@ -164,7 +168,13 @@ export async function buildTopology(spec: TopologySpec): Promise<Topology> {
   const bridge = `${p}br`;
   const ns = (h: HostName): string => nsName(p, h);
   // LAN: one veth per LAN host to the bridge; client links: online<->client, online2<->client2.
-  const lanShort: Partial<Record<HostName, string>> = { online: 'on', target: 'tg', assistant: 'as', online2: 'on2' };
+  const lanShort: Partial<Record<HostName, string>> = {
+    online: 'on',
+    target: 'tg',
+    assistant: 'as',
+    online2: 'on2',
+    replay: 'rp',
+  };
   const veths: VethPair[] = [];
   const lanDev: Partial<Record<HostName, string>> = {};
   for (const h of roles) {
@@ -192,13 +202,13 @@ export async function buildTopology(spec: TopologySpec): Promise<Topology> {
     add(v.nsB, `link set ${v.b} up`);
   }
   const hosts: Partial<Record<HostName, LabHost>> = {};
-  const lanHost = (h: 'online' | 'target' | 'assistant' | 'online2'): void => {
+  const lanHost = (h: 'online' | 'target' | 'assistant' | 'online2' | 'replay'): void => {
     const dev = lanDev[h];
     if (dev === undefined) return;
     add(ns(h), `address add ${LAN[h]}/${LAN.prefixLen} dev ${dev}`);
     hosts[h] = { name: h, ns: ns(h), ip: LAN[h], dev, addresses: [LAN[h]] };
   };
-  for (const h of ['online', 'target', 'assistant', 'online2'] as const) if (roles.includes(h)) lanHost(h);
+  for (const h of ['online', 'target', 'assistant', 'online2', 'replay'] as const) if (roles.includes(h)) lanHost(h);
   const clientSide = (server: 'online' | 'online2', client: 'client' | 'client2', sDev: string, cDev: string): void => {
     const net = CLIENT_NETS[client];
     add(ns(server), `address add ${net}.1/24 dev ${sDev}`);
@@ -221,6 +231,7 @@ export async function buildTopology(spec: TopologySpec): Promise<Topology> {
   await sysctl(ns('assistant'), { 'net.ipv4.ip_forward': 0 });
   await sysctl(ns('online'), { 'net.ipv4.ip_forward': 0 });
   if (spec.online2) await sysctl(ns('online2'), { 'net.ipv4.ip_forward': 0 });
+  if (spec.replay === true) await sysctl(ns('replay'), { 'net.ipv4.ip_forward': 0 });
   const rp = spec.targetRpFilter;
   await sysctl(ns('target'), {
     'net.ipv4.ip_forward': 0,

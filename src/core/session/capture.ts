@@ -2,6 +2,7 @@ import { seqAdd, seqAfter, seqBefore, seqBeforeEq, seqDiff } from '../seq';
 import type { EngineStats } from '../stats';
 import { type Session, type Unit, unitSpan } from './session';
 import type { UnitPool } from './unit-pool';
+import type { ModSession } from './module-state';
 
 /** What appendCaptured needs to know of one captured client segment (copied out of the parser). */
 export interface CapturedPiece {
@@ -34,7 +35,7 @@ export function appendCaptured(s: Session, p: CapturedPiece, now: number, stats:
     // A reset ends the stream wherever it points; it is replayed after all captured data.
     const u = pool.take(s.capture.nxt, now, p.tsVal);
     u.rst = true;
-    pushUnit(s, u, p, stats);
+    pushUnit(s, u, p, stats, pool);
     s.capture.closed = true;
     s.releaseParked(pool);
     s.capture.gapSince = -1;
@@ -66,7 +67,7 @@ export function appendCaptured(s: Session, p: CapturedPiece, now: number, stats:
     parkOutOfOrder(s, p, seq, off, len, now, pool);
     return true;
   }
-  pushUnit(s, unitOf(pool, p, seq, off, len, now), p, stats);
+  pushUnit(s, unitOf(pool, p, seq, off, len, now), p, stats, pool);
   drainOutOfOrder(s, now, stats, pool);
   return true;
 }
@@ -80,7 +81,7 @@ function unitOf(pool: UnitPool, p: CapturedPiece, seq: number, off: number, len:
 }
 
 /** Appends a unit at capture.nxt, classifying it (exchange start, request count). */
-function pushUnit(s: Session, u: Unit, p: CapturedPiece, stats: EngineStats): void {
+function pushUnit(s: Session, u: Unit, p: CapturedPiece, stats: EngineStats, pool: UnitPool): void {
   if (!s.capture.lastAckValid) {
     if (p.ackOk) {
       s.capture.lastAck = p.ack;
@@ -97,11 +98,30 @@ function pushUnit(s: Session, u: Unit, p: CapturedPiece, stats: EngineStats): vo
   if (u.startsExchange && u.len > 0) {
     s.requestsCaptured++;
     stats.requestsCaptured++;
-    s.requestSeqs.push(u.seq);
+    if (s.mod === null) s.requestSeqs.push(u.seq);
   }
-  s.units.push(u);
   s.capture.nxt = seqAdd(u.seq, unitSpan(u));
   if (u.fin) s.capture.closed = true;
+  if (s.mod === null) s.units.push(u);
+  else toModule(s.mod, u, pool);
+}
+
+/**
+ * A module session's captured unit: its bytes join the module's pending bytes (framed into
+ * messages by engine-module.ts, which builds the sent stream), its exchange start becomes a
+ * mark, its FIN or RST waits behind the data; the unit itself goes back to the pool.
+ */
+function toModule(m: ModSession, u: Unit, pool: UnitPool): void {
+  if (u.rst) m.rstPending = true;
+  else {
+    if (m.pendLen === 0) m.pendSeq = u.seq;
+    if (u.startsExchange && u.len > 0) m.marks.push(u.seq, u.respBytes);
+    if (u.data !== null) m.appendPending(u.data, u.dataOff, u.len);
+    m.capturedAt = u.capturedAt;
+    m.tsVal = u.tsVal;
+    if (u.fin) m.finPending = true;
+  }
+  pool.release(u);
 }
 
 /** Keeps a segment that lies beyond a hole in the capture until the hole is filled. */

@@ -4,6 +4,7 @@ import { seqAdd, seqAfter, seqAfterEq, seqBefore } from '../seq';
 import { RttEstimator } from './rtt';
 import { ReplyStream } from './reassembly';
 import { type TimerTable, disarmAll, newTimerTable } from './timers';
+import type { ModSession } from './module-state';
 
 /**
  * Session life cycle. Every assignment of `state` is in engine-lifecycle.ts:
@@ -32,14 +33,20 @@ export const enum SessionState {
   Closed = 3,
 }
 
-/** Every captured byte (and FIN) so far was acknowledged by the target: sndUna reached the capture's end. */
+/**
+ * Every captured byte (and FIN) so far was acknowledged by the target: sndUna reached the
+ * capture's end. With a module, the end of the stream built for the target (sent space), and
+ * nothing captured is still waiting in the module (a partial or held message, the FIN behind it).
+ */
 export function caughtUp(s: Session): boolean {
-  return s.sndUna === s.capture.nxt;
+  const m = s.mod;
+  return m === null ? s.sndUna === s.capture.nxt : s.sndUna === m.sentEnd && m.idle();
 }
 
 /** Everything captured so far was sent (what a capture hole is waited for, before it counts). */
 export function allSent(s: Session): boolean {
-  return s.sndNxt === s.capture.nxt;
+  const m = s.mod;
+  return m === null ? s.sndNxt === s.capture.nxt : s.sndNxt === m.sentEnd && m.idle();
 }
 
 /** Caught up, and nothing is parked behind a capture hole: nothing left to replay for now. */
@@ -152,6 +159,9 @@ export class Session implements HeapItem {
   captureKey = 0;
   targetIp = 0;
   targetPort = 0;
+  /** The online server the captured client talked to (the captured destination). */
+  serverIp = 0;
+  serverPort = 0;
 
   // ---- capture side (what the real client sent) ----
   /** Client initial sequence number (captured SYN, or first data seq - 1 when synthesized). */
@@ -220,8 +230,17 @@ export class Session implements HeapItem {
   /** Seq at the start of each captured request not yet acknowledged (to count replayed requests). */
   requestSeqs: number[] = [];
 
+  /** Captured requests whose fate was settled without the target's ACK: a module dropped them (lost with its reason, or not needed). */
+  requestsSettled = 0;
+
   /** A newer connection on the same client address/port, waiting for this one to end. */
   successor: Session | null = null;
+
+  /**
+   * The protocol module's side of the session (engine-module.ts), null without a module. With
+   * one, `units` hold the stream built for the target (sent space) rather than the capture.
+   */
+  mod: ModSession | null = null;
 
   /**
    * Puts every field back to its initial value, for a Session taken again from the engine's
@@ -242,6 +261,8 @@ export class Session implements HeapItem {
     this.captureKey = 0;
     this.targetIp = 0;
     this.targetPort = 0;
+    this.serverIp = 0;
+    this.serverPort = 0;
     this.isn = 0;
     this.synthesized = false;
     this.synMss = 0;
@@ -275,7 +296,9 @@ export class Session implements HeapItem {
     this.requestsCaptured = 0;
     this.requestsReplayed = 0;
     emptyArray(this.requestSeqs);
+    this.requestsSettled = 0;
     this.successor = null;
+    this.mod = null;
   }
 
   /** Index of the unit containing sequence `seq` (head.. units.length), or units.length when past all. */
