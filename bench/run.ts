@@ -11,7 +11,10 @@
  * (live tcpcopy + intercept + nginx in the lab, warm tcpcopy, both target models; by default
  * only when root), mysql (sysbench oltp_read_write copied live to MariaDB: tcpcopy CPU per replayed
  * statement with --module mysql and with plain TCP replay of the same load, bench/mysql.ts; with
- * lab), max (the highest offered load replayed at >= 99.9%; with lab), ab (paired
+ * lab), mysql-fidelity (issue 13's figures: sysbench for BENCH_MYSQL_SECONDS, default 30, at
+ * BENCH_MYSQL_TPS transactions/s, default 100, with BENCH_MYSQL_THREADS, default 8: target/online
+ * statements live, offline from a pcap, and for connections opened before tcpcopy; only with
+ * --only mysql-fidelity), max (the highest offered load replayed at >= 99.9%; with lab), ab (paired
  * comparison of two tcpcopy command lines; only with --only ab), agent (tcpcopy agent on online,
  * the replayer on the replay host: agent and replayer CPU per request, RSS, fidelity, lag; with lab).
  * BENCH_SECONDS / BENCH_WARM_SECONDS override the lab's measured and warm-up seconds per load;
@@ -33,6 +36,7 @@ import { labTable, type LabBenchOptions, parseLoads, parseModels, runLabAb, runL
 import { runMaxLoad } from './lab-max';
 import { agentTable, runAgentBench } from './agent';
 import { runMysqlBench } from './mysql';
+import { runMysqlFidelity } from './mysql-fidelity';
 import { platformSuite } from './platform';
 import { runMemoryBench, runOfflineBench } from './offline';
 
@@ -127,6 +131,20 @@ async function part(name: string): Promise<void> {
       });
       break;
     }
+    case 'mysql-fidelity': {
+      const env = process.env;
+      const n = (v: string | undefined): number | undefined =>
+        v !== undefined && v !== '' && Number.isFinite(Number(v)) ? Number(v) : undefined;
+      const seconds = n(env['BENCH_MYSQL_SECONDS']);
+      const tps = n(env['BENCH_MYSQL_TPS']);
+      const threads = n(env['BENCH_MYSQL_THREADS']);
+      r = await runMysqlFidelity(log, {
+        ...(seconds !== undefined ? { seconds } : {}),
+        ...(tps !== undefined ? { tps } : {}),
+        ...(threads !== undefined ? { threads } : {}),
+      });
+      break;
+    }
     case 'platform':
       r = await platformSuite(log, process.getuid?.() === 0);
       break;
@@ -201,6 +219,11 @@ function main(): void {
   if (want('agent')) {
     if (lab) results['agent'] = child('agent');
     else log('agent: skipped (needs root; run as root or pass --lab)');
+  }
+  // issue 13's MySQL fidelity figures (about 4 minutes) only when asked for (--only mysql-fidelity)
+  if (only?.has('mysql-fidelity') === true) {
+    if (lab) results['mysql-fidelity'] = child('mysql-fidelity');
+    else log('mysql-fidelity: skipped (needs root; run as root or pass --lab)');
   }
   // the A/B comparison runs only when asked for (--only ab)
   if (only?.has('ab') === true) {

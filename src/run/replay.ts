@@ -464,7 +464,7 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
 
   /** Loss hints for the report (loss-hints.ts): the module in use, if any, silences the MySQL one. */
   private hints(report: ReplayReport): string[] {
-    return lossHints(report.engine, this.cfg.transfers, null);
+    return lossHints(report.engine, this.cfg.transfers, report.engine.module?.name ?? null);
   }
 
   /** The text report with its hint lines. */
