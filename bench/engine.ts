@@ -10,15 +10,17 @@
 import { performance, PerformanceObserver } from 'node:perf_hooks';
 import { ReplayEngine } from '../src/core/engine';
 import { engineConfig } from '../src/core/engine-config';
-import { parseIpv4Tcp } from '../src/core/wire/decode';
+import { parseIpv4Tcp, parseIpv6Tcp } from '../src/core/wire/decode';
 import { newSegment } from '../src/core/wire/segment';
 import {
   clientSteps,
   ONLINE_IP,
   ONLINE_PORT,
+  ONLINE_IP6,
   SimTarget,
   type SynthShape,
   TARGET_IP,
+  TARGET_IP6,
   TARGET_PORT,
   writeClientPacket,
 } from './sim';
@@ -79,6 +81,8 @@ export interface EngineBenchOptions extends SynthShape {
 
 /** What one engine run measured. */
 export interface EngineBenchResult {
+  /** IPv6 connections (EngineBenchOptions.ipv6). */
+  ipv6: boolean;
   sessions: number;
   /** Generations of `sessions` connections (EngineBenchOptions.rounds). */
   rounds: number;
@@ -108,8 +112,13 @@ export interface EngineBenchResult {
 /** One run: every session steps through its packets in lock step (round-robin). */
 export async function runEngineBench(o: EngineBenchOptions): Promise<EngineBenchResult> {
   const sim = new SimTarget(o.respLen);
+  const v6 = o.ipv6 === true;
   const engine = new ReplayEngine(
-    engineConfig([{ onlineIp: ONLINE_IP, onlinePort: ONLINE_PORT, targetIp: TARGET_IP, targetPort: TARGET_PORT }]),
+    engineConfig([
+      v6
+        ? { onlineIp: ONLINE_IP6, onlinePort: ONLINE_PORT, targetIp: TARGET_IP6, targetPort: TARGET_PORT }
+        : { onlineIp: ONLINE_IP, onlinePort: ONLINE_PORT, targetIp: TARGET_IP, targetPort: TARGET_PORT },
+    ]),
     sim,
   );
   const buf = Buffer.alloc(2048);
@@ -127,7 +136,8 @@ export async function runEngineBench(o: EngineBenchOptions): Promise<EngineBench
     for (let step = 0; step < steps; step++) {
       for (let i = 0; i < o.sessions; i++) {
         const len = writeClientPacket(buf, 0, round * o.sessions + i, step, o);
-        parseIpv4Tcp(buf, 0, len, seg);
+        if (v6) parseIpv6Tcp(buf, 0, len, seg);
+        else parseIpv4Tcp(buf, 0, len, seg);
         engine.onClientPacket(seg, now);
         if (++fed % o.batch === 0) {
           sim.drain(engine, now);
@@ -151,6 +161,7 @@ export async function runEngineBench(o: EngineBenchOptions): Promise<EngineBench
   const heapGrowthMB = (process.memoryUsage().heapUsed - heap0) / 1048576;
   const st = engine.stats;
   return {
+    ipv6: v6,
     sessions: o.sessions,
     rounds,
     requestsPerSession: o.requests,
@@ -181,13 +192,16 @@ export async function engineSuite(log: (s: string) => void): Promise<EngineBench
     { sessions: 100_000, requests: 5, reqLen: 120, respLen: 300, batch: 256 },
     // short connections: 100,000 of one request each, 1,000 open at a time
     { sessions: 1000, requests: 1, reqLen: 120, respLen: 300, batch: 256, rounds: 100 },
+    // the same two shapes over IPv6 (issue 16: within 15% of IPv4)
+    { sessions: 10_000, requests: 50, reqLen: 120, respLen: 300, batch: 256, ipv6: true },
+    { sessions: 1000, requests: 1, reqLen: 120, respLen: 300, batch: 256, rounds: 100, ipv6: true },
   ];
   const out: EngineBenchResult[] = [];
   for (const s of shapes) {
     const r = await runEngineBench(s);
     out.push(r);
     log(
-      `engine: ${r.sessions} sessions${(s.rounds ?? 1) > 1 ? ` x ${s.rounds} rounds` : ''} x ${r.requestsPerSession} requests: ${(r.packetsPerSec / 1e6).toFixed(2)} M packets/s ` +
+      `engine${r.ipv6 ? ' IPv6' : ''}: ${r.sessions} sessions${(s.rounds ?? 1) > 1 ? ` x ${s.rounds} rounds` : ''} x ${r.requestsPerSession} requests: ${(r.packetsPerSec / 1e6).toFixed(2)} M packets/s ` +
         `(${((r.clientPackets + r.replies) / r.cpuSeconds / 1e6).toFixed(2)} M per CPU second; ${r.clientPackets} client + ${r.replies} replies in ${r.seconds.toFixed(2)} s, cpu ${r.cpuSeconds.toFixed(2)} s), ` +
         `${(r.requestsPerSec / 1e3).toFixed(0)}k requests/s, replayed ${r.requestsReplayed}/${r.sessions * (s.rounds ?? 1) * r.requestsPerSession}, completed ${r.completed}; ` +
         `gc ${r.gc.minor} minor + ${r.gc.major} major (${r.gc.pauseMs} ms pause), heap growth ${r.heapGrowthMB.toFixed(1)} MiB, units created ${r.unitsCreated} for ${r.clientPackets} packets (${r.chunksCreated} payload chunks), session objects ${r.sessionObjectsCreated} for ${r.sessions * r.rounds} sessions, rss ${r.rssMB.toFixed(0)} MiB`,

@@ -3,13 +3,15 @@
  * are not polluted by the previous one) and appends one JSON object per run to
  * bench/results/<date>-<git short hash>.json (one object per line). No assertions.
  *
- *   node --expose-gc dist/bench/run.js [--lab | --no-lab] [--only engine,offline,memory,platform,lab,max,ab]
+ *   node --expose-gc dist/bench/run.js [--lab | --no-lab] [--only engine,offline,memory,platform,lab,mysql,max,ab]
  *
  * Parts: engine (packets/s through ReplayEngine), offline (runner's offline path on a
  * synthesized 100k-session capture), memory (100,000 open sessions, target answering and
  * silent), platform (CPU per wake-up of a Node process: timer, datagram, capture ring), lab
  * (live tcpcopy + intercept + nginx in the lab, warm tcpcopy, both target models; by default
- * only when root), max (the highest offered load replayed at >= 99.9%; with lab), ab (paired
+ * only when root), mysql (sysbench oltp_read_write copied live to MariaDB: tcpcopy CPU per replayed
+ * statement with --module mysql and with plain TCP replay of the same load, bench/mysql.ts; with
+ * lab), max (the highest offered load replayed at >= 99.9%; with lab), ab (paired
  * comparison of two tcpcopy command lines; only with --only ab).
  * BENCH_SECONDS / BENCH_WARM_SECONDS override the lab's measured and warm-up seconds per load;
  * BENCH_REPEAT=N measures each load N times and keeps the median row. To compare a setting:
@@ -28,6 +30,7 @@ import * as path from 'node:path';
 import { engineSuite } from './engine';
 import { labTable, type LabBenchOptions, parseLoads, parseModels, runLabAb, runLabBench } from './lab';
 import { runMaxLoad } from './lab-max';
+import { runMysqlBench } from './mysql';
 import { platformSuite } from './platform';
 import { runMemoryBench, runOfflineBench } from './offline';
 
@@ -108,6 +111,14 @@ async function part(name: string): Promise<void> {
       r = await runLabAb(log, a, b, o);
       break;
     }
+    case 'mysql': {
+      const o = labOptions(1);
+      r = await runMysqlBench(log, {
+        ...(o.seconds !== undefined ? { seconds: o.seconds } : {}),
+        ...(o.warmSeconds !== undefined ? { warmSeconds: o.warmSeconds } : {}),
+      });
+      break;
+    }
     case 'platform':
       r = await platformSuite(log, process.getuid?.() === 0);
       break;
@@ -170,6 +181,10 @@ function main(): void {
   if (want('lab')) {
     if (lab) results['lab'] = child('lab');
     else log('lab: skipped (needs root; run as root or pass --lab)');
+  }
+  if (want('mysql')) {
+    if (lab) results['mysql'] = child('mysql');
+    else log('mysql: skipped (needs root; run as root or pass --lab)');
   }
   if (want('max')) {
     if (lab) results['max'] = child('max');

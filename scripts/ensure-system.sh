@@ -25,6 +25,9 @@ declare -A NEED=(
   [/usr/sbin/mariadbd]=mariadb-server
   [/usr/bin/mariadb]=mariadb-client
   [/usr/bin/sysbench]=sysbench
+  [/usr/lib/postgresql/15/bin/postgres]=postgresql-15
+  [/usr/lib/postgresql/15/bin/pgbench]=postgresql-15
+  [/usr/lib/postgresql/15/bin/psql]=postgresql-client-15
   # headless browser for the report.html check (test/unit/compare/report.test.ts)
   [/usr/bin/chromium]=chromium
 )
@@ -41,8 +44,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -q >/dev/null
   apt-get install -y -q --no-install-recommends $(printf '%s\n' "${missing[@]}" | sort -u) >/dev/null
-  # nginx/redis/mariadb from Debian start system services; the lab runs its own instances.
-  for svc in nginx redis-server mariadb; do
+  # nginx/redis/mariadb/postgresql from Debian start system services; the lab runs its own instances.
+  for svc in nginx redis-server mariadb postgresql; do
     if command -v systemctl >/dev/null 2>&1; then systemctl stop "$svc" >/dev/null 2>&1 || true; systemctl disable "$svc" >/dev/null 2>&1 || true; fi
   done
 fi

@@ -7,6 +7,7 @@
 import { TcpcopyError } from '../core/errors';
 import { type ClientIpSpec, parseClientIpList } from '../core/client-map';
 import { ipToString, parseIpv4 } from '../core/wire/segment';
+import { IPV6_LOOPBACK, ipv6Word, isIpv6, parseIpv6 } from '../core/wire/ipv6';
 import {
   defaultTcpcopyConfig,
   type InterceptAddress,
@@ -14,18 +15,43 @@ import {
   TCPCOPY_DEFAULTS as D,
   type TcpcopyConfig,
 } from '../config/tcpcopy-config';
-import { TCPCOPY_OPTIONS } from './tcpcopy-options';
+import { MODULE_OPTION_OWNER, TCPCOPY_OPTIONS } from './tcpcopy-options';
+import { BUILTIN_MODULES, isBuiltinModule, isModulePath } from '../modules/registry';
+import type { ModuleChoice } from '../config/tcpcopy-config';
 import { parseTransferList } from './transfer';
 import { parseMetricsAddress } from '../io/metrics-server';
-import { badOption, choiceArg, intArg, numArg, optionError, parseOptionTable } from './option-table';
+import {
+  badOption,
+  choiceArg,
+  intArg,
+  numArg,
+  optionError,
+  type ParsedOptions,
+  parseOptionTable,
+} from './option-table';
 
-/** Parses -H: an IPv4 address that is not itself a loopback address. */
-function parseLocalhostIp(text: string | undefined): number {
-  if (text === undefined) return D.localhostIp;
-  const ip = parseIpv4(text);
-  if (ip < 0 || ip >>> 24 === 127 || ip === 0)
-    throw badOption('-H', text, 'an IPv4 address outside 127.0.0.0/8, e.g. -H 198.18.1.9');
-  return ip;
+/**
+ * Parses -H: an IPv4 address outside 127.0.0.0/8 (for 127.x clients), an IPv6 address other
+ * than ::1 and :: (for ::1 clients), or one of each, comma separated.
+ */
+function parseLocalhostIp(text: string | undefined): { v4: number; v6: number } {
+  const out = { v4: D.localhostIp, v6: D.localhostIp6 };
+  if (text === undefined) return out;
+  const fix = 'an IPv4 address outside 127.0.0.0/8 and/or an IPv6 address other than ::1, e.g. -H 198.18.1.9,2001:2::9';
+  const items = text.split(',').map((s) => s.trim());
+  if (items.length > 2) throw badOption('-H', text, fix);
+  for (const item of items) {
+    if (item.includes(':')) {
+      const ip = parseIpv6(item);
+      if (ip < 0 || ip === IPV6_LOOPBACK || ip === parseIpv6('::') || out.v6 !== 0) throw badOption('-H', text, fix);
+      out.v6 = ip;
+    } else {
+      const ip = parseIpv4(item);
+      if (ip < 0 || ip >>> 24 === 127 || ip === 0 || out.v4 !== 0) throw badOption('-H', text, fix);
+      out.v4 = ip;
+    }
+  }
+  return out;
 }
 
 /**
@@ -33,6 +59,13 @@ function parseLocalhostIp(text: string | undefined): number {
  * intercept), or null: unspecified (0.0.0.0/8), loopback, multicast, reserved and broadcast.
  */
 function unusableClientAddress(ip: number): string | null {
+  if (isIpv6(ip)) {
+    if (ip === IPV6_LOOPBACK) return 'is the loopback address';
+    if (ipv6Word(ip, 0) === 0 && ipv6Word(ip, 1) === 0 && ipv6Word(ip, 2) === 0 && ipv6Word(ip, 3) === 0)
+      return 'is the unspecified address';
+    if (ipv6Word(ip, 0) >>> 24 === 0xff) return 'is a multicast address';
+    return null;
+  }
   const top = ip >>> 24;
   if (top === 0) return 'is in 0.0.0.0/8 (unspecified)';
   if (top === 127) return 'is a loopback address';
@@ -46,12 +79,14 @@ function parseClientIps(text: string | undefined): readonly ClientIpSpec[] {
   if (text === undefined) return [];
   const r = parseClientIpList(text);
   if (!r.ok) {
-    const fix = 'expected a comma-separated list of IPv4 addresses, a.b.c.x patterns or CIDR blocks, e.g. 198.18.5.x';
+    const fix =
+      'expected a comma-separated list of IPv4 addresses, a.b.c.x patterns, CIDR blocks, IPv6 addresses or IPv6 prefixes (keep the low bits), e.g. 198.18.5.x or 2001:2:5::/64';
     throw new TcpcopyError('ERR_BAD_CLIENT_IP', `-c ${text}: ${r.reason}; ${fix}`, { option: '-c', value: text });
   }
   const specs = r.specs;
   for (const s of specs) {
     const ip = s.kind === 'exact' ? s.ip : s.base;
+    if (s.kind === 'prefix6' && s.bits < 128) continue; // the client's own low bits complete it
     const why = unusableClientAddress(ip);
     if (why !== null)
       throw new TcpcopyError(
@@ -110,6 +145,51 @@ function fileArg(flag: string, text: string | undefined): string | null {
   return text ?? null;
 }
 
+/**
+ * `--module`, `--module-opt` and the built-ins' own options. A built-in's options need that
+ * --module; --module-opt needs a module file. Files are not read here (the runner does).
+ */
+export function parseModuleChoice(o: ParsedOptions): ModuleChoice | null {
+  const spec = o.str('module');
+  const given = [...MODULE_OPTION_OWNER.keys()].filter((k) => o.given(k));
+  const moduleOpts = o.list('module-opt');
+  if (spec === undefined) {
+    if (given.length > 0) {
+      const k = given[0] as string;
+      throw optionError(`--${k}`, o.list(k)[0] ?? '', `needs --module ${MODULE_OPTION_OWNER.get(k) ?? ''}`);
+    }
+    if (moduleOpts.length > 0) throw optionError('--module-opt', moduleOpts[0] ?? '', 'needs --module PATH');
+    return null;
+  }
+  if (spec === '') throw badOption('--module', "''", 'a module name or file');
+  const builtin = !isModulePath(spec);
+  if (builtin && !isBuiltinModule(spec))
+    throw optionError(
+      '--module',
+      spec,
+      `not a built-in module (built-ins: ${BUILTIN_MODULES.join(', ')}) nor a module file (a path such as ./my-module.js)`,
+    );
+  const options: Record<string, readonly string[]> = {};
+  for (const k of given) {
+    const owner = MODULE_OPTION_OWNER.get(k) ?? '';
+    if (owner !== spec)
+      throw optionError(`--${k}`, o.list(k)[0] ?? '', `is an option of --module ${owner}, not of ${spec}`);
+    options[k] = Object.freeze([...o.list(k)]);
+  }
+  if (moduleOpts.length > 0) {
+    if (builtin)
+      throw optionError('--module-opt', moduleOpts[0] ?? '', `--module ${spec} takes its own options (see tcpcopy -h)`);
+    const byKey: Record<string, string[]> = {};
+    for (const kv of moduleOpts) {
+      const i = kv.indexOf('=');
+      if (i <= 0) throw badOption('--module-opt', kv, 'KEY=VALUE, e.g. --module-opt header=X-Replay');
+      (byKey[kv.slice(0, i)] ??= []).push(kv.slice(i + 1));
+    }
+    for (const [k, v] of Object.entries(byKey)) options[k] = Object.freeze(v);
+  }
+  return Object.freeze({ spec, builtin, options: Object.freeze(options) });
+}
+
 /** Parses tcpcopy's argv (without node and script) into a frozen config; throws TcpcopyError on bad input. */
 export function parseTcpcopyArgs(argv: readonly string[]): TcpcopyConfig {
   const o = parseOptionTable('tcpcopy', TCPCOPY_OPTIONS, joinReportArgs(argv));
@@ -160,8 +240,10 @@ export function parseTcpcopyArgs(argv: readonly string[]): TcpcopyConfig {
     connections: intArg('-C', o.str('connections'), D.connections, 1, 11),
     reconnect: o.bool('reconnect'),
     secretFile: fileArg('--secret-file', o.str('secret-file')),
+    respPayload: o.bool('resp-payload'),
+    module: parseModuleChoice(o),
     clientIps: parseClientIps(o.str('client-ip')),
-    localhostIp: parseLocalhostIp(o.str('localhost-ip')),
+    ...((h) => ({ localhostIp: h.v4, localhostIp6: h.v6 }))(parseLocalhostIp(o.str('localhost-ip'))),
     replicas: intArg('-n', o.str('replicas'), D.replicas, 1, 1023),
     portOffset: intArg('-f', o.str('port-offset'), D.portOffset, 0, 63),
     samplePercent: intArg('-r', o.str('rate'), D.samplePercent, 1, 100),

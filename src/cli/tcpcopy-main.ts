@@ -20,6 +20,10 @@ async function main(argv: string[]): Promise<number> {
     const { runInspect } = await import('./inspect');
     return runInspect(argv.slice(1), process.stdout);
   }
+  if (sub === 'doctor' && argv.includes('--agent')) {
+    const { runAgentDoctor } = await import('../doctor/agent-doctor');
+    return runAgentDoctor(argv.slice(1), process.stdout);
+  }
   if (sub === 'doctor') {
     const { runTcpcopyDoctor } = await import('../doctor/tcpcopy-doctor');
     return runTcpcopyDoctor(argv.slice(1), process.stdout);

@@ -5,12 +5,36 @@
  */
 import { TCPCOPY_DEFAULTS } from '../config/tcpcopy-config';
 import { type OptionSpec, optionHelpLines } from './option-table';
+import { BUILTIN_MODULES, availableDefinitions } from '../modules/registry';
+import type { ModuleDefinition } from '../modules/api';
 
 /** Help groups of tcpcopy's options, in help order. */
 export type TcpcopyOptionGroup =
-  'Replay' | 'Traffic shaping' | 'Capture' | 'Offline' | 'Channel' | 'Session' | 'Process and output';
+  'Replay' | 'Traffic shaping' | 'Capture' | 'Offline' | 'Channel' | 'Session' | 'Modules' | 'Process and output';
 
 const D = TCPCOPY_DEFAULTS;
+
+/** The built-in modules present in this build, with their options (src/modules/registry.ts). */
+export const MODULE_DEFINITIONS: readonly ModuleDefinition[] = availableDefinitions();
+
+/** Long option name -> the built-in module that owns it (accepted only with that --module). */
+export const MODULE_OPTION_OWNER: ReadonlyMap<string, string> = new Map(
+  MODULE_DEFINITIONS.flatMap((d) => d.options.map((o) => [o.name, d.name] as const)),
+);
+
+/** Each built-in's options as rows of the option table (group Modules). */
+function moduleOptionRows(): OptionSpec<TcpcopyOptionGroup>[] {
+  return MODULE_DEFINITIONS.flatMap((d) =>
+    d.options.map((o): OptionSpec<TcpcopyOptionGroup> => ({
+      long: o.name,
+      kind: 'string',
+      group: 'Modules',
+      arg: o.arg,
+      ...(o.repeatable ? { multiple: true } : {}),
+      doc: `${o.doc} (with --module ${d.name}${o.repeatable ? '; repeatable' : ''})`,
+    })),
+  );
+}
 
 export const TCPCOPY_OPTIONS: readonly OptionSpec<TcpcopyOptionGroup>[] = [
   {
@@ -34,8 +58,8 @@ export const TCPCOPY_OPTIONS: readonly OptionSpec<TcpcopyOptionGroup>[] = [
     long: 'input',
     kind: 'string',
     group: 'Capture',
-    arg: 'DEV|FILE',
-    doc: 'a capture file (offline replay: pcap or pcapng) or capture device(s), comma separated (live)',
+    arg: 'DEV|FILE|tcp://[HOST:]PORT|-',
+    doc: 'a capture file (offline replay: pcap or pcapng), capture device(s), comma separated (live), tcp://[HOST:]PORT (listen for tcpcopy agent and pcap streams) or - (a pcap stream on stdin)',
     def: 'live, all devices (any)',
   },
   {
@@ -94,15 +118,15 @@ export const TCPCOPY_OPTIONS: readonly OptionSpec<TcpcopyOptionGroup>[] = [
     kind: 'string',
     group: 'Traffic shaping',
     arg: 'LIST',
-    doc: 'rewrite client addresses: IPs, a.b.c.x patterns (keep last octet) or CIDR blocks, comma separated',
+    doc: 'rewrite client addresses: IPs, a.b.c.x patterns (keep last octet), CIDR blocks or IPv6 prefixes (keep the low bits), comma separated',
   },
   {
     short: 'H',
     long: 'localhost-ip',
     kind: 'string',
     group: 'Traffic shaping',
-    arg: 'IP',
-    doc: 'replace loopback client addresses (127.0.0.0/8) with IP before -c (traffic the online server got from itself)',
+    arg: 'IP[,IP6]',
+    doc: 'replace loopback client addresses (127.0.0.0/8; ::1 with an IPv6 item) with IP before -c (traffic the online server got from itself)',
   },
   {
     short: 'n',
@@ -199,6 +223,12 @@ export const TCPCOPY_OPTIONS: readonly OptionSpec<TcpcopyOptionGroup>[] = [
     doc: 'channel v2: authenticate with the shared secret in FILE (intercept needs the same --secret-file)',
   },
   {
+    long: 'resp-payload',
+    kind: 'boolean',
+    group: 'Channel',
+    doc: '1.x channel: intercept sends 192-byte records with reply payloads of 1..128 bytes (the original built --with-resp-payload; ours with --payload); module sessions read them',
+  },
+  {
     short: 'L',
     long: 'reconnect',
     kind: 'boolean',
@@ -272,6 +302,23 @@ export const TCPCOPY_OPTIONS: readonly OptionSpec<TcpcopyOptionGroup>[] = [
     doc: 'initial retransmission timeout',
     def: String(D.rtoMs),
   },
+  {
+    long: 'module',
+    kind: 'string',
+    group: 'Modules',
+    arg: 'NAME|PATH',
+    doc: `replay every session through a protocol module: a built-in (${BUILTIN_MODULES.join(', ')}) or a module file exporting createModule (doc/modules.md)`,
+    def: 'none',
+  },
+  {
+    long: 'module-opt',
+    kind: 'string',
+    group: 'Modules',
+    arg: 'KEY=VALUE',
+    multiple: true,
+    doc: "an option for a module file's createModule (repeatable; a built-in takes its own options below)",
+  },
+  ...moduleOptionRows(),
   {
     long: 'nice',
     kind: 'string',
@@ -364,6 +411,8 @@ export function helpText(version: string): string {
     '',
     'usage: tcpcopy -x PORT-TARGET_IP:TPORT -s INTERCEPT_IP [options]          (live)',
     '       tcpcopy -i FILE.pcap -x PORT-TARGET_IP:TPORT -s INTERCEPT_IP [options] (offline)',
+    '       tcpcopy -i tcp://PORT -x PORT-TARGET_IP:TPORT -s INTERCEPT_IP [options] (replay what agents stream)',
+    '       tcpcopy agent -x PORT --to REPLAY_HOST:PORT   capture only, on a production host (tcpcopy agent -h)',
     '       tcpcopy inspect FILE [-x ...] [--json]        what a replay of FILE would do',
     '       tcpcopy doctor -x ... -s ... [--client IP]    check the setup end to end (probe SYN through intercept)',
     '       tcpcopy lab up|run|down|status [options]      a network-namespace lab with real servers to try options in',

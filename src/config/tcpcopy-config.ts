@@ -34,6 +34,20 @@ export interface InterceptAddress {
   readonly port: number;
 }
 
+/** `--module`: the protocol module every session is replayed through (doc/modules.md). */
+export interface ModuleChoice {
+  /** A built-in's name (`mysql`) or the path of a user's module file (`./my-module.js`), as given. */
+  readonly spec: string;
+  /** `spec` names a built-in (src/modules/registry.ts); false: a file the runner loads. */
+  readonly builtin: boolean;
+  /**
+   * The module's options by name, every value in order: a built-in's own options (`--mysql-user`)
+   * or a user module's `--module-opt KEY=VALUE`. readsFile options hold the file name here;
+   * the runner reads the file.
+   */
+  readonly options: Readonly<Record<string, readonly string[]>>;
+}
+
 /** tcpcopy's validated, frozen configuration: parsed once from argv, read-only afterwards. */
 export interface TcpcopyConfig {
   /** What to copy and where, `-x`; required. */
@@ -46,10 +60,20 @@ export interface TcpcopyConfig {
   readonly reconnect: boolean;
   /** Channel v2 shared secret file, `--secret-file` (no original flag; intercept needs the same); null (default) = 1.x channel. */
   readonly secretFile: string | null;
+  /**
+   * 1.x channel: intercept sends 192-byte records with reply payloads (the original built
+   * `--with-resp-payload`; ours with `--payload`), `--resp-payload` (no original flag: the
+   * original tcpcopy is built the same way); default false (64-byte records).
+   */
+  readonly respPayload: boolean;
+  /** The protocol module, `--module NAME|PATH` (the original's `--set-protocol-module`); null (default) = plain TCP replay. */
+  readonly module: ModuleChoice | null;
   /** Client address rewrite, `-c`; empty (default) = keep the captured client addresses. */
   readonly clientIps: readonly ClientIpSpec[];
   /** Address that replaces loopback (127.0.0.0/8) client addresses, `-H`; 0 (default) = off. */
   readonly localhostIp: number;
+  /** Address (an IPv6 id) that replaces `::1` client addresses, `-H` (its IPv6 item); 0 (default) = off. */
+  readonly localhostIp6: number;
   /** Copies of every session, `-n` (1..1023); default 1. */
   readonly replicas: number;
   /** Client port space of this instance, `-f` (0..63); default 0. */
@@ -131,6 +155,7 @@ export type TcpcopyDefaults = Pick<
   TcpcopyConfig,
   | 'connections'
   | 'localhostIp'
+  | 'localhostIp6'
   | 'replicas'
   | 'portOffset'
   | 'samplePercent'
@@ -165,6 +190,7 @@ export const TCPCOPY_DEFAULTS: Readonly<TcpcopyDefaults> = Object.freeze({
   channelPort: CHANNEL_DEFAULT_PORT,
   connections: 2,
   localhostIp: ENGINE_DEFAULTS.localhostIp,
+  localhostIp6: ENGINE_DEFAULTS.localhostIp6,
   replicas: ENGINE_DEFAULTS.replicas,
   portOffset: ENGINE_DEFAULTS.portOffset,
   samplePercent: ENGINE_DEFAULTS.samplePercent,
@@ -204,6 +230,8 @@ export function defaultTcpcopyConfig(): TcpcopyConfig {
     intercepts: [],
     reconnect: false,
     secretFile: null,
+    respPayload: false,
+    module: null,
     clientIps: [],
     input: null,
     offlineFile: null,

@@ -1,13 +1,26 @@
 import { parseIpv4, ipToString } from './wire/segment';
+import { addressHash, internIpv6Words, IPV6_BASE, ipv6Word, parseIpv6Words } from './wire/ipv6';
 
 /**
  * Client address rewriting (-c) and client port variants (-n amplification, -T repetitions,
  * -f instance offset). Pure functions; the engine applies them when it creates a session.
  */
 
-/** One `-c` item: an exact address, an `a.b.c.x` pattern (keeps the original last octet), or a CIDR block. */
+/**
+ * One `-c` item: an exact address (IPv4 or an IPv6 id), an `a.b.c.x` pattern (keeps the
+ * original last octet), an IPv4 CIDR block (a host of the block per client), or an IPv6 prefix
+ * (`2001:2:1::/64`: the prefix's first `bits` bits, the client's own low bits, as `a.b.c.x`).
+ */
 export type ClientIpSpec =
-  { kind: 'exact'; ip: number } | { kind: 'lastOctet'; base: number } | { kind: 'cidr'; base: number; size: number };
+  | { kind: 'exact'; ip: number }
+  | { kind: 'lastOctet'; base: number }
+  | { kind: 'cidr'; base: number; size: number }
+  | { kind: 'prefix6'; base: number; bits: number };
+
+/** Whether a spec rewrites IPv6 clients (IPv4 specs rewrite IPv4 clients only). */
+export function isIpv6Spec(s: ClientIpSpec): boolean {
+  return s.kind === 'prefix6' || (s.kind === 'exact' && s.ip >= IPV6_BASE);
+}
 
 /** Result of parsing a `-c` list: the specs, or why an item (or the list) is not valid. */
 export type ClientIpListResult = { ok: true; specs: ClientIpSpec[] } | { ok: false; reason: string };
@@ -22,6 +35,21 @@ export function parseClientIpList(text: string): ClientIpListResult {
     const item = raw.trim();
     if (item === '') continue;
     const bad = (why: string): ClientIpListResult => ({ ok: false, reason: `"${item}" ${why}` });
+    if (item.includes(':')) {
+      const [addr, bitsText, extra] = item.split('/');
+      const w = parseIpv6Words(addr ?? '');
+      if (w === null || extra !== undefined) return bad('is not an IPv6 address or prefix');
+      if (bitsText === undefined) {
+        specs.push({ kind: 'exact', ip: internIpv6Words(w[0], w[1], w[2], w[3]) });
+        continue;
+      }
+      const bits = Number(bitsText);
+      if (!/^\d{1,3}$/.test(bitsText) || bits < 16 || bits > 128) return bad('is not an IPv6 prefix (/16../128)');
+      const m = prefixMasks(bits);
+      const base = internIpv6Words(w[0] & m[0], w[1] & m[1], w[2] & m[2], w[3] & m[3]);
+      specs.push({ kind: 'prefix6', base, bits });
+      continue;
+    }
     if (/\.x$/i.test(item)) {
       const base = parseIpv4(item.replace(/\.x$/i, '.0'));
       if (base < 0) return bad('is not an a.b.c.x pattern');
@@ -52,7 +80,9 @@ export function clientIpSpecText(specs: readonly ClientIpSpec[]): string {
         ? ipToString(s.ip)
         : s.kind === 'lastOctet'
           ? ipToString(s.base).replace(/\.0$/, '.x')
-          : `${ipToString(s.base)}/${32 - Math.log2(s.size)}`,
+          : s.kind === 'prefix6'
+            ? `${ipToString(s.base)}/${s.bits}`
+            : `${ipToString(s.base)}/${32 - Math.log2(s.size)}`,
     )
     .join(',');
 }
@@ -67,17 +97,53 @@ export function mix32(x: number): number {
   return x >>> 0;
 }
 
-/** Hash of a client ip:port, used by sampling (-r): a session is either wholly in or out. */
+/** Hash of a client ip:port, used by sampling (-r): a session is either wholly in or out. IPv6: from the address bytes. */
 export function clientHash(ip: number, port: number): number {
-  return mix32((ip ^ Math.imul(port, 0x9e3779b1)) >>> 0);
+  return mix32((addressHash(ip) ^ Math.imul(port, 0x9e3779b1)) >>> 0);
 }
 
-/** Maps an original client address through the `-c` list; the same input always gives the same output. */
+/** The four 32-bit masks of an IPv6 prefix length (0..128). */
+function prefixMasks(bits: number): [number, number, number, number] {
+  const m = (w: number): number => {
+    const b = bits - w * 32;
+    return b >= 32 ? 0xffffffff : b <= 0 ? 0 : (0xffffffff << (32 - b)) >>> 0;
+  };
+  return [m(0), m(1), m(2), m(3)];
+}
+
+/** The prefix of `base`'s first `bits` bits with the rest of `ip`'s bits (both IPv6 ids); -1 when the table is full. */
+function withPrefix(base: number, bits: number, ip: number): number {
+  const [m0, m1, m2, m3] = prefixMasks(bits);
+  const w = (i: number, m: number): number => ((ipv6Word(base, i) & m) | (ipv6Word(ip, i) & ~m)) >>> 0;
+  return internIpv6Words(w(0, m0), w(1, m1), w(2, m2), w(3, m3));
+}
+
+/**
+ * Maps an original client address through the `-c` list; the same input always gives the same
+ * output. Only the specs of the client's family apply (an IPv6 client keeps its address when
+ * the list has no IPv6 item, and an IPv4 client when it has no IPv4 item).
+ */
 export function mapClientIp(specs: readonly ClientIpSpec[], ip: number): number {
   if (specs.length === 0) return ip;
-  const h = mix32(ip);
-  const s = specs[specs.length === 1 ? 0 : h % specs.length] as ClientIpSpec;
+  const v6 = ip >= IPV6_BASE;
+  let n = 0;
+  for (const x of specs) if (isIpv6Spec(x) === v6) n++;
+  if (n === 0) return ip;
+  const h = mix32(addressHash(ip));
+  let k = n === 1 ? 0 : h % n;
+  let s = specs[0] as ClientIpSpec;
+  for (const x of specs) {
+    if (isIpv6Spec(x) !== v6) continue;
+    if (k-- === 0) {
+      s = x;
+      break;
+    }
+  }
   switch (s.kind) {
+    case 'prefix6': {
+      const r = withPrefix(s.base, s.bits, ip);
+      return r < 0 ? ip : r;
+    }
     case 'exact':
       return s.ip;
     case 'lastOctet':

@@ -1,9 +1,13 @@
 import type { ClientIpSpec } from './client-map';
 import type { ProtocolModule } from '../modules/api';
 
-/** One transfer as the engine needs it (parsed from -x by the CLI). */
+/**
+ * One transfer as the engine needs it (parsed from -x by the CLI). Addresses are IPv4 values or
+ * IPv6 ids (wire/ipv6.ts); the target's family is the transfer's: with onlineIp 0 it takes the
+ * online port's traffic of that family only (no translation between families).
+ */
 export interface EngineTransfer {
-  /** Online server address whose traffic is copied; 0 = any. */
+  /** Online server address whose traffic is copied (of the target's family); 0 = any of that family. */
   onlineIp: number;
   /** Online server port. */
   onlinePort: number;
@@ -23,6 +27,8 @@ export interface EngineConfig {
    * reached the online server from the local host cannot come from 127.x at the target; 0 = off.
    */
   localhostIp: number;
+  /** The same for IPv6: the address (an IPv6 id, wire/ipv6.ts) that replaces `::1` clients (-H); 0 = off. */
+  localhostIp6: number;
   /** Copies of every session (-n, 1..1023); default 1. */
   replicas: number;
   /** This instance's port-space offset for variants (-f, 0..63); default 0. */
@@ -35,7 +41,10 @@ export interface EngineConfig {
   onlySyn: boolean;
   /** Do not wait for the target's response before sending the next request (-W); default false. */
   noWait: boolean;
-  /** MSS announced in synthesized SYNs (-D), bytes; default 1460. */
+  /**
+   * MSS announced in synthesized SYNs (-D), bytes; default 1460. IPv6 sessions announce at most
+   * mtu - 60 (IPv6 and TCP headers: 1440 with the default MTU), also for captured SYNs.
+   */
   mss: number;
   /** MTU toward the target (-M), bytes; larger segments are split; default 1500. */
   mtu: number;
@@ -87,6 +96,7 @@ export interface EngineConfig {
 export const ENGINE_DEFAULTS: Readonly<Omit<EngineConfig, 'transfers'>> = Object.freeze({
   clientIps: [],
   localhostIp: 0,
+  localhostIp6: 0,
   replicas: 1,
   portOffset: 0,
   samplePercent: 100,

@@ -1,6 +1,6 @@
 import { addressKey } from './address-key';
 import { mapClientIp, nextVariantPort, variantPort } from './client-map';
-import type { EngineTransfer } from './engine-config';
+import type { EngineConfig, EngineTransfer } from './engine-config';
 import { type EngineState, retireSession, takeSession } from './engine-state';
 import { rearm } from './engine-timers';
 import { seqAdd } from './seq';
@@ -10,6 +10,7 @@ import { type Session, SessionState, caughtUp, clientFinished, drained } from '.
 import { TimerKind } from './session/timers';
 import { rttSample, sendAck, sendRst, sendSyn, transmit } from './session/transmit';
 import { MODULE_ERROR, attachModule, detachModule } from './engine-module';
+import { IPV6_BASE, IPV6_LOOPBACK } from './wire/ipv6';
 import type { TcpSegment } from './wire/segment';
 
 /*
@@ -51,13 +52,14 @@ export function newSession(
   s.isn = synth ? seqAdd(seg.seq, -1) : seg.seq;
   s.capture.nxt = seqAdd(s.isn, 1);
   if (synth) {
-    s.synMss = cfg.mss;
+    s.synMss = synMssCap(cfg, t);
     s.synWscale = cfg.synthWscale;
     s.synTs = seg.hasTs;
     s.synTsVal = seg.hasTs ? seqAdd(seg.tsVal, -1) : 0;
     st.sessionsSynthesized++;
   } else {
-    s.synMss = seg.mss !== 0 ? Math.min(seg.mss, cfg.mss) : cfg.mss;
+    const cap = synMssCap(cfg, t);
+    s.synMss = seg.mss !== 0 ? Math.min(seg.mss, cap) : cap;
     s.synWscale = seg.wscale;
     s.synSackOk = seg.sackOk;
     s.synTs = seg.hasTs;
@@ -84,7 +86,7 @@ export function newSession(
     if (caughtUp(prev)) endSession(e, prev, prev.capture.closed ? 'completed' : 'superseded', now);
     return s;
   }
-  const src = cfg.localhostIp !== 0 && seg.srcIp >>> 24 === 127 ? cfg.localhostIp : seg.srcIp;
+  const src = localhostMapped(cfg, seg.srcIp);
   s.clientIp = mapClientIp(cfg.clientIps, src);
   let port = variantPort(seg.srcPort, variant, cfg.portOffset);
   let rk = addressKey(s.clientIp, port);
@@ -97,6 +99,17 @@ export function newSession(
   attachModule(e, s, now);
   startSession(e, s, now);
   return s;
+}
+
+/** -H: a loopback client (127.0.0.0/8, ::1) becomes the configured address of its family. */
+function localhostMapped(cfg: EngineConfig, ip: number): number {
+  if (ip >= IPV6_BASE) return cfg.localhostIp6 !== 0 && ip === IPV6_LOOPBACK ? cfg.localhostIp6 : ip;
+  return cfg.localhostIp !== 0 && ip >>> 24 === 127 ? cfg.localhostIp : ip;
+}
+
+/** The most MSS a SYN to transfer `t`'s target announces: -D, and for IPv6 at most the MTU less 60 header bytes. */
+function synMssCap(cfg: EngineConfig, t: EngineTransfer): number {
+  return t.targetIp >= IPV6_BASE ? Math.min(cfg.mss, cfg.mtu - 60) : cfg.mss;
 }
 
 /** Queued or new -> SYN-SENT: registers the client with intercept, then sends the SYN. */
@@ -122,7 +135,7 @@ export function establish(e: EngineState, s: Session, seg: TcpSegment, now: numb
   if (s.sndWscale < 0) s.synWscale = -1;
   s.tsOn = s.synTs && seg.hasTs;
   if (s.tsOn) s.tsRecent = seg.tsVal;
-  const mss = Math.min(seg.mss !== 0 ? seg.mss : 536, cfg.mtu - 40);
+  const mss = Math.min(seg.mss !== 0 ? seg.mss : 536, cfg.mtu - (s.targetIp >= IPV6_BASE ? 60 : 40));
   s.sendMss = Math.max(1, mss - (s.tsOn ? 12 : 0));
   s.sndWnd = seg.window;
   s.sndUna = s.sndNxt = s.sndMax = seqAdd(s.isn, 1);

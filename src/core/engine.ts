@@ -11,6 +11,7 @@ import type { UnitPoolStats } from './session/unit-pool';
 import { type Session, SessionState, settled } from './session/session';
 import { transmit } from './session/transmit';
 import { payloadCaptured } from './wire/decode';
+import { IPV6_BASE } from './wire/ipv6';
 import { TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, type TcpSegment } from './wire/segment';
 
 export type { EngineOutput } from './engine-state';
@@ -48,7 +49,10 @@ export class ReplayEngine {
   transferOf(dstIp: number, dstPort: number): EngineTransfer | undefined {
     const list = this.portIndex.get(dstPort);
     if (list === undefined) return undefined;
-    for (const t of list) if (t.onlineIp === 0 || t.onlineIp === dstIp) return t;
+    const v6 = dstIp >= IPV6_BASE;
+    for (const t of list) {
+      if (t.onlineIp === dstIp || (t.onlineIp === 0 && t.targetIp >= IPV6_BASE === v6)) return t;
+    }
     return undefined;
   }
 

@@ -21,6 +21,8 @@ export const ERROR_CODES = {
   ERR_PID_FILE: 'the pid file (-P) cannot be written',
   ERR_SECRET_FILE: 'the shared secret file (--secret-file) cannot be read or is unusable',
   ERR_REPORT_FILE: 'the JSON report file (--report json:FILE) cannot be written (checked at start-up)',
+  ERR_MODULE:
+    'the protocol module (--module) cannot be loaded, is not a valid module, refused its options, or an option file cannot be read',
   // the process
   ERR_PRIORITY: 'the scheduling priority (--nice) cannot be set (a negative niceness needs root)',
   // permissions, devices, the native addon

@@ -102,8 +102,11 @@ export interface ReplyChannel {
   onReconnect: ((server: string) => void) | undefined;
   /** Opens the channel; rejects with a TcpcopyError when an intercept cannot be reached. */
   connect(): Promise<void>;
-  /** Queues CLIENT_ADD (the route for replies to the client address). */
-  addClient(clientIp: number, clientPort: number, targetIp: number, targetPort: number): void;
+  /**
+   * Queues CLIENT_ADD (the route for replies to the client address); `payload`: the session
+   * wants the target's reply payloads (channel v2 payload flag; ignored on a 1.x channel).
+   */
+  addClient(clientIp: number, clientPort: number, targetIp: number, targetPort: number, payload?: boolean): void;
   /** Queues CLIENT_DEL. */
   delClient(clientIp: number, clientPort: number, targetIp: number, targetPort: number): void;
   /** Writes every queued message now. */

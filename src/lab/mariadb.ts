@@ -38,6 +38,12 @@ export interface MariadbOptions {
   maxConnections?: number;
   /** innodb_buffer_pool_size, MiB. Default 64. */
   bufferPoolMB?: number;
+  /**
+   * Start with --skip-grant-tables: any login is accepted whatever its password (no users are
+   * created). For the benchmark's plain TCP replay, whose logins answer the online server's
+   * scramble. Default false.
+   */
+  skipGrantTables?: boolean;
   /** Start time limit (install + start + setup), ms. Default 60000. */
   timeoutMs?: number;
 }
@@ -177,6 +183,7 @@ export async function startMariadb(
       '--innodb-flush-log-at-trx-commit=0',
       '--innodb-doublewrite=0',
       '--max-allowed-packet=64M',
+      ...(opts.skipGrantTables === true ? ['--skip-grant-tables'] : []),
     ],
     { label: name, graceMs: 20_000, logFile: path.join(base, 'stderr.log') },
   );
@@ -209,7 +216,7 @@ export async function startMariadb(
   }
   const setup = [
     `CREATE DATABASE ${ident(database)}`,
-    ...users.flatMap((u) => [
+    ...(opts.skipGrantTables === true ? [] : users).flatMap((u) => [
       `CREATE USER ${lit(u.user)}@'%' IDENTIFIED VIA mysql_native_password USING PASSWORD(${lit(u.password)})`,
       `GRANT ALL ON ${ident(database)}.* TO ${lit(u.user)}@'%'`,
     ]),

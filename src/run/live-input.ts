@@ -3,11 +3,22 @@ import { TCPCOPY_DEFAULTS, type TcpcopyConfig } from '../config/tcpcopy-config';
 
 /** The live-capture settings derived from the configuration. */
 
-/** The BPF filter live capture uses when -F is not given: client->server packets of the transfers. */
-export function transferFilter(cfg: TcpcopyConfig): string {
+/**
+ * The BPF filter live capture uses when -F is not given: client->server packets of the
+ * transfers; with `online` (a module that wantsOnlineReplies) also the online server's replies
+ * (server->client) of the copied ports.
+ */
+export function transferFilter(cfg: TcpcopyConfig, online = false): string {
   const parts = cfg.transfers.map((t) =>
     t.onlineIp !== 0 ? `(dst host ${ipToString(t.onlineIp)} and dst port ${t.onlinePort})` : `dst port ${t.onlinePort}`,
   );
+  if (online)
+    for (const t of cfg.transfers)
+      parts.push(
+        t.onlineIp !== 0
+          ? `(src host ${ipToString(t.onlineIp)} and src port ${t.onlinePort})`
+          : `src port ${t.onlinePort}`,
+      );
   return `tcp and (${[...new Set(parts)].join(' or ')})`;
 }
 

@@ -1,4 +1,4 @@
-import { LAG_BUCKETS, OUTCOMES } from '../core/stats';
+import { LAG_BUCKETS, type ModuleStats, OUTCOMES } from '../core/stats';
 import type { InterceptReport } from '../intercept/intercept';
 import { type ReplayReport, requestAccounting } from './report';
 
@@ -76,6 +76,36 @@ export class PromText {
   }
 }
 
+/** The protocol module's counters (`--module`), labelled with its name. */
+function moduleMetrics(p: PromText, m: ModuleStats): void {
+  const mod = { module: m.name };
+  p.family('module_sessions_ended_total', 'counter', 'Sessions the protocol module ended, by reason.');
+  for (const [reason, v] of Object.entries(m.ended)) p.sample('module_sessions_ended_total', v, { ...mod, reason });
+  p.family('module_requests_lost_total', 'counter', 'Requests lost by protocol-module reason.');
+  for (const [reason, v] of Object.entries(m.lost)) p.sample('module_requests_lost_total', v, { ...mod, reason });
+  p.family('module_counter_total', 'counter', "The protocol module's own counters.");
+  for (const [counter, v] of Object.entries(m.counters)) p.sample('module_counter_total', v, { ...mod, counter });
+  p.family('module_messages_total', 'counter', 'Client messages offered to the module, and their verdicts.');
+  for (const [verdict, v] of [
+    ['offered', m.messages],
+    ['replaced', m.replaced],
+    ['dropped', m.dropped],
+    ['held', m.held],
+    ['inserted', m.inserted],
+    ['sent', m.sent],
+  ] as const)
+    p.sample('module_messages_total', v, { ...mod, verdict });
+  p.family('module_reply_bytes_total', 'counter', 'Reply bytes delivered to the module, by side and kind.');
+  for (const [side, o] of [
+    ['target', m.target],
+    ['online', m.online],
+  ] as const) {
+    p.sample('module_reply_bytes_total', o.bytes, { ...mod, side, kind: 'data' });
+    p.sample('module_reply_bytes_total', o.missing, { ...mod, side, kind: 'missing' });
+  }
+  p.single('module_errors_total', 'counter', 'Module calls that threw or broke the API.', m.errors);
+}
+
 /** tcpcopy's metrics from its report snapshot (`Replay.report()`), plus whether the channel is up. */
 export function tcpcopyMetrics(r: ReplayReport, channelUp: boolean): string {
   const e = r.engine;
@@ -133,6 +163,7 @@ export function tcpcopyMetrics(r: ReplayReport, channelUp: boolean): string {
   p.single('reply_bytes_total', 'counter', 'Reply payload bytes reported by intercept.', e.replyBytes);
   p.single('replies_no_session_total', 'counter', 'Replies for which no session exists.', e.repliesNoSession);
   p.single('channel_up', 'gauge', '1 when every intercept is connected.', channelUp ? 1 : 0);
+  if (e.module !== null) moduleMetrics(p, e.module);
   p.log2Histogram(
     'replay_lag_ms',
     'Target first reply time minus the captured request time, ms.',
@@ -198,6 +229,19 @@ export function interceptMetrics(s: InterceptReport): string {
   p.sample('channel_auth_total', s.authOk, { result: 'ok' }).sample('channel_auth_total', s.authRefused, {
     result: 'refused',
   });
+  p.single('payload_routes_total', 'counter', 'Channel v2 CLIENT_ADDs that asked for reply payloads.', s.payloadRoutes);
+  p.single(
+    'payload_bytes_sent_total',
+    'counter',
+    'Reply payload bytes sent to sessions that asked (v2).',
+    s.payloadBytesSent,
+  );
+  p.single(
+    'payload_truncated_total',
+    'counter',
+    'Replies to such sessions whose payload was cut (--payload-max, snaplen).',
+    s.payloadTruncated,
+  );
   p.single('capture_frames_total', 'counter', 'Frames captured.', s.capture.received);
   p.single('capture_dropped_total', 'counter', 'Frames dropped by the kernel.', s.capture.dropped);
   const peers: [string, keyof Omit<import('../intercept/types').PeerStats, 'peer'>, string][] = [

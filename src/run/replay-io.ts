@@ -29,8 +29,12 @@ export interface ReplayIo {
   sender(): PacketSender;
   /** The channel to intercept, handing each reply record to `onRecord`; called once, in run(). */
   channel(onRecord: RecordHandler, log: ChannelLog): ReplyChannel;
-  /** Live input: one packet source per device (`-i`), capturing with the BPF `filter`. */
-  captures(devices: readonly string[], filter: string): PacketSource[];
+  /**
+   * Live input: one packet source per device (`-i`), capturing with the BPF `filter`; `direction`
+   * 'in' (default: client->server packets arrive) or 'both' (a module also wants the online
+   * server's replies, which leave the host).
+   */
+  captures(devices: readonly string[], filter: string, direction?: 'in' | 'both'): PacketSource[];
   /** Offline input: the feed of the capture file. */
   feed(opts: OfflineFeedOptions): FrameFeed;
   /** Where the final report (and SIGUSR1's) goes: stdout. */
@@ -98,14 +102,14 @@ export function systemReplayIo(cfg: TcpcopyConfig): ReplayIo {
           servers: cfg.intercepts,
           connections: cfg.connections,
           reconnect: true,
-          recordBytes: 64,
+          recordBytes: cfg.respPayload ? 192 : 64,
           autoFlush: false,
           ...(cfg.secretFile !== null ? { secret: readSecret(cfg.secretFile) } : {}),
         },
         onRecord,
         log,
       ),
-    captures: (devices, filter) =>
+    captures: (devices, filter, direction = 'in') =>
       devices.map(
         (device) =>
           new RingCapture({
@@ -113,7 +117,7 @@ export function systemReplayIo(cfg: TcpcopyConfig): ReplayIo {
             filter,
             snaplen: cfg.snaplen,
             bufferMB: cfg.bufferMB,
-            direction: 'in',
+            direction,
             timestamps: false,
             ...liveRingGeometry(cfg.snaplen, cfg.captureDelayMs),
           }),

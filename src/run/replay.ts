@@ -19,6 +19,9 @@ import { tcpcopyMetrics } from './metrics';
 import { type MetricsServer, startMetricsServer } from '../io/metrics-server';
 import { StreamInput } from '../io/stream-input';
 import { readSecret } from '../channel/secret';
+import type { ReplyPayload } from '../channel/payload';
+import { loadModule } from './module-load';
+import { RECORD_MAX_PAYLOAD } from '../channel/constants';
 
 /** How long tcpcopy without -L waits for a lost intercept to come back before it stops, ms. */
 const DOWN_GRACE_MS = 10_000;
@@ -101,6 +104,7 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
       engineConfig(transfers, {
         clientIps: cfg.clientIps,
         localhostIp: cfg.localhostIp,
+        localhostIp6: cfg.localhostIp6,
         replicas: cfg.replicas,
         portOffset: cfg.portOffset,
         samplePercent: cfg.samplePercent,
@@ -113,10 +117,11 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
         keepaliveTimeoutMs: cfg.keepaliveTimeoutMs,
         rtoInitialMs: cfg.rtoMs,
         delayedAckMs: cfg.delayedAckMs,
+        module: loadModule(cfg.module),
       }),
       {
         packet: (buf, off, len) => this.sender?.send(buf, off, len),
-        clientAdded: (ip, port, tip, tport) => this.channel?.addClient(ip, port, tip, tport),
+        clientAdded: (ip, port, tip, tport, payload) => this.channel?.addClient(ip, port, tip, tport, payload),
         clientRemoved: (ip, port, tip, tport) => this.channel?.delClient(ip, port, tip, tport),
       },
     );
@@ -138,7 +143,7 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
     // a report that cannot be written fails now, not after the whole replay
     if (cfg.reportFile !== null) io.checkReportFile(cfg.reportFile);
     this.sender = io.sender();
-    this.channel = io.channel((buf, off, len) => this.onRecord(buf, off, len), {
+    this.channel = io.channel((buf, off, len, payload) => this.onRecord(buf, off, len, payload), {
       warn: (m) => this.log.warn(m),
       info: (m) => this.log.info(m),
     });
@@ -166,11 +171,14 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
     // intercept forgets the routes of a lost connection: register every live session again
     this.channel.onReconnect = () => {
       this.engine.setChannelUp(this.channel?.up ?? true);
-      this.engine.forEachClient((ip, port, tip, tport) => this.channel?.addClient(ip, port, tip, tport));
+      this.engine.forEachClient((ip, port, tip, tport, payload) =>
+        this.channel?.addClient(ip, port, tip, tport, payload),
+      );
       this.channel?.flush();
     };
     await this.channel.connect();
     this.log.info(`connected to intercept ${cfg.intercepts.map((s) => `${s.host}:${s.port}`).join(', ')}`);
+    this.announceModule();
     const done = new Promise<void>((resolve) => (this.resolveDone = resolve));
     if (this.live.periodMs > 0)
       this.every(
@@ -217,8 +225,9 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
       if (input.stream.kind === 'stdin') this.log.info('reading a pcap stream from standard input');
     } else {
       const devices = input.devices.length > 0 ? input.devices : ['any'];
-      const filter = cfg.filter ?? transferFilter(cfg);
-      for (const cap of io.captures(devices, filter)) {
+      const online = this.engine.wantsOnlineReplies;
+      const filter = cfg.filter ?? transferFilter(cfg, online);
+      for (const cap of io.captures(devices, filter, online ? 'both' : 'in')) {
         await cap.start(this);
         this.captures.push(cap);
       }
@@ -261,7 +270,7 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
 
   private ingest(linkType: number, buf: Buffer, off: number, capLen: number, rep: number, now: number): void {
     let st: DecodeStatus = decodeFrame(linkType, buf, off, capLen, this.seg);
-    if (st === 'ok' && isIpv6(this.seg.srcIp)) st = 'ipv6'; // until the engine replays IPv6 (issue 16, step 2)
+    if (st === 'ok' && isIpv6(this.seg.srcIp)) st = 'ipv6'; // until the channel carries IPv6 (issue 16, step 4)
     this.decode[st] = (this.decode[st] ?? 0) + 1;
     if (st !== 'ok') {
       if (st === 'unknown-link' && !this.unknownLinks.has(linkType)) {
@@ -272,7 +281,29 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
       }
       return;
     }
-    if (!this.engine.onClientPacket(this.seg, now, rep)) this.notForTransfers++;
+    if (!this.engine.onClientPacket(this.seg, now, rep) && !this.engine.onOnlinePacket(this.seg, now))
+      this.notForTransfers++;
+  }
+
+  /** Says at start-up which module runs and whether its sessions can get the target's reply payloads. */
+  private announceModule(): void {
+    const m = this.engine.cfg.module;
+    if (m === null) return;
+    const cfg = this.cfg;
+    const what = `module ${m.name}${m.wantsOnlineReplies ? " (also capturing the online server's replies)" : ''}`;
+    if (!m.wantsTargetPayload) this.log.info(`replaying through ${what}`);
+    else if (cfg.secretFile !== null)
+      this.log.info(
+        `replaying through ${what}; its sessions ask intercept for reply payloads (channel v2, up to intercept's --payload-max per reply)`,
+      );
+    else if (cfg.respPayload)
+      this.log.warn(
+        `replaying through ${what} over a 1.x channel with 192-byte records (--resp-payload): only replies of 1..${RECORD_MAX_PAYLOAD} payload bytes reach the module, longer ones arrive as missing bytes`,
+      );
+    else
+      this.log.warn(
+        `replaying through ${what}, but the 1.x channel carries no reply payloads: module payloads need channel v2 (--secret-file on tcpcopy and intercept; intercept's --payload-max caps each reply) or an original intercept built --with-resp-payload with --resp-payload here (payloads only 1..${RECORD_MAX_PAYLOAD} bytes)`,
+      );
   }
 
   private async pumpOffline(): Promise<void> {
@@ -333,13 +364,13 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
 
   // ---- replies ----
 
-  private onRecord(buf: Buffer, off: number, len: number): void {
+  private onRecord(buf: Buffer, off: number, len: number, payload: ReplyPayload | null): void {
     const seg = this.replySeg;
     if (parseIpv4Tcp(buf, off, len, seg, true) !== 'ok') {
       this.engine.stats.repliesMalformed++;
       return;
     }
-    this.engine.onReply(seg, this.clock.now());
+    this.engine.onReply(seg, this.clock.now(), payload);
     this.queueFlush();
   }
 

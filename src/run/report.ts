@@ -1,4 +1,4 @@
-import { OUTCOMES, type EngineStats, lagPercentile } from '../core/stats';
+import { OUTCOMES, type EngineStats, type ModuleStats, lagPercentile } from '../core/stats';
 import type { StreamSourceInfo } from '../io/stream-input';
 
 /** Everything the final report says: engine counters plus the edges' own. */
@@ -125,6 +125,7 @@ export function formatReport(r: ReplayReport): string {
       ? `  unexplained none (captured = replayed + lost${acc.inFlight !== 0 ? ' + in flight' : ''})`
       : `  unexplained ${acc.unexplained} requests: captured ${acc.captured} != replayed ${acc.replayed} + lost ${acc.captured - acc.replayed - acc.unexplained - acc.inFlight} + in flight ${acc.inFlight} (UNBALANCED: a counting bug, please report it)`,
   );
+  if (e.module !== null) lines.push(...moduleLines(e.module));
   lines.push(
     `  packets    ${e.packetsSent} sent (${e.synsSent} SYN, ${e.acksSent} ACK, ${e.resetsSent} RST), ${e.retransTimeout + e.retransFast} retransmitted, ${r.sender.failed} send failures${r.sender.lastError !== '' ? ` (${r.sender.lastError})` : ''}`,
   );
@@ -143,6 +144,22 @@ export function formatReport(r: ReplayReport): string {
     `  process    cpu ${r.process.cpuUserS.toFixed(2)} s user + ${r.process.cpuSystemS.toFixed(2)} s system, peak RSS ${r.process.maxRssMB.toFixed(0)} MiB`,
   );
   return lines.join('\n');
+}
+
+/** `k=v k=v`, or `-` when empty. */
+function pairs(r: Record<string, number>): string {
+  const p = Object.entries(r).filter(([, v]) => v !== 0);
+  return p.length === 0 ? '-' : p.map(([k, v]) => `${k}=${v}`).join(' ');
+}
+
+/** The report's module lines: verdicts, endings by reason, the module's counters, the reply bytes it got. */
+export function moduleLines(m: ModuleStats): string[] {
+  const lines = [
+    `  module     ${m.name}: ${m.messages} messages (${m.replaced} replaced, ${m.dropped} dropped, ${m.held} held, ${m.inserted} inserted, ${m.sent} sent by the module), ${m.requestsUnneeded} requests not needed; sessions ended: ${pairs(m.ended)}; counters: ${pairs(m.counters)}`,
+    `             reply bytes to the module: target ${m.target.bytes} (+${m.target.missing} missing), online ${m.online.bytes} (+${m.online.missing} missing)`,
+  ];
+  if (m.errors > 0) lines.push(`             ${m.errors} module errors (last: ${m.lastError})`);
+  return lines;
 }
 
 /** Lag percentiles of the engine's histogram. */

@@ -16,19 +16,34 @@
  */
 import type { ReplayEngine, EngineOutput } from '../../src/core/engine';
 import { w16, w32 } from '../../src/core/wire/build';
-import { parseIpv4Tcp } from '../../src/core/wire/decode';
+import { parseIpv4Tcp, parseIpv6Tcp } from '../../src/core/wire/decode';
+import { internIpv6, internIpv6Words, IPV6_BASE, parseIpv6, writeIpv6 } from '../../src/core/wire/ipv6';
 import { newSegment, TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN } from '../../src/core/wire/segment';
 
 /** Online server address of the synthetic captures (198.18.0.1) and its port. */
 export const ONLINE_IP = 0xc6120001;
+const ONLINE_IPV4 = ONLINE_IP;
 export const ONLINE_PORT = 80;
 /** Target address (198.18.0.2) and port. */
 export const TARGET_IP = 0xc6120002;
 export const TARGET_PORT = 8080;
 
-/** Client address and port of synthetic session `i` (198.19.x.y, ports 10000..11023). */
-export function clientOf(i: number): { ip: number; port: number } {
-  return { ip: (0xc6130000 + (i >>> 10)) >>> 0, port: 10000 + (i & 1023) };
+/** The IPv6 online server (2001:2::1) and target (2001:2::2) of `ipv6` shapes. */
+export const ONLINE_IP6 = parseIpv6('2001:2::1');
+export const TARGET_IP6 = parseIpv6('2001:2::2');
+
+const clients6: number[] = [];
+
+/**
+ * Client address and port of synthetic session `i` (198.19.x.y, ports 10000..11023; with
+ * `ipv6`, 2001:2:0:13::x:y).
+ */
+export function clientOf(i: number, ipv6 = false): { ip: number; port: number } {
+  if (!ipv6) return { ip: (0xc6130000 + (i >>> 10)) >>> 0, port: 10000 + (i & 1023) };
+  const hi = i >>> 10;
+  let ip = clients6[hi];
+  if (ip === undefined) clients6[hi] = ip = internIpv6Words(0x20010002, 0x00000013, 0, hi);
+  return { ip, port: 10000 + (i & 1023) };
 }
 
 function r32(b: Buffer, i: number): number {
@@ -56,6 +71,18 @@ export function writeHeader(
 ): number {
   const syn = (flags & TCP_SYN) !== 0;
   const tcpLen = syn ? 28 : 20;
+  if (src >= IPV6_BASE) {
+    b[off] = 0x60;
+    b[off + 1] = 0;
+    b[off + 2] = 0;
+    b[off + 3] = 0;
+    w16(b, off + 4, tcpLen + payloadLen);
+    b[off + 6] = 6;
+    b[off + 7] = 64;
+    writeIpv6(src, b, off + 8);
+    writeIpv6(dst, b, off + 24);
+    return 40 + writeTcpHeader(b, off + 40, sport, dport, seq, ack, flags, tcpLen);
+  }
   b[off] = 0x45;
   b[off + 1] = 0;
   w16(b, off + 2, 20 + tcpLen + payloadLen);
@@ -69,7 +96,20 @@ export function writeHeader(
   b[off + 11] = 0;
   w32(b, off + 12, src);
   w32(b, off + 16, dst);
-  const t = off + 20;
+  return 20 + writeTcpHeader(b, off + 20, sport, dport, seq, ack, flags, tcpLen);
+}
+
+function writeTcpHeader(
+  b: Buffer,
+  t: number,
+  sport: number,
+  dport: number,
+  seq: number,
+  ack: number,
+  flags: number,
+  tcpLen: number,
+): number {
+  const syn = (flags & TCP_SYN) !== 0;
   w16(b, t, sport);
   w16(b, t + 2, dport);
   w32(b, t + 4, seq >>> 0);
@@ -90,7 +130,7 @@ export function writeHeader(
     b[t + 26] = 3;
     b[t + 27] = 7;
   }
-  return 20 + tcpLen;
+  return tcpLen;
 }
 
 /** Shape of a synthetic connection: request and response sizes. */
@@ -101,6 +141,8 @@ export interface SynthShape {
   reqLen: number;
   /** Response size, bytes (the online server's, as the captured acks say; the simulator answers as much). */
   respLen: number;
+  /** IPv6 connections (2001:2::/48) instead of IPv4; default false. */
+  ipv6?: boolean;
 }
 
 const CLIENT_ISN = 1_000_000;
@@ -116,7 +158,8 @@ export function clientSteps(sh: SynthShape): number {
  * filled with 'G') and returns its length. Steps: 0 SYN, 1 ACK, 2..requests+1 requests, then FIN.
  */
 export function writeClientPacket(b: Buffer, off: number, i: number, step: number, sh: SynthShape): number {
-  const c = clientOf(i);
+  const c = clientOf(i, sh.ipv6 === true);
+  const ONLINE_IP = sh.ipv6 === true ? ONLINE_IP6 : ONLINE_IPV4;
   const isn = CLIENT_ISN + i;
   if (step === 0) return writeHeader(b, off, c.ip, ONLINE_IP, c.port, ONLINE_PORT, isn, 0, TCP_SYN, 0);
   if (step === 1) return writeHeader(b, off, c.ip, ONLINE_IP, c.port, ONLINE_PORT, isn + 1, SERVER_ISN + 1, TCP_ACK, 0);
@@ -137,7 +180,8 @@ export function writeClientPacket(b: Buffer, off: number, i: number, step: numbe
  * after the FIN; returns 0 when there is none (after the handshake ACK).
  */
 export function writeServerPacket(b: Buffer, off: number, i: number, step: number, sh: SynthShape): number {
-  const c = clientOf(i);
+  const c = clientOf(i, sh.ipv6 === true);
+  const ONLINE_IP = sh.ipv6 === true ? ONLINE_IP6 : ONLINE_IPV4;
   const isn = CLIENT_ISN + i;
   if (step === 0)
     return writeHeader(b, off, ONLINE_IP, c.ip, ONLINE_PORT, c.port, SERVER_ISN, isn + 1, TCP_SYN | TCP_ACK, 0);
@@ -184,6 +228,8 @@ function before(a: number, b: number): boolean {
 }
 
 const REC = 64;
+/** Room per queued IPv6 answer (40-byte header + TCP header): the length handed on is 88, as a v2 record's headers. */
+const REC6 = 88;
 
 /**
  * The target server and intercept in one object (see the file comment). `answer = false`
@@ -203,6 +249,8 @@ export class SimTarget implements EngineOutput {
   segmentsRepeated = 0;
   /** Answers sent again because the engine retransmitted (a lost answer). */
   answersResent = 0;
+  /** When set (a test's choice): the payload bytes received in order, per client `ip:port` key (ip * 65536 + port). */
+  received: Map<number, Buffer[]> | null = null;
   private readonly conns = new Map<number, SimConn>();
   private q: Buffer;
   private qHead = 0;
@@ -222,10 +270,13 @@ export class SimTarget implements EngineOutput {
   packet(buf: Buffer, off: number): void {
     this.packetsIn++;
     if (!this.answer) return;
-    const ihl = ((buf[off] as number) & 15) * 4;
-    const total = ((buf[off + 2] as number) << 8) | (buf[off + 3] as number);
+    const v6 = (buf[off] as number) >>> 4 === 6;
+    const ihl = v6 ? 40 : ((buf[off] as number) & 15) * 4;
+    const total = v6
+      ? 40 + (((buf[off + 4] as number) << 8) | (buf[off + 5] as number))
+      : ((buf[off + 2] as number) << 8) | (buf[off + 3] as number);
     const t = off + ihl;
-    const src = r32(buf, off + 12);
+    const src = v6 ? internIpv6(buf, off + 8) : r32(buf, off + 12);
     const sport = ((buf[t] as number) << 8) | (buf[t + 1] as number);
     const seq = r32(buf, t + 4);
     const flags = buf[t + 13] as number;
@@ -266,6 +317,11 @@ export class SimTarget implements EngineOutput {
     const fin = (flags & TCP_FIN) !== 0;
     if (len > 0 && seq === c.rcvNxt) {
       this.segmentsInOrder++;
+      if (this.received !== null) {
+        const list = this.received.get(k) ?? [];
+        list.push(Buffer.from(buf.subarray(t + doff, t + doff + len)));
+        this.received.set(k, list);
+      }
       c.rcvNxt = (seq + len) >>> 0;
       if (fin) c.rcvNxt = (c.rcvNxt + 1) >>> 0;
       this.reply(src, sport, c.sndNxt, c.rcvNxt, TCP_ACK | TCP_PSH | (fin ? TCP_FIN : 0), this.respLen);
@@ -311,7 +367,7 @@ export class SimTarget implements EngineOutput {
 
   private reply(dstIp: number, dstPort: number, seq: number, ack: number, flags: number, payloadLen: number): void {
     const slots = this.q.length / REC;
-    if (this.qTail - this.qHead >= slots) {
+    if (this.qTail - this.qHead >= slots - 1) {
       // grow (rare: only when one batch produces more answers than the queue holds)
       const nq = Buffer.alloc(this.q.length * 2);
       for (let i = this.qHead; i < this.qTail; i++)
@@ -321,6 +377,20 @@ export class SimTarget implements EngineOutput {
       this.q = nq;
     }
     const o = (this.qTail % (this.q.length / REC)) * REC;
+    if (dstIp >= IPV6_BASE) {
+      // an IPv6 answer takes two slots (its 88 bytes)
+      this.qTail++;
+      if ((this.qTail % (this.q.length / REC)) * REC !== o + REC) {
+        // it would wrap: leave the last slot empty (skipped by drain) and start again at 0
+        this.q[o] = 0;
+        this.reply(dstIp, dstPort, seq, ack, flags, payloadLen);
+        return;
+      }
+      writeHeader(this.q, o, TARGET_IP6, dstIp, TARGET_PORT, dstPort, seq, ack, flags, payloadLen);
+      this.q[o + REC] = 0xff; // the second slot: not a record
+      this.qTail++;
+      return;
+    }
     writeHeader(this.q, o, TARGET_IP, dstIp, TARGET_PORT, dstPort, seq, ack, flags, payloadLen);
     this.qTail++;
   }
@@ -331,7 +401,11 @@ export class SimTarget implements EngineOutput {
     while (this.qHead < this.qTail) {
       const o = (this.qHead % (this.q.length / REC)) * REC;
       this.qHead++;
-      if (parseIpv4Tcp(this.q, o, REC, seg, true) === 'ok') {
+      const v = (this.q[o] as number) >>> 4;
+      if (v === 6 && parseIpv6Tcp(this.q, o, REC6, seg, true) === 'ok') {
+        this.repliesOut++;
+        engine.onReply(seg, now);
+      } else if (v === 4 && parseIpv4Tcp(this.q, o, REC, seg, true) === 'ok') {
         this.repliesOut++;
         engine.onReply(seg, now);
       }

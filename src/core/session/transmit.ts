@@ -1,5 +1,5 @@
 import { seqAdd, seqAfter, seqAfterEq, seqBefore, seqDiff } from '../seq';
-import { emitIpv4Tcp } from '../wire/build';
+import { emitIpTcp } from '../wire/build';
 import { TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN } from '../wire/segment';
 import type { EngineState } from '../engine-state';
 import { type Session, SessionState, type Unit } from './session';
@@ -59,7 +59,7 @@ function emitSegment(
     r.tsVal = ts;
     r.tsEcr = s.tsRecent;
   }
-  const n = emitIpv4Tcp(r, data, off, len, e.scratch, 0);
+  const n = emitIpTcp(r, data, off, len, e.scratch, 0);
   e.stats.packetsSent++;
   e.stats.bytesSent += n;
   e.out.packet(e.scratch, 0, n);

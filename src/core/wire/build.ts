@@ -1,8 +1,9 @@
 /**
- * Emitter for IPv4 + TCP packets from a plain value (TcpRepr), with Linux-like TCP option
- * layout and both checksums filled. No allocation per packet: the caller owns `out`.
+ * Emitter for IPv4 + TCP and IPv6 + TCP packets from a plain value (TcpRepr), with Linux-like
+ * TCP option layout and the checksums filled. No allocation per packet: the caller owns `out`.
  */
-import { fillIpv4TcpChecksums } from './checksum';
+import { fillIpv4TcpChecksums, fillIpv6TcpChecksum } from './checksum';
+import { IPV6_BASE, writeIpv6 } from './ipv6';
 import { TCP_SYN } from './segment';
 
 /** Big-endian 16-bit store (inlined by V8; faster than Buffer#writeUInt16BE). */
@@ -19,11 +20,11 @@ export function w32(b: Buffer, i: number, v: number): void {
   b[i + 3] = v & 0xff;
 }
 
-/** A plain description of an IPv4+TCP packet to emit. */
+/** A plain description of an IPv4+TCP or IPv6+TCP packet to emit. */
 export interface TcpRepr {
-  /** Source IPv4 address, unsigned 32-bit (e.g. 0xC6120001 = 198.18.0.1). */
+  /** Source address: IPv4 unsigned 32-bit (e.g. 0xC6120001 = 198.18.0.1) or an IPv6 id (wire/ipv6.ts). */
   srcIp: number;
-  /** Destination IPv4 address, unsigned 32-bit. */
+  /** Destination address, as srcIp; its family decides the packet's (emitIpTcp). */
   dstIp: number;
   /** TCP source port. */
   srcPort: number;
@@ -37,9 +38,9 @@ export interface TcpRepr {
   flags: number;
   /** Raw (already scaled-down) 16-bit window field. */
   window: number;
-  /** IPv4 identification field. */
+  /** IPv4 identification field (not used for IPv6). */
   ipId: number;
-  /** IPv4 TTL (default 64 from newTcpRepr). */
+  /** IPv4 TTL or IPv6 hop limit (default 64 from newTcpRepr). */
   ttl: number;
   /** MSS option value, 0 = omit. Only emitted on SYN segments. */
   mss: number;
@@ -173,8 +174,21 @@ export function emitIpv4Tcp(
   out[off + 11] = 0;
   w32(out, off + 12, repr.srcIp >>> 0);
   w32(out, off + 16, repr.dstIp >>> 0);
-  // TCP header
-  const t = off + 20;
+  writeTcp(repr, payload, pOff, pLen, out, off + 20, tcpHdr);
+  fillIpv4TcpChecksums(out, off);
+  return total;
+}
+
+/** The TCP header (with options) and payload at `t`; the checksum field is left zero. */
+function writeTcp(
+  repr: TcpRepr,
+  payload: Buffer | null,
+  pOff: number,
+  pLen: number,
+  out: Buffer,
+  t: number,
+  tcpHdr: number,
+): void {
   w16(out, t, repr.srcPort & 0xffff);
   w16(out, t + 2, repr.dstPort & 0xffff);
   w32(out, t + 4, repr.seq >>> 0);
@@ -183,11 +197,52 @@ export function emitIpv4Tcp(
   out[t + 13] = repr.flags & 0xff;
   w16(out, t + 14, repr.window & 0xffff);
   out[t + 16] = 0;
-  out[t + 17] = 0; // checksum, filled below
+  out[t + 17] = 0; // checksum, filled by the caller
   out[t + 18] = 0;
   out[t + 19] = 0; // urgent pointer
   writeOptions(repr, out, t + 20);
   if (pLen > 0 && payload !== null) payload.copy(out, t + tcpHdr, pOff, pOff + pLen);
-  fillIpv4TcpChecksums(out, off);
-  return total;
+}
+
+/**
+ * Write an IPv6 header (40 bytes: traffic class 0, flow label 0, next header 6, no extension
+ * headers, hop limit = repr.ttl, the addresses of the ids repr.srcIp/dstIp) + TCP header with
+ * options + payload, as emitIpv4Tcp, fill the TCP checksum (IPv6 pseudo header) and return the
+ * total length. The caller guarantees room (40 + 20 + tcpOptionsLength(repr) + pLen bytes).
+ */
+export function emitIpv6Tcp(
+  repr: TcpRepr,
+  payload: Buffer | null,
+  pOff: number,
+  pLen: number,
+  out: Buffer,
+  off: number,
+): number {
+  const tcpHdr = 20 + tcpOptionsLength(repr);
+  if (payload === null) pLen = 0;
+  out[off] = 0x60;
+  out[off + 1] = 0;
+  out[off + 2] = 0;
+  out[off + 3] = 0;
+  w16(out, off + 4, tcpHdr + pLen);
+  out[off + 6] = 6;
+  out[off + 7] = repr.ttl & 0xff;
+  writeIpv6(repr.srcIp, out, off + 8);
+  writeIpv6(repr.dstIp, out, off + 24);
+  writeTcp(repr, payload, pOff, pLen, out, off + 40, tcpHdr);
+  fillIpv6TcpChecksum(out, off);
+  return 40 + tcpHdr + pLen;
+}
+
+/** emitIpv4Tcp or emitIpv6Tcp by the family of repr.dstIp (the source must be of the same family). */
+export function emitIpTcp(
+  repr: TcpRepr,
+  payload: Buffer | null,
+  pOff: number,
+  pLen: number,
+  out: Buffer,
+  off: number,
+): number {
+  if (repr.dstIp >= IPV6_BASE) return emitIpv6Tcp(repr, payload, pOff, pLen, out, off);
+  return emitIpv4Tcp(repr, payload, pOff, pLen, out, off);
 }

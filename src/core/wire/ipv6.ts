@@ -193,6 +193,9 @@ export function parseIpv6(text: string): number {
   return w === null ? -1 : internIpv6Words(w[0], w[1], w[2], w[3]);
 }
 
+/** The id of `::1` (interned first, so always IPV6_BASE). */
+export const IPV6_LOOPBACK = parseIpv6('::1');
+
 /** RFC 5952 text of IPv6 id `id` (lower case, the longest run of two or more zero groups as `::`). */
 export function ipv6ToString(id: number): string {
   const g: number[] = [];

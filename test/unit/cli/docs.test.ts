@@ -5,6 +5,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { TCPCOPY_OPTIONS } from '../../../src/cli/tcpcopy-options';
 import { INTERCEPT_OPTIONS } from '../../../src/cli/intercept-options';
+import { AGENT_OPTIONS } from '../../../src/agent/agent-options';
 import type { OptionSpec } from '../../../src/cli/option-table';
 import { ERROR_CODES, EXIT } from '../../../src/core/errors';
 
@@ -51,6 +52,10 @@ test('doc/usage.md lists every tcpcopy option with the default of the option tab
 
 test('doc/usage.md lists every intercept option with the default of the option table', () => {
   checkTable(INTERCEPT_OPTIONS, rows(read('usage.md'), '## INTERCEPT OPTIONS', '## EXAMPLES'), 'intercept');
+});
+
+test('doc/usage.md lists every tcpcopy agent option with the default of the option table', () => {
+  checkTable(AGENT_OPTIONS, rows(read('usage.md'), '## AGENT OPTIONS', '## SEE ALSO'), 'agent');
 });
 
 test('doc/errors.md lists every error code with its meaning, and no other code', () => {

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { ReplayEngine } from '../../../src/core/engine';
 import { engineConfig, type EngineConfig } from '../../../src/core/engine-config';
-import { emitIpv4Tcp, newTcpRepr } from '../../../src/core/wire/build';
-import { parseIpv4Tcp } from '../../../src/core/wire/decode';
-import { verifyIpv4TcpChecksums } from '../../../src/core/wire/checksum';
-import { ipToString, newSegment, parseIpv4 } from '../../../src/core/wire/segment';
+import { emitIpTcp, newTcpRepr } from '../../../src/core/wire/build';
+import { parseIpTcp } from '../../../src/core/wire/decode';
+import { verifyIpv4TcpChecksums, verifyIpv6TcpChecksum } from '../../../src/core/wire/checksum';
+import { ipToString, newSegment, parseIp } from '../../../src/core/wire/segment';
 import { requestAccounting } from '../../../src/run/report';
 
 /** Packet-script harness: scripted client segments and target replies, a manual clock, exact expectations. */
@@ -62,8 +62,16 @@ export interface Emitted {
   hasTs: boolean;
 }
 
+/** The addresses of a script (IPv4 by default; IPv6 text for an IPv6 script). */
+export interface ScriptAddresses {
+  client: string;
+  online: string;
+  target: string;
+}
+
 export class Script {
   now = 1_000_000;
+  readonly addrs: ScriptAddresses;
   readonly engine: ReplayEngine;
   readonly emitted: Emitted[] = [];
   readonly added: string[] = [];
@@ -73,20 +81,29 @@ export class Script {
   private readonly buf = Buffer.alloc(70000);
   private readonly seg = newSegment();
 
-  constructor(over: Partial<Omit<EngineConfig, 'transfers'>> = {}) {
+  constructor(
+    over: Partial<Omit<EngineConfig, 'transfers'>> = {},
+    addrs: Partial<ScriptAddresses> = {},
+    transfers?: EngineConfig['transfers'],
+  ) {
+    this.addrs = { client: CLIENT, online: ONLINE, target: TARGET, ...addrs };
     // exact-segment tests acknowledge every batch unless a test asks for delayed ACKs
-    const cfg = engineConfig([{ onlineIp: 0, onlinePort: 80, targetIp: parseIpv4(TARGET), targetPort: 8080 }], {
-      delayedAckMs: 0,
-      ...over,
-    });
+    const cfg = engineConfig(
+      transfers ?? [{ onlineIp: 0, onlinePort: 80, targetIp: parseIp(this.addrs.target), targetPort: 8080 }],
+      { delayedAckMs: 0, ...over },
+    );
     const emitted = this.emitted;
     const seg = newSegment();
     this.engine = new ReplayEngine(cfg, {
       packet: (buf, off, len) => {
         const copy = Buffer.from(buf.subarray(off, off + len));
-        const ck = verifyIpv4TcpChecksums(copy, 0);
-        assert.ok(ck.ip && ck.tcp, 'emitted packet has correct checksums');
-        assert.equal(parseIpv4Tcp(copy, 0, len, seg), 'ok');
+        if ((copy[0] as number) >>> 4 === 6) {
+          assert.ok(verifyIpv6TcpChecksum(copy, 0), 'emitted IPv6 packet has a correct TCP checksum');
+        } else {
+          const ck = verifyIpv4TcpChecksums(copy, 0);
+          assert.ok(ck.ip && ck.tcp, 'emitted packet has correct checksums');
+        }
+        assert.equal(parseIpTcp(copy, 0, len, seg), 'ok');
         emitted.push({
           src: ipToString(seg.srcIp),
           dst: ipToString(seg.dstIp),
@@ -124,8 +141,8 @@ export class Script {
     payload: Buffer | null,
   ): number {
     const r = newTcpRepr();
-    r.srcIp = parseIpv4(s.src ?? defSrc);
-    r.dstIp = parseIpv4(s.dst ?? defDst);
+    r.srcIp = parseIp(s.src ?? defSrc);
+    r.dstIp = parseIp(s.dst ?? defDst);
     r.srcPort = s.sport ?? defSport;
     r.dstPort = s.dport ?? defDport;
     r.seq = s.seq >>> 0;
@@ -138,28 +155,38 @@ export class Script {
     r.hasTs = s.tsVal !== undefined;
     r.tsVal = s.tsVal ?? 0;
     r.tsEcr = s.tsEcr ?? 0;
-    return emitIpv4Tcp(r, payload, 0, payloadLen, this.buf, 0);
+    return emitIpTcp(r, payload, 0, payloadLen, this.buf, 0);
   }
 
   /** The captured client sends a segment to the online server (port 80). */
   clientSends(s: Seg, rep = 0): void {
     const data = s.data !== undefined ? Buffer.from(s.data, 'latin1') : null;
-    const len = this.build(s, CLIENT, ONLINE, 40000, 80, data?.length ?? 0, data);
-    assert.equal(parseIpv4Tcp(this.buf, 0, len, this.seg), 'ok');
+    const len = this.build(s, this.addrs.client, this.addrs.online, 40000, 80, data?.length ?? 0, data);
+    assert.equal(parseIpTcp(this.buf, 0, len, this.seg), 'ok');
     this.engine.onClientPacket(this.seg, this.now, rep);
   }
 
   /**
-   * intercept reports a reply of the target: headers only, cut to a 64-byte record, payload
-   * length in the IP header (`len`); with `data`, intercept also carried those payload bytes
-   * (the first data.length of `len`, default all), as channel v2 does for a session that asked.
+   * intercept reports a reply of the target: headers only, cut to a 64-byte record (88 for IPv6:
+   * a v2 record's headers), payload length in the IP header (`len`); with `data`, intercept also
+   * carried those payload bytes (the first data.length of `len`, default all), as channel v2 does
+   * for a session that asked.
    */
   targetReplies(s: Seg, flush = true): void {
     const carried = s.data !== undefined ? Buffer.from(s.data, 'latin1') : null;
     const n = s.len ?? carried?.length ?? 0;
-    const len = this.build(s, TARGET, CLIENT, 8080, 40000, n, n > 0 ? Buffer.alloc(n, 0x61) : null);
-    const rec = Buffer.from(this.buf.subarray(0, Math.min(64, len)));
-    assert.equal(parseIpv4Tcp(rec, 0, rec.length, this.seg, true), 'ok');
+    const len = this.build(
+      s,
+      this.addrs.target,
+      this.addrs.client,
+      8080,
+      40000,
+      n,
+      n > 0 ? Buffer.alloc(n, 0x61) : null,
+    );
+    const cut = (this.buf[0] as number) >>> 4 === 6 ? 84 : 64;
+    const rec = Buffer.from(this.buf.subarray(0, Math.min(cut, len)));
+    assert.equal(parseIpTcp(rec, 0, rec.length, this.seg, true), 'ok');
     this.engine.onReply(this.seg, this.now, carried !== null ? { buf: carried, off: 0, len: carried.length } : null);
     if (flush) this.engine.flush();
   }
