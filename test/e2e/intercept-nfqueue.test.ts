@@ -69,7 +69,13 @@ test(
 
       const cases: { name: string; keepAlive: boolean; requests: number; concurrency: number }[] = [
         { name: 'keep-alive', keepAlive: true, requests: 4000, concurrency: 10 },
-        { name: 'short', keepAlive: false, requests: 2000, concurrency: 10 },
+        // NFQ_SHORT_REPEAT=N runs the one-request-per-connection case N times in a row (issue 18 item 12)
+        ...Array.from({ length: Math.max(1, Number(process.env['NFQ_SHORT_REPEAT'] ?? 1) || 1) }, (_, i) => ({
+          name: i === 0 ? 'short' : `short #${i + 1}`,
+          keepAlive: false,
+          requests: 2000,
+          concurrency: 10,
+        })),
       ];
       for (const c of cases) {
         await t.test(c.name, async () => {
