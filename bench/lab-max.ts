@@ -8,7 +8,8 @@
  * generator's (everything shares 2 CPUs), which the result says.
  */
 import * as fs from 'node:fs';
-import { withLab } from '../src/lab/lab';
+import { withLab, type Lab } from '../src/lab/lab';
+import { parseProm } from '../src/lab/soak-eval';
 import { startIntercept, startLiveTcpcopy, waitSettled, accessLogLines } from '../test/e2e/replay-helpers';
 import { applyTargetModel, BENCH_TCPCOPY_ARGS, loadOptions, type TargetModel } from './lab';
 import { peakRssMB } from './lab-proc';
@@ -22,7 +23,19 @@ export interface MaxStep {
   fidelity: number;
   /** tcpcopy's largest resident set during the step (VmRSS sampled every 200 ms), MiB. */
   tcpcopyPeakRssMB: number;
+  /**
+   * What the resident set is made of, the largest of each during the step (tcpcopy's metrics,
+   * read about once a second): the V8 heap reserved (both generations) and in use, memory
+   * outside the heap (Buffers), open sessions. MiB, sessions a count; NaN when never read.
+   */
+  heapTotalMB: number;
+  heapUsedMB: number;
+  externalMB: number;
+  sessions: number;
 }
+
+/** tcpcopy's metrics endpoint in the online namespace (for the memory breakdown). */
+const METRICS = '127.0.0.1:9464';
 
 /** tcpcopy's resident set now (VmRSS), MiB; NaN when it is gone. */
 function rssMB(pid: number): number {
@@ -32,6 +45,24 @@ function rssMB(pid: number): number {
   } catch {
     return NaN;
   }
+}
+
+/** tcpcopy's heap, external memory (MiB) and sessions from its metrics; NaNs when it does not answer. */
+async function memoryOf(
+  lab: Lab,
+): Promise<{ heapTotalMB: number; heapUsedMB: number; externalMB: number; sessions: number }> {
+  const r = await lab
+    .exec('online', ['curl', '-s', '--max-time', '2', `http://${METRICS}/metrics`], { timeoutMs: 5000 })
+    .catch(() => ({ code: 1, stdout: '' }));
+  const m = r.code === 0 ? parseProm(r.stdout) : new Map<string, number>();
+  const g = (k: string): number => m.get(`tcpcopy_${k}`) ?? NaN;
+  const MB = 1048576;
+  return {
+    heapTotalMB: g('heap_total_bytes') / MB,
+    heapUsedMB: g('heap_used_bytes') / MB,
+    externalMB: g('external_memory_bytes') / MB,
+    sessions: g('sessions_active'),
+  };
 }
 
 /** The search's answer for one mode. */
@@ -53,11 +84,13 @@ export const MAX_STEPS = {
   short: [4000, 6000, 8000, 10_000, 12_000, 16_000],
 } as const;
 
-/** Runs the search for both modes; `log` gets a line per step. */
+/** Runs the search for both modes; `log` gets a line per step. `nodeArgs` / `tcpcopyArgs`: extra node and tcpcopy arguments (BENCH_NODE_ARGS, BENCH_TCPCOPY_ARGS). */
 export async function runMaxLoad(
   log: (s: string) => void,
   model: TargetModel,
   stepSeconds = 5,
+  nodeArgs: readonly string[] = [],
+  tcpcopyArgs: readonly string[] = [],
 ): Promise<MaxLoadResult[]> {
   return withLab({ prefix: 'tcs4', clientAddresses: 50 }, async (lab) => {
     const online = await lab.startNginx('online', { port: 80 });
@@ -67,7 +100,13 @@ export async function runMaxLoad(
     for (const mode of ['keepalive', 'short'] as const) {
       const keepAlive = mode === 'keepalive';
       const concurrency = keepAlive ? 32 : 16;
-      const tc = await startLiveTcpcopy(lab, [...BENCH_TCPCOPY_ARGS]);
+      const tc = await startLiveTcpcopy(
+        lab,
+        [...BENCH_TCPCOPY_ARGS, ...tcpcopyArgs, '--metrics', METRICS],
+        'online',
+        ['--status', '0'],
+        nodeArgs,
+      );
       await applyTargetModel(lab, model, tc.proc.pid);
       const rates = MAX_STEPS[mode];
       // warm-up at the first step's rate, not counted
@@ -85,7 +124,19 @@ export async function runMaxLoad(
         const om = accessLogLines(online);
         const tm = accessLogLines(target);
         let stepRss = rssMB(tc.proc.pid);
-        const sampler = setInterval(() => (stepRss = Math.max(stepRss, rssMB(tc.proc.pid))), 200);
+        const mem = { heapTotalMB: NaN, heapUsedMB: NaN, externalMB: NaN, sessions: NaN };
+        let reading = false;
+        let ticks = 0;
+        const sampler = setInterval(() => {
+          stepRss = Math.max(stepRss, rssMB(tc.proc.pid));
+          if (ticks++ % 5 !== 0 || reading) return;
+          reading = true;
+          void memoryOf(lab).then((x) => {
+            for (const k of Object.keys(mem) as Array<keyof typeof mem>)
+              if (!(mem[k] >= x[k])) mem[k] = Number.isNaN(x[k]) ? mem[k] : x[k];
+            reading = false;
+          });
+        }, 200);
         const { sum, onlineN, targetN } = await (async () => {
           try {
             const sum = await lab.load('client', loadOptions({ keepAlive, rate, concurrency }, stepSeconds));
@@ -103,10 +154,11 @@ export async function runMaxLoad(
           target: targetN,
           fidelity: targetN / Math.max(1, onlineN),
           tcpcopyPeakRssMB: stepRss,
+          ...mem,
         };
         res.steps.push(step);
         log(
-          `max[${model}] ${mode} ${rate}/s: sent ${step.sentRate}/s, online ${onlineN}, target ${targetN} (${(step.fidelity * 100).toFixed(2)}%), tcpcopy peak RSS ${step.tcpcopyPeakRssMB.toFixed(0)} MiB`,
+          `max[${model}] ${mode} ${rate}/s: sent ${step.sentRate}/s, online ${onlineN}, target ${targetN} (${(step.fidelity * 100).toFixed(2)}%), tcpcopy peak RSS ${step.tcpcopyPeakRssMB.toFixed(0)} MiB (heap ${step.heapUsedMB.toFixed(0)}/${step.heapTotalMB.toFixed(0)}, external ${step.externalMB.toFixed(0)} MiB, sessions ${step.sessions})`,
         );
         if (step.fidelity < 0.999) {
           res.stoppedBy = 'fidelity';

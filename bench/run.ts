@@ -3,7 +3,7 @@
  * are not polluted by the previous one) and appends one JSON object per run to
  * bench/results/<date>-<git short hash>.json (one object per line). No assertions.
  *
- *   node --expose-gc dist/bench/run.js [--lab | --no-lab] [--only engine,offline,memory,platform,lab,mysql,max,agent,ab]
+ *   node --expose-gc dist/bench/run.js [--lab | --no-lab] [--only engine,offline,memory,platform,lab,mysql,max,latency,latency-ab,agent,ab]
  *
  * Parts: engine (packets/s through ReplayEngine), offline (runner's offline path on a
  * synthesized 100k-session capture), memory (100,000 open sessions, target answering and
@@ -17,6 +17,8 @@
  * --only mysql-fidelity), max (the highest offered load replayed at >= 99.9%; with lab), ab (paired
  * comparison of two tcpcopy command lines; only with --only ab), agent (tcpcopy agent on online,
  * the replayer on the replay host: agent and replayer CPU per request, RSS, fidelity, lag; with lab).
+ * Also latency and latency-ab (the online server's latency with and without tcpcopy, one after the
+ * other and side by side, bench/latency.ts; with lab).
  * BENCH_SECONDS / BENCH_WARM_SECONDS override the lab's measured and warm-up seconds per load;
  * BENCH_REPEAT=N measures each load N times and keeps the median row. To compare a setting:
  * BENCH_LOADS (e.g. `ka:2000,short:4000`), BENCH_MODELS (`remote`, `inline` or both, comma
@@ -37,6 +39,7 @@ import { runMaxLoad } from './lab-max';
 import { agentTable, runAgentBench } from './agent';
 import { runMysqlBench } from './mysql';
 import { runMysqlFidelity } from './mysql-fidelity';
+import { latencyLines, runOnlineLatency, runSideBySideLatency } from './latency';
 import { platformSuite } from './platform';
 import { runMemoryBench, runOfflineBench } from './offline';
 
@@ -149,8 +152,33 @@ async function part(name: string): Promise<void> {
       r = await platformSuite(log, process.getuid?.() === 0);
       break;
     case 'max':
-      r = await runMaxLoad(log, os.cpus().length >= 2 ? 'remote' : 'inline');
+      r = await runMaxLoad(
+        log,
+        os.cpus().length >= 2 ? 'remote' : 'inline',
+        5,
+        words(process.env['BENCH_NODE_ARGS']),
+        words(process.env['BENCH_TCPCOPY_ARGS']),
+      );
       break;
+    case 'latency': {
+      const x = await runOnlineLatency({ prefix: 'tcq2', rounds: 8, rate: 2000, runMs: 3000 }, log);
+      for (const l of latencyLines('latency at 2000 req/s keep-alive', x)) log(l);
+      const c = x.copies.reduce((a, b) => ({ offered: a.offered + b.offered, copied: a.copied + b.copied }), {
+        offered: 0,
+        copied: 0,
+      });
+      log(
+        `latency: tcpcopy cpu=${x.tcpcopyCpuS.toFixed(2)}s over 8 runs (warm-up included), peakRss=${x.tcpcopyPeakRssMB.toFixed(1)}MB; copied ${c.copied}/${c.offered}`,
+      );
+      r = x;
+      break;
+    }
+    case 'latency-ab': {
+      const x = await runSideBySideLatency({ prefix: 'tcq3', phases: [80, 81, 80, 81], rate: 1000, runS: 12 }, log);
+      for (const l of latencyLines('latency-ab at 1000 req/s per port', x)) log(l);
+      r = x;
+      break;
+    }
     default:
       throw new Error(`unknown part ${name}`);
   }
@@ -212,9 +240,10 @@ function main(): void {
     if (lab) results['mysql'] = child('mysql');
     else log('mysql: skipped (needs root; run as root or pass --lab)');
   }
-  if (want('max')) {
-    if (lab) results['max'] = child('max');
-    else log('max: skipped (needs root; run as root or pass --lab)');
+  for (const name of ['max', 'latency', 'latency-ab']) {
+    if (!want(name)) continue;
+    if (lab) results[name] = child(name);
+    else log(`${name}: skipped (needs root; run as root or pass --lab)`);
   }
   if (want('agent')) {
     if (lab) results['agent'] = child('agent');

@@ -359,9 +359,24 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
       if (p.kind === 'interceptRestart') {
         await icp.stop('SIGKILL', 1000);
         await sleep(2000);
-        icp = await startIntercept(lab);
+        // a start that fails (the machine too loaded) is retried: the outage lasts until one works,
+        // and the event covers it, so its losses are explained by it
+        const failed: string[] = [];
+        for (let i = 0; i < 5; i++) {
+          try {
+            icp = await startIntercept(lab);
+            break;
+          } catch (e) {
+            failed.push((e as Error).message.slice(0, 200));
+            await sleep(1000);
+          }
+        }
+        if (failed.length === 5) {
+          events.push({ kind: p.kind, startMs, endMs: since(), detail: `SIGKILL, not started again: ${failed[4]}` });
+          throw new Error(`intercept not started again: ${failed.join('; ')}`);
+        }
         const up = await channelUp(60_000);
-        detail = up ? 'SIGKILL, 2 s down' : 'SIGKILL, 2 s down, channel not up again within 60 s';
+        detail = `SIGKILL, 2 s down${failed.length > 0 ? `, ${failed.length} failed starts (${failed.join('; ')})` : ''}${up ? '' : ', channel not up again within 60 s'}`;
       } else if (p.kind === 'targetRestart') {
         await target.stop();
         await sleep(2000);

@@ -59,7 +59,9 @@ test(
           keepAlive: true,
         }),
       ]);
-      await new Promise((r) => setTimeout(r, 4000));
+      // the fault comes once the replay is under way: the target has logged a quarter of the load
+      for (let i = 0; i < 600 && accessLogLines(tg) - mt < 900; i++) await new Promise((r) => setTimeout(r, 50));
+      assert.ok(accessLogLines(tg) - mt >= 900, 'the replay got under way before the fault');
       const atKill = { online: accessLogLines(on) - mo, target: accessLogLines(tg) - mt };
       await icp.stop('SIGKILL', 1000);
       const killedAt = Date.now();

@@ -69,7 +69,13 @@ test(
 
       const cases: { name: string; keepAlive: boolean; requests: number; concurrency: number }[] = [
         { name: 'keep-alive', keepAlive: true, requests: 4000, concurrency: 10 },
-        { name: 'short', keepAlive: false, requests: 2000, concurrency: 10 },
+        // NFQ_SHORT_REPEAT=N runs the one-request-per-connection case N times in a row (issue 18 item 12)
+        ...Array.from({ length: Math.max(1, Number(process.env['NFQ_SHORT_REPEAT'] ?? 1) || 1) }, (_, i) => ({
+          name: i === 0 ? 'short' : `short #${i + 1}`,
+          keepAlive: false,
+          requests: 2000,
+          concurrency: 10,
+        })),
       ];
       for (const c of cases) {
         await t.test(c.name, async () => {
@@ -105,12 +111,15 @@ test(
         const s = await lab.load('online', {
           url: `http://${TARGET}:8080/`,
           requests: 50,
-          durationMs: 5000,
+          // an upper bound, not a rate: on a loaded machine 50 requests have taken more than 5 s
+          durationMs: 30_000,
           concurrency: 2,
           keepAlive: false,
         });
         say(`pass list: online -> target:8080 direct: ok=${s.responsesOk}/${s.requestsSent}`);
-        assert.equal(s.responsesOk, 50);
+        // replies to a pass-listed address that intercept kept would leave these unanswered
+        assert.ok(s.requestsSent > 0, 'requests sent');
+        assert.equal(s.responsesOk, s.requestsSent, 'every request to the target answered');
       });
 
       await cap.stop();

@@ -12,7 +12,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -117,12 +117,33 @@ function runChild(ns: string, job: Job): ReturnType<typeof spawnIn> {
   return spawnIn(ns, [process.execPath, __filename], { TCI_E2E_CHILD: JSON.stringify(job) });
 }
 
-async function until(cond: () => boolean, ms: number, what: string): Promise<void> {
+/**
+ * Waits for an event, at most `ms` (an upper bound for a machine whose 2 CPUs are shared by
+ * several labs: a node start has taken more than 5 s there; nothing is judged by how long it took).
+ */
+async function until(cond: () => boolean | Promise<boolean>, ms: number, what: string): Promise<void> {
   const end = Date.now() + ms;
-  while (!cond()) {
+  while (!(await cond())) {
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 20));
   }
+}
+
+/** intercept's metrics endpoint inside the assistant namespace. */
+const METRICS = '127.0.0.1:9465';
+
+/** One sample of intercept's metrics (e.g. `intercept_routes`), or NaN when the endpoint does not answer. */
+async function metric(name: string): Promise<number> {
+  const out = await new Promise<string>((res) =>
+    execFile(
+      'ip',
+      ['netns', 'exec', NS_A, 'curl', '-s', '--max-time', '2', `http://${METRICS}/metrics`],
+      { encoding: 'utf8' },
+      (_e, stdout) => res(stdout ?? ''),
+    ),
+  );
+  const line = out.split('\n').find((l) => l.startsWith(`${name} `));
+  return line === undefined ? NaN : Number(line.slice(name.length + 1));
 }
 
 function kill(c: ChildProcess | undefined): void {
@@ -155,7 +176,14 @@ async function childMain(job: Job): Promise<void> {
     for (const [ci, cp, ti, tp] of job.clients) c.addClient(parseIpv4(ci), cp, parseIpv4(ti), tp);
     c.flush();
     process.stdout.write('READY\n');
-    await new Promise((r) => setTimeout(r, job.ms));
+    // runs until the test says it has seen what it waits for (SIGINT), at most job.ms
+    await new Promise<void>((r) => {
+      const t = setTimeout(r, job.ms);
+      process.once('SIGINT', () => {
+        clearTimeout(t);
+        r();
+      });
+    });
     process.stdout.write(`${JSON.stringify({ stats: c.stats() })}\n`);
     await c.close();
     return;
@@ -197,7 +225,7 @@ if (CHILD) {
 } else {
   test(
     'intercept CLI captures a SYN-ACK and returns it over the channel; unregistered replies are no-route',
-    { skip: skipUnlessRoot(), timeout: 60_000 },
+    { skip: skipUnlessRoot(), timeout: 180_000 },
     async (t) => {
       const log = join(tmpdir(), `tci-e2e-intercept-${process.pid}.log`);
       const pid = join(tmpdir(), `tci-e2e-intercept-${process.pid}.pid`);
@@ -227,11 +255,13 @@ if (CHILD) {
           pid,
           '--log-format',
           'json',
+          '--metrics',
+          METRICS,
         ]);
-        await until(() => srv!.lines.includes('LISTENING'), 5000, 'the target server');
+        await until(() => srv!.lines.includes('LISTENING'), 30_000, 'the target server');
         await until(
           () => existsSync(log) && readFileSync(log, 'utf8').includes('listening on'),
-          10_000,
+          30_000,
           'intercept to start',
         );
         assert.equal(readFileSync(pid, 'utf8').trim(), String(icp.child.pid));
@@ -240,10 +270,11 @@ if (CHILD) {
           server: '198.18.31.1',
           port: 36524,
           clients: [['198.18.1.5', 40000, '198.18.32.1', 8080]],
-          ms: 4000,
+          ms: 30_000,
         });
-        await until(() => cli!.lines.includes('READY'), 5000, 'the channel client');
-        await new Promise((r) => setTimeout(r, 100)); // CLIENT_ADD reaches intercept
+        await until(() => cli!.lines.includes('READY'), 30_000, 'the channel client');
+        // the CLIENT_ADD has reached intercept once its route table holds the route
+        await until(async () => (await metric('intercept_routes')) === 1, 30_000, 'the route in intercept');
         const syn = runChild(NS_C, {
           mode: 'syn',
           packets: [
@@ -252,13 +283,20 @@ if (CHILD) {
           ],
         });
         assert.equal(await syn.exited, 0);
-        await until(() => cli!.lines.some((l) => l.includes('"sport":8080')), 5000, 'the SYN-ACK record');
+        await until(() => cli!.lines.some((l) => l.includes('"sport":8080')), 30_000, 'the SYN-ACK record');
         const rec = JSON.parse(cli.lines.find((l) => l.includes('"sport":8080')) as string) as Record<string, unknown>;
         assert.deepEqual(
           { ...rec, mss: undefined },
           { st: 'ok', src: '198.18.32.1', dst: '198.18.1.5', sport: 8080, dport: 40000, flags: 0x12, mss: undefined },
         );
         assert.ok((rec['mss'] as number) > 0, 'TCP options survive');
+        // the unregistered client's SYN-ACK is held (2 s) for a CLIENT_ADD that never comes, then counted as no-route
+        await until(
+          async () => (await metric('intercept_replies_no_route_total')) >= 1,
+          15_000,
+          'the unregistered reply counted as no-route',
+        );
+        cli.child.kill('SIGINT');
         assert.equal(await cli.exited, 0);
         const cstats = JSON.parse(cli.lines.find((l) => l.startsWith('{"stats"')) as string) as {
           stats: { recordsReceived: number; protocolErrors: number };
@@ -269,8 +307,6 @@ if (CHILD) {
           cli.lines.filter((l) => l.includes('"dport"')).every((l) => l.includes('"dport":40000')),
           'no record for the unregistered client',
         );
-        // the unregistered client's SYN-ACK was held 2 s then counted as no-route
-        await new Promise((r) => setTimeout(r, 500));
         icp.child.kill('SIGTERM');
         assert.equal(await icp.exited, 0);
         const lines = readFileSync(log, 'utf8')

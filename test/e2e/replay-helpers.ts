@@ -26,17 +26,26 @@ export function skipUnlessRoot(): false | string {
   return 'needs root';
 }
 
+/**
+ * How long a lab program (tcpcopy, intercept) may take to start, ms: an upper bound on waiting
+ * for its start line, generous because with 2 CPUs shared by several labs (load average 30) a
+ * start has taken more than 10 s. Nothing is judged by how long it took.
+ */
+export const START_MS = 60_000;
+
 /** Starts intercept on the assistant and waits until it listens. */
 export async function startIntercept(lab: Lab, args: string[] = [], host: HostName = 'assistant'): Promise<LabProcess> {
   const dev = lab.hosts[host as 'assistant'].dev;
   const p = lab.spawn(host, [process.execPath, INTERCEPT, '-i', dev, '-F', 'tcp and src port 8080', ...args]);
-  const deadline = Date.now() + 10_000;
+  const deadline = Date.now() + START_MS;
   while (Date.now() < deadline) {
     if (/listening on/.test(p.stderr + p.stdout)) return p;
     if (!p.running) throw new Error(`intercept exited: ${p.stderr}`);
     await new Promise((r) => setTimeout(r, 50));
   }
-  throw new Error(`intercept did not start: ${p.stderr}`);
+  // not left running: a late start would hold the channel port against the next intercept
+  await p.stop('SIGKILL', 1000);
+  throw new Error(`intercept did not start within ${START_MS} ms: ${p.stderr}`);
 }
 
 /** Runs tcpcopy to completion in a host's namespace; returns its output and JSON report. */
@@ -148,7 +157,7 @@ export async function startLiveTcpcopy(
     [process.execPath, ...nodeArgs, main, ...args, '--report', `json:${reportFile}`, ...extra],
     { stopSignal: 'SIGINT', graceMs: 30_000 },
   );
-  const deadline = Date.now() + 10_000;
+  const deadline = Date.now() + START_MS;
   for (;;) {
     if (/capturing on/.test(proc.stderr + proc.stdout)) break;
     if (!proc.running) throw new Error(`tcpcopy exited: ${proc.stderr}${proc.stdout}`);

@@ -10,9 +10,9 @@
  */
 import { execFileSync } from 'node:child_process';
 import * as os from 'node:os';
-import { withLab, type Lab } from '../../src/lab/lab';
-import type { NginxOptions, NginxServer } from '../../src/lab/servers';
-import { startIntercept } from './replay-helpers';
+import { withLab, type Lab } from '../src/lab/lab';
+import type { NginxOptions, NginxServer } from '../src/lab/servers';
+import { startIntercept } from '../test/e2e/replay-helpers';
 
 /** Pins this process's main thread (so every child spawned from now on) to `cpus`. */
 function pinSelf(cpus: string): void {
