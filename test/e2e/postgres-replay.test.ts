@@ -27,6 +27,8 @@ import {
  * their unnamed queries.
  */
 const SECONDS = Number(process.env['PG_E2E_SECONDS'] ?? 30);
+/** PG_E2E_SWAP=1: the md5 role runs -M prepared after the start and the SCRAM role -M simple before. */
+const SWAP = process.env['PG_E2E_SWAP'] === '1';
 
 test(
   'PostgreSQL live replay: SCRAM and md5 logins redone, pgbench in full, mid-stream sessions',
@@ -80,7 +82,7 @@ test(
       const txBefore = pgbenchTransactions(before.stdout);
       const totals = await pgClientTotals(node);
       say(
-        `pgbench -M prepared (SCRAM, after start): ${txAfter} tx; -M simple (md5, before start): ${txBefore} tx; node ${JSON.stringify(totals)}`,
+        `pgbench -M prepared (${scram.user}, after start): ${txAfter} tx; -M simple (${md5.user}, before start): ${txBefore} tx; node ${JSON.stringify(totals)}`,
       );
       const onlineAll = p.online.clientStatements(onlineMark);
       await waitSettled(() => p.target.clientStatements().length, onlineAll.length, 60_000, 3000);
@@ -93,12 +95,12 @@ test(
       const after = compareSince(
         onlineAll.filter((x) => x.user === scram.user && x.message.startsWith('execute P_')),
         target,
-        'pgbench -M prepared, SCRAM, opened after',
+        `pgbench -M prepared, ${scram.user}, opened after`,
       );
       const mid = compareSince(
         onlineAll.filter((x) => x.user === md5.user && x.time > startIso),
         target,
-        'pgbench -M simple, md5, opened before (mid-stream)',
+        `pgbench -M simple, ${md5.user}, opened before (mid-stream)`,
       );
       const nodeSel = compareSince(
         onlineAll.filter((x) => x.user === scram.user && /SELECT count\(\*\) FROM kv/.test(x.message)),
