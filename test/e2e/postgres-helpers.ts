@@ -29,7 +29,7 @@ export async function startPgPair(lab: Lab): Promise<PgPair> {
   const [online, target] = await Promise.all([startPostgres(lab, 'online'), startPostgres(lab, 'target')]);
   for (const s of [online, target]) {
     await pgbenchInit(lab, s);
-    await s.sql(`${PG_KV_TABLE}; GRANT ALL ON kv TO tcmd5`);
+    await s.sql(`${PG_KV_TABLE}; ALTER TABLE kv OWNER TO tc; GRANT ALL ON kv TO tcmd5`);
   }
   return { online, target };
 }
