@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { withLab } from '../../src/lab/lab';
 import { pgbenchArgv, pgbenchTransactions, pgClientTotals, spawnPgClient } from '../../src/lab/pg-clients';
 import type { PgRole } from '../../src/lab/postgres';
-import { skipUnlessRoot, startLiveTcpcopy, waitSettled } from './replay-helpers';
+import { skipUnlessRoot, startLiveTcpcopy, waitSettled } from '../e2e/replay-helpers';
 import {
   ONLINE_EP,
   compareSince,
@@ -14,7 +14,7 @@ import {
   say,
   startPgIntercept,
   startPgPair,
-} from './postgres-helpers';
+} from '../e2e/postgres-helpers';
 
 /**
  * PostgreSQL replayed live with `--module postgres` (issue 14): the online and target clusters
@@ -27,8 +27,6 @@ import {
  * their unnamed queries.
  */
 const SECONDS = Number(process.env['PG_E2E_SECONDS'] ?? 30);
-/** PG_E2E_SWAP=1: the md5 role runs -M prepared after the start and the SCRAM role -M simple before. */
-const SWAP = process.env['PG_E2E_SWAP'] === '1';
 
 test(
   'PostgreSQL live replay: SCRAM and md5 logins redone, pgbench in full, mid-stream sessions',

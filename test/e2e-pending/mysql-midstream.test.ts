@@ -12,7 +12,7 @@ import {
   sysbenchRun,
   type SysbenchOptions,
 } from '../../src/lab/mysql-clients';
-import { processFigures, skipUnlessRoot, startLiveTcpcopy, waitUntil } from './replay-helpers';
+import { processFigures, skipUnlessRoot, startLiveTcpcopy, waitUntil } from '../e2e/replay-helpers';
 import {
   ONLINE_EP,
   moduleArgs,
@@ -22,7 +22,7 @@ import {
   startMysqlIntercept,
   startPair,
   type ModuleReport,
-} from './mysql-helpers';
+} from '../e2e/mysql-helpers';
 
 const onKv = (r: GeneralLogRecord): boolean => /\bkv\b/.test(r.argument);
 const onSbtest = (r: GeneralLogRecord): boolean => !onKv(r);
