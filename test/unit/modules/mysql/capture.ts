@@ -3,8 +3,10 @@
  * README) into connections: per client port, the client->server and server->client byte
  * streams in capture order (loopback: no loss, no reordering).
  */
-import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { type Conn, pcapConnections } from '../pcap-conns';
+
+export type { Conn };
 import { PacketFramer, type MysqlPacket } from '../../../../src/modules/mysql/packet';
 
 /** The server port of the capture. */
@@ -22,37 +24,9 @@ const FIXTURES = path.resolve(
   'mysql',
 );
 
-/** One captured connection. */
-export interface Conn {
-  clientPort: number;
-  /** Payload segments in capture order, with their direction. */
-  segments: { fromClient: boolean; bytes: Buffer }[];
-}
-
 /** Connections of the capture, in the order they were opened. */
 export function connections(): Conn[] {
-  const b = fs.readFileSync(path.join(FIXTURES, 'mariadb.pcap'));
-  if (b.readUInt32LE(0) !== 0xa1b2c3d4) throw new Error('expected a little-endian microsecond pcap');
-  if (b.readUInt32LE(20) !== 1) throw new Error('expected Ethernet');
-  const byPort = new Map<number, Conn>();
-  for (let off = 24; off + 16 <= b.length;) {
-    const incl = b.readUInt32LE(off + 8);
-    const ip = b.subarray(off + 16 + 14, off + 16 + incl);
-    off += 16 + incl;
-    const ihl = ((ip[0] as number) & 15) * 4;
-    const total = ip.readUInt16BE(2);
-    const t = ip.subarray(ihl);
-    const doff = ((t[12] as number) >> 4) * 4;
-    const sp = t.readUInt16BE(0);
-    const dp = t.readUInt16BE(2);
-    const fromClient = dp === SERVER_PORT;
-    const cport = fromClient ? sp : dp;
-    let c = byPort.get(cport);
-    if (!c) byPort.set(cport, (c = { clientPort: cport, segments: [] }));
-    const pay = ip.subarray(ihl + doff, total);
-    if (pay.length > 0) c.segments.push({ fromClient, bytes: Buffer.from(pay) });
-  }
-  return [...byPort.values()];
+  return pcapConnections(path.join(FIXTURES, 'mariadb.pcap'), SERVER_PORT);
 }
 
 /** The packets of one connection, in order, each tagged with its direction (stops at compressed traffic: `limit`). */
