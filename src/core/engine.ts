@@ -161,6 +161,12 @@ export class ReplayEngine {
       e.unreplayed.isSampledOut(seg.srcIp, seg.srcPort, origKey, isSyn, e.byCapture[0]?.has(origKey) === true, p, now)
     )
       return true;
+    if (!this.cfg.ipv6Channel && seg.srcIp >= IPV6_BASE) {
+      // a 1.x channel cannot register IPv6 clients: not replayed, counted with its own reason
+      for (let v = 0; v < this.cfg.replicas; v++)
+        e.unreplayed.countNoIpv6Channel(rep * this.cfg.replicas + v, origKey, p);
+      return true;
+    }
     for (let v = 0; v < this.cfg.replicas; v++) {
       this.clientVariant(seg, now, t, rep * this.cfg.replicas + v, origKey, isSyn, captured < seg.payloadLen);
     }

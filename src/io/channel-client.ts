@@ -7,6 +7,7 @@
  * changes its state; this class picks connections, decides on reconnects and logs.
  */
 import { TcpcopyError } from '../core/errors';
+import { isIpv6 } from '../core/wire/ipv6';
 import { MSG_CLIENT_ADD, MSG_CLIENT_DEL, MSG_FLAG_PAYLOAD, type RecordBytes } from '../channel/constants';
 import type { RecordHandler } from '../channel/payload';
 import { Conn, type ConnEnv } from './channel-conn';
@@ -292,12 +293,30 @@ export class ChannelClient implements ReplyChannel {
    */
   addClient(clientIp: number, clientPort: number, targetIp: number, targetPort: number, payload = false): void {
     const flag = payload && this.env.secret !== null ? MSG_FLAG_PAYLOAD : 0;
+    if (this.refuseIpv6(clientIp, targetIp)) return;
     this.queue(MSG_CLIENT_ADD | flag, clientIp, clientPort, targetIp, targetPort);
   }
 
   /** Queues CLIENT_DEL to every intercept (see addClient). */
   delClient(clientIp: number, clientPort: number, targetIp: number, targetPort: number): void {
+    if (this.refuseIpv6(clientIp, targetIp)) return;
     this.queue(MSG_CLIENT_DEL, clientIp, clientPort, targetIp, targetPort);
+  }
+
+  /** True when the channel carries IPv6 sessions: channel v2 (46-byte IPv6 messages); a 1.x channel is IPv4-only. */
+  get carriesIpv6(): boolean {
+    return this.env.secret !== null;
+  }
+
+  /**
+   * An IPv6 session on a 1.x channel cannot be registered (the 14-byte message holds IPv4
+   * addresses): counted as dropped. The runner does not start such sessions (they are lost as
+   * 'ipv6Channel1x'), so this only guards the wire.
+   */
+  private refuseIpv6(clientIp: number, targetIp: number): boolean {
+    if (this.env.secret !== null || (!isIpv6(clientIp) && !isIpv6(targetIp))) return false;
+    this.st.dropped++;
+    return true;
   }
 
   /** Appends one message to the batch of a connection that is up to every intercept (chosen by the client port). */

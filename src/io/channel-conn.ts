@@ -12,14 +12,22 @@ import {
   V2_NONCE_BYTES,
   V2_REC_PAYLOAD,
   V2_REC_TRUNCATED,
+  V2_IPV6_PACKET_BYTES,
+  V2_NET_OFF,
   V2_RECORD_BYTES,
   V2ClientHandshake,
   v2TailLength,
   v2ToV1,
 } from '../channel/v2';
-import { encodeClientMsg, encodeHello } from '../channel/client-msg';
+import { encodeClientAny, encodeHello } from '../channel/client-msg';
 import { FrameDecoder } from '../channel/frame';
-import { CLIENT_MSG_BYTES, MSG_CLIENT_ADD, RECORD_PAYLOAD_BYTES, type RecordBytes } from '../channel/constants';
+import {
+  CLIENT_MSG_BYTES,
+  CLIENT_MSG6_BYTES,
+  MSG_CLIENT_ADD,
+  RECORD_PAYLOAD_BYTES,
+  type RecordBytes,
+} from '../channel/constants';
 import { normaliseRecordIp, recordPayloadLen, recordPayloadOff } from '../channel/record';
 import { newReplyPayload, type RecordHandler } from '../channel/payload';
 import type { ChannelClientStats, Clock } from './types';
@@ -66,8 +74,10 @@ export class Conn {
   /** When it last came up (the clock's ms), -1 before. */
   private upAt = -1;
   /** Messages of this event-loop turn, written in one go by writeBatch(). */
-  private readonly batch = Buffer.alloc(CLIENT_MSG_BYTES * 64);
+  private readonly batch = Buffer.alloc(CLIENT_MSG6_BYTES * 64);
   private batchLen = 0;
+  /** Messages in the batch (14 or 46 bytes each). */
+  private batchMsgs = 0;
   /** The batch holds a CLIENT_ADD (flushUrgent writes it now). */
   private hasAdd = false;
 
@@ -104,10 +114,14 @@ export class Conn {
     return this.hasAdd;
   }
 
-  /** Appends one message to the batch (writing the batch first when it is full). */
+  /**
+   * Appends one message to the batch (writing the batch first when it is full): 14 bytes, or
+   * the 46-byte channel v2 form for IPv6 addresses (the client sends those on v2 only).
+   */
   queue(type: number, cip: number, cport: number, tip: number, tport: number): void {
-    if (this.batchLen + CLIENT_MSG_BYTES > this.batch.length) this.writeBatch();
-    this.batchLen = encodeClientMsg(this.batch, this.batchLen, type, cip, cport, tip, tport);
+    if (this.batchLen + CLIENT_MSG6_BYTES > this.batch.length) this.writeBatch();
+    this.batchLen = encodeClientAny(this.batch, this.batchLen, type, cip, cport, tip, tport);
+    this.batchMsgs++;
     if ((type & 0xff) === MSG_CLIENT_ADD) this.hasAdd = true;
   }
 
@@ -116,10 +130,12 @@ export class Conn {
     const st = this.env.st;
     const sock = this.sock;
     const len = this.batchLen;
+    const msgs = this.batchMsgs;
     this.batchLen = 0;
+    this.batchMsgs = 0;
     this.hasAdd = false;
     if (!sock || !this.isUp) {
-      st.dropped += len / CLIENT_MSG_BYTES;
+      st.dropped += msgs;
       return;
     }
     const out = Buffer.allocUnsafe(len);
@@ -140,6 +156,7 @@ export class Conn {
     this.sock?.destroy();
     this.sock = null;
     this.batchLen = 0;
+    this.batchMsgs = 0;
     this.hasAdd = false;
     if (this.isUp) {
       this.isUp = false;
@@ -157,6 +174,7 @@ export class Conn {
     }
     this.sock = null;
     this.batchLen = 0;
+    this.batchMsgs = 0;
     this.hasAdd = false;
     if (!s || s.destroyed) return Promise.resolve();
     return new Promise((resolve) => {
@@ -345,28 +363,34 @@ function v1Decoder(env: ConnEnv): FrameDecoder {
 }
 
 /**
- * The frame decoder of a channel v2 connection: IPv4 records go on in the 1.x layout; the
+ * The frame decoder of a channel v2 connection: IPv4 records go on in the 1.x layout, IPv6
+ * records in place as an 84-byte IPv6 packet (fixed header + TCP header, see v2.ts); the
  * payload that follows the record of a session that asked for it goes on as ReplyPayload.
+ * Records of another IP version are counted (`recordsSkipped`).
  */
 function v2Decoder(env: ConnEnv): FrameDecoder {
   const pv = newReplyPayload();
   return new FrameDecoder(
     V2_RECORD_BYTES,
     (b, o, l) => {
-      if (v2ToV1(b, o, env.v1rec, 0) !== 4) {
+      const v = v2ToV1(b, o, env.v1rec, 0);
+      if (v === 0) {
         env.st.recordsSkipped++;
         return;
       }
+      const rb = v === 4 ? env.v1rec : b;
+      const ro = v === 4 ? 0 : o + V2_NET_OFF;
+      const rl = v === 4 ? 64 : V2_IPV6_PACKET_BYTES;
       const flags = b[o + 1] as number;
       if ((flags & V2_REC_PAYLOAD) === 0) {
-        env.onRecord(env.v1rec, 0, 64, null);
+        env.onRecord(rb, ro, rl, null);
         return;
       }
       pv.buf = b;
       pv.off = o + V2_RECORD_BYTES;
       pv.len = l - V2_RECORD_BYTES;
       pv.truncated = (flags & V2_REC_TRUNCATED) !== 0;
-      env.onRecord(env.v1rec, 0, 64, pv);
+      env.onRecord(rb, ro, rl, pv);
     },
     v2TailLength,
   );
