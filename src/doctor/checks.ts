@@ -21,6 +21,39 @@ export function checkIpForward(value: number | null): CheckResult {
   );
 }
 
+/**
+ * Assistant: net.ipv6.conf.all.forwarding should be 0, or the target's replies to IPv6 clients
+ * reach the real clients (a warning: it matters only when IPv6 sessions are replayed).
+ */
+export function checkIpv6Forward(value: number | null): CheckResult {
+  if (value === null) return check('ipv6-forwarding', 'skip', 'no /proc/sys/net/ipv6 (IPv6 disabled on this host)');
+  if (value === 0)
+    return check('ipv6-forwarding', 'ok', 'net.ipv6.conf.all.forwarding=0: replies to IPv6 clients end here too');
+  return check(
+    'ipv6-forwarding',
+    'warn',
+    `net.ipv6.conf.all.forwarding=${value}: with IPv6 transfers this host forwards the target's replies to the real clients (they answer with RSTs)`,
+    'sysctl -w net.ipv6.conf.all.forwarding=0 (and set it in /etc/sysctl.conf)',
+  );
+}
+
+/** Target, IPv6 client prefix: there is no rp_filter for IPv6; only an ip6tables/nft rpfilter match could drop the copies. */
+export function checkRpFilter6(rules: readonly FwRule[] | null, clientNet: string): CheckResult {
+  const rp = (rules ?? []).filter((r) => /\brpfilter\b|\bfib saddr\b/.test(r.text));
+  if (rp.length === 0)
+    return check(
+      'rp_filter',
+      'ok',
+      `IPv6 has no rp_filter sysctl and no reverse-path rule drops copies from ${clientNet}`,
+    );
+  return check(
+    'rp_filter',
+    'fail',
+    `reverse-path filter rule(s) drop copies from ${clientNet} (their source is routed via the assistant, not where they arrive): ${rp.map((r) => r.text).join(' | ')}`,
+    'delete the rpfilter rule, or exempt the client prefix from it',
+  );
+}
+
 /** Target: the client range must be routed to the assistant (`ip route get CLIENT`). */
 export function checkRoute(route: RouteGet, clientAddr: string, clientNet: string, assistant: string): CheckResult {
   const fix = `ip route replace ${clientNet} via ${assistant}`;
