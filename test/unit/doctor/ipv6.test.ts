@@ -10,6 +10,13 @@ import { checkIpv6Forward, checkRoute, checkRpFilter6, checkFirewall } from '../
 import { parseIptablesSave, parseNftRuleset } from '../../../src/doctor/firewall';
 import { parseInterceptDoctorArgs } from '../../../src/doctor/intercept-doctor';
 import { TcpcopyError } from '../../../src/core/errors';
+import { pickProbeClient, pickProbeClient6, splitDoctorArgs } from '../../../src/doctor/tcpcopy-doctor';
+import { buildProbePacket, ProbeWatcher } from '../../../src/doctor/probe';
+import { parseTcpcopyArgs } from '../../../src/cli/tcpcopy-config';
+import { ipToString, newSegment, parseIp } from '../../../src/core/wire/segment';
+import { parseIpTcp } from '../../../src/core/wire/decode';
+import { emitIpTcp, newTcpRepr } from '../../../src/core/wire/build';
+import { verifyIpv6TcpChecksum } from '../../../src/core/wire/checksum';
 
 test('parseCidr6: host bits cleared, the probe is the first address after the network', () => {
   assert.deepEqual(parseCidr6('2001:2:0:1::/64'), { text: '2001:2:0:1::/64', probe: '2001:2:0:1::1', bits: 64 });
@@ -107,4 +114,57 @@ test('intercept doctor --target with an IPv6 client net wants an IPv6 assistant'
     () => parseInterceptDoctorArgs(['--target', '--client-net', '2001:2::/200', '--assistant', '2001:2::3']),
     /expected a CIDR block/,
   );
+});
+
+test('tcpcopy doctor, IPv6 probe: client from an IPv6 --client or the first IPv6 -c item; the SYN is IPv6 and its SYN-ACK matches', () => {
+  const base = { client: null, waitMs: 2000, all: false, json: false };
+  const x = ['-x', '80-198.18.0.2:8080,80-[2001:2::2]:8080', '-s', '198.18.0.3'];
+  assert.equal(pickProbeClient6(base, parseTcpcopyArgs(x)), null);
+  const c = pickProbeClient6(base, parseTcpcopyArgs([...x, '-c', '198.18.5.0/24,2001:2:0:5::/64']));
+  assert.equal(c && ipToString(c.ip), '2001:2:0:5::1');
+  assert.equal(c?.net, '2001:2:0:5::/64');
+  // the IPv4 probe client skips the IPv6 item (a prefix id is no IPv4 address)
+  const c4 = pickProbeClient(base, parseTcpcopyArgs([...x, '-c', '2001:2:0:5::/64,198.18.5.0/24']), [], new Set());
+  assert.equal(c4 && ipToString(c4.ip), '198.18.5.1');
+  const given = pickProbeClient6({ ...base, client: '2001:2:0:1::ff' }, parseTcpcopyArgs(x));
+  assert.equal(given && ipToString(given.ip), '2001:2:0:1::ff');
+  assert.equal(pickProbeClient6({ ...base, client: '198.18.1.7' }, parseTcpcopyArgs(x)), null);
+  assert.equal(splitDoctorArgs(['--client', '2001:2:0:1::ff']).opts.client, '2001:2:0:1::ff');
+
+  const client = parseIp('2001:2:0:1::ff');
+  const target = parseIp('2001:2::2');
+  const out = Buffer.alloc(128);
+  const n = buildProbePacket(out, {
+    clientIp: client,
+    clientPort: 40001,
+    targetIp: target,
+    targetPort: 8080,
+    seq: 77,
+    rst: false,
+  });
+  const s = newSegment();
+  assert.equal(parseIpTcp(out, 0, n, s), 'ok');
+  assert.equal((out[0] as number) >> 4, 6);
+  assert.ok(verifyIpv6TcpChecksum(out, 0));
+  assert.deepEqual(
+    [ipToString(s.srcIp), ipToString(s.dstIp), s.flags, s.mss],
+    ['2001:2:0:1::ff', '2001:2::2', 0x02, 1440],
+  );
+  // the target's SYN-ACK as an 84-byte IPv6 record packet reaches the watcher
+  const w = new ProbeWatcher(client, 40001, target, 8080, 77);
+  const r = newTcpRepr();
+  Object.assign(r, {
+    srcIp: target,
+    dstIp: client,
+    srcPort: 8080,
+    dstPort: 40001,
+    seq: 1,
+    ack: 78,
+    flags: 0x12,
+    window: 100,
+  });
+  const rep = Buffer.alloc(128);
+  const m = emitIpTcp(r, null, 0, 0, rep, 0);
+  w.onRecord(rep, 0, m);
+  assert.equal(w.reply, 'synack');
 });
