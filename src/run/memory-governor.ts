@@ -13,6 +13,7 @@
  *   new connections to refuse);
  * - back under RESUME_FRACTION of the budget: new connections are replayed again.
  *
+ * It checks at every capture ring block end and on a timer, at most once per CHECK_MS.
  * Each change is logged. Pure over its inputs: the runner gives it the resident set, the
  * engine's two controls, the collector and the log.
  */
@@ -53,6 +54,7 @@ export class MemoryGovernor {
   private closedSince = -1;
   private lastGcAt = -Infinity;
   private lastShedAt = -Infinity;
+  private lastCheckAt = -Infinity;
 
   constructor(
     /** The budget, MiB (> 0). */
@@ -67,8 +69,18 @@ export class MemoryGovernor {
     return this.closedSince >= 0;
   }
 
+  /**
+   * A check when CHECK_MS passed since the last one: called from the runner's timer and at the
+   * end of every capture ring block, because under overload the capture keeps the event loop so
+   * busy that a timer alone comes late (measured: seconds).
+   */
+  due(rssMB: () => number, now: number): void {
+    if (now - this.lastCheckAt >= CHECK_MS) this.check(rssMB(), now);
+  }
+
   /** One check with the current resident set (MiB) at `now` (ms). */
   check(rssMB: number, now: number): void {
+    this.lastCheckAt = now;
     const budget = this.budgetMB;
     if (rssMB >= budget) {
       if (this.closedSince < 0) {

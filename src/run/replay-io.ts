@@ -47,7 +47,7 @@ export interface ReplayIo {
   /** Writes the JSON report (temporary file + rename); throws ERR_REPORT_FILE on failure. */
   writeReportFile(file: string, text: string): void;
   /** Resident set size now, MiB (-m, --memory-budget, the status line). */
-  rssMB(): number;
+  readonly rssMB: () => number;
   /** Runs a full garbage collection (the memory governor, --memory-budget); null when it cannot. */
   readonly collectGarbage: (() => void) | null;
 }

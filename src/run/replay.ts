@@ -196,7 +196,7 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
       this.governor = gov;
       this.every(
         CHECK_MS,
-        () => gov.check(io.rssMB(), this.clock.now()),
+        () => gov.due(io.rssMB, this.clock.now()),
         (h) => (this.governorTimer = h),
       );
     }
@@ -275,6 +275,7 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
    */
   batchEnd(): void {
     this.queueFlush();
+    this.governor?.due(this.io.rssMB, this.clock.now());
   }
 
   /** Offline feed: one frame due now. */
