@@ -8,6 +8,7 @@ import type { NginxServer } from '../../src/lab/servers';
 import type { LoadOptions } from '../../src/lab/loadgen';
 import {
   INTERCEPT,
+  TCPCOPY as TCPCOPY_JS,
   accessLogLines,
   processFigures,
   requestMultiset,
@@ -244,6 +245,114 @@ test('IPv6 end to end in a dual-stack lab (issue 16)', { skip: skipUnlessRoot(),
       } finally {
         await icp1.stop('SIGTERM', 5000);
       }
+    });
+
+    await t.test('IPv6 sessions captured mid-stream (no SYN) are replayed', async () => {
+      const file = path.join(lab.dir, 'mid6.pcap');
+      const om = accessLogLines(s.online);
+      const running = lab.load('client', { ...load(URL6, lab, true, 2400, 5), durationMs: 60_000, rate: 400 });
+      await s.online.waitForCount(om + 600, 30_000);
+      const cap = await lab.capture('online', {
+        dev: h.online.clientDev ?? h.online.dev,
+        filter: 'ip6 and tcp port 80',
+        file,
+      });
+      const sum = await running;
+      await cap.stop();
+      await s.online.waitForCount(om + sum.requestsSent);
+      const tm = accessLogLines(s.target);
+      const r = await runTcpcopy(lab, ['-i', file, '-x', X6, ...v2]);
+      const captured = r.report.accounting.captured;
+      const got = await waitSettled(() => accessLogLines(s.target) - tm, captured, 15_000, 1000);
+      const e = r.report.engine as TcpcopyJsonReport['engine'] & { sessionsSynthesized?: number };
+      say(
+        `mid-stream v6: load=${sum.requestsSent} captured=${captured} target=${got} synthesized=${e.sessionsSynthesized}; lost=${JSON.stringify(r.report.accounting.lost)}`,
+      );
+      assert.equal(r.code, 0, r.stderr);
+      assert.ok(captured > 300 && captured < sum.requestsSent, `the capture holds the later part only (${captured})`);
+      assert.ok((e.sessionsSynthesized ?? 0) > 0, 'sessions were picked up mid-stream');
+      assert.ok(got >= captured * 0.999 && got <= captured, `target ${got} of ${captured} captured requests`);
+    });
+
+    await t.test('doctor over IPv6: the probe SYN from an IPv6 client, the target and assistant checks', async () => {
+      type Doc = { results: { name: string; verdict: string; detail: string }[] };
+      const run = async (
+        host: 'online' | 'assistant' | 'target',
+        args: string[],
+      ): Promise<{ code: number; text: string; doc: Doc }> => {
+        const cli = host === 'online' ? TCPCOPY_JS : INTERCEPT;
+        const r = await lab.exec(host, [process.execPath, cli, 'doctor', ...args, '--json'], { timeoutMs: 30_000 });
+        const doc = JSON.parse(r.stdout) as Doc;
+        return { code: r.code, doc, text: doc.results.map((x) => `${x.verdict} ${x.name}: ${x.detail}`).join('\n# ') };
+      };
+      const tc = await run('online', ['-x', X6, ...v2, '--client', '2001:2:0:1::fe', '--wait', '2000']);
+      say(`tcpcopy doctor v6 (exit ${tc.code}):\n# ${tc.text}`);
+      assert.equal(tc.doc.results.find((x) => x.name === 'probe')?.verdict, 'ok', tc.text);
+      assert.equal(tc.code, 0);
+      // over a 1.x channel the IPv6 probe fails, naming channel v2
+      const icp1 = await startIntercept(lab, ['-p', '36600']);
+      try {
+        const v1 = await run('online', ['-x', X6, '-s', `${A4}:36600`, '--client', '2001:2:0:1::fe', '--wait', '500']);
+        const p = v1.doc.results.find((x) => x.name === 'probe');
+        assert.equal(p?.verdict, 'fail', v1.text);
+        assert.match(p?.detail ?? '', /channel v2/);
+        assert.notEqual(v1.code, 0);
+      } finally {
+        await icp1.stop('SIGTERM', 5000);
+      }
+      const tg = await run('target', [
+        '--target',
+        '--client-net',
+        '2001:2:0:1::/64',
+        '--assistant',
+        '2001:2::3',
+        '--port',
+        '8080',
+      ]);
+      say(`intercept doctor --target v6 (exit ${tg.code}):\n# ${tg.text}`);
+      assert.equal(tg.code, 0, tg.text);
+      assert.equal(tg.doc.results.find((x) => x.name === 'route')?.verdict, 'ok');
+      const as = await run('assistant', ['-i', h.assistant.dev]);
+      assert.equal(as.doc.results.find((x) => x.name === 'ipv6-forwarding')?.verdict, 'ok', as.text);
+      // a route that bypasses the assistant is named
+      await lab.exec('target', [
+        'ip',
+        '-6',
+        'route',
+        'replace',
+        '2001:2:0:1::/64',
+        'via',
+        '2001:2::1',
+        'dev',
+        h.target.dev,
+      ]);
+      const bad = await run('target', ['--target', '--client-net', '2001:2:0:1::/64', '--assistant', '2001:2::3']);
+      await lab.exec('target', [
+        'ip',
+        '-6',
+        'route',
+        'replace',
+        '2001:2:0:1::/64',
+        'via',
+        '2001:2::3',
+        'dev',
+        h.target.dev,
+      ]);
+      assert.equal(bad.doc.results.find((x) => x.name === 'route')?.verdict, 'fail', bad.text);
+      assert.notEqual(bad.code, 0);
+    });
+
+    await t.test('-o: IPv6 copies as Ethernet frames (ethertype 86dd) to the target MAC', async () => {
+      const mac = (await lab.exec('target', ['cat', `/sys/class/net/${h.target.dev}/address`])).stdout.trim();
+      assert.match(mac, /^[0-9a-f:]{17}$/);
+      const c = await live(
+        lab,
+        'v6 -o',
+        s,
+        ['-x', `80-[${T6}]:8080@${mac}`, ...v2, '-o', h.online.dev],
+        [load(URL6, lab, true, 1000, 5)],
+      );
+      assertCopied('v6 -o', c);
     });
 
     await icp.stop('SIGTERM', 5000);
