@@ -3,7 +3,7 @@
  * parsed firewall rules...), one CheckResult out, with the verdict and the fix. The original
  * TCPCopy README's troubleshooting chapter, made executable.
  */
-import { ipToString } from '../core/wire/segment';
+import { endpointToString } from '../core/wire/segment';
 import { check, type CheckResult } from './result';
 import { isInvalidOnly, rulesThatCouldDrop, type FwFlow, type FwRule } from './firewall';
 import type { EthtoolFeature, RouteGet } from './parse';
@@ -245,7 +245,7 @@ export interface ProbeOutcome {
 
 /** The probe's verdict. */
 export function checkProbe(p: ProbeOutcome, assistantHint: string): CheckResult {
-  const flow = `${ipToString(p.clientIp)}:${p.clientPort} -> ${ipToString(p.targetIp)}:${p.targetPort}`;
+  const flow = `${endpointToString(p.clientIp, p.clientPort)} -> ${endpointToString(p.targetIp, p.targetPort)}`;
   if (p.reply === 'synack')
     return check('probe', 'ok', `SYN ${flow}: the target's SYN-ACK came back through intercept in ${p.ms} ms`);
   if (p.reply === 'rst') {
@@ -253,7 +253,7 @@ export function checkProbe(p: ProbeOutcome, assistantHint: string): CheckResult 
       'probe',
       'fail',
       `SYN ${flow}: the target answered RST (nothing listens on port ${p.targetPort} there?) in ${p.ms} ms`,
-      `start the server on ${ipToString(p.targetIp)}:${p.targetPort} or fix -x`,
+      `start the server on ${endpointToString(p.targetIp, p.targetPort)} or fix -x`,
     );
   }
   return check(

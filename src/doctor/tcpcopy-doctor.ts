@@ -316,11 +316,15 @@ export async function runTcpcopyDoctor(argv: readonly string[], out: NodeJS.Writ
     const r = await tcpConnect(host, t.targetPort, 2000);
     results.push(
       r.ok
-        ? check('target', 'ok', `${host}:${t.targetPort} accepts TCP connections from this host (${r.ms} ms)`)
+        ? check(
+            'target',
+            'ok',
+            `${endpointToString(t.targetIp, t.targetPort)} accepts TCP connections from this host (${r.ms} ms)`,
+          )
         : check(
             'target',
             'fail',
-            `${host}:${t.targetPort}: ${r.error}`,
+            `${endpointToString(t.targetIp, t.targetPort)}: ${r.error}`,
             `start the server on the target, or fix -x; check the route and firewall between this host and ${host}`,
           ),
     );
