@@ -1,7 +1,7 @@
 /**
  * tcpcopy's side of the channel: one or more TCP connections to every intercept. Sends the
  * version hello, CLIENT_ADD / CLIENT_DEL messages, and decodes the reply-record frames that
- * come back, handing each record to `onRecord` (parse it with parseIpv4Tcp(buf, off, len,
+ * come back, handing each record to `onRecord` (parse it with parseIpTcp(buf, off, len,
  * seg, true)). Reconnects with capped exponential backoff when `reconnect` (-L). Each connection
  * (socket, handshake, frame decoding, its batch) is a Conn of channel-conn.ts, which alone
  * changes its state; this class picks connections, decides on reconnects and logs.
@@ -47,7 +47,8 @@ export interface ChannelClientOptions {
   maxQueuedBytes?: number;
   /**
    * Channel v2 shared secret (`--secret-file`): authenticate both ways after the hello and use
-   * 88-byte v2 records (IPv4 ones are handed to onRecord in the 1.x layout). Absent = 1.x channel.
+   * 88-byte v2 records (IPv4 ones are handed to onRecord in the 1.x layout, IPv6 ones as their
+   * 84-byte IPv6 packet); IPv6 sessions register with 46-byte messages. Absent = 1.x channel.
    */
   secret?: Buffer;
   /**

@@ -45,7 +45,10 @@ export interface ConnEnv {
   readonly secret: Buffer | null;
   /** Record variant of a 1.x channel: 64 or 192 bytes. */
   readonly recordBytes: RecordBytes;
-  /** Gets every reply record (1.x layout) and, on a channel that carries payload, its payload. */
+  /**
+   * Gets every reply record (IPv4: the 1.x layout; IPv6, channel v2: the record's 84-byte IPv6
+   * packet in place) and, on a channel that carries payload, its payload.
+   */
   readonly onRecord: RecordHandler;
   /** The client's counters. */
   readonly st: ChannelClientStats;
