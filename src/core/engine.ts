@@ -96,13 +96,21 @@ export class ReplayEngine {
 
   /**
    * Calls `fn` for every session that owns a client address on the target (to re-register it
-   * with an intercept that reconnected); `payload` as in EngineOutput.clientAdded.
+   * with an intercept that reconnected); `payload` and `payloadMax` as in EngineOutput.clientAdded.
    */
   forEachClient(
-    fn: (clientIp: number, clientPort: number, targetIp: number, targetPort: number, payload: boolean) => void,
+    fn: (
+      clientIp: number,
+      clientPort: number,
+      targetIp: number,
+      targetPort: number,
+      payload: boolean,
+      payloadMax: number,
+    ) => void,
   ): void {
     const p = this.core.wantsPayload;
-    for (const s of this.core.byReply.values()) fn(s.clientIp, s.clientPort, s.targetIp, s.targetPort, p);
+    const m = this.core.payloadMax;
+    for (const s of this.core.byReply.values()) fn(s.clientIp, s.clientPort, s.targetIp, s.targetPort, p, m);
   }
 
   /** The protocol module wants the online server's replies (tcpcopy captures server->client too). */

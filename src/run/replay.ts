@@ -120,7 +120,8 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
       }),
       {
         packet: (buf, off, len) => this.sender?.send(buf, off, len),
-        clientAdded: (ip, port, tip, tport, payload) => this.channel?.addClient(ip, port, tip, tport, payload),
+        clientAdded: (ip, port, tip, tport, payload, max) =>
+          this.channel?.addClient(ip, port, tip, tport, payload, max),
         clientRemoved: (ip, port, tip, tport) => this.channel?.delClient(ip, port, tip, tport),
       },
     );
@@ -170,8 +171,8 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
     // intercept forgets the routes of a lost connection: register every live session again
     this.channel.onReconnect = () => {
       this.engine.setChannelUp(this.channel?.up ?? true);
-      this.engine.forEachClient((ip, port, tip, tport, payload) =>
-        this.channel?.addClient(ip, port, tip, tport, payload),
+      this.engine.forEachClient((ip, port, tip, tport, payload, max) =>
+        this.channel?.addClient(ip, port, tip, tport, payload, max),
       );
       this.channel?.flush();
     };

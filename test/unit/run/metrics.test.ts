@@ -189,6 +189,7 @@ test('intercept metrics: replies, no-route, frames and per-peer labels', () => {
     payloadRoutes: 0,
     payloadBytesSent: 0,
     payloadTruncated: 0,
+    capsAnswered: 0,
     perPeer: [peer],
     pastPeers: [],
     capture: { received: 41, dropped: 0 },
