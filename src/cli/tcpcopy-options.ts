@@ -52,7 +52,7 @@ export const TCPCOPY_OPTIONS: readonly OptionSpec<TcpcopyOptionGroup>[] = [
     kind: 'string',
     group: 'Replay',
     arg: '[IP:]PORT-TIP:TPORT,...',
-    doc: 'what to copy and where: online server port (optionally address) to target address:port; `@mac` parts with -o',
+    doc: 'what to copy and where: online server port (optionally address) to target address:port; several targets of one port each get every session (own client ports); `@mac` parts with -o',
   },
   {
     short: 's',

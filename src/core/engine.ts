@@ -32,6 +32,11 @@ export class ReplayEngine {
   /** Config, counters, output, session tables, timers and scratch space shared with the engine-*.ts functions. */
   private readonly core: EngineState;
   private readonly portIndex = new Map<number, EngineTransfer[]>();
+  /**
+   * Transfers of the same online address and port (`-x 80-OLD:8080,80-NEW:8080`): every session
+   * goes to each of them, as its own replay variant (client port), keyed by the first one.
+   */
+  private readonly groups = new Map<EngineTransfer, readonly EngineTransfer[]>();
 
   constructor(
     readonly cfg: EngineConfig,
@@ -42,6 +47,15 @@ export class ReplayEngine {
       const list = this.portIndex.get(t.onlinePort) ?? [];
       list.push(t);
       this.portIndex.set(t.onlinePort, list);
+    }
+    for (const t of cfg.transfers) {
+      const first = this.transferOf(
+        t.onlineIp === 0 ? (t.targetIp >= IPV6_BASE ? IPV6_BASE : 1) : t.onlineIp,
+        t.onlinePort,
+      );
+      if (first === undefined) continue;
+      const g = this.groups.get(first) ?? [];
+      if (first.onlineIp === t.onlineIp) this.groups.set(first, [...g, t]);
     }
   }
 
@@ -169,8 +183,13 @@ export class ReplayEngine {
       e.unreplayed.isSampledOut(seg.srcIp, seg.srcPort, origKey, isSyn, e.byCapture[0]?.has(origKey) === true, p, now)
     )
       return true;
-    for (let v = 0; v < this.cfg.replicas; v++) {
-      this.clientVariant(seg, now, t, rep * this.cfg.replicas + v, origKey, isSyn, captured < seg.payloadLen);
+    const group = this.groups.get(t);
+    const fan = group === undefined ? 1 : group.length;
+    const n = this.cfg.replicas;
+    for (let ti = 0; ti < fan; ti++) {
+      const tt = group === undefined ? t : (group[ti] as EngineTransfer);
+      for (let v = 0; v < n; v++)
+        this.clientVariant(seg, now, tt, (rep * fan + ti) * n + v, origKey, isSyn, captured < seg.payloadLen);
     }
     return true;
   }
