@@ -140,7 +140,7 @@ async function runCase(
   for (const [i, t] of servers.targets.entries())
     await waitSettled(() => accessLogLines(t) - (tm[i] as number), online * factor, 20_000, 1500);
   const r = await tc.stop();
-  const rep = r.report as (typeof r.report & { lag?: unknown }) | null;
+  const rep = r.report;
   say(
     `${name}: online logged ${online}; ${processFigures(r.report)}; exit ${r.code}; lag ${JSON.stringify(rep?.lag)}; retrans ${rep?.engine.retransTimeout}/${rep?.engine.retransFast}; outcomes ${JSON.stringify(rep?.engine.outcomes)}`,
   );
