@@ -347,6 +347,14 @@ export const TCPCOPY_OPTIONS: readonly OptionSpec<TcpcopyOptionGroup>[] = [
     def: 'off',
   },
   {
+    long: 'memory-budget',
+    kind: 'string',
+    group: 'Process and output',
+    arg: 'MB',
+    doc: 'at this resident memory, stop replaying new connections (lost as overload) until it falls under 85%; 0 = never',
+    def: 'auto: 120 when capturing from this host, off otherwise',
+  },
+  {
     short: 'l',
     long: 'log',
     kind: 'string',

@@ -139,6 +139,14 @@ export interface TcpcopyConfig {
   readonly nice: number;
   /** Stop cleanly above this resident memory, MiB, `-m`; 0 (default) = off. */
   readonly memoryMB: number;
+  /**
+   * Memory budget, MiB, `--memory-budget` (no original flag): at this resident set new
+   * connections are not replayed (lost as `overload`) and, if that is not enough, the session
+   * with the most requests waiting is given up, until it is back under 85% of it
+   * (src/run/memory-governor.ts). 0 = off; 'auto' (default) = 120 when capturing from this
+   * host's devices (production), off for capture files, `-i tcp://` and `-i -`.
+   */
+  readonly memoryBudgetMB: number | 'auto';
   /** Append the log to this file, `-l`; null (default) = stderr. */
   readonly logFile: string | null;
   /** Write the process id to this file, `-P`; null (default) = none. */
@@ -190,6 +198,7 @@ export type TcpcopyDefaults = Pick<
   | 'delayedAckMs'
   | 'nice'
   | 'memoryMB'
+  | 'memoryBudgetMB'
   | 'logFormat'
   | 'statusIntervalMs'
   | 'statusStyle'
@@ -225,6 +234,7 @@ export const TCPCOPY_DEFAULTS: Readonly<TcpcopyDefaults> = Object.freeze({
   delayedAckMs: ENGINE_DEFAULTS.delayedAckMs,
   nice: 0,
   memoryMB: 0,
+  memoryBudgetMB: 'auto',
   logFormat: 'text',
   statusIntervalMs: 5000,
   statusStyle: 'auto',

@@ -38,7 +38,7 @@ export function newSession(
 ): Session | undefined {
   const st = e.stats;
   const cfg = e.cfg;
-  if (st.sessionsActive >= cfg.maxSessions) return undefined; // counted by unreplayed.countEvicted
+  if (st.sessionsActive >= cfg.maxSessions || !e.admitting) return undefined; // counted by unreplayed.countRefused
   const s = takeSession(e);
   s.origClientIp = seg.srcIp;
   s.origClientPort = seg.srcPort;

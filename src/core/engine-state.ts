@@ -74,6 +74,8 @@ export class EngineState {
   sessionsAllocated = 0;
   /** Whether the intercept channel is up (told by the runner through setChannelUp). */
   channelUp = true;
+  /** Whether new connections are replayed (false while the runner says tcpcopy is over its memory budget). */
+  admitting = true;
   /** Connections seen but not replayed (sampling, -O, session cap, tails of ended replays). */
   readonly unreplayed: Unreplayed;
   /** The protocol module's runtime (engine-module.ts); null without a module. */

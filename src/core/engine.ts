@@ -144,6 +144,44 @@ export class ReplayEngine {
     if (!up) for (const s of e.byReply.values()) if (s.state === SessionState.SynSent) s.handshakeOutage = true;
   }
 
+  /**
+   * The runner's memory governor (src/run/memory-governor.ts): while `open` is false, new
+   * connections are not replayed; they and the rest of their packets are counted as lost
+   * 'overload'. Sessions already replaying go on.
+   */
+  setAdmitting(open: boolean): void {
+    this.core.admitting = open;
+  }
+
+  /** Whether new connections are replayed (see setAdmitting). */
+  get isAdmitting(): boolean {
+    return this.core.admitting;
+  }
+
+  /**
+   * Over the memory budget with no new connection left to refuse: ends, as 'overload', the open
+   * session with the most captured requests not yet acknowledged by the target (they are lost
+   * with that reason; the rest of its connection is counted, not replayed). Returns the number
+   * of requests it gave up, 0 when no session has any waiting. Walks every session.
+   */
+  shedLargest(now: number): number {
+    const e = this.core;
+    let worst: Session | null = null;
+    let most = 0;
+    for (const map of e.byCapture)
+      for (const s of map.values()) {
+        if (s.state === SessionState.Closed) continue;
+        const waiting = s.requestsCaptured - s.requestsReplayed - s.requestsSettled;
+        if (waiting > most) {
+          most = waiting;
+          worst = s;
+        }
+      }
+    if (worst === null) return 0;
+    endSession(e, worst, 'overload', now);
+    return most;
+  }
+
   /** Whether the engine was last told the channel is up. */
   get isChannelUp(): boolean {
     return this.core.channelUp;
@@ -214,11 +252,12 @@ export class ReplayEngine {
       if (s !== undefined && s.isn === seg.seq && s.state !== SessionState.Closed) return; // SYN retransmitted
       e.unreplayed.forgetEnded(variant, origKey);
       if (newSession(e, seg, now, t, variant, origKey, map, s, false) === undefined)
-        e.unreplayed.countEvicted(variant, origKey, e.piece);
+        e.unreplayed.countRefused(variant, origKey, e.piece, e.admitting ? 'evicted' : 'overload');
       return;
     }
-    if (s === undefined && e.unreplayed.isEvicted(variant, origKey)) {
-      e.unreplayed.countEvicted(variant, origKey, e.piece); // the rest of a connection refused at the session cap
+    if (s === undefined && e.unreplayed.refusal(variant, origKey) !== null) {
+      // the rest of a connection refused at the session cap or over the memory budget
+      e.unreplayed.countRefused(variant, origKey, e.piece, e.unreplayed.refusal(variant, origKey) ?? 'evicted');
       return;
     }
     if (s === undefined && e.unreplayed.afterEnd(variant, origKey, e.piece, now)) return;
@@ -235,7 +274,7 @@ export class ReplayEngine {
       }
       s = newSession(e, seg, now, t, variant, origKey, map, undefined, true);
       if (s === undefined) {
-        e.unreplayed.countEvicted(variant, origKey, p);
+        e.unreplayed.countRefused(variant, origKey, p, e.admitting ? 'evicted' : 'overload');
         return;
       }
     }

@@ -23,6 +23,7 @@ import { RECORD_MAX_PAYLOAD } from '../channel/constants';
 import { StreamInput } from '../io/stream-input';
 import { readSecret } from '../channel/secret';
 import { CompareRun } from './compare-run';
+import { CHECK_MS, LIVE_DEFAULT_BUDGET_MB, MemoryGovernor } from './memory-governor';
 
 /** How long tcpcopy without -L waits for a lost intercept to come back before it stops, ms. */
 const DOWN_GRACE_MS = 10_000;
@@ -55,6 +56,9 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
   private readonly startedAt: number;
   private statusTimer: TimerHandle | null = null;
   private memoryTimer: TimerHandle | null = null;
+  private governorTimer: TimerHandle | null = null;
+  /** --memory-budget's governor; null without a budget. */
+  private governor: MemoryGovernor | null = null;
   private endTimer: TimerHandle | null = null;
   private exitCode: ExitCode = EXIT.OK;
   private downTimer: TimerHandle | null = null;
@@ -190,6 +194,17 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
         () => this.status(),
         (h) => (this.statusTimer = h),
       );
+    // --memory-budget: checked every CHECK_MS (src/run/memory-governor.ts)
+    const budget = memoryBudgetOf(cfg.memoryBudgetMB, this.input.kind);
+    if (budget > 0) {
+      const gov = new MemoryGovernor(budget, this.engine, io.collectGarbage, this.log);
+      this.governor = gov;
+      this.every(
+        CHECK_MS,
+        () => gov.due(io.rssMB, this.clock.now()),
+        (h) => (this.governorTimer = h),
+      );
+    }
     // -m is checked every second, whatever the status period
     if (cfg.memoryMB > 0)
       this.every(
@@ -266,6 +281,7 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
    */
   batchEnd(): void {
     this.queueFlush();
+    this.governor?.due(this.io.rssMB, this.clock.now());
   }
 
   /** Offline feed: one frame due now. */
@@ -450,9 +466,9 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
 
   private async shutdown(): Promise<void> {
     this.deadline.cancel();
-    for (const t of [this.downTimer, this.statusTimer, this.memoryTimer, this.endTimer])
+    for (const t of [this.downTimer, this.statusTimer, this.memoryTimer, this.governorTimer, this.endTimer])
       if (t !== null) this.clock.clearTimeout(t);
-    this.downTimer = this.statusTimer = this.memoryTimer = this.endTimer = null;
+    this.downTimer = this.statusTimer = this.memoryTimer = this.governorTimer = this.endTimer = null;
     for (const c of this.captures) await c.stop();
     this.engine.finish(this.clock.now());
     this.flushAll();
@@ -532,6 +548,15 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
       sender: { sent: sst.sent, failed: sst.failed, retried: sst.retried, lastError: sst.lastError },
       lag: lagSummary(this.engine.stats),
       process: { cpuUserS: ru.userCPUTime / 1e6, cpuSystemS: ru.systemCPUTime / 1e6, maxRssMB: ru.maxRSS / 1024 },
+      ...(this.governor !== null
+        ? {
+            memoryBudget: {
+              budgetMB: this.governor.budgetMB,
+              ...this.governor.stats,
+              closedMs: this.governor.closedMsAt(this.clock.now()),
+            },
+          }
+        : {}),
     };
   }
 
@@ -539,4 +564,10 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
   printReport(): void {
     this.live.around(() => this.io.stdout.write(this.reportText(this.report()) + '\n'));
   }
+}
+
+/** The memory budget in force, MiB (0 = none): 'auto' is LIVE_DEFAULT_BUDGET_MB when capturing from this host's devices. */
+export function memoryBudgetOf(v: number | 'auto', input: InputSpec['kind']): number {
+  if (v !== 'auto') return v;
+  return input === 'live' ? LIVE_DEFAULT_BUDGET_MB : 0;
 }
