@@ -3,7 +3,7 @@
  * Layout (network order): client ip u32 @0, client port u16 @4, type u16 @6,
  * target ip u32 @8, target port u16 @12.
  *
- * Channel v2 adds the 46-byte IPv6 form (type flag MSG_FLAG_IPV6): the same 14 bytes with both
+ * Channel v2 adds the 46-byte IPv6 form (type bit MSG_TYPE_IPV6, 0x10 in the low byte): the same 14 bytes with both
  * IPv4 address fields zero, then the client's 16-byte IPv6 address @14 and the target's @30.
  */
 import { internIpv6, isIpv6, writeIpv6 } from '../core/wire/ipv6';
@@ -13,7 +13,7 @@ import {
   CLIENT_MSG6_BYTES,
   MSG_CLIENT_ADD,
   MSG_CLIENT_DEL,
-  MSG_FLAG_IPV6,
+  MSG_TYPE_IPV6,
   MSG_FLAG_PAYLOAD,
 } from './constants';
 
@@ -37,7 +37,7 @@ export function encodeClientMsg(
 
 /**
  * Writes one channel v2 IPv6 message (46 bytes) at `buf[off]`: `type` is MSG_CLIENT_ADD or
- * MSG_CLIENT_DEL (MSG_FLAG_PAYLOAD may be set; MSG_FLAG_IPV6 is added), the addresses are IPv6
+ * MSG_CLIENT_DEL (the high byte's payload flag and cap class may be set; MSG_TYPE_IPV6 is added), the addresses are IPv6
  * ids (core/wire/ipv6.ts). Returns the offset after it.
  */
 export function encodeClientMsg6(
@@ -49,7 +49,7 @@ export function encodeClientMsg6(
   targetIp: number,
   targetPort: number,
 ): number {
-  encodeClientMsg(buf, off, type | MSG_FLAG_IPV6, 0, clientPort, 0, targetPort);
+  encodeClientMsg(buf, off, type | MSG_TYPE_IPV6, 0, clientPort, 0, targetPort);
   writeIpv6(clientIp, buf, off + CLIENT_MSG_BYTES);
   writeIpv6(targetIp, buf, off + CLIENT_MSG_BYTES + 16);
   return off + CLIENT_MSG6_BYTES;
@@ -84,9 +84,10 @@ export interface ClientMsgHandler {
   hello(version: number): void;
   /**
    * CLIENT_ADD or CLIENT_DEL (type MSG_CLIENT_ADD / MSG_CLIENT_DEL, flag bits removed);
-   * `flags` = the type's high byte (MSG_FLAG_PAYLOAD >> 8 on a v2 CLIENT_ADD asking for
-   * payload, | MSG_FLAG_IPV6 >> 8 for an IPv6 message, whose addresses are then IPv6 ids),
-   * always 0 on a decoder without `allowFlags`.
+   * `flags` = the type's high byte on a v2 CLIENT_ADD asking for payload: bit 0 =
+   * MSG_FLAG_PAYLOAD >> 8, bits 1..7 = the session's cap class (src/channel/caps.ts); always 0
+   * on a decoder without `allowFlags`. An IPv6 message (MSG_TYPE_IPV6) gives IPv6 ids as
+   * addresses and the type without that bit.
    */
   client(type: number, clientIp: number, clientPort: number, targetIp: number, targetPort: number, flags: number): void;
   /** A message with an unknown type (after the hello). */
@@ -121,9 +122,9 @@ export class ClientMsgDecoder {
   /**
    * @param handler receives the messages
    * @param maxBad messages with an unknown type tolerated before the verdict 'too-many-bad' (default 16)
-   * @param allowFlags channel v2: accept MSG_FLAG_PAYLOAD on CLIENT_ADD and the 46-byte IPv6
-   *   messages (MSG_FLAG_IPV6) (default false: a flagged type is an unknown 14-byte message, as
-   *   for the original intercept)
+   * @param allowFlags channel v2: accept MSG_FLAG_PAYLOAD (with a cap class) on CLIENT_ADD and
+   *   the 46-byte IPv6 messages (MSG_TYPE_IPV6) (default false: a flagged type is an unknown
+   *   14-byte message, as for the original intercept)
    */
   constructor(
     private readonly handler: ClientMsgHandler,
@@ -139,7 +140,7 @@ export class ClientMsgDecoder {
   /** Length of the message whose first 14 bytes are at `b[o]`: 46 for a v2 IPv6 message, else 14. */
   private msgLen(b: Buffer, o: number): number {
     if (!this.sawHello || !this.allowFlags) return CLIENT_MSG_BYTES;
-    return ((b[o + 6] as number) & (MSG_FLAG_IPV6 >> 8)) !== 0 ? CLIENT_MSG6_BYTES : CLIENT_MSG_BYTES;
+    return ((b[o + 7] as number) & MSG_TYPE_IPV6) !== 0 ? CLIENT_MSG6_BYTES : CLIENT_MSG_BYTES;
   }
 
   /** Feeds `buf[off .. off+len)`; dispatches every complete message. Once not 'ok', stays so. */
@@ -189,7 +190,6 @@ export class ClientMsgDecoder {
       this.handler.hello(type);
       return 'ok';
     }
-    let v6 = 0;
     if (n === CLIENT_MSG6_BYTES) {
       // v2 IPv6: the IPv4 fields must be zero; the addresses follow
       const c = clientIp === 0 && targetIp === 0 ? internIpv6(b, o + CLIENT_MSG_BYTES) : -1;
@@ -197,18 +197,18 @@ export class ClientMsgDecoder {
       if (t < 0) return this.badType(type);
       clientIp = c;
       targetIp = t;
-      type &= ~MSG_FLAG_IPV6;
-      v6 = MSG_FLAG_IPV6 >> 8;
+      type &= ~MSG_TYPE_IPV6;
     }
     if (type === MSG_CLIENT_ADD || type === MSG_CLIENT_DEL) {
-      this.handler.client(type, clientIp, clientPort, targetIp, targetPort, v6);
+      this.handler.client(type, clientIp, clientPort, targetIp, targetPort, 0);
       return 'ok';
     }
-    if (this.allowFlags && type === (MSG_CLIENT_ADD | MSG_FLAG_PAYLOAD)) {
-      this.handler.client(MSG_CLIENT_ADD, clientIp, clientPort, targetIp, targetPort, (MSG_FLAG_PAYLOAD >> 8) | v6);
+    // v2: CLIENT_ADD with the payload flag, and a cap class in the high byte's other bits (caps.ts)
+    if (this.allowFlags && (type & 0xff) === MSG_CLIENT_ADD && (type & MSG_FLAG_PAYLOAD) !== 0) {
+      this.handler.client(MSG_CLIENT_ADD, clientIp, clientPort, targetIp, targetPort, type >> 8);
       return 'ok';
     }
-    return this.badType(type | (v6 << 8));
+    return this.badType(n === CLIENT_MSG6_BYTES ? type | MSG_TYPE_IPV6 : type);
   }
 
   private badType(type: number): ClientMsgVerdict {

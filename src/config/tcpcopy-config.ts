@@ -8,6 +8,7 @@
 import { CHANNEL_DEFAULT_PORT } from '../channel/constants';
 import type { ClientIpSpec } from '../core/client-map';
 import { ENGINE_DEFAULTS } from '../core/engine-config';
+import type { CompareConfig } from '../compare/config';
 
 /**
  * One `-x` transfer: which online server traffic to copy and where to send it.
@@ -48,6 +49,16 @@ export interface ModuleChoice {
   readonly options: Readonly<Record<string, readonly string[]>>;
 }
 
+/** `--compare`: the response comparison (doc/compare.md; no original flag). */
+export interface CompareChoice {
+  /** What is compared and how: mode, rules, noise source, thresholds, memory caps (src/compare/config.ts; defaults COMPARE_DEFAULTS). */
+  readonly settings: CompareConfig;
+  /** `--compare-out DIR`: diffs.jsonl, summary.json and report.html; null (default) = the report section only. */
+  readonly outDir: string | null;
+  /** `--compare-diffs-max N`: most lines written to diffs.jsonl (more are counted); default 100000. */
+  readonly diffsMax: number;
+}
+
 /** tcpcopy's validated, frozen configuration: parsed once from argv, read-only afterwards. */
 export interface TcpcopyConfig {
   /** What to copy and where, `-x`; required. */
@@ -68,6 +79,8 @@ export interface TcpcopyConfig {
   readonly respPayload: boolean;
   /** The protocol module, `--module NAME|PATH` (the original's `--set-protocol-module`); null (default) = plain TCP replay. */
   readonly module: ModuleChoice | null;
+  /** The response comparison, `--compare http|bytes` and `--compare-*` (no original flag); null (default) = off. */
+  readonly compare: CompareChoice | null;
   /** Client address rewrite, `-c`; empty (default) = keep the captured client addresses. */
   readonly clientIps: readonly ClientIpSpec[];
   /** Address that replaces loopback (127.0.0.0/8) client addresses, `-H`; 0 (default) = off. */
@@ -242,6 +255,7 @@ export function defaultTcpcopyConfig(): TcpcopyConfig {
     secretFile: null,
     respPayload: false,
     module: null,
+    compare: null,
     clientIps: [],
     input: null,
     offlineFile: null,

@@ -115,7 +115,7 @@ function synMssCap(cfg: EngineConfig, t: EngineTransfer): number {
 /** Queued or new -> SYN-SENT: registers the client with intercept, then sends the SYN. */
 function startSession(e: EngineState, s: Session, now: number): void {
   e.byReply.set(s.replyKey, s);
-  e.out.clientAdded(s.clientIp, s.clientPort, s.targetIp, s.targetPort, e.wantsPayload);
+  e.out.clientAdded(s.clientIp, s.clientPort, s.targetIp, s.targetPort, e.wantsPayload, e.payloadMax);
   s.state = SessionState.SynSent;
   if (!e.channelUp) s.handshakeOutage = true;
   s.lastActivity = now;

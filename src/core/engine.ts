@@ -32,6 +32,11 @@ export class ReplayEngine {
   /** Config, counters, output, session tables, timers and scratch space shared with the engine-*.ts functions. */
   private readonly core: EngineState;
   private readonly portIndex = new Map<number, EngineTransfer[]>();
+  /**
+   * Transfers of the same online address and port (`-x 80-OLD:8080,80-NEW:8080`): every session
+   * goes to each of them, as its own replay variant (client port), keyed by the first one.
+   */
+  private readonly groups = new Map<EngineTransfer, readonly EngineTransfer[]>();
 
   constructor(
     readonly cfg: EngineConfig,
@@ -42,6 +47,15 @@ export class ReplayEngine {
       const list = this.portIndex.get(t.onlinePort) ?? [];
       list.push(t);
       this.portIndex.set(t.onlinePort, list);
+    }
+    for (const t of cfg.transfers) {
+      const first = this.transferOf(
+        t.onlineIp === 0 ? (t.targetIp >= IPV6_BASE ? IPV6_BASE : 1) : t.onlineIp,
+        t.onlinePort,
+      );
+      if (first === undefined) continue;
+      const g = this.groups.get(first) ?? [];
+      if (first.onlineIp === t.onlineIp) this.groups.set(first, [...g, t]);
     }
   }
 
@@ -96,13 +110,21 @@ export class ReplayEngine {
 
   /**
    * Calls `fn` for every session that owns a client address on the target (to re-register it
-   * with an intercept that reconnected); `payload` as in EngineOutput.clientAdded.
+   * with an intercept that reconnected); `payload` and `payloadMax` as in EngineOutput.clientAdded.
    */
   forEachClient(
-    fn: (clientIp: number, clientPort: number, targetIp: number, targetPort: number, payload: boolean) => void,
+    fn: (
+      clientIp: number,
+      clientPort: number,
+      targetIp: number,
+      targetPort: number,
+      payload: boolean,
+      payloadMax: number,
+    ) => void,
   ): void {
     const p = this.core.wantsPayload;
-    for (const s of this.core.byReply.values()) fn(s.clientIp, s.clientPort, s.targetIp, s.targetPort, p);
+    const m = this.core.payloadMax;
+    for (const s of this.core.byReply.values()) fn(s.clientIp, s.clientPort, s.targetIp, s.targetPort, p, m);
   }
 
   /** The protocol module wants the online server's replies (tcpcopy captures server->client too). */
@@ -199,14 +221,19 @@ export class ReplayEngine {
       e.unreplayed.isSampledOut(seg.srcIp, seg.srcPort, origKey, isSyn, e.byCapture[0]?.has(origKey) === true, p, now)
     )
       return true;
+    const group = this.groups.get(t);
+    const fan = group === undefined ? 1 : group.length;
+    const n = this.cfg.replicas;
     if (!this.cfg.ipv6Channel && seg.srcIp >= IPV6_BASE) {
       // a 1.x channel cannot register IPv6 clients: not replayed, counted with its own reason
-      for (let v = 0; v < this.cfg.replicas; v++)
-        e.unreplayed.countNoIpv6Channel(rep * this.cfg.replicas + v, origKey, p);
+      for (let ti = 0; ti < fan; ti++)
+        for (let v = 0; v < n; v++) e.unreplayed.countNoIpv6Channel((rep * fan + ti) * n + v, origKey, p);
       return true;
     }
-    for (let v = 0; v < this.cfg.replicas; v++) {
-      this.clientVariant(seg, now, t, rep * this.cfg.replicas + v, origKey, isSyn, captured < seg.payloadLen);
+    for (let ti = 0; ti < fan; ti++) {
+      const tt = group === undefined ? t : (group[ti] as EngineTransfer);
+      for (let v = 0; v < n; v++)
+        this.clientVariant(seg, now, tt, (rep * fan + ti) * n + v, origKey, isSyn, captured < seg.payloadLen);
     }
     return true;
   }

@@ -110,6 +110,8 @@ export function systemReplayIo(cfg: TcpcopyConfig): ReplayIo {
           reconnect: true,
           recordBytes: cfg.respPayload ? 192 : 64,
           autoFlush: false,
+          // --compare asks for whole replies: an intercept with a lower --payload-max is warned about
+          payloadWanted: cfg.compare !== null ? 65535 : 0,
           ...(cfg.secretFile !== null ? { secret: readSecret(cfg.secretFile) } : {}),
         },
         onRecord,

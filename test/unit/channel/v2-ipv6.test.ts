@@ -15,6 +15,7 @@ import {
   type ClientMsgHandler,
 } from '../../../src/channel/client-msg';
 import { MSG_CLIENT_ADD, MSG_CLIENT_DEL, MSG_FLAG_PAYLOAD } from '../../../src/channel/constants';
+import { capClass, payloadAddType } from '../../../src/channel/caps';
 import { FrameDecoder, FrameEncoder } from '../../../src/channel/frame';
 import {
   CHANNEL_VERSION_V2,
@@ -129,10 +130,10 @@ test('v2 decoder: IPv6 and IPv4 messages mixed, split at every pair of points, g
   ]);
   const want: Ev[] = [
     ['hello', CHANNEL_VERSION_V2],
-    ['client', 1, '2001:2:1::5', 40000, '2001:2:20::2', 8080, 2],
+    ['client', 1, '2001:2:1::5', 40000, '2001:2:20::2', 8080, 0],
     ['client', 1, '198.18.1.5', 40000, '198.18.20.2', 8080, 0],
-    ['client', 1, '2001:2:1::5', 40000, '2001:2:20::2', 8080, 3],
-    ['client', 2, '2001:2:1::5', 40000, '2001:2:20::2', 8080, 2],
+    ['client', 1, '2001:2:1::5', 40000, '2001:2:20::2', 8080, 1],
+    ['client', 2, '2001:2:1::5', 40000, '2001:2:20::2', 8080, 0],
     ['client', 2, '198.18.1.5', 40000, '198.18.20.2', 8080, 0],
   ];
   for (let i = 0; i <= stream.length; i++)
@@ -155,7 +156,7 @@ test('IPv6 messages: an unknown 14-byte type for a 1.x decoder; non-zero IPv4 fi
   assert.equal(d.feed(Buffer.concat([hello, hex('client-add6.hex').subarray(0, 14)])), 'ok');
   assert.deepEqual(ev, [
     ['hello', 6],
-    ['bad', 0x0201],
+    ['bad', 0x0011],
   ]);
   // v2: an IPv6 message whose IPv4 client field is not zero is refused whole (46 bytes consumed)
   const bad = Buffer.from(hex('client-add6.hex'));
@@ -166,7 +167,7 @@ test('IPv6 messages: an unknown 14-byte type for a 1.x decoder; non-zero IPv4 fi
   assert.equal(d2.feed(Buffer.concat([hello, bad, hex('client-add.hex')])), 'ok');
   assert.deepEqual(r.ev, [
     ['hello', 7],
-    ['bad', 0x0201],
+    ['bad', 0x0011],
     ['client', 1, '198.18.1.5', 40000, '198.18.20.2', 8080, 0],
   ]);
 });
@@ -402,4 +403,20 @@ test('1.x channel: an IPv6 client is not sent (counted as dropped), IPv4 ones ar
     await ch.close();
     await icp.stop();
   }
+});
+
+test('IPv6 messages carry the payload flag and a cap class in the high byte unchanged (caps.ts)', () => {
+  const hello = Buffer.alloc(14);
+  encodeHello(hello, 0, CHANNEL_VERSION_V2);
+  const m = Buffer.alloc(46);
+  const type = payloadAddType(capClass(4096)); // cap class 8: 0x0101 | 8 << 9
+  encodeClientMsg6(m, 0, type, C, 40000, T, 8080);
+  assert.equal(m.readUInt16BE(6), type | 0x0010, 'the IPv6 bit in the low byte, the high byte as for IPv4');
+  const { h, ev } = recorder();
+  const d = new ClientMsgDecoder(h, 16, true);
+  assert.equal(d.feed(Buffer.concat([hello, m])), 'ok');
+  assert.deepEqual(ev, [
+    ['hello', 7],
+    ['client', 1, '2001:2:1::5', 40000, '2001:2:20::2', 8080, type >> 8],
+  ]);
 });
