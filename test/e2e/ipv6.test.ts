@@ -24,7 +24,8 @@ import {
  * Issue 16, IPv6 end to end, in one dual-stack lab (2001:2::/48 next to 198.18.0.0/15): live
  * IPv6 replay into nginx over channel v2 (keep-alive and one request per connection, -n 2, a
  * -c prefix rewrite), dual-stack mixed traffic, offline replay of an IPv6 tcpdump capture, the
- * 1.x channel's notice and loss reason, and intercept --nfqueue on the target with ip6tables.
+ * 1.x channel's notice and loss reason, sessions captured mid-stream, the doctor over IPv6, -o
+ * Ethernet frames, and intercept --nfqueue on the target with ip6tables.
  * Every count comes from the servers' own access logs.
  */
 
