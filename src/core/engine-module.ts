@@ -15,7 +15,7 @@
  */
 import type { ClientActions, ProtocolModule, SessionStart, TargetActions } from '../modules/api';
 import type { EngineState } from './engine-state';
-import { seqAdd } from './seq';
+import { seqAdd, seqDiff } from './seq';
 import type { ModuleStats } from './stats';
 import type { DeliverBytes } from './session/byte-order';
 import { type HeldMessage, ModSession } from './session/module-state';
@@ -93,6 +93,7 @@ class Offer implements ClientActions {
 class Reply implements TargetActions {
   s: Session | null = null;
   now = 0;
+  acked = 0;
   constructor(private readonly rt: ModuleRuntime) {}
   send(bytes: Buffer): void {
     const s = this.s as Session;
@@ -191,6 +192,7 @@ export function attachModule(e: EngineState, s: Session, now: number): void {
   if (rt === null) return;
   const m = new ModSession(rt.stats.target, rt.stats.online);
   m.sentEnd = s.capture.nxt;
+  m.sentBase = s.capture.nxt;
   m.pendSeq = s.capture.nxt;
   s.mod = m;
   const start: SessionStart = {
@@ -406,13 +408,15 @@ export function retryHeld(e: EngineState, s: Session, now: number): void {
 
 /**
  * The target's reply segment (`carried` of its `total` payload bytes at `buf[off]`; none
- * when intercept sent headers only) for a module session, after the engine took its headers:
- * delivered in order to onTargetBytes, then everything up to `dataEnd` the engine already
- * acknowledged (remembered ranges) as missing; then held messages are offered again.
+ * when intercept sent headers only; `ack` its acknowledgment number) for a module session,
+ * after the engine took its headers: delivered in order to onTargetBytes, then everything up
+ * to `dataEnd` the engine already acknowledged (remembered ranges) as missing; then held
+ * messages are offered again.
  */
 export function targetBytes(
   e: EngineState,
   s: Session,
+  ack: number,
   seq: number,
   buf: Buffer | null,
   off: number,
@@ -425,6 +429,7 @@ export function targetBytes(
   const m = s.mod;
   if (rt === null || m === null) return;
   rt.serve(s, now);
+  rt.reply.acked = Math.max(0, seqDiff(ack, m.sentBase));
   if (total > 0) m.target.push(seq, buf, off, carried, total, rt.deliverTarget);
   m.target.skipTo(dataEnd, rt.deliverTarget);
   if (total > 0) retryHeld(e, s, now);

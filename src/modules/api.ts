@@ -80,6 +80,15 @@ export interface ClientActions {
 
 /** What a module may do when the target (or the online server) said something. */
 export interface TargetActions {
+  /**
+   * How many bytes of the stream sent to the target (everything passed, replaced, inserted and
+   * sent, counted from the session's first byte) the target had acknowledged in the reply
+   * segment being delivered (at least: bytes drained from beyond a hole carry a later
+   * segment's). A reply cannot answer a message the target had not received: a module that
+   * lost its framing uses this to tell the reply to its latest message from the tail of an
+   * earlier one. Undefined when not known (then assume everything sent was received).
+   */
+  readonly acked?: number;
   /** Send `bytes` to the target now, after what was already sent and before any held message (e.g. an AuthSwitchResponse). */
   send(bytes: Buffer): void;
   /** End the session now with a named reason (one of the module's `reasons`). */

@@ -46,8 +46,9 @@ export class ModSession {
   /** The client's FIN / RST was captured and is not yet in the sent stream (it follows the data). */
   finPending = false;
   rstPending = false;
-  /** Next sequence number of the stream built for the target (sent space). */
+  /** Next sequence number of the stream built for the target (sent space), and its first. */
   sentEnd = 0;
+  sentBase = 0;
   /**
    * Captured -> sent mapping: flat [captured seq, sent seq] pairs where a message began, oldest
    * first; bytes after a point map linearly until the next one (a replaced message maps its
