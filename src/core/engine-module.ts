@@ -7,7 +7,7 @@
  *
  * Byte mapping: the units of a module session are in sent space (what the target receives),
  * so the target's ACKs, retransmissions, the release wait and the closing predicates all work
- * on it unchanged; the captured->sent breakpoints (ModSession.map) translate back. Requests are
+ * on it unchanged: nothing needs translating back to the captured space. Requests are
  * counted at capture (as without a module); a message's verdict settles the requests it
  * carries: passed or replaced ones are replayed once the target acknowledges them, dropped
  * ones are lost with the module's reason (or, without a reason, were not needed: counted as
@@ -254,7 +254,6 @@ function appendClose(e: EngineState, s: Session, m: ModSession, rst: boolean): v
 function passRaw(rt: ModuleRuntime, s: Session, m: ModSession, n: number): void {
   const capSeq = m.pendSeq;
   const requests = rt.takeMarks(m, seqAdd(capSeq, n));
-  m.mapPoint(capSeq, m.sentEnd);
   appendSent(rt.e, s, m.pending, m.pendOff, n, rt.lastGate, requests, m.capturedAt, m.tsVal);
   m.consume(n);
 }
@@ -338,7 +337,6 @@ function offer(
   o.s = s;
   o.now = now;
   if (!retry) st.messages++;
-  m.mapPoint(capSeq, m.sentEnd);
   rt.guard(s, () => rt.mod.onClientMessage(m.st, msg, o, now));
   if (m.ending !== null) return;
   if (o.misuse !== '' || o.verdict === Verdict.None) {

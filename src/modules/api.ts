@@ -23,9 +23,9 @@
  * 5. `endSession` when the session ends, whatever the outcome.
  *
  * Messages the module sends instead of, or before, captured ones change the length of the
- * client's byte stream: the engine keeps the mapping between the captured sequence space and
- * the one sent to the target, translates the target's ACKs back and retransmits the bytes it
- * actually sent.
+ * client's byte stream: the engine builds the stream sent to the target in its own sequence
+ * space (the target's ACKs, retransmissions and the release wait all work on it) and
+ * retransmits the bytes it actually sent.
  */
 
 /** How the engine came to know of a session. */

@@ -17,6 +17,7 @@ import {
   ONLINE_EP,
   moduleArgs,
   mysql2Totals,
+  moduleLine,
   say,
   spawnMysql2,
   startMysqlIntercept,
@@ -93,9 +94,8 @@ test(
       assert.notEqual(r.report, null);
       const rep = r.report as ModuleReport;
       const mod = rep.engine.module;
-      say(
-        `accounting ${JSON.stringify(rep.accounting)}; module ${JSON.stringify(mod?.counters)} ended ${JSON.stringify(mod?.ended)}`,
-      );
+      say(`accounting ${JSON.stringify(rep.accounting)}`);
+      say(moduleLine(rep));
 
       const on = p.online.clientRecords(om);
       const tg = p.target.clientRecords(tm);

@@ -11,6 +11,7 @@ import {
   compareSince,
   moduleArgs,
   mysql2Totals,
+  moduleLine,
   say,
   spawnMysql2,
   startMysqlIntercept,
@@ -66,9 +67,8 @@ test(
       assert.equal(r.code, 0, r.stderr.slice(-2000));
       const rep = r.report as ModuleReport;
       const mod = rep.engine.module;
-      say(
-        `accounting ${JSON.stringify(rep.accounting)}; module ${JSON.stringify(mod?.counters)} ended ${JSON.stringify(mod?.ended)}`,
-      );
+      say(`accounting ${JSON.stringify(rep.accounting)}`);
+      say(moduleLine(rep));
       const all = compareSince(p, om, tm, 'offline');
       const kv = compareStatements(p.online.clientRecords(om).filter(onKv), p.target.clientRecords(tm).filter(onKv));
       say(`offline CLI + mysql2: ${comparisonLine(kv)}`);

@@ -10,6 +10,7 @@ import {
   compareSince,
   moduleArgs,
   mysql2Totals,
+  moduleLine,
   say,
   spawnMysql2,
   startMysqlIntercept,
@@ -61,9 +62,8 @@ test(
       assert.notEqual(r.report, null);
       const rep = r.report as ModuleReport;
       const mod = rep.engine.module;
-      say(
-        `accounting ${JSON.stringify(rep.accounting)}; module ${JSON.stringify(mod?.counters)} ended ${JSON.stringify(mod?.ended)}`,
-      );
+      say(`accounting ${JSON.stringify(rep.accounting)}`);
+      say(moduleLine(rep));
 
       const all = compareSince(p, om, tm, 'all clients');
       const kv = compareStatements(p.online.clientRecords(om).filter(onKv), p.target.clientRecords(tm).filter(onKv));
