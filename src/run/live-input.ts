@@ -12,14 +12,35 @@ export function transferFilter(cfg: TcpcopyConfig, online = false): string {
   const parts = cfg.transfers.map((t) =>
     t.onlineIp !== 0 ? `(dst host ${ipToString(t.onlineIp)} and dst port ${t.onlinePort})` : `dst port ${t.onlinePort}`,
   );
-  if (online)
-    for (const t of cfg.transfers)
-      parts.push(
-        t.onlineIp !== 0
-          ? `(src host ${ipToString(t.onlineIp)} and src port ${t.onlinePort})`
-          : `src port ${t.onlinePort}`,
-      );
+  if (online) parts.push(...replyParts(cfg));
   return `tcp and (${[...new Set(parts)].join(' or ')})`;
+}
+
+/** The BPF filter of the online server's replies (server -> client) of the transfers. */
+export function replyFilter(cfg: TcpcopyConfig): string {
+  return `tcp and (${[...new Set(replyParts(cfg))].join(' or ')})`;
+}
+
+function replyParts(cfg: TcpcopyConfig): string[] {
+  return cfg.transfers.map((t) =>
+    t.onlineIp !== 0 ? `(src host ${ipToString(t.onlineIp)} and src port ${t.onlinePort})` : `src port ${t.onlinePort}`,
+  );
+}
+
+/**
+ * The live captures: `[filter, direction]` per capture of each device. Client packets are
+ * captured inbound only (as without a module): tcpcopy's own packets to the target leave
+ * through the same devices and match `dst port`, so a capture of both directions would read
+ * them back as client packets (and replay them again). The online server's replies, wanted by
+ * a module, are outbound on the online host and inbound on a mirror port: their own capture
+ * takes both directions. A `-F` filter is used as given, in both directions when replies are
+ * wanted (it must then exclude the packets tcpcopy sends).
+ */
+export function liveCaptures(cfg: TcpcopyConfig, online: boolean): [string, 'in' | 'both'][] {
+  if (cfg.filter !== null) return [[cfg.filter, online ? 'both' : 'in']];
+  const caps: [string, 'in' | 'both'][] = [[transferFilter(cfg), 'in']];
+  if (online) caps.push([replyFilter(cfg), 'both']);
+  return caps;
 }
 
 /**

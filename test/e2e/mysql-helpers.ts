@@ -143,7 +143,7 @@ export function compareSince(p: MysqlPair, onlineMark: number, targetMark: numbe
 
 /** One line of the report's evidence: session outcomes, mid-stream pick-ups, the module's counters and reply streams. */
 export function moduleLine(rep: ModuleReport): string {
-  const e = rep.engine as ModuleReport['engine'] & { sessionsSynthesized?: number };
+  const e = rep.engine;
   const outcomes = Object.fromEntries(Object.entries(e.outcomes).filter(([, n]) => n > 0));
   const m = e.module;
   return (
@@ -166,7 +166,11 @@ export type ModuleReport = TcpcopyJsonReport & {
       ended: Record<string, number>;
       lost: Record<string, number>;
       counters: Record<string, number>;
+      /** The reply streams as delivered to the module (bytes, missing, held, notHeld, duplicates). */
+      target?: Record<string, number>;
+      online?: Record<string, number>;
     } | null;
+    sessionsSynthesized?: number;
   };
   hints?: string[];
 };

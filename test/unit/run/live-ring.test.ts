@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { LIVE_RING_BLOCK_TIMEOUT_MS, liveRingGeometry } from '../../../src/run/live-input';
+import { LIVE_RING_BLOCK_TIMEOUT_MS, liveCaptures, liveRingGeometry } from '../../../src/run/live-input';
+import { parseTcpcopyArgs } from '../../../src/cli/tcpcopy-config';
 
 test('live capture ring: smallest power-of-two block that holds one snaplen packet, 10 ms retire', () => {
   assert.deepEqual(liveRingGeometry(65535), { blockKB: 128, blockTimeoutMs: LIVE_RING_BLOCK_TIMEOUT_MS });
@@ -15,4 +16,19 @@ test('live capture ring: smallest power-of-two block that holds one snaplen pack
 test('live capture ring: --capture-delay sets the retire timeout', () => {
   assert.equal(liveRingGeometry(65535, 40).blockTimeoutMs, 40);
   assert.equal(liveRingGeometry(65535, 40).blockKB, 128);
+});
+
+test("live captures: client packets inbound only (tcpcopy's own packets to the target are never read back), replies both ways", () => {
+  const cfg = parseTcpcopyArgs(['-x', '3306-198.18.0.2:3306', '-s', '198.18.0.3']);
+  assert.deepEqual(liveCaptures(cfg, false), [['tcp and (dst port 3306)', 'in']]);
+  // a module that wants the online server's replies: they are outbound on the online host
+  // (inbound on a mirror port), while the replayed packets to 198.18.0.2:3306 match "dst port 3306"
+  assert.deepEqual(liveCaptures(cfg, true), [
+    ['tcp and (dst port 3306)', 'in'],
+    ['tcp and (src port 3306)', 'both'],
+  ]);
+  const hosted = parseTcpcopyArgs(['-x', '198.18.1.1:3306-198.18.0.2:3306', '-s', '198.18.0.3']);
+  assert.deepEqual(liveCaptures(hosted, true)[1], ['tcp and ((src host 198.18.1.1 and src port 3306))', 'both']);
+  const own = parseTcpcopyArgs(['-x', '3306-198.18.0.2:3306', '-s', '198.18.0.3', '-F', 'tcp port 3306']);
+  assert.deepEqual(liveCaptures(own, true), [['tcp port 3306', 'both']]);
 });
