@@ -32,6 +32,8 @@ export class ReplayEngine {
   /** Config, counters, output, session tables, timers and scratch space shared with the engine-*.ts functions. */
   private readonly core: EngineState;
   private readonly portIndex = new Map<number, EngineTransfer[]>();
+  /** Target addresses of transfers without an online address (their port matches any destination). */
+  private readonly targetKeys = new Set<number>();
 
   constructor(
     readonly cfg: EngineConfig,
@@ -42,6 +44,7 @@ export class ReplayEngine {
       const list = this.portIndex.get(t.onlinePort) ?? [];
       list.push(t);
       this.portIndex.set(t.onlinePort, list);
+      if (t.onlineIp === 0) this.targetKeys.add(addressKey(t.targetIp, t.targetPort));
     }
   }
 
@@ -140,6 +143,10 @@ export class ReplayEngine {
   onClientPacket(seg: TcpSegment, now: number, rep = 0): boolean {
     const t = this.transferOf(seg.dstIp, seg.dstPort);
     if (t === undefined) return false;
+    if (t.onlineIp === 0 && this.targetKeys.has(addressKey(seg.dstIp, seg.dstPort))) {
+      this.stats.clientToTarget++; // our own packet to the target, read back: never replayed
+      return true;
+    }
     const e = this.core;
     const st = this.stats;
     st.clientPackets++;

@@ -16,11 +16,6 @@ export function transferFilter(cfg: TcpcopyConfig, online = false): string {
   return `tcp and (${[...new Set(parts)].join(' or ')})`;
 }
 
-/** The BPF filter of the online server's replies (server -> client) of the transfers. */
-export function replyFilter(cfg: TcpcopyConfig): string {
-  return `tcp and (${[...new Set(replyParts(cfg))].join(' or ')})`;
-}
-
 function replyParts(cfg: TcpcopyConfig): string[] {
   return cfg.transfers.map((t) =>
     t.onlineIp !== 0 ? `(src host ${ipToString(t.onlineIp)} and src port ${t.onlinePort})` : `src port ${t.onlinePort}`,
@@ -28,19 +23,17 @@ function replyParts(cfg: TcpcopyConfig): string[] {
 }
 
 /**
- * The live captures: `[filter, direction]` per capture of each device. Client packets are
- * captured inbound only (as without a module): tcpcopy's own packets to the target leave
- * through the same devices and match `dst port`, so a capture of both directions would read
- * them back as client packets (and replay them again). The online server's replies, wanted by
- * a module, are outbound on the online host and inbound on a mirror port: their own capture
- * takes both directions. A `-F` filter is used as given, in both directions when replies are
- * wanted (it must then exclude the packets tcpcopy sends).
+ * The live captures: `[filter, direction]` per device. Client packets alone are captured
+ * inbound (as without a module). With a module that wants the online server's replies (outbound
+ * on the online host, inbound on a mirror port) one capture takes both directions with both
+ * filters: one capture, so that a reply is never read before the command it answers, or a
+ * SYN-ACK before its SYN. It also reads back tcpcopy's own packets to the target when they
+ * leave through a captured device (they match `dst port` of a transfer without an online
+ * address): the engine ignores packets to a target address (EngineStats.clientToTarget).
+ * A `-F` filter is used as given.
  */
 export function liveCaptures(cfg: TcpcopyConfig, online: boolean): [string, 'in' | 'both'][] {
-  if (cfg.filter !== null) return [[cfg.filter, online ? 'both' : 'in']];
-  const caps: [string, 'in' | 'both'][] = [[transferFilter(cfg), 'in']];
-  if (online) caps.push([replyFilter(cfg), 'both']);
-  return caps;
+  return [[cfg.filter ?? transferFilter(cfg, online), online ? 'both' : 'in']];
 }
 
 /**
