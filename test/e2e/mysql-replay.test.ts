@@ -4,7 +4,7 @@ import { withLab } from '../../src/lab/lab';
 import { compareStatements, comparisonLine, type GeneralLogRecord } from '../../src/lab/mariadb-log';
 import { waitLogQuiet } from '../../src/lab/mariadb';
 import { mariadbCli, sysbenchPrepare, sysbenchRun, type SysbenchOptions } from '../../src/lab/mysql-clients';
-import { processFigures, skipUnlessRoot, startLiveTcpcopy } from '../e2e/replay-helpers';
+import { processFigures, skipUnlessRoot, startLiveTcpcopy } from './replay-helpers';
 import {
   ONLINE_EP,
   compareSince,
@@ -16,7 +16,7 @@ import {
   startMysqlIntercept,
   startPair,
   type ModuleReport,
-} from '../e2e/mysql-helpers';
+} from './mysql-helpers';
 
 /** Statements on the kv table (the CLI's and mysql2's; sysbench works on sbtest*). */
 const onKv = (r: GeneralLogRecord): boolean => /\bkv\b/.test(r.argument);
