@@ -460,6 +460,23 @@ export function onlineBytes(
   retryHeld(e, s, now);
 }
 
+/**
+ * The release wait of unit `u` (it begins an exchange): the module says the target has
+ * completely answered everything sent before it (ProtocolModule.answered). False without a
+ * module that can tell.
+ */
+export function moduleAnswered(e: EngineState, s: Session, unitSeq: number): boolean {
+  const rt = e.modules;
+  const m = s.mod;
+  if (rt === null || m === null || rt.mod.answered === undefined) return false;
+  const mod = rt.mod;
+  let r = false;
+  rt.guard(s, () => {
+    r = mod.answered?.(m.st, seqDiff(unitSeq, m.sentBase)) === true;
+  });
+  return r;
+}
+
 /** The session ends (any outcome): the module's endSession, then its state is dropped. */
 export function detachModule(e: EngineState, s: Session, now: number): void {
   const rt = e.modules;

@@ -128,6 +128,15 @@ export interface ProtocolModule<S = unknown> {
   onTargetBytes(st: S, data: Buffer, missing: number, act: TargetActions, now: number): void;
   /** The online server's reply bytes (only with wantsOnlineReplies), like onTargetBytes. */
   onOnlineBytes?(st: S, data: Buffer, missing: number, now: number): void;
+  /**
+   * Optional: has the target completely answered every client message that ended within the
+   * first `sent` bytes of the stream sent to it (a module that follows the reply framing
+   * knows)? The engine asks before it releases the next exchange: true lets it go at once,
+   * instead of waiting until the target sent as many reply bytes as the online server did or
+   * fell silent (replyQuietMs, 2 * SRTT), so replies of other sizes than production's do not
+   * cost a silence each. False or absent: the usual wait.
+   */
+  answered?(st: S, sent: number): boolean;
   /** The session ended (any outcome). */
   endSession?(st: S, now: number): void;
 }

@@ -511,6 +511,10 @@ export function createMysqlModule(cfg: MysqlConfig): ProtocolModule<MysqlSession
       st.act = null;
     },
 
+    answered(st, sent) {
+      return !st.ended && st.target.answered(sent);
+    },
+
     onOnlineBytes(st, data, missing, now) {
       st.now = now;
       st.online.feed(data, missing);

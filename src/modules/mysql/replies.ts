@@ -136,6 +136,16 @@ export class ReplyTracker<T> {
   private lastSeq = 0;
   private lastFinal = false;
   private prevDef = false;
+  /** The reply in progress is complete (its last packet seen; see `answered`). */
+  private complete = false;
+  /** Result replies: a LOCAL INFILE request was answered by the client, an OK or ERR follows; a result follows another (more results). */
+  private infile = false;
+  private nextResult = false;
+  /** PREPARE replies: definitions left in the current run, and runs left after it (parameters, then columns). */
+  private defsLeft = 0;
+  private runs: number[] = [];
+  /** The server ends definitions with a 5-byte EOF (no CLIENT_DEPRECATE_EOF); null until seen. */
+  private classicEof: boolean | null = null;
   /** Lazy: queued replies (from qHead on), then `unkeptWaiting` counted ones; the last may be in progress. */
   private readonly queue: Queued[] = [];
   private qHead = 0;
@@ -405,6 +415,9 @@ export class ReplyTracker<T> {
     this.lastFinal = false;
     this.prevDef = false;
     this.queuedInProgress = false;
+    this.complete = false;
+    this.infile = false;
+    this.nextResult = false;
     let e = this.fifo[0];
     if (e !== undefined && e.end > this.acked) {
       // the server had not received its command: this reply is not its answer
@@ -454,6 +467,7 @@ export class ReplyTracker<T> {
     if (e !== null) {
       if (this.first) this.firstPacket(e, p);
       else if (e.kind === 'auth') this.authPacket(p);
+      if (!this.complete) this.ends(e.kind, p, b);
     } else if (this.queuedInProgress || !this.lazy) {
       if (this.first && p.seq === 0)
         this.done = true; // a greeting
@@ -464,6 +478,78 @@ export class ReplyTracker<T> {
     this.prevDef = p.n >= 4 && headOf(p).subarray(0, 4).equals(DEF);
     this.first = false;
     this.distrust = false;
+  }
+
+  /** Does `p` (first byte `b`) end the reply in progress, of `kind`? Sets `complete`. */
+  private ends(kind: ReplyKind, p: PacketHead, b: number): void {
+    const first = this.first || this.nextResult;
+    this.nextResult = false;
+    const term = b === 0xfe && p.len < MAX_PACKET_PAYLOAD; // an EOF, or an OK in its 0xfe form
+    switch (kind) {
+      case 'greeting':
+      case 'single':
+        this.complete = true;
+        return;
+      case 'auth':
+        this.complete = this.done;
+        return;
+      case 'fetch':
+      case 'fieldList':
+        this.complete = b === 0xff || term;
+        return;
+      case 'prepare': {
+        if (this.first) {
+          const ok = p.n >= Math.min(12, p.len) ? parsePrepareOk(headOf(p)) : null;
+          this.runs = ok === null ? [] : [ok.params, ok.columns].filter((n) => n > 0);
+          this.defsLeft = this.runs.shift() ?? 0;
+          this.complete = ok === null || this.defsLeft === 0;
+          return;
+        }
+        if (this.defsLeft === 0) {
+          // after a run: its EOF (classic protocol), or the next run's first definition
+          if (term && p.len === 5) {
+            this.classicEof = true;
+            if (this.runs.length === 0) this.complete = true;
+            else this.defsLeft = this.runs.shift() ?? 0;
+            return;
+          }
+          this.classicEof = false;
+          this.defsLeft = this.runs.shift() ?? 0;
+        }
+        // the last definition ends the reply unless an EOF is known to follow
+        if (this.defsLeft > 0 && --this.defsLeft === 0 && this.runs.length === 0 && this.classicEof !== true)
+          this.complete = true;
+        return;
+      }
+      case 'opaque':
+        return;
+      default: {
+        // results: OK, ERR, EOF, LOCAL INFILE, or a result set ending at its EOF or 0xfe OK
+        let end = false;
+        if (this.infile) {
+          this.infile = false;
+          end = b === 0x00 || b === 0xff;
+        } else if (first && b === 0xfb) this.infile = true;
+        else if (first && b === 0x00) end = true;
+        else if (b === 0xff) end = true;
+        else if (term) end = p.len !== 5 || first || !this.prevDef; // a 5-byte EOF right after the definitions ends them only
+        if (this.prevDef && !first && b !== 0x03) this.classicEof = term && p.len === 5;
+        if (!end) return;
+        if (b !== 0xff && moreResults(p)) this.nextResult = true;
+        else this.complete = true;
+      }
+    }
+  }
+
+  /**
+   * Has the server completely answered every command that ended within the first `sent` bytes
+   * sent to it (their `end`)? False while lost. For the release of the next request.
+   */
+  answered(sent: number): boolean {
+    if (this.lost || this.dead) return false;
+    const next = this.fifo[0];
+    if (next !== undefined && next.end <= sent) return false;
+    return !this.inReply || this.cur === null || this.cur.end > sent || this.complete;
   }
 
   /** The first packet of the reply to `e`. */
