@@ -12,7 +12,7 @@ import {
   sysbenchRun,
   type SysbenchOptions,
 } from '../../src/lab/mysql-clients';
-import { processFigures, skipUnlessRoot, startLiveTcpcopy, waitUntil } from '../e2e/replay-helpers';
+import { processFigures, skipUnlessRoot, startLiveTcpcopy, waitUntil } from './replay-helpers';
 import {
   ONLINE_EP,
   moduleArgs,
@@ -23,7 +23,7 @@ import {
   startMysqlIntercept,
   startPair,
   type ModuleReport,
-} from '../e2e/mysql-helpers';
+} from './mysql-helpers';
 
 const onKv = (r: GeneralLogRecord): boolean => /\bkv\b/.test(r.argument);
 const onSbtest = (r: GeneralLogRecord): boolean => !onKv(r);
