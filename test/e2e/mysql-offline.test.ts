@@ -5,7 +5,7 @@ import { withLab } from '../../src/lab/lab';
 import { compareStatements, comparisonLine, type GeneralLogRecord } from '../../src/lab/mariadb-log';
 import { waitLogQuiet } from '../../src/lab/mariadb';
 import { mariadbCli, sysbenchPrepare, sysbenchRun, type SysbenchOptions } from '../../src/lab/mysql-clients';
-import { processFigures, runTcpcopy, skipUnlessRoot } from '../e2e/replay-helpers';
+import { processFigures, runTcpcopy, skipUnlessRoot } from './replay-helpers';
 import {
   ONLINE_EP,
   compareSince,
@@ -17,7 +17,7 @@ import {
   startMysqlIntercept,
   startPair,
   type ModuleReport,
-} from '../e2e/mysql-helpers';
+} from './mysql-helpers';
 
 const onKv = (r: GeneralLogRecord): boolean => /\bkv\b/.test(r.argument);
 
