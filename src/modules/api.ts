@@ -9,8 +9,9 @@
  *
  * The engine drives a module through a session like this (see doc/modules.md):
  *
- * 1. `startSession` when the session is created: from its captured SYN, picked up mid-stream
- *    (no SYN captured: the connection was open before tcpcopy started), or rebuilt.
+ * 1. `startSession` when the session is created: from its captured SYN, or picked up mid-stream
+ *    (no SYN captured: the connection was open before tcpcopy started, or its earlier replay
+ *    ended while the client went on).
  * 2. The captured client bytes, in order, are cut into messages by `frameClient`; each complete
  *    message goes to `onClientMessage`, which must decide its fate through the `ClientActions`
  *    it is given (exactly one of pass / replace / drop / hold / end, after any number of
@@ -32,10 +33,12 @@
 export type SessionOrigin =
   /** Its SYN was captured: the module sees the whole conversation from the start. */
   | 'syn'
-  /** Picked up mid-stream: its first captured segment carried data (the SYN was synthesized). */
-  | 'midstream'
-  /** Rebuilt: a new replay of a connection whose earlier replay ended (e.g. the target reset it). */
-  | 'rebuilt';
+  /**
+   * Picked up mid-stream: its first captured segment carried data (the SYN was synthesized):
+   * the connection was open before tcpcopy started, or its earlier replay ended (the module
+   * then finds what it stored for that connection, e.g. its login).
+   */
+  | 'midstream';
 
 /** What a module is told when a session starts. Addresses are dotted quads (IPv4) or IPv6 text. */
 export interface SessionStart {

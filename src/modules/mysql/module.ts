@@ -7,7 +7,7 @@
  * A session goes through these phases (`Phase`):
  * - `login` (captured from its SYN): the client's HandshakeResponse41 is held until the
  *   target's greeting is known, then replaced by one answering the target's scramble;
- * - `midstream` (picked up mid-stream or rebuilt): before the first command, a login chosen
+ * - `midstream` (picked up mid-stream): before the first command, a login chosen
  *   by logins.ts is inserted, the command held until the target accepts it;
  * - `auth` (a login or COM_CHANGE_USER sent, the target has not said OK): the client's own
  *   auth answers (to production's AuthSwitchRequest) are dropped, commands held; the target's
