@@ -7,7 +7,7 @@
  *
  * Byte mapping: the units of a module session are in sent space (what the target receives),
  * so the target's ACKs, retransmissions, the release wait and the closing predicates all work
- * on it unchanged; the captured->sent breakpoints (ModSession.map) translate back. Requests are
+ * on it unchanged: nothing needs translating back to the captured space. Requests are
  * counted at capture (as without a module); a message's verdict settles the requests it
  * carries: passed or replaced ones are replayed once the target acknowledges them, dropped
  * ones are lost with the module's reason (or, without a reason, were not needed: counted as
@@ -15,7 +15,7 @@
  */
 import type { ClientActions, ProtocolModule, SessionStart, TargetActions } from '../modules/api';
 import type { EngineState } from './engine-state';
-import { seqAdd } from './seq';
+import { seqAdd, seqDiff } from './seq';
 import type { ModuleStats } from './stats';
 import type { DeliverBytes } from './session/byte-order';
 import { type HeldMessage, ModSession } from './session/module-state';
@@ -93,6 +93,7 @@ class Offer implements ClientActions {
 class Reply implements TargetActions {
   s: Session | null = null;
   now = 0;
+  acked = 0;
   constructor(private readonly rt: ModuleRuntime) {}
   send(bytes: Buffer): void {
     const s = this.s as Session;
@@ -191,6 +192,7 @@ export function attachModule(e: EngineState, s: Session, now: number): void {
   if (rt === null) return;
   const m = new ModSession(rt.stats.target, rt.stats.online);
   m.sentEnd = s.capture.nxt;
+  m.sentBase = s.capture.nxt;
   m.pendSeq = s.capture.nxt;
   s.mod = m;
   const start: SessionStart = {
@@ -252,7 +254,6 @@ function appendClose(e: EngineState, s: Session, m: ModSession, rst: boolean): v
 function passRaw(rt: ModuleRuntime, s: Session, m: ModSession, n: number): void {
   const capSeq = m.pendSeq;
   const requests = rt.takeMarks(m, seqAdd(capSeq, n));
-  m.mapPoint(capSeq, m.sentEnd);
   appendSent(rt.e, s, m.pending, m.pendOff, n, rt.lastGate, requests, m.capturedAt, m.tsVal);
   m.consume(n);
 }
@@ -336,7 +337,6 @@ function offer(
   o.s = s;
   o.now = now;
   if (!retry) st.messages++;
-  m.mapPoint(capSeq, m.sentEnd);
   rt.guard(s, () => rt.mod.onClientMessage(m.st, msg, o, now));
   if (m.ending !== null) return;
   if (o.misuse !== '' || o.verdict === Verdict.None) {
@@ -406,13 +406,15 @@ export function retryHeld(e: EngineState, s: Session, now: number): void {
 
 /**
  * The target's reply segment (`carried` of its `total` payload bytes at `buf[off]`; none
- * when intercept sent headers only) for a module session, after the engine took its headers:
- * delivered in order to onTargetBytes, then everything up to `dataEnd` the engine already
- * acknowledged (remembered ranges) as missing; then held messages are offered again.
+ * when intercept sent headers only; `ack` its acknowledgment number) for a module session,
+ * after the engine took its headers: delivered in order to onTargetBytes, then everything up
+ * to `dataEnd` the engine already acknowledged (remembered ranges) as missing; then held
+ * messages are offered again.
  */
 export function targetBytes(
   e: EngineState,
   s: Session,
+  ack: number,
   seq: number,
   buf: Buffer | null,
   off: number,
@@ -425,6 +427,7 @@ export function targetBytes(
   const m = s.mod;
   if (rt === null || m === null) return;
   rt.serve(s, now);
+  rt.reply.acked = Math.max(0, seqDiff(ack, m.sentBase));
   if (total > 0) m.target.push(seq, buf, off, carried, total, rt.deliverTarget);
   m.target.skipTo(dataEnd, rt.deliverTarget);
   if (total > 0) retryHeld(e, s, now);
@@ -455,6 +458,23 @@ export function onlineBytes(
   rt.serve(s, now);
   m.online.push(seq, buf, off, carried, total, rt.deliverOnline);
   retryHeld(e, s, now);
+}
+
+/**
+ * The release wait of unit `u` (it begins an exchange): the module says the target has
+ * completely answered everything sent before it (ProtocolModule.answered). False without a
+ * module that can tell.
+ */
+export function moduleAnswered(e: EngineState, s: Session, unitSeq: number): boolean {
+  const rt = e.modules;
+  const m = s.mod;
+  if (rt === null || m === null || rt.mod.answered === undefined) return false;
+  const mod = rt.mod;
+  let r = false;
+  rt.guard(s, () => {
+    r = mod.answered?.(m.st, seqDiff(unitSeq, m.sentBase)) === true;
+  });
+  return r;
 }
 
 /** The session ends (any outcome): the module's endSession, then its state is dropped. */

@@ -117,7 +117,18 @@ function replyInEstablished(
       // the module's view: this reply's bytes in sequence order, up to what the engine now holds
       const dataEnd = reply.fin ? seqAdd(reply.nxt, -1) : reply.nxt;
       const carried = payload !== null ? payload.len : 0;
-      targetBytes(e, s, seg.seq, payload?.buf ?? null, payload?.off ?? 0, carried, seg.payloadLen, dataEnd, now);
+      targetBytes(
+        e,
+        s,
+        seg.ack,
+        seg.seq,
+        payload?.buf ?? null,
+        payload?.off ?? 0,
+        carried,
+        seg.payloadLen,
+        dataEnd,
+        now,
+      );
       if (endIfModuleAsked(e, s, now)) return;
     }
   }

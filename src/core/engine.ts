@@ -32,6 +32,8 @@ export class ReplayEngine {
   /** Config, counters, output, session tables, timers and scratch space shared with the engine-*.ts functions. */
   private readonly core: EngineState;
   private readonly portIndex = new Map<number, EngineTransfer[]>();
+  /** Target addresses of transfers without an online address (their port matches any destination). */
+  private readonly targetKeys = new Set<number>();
   /**
    * Transfers of the same online address and port (`-x 80-OLD:8080,80-NEW:8080`): every session
    * goes to each of them, as its own replay variant (client port), keyed by the first one.
@@ -47,6 +49,7 @@ export class ReplayEngine {
       const list = this.portIndex.get(t.onlinePort) ?? [];
       list.push(t);
       this.portIndex.set(t.onlinePort, list);
+      if (t.onlineIp === 0) this.targetKeys.add(addressKey(t.targetIp, t.targetPort));
     }
     for (const t of cfg.transfers) {
       const first = this.transferOf(
@@ -200,6 +203,10 @@ export class ReplayEngine {
   onClientPacket(seg: TcpSegment, now: number, rep = 0): boolean {
     const t = this.transferOf(seg.dstIp, seg.dstPort);
     if (t === undefined) return false;
+    if (t.onlineIp === 0 && this.targetKeys.has(addressKey(seg.dstIp, seg.dstPort))) {
+      this.stats.clientToTarget++; // our own packet to the target, read back: never replayed
+      return true;
+    }
     const e = this.core;
     const st = this.stats;
     st.clientPackets++;

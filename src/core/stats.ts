@@ -54,6 +54,12 @@ export interface EngineStats {
   clientDuplicates: number;
   /** Client segments dropped: they belong to no session and could not start one (pure ACK, -O without SYN, RST). */
   clientOrphans: number;
+  /**
+   * Captured packets to a target address (a transfer without an online address matches any
+   * destination of its port): tcpcopy's own packets to the target, read back by a capture of
+   * both directions (a module that wants the online replies). Ignored, never replayed.
+   */
+  clientToTarget: number;
   /** Sessions created (SYN seen, or first data seen mid-stream). */
   sessionsCreated: number;
   /** Of those, sessions whose SYN was synthesized (captured mid-stream). */
@@ -193,6 +199,7 @@ export function newEngineStats(): EngineStats {
     clientBytes: 0,
     clientDuplicates: 0,
     clientOrphans: 0,
+    clientToTarget: 0,
     sessionsCreated: 0,
     sessionsSynthesized: 0,
     sessionsQueued: 0,

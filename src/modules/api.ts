@@ -9,8 +9,9 @@
  *
  * The engine drives a module through a session like this (see doc/modules.md):
  *
- * 1. `startSession` when the session is created: from its captured SYN, picked up mid-stream
- *    (no SYN captured: the connection was open before tcpcopy started), or rebuilt.
+ * 1. `startSession` when the session is created: from its captured SYN, or picked up mid-stream
+ *    (no SYN captured: the connection was open before tcpcopy started, or its earlier replay
+ *    ended while the client went on).
  * 2. The captured client bytes, in order, are cut into messages by `frameClient`; each complete
  *    message goes to `onClientMessage`, which must decide its fate through the `ClientActions`
  *    it is given (exactly one of pass / replace / drop / hold / end, after any number of
@@ -23,19 +24,21 @@
  * 5. `endSession` when the session ends, whatever the outcome.
  *
  * Messages the module sends instead of, or before, captured ones change the length of the
- * client's byte stream: the engine keeps the mapping between the captured sequence space and
- * the one sent to the target, translates the target's ACKs back and retransmits the bytes it
- * actually sent.
+ * client's byte stream: the engine builds the stream sent to the target in its own sequence
+ * space (the target's ACKs, retransmissions and the release wait all work on it) and
+ * retransmits the bytes it actually sent.
  */
 
 /** How the engine came to know of a session. */
 export type SessionOrigin =
   /** Its SYN was captured: the module sees the whole conversation from the start. */
   | 'syn'
-  /** Picked up mid-stream: its first captured segment carried data (the SYN was synthesized). */
-  | 'midstream'
-  /** Rebuilt: a new replay of a connection whose earlier replay ended (e.g. the target reset it). */
-  | 'rebuilt';
+  /**
+   * Picked up mid-stream: its first captured segment carried data (the SYN was synthesized):
+   * the connection was open before tcpcopy started, or its earlier replay ended (the module
+   * then finds what it stored for that connection, e.g. its login).
+   */
+  | 'midstream';
 
 /** What a module is told when a session starts. Addresses are dotted quads (IPv4) or IPv6 text. */
 export interface SessionStart {
@@ -80,6 +83,15 @@ export interface ClientActions {
 
 /** What a module may do when the target (or the online server) said something. */
 export interface TargetActions {
+  /**
+   * How many bytes of the stream sent to the target (everything passed, replaced, inserted and
+   * sent, counted from the session's first byte) the target had acknowledged in the reply
+   * segment being delivered (at least: bytes drained from beyond a hole carry a later
+   * segment's). A reply cannot answer a message the target had not received: a module that
+   * lost its framing uses this to tell the reply to its latest message from the tail of an
+   * earlier one. Undefined when not known (then assume everything sent was received).
+   */
+  readonly acked?: number;
   /** Send `bytes` to the target now, after what was already sent and before any held message (e.g. an AuthSwitchResponse). */
   send(bytes: Buffer): void;
   /** End the session now with a named reason (one of the module's `reasons`). */
@@ -128,6 +140,15 @@ export interface ProtocolModule<S = unknown> {
   onTargetBytes(st: S, data: Buffer, missing: number, act: TargetActions, now: number): void;
   /** The online server's reply bytes (only with wantsOnlineReplies), like onTargetBytes. */
   onOnlineBytes?(st: S, data: Buffer, missing: number, now: number): void;
+  /**
+   * Optional: has the target completely answered every client message that ended within the
+   * first `sent` bytes of the stream sent to it (a module that follows the reply framing
+   * knows)? The engine asks before it releases the next exchange: true lets it go at once,
+   * instead of waiting until the target sent as many reply bytes as the online server did or
+   * fell silent (replyQuietMs, 2 * SRTT), so replies of other sizes than production's do not
+   * cost a silence each. False or absent: the usual wait.
+   */
+  answered?(st: S, sent: number): boolean;
   /** The session ended (any outcome). */
   endSession?(st: S, now: number): void;
 }

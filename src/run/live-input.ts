@@ -12,14 +12,28 @@ export function transferFilter(cfg: TcpcopyConfig, online = false): string {
   const parts = cfg.transfers.map((t) =>
     t.onlineIp !== 0 ? `(dst host ${ipToString(t.onlineIp)} and dst port ${t.onlinePort})` : `dst port ${t.onlinePort}`,
   );
-  if (online)
-    for (const t of cfg.transfers)
-      parts.push(
-        t.onlineIp !== 0
-          ? `(src host ${ipToString(t.onlineIp)} and src port ${t.onlinePort})`
-          : `src port ${t.onlinePort}`,
-      );
+  if (online) parts.push(...replyParts(cfg));
   return `tcp and (${[...new Set(parts)].join(' or ')})`;
+}
+
+function replyParts(cfg: TcpcopyConfig): string[] {
+  return cfg.transfers.map((t) =>
+    t.onlineIp !== 0 ? `(src host ${ipToString(t.onlineIp)} and src port ${t.onlinePort})` : `src port ${t.onlinePort}`,
+  );
+}
+
+/**
+ * The live captures: `[filter, direction]` per device. Client packets alone are captured
+ * inbound (as without a module). With a module that wants the online server's replies (outbound
+ * on the online host, inbound on a mirror port) one capture takes both directions with both
+ * filters: one capture, so that a reply is never read before the command it answers, or a
+ * SYN-ACK before its SYN. It also reads back tcpcopy's own packets to the target when they
+ * leave through a captured device (they match `dst port` of a transfer without an online
+ * address): the engine ignores packets to a target address (EngineStats.clientToTarget).
+ * A `-F` filter is used as given.
+ */
+export function liveCaptures(cfg: TcpcopyConfig, online: boolean): [string, 'in' | 'both'][] {
+  return [[cfg.filter ?? transferFilter(cfg, online), online ? 'both' : 'in']];
 }
 
 /**

@@ -9,7 +9,7 @@ import type { Logger } from '../io/logger';
 import type { TcpcopyConfig } from '../config/tcpcopy-config';
 import { type InputSpec, resolveInput } from './input';
 import { DeadlineTimer } from './deadline-timer';
-import { transferFilter } from './live-input';
+import { liveCaptures } from './live-input';
 import type { OfflineFrameSink } from './offline-feed';
 import { type FrameFeed, type ReplayIo, systemReplayIo } from './replay-io';
 import { lossHints } from './loss-hints';
@@ -250,12 +250,14 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
     } else {
       const devices = input.devices.length > 0 ? input.devices : ['any'];
       const online = this.engine.wantsOnlineReplies;
-      const filter = cfg.filter ?? transferFilter(cfg, online);
-      for (const cap of io.captures(devices, filter, online ? 'both' : 'in')) {
-        await cap.start(this);
-        this.captures.push(cap);
-      }
-      this.log.info(`capturing on ${devices.join(',')} with filter "${filter}"`);
+      const caps = liveCaptures(cfg, online);
+      for (const [filter, direction] of caps)
+        for (const cap of io.captures(devices, filter, direction)) {
+          await cap.start(this);
+          this.captures.push(cap);
+        }
+      const what = caps.map(([f, d]) => (d === 'in' ? `"${f}"` : `"${f}" (both directions)`)).join(' and ');
+      this.log.info(`capturing on ${devices.join(',')} with filter ${what}`);
     }
     this.arm();
     await done;

@@ -141,6 +141,18 @@ export function compareSince(p: MysqlPair, onlineMark: number, targetMark: numbe
   return c;
 }
 
+/** One line of the report's evidence: session outcomes, mid-stream pick-ups, the module's counters and reply streams. */
+export function moduleLine(rep: ModuleReport): string {
+  const e = rep.engine;
+  const outcomes = Object.fromEntries(Object.entries(e.outcomes).filter(([, n]) => n > 0));
+  const m = e.module;
+  return (
+    `sessions ${e.sessionsCreated} (mid-stream ${e.sessionsSynthesized ?? '?'}) ${JSON.stringify(outcomes)}; ` +
+    `module lost ${JSON.stringify(m?.lost)} counters ${JSON.stringify(m?.counters)} ended ${JSON.stringify(m?.ended)}; ` +
+    `target stream ${JSON.stringify(m?.target)} online stream ${JSON.stringify(m?.online)}`
+  );
+}
+
 /** Prints one line to the test output. */
 export function say(line: string): void {
   process.stdout.write(`# ${line}\n`);
@@ -154,7 +166,11 @@ export type ModuleReport = TcpcopyJsonReport & {
       ended: Record<string, number>;
       lost: Record<string, number>;
       counters: Record<string, number>;
+      /** The reply streams as delivered to the module (bytes, missing, held, notHeld, duplicates). */
+      target?: Record<string, number>;
+      online?: Record<string, number>;
     } | null;
+    sessionsSynthesized?: number;
   };
   hints?: string[];
 };

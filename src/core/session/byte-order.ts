@@ -2,9 +2,11 @@
  * Puts one direction's payload bytes in sequence order for a protocol module (the target's
  * replies, or the online server's captured replies): duplicates and retransmissions are
  * delivered once, pieces beyond a hole wait in a small bounded store until the hole fills, and
- * what is never available (not carried: payload cap, a piece the store had no room for) is
- * delivered as a count of `missing` bytes, so a module's framing can skip it. Nothing is lost
- * silently: every byte of the sequence space is delivered either as data or as missing.
+ * what is never available (not carried: payload cap, a hole given up because the store had no
+ * room for the pieces beyond it) is delivered as a count of `missing` bytes, so a module's
+ * framing can skip it. A hole never stalls the stream: once the store is full, it is given up.
+ * Nothing is lost silently: every byte of the sequence space is delivered either as data or as
+ * missing.
  * Only module sessions have one (a session without a module pays nothing).
  */
 import { seqAdd, seqAfter, seqDiff } from '../seq';
@@ -25,7 +27,10 @@ export interface OrderStats {
   missing: number;
   /** Pieces that arrived beyond a hole and were kept. */
   held: number;
-  /** Pieces beyond a hole that the store had no room for (delivered as missing if the hole fills without them). */
+  /**
+   * Holes given up: a piece beyond a hole found the store full, so the hole's bytes were
+   * delivered as missing (and the kept pieces after it), and the stream moved on.
+   */
   notHeld: number;
   /** Pieces that repeated bytes already delivered. */
   duplicates: number;
@@ -67,7 +72,12 @@ export class ByteOrderer {
     const n = buf === null ? 0 : Math.min(carried, total);
     const rel = seqDiff(seq, this.nxt);
     if (rel > 0) {
-      this.hold(seq, buf, off, n, total);
+      if (this.hold(seq, buf, off, n, total)) return;
+      // no room beyond the hole: give it up, so that the stream moves on (the online stream has
+      // no other way past a segment the capture missed)
+      this.st.notHeld++;
+      this.giveUpHole(seq, deliver);
+      this.push(seq, buf, off, carried, total, deliver);
       return;
     }
     if (-rel >= total) {
@@ -128,21 +138,31 @@ export class ByteOrderer {
     }
   }
 
-  private hold(seq: number, buf: Buffer | null, off: number, n: number, total: number): void {
+  /** Delivers the first hole (up to the first kept piece, or to `seq` when none is kept) as missing, then what follows in order. */
+  private giveUpHole(seq: number, deliver: DeliverBytes): void {
+    const p = this.pieces[0];
+    const upTo = p !== undefined && seqAfter(seq, p.seq) ? p.seq : seq;
+    const gap = seqDiff(upTo, this.nxt);
+    this.st.missing += gap;
+    this.nxt = upTo;
+    deliver(EMPTY, gap);
+    this.drain(deliver);
+  }
+
+  /** Keeps a piece beyond a hole; false when the store has no room for it. */
+  private hold(seq: number, buf: Buffer | null, off: number, n: number, total: number): boolean {
     const ps = this.pieces;
-    if (ps.length >= MAX_HELD_PIECES || this.heldBytes + n > MAX_HELD_BYTES) {
-      this.st.notHeld++;
-      return;
-    }
     let i = ps.length;
     while (i > 0 && seqAfter((ps[i - 1] as Piece).seq, seq)) i--;
     if (i > 0 && (ps[i - 1] as Piece).seq === seq) {
       this.st.duplicates++;
-      return;
+      return true;
     }
+    if (ps.length >= MAX_HELD_PIECES || this.heldBytes + n > MAX_HELD_BYTES) return false;
     const data = n > 0 && buf !== null ? Buffer.from(buf.subarray(off, off + n)) : EMPTY;
     ps.splice(i, 0, { seq, data, total });
     this.heldBytes += n;
     this.st.held++;
+    return true;
   }
 }

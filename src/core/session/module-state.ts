@@ -1,11 +1,10 @@
 /**
  * What a module session keeps besides a plain one (engine-module.ts drives it): the captured
  * client bytes not yet framed into messages, the messages the module held, the end of the
- * stream built for the target (sent space), the mapping between captured and sent sequence
- * space, and the in-order delivery of the target's (and the online server's) reply bytes.
+ * stream built for the target (sent space), and the in-order delivery of the target's (and the online server's) reply bytes.
  * Allocated only for sessions replayed through a module.
  */
-import { seqAdd, seqAfter, seqAfterEq, seqDiff } from '../seq';
+import { seqAdd, seqAfter } from '../seq';
 import { ByteOrderer, type OrderStats } from './byte-order';
 
 /** A message the module held: offered again after the next target bytes. */
@@ -21,9 +20,6 @@ export interface HeldMessage {
   capturedAt: number;
   tsVal: number;
 }
-
-/** Most captured->sent breakpoints kept (older ones are merged away: the mapping stays bounded). */
-export const MAX_MAP_POINTS = 64;
 
 /** The module side of one session. */
 export class ModSession {
@@ -46,14 +42,9 @@ export class ModSession {
   /** The client's FIN / RST was captured and is not yet in the sent stream (it follows the data). */
   finPending = false;
   rstPending = false;
-  /** Next sequence number of the stream built for the target (sent space). */
+  /** Next sequence number of the stream built for the target (sent space), and its first. */
   sentEnd = 0;
-  /**
-   * Captured -> sent mapping: flat [captured seq, sent seq] pairs where a message began, oldest
-   * first; bytes after a point map linearly until the next one (a replaced message maps its
-   * start; its inside has no exact counterpart). Pruned below what the target acknowledged.
-   */
-  readonly map: number[] = [];
+  sentBase = 0;
   /** The last request was dropped: the next message's release does not wait for an answer to it. */
   answerless = false;
   /** A module call asked to end the session (the engine ends it once the call returned). */
@@ -116,36 +107,5 @@ export class ModSession {
       n++;
     }
     return n;
-  }
-
-  /** Records that the message at captured `capSeq` starts at sent `sentSeq`. */
-  mapPoint(capSeq: number, sentSeq: number): void {
-    const m = this.map;
-    const k = m.length;
-    if (k >= 2 && seqDiff(sentSeq, m[k - 1] as number) === seqDiff(capSeq, m[k - 2] as number)) return; // still linear
-    if (k >= MAX_MAP_POINTS * 2) {
-      m.shift();
-      m.shift();
-    }
-    m.push(capSeq, sentSeq);
-  }
-
-  /** The captured sequence number that sent-space `sent` corresponds to (an ACK translated back). */
-  capturedOf(sent: number): number {
-    const m = this.map;
-    for (let i = m.length - 2; i >= 0; i -= 2) {
-      const s0 = m[i + 1] as number;
-      if (seqAfterEq(sent, s0)) return seqAdd(m[i] as number, seqDiff(sent, s0));
-    }
-    return m.length > 0 ? seqAdd(m[0] as number, seqDiff(sent, m[1] as number)) : sent;
-  }
-
-  /** Forgets the breakpoints wholly below sent `acked` (keeps the last one at or below it). */
-  pruneMap(acked: number): void {
-    const m = this.map;
-    while (m.length >= 4 && seqAfterEq(acked, m[3] as number)) {
-      m.shift();
-      m.shift();
-    }
   }
 }

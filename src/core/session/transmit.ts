@@ -4,6 +4,7 @@ import { TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN } from '../wire/segment';
 import type { EngineState } from '../engine-state';
 import { type Session, SessionState, type Unit } from './session';
 import { TimerKind } from './timers';
+import { moduleAnswered } from '../engine-module';
 
 /**
  * Builds and emits one segment of session `s`: `len` payload bytes from `data[off ..]` (none
@@ -112,6 +113,8 @@ function releaseCheck(e: EngineState, s: Session, u: Unit, now: number): Release
   if (cfg.noWait || !u.startsExchange || u.respBytes === 0 || s.reply.fin) return Release.Go;
   const got = seqDiff(s.reply.nxt, s.respBase);
   if (got >= u.respBytes) return Release.Go;
+  // a module that follows the replies knows when the target's answer is complete
+  if (s.mod !== null && moduleAnswered(e, s, u.seq)) return Release.Go;
   if (got > 0) {
     // silence only means "answer complete" on the scale of the round trip: a sender limited by
     // its congestion window pauses about one RTT between flights, so wait at least 2 * SRTT

@@ -3,8 +3,8 @@
  * started, so the module must log in for it: as whom is decided here.
  *
  * The rule (first match wins):
- * 1. a login stored for the same connection (client ip:port, server ip:port): a rebuilt
- *    session, whose earlier replay the module saw log in (or change user);
+ * 1. a login stored for the same connection (client ip:port, server ip:port): a connection
+ *    whose earlier replay ended, and which the module saw log in (or change user);
  * 2. the most recent login stored for the same client ip and online server port: a
  *    connection pool opens all its connections as one user, so an earlier captured login of
  *    that client (a connection the pool opened after tcpcopy started) tells the user;
@@ -137,7 +137,7 @@ export class LoginTable {
     this.put(this.byClient, clientKey(k), e, now);
   }
 
-  /** The login for a session picked up mid-stream (or rebuilt), by the rule above; null: none. */
+  /** The login for a session picked up mid-stream, by the rule above; null: none. */
   find(k: ConnKey, now: number): { login: Login; source: 'connection' | 'client' | 'configured' } | null {
     const c = this.get(this.byConn, connKey(k), now);
     if (c !== null) return { login: c, source: 'connection' };

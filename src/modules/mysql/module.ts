@@ -7,7 +7,7 @@
  * A session goes through these phases (`Phase`):
  * - `login` (captured from its SYN): the client's HandshakeResponse41 is held until the
  *   target's greeting is known, then replaced by one answering the target's scramble;
- * - `midstream` (picked up mid-stream or rebuilt): before the first command, a login chosen
+ * - `midstream` (picked up mid-stream): before the first command, a login chosen
  *   by logins.ts is inserted, the command held until the target accepts it;
  * - `auth` (a login or COM_CHANGE_USER sent, the target has not said OK): the client's own
  *   auth answers (to production's AuthSwitchRequest) are dropped, commands held; the target's
@@ -82,7 +82,16 @@ export const MYSQL_COUNTERS = {
   statementsRemapped: "statement commands (EXECUTE, SEND_LONG_DATA, RESET, FETCH, CLOSE) sent with the target's id",
   onlineIdsInferred: "production statement ids inferred from the client's use (production's PREPARE answer not seen)",
   unmappedCloses: 'COM_STMT_CLOSE of a statement unknown to the target, not sent',
-  replySyncLost: 'times a reply stream (target or online) lost its packet framing to truncated payload',
+  replySyncLost:
+    "times the target's reply stream lost its packet framing: a packet header in bytes not delivered (over intercept's --payload-max)",
+  replyResyncs: "times the target's reply stream was found again at the start of a later reply",
+  replyMismatches:
+    'target replies that did not fit the command taken to answer (a reply missed or unreadable): its PREPARE unmapped',
+  onlineSyncLost: "times the online server's captured reply stream lost its packet framing (bytes not captured)",
+  onlineResyncs: "times the online server's reply stream was found again at the start of a later reply",
+  onlineMismatches: 'online replies that did not fit the command taken to answer (a reply missed or unreadable)',
+  onlineRepliesUnkept:
+    'online replies not kept while their commands waited behind a held message (over 4096): their PREPARE ids unknown',
 } as const;
 
 type Reason = keyof typeof MYSQL_REASONS;
@@ -118,6 +127,8 @@ export interface MysqlSession {
   cont: 'none' | 'pass' | 'drop';
   /** The action set of the onTargetBytes call in progress (the trackers' events use it). */
   act: TargetActions | null;
+  /** Bytes sent to the target so far (passed, replaced, inserted, sent): a command's end, for the target's ACKs. */
+  sent: number;
   /** Counts made where no action set was at hand (online events), added at the next one. */
   deferred: Partial<Record<Counter, number>>;
   hasDeferred: boolean;
@@ -128,15 +139,21 @@ export function createMysqlModule(cfg: MysqlConfig): ProtocolModule<MysqlSession
   const table = new LoginTable(cfg.logins);
 
   // one wrapper of the engine's ClientActions that notes the verdict (calls are synchronous)
+  // and the bytes sent (the session and message being offered: `cur`, `curLen`)
   let inner: ClientActions | null = null;
   let verdict: Verdict = 'none';
+  let cur: MysqlSession | null = null;
+  let curLen = 0;
+  const sent = (n: number): void => {
+    if (cur !== null) cur.sent += n;
+  };
   const spy: ClientActions = {
-    pass: () => ((verdict = 'pass'), inner?.pass()),
-    replace: (b) => ((verdict = 'pass'), inner?.replace(b)),
+    pass: () => ((verdict = 'pass'), sent(curLen), inner?.pass()),
+    replace: (b) => ((verdict = 'pass'), sent(b.length), inner?.replace(b)),
     drop: (r) => ((verdict = 'drop'), inner?.drop(r)),
     hold: () => ((verdict = 'hold'), inner?.hold()),
     end: (r) => ((verdict = 'end'), inner?.end(r)),
-    insert: (b) => inner?.insert(b),
+    insert: (b) => (sent(b.length), inner?.insert(b)),
     count: (c, n) => inner?.count(c, n),
   };
 
@@ -176,7 +193,9 @@ export function createMysqlModule(cfg: MysqlConfig): ProtocolModule<MysqlSession
       const sw = p.cut ? null : parseAuthSwitch(headOf(p));
       if (sw === null || sw.plugin !== NATIVE_PASSWORD) return end(st, 'unsupportedAuth');
       st.scramble = Buffer.from(sw.data);
-      a.send(authSwitchResponse(p.seq, st.password, sw.data));
+      const b = authSwitchResponse(p.seq, st.password, sw.data);
+      st.sent += b.length;
+      a.send(b);
       a.count('authSwitches');
     }
     // 0x01 (AuthMoreData): nothing to answer for mysql_native_password; the OK follows
@@ -201,6 +220,7 @@ export function createMysqlModule(cfg: MysqlConfig): ProtocolModule<MysqlSession
       heldRec: null,
       cont: 'none',
       act: null,
+      sent: 0,
       deferred: {},
       hasDeferred: false,
     } as Omit<MysqlSession, 'target' | 'online'> as MysqlSession;
@@ -219,6 +239,8 @@ export function createMysqlModule(cfg: MysqlConfig): ProtocolModule<MysqlSession
           if (ok !== null) st.act?.count('statementsPrepared');
         },
         lost: () => st.act?.count('replySyncLost'),
+        resynced: () => st.act?.count('replyResyncs'),
+        mismatch: () => st.act?.count('replyMismatches'),
       },
       false,
     );
@@ -231,7 +253,10 @@ export function createMysqlModule(cfg: MysqlConfig): ProtocolModule<MysqlSession
         },
         auth: () => undefined,
         prepared: (r, ok) => st.stmts.online(r, ok === null ? null : ok.statementId),
-        lost: () => countLater(st, 'replySyncLost'),
+        lost: () => countLater(st, 'onlineSyncLost'),
+        resynced: () => countLater(st, 'onlineResyncs'),
+        mismatch: () => countLater(st, 'onlineMismatches'),
+        unkept: () => countLater(st, 'onlineRepliesUnkept'),
       },
       true,
       !fromStart,
@@ -276,7 +301,7 @@ export function createMysqlModule(cfg: MysqlConfig): ProtocolModule<MysqlSession
   ): void {
     if (bytes === undefined) act.pass();
     else act.replace(bytes);
-    if (kind !== null) st.target.expect(kind, rec);
+    if (kind !== null) st.target.expect(kind, rec, st.sent);
     if (rec !== null) rec.target = 'pending';
   }
 
@@ -330,7 +355,7 @@ export function createMysqlModule(cfg: MysqlConfig): ProtocolModule<MysqlSession
     st.phase = 'auth';
     st.authKind = 'midstream';
     act.insert(encodePacket(1, buildHandshakeResponse(found.login, password, st.scramble, st.greeting.charset)));
-    st.target.expect('auth');
+    st.target.expect('auth', null, st.sent);
     act.hold();
   }
 
@@ -431,6 +456,7 @@ export function createMysqlModule(cfg: MysqlConfig): ProtocolModule<MysqlSession
         // the rest of a 16 MiB packet follows its head's fate
         const fate = st.cont;
         if (len !== MAX_PACKET_PAYLOAD) st.cont = 'none';
+        if (fate === 'pass') st.sent += msg.length;
         return fate === 'pass' ? act.pass() : act.drop();
       }
       const seq = msg[3] as number;
@@ -447,6 +473,8 @@ export function createMysqlModule(cfg: MysqlConfig): ProtocolModule<MysqlSession
       }
       inner = act;
       verdict = 'none';
+      cur = st;
+      curLen = msg.length;
       switch (st.phase) {
         case 'login':
           onLogin(st, msg, spy);
@@ -465,6 +493,7 @@ export function createMysqlModule(cfg: MysqlConfig): ProtocolModule<MysqlSession
           onCommand(st, msg, spy, rec);
       }
       inner = null;
+      cur = null;
       const v = verdict as Verdict;
       if (v === 'end') st.ended = true;
       st.reoffer = v === 'hold';
@@ -478,8 +507,12 @@ export function createMysqlModule(cfg: MysqlConfig): ProtocolModule<MysqlSession
       st.now = now;
       st.act = act;
       if (st.hasDeferred) flush(st, act);
-      st.target.feed(data, missing);
+      st.target.feed(data, missing, act.acked ?? Infinity);
       st.act = null;
+    },
+
+    answered(st, sent) {
+      return !st.ended && st.target.answered(sent);
     },
 
     onOnlineBytes(st, data, missing, now) {

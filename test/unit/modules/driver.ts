@@ -65,10 +65,14 @@ export class ModuleDriver<S> {
     }
   }
 
-  /** The target's reply bytes; then held messages are offered again, and framing resumes. */
-  target(bytes: Buffer, missing = 0, now = 0): void {
+  /**
+   * The target's reply bytes; then held messages are offered again, and framing resumes.
+   * `acked`: how many of the bytes sent so far the target had received (TargetActions.acked);
+   * default all of them.
+   */
+  target(bytes: Buffer, missing = 0, now = 0, acked = this.sentBytes().length): void {
     if (this.log.ended !== null) return;
-    this.mod.onTargetBytes(this.st, bytes, missing, this.targetActions(), now);
+    this.mod.onTargetBytes(this.st, bytes, missing, this.targetActions(acked), now);
     this.retryHeld(now);
   }
 
@@ -144,8 +148,9 @@ export class ModuleDriver<S> {
     }
   }
 
-  private targetActions(): TargetActions {
+  private targetActions(acked: number): TargetActions {
     return {
+      acked,
       send: (b) => {
         this.log.sent.push(Buffer.from(b));
       },

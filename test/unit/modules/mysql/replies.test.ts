@@ -108,5 +108,49 @@ test('the mysql2 exchange of the capture, fed byte by byte: greeting, auth packe
   t.feed(stream(node, false), 0);
   assert.deepEqual(got, []);
   for (const [kind, tag] of kinds) t.expect(kind, tag);
-  assert.deepEqual(got, ['greeting', 'auth:0', 'p1=1', 'p2=2', 'auth:fe', 'auth:0', 'p3=3']);
+  // a queued reply reports its first packet only: the COM_CHANGE_USER's AuthSwitchRequest, not its OK
+  assert.deepEqual(got, ['greeting', 'auth:0', 'p1=1', 'p2=2', 'auth:fe', 'p3=3']);
+  assert.equal(t.queued, 0);
+});
+
+test('answered(): a reply is complete at its last packet (classic and CLIENT_DEPRECATE_EOF, PREPAREs, more results, LOCAL INFILE)', () => {
+  const classic: [ReplyKind, Buffer[]][] = [
+    // classic result set: the EOF after the definitions does not end it
+    ['result', [pk(1, '01'), pk(2, COLDEF), pk(3, 'fe00000200'), pk(4, '0161'), pk(5, 'fe00000200')]],
+    // PREPARE_OK with 1 param and 1 column, classic EOFs
+    ['prepare', [prepOk(5, 1, 1), pk(2, COLDEF), pk(3, 'fe00000200'), pk(4, COLDEF), pk(5, 'fe00000200')]],
+    // an OK announcing more results, then a result set
+    ['result', [pk(1, '0000000a000000'), pk(2, '01'), pk(3, COLDEF), pk(4, 'fe00000200'), pk(5, 'fe00000200')]],
+    // LOCAL INFILE: the request, then (after the client's data) the OK
+    ['result', [pk(1, 'fb2f746d702f78'), pk(3, '00010002000000')]],
+    ['result', [pk(1, 'ff7a0423343230303062616420')]],
+    ['prepare', [prepOk(7, 0, 0)]],
+  ];
+  const deprecateEof: [ReplyKind, Buffer[]][] = [
+    // no rows: the 0xfe OK right after the definitions ends it
+    ['result', [pk(1, '01'), pk(2, COLDEF), pk(3, 'fe000002000000')]],
+    ['result', [pk(1, '01'), pk(2, COLDEF), pk(3, '0161'), pk(4, 'fe000002000000')]],
+    // PREPARE_OK with 2 params and 1 column: no EOFs
+    ['prepare', [prepOk(6, 1, 2), pk(2, COLDEF), pk(3, COLDEF), pk(4, COLDEF)]],
+  ];
+  for (const steps of [classic, deprecateEof]) {
+    const { t } = tracker();
+    let sent = 0;
+    for (const [kind, packets] of steps) {
+      sent += 10;
+      t.expect(kind, kind === 'prepare' ? 'x' : null, sent);
+      assert.equal(t.answered(sent), false, `${kind}: not answered before its reply`);
+      assert.equal(t.answered(sent - 10), true, 'earlier commands are answered');
+      packets.forEach((b, i) => {
+        t.feed(b, 0);
+        const last = i === packets.length - 1;
+        assert.equal(t.answered(sent), last, `${kind} packet ${i}: answered only after the last`);
+      });
+    }
+    // lost: never answered
+    t.expect('result', null, sent + 10);
+    t.feed(pk(1, '01').subarray(0, 3), 100);
+    assert.equal(t.lost, true);
+    assert.equal(t.answered(sent + 10), false);
+  }
 });

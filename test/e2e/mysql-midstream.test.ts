@@ -12,17 +12,18 @@ import {
   sysbenchRun,
   type SysbenchOptions,
 } from '../../src/lab/mysql-clients';
-import { processFigures, skipUnlessRoot, startLiveTcpcopy, waitUntil } from '../e2e/replay-helpers';
+import { processFigures, skipUnlessRoot, startLiveTcpcopy, waitUntil } from './replay-helpers';
 import {
   ONLINE_EP,
   moduleArgs,
   mysql2Totals,
+  moduleLine,
   say,
   spawnMysql2,
   startMysqlIntercept,
   startPair,
   type ModuleReport,
-} from '../e2e/mysql-helpers';
+} from './mysql-helpers';
 
 const onKv = (r: GeneralLogRecord): boolean => /\bkv\b/.test(r.argument);
 const onSbtest = (r: GeneralLogRecord): boolean => !onKv(r);
@@ -93,9 +94,8 @@ test(
       assert.notEqual(r.report, null);
       const rep = r.report as ModuleReport;
       const mod = rep.engine.module;
-      say(
-        `accounting ${JSON.stringify(rep.accounting)}; module ${JSON.stringify(mod?.counters)} ended ${JSON.stringify(mod?.ended)}`,
-      );
+      say(`accounting ${JSON.stringify(rep.accounting)}`);
+      say(moduleLine(rep));
 
       const on = p.online.clientRecords(om);
       const tg = p.target.clientRecords(tm);

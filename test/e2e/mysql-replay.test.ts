@@ -4,18 +4,19 @@ import { withLab } from '../../src/lab/lab';
 import { compareStatements, comparisonLine, type GeneralLogRecord } from '../../src/lab/mariadb-log';
 import { waitLogQuiet } from '../../src/lab/mariadb';
 import { mariadbCli, sysbenchPrepare, sysbenchRun, type SysbenchOptions } from '../../src/lab/mysql-clients';
-import { processFigures, skipUnlessRoot, startLiveTcpcopy } from '../e2e/replay-helpers';
+import { processFigures, skipUnlessRoot, startLiveTcpcopy } from './replay-helpers';
 import {
   ONLINE_EP,
   compareSince,
   moduleArgs,
   mysql2Totals,
+  moduleLine,
   say,
   spawnMysql2,
   startMysqlIntercept,
   startPair,
   type ModuleReport,
-} from '../e2e/mysql-helpers';
+} from './mysql-helpers';
 
 /** Statements on the kv table (the CLI's and mysql2's; sysbench works on sbtest*). */
 const onKv = (r: GeneralLogRecord): boolean => /\bkv\b/.test(r.argument);
@@ -61,9 +62,8 @@ test(
       assert.notEqual(r.report, null);
       const rep = r.report as ModuleReport;
       const mod = rep.engine.module;
-      say(
-        `accounting ${JSON.stringify(rep.accounting)}; module ${JSON.stringify(mod?.counters)} ended ${JSON.stringify(mod?.ended)}`,
-      );
+      say(`accounting ${JSON.stringify(rep.accounting)}`);
+      say(moduleLine(rep));
 
       const all = compareSince(p, om, tm, 'all clients');
       const kv = compareStatements(p.online.clientRecords(om).filter(onKv), p.target.clientRecords(tm).filter(onKv));

@@ -5,18 +5,19 @@ import { withLab } from '../../src/lab/lab';
 import { compareStatements, comparisonLine, type GeneralLogRecord } from '../../src/lab/mariadb-log';
 import { waitLogQuiet } from '../../src/lab/mariadb';
 import { mariadbCli, sysbenchPrepare, sysbenchRun, type SysbenchOptions } from '../../src/lab/mysql-clients';
-import { processFigures, runTcpcopy, skipUnlessRoot } from '../e2e/replay-helpers';
+import { processFigures, runTcpcopy, skipUnlessRoot } from './replay-helpers';
 import {
   ONLINE_EP,
   compareSince,
   moduleArgs,
   mysql2Totals,
+  moduleLine,
   say,
   spawnMysql2,
   startMysqlIntercept,
   startPair,
   type ModuleReport,
-} from '../e2e/mysql-helpers';
+} from './mysql-helpers';
 
 const onKv = (r: GeneralLogRecord): boolean => /\bkv\b/.test(r.argument);
 
@@ -66,9 +67,8 @@ test(
       assert.equal(r.code, 0, r.stderr.slice(-2000));
       const rep = r.report as ModuleReport;
       const mod = rep.engine.module;
-      say(
-        `accounting ${JSON.stringify(rep.accounting)}; module ${JSON.stringify(mod?.counters)} ended ${JSON.stringify(mod?.ended)}`,
-      );
+      say(`accounting ${JSON.stringify(rep.accounting)}`);
+      say(moduleLine(rep));
       const all = compareSince(p, om, tm, 'offline');
       const kv = compareStatements(p.online.clientRecords(om).filter(onKv), p.target.clientRecords(tm).filter(onKv));
       say(`offline CLI + mysql2: ${comparisonLine(kv)}`);
