@@ -18,7 +18,9 @@
  * costs; 'inline' leaves it as veth does. Needs root.
  */
 import { execFileSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import * as os from 'node:os';
+import * as path from 'node:path';
 import { withLab, type Lab } from '../src/lab/lab';
 import type { AccessRecord } from '../src/lab/access-log';
 import type { LoadOptions } from '../src/lab/loadgen';
@@ -43,6 +45,8 @@ export type TargetModel = 'remote' | 'inline';
 /** One row of the lab table. */
 export interface LabRow {
   model: TargetModel;
+  /** The replayed traffic's IP family (part `lab6`: IPv6). */
+  family: 'ipv4' | 'ipv6';
   mode: 'keepalive' | 'short';
   offeredRate: number;
   sentRate: number;
@@ -100,6 +104,12 @@ export interface LabBenchOptions {
   tcpcopyArgs?: readonly string[];
   /** Extra intercept arguments. Default none. */
   interceptArgs?: readonly string[];
+  /**
+   * IPv6 (issue 16, part `lab6`): a dual-stack lab, the load from the IPv6 client addresses to
+   * http://[2001:2:0:1::1]/, tcpcopy `-x 80-[2001:2::2]:8080` over channel v2 (a generated
+   * `--secret-file` on both sides), so the rows compare with the IPv4 table. Default false.
+   */
+  ipv6?: boolean;
   /** Node options for tcpcopy (`node OPTIONS tcpcopy-main.js ...`). Default none. */
   nodeArgs?: readonly string[];
   /** A/B: steal time (%) above which a pair counts as measuring the hypervisor, not tcpcopy. Default 3. */
@@ -185,10 +195,11 @@ export function matchLags(online: readonly AccessRecord[], target: readonly Acce
   return lags.sort((a, b) => a - b);
 }
 
-/** The load generator's options for one offered load lasting `seconds`. */
-export function loadOptions(l: LabLoad, seconds: number): LoadOptions {
+/** The load generator's options for one offered load lasting `seconds`; `v6`: from these IPv6 client addresses. */
+export function loadOptions(l: LabLoad, seconds: number, v6: readonly string[] | null = null): LoadOptions {
   return {
-    url: 'http://198.18.1.1:80/',
+    url: v6 !== null ? 'http://[2001:2:0:1::1]:80/' : 'http://198.18.1.1:80/',
+    ...(v6 !== null ? { localAddresses: v6 } : {}),
     requests: Math.round(l.rate * seconds),
     durationMs: seconds * 1000,
     rate: l.rate,
@@ -218,6 +229,9 @@ export async function applyTargetModel(lab: Lab, model: TargetModel, pid: number
 /** tcpcopy's arguments in the lab benchmark. */
 export const BENCH_TCPCOPY_ARGS: readonly string[] = ['-x', '80-198.18.0.2:8080', '-s', '198.18.0.3'];
 
+/** The same over IPv6 (add `--secret-file`: IPv6 needs channel v2). */
+export const BENCH_TCPCOPY_ARGS6: readonly string[] = ['-x', '80-[2001:2::2]:8080', '-s', '198.18.0.3'];
+
 /** Measures one load with a fresh tcpcopy; see the file comment. */
 async function measure(
   lab: Lab,
@@ -230,9 +244,11 @@ async function measure(
   warmSeconds: number,
   v: LabVariant,
 ): Promise<LabRow> {
+  const v6 = lab.ipv6 ? (lab.hosts.client.addresses6 ?? []) : null;
+  const secret = lab.ipv6 ? ['--secret-file', path.join(lab.dir, BENCH_SECRET)] : [];
   const tc = await startLiveTcpcopy(
     lab,
-    [...BENCH_TCPCOPY_ARGS, ...v.tcpcopyArgs],
+    [...(v6 !== null ? BENCH_TCPCOPY_ARGS6 : BENCH_TCPCOPY_ARGS), ...secret, ...v.tcpcopyArgs],
     'online',
     ['--status', '0'],
     v.nodeArgs,
@@ -243,7 +259,7 @@ async function measure(
   if (warmSeconds > 0) {
     const o0 = accessLogLines(online);
     const t0 = accessLogLines(target);
-    await lab.load('client', loadOptions(l, warmSeconds));
+    await lab.load('client', loadOptions(l, warmSeconds, v6));
     await waitSettled(() => accessLogLines(target) - t0, accessLogLines(online) - o0, 10_000, 500);
   }
   const om = accessLogLines(online);
@@ -251,7 +267,7 @@ async function measure(
   const cpu0 = cpuNsOf(pid);
   const icp0 = cpuNsOf(icpPid);
   const ticks0 = cpuTicks();
-  const sum = await lab.load('client', loadOptions(l, seconds));
+  const sum = await lab.load('client', loadOptions(l, seconds, v6));
   const onlineN = accessLogLines(online) - om;
   await waitSettled(() => accessLogLines(target) - tm, onlineN, 15_000, 500);
   const steal = stealPct(ticks0, cpuTicks());
@@ -269,6 +285,7 @@ async function measure(
   const windowReplies = replayed > 0 ? (replies * tgRecs.length) / replayed : 0;
   return {
     model,
+    family: v6 !== null ? 'ipv6' : 'ipv4',
     mode: l.keepAlive ? 'keepalive' : 'short',
     offeredRate: l.rate,
     sentRate: Math.round(sum.requestsPerSec),
@@ -305,7 +322,7 @@ async function measure(
 /** One line per row, for the progress log. */
 export function rowLine(row: LabRow): string {
   return (
-    `lab[${row.model}]: ${row.mode} ${row.offeredRate}/s: sent ${row.sentRate}/s, online ${row.online}, target ${row.target} (${(row.fidelity * 100).toFixed(2)}%), ` +
+    `lab[${row.model}${row.family === 'ipv6' ? ', IPv6' : ''}]: ${row.mode} ${row.offeredRate}/s: sent ${row.sentRate}/s, online ${row.online}, target ${row.target} (${(row.fidelity * 100).toFixed(2)}%), ` +
     `tcpcopy ${row.tcpcopyCpuUsPerRequest.toFixed(1)} us/req warm (${row.tcpcopyCpuUsPerRequestWhole.toFixed(1)} over its life), rss ${row.tcpcopyPeakRssMB.toFixed(0)} MiB, ` +
     `intercept ${row.interceptCpuUsPerReply.toFixed(1)} us/reply, lag p50 ${row.lagP50Ms} ms p99 ${row.lagP99Ms} ms, steal ${row.stealPct.toFixed(1)}%, ` +
     `tcpcopy captured ${row.captured} replayed ${row.replayed} kernel-dropped ${row.kernelDropped} lost ${JSON.stringify(row.lost)}` +
@@ -323,12 +340,18 @@ interface BenchLab {
   icp: { pid: number };
 }
 
-/** Builds the bench lab under `prefix`, runs `fn` in it and tears it down. */
+/** File name (in the lab directory) of the channel v2 secret of an IPv6 bench lab. */
+const BENCH_SECRET = 'bench.secret';
+
+/** Builds the bench lab under `prefix` (dual stack with `opts.ipv6`), runs `fn` in it and tears it down. */
 function withBenchLab<T>(prefix: string, opts: LabBenchOptions, fn: (b: BenchLab) => Promise<T>): Promise<T> {
-  return withLab({ prefix, clientAddresses: 50 }, async (lab) => {
+  const v6 = opts.ipv6 === true;
+  return withLab({ prefix, clientAddresses: 50, ipv6: v6 }, async (lab) => {
     const online = await lab.startNginx('online', { port: 80 });
     const target = await lab.startNginx('target', { port: 8080 });
-    const icp = await startIntercept(lab, [...(opts.interceptArgs ?? [])]);
+    const secret = path.join(lab.dir, BENCH_SECRET);
+    if (v6) writeFileSync(secret, 'the IPv6 lab benchmark shared secret\n');
+    const icp = await startIntercept(lab, [...(v6 ? ['--secret-file', secret] : []), ...(opts.interceptArgs ?? [])]);
     return fn({ lab, online, target, icp });
   });
 }
@@ -340,7 +363,7 @@ export async function runLabBench(log: (s: string) => void, opts: LabBenchOption
   const warmSeconds = opts.warmSeconds ?? 5;
   const repeat = Math.max(1, Math.floor(opts.repeat ?? 1));
   const models = opts.models ?? (os.cpus().length >= 2 ? ['remote', 'inline'] : ['inline']);
-  return withBenchLab('tcs3', opts, async ({ lab, online, target, icp }) => {
+  return withBenchLab(opts.ipv6 === true ? 'tcs6' : 'tcs3', opts, async ({ lab, online, target, icp }) => {
     const rows: LabRow[] = [];
     for (const model of models) {
       for (const l of loads) {
@@ -478,7 +501,7 @@ export function labTable(rows: readonly LabRow[]): string {
     'steal %',
   ];
   const lines = rows.map((r) => [
-    r.model,
+    r.family === 'ipv6' ? `${r.model} IPv6` : r.model,
     r.mode,
     String(r.offeredRate),
     String(r.sentRate),

@@ -3,13 +3,14 @@
  * are not polluted by the previous one) and appends one JSON object per run to
  * bench/results/<date>-<git short hash>.json (one object per line). No assertions.
  *
- *   node --expose-gc dist/bench/run.js [--lab | --no-lab] [--only engine,offline,memory,platform,lab,mysql,max,latency,latency-ab,agent,ab]
+ *   node --expose-gc dist/bench/run.js [--lab | --no-lab] [--only engine,offline,memory,platform,lab,lab6,mysql,max,latency,latency-ab,agent,ab]
  *
  * Parts: engine (packets/s through ReplayEngine), offline (runner's offline path on a
  * synthesized 100k-session capture), memory (100,000 open sessions, target answering and
  * silent), platform (CPU per wake-up of a Node process: timer, datagram, capture ring), lab
  * (live tcpcopy + intercept + nginx in the lab, warm tcpcopy, both target models; by default
- * only when root), mysql (sysbench oltp_read_write copied live to MariaDB: tcpcopy CPU per replayed
+ * only when root), lab6 (the lab table over IPv6 in a dual-stack lab, channel v2, the remote model;
+ * with lab), mysql (sysbench oltp_read_write copied live to MariaDB: tcpcopy CPU per replayed
  * statement with --module mysql and with plain TCP replay of the same load, bench/mysql.ts; with
  * lab), mysql-fidelity (issue 13's figures: sysbench for BENCH_MYSQL_SECONDS, default 30, at
  * BENCH_MYSQL_TPS transactions/s, default 100, with BENCH_MYSQL_THREADS, default 8: target/online
@@ -107,6 +108,19 @@ async function part(name: string): Promise<void> {
     }
     case 'lab': {
       const rows = await runLabBench(log, labOptions(1));
+      log(labTable(rows));
+      r = rows;
+      break;
+    }
+    case 'lab6': {
+      // the lab table over IPv6 (issue 16), beside part lab's IPv4 rows; the remote model only
+      // unless BENCH_MODELS says otherwise
+      const o = labOptions(1);
+      const rows = await runLabBench(log, {
+        ...o,
+        ipv6: true,
+        ...(o.models === undefined && os.cpus().length >= 2 ? { models: ['remote' as const] } : {}),
+      });
       log(labTable(rows));
       r = rows;
       break;
@@ -249,6 +263,10 @@ function main(): void {
   if (want('lab')) {
     if (lab) results['lab'] = child('lab');
     else log('lab: skipped (needs root; run as root or pass --lab)');
+  }
+  if (want('lab6')) {
+    if (lab) results['lab6'] = child('lab6');
+    else log('lab6: skipped (needs root; run as root or pass --lab)');
   }
   if (want('mysql')) {
     if (lab) results['mysql'] = child('mysql');

@@ -1,7 +1,9 @@
 /*
- * Batched sends with sendmmsg: raw IPv4 (AF_INET/SOCK_RAW/IPPROTO_RAW, destination taken from
- * each packet's header) and Ethernet frames (AF_PACKET/SOCK_RAW to one device). JS fills an
- * arena Buffer plus offsets/lengths; one native call sends the whole batch.
+ * Batched sends with sendmmsg: raw IP (AF_INET/SOCK_RAW/IPPROTO_RAW for IPv4 and, opened on the
+ * first IPv6 packet, AF_INET6/SOCK_RAW/IPPROTO_RAW, which implies IPV6_HDRINCL; the version
+ * nibble of each packet picks the socket, the destination comes from its header) and Ethernet
+ * frames (AF_PACKET/SOCK_RAW to one device). JS fills an arena Buffer plus offsets/lengths; one
+ * native call sends the whole batch (one sendmmsg per run of packets of one family).
  */
 #include "tcn.h"
 #include <arpa/inet.h>
@@ -29,15 +31,44 @@
 typedef struct {
   int fd;
   int kind;
+  /* raw IPv6 socket, opened on the first IPv6 packet; -1 before, -errno when that failed */
+  int fd6;
+  int sndbuf;
+  char device[64];
   struct sockaddr_ll ll;
   struct mmsghdr msgs[BATCH];
   struct iovec iov[BATCH];
   struct sockaddr_in sin[BATCH];
+  struct sockaddr_in6 sin6[BATCH];
 } sender_t;
+
+/* The raw IPv6 socket of `s` (opened once, with the IPv4 socket's settings); -errno on failure. */
+static int sender_fd6(sender_t *s) {
+  if (s->fd6 != -1) return s->fd6;
+  int fd = socket(AF_INET6, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, IPPROTO_RAW);
+  if (fd < 0) {
+    s->fd6 = -errno;
+    return s->fd6;
+  }
+  if (s->sndbuf > 0 && setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &s->sndbuf, sizeof s->sndbuf) != 0)
+    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &s->sndbuf, sizeof s->sndbuf);
+  int one = 1;
+  setsockopt(fd, IPPROTO_IPV6, IPV6_RECVERR, &one, sizeof one);
+  if (s->device[0] != '\0' &&
+      setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, s->device, (socklen_t)strlen(s->device)) != 0) {
+    int e = errno;
+    close(fd);
+    s->fd6 = -e;
+    return s->fd6;
+  }
+  s->fd6 = fd;
+  return fd;
+}
 
 static void sender_finalize(napi_env env, void *data, void *hint) {
   sender_t *s = data;
   if (s->fd >= 0) close(s->fd);
+  if (s->fd6 >= 0) close(s->fd6);
   free(s);
 }
 
@@ -107,6 +138,9 @@ static napi_value js_send_open(napi_env env, napi_callback_info info) {
   sender_t *s = calloc(1, sizeof *s);
   s->fd = fd;
   s->kind = kind;
+  s->fd6 = -1;
+  s->sndbuf = sndbuf;
+  memcpy(s->device, device, sizeof s->device);
   s->ll.sll_family = AF_PACKET;
   s->ll.sll_protocol = htons(ETH_P_IP);
   s->ll.sll_ifindex = ifindex;
@@ -176,23 +210,50 @@ static napi_value js_send_batch(napi_env env, napi_callback_info info) {
   size_t i = 0;
   while (i < count) {
     unsigned n = 0;
-    /* Fill up to BATCH messages, skipping malformed slots (counted as failed). */
+    /* Fill up to BATCH messages of one IP family (raw IP: a run of IPv4 or of IPv6 packets),
+       skipping malformed slots (counted as failed). */
+    int v6 = -1;
     while (i < count && n < BATCH) {
       uint32_t off = offs[i], len = lens[i];
-      i++;
-      if ((size_t)off + len > arena_len || len < 20) {
+      int six = s->kind == KIND_RAW_IPV4 && (size_t)off < arena_len && (arena[off] >> 4) == 6;
+      if ((size_t)off + len > arena_len || len < (six ? 40u : 20u)) {
+        i++;
         res[1] += 1;
         res[3] = EINVAL;
         continue;
       }
+      if (v6 == -1) v6 = six;
+      else if (six != v6) break; /* the other family: next run */
+      i++;
       s->iov[n].iov_base = arena + off;
       s->iov[n].iov_len = len;
-      if (s->kind == KIND_RAW_IPV4) memcpy(&s->sin[n].sin_addr, arena + off + 16, 4);
+      if (s->kind == KIND_RAW_IPV4) {
+        if (six) {
+          s->sin6[n].sin6_family = AF_INET6;
+          memcpy(&s->sin6[n].sin6_addr, arena + off + 24, 16);
+          s->msgs[n].msg_hdr.msg_name = &s->sin6[n];
+          s->msgs[n].msg_hdr.msg_namelen = sizeof s->sin6[n];
+        } else {
+          memcpy(&s->sin[n].sin_addr, arena + off + 16, 4);
+          s->msgs[n].msg_hdr.msg_name = &s->sin[n];
+          s->msgs[n].msg_hdr.msg_namelen = sizeof s->sin[n];
+        }
+      }
       n++;
+    }
+    int fd = s->fd;
+    if (v6 == 1) {
+      fd = sender_fd6(s);
+      if (fd < 0) {
+        /* no IPv6 raw socket (IPv6 disabled, no permission): these packets fail */
+        res[1] += n;
+        res[3] = -fd;
+        continue;
+      }
     }
     unsigned j = 0, waits = 0;
     while (j < n) {
-      int r = sendmmsg(s->fd, s->msgs + j, n - j, MSG_DONTWAIT);
+      int r = sendmmsg(fd, s->msgs + j, n - j, MSG_DONTWAIT);
       if (r > 0) {
         j += (unsigned)r;
         res[0] += r;
@@ -204,7 +265,7 @@ static napi_value js_send_batch(napi_env env, napi_callback_info info) {
       if ((e == EAGAIN || e == EWOULDBLOCK || e == ENOBUFS) && waits < MAX_WAITS) {
         res[2] += 1;
         waits++;
-        wait_writable(s->fd, e);
+        wait_writable(fd, e);
         continue;
       }
       res[1] += 1; /* skip the refused packet, go on with the rest */
@@ -224,6 +285,8 @@ static napi_value js_send_close(napi_env env, napi_callback_info info) {
   if (s == NULL) return NULL;
   if (s->fd >= 0) close(s->fd);
   s->fd = -1;
+  if (s->fd6 >= 0) close(s->fd6);
+  s->fd6 = -2; /* closed: not reopened */
   return NULL;
 }
 

@@ -18,6 +18,16 @@ export const MSG_CLIENT_DEL = 2;
  * session's reply payloads (up to intercept's `--payload-max` per reply). See doc/protocol.md.
  */
 export const MSG_FLAG_PAYLOAD = 0x0100;
+/**
+ * Channel v2 only: bit in the LOW byte of a CLIENT_ADD/CLIENT_DEL's `type` (0x0011, 0x0012;
+ * the high byte's payload flag and cap class apply unchanged: 0x0111 asks for payload): an
+ * IPv6 session. The message is then CLIENT_MSG6_BYTES long: the 14-byte message with both IPv4
+ * address fields zero, followed by the client's and the target's 16-byte IPv6 addresses. See
+ * doc/protocol.md "IPv6 on channel v2".
+ */
+export const MSG_TYPE_IPV6 = 0x0010;
+/** Size of a channel v2 IPv6 CLIENT_ADD/CLIENT_DEL: 14 + 16 (client address) + 16 (target address). */
+export const CLIENT_MSG6_BYTES = 46;
 /** Protocol version carried in the `type` field of the hello (first message of a connection). */
 export const CHANNEL_VERSION = 6;
 

@@ -23,5 +23,8 @@ export function newReplyPayload(): ReplyPayload {
   return { buf: Buffer.alloc(0), off: 0, len: 0, truncated: false };
 }
 
-/** What tcpcopy's channel client calls for each reply record (1.x layout, 64 or 192 bytes). */
+/**
+ * What tcpcopy's channel client calls for each reply record: IPv4 in the 1.x layout (64 or 192
+ * bytes), IPv6 (channel v2) as the record's 84-byte IPv6 packet; parse with parseIpTcp.
+ */
 export type RecordHandler = (buf: Buffer, off: number, len: number, payload: ReplyPayload | null) => void;

@@ -47,13 +47,7 @@ export function writeRecord(seg: TcpSegment, out: Buffer, outOff: number, record
   // TCP header, at most 44 bytes.
   const tcpOut = outOff + RECORD_IP_BYTES;
   const tcpKeep = Math.min(seg.tcpHdrLen, RECORD_TCP_BYTES);
-  const tcpAvail = Math.max(0, Math.min(tcpKeep, capEnd - seg.tcpOff));
-  src.copy(out, tcpOut, seg.tcpOff, seg.tcpOff + tcpAvail);
-  if (seg.tcpHdrLen > RECORD_TCP_BYTES) {
-    totalLen -= seg.tcpHdrLen - RECORD_TCP_BYTES;
-    if (tcpAvail >= 13) out[tcpOut + 12] = ((RECORD_TCP_BYTES / 4) << 4) | ((out[tcpOut + 12] as number) & 0x0f);
-    trimOptions(out, tcpOut + 20, RECORD_MAX_TCP_OPTIONS);
-  }
+  totalLen -= writeRecordTcp(seg, out, tcpOut);
   out[outOff] = 0x45;
   out.writeUInt16BE(Math.max(0, Math.min(0xffff, totalLen)), outOff + 2);
   out.writeUInt16BE(0, outOff + 10);
@@ -65,6 +59,25 @@ export function writeRecord(seg: TcpSegment, out: Buffer, outOff: number, record
   if (n < 1 || n > RECORD_MAX_PAYLOAD || capEnd - pOff < n) return 0;
   src.copy(out, tcpOut + tcpKeep, pOff, pOff + n);
   return n;
+}
+
+/**
+ * Writes the TCP header of `seg` at `out[tcpOut]` as a record keeps it (both families): at most
+ * 44 bytes (20 + 24 option bytes; a longer header is cut, its data offset written as 11 and an
+ * option that does not fit replaced by zeros), bytes the snaplen cut left as they are (the
+ * caller zeroed the record). Returns the header bytes cut (0 when it fits), which the caller
+ * subtracts from the record's IP length so that the payload length stays right.
+ */
+export function writeRecordTcp(seg: TcpSegment, out: Buffer, tcpOut: number): number {
+  const src = seg.buf;
+  const capEnd = Math.min(src.length, seg.ipOff + seg.capLen);
+  const tcpKeep = Math.min(seg.tcpHdrLen, RECORD_TCP_BYTES);
+  const tcpAvail = Math.max(0, Math.min(tcpKeep, capEnd - seg.tcpOff));
+  src.copy(out, tcpOut, seg.tcpOff, seg.tcpOff + tcpAvail);
+  if (seg.tcpHdrLen <= RECORD_TCP_BYTES) return 0;
+  if (tcpAvail >= 13) out[tcpOut + 12] = ((RECORD_TCP_BYTES / 4) << 4) | ((out[tcpOut + 12] as number) & 0x0f);
+  trimOptions(out, tcpOut + 20, RECORD_MAX_TCP_OPTIONS);
+  return seg.tcpHdrLen - RECORD_TCP_BYTES;
 }
 
 /** Zeroes, from the first option that does not fit completely in `len` bytes, to the end. */

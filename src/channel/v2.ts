@@ -13,15 +13,17 @@
  *
  * v2 record (88 bytes): [0] u8 IP version (4 or 6), [1] u8 flags, [2..4) u16 payload bytes
  * that follow the record, [4..44) the network header (IPv4: the 20-byte header normalised as
- * in 1.x, then 20 zero bytes; IPv6: the 40-byte fixed header), [44..88) the TCP header with up
- * to 24 option bytes, zero-padded. Flags: V2_REC_PAYLOAD (the session asked for payload with
+ * in 1.x, then 20 zero bytes; IPv6: the 40-byte fixed header, next header TCP, payload length
+ * = the TCP segment's), [44..88) the TCP header with up to 24 option bytes, zero-padded. An
+ * IPv6 session registers with the 46-byte IPv6 CLIENT_ADD (client-msg.ts). Flags: V2_REC_PAYLOAD (the session asked for payload with
  * MSG_FLAG_PAYLOAD on its CLIENT_ADD; [2..4) bytes of it follow), V2_REC_TRUNCATED (the reply
  * carried more than that: over `--payload-max`, or cut by the snaplen). Records of sessions
  * that did not ask have flags 0, length 0 and nothing after them (the pre-payload layout).
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { TcpSegment } from '../core/wire/segment';
-import { writeRecord } from './record';
+import { isIpv6 } from '../core/wire/ipv6';
+import { writeRecord, writeRecordTcp } from './record';
 import { RECORD_BYTES, RECORD_IP_BYTES, RECORD_TCP_BYTES } from './constants';
 
 /** v2 record flag: the session asked for payload; record[2..4) bytes of it follow the record. */
@@ -84,11 +86,38 @@ export function serverMsg(magic: Buffer, body: Buffer | null): Buffer {
   return b;
 }
 
+/** IPv6 next-header value of TCP. */
+const IPPROTO_TCP = 6;
+
 /**
- * Writes the v2 record of an IPv4 reply (`seg` as filled by decodeFrame) at `out[off]`:
- * the 1.x record, then moved into the v2 layout. Allocation-free.
+ * The v2 record of an IPv6 reply: version 6, the 40-byte fixed header normalised so that the
+ * record parses as IPv6 + TCP at [4] with the TCP header at [44] (parseIpTcp(rec, off + 4, 84,
+ * seg, true)): extension headers are dropped (next header written as TCP) and the payload
+ * length is the TCP segment's length, minus the TCP header bytes cut beyond 44, so that the
+ * payload length it gives stays the reply's. The flow label, traffic class and hop limit stay
+ * as captured. Allocation-free.
+ */
+function writeRecordV2Ipv6(seg: TcpSegment, out: Buffer, off: number): void {
+  out.fill(0, off, off + V2_RECORD_BYTES);
+  out[off] = 6;
+  const net = off + V2_NET_OFF;
+  seg.buf.copy(out, net, seg.ipOff, seg.ipOff + 40);
+  out[net + 6] = IPPROTO_TCP;
+  const cut = writeRecordTcp(seg, out, off + V2_TCP_OFF);
+  const plen = seg.ipTotalLen - seg.ipHdrLen - cut;
+  out.writeUInt16BE(Math.max(0, Math.min(0xffff, plen)), net + 4);
+}
+
+/**
+ * Writes the v2 record of a reply (`seg` as filled by decodeFrame) at `out[off]`: IPv4, the
+ * 1.x record moved into the v2 layout; IPv6, the normalised fixed header (writeRecordV2Ipv6).
+ * Allocation-free.
  */
 export function writeRecordV2(seg: TcpSegment, out: Buffer, off: number): void {
+  if (isIpv6(seg.dstIp)) {
+    writeRecordV2Ipv6(seg, out, off);
+    return;
+  }
   writeRecord(seg, out, off + V2_NET_OFF, RECORD_BYTES);
   // TCP header from [off+24, off+68) to [off+44, off+88); zero the gap and the prefix
   out.copyWithin(off + V2_TCP_OFF, off + V2_NET_OFF + RECORD_IP_BYTES, off + V2_NET_OFF + RECORD_BYTES);
@@ -147,6 +176,13 @@ export function v2ToV1(src: Buffer, off: number, out: Buffer, outOff: number): 0
   src.copy(out, outOff + RECORD_IP_BYTES, off + V2_TCP_OFF, off + V2_TCP_OFF + RECORD_TCP_BYTES);
   return 4;
 }
+
+/**
+ * Offset and length of the IPv6 packet (fixed header + TCP header) inside the v2 IPv6 record at
+ * `off`: the header at off + 4, the TCP header right after it at off + 44, 84 bytes in all; parse
+ * it in place with parseIpTcp(buf, V2_NET_OFF + off, V2_IPV6_PACKET_BYTES, seg, true).
+ */
+export const V2_IPV6_PACKET_BYTES = V2_RECORD_BYTES - V2_NET_OFF;
 
 /** What feeding intercept's bytes to a {@link V2ClientHandshake} produced. */
 export type V2ClientStep =

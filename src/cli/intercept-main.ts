@@ -12,7 +12,7 @@ import { EXIT, TcpcopyError } from '../core/errors';
 import { reportStartupError } from './process-control';
 import { RingCapture } from '../io/ring-capture';
 import type { PacketSource } from '../io/types';
-import { parseIpv4 } from '../core/wire/segment';
+import { parseIp } from '../core/wire/segment';
 import { NfqueueSource } from '../intercept/nfqueue';
 import { readSecret } from '../channel/secret';
 import { Intercept } from '../intercept/intercept';
@@ -71,7 +71,7 @@ async function run(cfg: InterceptConfig): Promise<void> {
           queue: cfg.nfqueue,
           maxLen: cfg.queueMaxLen,
           copyRange: cfg.payload ? 320 : cfg.secretFile !== null ? Math.min(65535, 128 + cfg.payloadMax) : 128,
-          pass: cfg.passList.map(parseIpv4),
+          pass: cfg.passList.map(parseIp),
         })
       : new RingCapture({
           device: cfg.device,

@@ -5,7 +5,7 @@
  * table size), --nfqueue [NUM] / -q / -x (NFQUEUE mode on the target), plus --route-timeout,
  * --payload, --snaplen, --report and --secret-file (channel v2).
  */
-import { parseIpv4 } from '../core/wire/segment';
+import { parseIp, parseIpv4 } from '../core/wire/segment';
 import { parseCidr, type Cidr } from '../doctor/parse';
 import { MAX_PAYLOAD_MAX } from '../channel/v2';
 import { defaultInterceptFilter, INTERCEPT_DEFAULTS as D, type InterceptConfig } from '../config/intercept-config';
@@ -147,7 +147,7 @@ export const INTERCEPT_OPTIONS: readonly OptionSpec<'Capture' | 'Channel' | 'NFQ
     multiple: true,
     group: 'NFQUEUE',
     arg: 'IP[,IP...]',
-    doc: 'NFQUEUE mode: replies to these addresses are let through',
+    doc: 'NFQUEUE mode: replies to these addresses (IPv4 or IPv6) are let through',
   },
   {
     long: 'report',
@@ -305,8 +305,12 @@ export function parseInterceptArgs(argv: readonly string[]): InterceptCommand {
   const passList: string[] = [];
   for (const item of o.list('pass')) {
     for (const a of item.split(',')) {
-      if (parseIpv4(a.trim()) < 0)
-        throw badOption('-x', item, 'IPv4 addresses separated by commas, e.g. -x 198.18.1.9,198.18.1.10');
+      if (parseIp(a.trim()) < 0)
+        throw badOption(
+          '-x',
+          item,
+          'IPv4 or IPv6 addresses separated by commas, e.g. -x 198.18.1.9,198.18.1.10 or -x 2001:2::9',
+        );
       passList.push(a.trim());
     }
   }

@@ -87,6 +87,13 @@ export interface EngineConfig {
    * original's `--set-protocol-module`); null (default) = plain TCP replay, no module cost.
    */
   module: ProtocolModule | null;
+  /**
+   * The reply channel carries IPv6 sessions (channel v2: `--secret-file` on tcpcopy and
+   * intercept). False for a 1.x channel (the original intercept's, IPv4-only): IPv6 connections
+   * are then not replayed; each is counted once (`sessionsNoIpv6Channel`) and its requests lost
+   * as 'noIpv6Channel'. Default true.
+   */
+  ipv6Channel: boolean;
 }
 
 /**
@@ -119,6 +126,7 @@ export const ENGINE_DEFAULTS: Readonly<Omit<EngineConfig, 'transfers'>> = Object
   advertisedWindow: 65535,
   synthWscale: 7,
   module: null,
+  ipv6Channel: true,
 });
 
 /** Builds an engine config from transfers and partial overrides. */

@@ -224,6 +224,12 @@ export class ReplayEngine {
     const group = this.groups.get(t);
     const fan = group === undefined ? 1 : group.length;
     const n = this.cfg.replicas;
+    if (!this.cfg.ipv6Channel && seg.srcIp >= IPV6_BASE) {
+      // a 1.x channel cannot register IPv6 clients: not replayed, counted with its own reason
+      for (let ti = 0; ti < fan; ti++)
+        for (let v = 0; v < n; v++) e.unreplayed.countNoIpv6Channel((rep * fan + ti) * n + v, origKey, p);
+      return true;
+    }
     for (let ti = 0; ti < fan; ti++) {
       const tt = group === undefined ? t : (group[ti] as EngineTransfer);
       for (let v = 0; v < n; v++)

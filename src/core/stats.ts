@@ -64,6 +64,8 @@ export interface EngineStats {
   sessionsSampledOut: number;
   /** Connections skipped because -O was given and their SYN was not captured (once per connection and replay variant). */
   sessionsNoSyn: number;
+  /** IPv6 connections not replayed because the channel is 1.x (IPv4-only; EngineConfig.ipv6Channel false), once per connection and variant. */
+  sessionsNoIpv6Channel: number;
   /** Gauge: sessions in the table now. */
   sessionsActive: number;
   /** Sessions ended, by outcome. */
@@ -74,6 +76,8 @@ export interface EngineStats {
   requestsSampledOut: number;
   /** Requests captured in connections skipped by -O (no SYN captured); counted as lost by 'noSyn'. */
   requestsNoSyn: number;
+  /** Requests captured in IPv6 connections not replayed over a 1.x channel; counted as lost by 'noIpv6Channel'. */
+  requestsNoIpv6Channel: number;
   /** Requests sent to the target and acknowledged by it. */
   requestsReplayed: number;
   /** Requests lost, by the outcome of the session that lost them. */
@@ -194,11 +198,13 @@ export function newEngineStats(): EngineStats {
     sessionsQueued: 0,
     sessionsSampledOut: 0,
     sessionsNoSyn: 0,
+    sessionsNoIpv6Channel: 0,
     sessionsActive: 0,
     outcomes,
     requestsCaptured: 0,
     requestsSampledOut: 0,
     requestsNoSyn: 0,
+    requestsNoIpv6Channel: 0,
     requestsReplayed: 0,
     requestsLost: lost,
     packetsSent: 0,

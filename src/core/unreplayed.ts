@@ -31,6 +31,7 @@ function mapOf<T>(maps: Map<number, T>[], variant: number): Map<number, T> {
 /**
  * The connections the engine sees but does not replay, so that every captured request is
  * still counted (replayed + lost by reason = captured): sampled out (-r, -g), no SYN with -O,
+ * IPv6 over a 1.x channel,
  * refused at the session cap, and the rest of a connection whose replay ended mid-stream.
  * A request is data whose captured ack advanced (the server had answered), as in the engine.
  */
@@ -38,6 +39,7 @@ export class Unreplayed {
   /** Sampled-out connections (variant independent): key -> last data ack. */
   private readonly sampledOut = new Map<number, number>();
   private readonly noSyn: AckMaps = [];
+  private readonly noIpv6: AckMaps = [];
   private readonly evicted: AckMaps = [];
   private readonly overloaded: AckMaps = [];
   private readonly ended: Map<number, Tombstone>[] = [];
@@ -92,6 +94,17 @@ export class Unreplayed {
     const isNew = this.track(this.noSyn, variant, origKey, p, () => st.requestsNoSyn++);
     st.clientOrphans++;
     if (isNew) st.sessionsNoSyn++;
+  }
+
+  /**
+   * An IPv6 connection over a 1.x channel (EngineConfig.ipv6Channel false): counts the connection
+   * once and its requests as lost 'noIpv6Channel'.
+   */
+  countNoIpv6Channel(variant: number, origKey: number, p: CapturedPiece): void {
+    const st = this.stats;
+    const isNew = this.track(this.noIpv6, variant, origKey, p, () => st.requestsNoIpv6Channel++);
+    st.clientOrphans++;
+    if (isNew) st.sessionsNoIpv6Channel++;
   }
 
   /**

@@ -3,7 +3,7 @@
  * parsed firewall rules...), one CheckResult out, with the verdict and the fix. The original
  * TCPCopy README's troubleshooting chapter, made executable.
  */
-import { ipToString } from '../core/wire/segment';
+import { endpointToString } from '../core/wire/segment';
 import { check, type CheckResult } from './result';
 import { isInvalidOnly, rulesThatCouldDrop, type FwFlow, type FwRule } from './firewall';
 import type { EthtoolFeature, RouteGet } from './parse';
@@ -18,6 +18,39 @@ export function checkIpForward(value: number | null): CheckResult {
     'fail',
     `net.ipv4.ip_forward=${value}: this host forwards the target's replies to the real clients (they answer with RSTs, sessions break)`,
     'sysctl -w net.ipv4.ip_forward=0 (and set it in /etc/sysctl.conf)',
+  );
+}
+
+/**
+ * Assistant: net.ipv6.conf.all.forwarding should be 0, or the target's replies to IPv6 clients
+ * reach the real clients (a warning: it matters only when IPv6 sessions are replayed).
+ */
+export function checkIpv6Forward(value: number | null): CheckResult {
+  if (value === null) return check('ipv6-forwarding', 'skip', 'no /proc/sys/net/ipv6 (IPv6 disabled on this host)');
+  if (value === 0)
+    return check('ipv6-forwarding', 'ok', 'net.ipv6.conf.all.forwarding=0: replies to IPv6 clients end here too');
+  return check(
+    'ipv6-forwarding',
+    'warn',
+    `net.ipv6.conf.all.forwarding=${value}: with IPv6 transfers this host forwards the target's replies to the real clients (they answer with RSTs)`,
+    'sysctl -w net.ipv6.conf.all.forwarding=0 (and set it in /etc/sysctl.conf)',
+  );
+}
+
+/** Target, IPv6 client prefix: there is no rp_filter for IPv6; only an ip6tables/nft rpfilter match could drop the copies. */
+export function checkRpFilter6(rules: readonly FwRule[] | null, clientNet: string): CheckResult {
+  const rp = (rules ?? []).filter((r) => /\brpfilter\b|\bfib saddr\b/.test(r.text));
+  if (rp.length === 0)
+    return check(
+      'rp_filter',
+      'ok',
+      `IPv6 has no rp_filter sysctl and no reverse-path rule drops copies from ${clientNet}`,
+    );
+  return check(
+    'rp_filter',
+    'fail',
+    `reverse-path filter rule(s) drop copies from ${clientNet} (their source is routed via the assistant, not where they arrive): ${rp.map((r) => r.text).join(' | ')}`,
+    'delete the rpfilter rule, or exempt the client prefix from it',
   );
 }
 
@@ -212,7 +245,7 @@ export interface ProbeOutcome {
 
 /** The probe's verdict. */
 export function checkProbe(p: ProbeOutcome, assistantHint: string): CheckResult {
-  const flow = `${ipToString(p.clientIp)}:${p.clientPort} -> ${ipToString(p.targetIp)}:${p.targetPort}`;
+  const flow = `${endpointToString(p.clientIp, p.clientPort)} -> ${endpointToString(p.targetIp, p.targetPort)}`;
   if (p.reply === 'synack')
     return check('probe', 'ok', `SYN ${flow}: the target's SYN-ACK came back through intercept in ${p.ms} ms`);
   if (p.reply === 'rst') {
@@ -220,7 +253,7 @@ export function checkProbe(p: ProbeOutcome, assistantHint: string): CheckResult 
       'probe',
       'fail',
       `SYN ${flow}: the target answered RST (nothing listens on port ${p.targetPort} there?) in ${p.ms} ms`,
-      `start the server on ${ipToString(p.targetIp)}:${p.targetPort} or fix -x`,
+      `start the server on ${endpointToString(p.targetIp, p.targetPort)} or fix -x`,
     );
   }
   return check(

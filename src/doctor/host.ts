@@ -105,6 +105,28 @@ export async function readFirewall(): Promise<{ rules: FwRule[] | null; listing:
   };
 }
 
+/**
+ * The IPv6 firewall: `ip6tables-save` and the nft rules of the families that see IPv6 (`ip6`,
+ * `inet`, `bridge`, `netdev`; `ip` tables are IPv4-only). With the ip6tables-nft backend its
+ * tables also appear in the nft ruleset (as `ip6 filter`...): those copies are dropped.
+ */
+export async function readFirewall6(): Promise<{ rules: FwRule[] | null; listing: FirewallListing }> {
+  const [ipt, nft] = await Promise.all([run('ip6tables-save', []), run('nft', ['list', 'ruleset'])]);
+  const iptText = ipt.code === 0 ? ipt.stdout : null;
+  const nftText = nft.code === 0 ? nft.stdout : null;
+  const listing = { iptablesSave: iptText, nftRuleset: nftText };
+  if (iptText === null && nftText === null) return { rules: null, listing };
+  const p = iptText === null ? null : parseIptablesSave(iptText);
+  const out = p ? [...p.rules] : [];
+  for (const r of nftText === null ? [] : parseNftRuleset(nftText)) {
+    const [family, name] = r.table.split(' ');
+    if (family === 'ip') continue;
+    if (p && p.nftBackend && family === 'ip6' && name !== undefined && p.tables.has(name)) continue;
+    out.push(r);
+  }
+  return { rules: out, listing };
+}
+
 /** nf_conntrack count and max, null when the module is not loaded in this namespace. */
 export function conntrackCounts(): { count: number | null; max: number | null } {
   return { count: readSysctl('net.netfilter.nf_conntrack_count'), max: readSysctl('net.netfilter.nf_conntrack_max') };

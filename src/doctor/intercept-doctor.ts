@@ -14,21 +14,35 @@ import {
   checkConntrackTable,
   checkFirewall,
   checkIpForward,
+  checkIpv6Forward,
   checkOffload,
   checkRoute,
   checkRpFilter,
+  checkRpFilter6,
 } from './checks';
 import type { FwFlow } from './firewall';
-import { conntrackCounts, ethtoolFeatures, localAddresses, readFirewall, readSysctl, routeGet, run } from './host';
-import { parseCidr, type Cidr } from './parse';
+import {
+  conntrackCounts,
+  ethtoolFeatures,
+  localAddresses,
+  readFirewall,
+  readFirewall6,
+  readSysctl,
+  routeGet,
+  run,
+} from './host';
+import { parseCidr, parseCidr6, type Cidr, type Cidr6 } from './parse';
+import { parseIpv6 } from '../core/wire/ipv6';
 import { check, exitStatus, formatJson, formatText, type CheckResult } from './result';
 
 /** Options of `intercept doctor`. */
 export interface InterceptDoctorOptions {
   /** `--target`: run the target-side checks instead of the assistant's. */
   target: boolean;
-  /** `--client-net CIDR` (target mode, required): the replayed clients' range, e.g. 198.18.1.0/24. */
+  /** `--client-net CIDR` (target mode, required): the replayed clients' range, e.g. 198.18.1.0/24 (IPv4). */
   clientNet: Cidr | null;
+  /** `--client-net PREFIX` given as an IPv6 prefix, e.g. 2001:2:0:1::/64 (then `clientNet` is null). */
+  clientNet6: Cidr6 | null;
   /** `--assistant IP` (target mode, required): where the replies must be routed. */
   assistant: string | null;
   /** `--online IP` (target mode): the online host's address as the target sees it; tells which interface the copies arrive on. Default: every interface is considered. */
@@ -51,6 +65,8 @@ On the assistant: ip_forward off, capture permission, the channel port, firewall
 channel port, receive offloads, the conntrack table.
 On the target (--target): the route for the client net via the assistant (ip route get),
 rp_filter on an asymmetric path, firewall rules dropping the copies or the replies, conntrack.
+An IPv6 --client-net (e.g. 2001:2:0:1::/64, with an IPv6 --assistant) checks the IPv6 route,
+reverse-path rules and the ip6tables/nft rules; on the assistant IPv6 forwarding is checked too.
 Exit status: 0 nothing blocks replay, 1 something does, 2 bad options.
 `;
 
@@ -84,11 +100,22 @@ export function parseInterceptDoctorArgs(argv: readonly string[]): InterceptDoct
   if (v.help) return 'help';
   const target = v.target === true;
   const clientNet = v['client-net'] === undefined ? null : parseCidr(v['client-net']);
-  if (v['client-net'] !== undefined && clientNet === null)
-    throw bad('--client-net', v['client-net'], 'expected a CIDR block, e.g. 198.18.1.0/24');
-  for (const k of ['assistant', 'online'] as const)
-    if (v[k] !== undefined && parseIpv4(v[k]) < 0) throw bad(`--${k}`, v[k], 'expected an IPv4 address');
-  if (target && (clientNet === null || v.assistant === undefined)) {
+  const clientNet6 = v['client-net'] === undefined || clientNet !== null ? null : parseCidr6(v['client-net']);
+  if (v['client-net'] !== undefined && clientNet === null && clientNet6 === null)
+    throw bad('--client-net', v['client-net'], 'expected a CIDR block, e.g. 198.18.1.0/24 or 2001:2:0:1::/64');
+  const family = clientNet6 !== null ? 6 : 4;
+  for (const k of ['assistant', 'online'] as const) {
+    const x = v[k];
+    if (x === undefined) continue;
+    const ok = family === 6 ? parseIpv6(x) >= 0 : parseIpv4(x) >= 0;
+    if (!ok)
+      throw bad(
+        `--${k}`,
+        x,
+        `expected an IPv${family} address (the family of --client-net${v['client-net'] !== undefined ? ` ${v['client-net']}` : ''})`,
+      );
+  }
+  if (target && ((clientNet === null && clientNet6 === null) || v.assistant === undefined)) {
     throw new TcpcopyError(
       'ERR_BAD_OPTION',
       '--target needs --client-net CIDR and --assistant IP, e.g. intercept doctor --target --client-net 198.18.1.0/24 --assistant 198.18.0.3',
@@ -107,6 +134,7 @@ export function parseInterceptDoctorArgs(argv: readonly string[]): InterceptDoct
   return {
     target,
     clientNet,
+    clientNet6,
     assistant: v.assistant ?? null,
     online: v.online ?? null,
     port,
@@ -127,7 +155,10 @@ export function listeningPorts(procNetTcp: string): Set<number> {
 }
 
 async function assistantChecks(o: InterceptDoctorOptions): Promise<CheckResult[]> {
-  const results: CheckResult[] = [checkIpForward(readSysctl('net.ipv4.ip_forward'))];
+  const results: CheckResult[] = [
+    checkIpForward(readSysctl('net.ipv4.ip_forward')),
+    checkIpv6Forward(readSysctl('net.ipv6.conf.all.forwarding')),
+  ];
   try {
     const cap = new RingCapture({ device: o.device, filter: 'tcp', snaplen: 128, bufferMB: 1, blockKB: 64 });
     cap.open({ packet: () => undefined, batchEnd: () => undefined });
@@ -180,7 +211,51 @@ async function assistantChecks(o: InterceptDoctorOptions): Promise<CheckResult[]
   return results;
 }
 
+/**
+ * The target's checks for an IPv6 client prefix: the route for it via the assistant (`ip route
+ * get` of an address in it), reverse-path rules (IPv6 has no rp_filter sysctl), the IPv6
+ * firewall (ip6tables, nft ip6/inet) on the copies and the replies, conntrack.
+ */
+async function targetChecks6(o: InterceptDoctorOptions, net: Cidr6): Promise<CheckResult[]> {
+  const assistant = o.assistant as string;
+  const route = await routeGet(net.probe);
+  const results: CheckResult[] = [checkRoute(route, net.probe, net.text, assistant)];
+  const fw = await readFirewall6();
+  results.push(checkRpFilter6(fw.rules, net.text));
+  let inIface: string | null = null;
+  if (o.online !== null) inIface = (await routeGet(o.online)).dev;
+  // addresses in IPv6 rules are not compared (any rule of the hook, protocol and ports is reported)
+  const inFlow: FwFlow = {
+    hooks: ['prerouting', 'input'],
+    src: null,
+    dst: null,
+    proto: 'tcp',
+    sport: null,
+    dport: o.port,
+  };
+  if (inIface !== null) inFlow.inIface = inIface;
+  const outFlow: FwFlow = {
+    hooks: ['output', 'postrouting'],
+    src: null,
+    dst: null,
+    proto: 'tcp',
+    sport: o.port,
+    dport: null,
+  };
+  if (route.dev !== null) outFlow.outIface = route.dev;
+  const portText = o.port === null ? 'the target port' : `port ${o.port}`;
+  results.push(
+    checkFirewall('firewall-copies', `copies from ${net.text} to ${portText} (ip6tables/nft INPUT)`, fw.rules, inFlow),
+  );
+  results.push(checkFirewall('firewall-replies', `replies to ${net.text} (ip6tables/nft OUTPUT)`, fw.rules, outFlow));
+  results.push(checkConntrackInvalid(fw.rules, [inFlow, outFlow]));
+  const ct = conntrackCounts();
+  results.push(checkConntrackTable(ct.count, ct.max));
+  return results;
+}
+
 async function targetChecks(o: InterceptDoctorOptions): Promise<CheckResult[]> {
+  if (o.clientNet6 !== null) return targetChecks6(o, o.clientNet6);
   const net = o.clientNet as Cidr;
   const assistant = o.assistant as string;
   const netText = `${ipToString(net.base)}/${net.bits}`;

@@ -2,7 +2,8 @@
  * Pure parsers for the outputs of the tools the doctor runs: `ip route get`, `ip -4 -o addr`,
  * `ethtool -k`, sysctl files. They never throw on odd input: unknown text gives null/empty.
  */
-import { parseIpv4 } from '../core/wire/segment';
+import { parseIp, parseIpv4 } from '../core/wire/segment';
+import { parseIpv6Words } from '../core/wire/ipv6';
 
 /** An IPv4 block. */
 export interface Cidr {
@@ -21,6 +22,56 @@ export function parseCidr(text: string): Cidr | null {
   const bits = bitsText === undefined ? 32 : /^\d{1,2}$/.test(bitsText) ? Number(bitsText) : -1;
   if (bits < 0 || bits > 32) return null;
   return { base: (ip & maskOf(bits)) >>> 0, bits };
+}
+
+/** An IPv6 prefix as the target checks need it: its text and an address inside it. */
+export interface Cidr6 {
+  /** Canonical-enough text, `2001:2:0:1::/64` (the network part as given, host bits cleared). */
+  text: string;
+  /** The first address after the network address (`2001:2:0:1::1`), the route probe. */
+  probe: string;
+  /** Prefix length 16..128. */
+  bits: number;
+}
+
+/** `2001:2:0:1::/64` (or a bare address, /128) -> Cidr6; null when it is not an IPv6 prefix. */
+export function parseCidr6(text: string): Cidr6 | null {
+  const [addr, bitsText, extra] = text.trim().split('/');
+  if (addr === undefined || extra !== undefined) return null;
+  const w = parseIpv6Words(addr);
+  if (w === null) return null;
+  const bits = bitsText === undefined ? 128 : /^\d{1,3}$/.test(bitsText) ? Number(bitsText) : -1;
+  if (bits < 16 || bits > 128) return null;
+  const m = (i: number): number => {
+    const b = Math.max(0, Math.min(32, bits - 32 * i));
+    return b === 0 ? 0 : b === 32 ? 0xffffffff : (~0 << (32 - b)) >>> 0;
+  };
+  const base = w.map((x, i) => (x & m(i)) >>> 0);
+  const groups = (ws: number[]): string => {
+    const g: number[] = [];
+    for (const x of ws) g.push(x >>> 16, x & 0xffff);
+    // RFC 5952: the longest run of 2+ zero groups as ::
+    let best = -1;
+    let len = 1;
+    for (let i = 0; i < 8;) {
+      if (g[i] !== 0) {
+        i++;
+        continue;
+      }
+      let j = i;
+      while (j < 8 && g[j] === 0) j++;
+      if (j - i > len) {
+        best = i;
+        len = j - i;
+      }
+      i = j;
+    }
+    const hex = (a: number[]): string => a.map((x) => x.toString(16)).join(':');
+    return best < 0 ? hex(g) : `${hex(g.slice(0, best))}::${hex(g.slice(best + len))}`;
+  };
+  const probe = [...base];
+  if (bits < 128) probe[3] = ((probe[3] as number) + 1) >>> 0;
+  return { text: `${groups(base)}/${bits}`, probe: groups(probe), bits };
 }
 
 /** The netmask of a prefix length, unsigned. */
@@ -68,7 +119,7 @@ export function parseRouteGet(stdout: string, stderr: string, code: number): Rou
     return i >= 0 && i + 1 < words.length ? (words[i + 1] as string) : null;
   };
   const first = words[0] ?? '';
-  const type = parseIpv4(first) >= 0 ? 'unicast' : first;
+  const type = parseIp(first) >= 0 ? 'unicast' : first;
   return { ok: true, type, via: after('via'), dev: after('dev'), src: after('src'), error: null };
 }
 

@@ -5,8 +5,8 @@
  * not keep a half-open connection) and CLIENT_DEL.
  */
 import { randomInt } from 'node:crypto';
-import { emitIpv4Tcp, newTcpRepr } from '../core/wire/build';
-import { parseIpv4Tcp } from '../core/wire/decode';
+import { emitIpTcp, newTcpRepr } from '../core/wire/build';
+import { parseIpTcp } from '../core/wire/decode';
 import { newSegment, TCP_ACK, TCP_RST, TCP_SYN } from '../core/wire/segment';
 import { ChannelClient } from '../io/channel-client';
 import type { PacketSender } from '../io/types';
@@ -14,7 +14,7 @@ import type { ProbeOutcome } from './checks';
 
 /** What the probe needs. */
 export interface ProbeOptions {
-  /** Probe client address (unsigned 32-bit): one of the replay's client addresses. */
+  /** Probe client address (IPv4 value or IPv6 id, of the target's family): one of the replay's client addresses. */
   clientIp: number;
   /** Target address and port (from -x). */
   targetIp: number;
@@ -41,7 +41,7 @@ export class ProbeWatcher {
   /** Channel record callback. */
   readonly onRecord = (buf: Buffer, off: number, len: number): void => {
     const s = this.seg;
-    if (this.reply !== null || parseIpv4Tcp(buf, off, len, s, true) !== 'ok') return;
+    if (this.reply !== null || parseIpTcp(buf, off, len, s, true) !== 'ok') return;
     if (
       s.srcIp !== this.targetIp ||
       s.srcPort !== this.targetPort ||
@@ -73,7 +73,7 @@ export class ProbeWatcher {
   }
 }
 
-/** Builds the probe SYN (or the cleanup RST) as an IPv4 packet in `out`; returns its length. */
+/** Builds the probe SYN (or the cleanup RST) as an IPv4 or IPv6 packet (the target's family) in `out`; returns its length. */
 export function buildProbePacket(
   out: Buffer,
   o: { clientIp: number; clientPort: number; targetIp: number; targetPort: number; seq: number; rst: boolean },
@@ -85,16 +85,17 @@ export function buildProbePacket(
   r.dstPort = o.targetPort;
   r.seq = o.seq >>> 0;
   r.ipId = randomInt(0, 65536);
+  const v6 = o.targetIp >= 0x100000000;
   if (o.rst) {
     r.flags = TCP_RST;
   } else {
     r.flags = TCP_SYN;
     r.window = 65535;
-    r.mss = 1460;
+    r.mss = v6 ? 1440 : 1460;
     r.wscale = 7;
     r.sackOk = true;
   }
-  return emitIpv4Tcp(r, null, 0, 0, out, 0);
+  return emitIpTcp(r, null, 0, 0, out, 0);
 }
 
 /**

@@ -10,8 +10,10 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import { TcpcopyError } from '../core/errors';
 import { CHANNEL_DEFAULT_PORT } from '../channel/constants';
-import { ipToString, parseIpv4 } from '../core/wire/segment';
-import type { ClientIpSpec } from '../core/client-map';
+import { endpointToString, ipToString, parseIp, parseIpv4 } from '../core/wire/segment';
+import { isIpv6Spec, type ClientIpSpec } from '../core/client-map';
+import { internIpv6Words, ipv6Word, isIpv6 } from '../core/wire/ipv6';
+import { readSecret } from '../channel/secret';
 import { ChannelClient } from '../io/channel-client';
 import { RawSender } from '../io/raw-sender';
 import { RingCapture } from '../io/ring-capture';
@@ -55,7 +57,8 @@ to the target whose SYN-ACK must come back through intercept. When the probe fai
 settings are checked and the commands to run on the assistant and the target are printed.
 
   --client IP   probe client address (default: the first -c address, else an address of this
-                host's client-side network, the highest host address of it)
+                host's client-side network, the highest host address of it); IPv6 transfers
+                probe from an IPv6 --client or the first IPv6 -c item (needs --secret-file)
   --wait MS     wait this long for the SYN-ACK (default 2000)
   --all         run the local checks even when the probe passes
   --json        print {ok, results, notes} as JSON
@@ -89,10 +92,10 @@ export function splitDoctorArgs(argv: readonly string[]): {
     };
     if (flag === '--client') {
       const v = value();
-      if (parseIpv4(v) < 0)
+      if (parseIp(v) < 0)
         throw new TcpcopyError(
           'ERR_BAD_OPTION',
-          `--client ${v}: expected an IPv4 address of the replayed clients, e.g. --client 198.18.1.2`,
+          `--client ${v}: expected an IPv4 or IPv6 address of the replayed clients, e.g. --client 198.18.1.2 or --client 2001:db8:1::9`,
           { option: '--client', value: v },
         );
       opts.client = v;
@@ -112,10 +115,37 @@ export function splitDoctorArgs(argv: readonly string[]): {
   return { opts, rest, help };
 }
 
-/** The address a `-c` item maps a client to: exact as is, CIDR base+1, a.b.c.x -> a.b.c.1. */
+/** The address a `-c` item maps a client to: exact as is, CIDR base+1, a.b.c.x -> a.b.c.1, an IPv6 prefix its ::1. */
 function fromClientSpec(s: ClientIpSpec): number {
   if (s.kind === 'exact') return s.ip;
+  if (s.kind === 'prefix6')
+    return internIpv6Words(
+      ipv6Word(s.base, 0),
+      ipv6Word(s.base, 1),
+      ipv6Word(s.base, 2),
+      (ipv6Word(s.base, 3) + 1) >>> 0,
+    );
   return (s.base + 1) >>> 0;
+}
+
+/**
+ * The probe client of an IPv6 transfer: an IPv6 --client, else the first IPv6 -c item (an
+ * address, or a prefix's ::1). There is no local derivation as for IPv4: null asks for one.
+ */
+export function pickProbeClient6(
+  opts: TcpcopyDoctorOptions,
+  cfg: TcpcopyConfig,
+): { ip: number; net: string; why: string } | null {
+  if (opts.client !== null && isIpv6(parseIp(opts.client)))
+    return { ip: parseIp(opts.client), net: `${opts.client}/128`, why: '--client' };
+  const c = cfg.clientIps.find(isIpv6Spec);
+  if (c === undefined) return null;
+  const ip = fromClientSpec(c);
+  return {
+    ip,
+    net: c.kind === 'prefix6' ? `${ipToString(c.base)}/${c.bits}` : `${ipToString(ip)}/128`,
+    why: 'first IPv6 -c item',
+  };
 }
 
 /**
@@ -129,8 +159,9 @@ export function pickProbeClient(
   addrs: readonly IfAddr[],
   lanDevs: ReadonlySet<string>,
 ): { ip: number; net: string; why: string } | null {
-  if (opts.client !== null) return { ip: parseIpv4(opts.client), net: `${opts.client}/32`, why: '--client' };
-  const c0 = cfg.clientIps[0];
+  if (opts.client !== null && parseIpv4(opts.client) >= 0)
+    return { ip: parseIpv4(opts.client), net: `${opts.client}/32`, why: '--client' };
+  const c0 = cfg.clientIps.find((s) => !isIpv6Spec(s));
   if (c0 !== undefined) {
     const ip = fromClientSpec(c0);
     const net =
@@ -248,7 +279,15 @@ export async function runTcpcopyDoctor(argv: readonly string[], out: NodeJS.Writ
 
   const watchers: ProbeWatcher[] = [];
   const channel = new ChannelClient(
-    { servers: cfg.intercepts, connections: 1, reconnect: false, recordBytes: 64, connectTimeoutMs: 2000 },
+    {
+      servers: cfg.intercepts,
+      connections: 1,
+      reconnect: false,
+      recordBytes: 64,
+      connectTimeoutMs: 2000,
+      // channel v2 as the replay would use it (IPv6 probes need it)
+      ...(cfg.secretFile !== null ? { secret: readSecret(cfg.secretFile) } : {}),
+    },
     (b, o, l) => {
       for (const w of watchers) w.onRecord(b, o, l);
     },
@@ -277,11 +316,15 @@ export async function runTcpcopyDoctor(argv: readonly string[], out: NodeJS.Writ
     const r = await tcpConnect(host, t.targetPort, 2000);
     results.push(
       r.ok
-        ? check('target', 'ok', `${host}:${t.targetPort} accepts TCP connections from this host (${r.ms} ms)`)
+        ? check(
+            'target',
+            'ok',
+            `${endpointToString(t.targetIp, t.targetPort)} accepts TCP connections from this host (${r.ms} ms)`,
+          )
         : check(
             'target',
             'fail',
-            `${host}:${t.targetPort}: ${r.error}`,
+            `${endpointToString(t.targetIp, t.targetPort)}: ${r.error}`,
             `start the server on the target, or fix -x; check the route and firewall between this host and ${host}`,
           ),
     );
@@ -324,12 +367,36 @@ export async function runTcpcopyDoctor(argv: readonly string[], out: NodeJS.Writ
   } else {
     notes.push(`probe client ${ipToString(client.ip)} (${client.why})`);
     probeOk = true;
+    const client6 = pickProbeClient6(opts, cfg);
+    if (client6 !== null) notes.push(`IPv6 probe client ${ipToString(client6.ip)} (${client6.why})`);
     for (const t of cfg.transfers) {
+      const v6 = isIpv6(t.targetIp);
+      const c = v6 ? client6 : client;
+      if (v6 && (c === null || cfg.secretFile === null)) {
+        probeOk = false;
+        results.push(
+          cfg.secretFile === null
+            ? check(
+                'probe',
+                'fail',
+                `${endpointToString(t.targetIp, t.targetPort)}: IPv6 sessions need channel v2; the 1.x channel carries IPv4 addresses only`,
+                'give tcpcopy and intercept the same --secret-file',
+              )
+            : check(
+                'probe',
+                'fail',
+                `${endpointToString(t.targetIp, t.targetPort)}: no IPv6 probe client address`,
+                'give --client with an IPv6 address of the replayed clients (or an IPv6 -c item)',
+              ),
+        );
+        continue;
+      }
+      if (c === null) continue;
       const id = probeIdentity();
-      const w = new ProbeWatcher(client.ip, id.clientPort, t.targetIp, t.targetPort, id.isn);
+      const w = new ProbeWatcher(c.ip, id.clientPort, t.targetIp, t.targetPort, id.isn);
       watchers.push(w);
       const p = await runProbe(channel, perm.sender, w, {
-        clientIp: client.ip,
+        clientIp: c.ip,
         clientPort: id.clientPort,
         targetIp: t.targetIp,
         targetPort: t.targetPort,

@@ -5,6 +5,7 @@
  */
 import type { TcpSegment } from '../core/wire/segment';
 import { TCP_RST, TCP_SYN, ipToString } from '../core/wire/segment';
+import { isIpv6 } from '../core/wire/ipv6';
 import { ClientMsgDecoder, type ClientMsgVerdict } from '../channel/client-msg';
 import { FrameEncoder } from '../channel/frame';
 import { writeRecord } from '../channel/record';
@@ -15,7 +16,9 @@ import {
   DEFAULT_PAYLOAD_MAX,
   V2_REC_PAYLOAD,
   V2_REC_TRUNCATED,
+  V2_NET_OFF,
   V2_RECORD_BYTES,
+  V2_TCP_OFF,
   v1ToV2,
   v2PayloadBytes,
   writeRecordV2,
@@ -173,7 +176,8 @@ export class InterceptCore {
       2000,
       opts.maxRoutesPerPeer ?? 250_000,
     );
-    this.hold = new HoldQueue(this.recordBytes, opts.maxHeld ?? 1024, opts.holdMs ?? 2000);
+    // slots fit a 1.x record (IPv4) or a v2 record (IPv6 replies, which only v2 peers register)
+    this.hold = new HoldQueue(Math.max(this.recordBytes, V2_RECORD_BYTES), opts.maxHeld ?? 1024, opts.holdMs ?? 2000);
     this.flushBytes = opts.flushBytes ?? 64 << 10;
     this.maxPeerBytes = opts.maxPeerBytes ?? 4 << 20;
     this.maxBad = opts.maxBadMessages ?? 16;
@@ -400,7 +404,8 @@ export class InterceptCore {
     if ((seg.flags & (TCP_SYN | TCP_RST)) !== 0) {
       const at = this.hold.reserve(seg.dstIp, seg.dstPort, now);
       if (at >= 0) {
-        writeRecord(seg, this.hold.buffer, at, this.recordBytes);
+        if (isIpv6(seg.dstIp)) writeRecordV2(seg, this.hold.buffer, at);
+        else writeRecord(seg, this.hold.buffer, at, this.recordBytes);
         this.st.held++;
         return;
       }
@@ -408,14 +413,28 @@ export class InterceptCore {
     this.st.noRoute++;
   }
 
-  /** Counts a reply that did not decode as IPv4/TCP. */
+  /** Counts a reply that did not decode as IPv4/TCP or IPv6/TCP. */
   undecodable(): void {
     this.st.undecodable++;
   }
 
   private enqueueCopy(ref: RouteRef, b: Buffer, off: number): void {
     const peer = ref.peer;
-    if (peer.v2) {
+    if (b[off] === 6) {
+      // a held IPv6 reply, already a v2 record (only a v2 peer can have registered its client)
+      const at = peer.v2 ? peer.enc.reserve() : -1;
+      if (at < 0) {
+        peer.stats.dropped++;
+        this.st.recordsDropped++;
+        return;
+      }
+      b.copy(peer.enc.buffer, at, off, off + V2_RECORD_BYTES);
+      if (ref.payload) {
+        const pay = b.readUInt16BE(off + V2_NET_OFF + 4) - ((b[off + V2_TCP_OFF + 12] as number) >> 4) * 4;
+        peer.enc.buffer[at + 1] = V2_REC_PAYLOAD | (pay > 0 ? V2_REC_TRUNCATED : 0);
+        if (pay > 0) this.st.payloadTruncated++;
+      }
+    } else if (peer.v2) {
       const at = peer.enc.reserve();
       if (at < 0) {
         peer.stats.dropped++;

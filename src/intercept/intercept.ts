@@ -2,7 +2,6 @@
  * An intercept: capture (a PacketSource) -> decode -> InterceptCore -> ChannelServer.
  * The capture is injected, so tests run the whole packet path with a fake source.
  */
-import { isIpv6 } from '../core/wire/ipv6';
 import { decodeFrame } from '../core/wire/decode';
 import { newSegment } from '../core/wire/segment';
 import type { PacketReceiver, PacketSource, SourceStats } from '../io/types';
@@ -80,9 +79,8 @@ export class Intercept implements PacketReceiver {
 
   /** PacketReceiver: one captured reply. */
   packet(linkType: number, buf: Buffer, off: number, capLen: number): void {
-    // IPv6 replies: routed once the channel carries IPv6 (issue 16, step 4)
-    if (decodeFrame(linkType, buf, off, capLen, this.seg) === 'ok' && !isIpv6(this.seg.dstIp))
-      this.core.reply(this.seg, this.now);
+    // both families: IPv6 clients are registered by channel v2 peers only (46-byte CLIENT_ADD)
+    if (decodeFrame(linkType, buf, off, capLen, this.seg) === 'ok') this.core.reply(this.seg, this.now);
     else this.core.undecodable();
   }
 

@@ -12,6 +12,7 @@
 import * as fs from 'node:fs';
 import { TcpcopyError } from '../core/errors';
 import { LINKTYPE_RAW } from '../core/wire/link';
+import { internIpv6, isIpv6 } from '../core/wire/ipv6';
 import { loadNative, nativeErrorCode, type NativeHandle } from '../io/native';
 import type { PacketReceiver, PacketSource, SourceStats } from '../io/types';
 import {
@@ -43,7 +44,10 @@ export interface NfqueueOptions {
   maxLen: number;
   /** Bytes of each packet copied to us (NFQA_CFG_PARAMS copy range); default 128 (headers). */
   copyRange?: number;
-  /** Destination IPv4 addresses (u32) whose replies are accepted, `-x ip,...`; others are dropped. */
+  /**
+   * Destination addresses whose replies are accepted, `-x ip,...`: IPv4 values (u32) or IPv6 ids
+   * (core/wire/ipv6.ts); others are dropped.
+   */
   pass: readonly number[];
   /** Socket receive buffer in bytes; default 8 MiB. */
   rcvbufBytes?: number;
@@ -102,7 +106,7 @@ export class NfqueueSource implements PacketSource {
   };
 
   constructor(private readonly opts: NfqueueOptions) {
-    this.pass = new Set(opts.pass.map((a) => a >>> 0));
+    this.pass = new Set(opts.pass.map((a) => (isIpv6(a) ? a : a >>> 0)));
   }
 
   /** Binds the queue and starts reading. Rejects with ERR_NFQUEUE naming the cause and the fix. */
@@ -181,8 +185,7 @@ export class NfqueueSource implements PacketSource {
         any = true;
         this.st.received++;
         let verdict = NF_DROP;
-        if (m.payloadLen >= 20 && this.pass.size > 0 && this.pass.has(buf.readUInt32BE(m.payloadOff + 16)))
-          verdict = NF_ACCEPT;
+        if (this.pass.size > 0 && this.passes(buf, m.payloadOff, m.payloadLen)) verdict = NF_ACCEPT;
         if (m.payloadLen > 0) rx.packet(LINKTYPE_RAW, buf, m.payloadOff, m.payloadLen, m.payloadLen, Date.now());
         this.verdict(m.id, verdict);
       }
@@ -191,6 +194,15 @@ export class NfqueueSource implements PacketSource {
     this.endRun();
     this.sendVerdicts();
     if (any) rx.batchEnd(Date.now());
+  }
+
+  /** Whether the IPv4 or IPv6 packet at `buf[off .. off+len)` goes to an address of the pass list. */
+  private passes(buf: Buffer, off: number, len: number): boolean {
+    if (len >= 40 && (buf[off] as number) >>> 4 === 6) {
+      const dst = internIpv6(buf, off + 24);
+      return dst >= 0 && this.pass.has(dst);
+    }
+    return len >= 20 && this.pass.has(buf.readUInt32BE(off + 16));
   }
 
   /** Adds packet `id`'s verdict to the current run (same verdicts fold into one batch verdict). */

@@ -1,12 +1,13 @@
 /**
  * tcpcopy's side of the channel: one or more TCP connections to every intercept. Sends the
  * version hello, CLIENT_ADD / CLIENT_DEL messages, and decodes the reply-record frames that
- * come back, handing each record to `onRecord` (parse it with parseIpv4Tcp(buf, off, len,
+ * come back, handing each record to `onRecord` (parse it with parseIpTcp(buf, off, len,
  * seg, true)). Reconnects with capped exponential backoff when `reconnect` (-L). Each connection
  * (socket, handshake, frame decoding, its batch) is a Conn of channel-conn.ts, which alone
  * changes its state; this class picks connections, decides on reconnects and logs.
  */
 import { TcpcopyError } from '../core/errors';
+import { isIpv6 } from '../core/wire/ipv6';
 import { MSG_CLIENT_ADD, MSG_CLIENT_DEL, MSG_FLAG_PAYLOAD, type RecordBytes } from '../channel/constants';
 import type { RecordHandler } from '../channel/payload';
 import { Conn, type ConnEnv } from './channel-conn';
@@ -46,7 +47,8 @@ export interface ChannelClientOptions {
   maxQueuedBytes?: number;
   /**
    * Channel v2 shared secret (`--secret-file`): authenticate both ways after the hello and use
-   * 88-byte v2 records (IPv4 ones are handed to onRecord in the 1.x layout). Absent = 1.x channel.
+   * 88-byte v2 records (IPv4 ones are handed to onRecord in the 1.x layout, IPv6 ones as their
+   * 84-byte IPv6 packet); IPv6 sessions register with 46-byte messages. Absent = 1.x channel.
    */
   secret?: Buffer;
   /**
@@ -319,6 +321,7 @@ export class ChannelClient implements ReplyChannel {
     payloadMax = 0,
   ): void {
     const flag = payload && this.env.secret !== null ? MSG_FLAG_PAYLOAD : 0;
+    if (this.refuseIpv6(clientIp, targetIp)) return;
     this.queue(MSG_CLIENT_ADD | flag, clientIp, clientPort, targetIp, targetPort, flag !== 0 ? payloadMax : 0);
   }
 
@@ -329,7 +332,24 @@ export class ChannelClient implements ReplyChannel {
 
   /** Queues CLIENT_DEL to every intercept (see addClient). */
   delClient(clientIp: number, clientPort: number, targetIp: number, targetPort: number): void {
+    if (this.refuseIpv6(clientIp, targetIp)) return;
     this.queue(MSG_CLIENT_DEL, clientIp, clientPort, targetIp, targetPort);
+  }
+
+  /** True when the channel carries IPv6 sessions: channel v2 (46-byte IPv6 messages); a 1.x channel is IPv4-only. */
+  get carriesIpv6(): boolean {
+    return this.env.secret !== null;
+  }
+
+  /**
+   * An IPv6 session on a 1.x channel cannot be registered (the 14-byte message holds IPv4
+   * addresses): counted as dropped. The runner does not start such sessions (they are lost as
+   * 'ipv6Channel1x'), so this only guards the wire.
+   */
+  private refuseIpv6(clientIp: number, targetIp: number): boolean {
+    if (this.env.secret !== null || (!isIpv6(clientIp) && !isIpv6(targetIp))) return false;
+    this.st.dropped++;
+    return true;
   }
 
   /** Appends one message to the batch of a connection that is up to every intercept (chosen by the client port). */

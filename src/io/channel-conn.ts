@@ -12,12 +12,14 @@ import {
   V2_NONCE_BYTES,
   V2_REC_PAYLOAD,
   V2_REC_TRUNCATED,
+  V2_IPV6_PACKET_BYTES,
+  V2_NET_OFF,
   V2_RECORD_BYTES,
   V2ClientHandshake,
   v2TailLength,
   v2ToV1,
 } from '../channel/v2';
-import { encodeClientMsg, encodeHello } from '../channel/client-msg';
+import { encodeClientAny, encodeHello } from '../channel/client-msg';
 import {
   CAPS_SESSION_CAP,
   type CapsAnswer,
@@ -29,6 +31,7 @@ import {
 import { FrameDecoder } from '../channel/frame';
 import {
   CLIENT_MSG_BYTES,
+  CLIENT_MSG6_BYTES,
   MSG_CLIENT_ADD,
   MSG_FLAG_PAYLOAD,
   RECORD_PAYLOAD_BYTES,
@@ -51,7 +54,10 @@ export interface ConnEnv {
   readonly secret: Buffer | null;
   /** Record variant of a 1.x channel: 64 or 192 bytes. */
   readonly recordBytes: RecordBytes;
-  /** Gets every reply record (1.x layout) and, on a channel that carries payload, its payload. */
+  /**
+   * Gets every reply record (IPv4: the 1.x layout; IPv6, channel v2: the record's 84-byte IPv6
+   * packet in place) and, on a channel that carries payload, its payload.
+   */
   readonly onRecord: RecordHandler;
   /** The client's counters. */
   readonly st: ChannelClientStats;
@@ -82,8 +88,10 @@ export class Conn {
   /** When it last came up (the clock's ms), -1 before. */
   private upAt = -1;
   /** Messages of this event-loop turn, written in one go by writeBatch(). */
-  private readonly batch = Buffer.alloc(CLIENT_MSG_BYTES * 64);
+  private readonly batch = Buffer.alloc(CLIENT_MSG6_BYTES * 64);
   private batchLen = 0;
+  /** Messages in the batch (14 or 46 bytes each). */
+  private batchMsgs = 0;
   /** The batch holds a CLIENT_ADD (flushUrgent writes it now). */
   private hasAdd = false;
   /**
@@ -131,15 +139,17 @@ export class Conn {
   }
 
   /**
-   * Appends one message to the batch (writing the batch first when it is full). `cap`: a
+   * Appends one message to the batch (writing the batch first when it is full): 14 bytes, or
+   * the 46-byte channel v2 form for IPv6 addresses (the client sends those on v2 only). `cap`: a
    * CLIENT_ADD asking for payload asks for this many bytes per reply (caps.ts) when intercept
    * takes per-session caps on this connection; 0, or an older intercept: its --payload-max.
    */
   queue(type: number, cip: number, cport: number, tip: number, tport: number, cap = 0): void {
     if (cap > 0 && this.capCeiling >= 0 && type === (MSG_CLIENT_ADD | MSG_FLAG_PAYLOAD))
       type = payloadAddType(capClass(cap));
-    if (this.batchLen + CLIENT_MSG_BYTES > this.batch.length) this.writeBatch();
-    this.batchLen = encodeClientMsg(this.batch, this.batchLen, type, cip, cport, tip, tport);
+    if (this.batchLen + CLIENT_MSG6_BYTES > this.batch.length) this.writeBatch();
+    this.batchLen = encodeClientAny(this.batch, this.batchLen, type, cip, cport, tip, tport);
+    this.batchMsgs++;
     if ((type & 0xff) === MSG_CLIENT_ADD) this.hasAdd = true;
   }
 
@@ -148,10 +158,12 @@ export class Conn {
     const st = this.env.st;
     const sock = this.sock;
     const len = this.batchLen;
+    const msgs = this.batchMsgs;
     this.batchLen = 0;
+    this.batchMsgs = 0;
     this.hasAdd = false;
     if (!sock || !this.isUp) {
-      st.dropped += len / CLIENT_MSG_BYTES;
+      st.dropped += msgs;
       return;
     }
     const out = Buffer.allocUnsafe(len);
@@ -172,6 +184,7 @@ export class Conn {
     this.sock?.destroy();
     this.sock = null;
     this.batchLen = 0;
+    this.batchMsgs = 0;
     this.hasAdd = false;
     if (this.isUp) {
       this.isUp = false;
@@ -189,6 +202,7 @@ export class Conn {
     }
     this.sock = null;
     this.batchLen = 0;
+    this.batchMsgs = 0;
     this.hasAdd = false;
     if (!s || s.destroyed) return Promise.resolve();
     return new Promise((resolve) => {
@@ -389,31 +403,37 @@ function v1Decoder(env: ConnEnv): FrameDecoder {
 }
 
 /**
- * The frame decoder of a channel v2 connection: IPv4 records go on in the 1.x layout; the
+ * The frame decoder of a channel v2 connection: IPv4 records go on in the 1.x layout, IPv6
+ * records in place as an 84-byte IPv6 packet (fixed header + TCP header, see v2.ts); the
  * payload that follows the record of a session that asked for it goes on as ReplyPayload; the
- * answer to the caps question goes to `onCaps`.
+ * answer to the caps question goes to `onCaps`. Records of another IP version are counted
+ * (`recordsSkipped`).
  */
 function v2Decoder(env: ConnEnv, onCaps: (a: CapsAnswer) => void): FrameDecoder {
   const pv = newReplyPayload();
   return new FrameDecoder(
     V2_RECORD_BYTES,
     (b, o, l) => {
-      if (v2ToV1(b, o, env.v1rec, 0) !== 4) {
+      const v = v2ToV1(b, o, env.v1rec, 0);
+      if (v === 0) {
         const caps = readCapsRecord(b, o);
         if (caps !== null) onCaps(caps);
         else env.st.recordsSkipped++;
         return;
       }
+      const rb = v === 4 ? env.v1rec : b;
+      const ro = v === 4 ? 0 : o + V2_NET_OFF;
+      const rl = v === 4 ? 64 : V2_IPV6_PACKET_BYTES;
       const flags = b[o + 1] as number;
       if ((flags & V2_REC_PAYLOAD) === 0) {
-        env.onRecord(env.v1rec, 0, 64, null);
+        env.onRecord(rb, ro, rl, null);
         return;
       }
       pv.buf = b;
       pv.off = o + V2_RECORD_BYTES;
       pv.len = l - V2_RECORD_BYTES;
       pv.truncated = (flags & V2_REC_TRUNCATED) !== 0;
-      env.onRecord(env.v1rec, 0, 64, pv);
+      env.onRecord(rb, ro, rl, pv);
     },
     v2TailLength,
   );

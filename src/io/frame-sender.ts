@@ -98,8 +98,10 @@ export class FrameSender extends BatchSender {
       a[at + i] = dst[dstOff + i] ?? 0;
       a[at + 6 + i] = this.srcMac[i] ?? 0;
     }
-    a[at + 12] = 0x08;
-    a[at + 13] = 0x00;
+    // ethertype by the packet's IP version: 0x86dd IPv6, else 0x0800 IPv4
+    const v6 = len > 0 && (buf[off] as number) >>> 4 === 6;
+    a[at + 12] = v6 ? 0x86 : 0x08;
+    a[at + 13] = v6 ? 0xdd : 0x00;
     buf.copy(a, at + 14, off, off + len);
   }
 }

@@ -147,7 +147,7 @@ export interface ChannelClientStats {
   disconnects: number;
   /** Messages dropped: no connection up to that intercept, or queue over maxQueuedBytes. */
   dropped: number;
-  /** Channel v2 records of IPv6 replies (skipped: the engine is IPv4-only) or of an unknown version. */
+  /** Channel v2 records of an unknown IP version (neither 4 nor 6), skipped. */
   recordsSkipped: number;
 }
 

@@ -4,14 +4,14 @@
  * Exit code: 0 the target received the requests, 1 mismatch or failure, 2 a program did not start.
  */
 import { TcpcopyError } from '../core/errors';
-import { runDemo } from './demo';
+import { demoArgs, runDemo } from './demo';
 
 if (require.main === module) {
   if (process.getuid?.() !== 0) {
     process.stderr.write('demo: needs root (it builds network namespaces and sends raw packets): run it as root\n');
     process.exitCode = 1;
   } else {
-    runDemo({ tcpcopyArgs: process.argv.slice(2) }).then(
+    runDemo(demoArgs(process.argv.slice(2))).then(
       // the lab is down by now; do not wait for stray timers (e.g. a stop grace timer)
       (code) => {
         process.exit(code);

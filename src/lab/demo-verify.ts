@@ -100,6 +100,16 @@ export function verifyDemo(
     lines.push('  tcpcopy wrote no JSON report');
   }
 
+  // per family, when the load was dual stack
+  const v6 = (r: AccessRecord): boolean => r.remoteAddr.includes(':');
+  if (onlineRecs.some(v6)) {
+    const o6 = onlineRecs.filter(v6).length;
+    const t6 = targetRecs.filter(v6).length;
+    lines.push(
+      `  by family                                IPv4 online ${online - o6}, target ${target - t6}; IPv6 online ${o6}, target ${t6}`,
+    );
+  }
+
   // per path
   const byPathOnline = countBy(onlineRecs, (r) => `${r.method} ${r.path}`);
   const byPathTarget = countBy(targetRecs, (r) => `${r.method} ${r.path}`);
@@ -149,6 +159,9 @@ export function verifyDemo(
 }
 
 function ipOrder(a: string, b: string): number {
+  const a6 = a.includes(':');
+  if (a6 !== b.includes(':')) return a6 ? 1 : -1; // IPv4 first
+  if (a6) return a < b ? -1 : a > b ? 1 : 0;
   const na = a.split('.').map(Number);
   const nb = b.split('.').map(Number);
   for (let i = 0; i < 4; i++) {

@@ -4,10 +4,11 @@
  * drives real HTTP traffic at the online nginx, stops tcpcopy, prints its report and checks
  * the target's access log against the online one. The lab is always removed afterwards.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { withLab, type Lab } from './lab';
-import type { LoadOptions } from './loadgen';
+import type { LoadOptions, LoadSummary } from './loadgen';
 import type { LabProcess } from './process';
 import { sleep } from './sh';
 import { expectationFromArgs, verifyDemo, type DemoTcpcopyReport } from './demo-verify';
@@ -37,11 +38,23 @@ export interface DemoOptions {
   /** Where the demo's lines go. Default: stdout. */
   out?: (line: string) => void;
   /**
+   * Dual stack (`tcpcopy lab run --ipv6`, `npm run demo -- --ipv6`): the lab gets IPv6 addresses
+   * in 2001:2::/48, the same load runs over IPv4 and IPv6 at once, tcpcopy copies both families
+   * (`-x 80-198.18.0.2:8080,80-[2001:2::2]:8080`) over channel v2 (a generated `--secret-file`
+   * on both sides: the 1.x channel is IPv4-only). Default false.
+   */
+  ipv6?: boolean;
+  /**
    * The split deployment (issue 17): `tcpcopy agent` captures on online and streams to a
    * replayer (`tcpcopy -i tcp://198.18.0.5:36525`, with the extra options) on a fifth host,
    * `replay`. Default false: tcpcopy itself on online.
    */
   agent?: boolean;
+}
+
+/** Takes the demo's own `--ipv6` out of the extra tcpcopy options. */
+export function demoArgs(argv: readonly string[]): { ipv6: boolean; tcpcopyArgs: string[] } {
+  return { ipv6: argv.includes('--ipv6'), tcpcopyArgs: argv.filter((a) => a !== '--ipv6') };
 }
 
 /** The replayer's listening port in the agent demo. */
@@ -97,15 +110,21 @@ export async function runDemo(opts: DemoOptions = {}): Promise<number> {
   const onSignal = (sig: NodeJS.Signals): void => out(`demo: ${sig}: stopping, removing the lab`);
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
+  const v6 = opts.ipv6 === true;
   const result = await withLab(
     {
       prefix,
       clientAddresses: 20,
       replayHost: opts.agent === true,
+      ipv6: v6,
       log: (m) => out(`    ${m.startsWith('lab') ? m : `lab: ${m}`}`),
     },
     async (lab): Promise<{ code: number; verdict: string }> => {
       const h = lab.hosts;
+      // IPv6 needs channel v2: both sides get the same generated secret
+      const secretFile = path.join(lab.dir, 'channel.secret');
+      if (v6) writeFileSync(secretFile, randomBytes(32).toString('base64') + '\n', { mode: 0o600 });
+      const secretArgs = v6 ? ['--secret-file', secretFile] : [];
       for (const l of describeLab(lab)) out(l);
       const online = await lab.startNginx('online', { port: 80 });
       const target = await lab.startNginx('target', { port: 8080 });
@@ -115,7 +134,7 @@ export async function runDemo(opts: DemoOptions = {}): Promise<number> {
       out(
         '== starting intercept and tcpcopy (tcpcopy = node dist/src/cli/tcpcopy-main.js, intercept = node dist/src/cli/intercept-main.js)',
       );
-      const icpArgs = ['-i', h.assistant.dev, '-F', 'tcp and src port 8080'];
+      const icpArgs = ['-i', h.assistant.dev, '-F', 'tcp and src port 8080', ...secretArgs];
       out(`   on the assistant:  ip netns exec ${h.assistant.ns} ${shellLine(['intercept', ...icpArgs])}`);
       const icp = lab.spawn('assistant', [process.execPath, INTERCEPT_JS, ...icpArgs], { label: 'intercept' });
       const icpRelay = new Relay(icp, 'intercept', out);
@@ -132,9 +151,10 @@ export async function runDemo(opts: DemoOptions = {}): Promise<number> {
       const tcArgs = [
         ...(agent !== undefined ? ['-i', `tcp://${agent.ip}:${AGENT_STREAM_PORT}`] : []),
         '-x',
-        `80-${h.target.ip}:8080`,
+        `80-${h.target.ip}:8080${v6 ? `,80-[${h.target.ip6 ?? ''}]:8080` : ''}`,
         '-s',
         h.assistant.ip,
+        ...secretArgs,
         ...extra,
         '--report',
         `json:${reportFile}`,
@@ -166,6 +186,8 @@ export async function runDemo(opts: DemoOptions = {}): Promise<number> {
             `${agent.ip}:${AGENT_STREAM_PORT}`,
             '--status',
             String(opts.statusS ?? 2),
+            // the replayer has --secret-file in the dual-stack demo: the agent proves it too
+            ...secretArgs,
           ];
           out(`   on online:         ip netns exec ${h.online.ns} ${shellLine(['tcpcopy', ...agArgs])}`);
           ag = lab.spawn('online', [process.execPath, TCPCOPY_JS, ...agArgs], {
@@ -208,7 +230,9 @@ export async function runDemo(opts: DemoOptions = {}): Promise<number> {
       const kaConns = opts.keepAliveConnections ?? 10;
       const cl = opts.closeS ?? 5;
       const clRate = opts.closeRate ?? 100;
-      out(`== real traffic: client -> online nginx (http://198.18.1.1/), paths ${DEMO_PATHS.join(' ')}`);
+      out(
+        `== real traffic: client -> online nginx (http://198.18.1.1/${v6 ? ' and http://[2001:2:0:1::1]/ at once' : ''}), paths ${DEMO_PATHS.join(' ')}`,
+      );
       out(
         `   ${ka} s keep-alive (${kaConns} connections, ${kaRate} requests/s), then ${cl} s one request per connection (${clRate}/s)`,
       );
@@ -229,27 +253,48 @@ export async function runDemo(opts: DemoOptions = {}): Promise<number> {
           paths: DEMO_PATHS,
           timeoutMs: 5000,
         };
-        const s1 = await lab.load('client', {
-          ...base,
-          requests: Math.ceil(ka * kaRate),
-          durationMs: ka * 1000,
-          rate: kaRate,
-          concurrency: kaConns,
-          keepAlive: true,
-        });
-        out(
-          `${el()}  keep-alive load done: ${s1.requestsSent} requests, ${s1.responsesOk} ok, ${s1.connectionsOpened} connections, p50 ${s1.latencyMs.p50} ms`,
+        // dual stack: the same load over IPv6 at the same time, from the IPv6 client addresses
+        const families = (o: LoadOptions): Promise<LoadSummary[]> =>
+          Promise.all([
+            lab.load('client', o),
+            ...(v6
+              ? [
+                  lab.load('client', {
+                    ...o,
+                    url: 'http://[2001:2:0:1::1]:80/',
+                    localAddresses: h.client.addresses6 ?? [],
+                  }),
+                ]
+              : []),
+          ]);
+        const done = (what: string, ss: LoadSummary[]): void => {
+          ss.forEach((s, i) =>
+            out(
+              `${el()}  ${what} load done${v6 ? (i === 0 ? ' (IPv4)' : ' (IPv6)') : ''}: ${s.requestsSent} requests, ${s.responsesOk} ok, ${s.connectionsOpened} connections, p50 ${s.latencyMs.p50} ms`,
+            ),
+          );
+        };
+        done(
+          'keep-alive',
+          await families({
+            ...base,
+            requests: Math.ceil(ka * kaRate),
+            durationMs: ka * 1000,
+            rate: kaRate,
+            concurrency: kaConns,
+            keepAlive: true,
+          }),
         );
-        const s2 = await lab.load('client', {
-          ...base,
-          requests: Math.ceil(cl * clRate),
-          durationMs: cl * 1000,
-          rate: clRate,
-          concurrency: 4,
-          keepAlive: false,
-        });
-        out(
-          `${el()}  short-connection load done: ${s2.requestsSent} requests, ${s2.responsesOk} ok, ${s2.connectionsOpened} connections, p50 ${s2.latencyMs.p50} ms`,
+        done(
+          'short-connection',
+          await families({
+            ...base,
+            requests: Math.ceil(cl * clRate),
+            durationMs: cl * 1000,
+            rate: clRate,
+            concurrency: 4,
+            keepAlive: false,
+          }),
         );
       } catch (e) {
         loadFailed = e as Error;
@@ -258,7 +303,7 @@ export async function runDemo(opts: DemoOptions = {}): Promise<number> {
       }
       if (loadFailed !== null) out(`demo: the load generator failed: ${loadFailed.message}`);
 
-      const exp = expectationFromArgs(extra, h.client.addresses);
+      const exp = expectationFromArgs(extra, [...h.client.addresses, ...(h.client.addresses6 ?? [])]);
       const onlineCount = online.readLog().records.length;
       out(
         `${el()}  waiting for the replay to drain (target has ${target.readLog().records.length} of ${onlineCount * exp.replicas})`,
@@ -327,7 +372,7 @@ function readReport(file: string): DemoTcpcopyReport | null {
 export function describeLab(lab: Lab): string[] {
   const h = lab.hosts;
   const rp = h.replay;
-  return [
+  const lines = [
     `   client     ${h.client.addresses[0] ?? ''} .. ${h.client.addresses[h.client.addresses.length - 1] ?? ''}  namespace ${h.client.ns}`,
     `   online     ${h.online.ip} / 198.18.1.1  nginx :80       namespace ${h.online.ns}`,
     `   target     ${h.target.ip}  nginx :8080, route 198.18.1.0/24 via ${h.assistant.ip}  namespace ${h.target.ns}`,
@@ -336,4 +381,10 @@ export function describeLab(lab: Lab): string[] {
       ? [`   replay     ${rp.ip}  tcpcopy -i tcp://, fed by the agent on online  namespace ${rp.ns}`]
       : []),
   ];
+  const a6 = h.client.addresses6;
+  if (lab.ipv6 && a6 !== undefined)
+    lines.push(
+      `   IPv6       client ${a6[0] ?? ''} .. ${a6[a6.length - 1] ?? ''}, online ${h.online.ip6 ?? ''} / 2001:2:0:1::1, target ${h.target.ip6 ?? ''} (route 2001:2:0:1::/64 via ${h.assistant.ip6 ?? ''}), assistant ${h.assistant.ip6 ?? ''} (forwarding=0)`,
+    );
+  return lines;
 }

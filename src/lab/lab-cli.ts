@@ -15,7 +15,7 @@
 import { readFileSync, existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { TcpcopyError } from '../core/errors';
-import { describeLab, runDemo, shellLine } from './demo';
+import { demoArgs, describeLab, runDemo, shellLine } from './demo';
 import { Lab } from './lab';
 import { labDown, labMain, stateFile } from './lab-main';
 import { sleep } from './sh';
@@ -31,6 +31,8 @@ const USAGE = `usage: tcpcopy lab up | run [tcpcopy options] | down | status
           a check of the target's access log; the lab is removed afterwards
           e.g. tcpcopy lab run -n 2      (every session twice)
                tcpcopy lab run -r 50     (half of the sessions)
+               tcpcopy lab run --ipv6    (dual stack: IPv4 and IPv6 clients at once,
+                                          2001:2::/48, channel v2)
                tcpcopy lab run --agent   (tcpcopy agent on online, the replay on a fifth host)
   down    remove the lab built by up
   status  show what exists of it
@@ -72,7 +74,7 @@ export async function labCli(
   try {
     if (cmd === 'run') {
       const agent = rest[0] === '--agent';
-      return await runDemo({ tcpcopyArgs: agent ? rest.slice(1) : rest, out, agent });
+      return await runDemo({ ...demoArgs(agent ? rest.slice(1) : rest), out, agent });
     }
     if (cmd === 'down') {
       await labDown(LAB_CLI_PREFIX, log);

@@ -43,6 +43,12 @@ export interface LabOptions {
   replayHost?: boolean;
   /** rp_filter on the target (all, default and its interface). Default 0. */
   targetRpFilter?: number;
+  /**
+   * Dual stack: every host also gets IPv6 addresses in 2001:2::/48 (RFC 5180; LAN 2001:2::/64,
+   * clients 2001:2:0:1::2 .., see names.ts LAN6), the target routes the IPv6 client prefixes to
+   * the assistant too, IPv6 forwarding is off, and nginx listens on both families. Default false.
+   */
+  ipv6?: boolean;
   /** Keep lab.dir after down() (for post-mortems). Default false. */
   keepDir?: boolean;
   /** Logger for cleanup problems and notices. Default: write to stderr. */
@@ -103,6 +109,8 @@ export class Lab {
   readonly bridge: string;
   /** Namespace of the switch. */
   readonly switchNs: string;
+  /** A dual-stack lab (LabOptions.ipv6): hosts have `ip6` / `addresses6`. */
+  readonly ipv6: boolean;
   private readonly procs = new Set<LabProcess>();
   private readonly namespaces: string[];
   private readonly log: (m: string) => void;
@@ -117,6 +125,7 @@ export class Lab {
     this.namespaces = topo.namespaces;
     this.bridge = topo.bridge;
     this.switchNs = nsName(opts.prefix, 'switch');
+    this.ipv6 = opts.ipv6 ?? false;
     const h = topo.hosts;
     if (!h.client || !h.online || !h.target || !h.assistant)
       throw new TcpcopyError('ERR_LAB_SETUP', 'topology is missing a host');
@@ -150,6 +159,7 @@ export class Lab {
         online2: opts.online2 ?? false,
         replay: opts.replayHost ?? false,
         targetRpFilter: opts.targetRpFilter ?? 0,
+        ipv6: opts.ipv6 ?? false,
         log,
       });
       return new Lab(opts, dir, topo, log);
@@ -190,9 +200,9 @@ export class Lab {
     return p;
   }
 
-  /** Starts nginx in a host's namespace (see servers.ts for routes and log format). */
+  /** Starts nginx in a host's namespace (see servers.ts for routes and log format); in a dual-stack lab on both families. */
   startNginx(host: HostName, opts: NginxOptions): Promise<NginxServer> {
-    return startNginx(this, host, opts);
+    return startNginx(this, host, { ipv6: this.ipv6, ...opts });
   }
 
   /** Starts redis-server in a host's namespace (no persistence). */

@@ -108,7 +108,7 @@ function check(o: LoadOptions): URL {
 /** Runs a bounded load and resolves its summary. Throws only on invalid options. */
 export async function runLoad(o: LoadOptions): Promise<LoadSummary> {
   const u = check(o);
-  const host = u.hostname;
+  const host = u.hostname.replace(/^\[(.*)\]$/, '$1'); // IPv6 literals come bracketed
   const port = Number(u.port || 80);
   const keepAlive = o.keepAlive ?? true;
   const concurrency = Math.min(o.concurrency ?? 8, o.requests);

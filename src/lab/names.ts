@@ -55,6 +55,29 @@ export const LAN = Object.freeze({
 /** Client side networks: client<->online is 198.18.1.0/24, client2<->online2 is 198.18.2.0/24. */
 export const CLIENT_NETS = Object.freeze({ client: '198.18.1', client2: '198.18.2' });
 
+/**
+ * The IPv6 LAN of a dual-stack lab (`LabOptions.ipv6`), 2001:2::/64 of the benchmarking prefix
+ * 2001:2::/48 (RFC 5180): the same hosts, the same last number as in IPv4.
+ */
+export const LAN6 = Object.freeze({
+  online: '2001:2::1',
+  target: '2001:2::2',
+  assistant: '2001:2::3',
+  online2: '2001:2::4',
+  replay: '2001:2::5',
+  prefixLen: 64,
+});
+
+/** IPv6 client networks (/64): client<->online 2001:2:0:1::/64, client2<->online2 2001:2:0:2::/64. */
+export const CLIENT_NETS6 = Object.freeze({ client: '2001:2:0:1', client2: '2001:2:0:2' });
+
+/** IPv6 client addresses: `<net>::2 .. <net>::(2+extra)` (hex, as nginx logs them: RFC 5952). */
+export function clientAddressList6(net: string, extra: number): string[] {
+  const out: string[] = [];
+  for (let i = 2; i <= 2 + extra; i++) out.push(`${net}::${i.toString(16)}`);
+  return out;
+}
+
 /** The intercept channel port (original default, `intercept -p`). */
 export const CHANNEL_PORT = CHANNEL_DEFAULT_PORT;
 

@@ -8,8 +8,11 @@
 import { TcpcopyError } from '../core/errors';
 import {
   CLIENT_NETS,
+  CLIENT_NETS6,
   HOST_NAMES,
   LAN,
+  LAN6,
+  clientAddressList6,
   allNamespaces,
   clientAddressList,
   nsName,
@@ -32,6 +35,10 @@ export interface LabHost {
   addresses: readonly string[];
   /** online/online2 only: the interface towards the client (where client traffic arrives; tcpcopy's capture device). */
   clientDev?: string;
+  /** Dual-stack lab only: the main IPv6 address (2001:2::/48). */
+  ip6?: string;
+  /** Dual-stack lab only: every IPv6 address (client hosts: the main one first, then the extra ones). */
+  addresses6?: readonly string[];
 }
 
 /** What {@link buildTopology} needs. */
@@ -46,6 +53,8 @@ export interface TopologySpec {
   replay?: boolean;
   /** net.ipv4.conf.{all,default,<dev>}.rp_filter on the target. */
   targetRpFilter: number;
+  /** Dual stack: IPv6 addresses in 2001:2::/48 next to the IPv4 ones (LAN6, CLIENT_NETS6). Default false. */
+  ipv6?: boolean;
   /** Logger for non-fatal problems. */
   log: (msg: string) => void;
 }
@@ -202,11 +211,17 @@ export async function buildTopology(spec: TopologySpec): Promise<Topology> {
     add(v.nsB, `link set ${v.b} up`);
   }
   const hosts: Partial<Record<HostName, LabHost>> = {};
+  const v6 = spec.ipv6 === true;
   const lanHost = (h: 'online' | 'target' | 'assistant' | 'online2' | 'replay'): void => {
     const dev = lanDev[h];
     if (dev === undefined) return;
     add(ns(h), `address add ${LAN[h]}/${LAN.prefixLen} dev ${dev}`);
     hosts[h] = { name: h, ns: ns(h), ip: LAN[h], dev, addresses: [LAN[h]] };
+    if (v6) {
+      // nodad: usable at once (no duplicate address detection wait)
+      add(ns(h), `address add ${LAN6[h]}/${LAN6.prefixLen} dev ${dev} nodad`);
+      hosts[h] = { ...hosts[h], ip6: LAN6[h], addresses6: [LAN6[h]] };
+    }
   };
   for (const h of ['online', 'target', 'assistant', 'online2', 'replay'] as const) if (roles.includes(h)) lanHost(h);
   const clientSide = (server: 'online' | 'online2', client: 'client' | 'client2', sDev: string, cDev: string): void => {
@@ -217,6 +232,14 @@ export async function buildTopology(spec: TopologySpec): Promise<Topology> {
     hosts[client] = { name: client, ns: ns(client), ip: addrs[0] ?? `${net}.2`, dev: cDev, addresses: addrs };
     const sh = hosts[server];
     if (sh) hosts[server] = { ...sh, addresses: [...sh.addresses, `${net}.1`], clientDev: sDev };
+    if (!v6) return;
+    const net6 = CLIENT_NETS6[client];
+    add(ns(server), `address add ${net6}::1/64 dev ${sDev} nodad`);
+    const a6 = clientAddressList6(net6, spec.clientAddresses);
+    for (const a of a6) add(ns(client), `address add ${a}/64 dev ${cDev} nodad`);
+    hosts[client] = { ...hosts[client], ip6: a6[0] ?? `${net6}::2`, addresses6: a6 };
+    const s6 = hosts[server];
+    if (s6) hosts[server] = { ...s6, addresses6: [...(s6.addresses6 ?? []), `${net6}::1`] };
   };
   clientSide('online', 'client', `${p}on-cl`, `${p}cl-on`);
   if (spec.online2) clientSide('online2', 'client2', `${p}o2-c2`, `${p}c2-o2`);
@@ -224,6 +247,10 @@ export async function buildTopology(spec: TopologySpec): Promise<Topology> {
   const tgDev = lanDev.target ?? '';
   add(ns('target'), `route add ${CLIENT_NETS.client}.0/24 via ${LAN.assistant} dev ${tgDev}`);
   add(ns('target'), `route add ${CLIENT_NETS.client2}.0/24 via ${LAN.assistant} dev ${tgDev}`);
+  if (v6) {
+    add(ns('target'), `route add ${CLIENT_NETS6.client}::/64 via ${LAN6.assistant} dev ${tgDev}`);
+    add(ns('target'), `route add ${CLIENT_NETS6.client2}::/64 via ${LAN6.assistant} dev ${tgDev}`);
+  }
   for (const [n, l] of lines) await ipBatch(n, l);
 
   // Sysctls. New namespaces may inherit conf/{all,default} from the root namespace, so set
@@ -239,6 +266,11 @@ export async function buildTopology(spec: TopologySpec): Promise<Topology> {
     'net.ipv4.conf.default.rp_filter': rp,
     [`net.ipv4.conf.${tgDev}.rp_filter`]: rp,
   });
+  if (v6) {
+    // the assistant must drop what the target routes to it (IPv6 forwarding off everywhere)
+    const off = { 'net.ipv6.conf.all.forwarding': 0, 'net.ipv6.conf.default.forwarding': 0 };
+    for (const h of roles) if (h !== 'client' && h !== 'client2') await sysctl(ns(h), off);
+  }
   // Keep the bridge from calling iptables on bridged frames (br_netfilter, if loaded).
   await run(['ip', 'netns', 'exec', sw, 'sysctl', '-q', '-w', 'net.bridge.bridge-nf-call-iptables=0']);
 

@@ -129,7 +129,12 @@ export function tcpcopyMetrics(r: ReplayReport, channelUp: boolean): string {
   );
   p.single('requests_replayed_total', 'counter', 'Requests sent to the target and acknowledged by it.', acc.replayed);
   p.family('requests_lost_total', 'counter', 'Requests not replayed, by reason (inFlight: still open).');
-  const reasons = new Set<string>(['sampledOut', 'noSyn', ...OUTCOMES.filter((o) => o !== 'completed')]);
+  const reasons = new Set<string>([
+    'sampledOut',
+    'noSyn',
+    'noIpv6Channel',
+    ...OUTCOMES.filter((o) => o !== 'completed'),
+  ]);
   for (const k of Object.keys(acc.lost)) reasons.add(k);
   for (const k of reasons) p.sample('requests_lost_total', acc.lost[k] ?? 0, { reason: k });
   p.single(

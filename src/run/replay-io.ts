@@ -1,3 +1,4 @@
+import { internIpv6 } from '../core/wire/ipv6';
 import type { RecordHandler } from '../channel/payload';
 import { fullCollector } from '../io/full-gc';
 import type { TcpcopyConfig } from '../config/tcpcopy-config';
@@ -77,7 +78,9 @@ class MacRoutedSender implements PacketSender {
   }
 
   send(buf: Buffer, off: number, len: number): void {
-    const mac = this.macByTarget.get(buf.readUInt32BE(off + 16));
+    // the target address: IPv4 at 16, IPv6 (its id, the transfers' own) at 24
+    const v6 = (buf[off] as number) >>> 4 === 6;
+    const mac = this.macByTarget.get(v6 ? internIpv6(buf, off + 24) : buf.readUInt32BE(off + 16));
     if (mac !== undefined) this.frames.sendTo(mac, buf, off, len);
   }
 

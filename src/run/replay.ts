@@ -2,8 +2,8 @@ import { ReplayEngine } from '../core/engine';
 import { EXIT, type ExitCode } from '../core/errors';
 import { engineConfig } from '../core/engine-config';
 import { isIpv6 } from '../core/wire/ipv6';
-import { decodeFrame, type DecodeStatus, parseIpv4Tcp } from '../core/wire/decode';
-import { newSegment } from '../core/wire/segment';
+import { decodeFrame, type DecodeStatus, parseIpTcp } from '../core/wire/decode';
+import { endpointToString, newSegment } from '../core/wire/segment';
 import type { Clock, PacketReceiver, PacketSender, PacketSource, ReplyChannel, TimerHandle } from '../io/types';
 import type { Logger } from '../io/logger';
 import type { TcpcopyConfig } from '../config/tcpcopy-config';
@@ -112,6 +112,7 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
       engineConfig(transfers, {
         clientIps: cfg.clientIps,
         localhostIp: cfg.localhostIp,
+        localhostIp6: cfg.localhostIp6,
         replicas: cfg.replicas,
         portOffset: cfg.portOffset,
         samplePercent: cfg.samplePercent,
@@ -125,6 +126,8 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
         rtoInitialMs: cfg.rtoMs,
         delayedAckMs: cfg.delayedAckMs,
         module: loadModule(cfg.module) ?? this.compare?.module ?? null,
+        // the 1.x channel (no --secret-file) has IPv4 addresses only
+        ipv6Channel: cfg.secretFile !== null,
       }),
       {
         packet: (buf, off, len) => this.sender?.send(buf, off, len),
@@ -187,6 +190,7 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
     await this.channel.connect();
     this.log.info(`connected to intercept ${cfg.intercepts.map((s) => `${s.host}:${s.port}`).join(', ')}`);
     this.announceModule();
+    this.announceIpv6();
     const done = new Promise<void>((resolve) => (this.resolveDone = resolve));
     if (this.live.periodMs > 0)
       this.every(
@@ -294,8 +298,7 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
   }
 
   private ingest(linkType: number, buf: Buffer, off: number, capLen: number, rep: number, now: number): void {
-    let st: DecodeStatus = decodeFrame(linkType, buf, off, capLen, this.seg);
-    if (st === 'ok' && isIpv6(this.seg.srcIp)) st = 'ipv6'; // until the engine replays IPv6 (issue 16, step 2)
+    const st: DecodeStatus = decodeFrame(linkType, buf, off, capLen, this.seg);
     this.decode[st] = (this.decode[st] ?? 0) + 1;
     if (st !== 'ok') {
       if (st === 'unknown-link' && !this.unknownLinks.has(linkType)) {
@@ -308,6 +311,20 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
     }
     if (!this.engine.onClientPacket(this.seg, now, rep) && !this.engine.onOnlinePacket(this.seg, now))
       this.notForTransfers++;
+  }
+
+  /**
+   * A 1.x channel (no --secret-file: the original intercept's format) holds IPv4 addresses only:
+   * with an IPv6 transfer tcpcopy says at start-up that its IPv6 sessions will not be replayed
+   * (they are counted, and their requests lost as 'noIpv6Channel').
+   */
+  private announceIpv6(): void {
+    if (this.engine.cfg.ipv6Channel) return;
+    const v6 = this.cfg.transfers.filter((t) => isIpv6(t.targetIp));
+    if (v6.length === 0) return;
+    this.log.warn(
+      `IPv6 transfer${v6.length > 1 ? 's' : ''} ${v6.map((t) => `${t.onlinePort}-${endpointToString(t.targetIp, t.targetPort)}`).join(',')} over a 1.x channel: the 1.x channel (and the original intercept) carries IPv4 addresses only, so IPv6 sessions are NOT replayed (counted, their requests lost as 'noIpv6Channel'); fix: channel v2, the same --secret-file on tcpcopy and on this project's intercept`,
+    );
   }
 
   /** Says at start-up which module runs and whether its sessions can get the target's reply payloads. */
@@ -398,7 +415,8 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
 
   private onRecord(buf: Buffer, off: number, len: number, payload: ReplyPayload | null): void {
     const seg = this.replySeg;
-    if (parseIpv4Tcp(buf, off, len, seg, true) !== 'ok') {
+    // IPv4: the 1.x record layout; IPv6 (channel v2): the record's 84-byte IPv6 packet
+    if (parseIpTcp(buf, off, len, seg, true) !== 'ok') {
       this.engine.stats.repliesMalformed++;
       return;
     }

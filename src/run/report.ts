@@ -70,9 +70,10 @@ export interface RequestAccounting {
 export function requestAccounting(e: EngineStats, inFlight?: number, agentDropped = 0): RequestAccounting {
   const lost: Record<string, number> = { sampledOut: e.requestsSampledOut };
   if (e.requestsNoSyn > 0) lost['noSyn'] = e.requestsNoSyn;
+  if (e.requestsNoIpv6Channel > 0) lost['noIpv6Channel'] = e.requestsNoIpv6Channel;
   // requests an agent dropped never reached the engine: captured (by the agent) and lost
   if (agentDropped > 0) lost['agentDropped'] = agentDropped;
-  let lostTotal = e.requestsSampledOut + e.requestsNoSyn + agentDropped;
+  let lostTotal = e.requestsSampledOut + e.requestsNoSyn + e.requestsNoIpv6Channel + agentDropped;
   for (const o of OUTCOMES) {
     const n = e.requestsLost[o];
     if (n > 0) {
@@ -88,7 +89,7 @@ export function requestAccounting(e: EngineStats, inFlight?: number, agentDroppe
         lost[`${m.name}: ${reason}`] = n;
         lostTotal += n;
       }
-  const captured = e.requestsCaptured + e.requestsSampledOut + e.requestsNoSyn + agentDropped;
+  const captured = e.requestsCaptured + e.requestsSampledOut + e.requestsNoSyn + e.requestsNoIpv6Channel + agentDropped;
   const remainder = captured - e.requestsReplayed - lostTotal;
   const open = inFlight ?? remainder;
   if (open !== 0) lost['inFlight'] = open;
@@ -116,7 +117,7 @@ export function formatReport(r: ReplayReport): string {
       `  capture file: ${r.capture.damaged} damaged records${r.capture.fatal !== null ? `; ${r.capture.fatal}` : ''}`,
     );
   lines.push(
-    `  sessions   ${e.sessionsCreated} replayed (${e.sessionsSynthesized} mid-stream, ${e.sessionsQueued} behind a closing one on a reused client port), ${e.sessionsSampledOut} sampled out, ${e.sessionsNoSyn} skipped (-O), ${e.sessionsActive} still open`,
+    `  sessions   ${e.sessionsCreated} replayed (${e.sessionsSynthesized} mid-stream, ${e.sessionsQueued} behind a closing one on a reused client port), ${e.sessionsSampledOut} sampled out, ${e.sessionsNoSyn} skipped (-O), ${e.sessionsActive} still open${e.sessionsNoIpv6Channel > 0 ? `, ${e.sessionsNoIpv6Channel} IPv6 not replayed (1.x channel: needs --secret-file on both sides)` : ''}`,
   );
   lines.push(
     `  outcomes   ${

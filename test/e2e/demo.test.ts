@@ -82,3 +82,26 @@ test(
     assert.deepEqual(left, [], 'no demo namespaces remain');
   },
 );
+
+/** `tcpcopy lab run --ipv6`: the dual-stack demo (issue 16): both families at once, channel v2. */
+test(
+  'lab run --ipv6: IPv4 and IPv6 clients at once, every request of each family on the target',
+  { skip: skipUnlessRoot(), timeout: 180_000 },
+  async () => {
+    const r = await runDemoChild(150_000, [TCPCOPY, 'lab', 'run', '--ipv6']);
+    process.stdout.write(`# ${r.out.trim().split('\n').slice(-22).join('\n# ')}\n`);
+    assert.equal(r.code, 0, `exit code (output above)`);
+    const m = /^demo: OK: the target received (\d+) of (\d+) requests/m.exec(r.out);
+    assert.ok(m, 'verdict line');
+    assert.equal(m[1], m[2]);
+    const fam = /by family\s+IPv4 online (\d+), target (\d+); IPv6 online (\d+), target (\d+)/.exec(r.out);
+    assert.ok(fam, 'per-family line');
+    assert.equal(fam[1], fam[2], 'IPv4: target = online');
+    assert.equal(fam[3], fam[4], 'IPv6: target = online');
+    assert.ok(Number(fam[3]) >= 1500, `at least 1500 IPv6 requests expected, got ${fam[3]}`);
+    assert.match(r.out, /-x '80-198\.18\.0\.2:8080,80-\[2001:2::2\]:8080' -s 198\.18\.0\.3 --secret-file /);
+    const mine = new Set(allNamespaces('demo'));
+    const left = (await listNamespaces()).filter((n) => mine.has(n));
+    assert.deepEqual(left, [], 'no demo namespaces remain');
+  },
+);

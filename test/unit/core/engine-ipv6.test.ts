@@ -10,6 +10,7 @@ import { parseClientIpList, mapClientIp } from '../../../src/core/client-map';
 import { parseIpv6 } from '../../../src/core/wire/ipv6';
 import { parseIp } from '../../../src/core/wire/segment';
 import { balanced, GET_A, Script } from './script';
+import { lineModule } from './line-module';
 
 const V6 = { client: '2001:2:0:1::1:2', online: '2001:2::1', target: '2001:2::2' };
 const REQ = 'GET /a HTTP/1.1\r\nHost: x\r\n\r\n';
@@ -144,4 +145,46 @@ test('dual stack: each family goes to the target of its transfer; no transfer of
   sel.expectNothing();
   sel.clientSends({ seq: 1000, flags: 'S', dst: '2001:2::99' });
   sel.expectEmitted([{ flags: 'S', dst: V6.target }]);
+});
+
+test('a module is told IPv6 addresses as RFC 5952 text in SessionStart', () => {
+  const mod = lineModule();
+  const t = new Script({ module: mod, clientIps: specs('2001:2:5::/64').specs }, { ...V6, online: '2001:2::1' });
+  t.clientSends({ seq: 1000, flags: 'S' });
+  t.take();
+  const st = mod.sessions[0]?.start;
+  assert.ok(st !== undefined);
+  assert.equal(st.clientIp, V6.client, 'the captured client address, before -c');
+  assert.equal(st.serverIp, '2001:2::1');
+  assert.equal(st.targetIp, V6.target);
+  assert.equal(st.clientPort, 40000);
+  assert.equal(st.targetPort, 8080);
+});
+
+test('over a 1.x channel (ipv6Channel false) IPv6 connections are not replayed: counted, requests lost as noIpv6Channel', () => {
+  const v4t = parseIp('198.18.0.2');
+  const v6t = parseIp(V6.target);
+  const both = [
+    { onlineIp: 0, onlinePort: 80, targetIp: v4t, targetPort: 8080 },
+    { onlineIp: 0, onlinePort: 80, targetIp: v6t, targetPort: 8080 },
+  ];
+  const t = new Script({ ipv6Channel: false, replicas: 2 }, V6, both);
+  t.clientSends({ seq: 1000, flags: 'S' });
+  t.clientSends({ seq: 1001, ack: 5001, flags: 'A' });
+  t.clientSends({ seq: 1001, ack: 5001, flags: 'PA', data: REQ });
+  t.clientSends({ seq: 1001 + REQ.length, ack: 5301, flags: 'PA', data: GET_A });
+  t.expectNothing();
+  assert.deepEqual(t.added, [], 'nothing registered with intercept');
+  const st = t.engine.stats;
+  assert.equal(st.sessionsNoIpv6Channel, 2, 'once per connection and -n variant');
+  assert.equal(st.requestsNoIpv6Channel, 4, 'two requests, two variants');
+  assert.equal(st.sessionsCreated, 0);
+  const acc = balanced(t);
+  assert.equal(acc.lost['noIpv6Channel'], 4);
+  assert.equal(acc.replayed, 0);
+  // IPv4 in the same engine is replayed as before
+  const t4 = new Script({ ipv6Channel: false }, {}, both);
+  t4.clientSends({ seq: 1000, flags: 'S' });
+  t4.expectEmitted([{ src: '198.18.1.2', dst: '198.18.0.2', flags: 'S' }]);
+  assert.equal(t4.engine.stats.sessionsNoIpv6Channel, 0);
 });

@@ -95,6 +95,9 @@ test('issue 6 options: -s route table size, --nfqueue [NUM], -q, -x, --report, -
   assert.equal(a.config.nfqueue, 0);
   assert.equal(a.config.queueMaxLen, 4096);
   assert.deepEqual(a.config.passList, ['198.18.1.9', '198.18.1.10']);
+  const v6 = parseInterceptArgs(['--nfqueue', '-x', '198.18.1.9,2001:2::9']);
+  assert.ok(v6.kind === 'run');
+  assert.deepEqual(v6.config.passList, ['198.18.1.9', '2001:2::9']);
   assert.equal(a.config.reportFile, '/tmp/r.json');
   const b = parseInterceptArgs(['--nfqueue', '3', '--secret-file', '/tmp/s']);
   assert.ok(b.kind === 'run' && b.config.nfqueue === 3 && b.config.secretFile === '/tmp/s');
@@ -106,7 +109,8 @@ test('issue 6 options: -s route table size, --nfqueue [NUM], -q, -x, --report, -
   assert.ok(d.kind === 'run' && d.config.nfqueue === null && d.config.secretFile === null);
   for (const [argv, re] of [
     [['-q', '10'], /-q 10: only used with --nfqueue/],
-    [['--nfqueue', '-x', '1.2.3'], /-x 1\.2\.3: expected IPv4 addresses/],
+    [['--nfqueue', '-x', '1.2.3'], /-x 1\.2\.3: expected IPv4 or IPv6 addresses/],
+    [['--nfqueue', '-x', '2001:2::1::2'], /-x 2001:2::1::2: expected IPv4 or IPv6 addresses/],
     [['-s', '0'], /-s 0: expected a route table size/],
     [['--secret-file', '/tmp/s', '--payload'], /--payload is the 1\.x 192-byte record variant/],
     [['--payload-max', '100'], /--payload-max 100: only channel v2 sends payload per session: add --secret-file/],
