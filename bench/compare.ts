@@ -9,8 +9,8 @@
  *   (64 MiB) and what did not fit is counted as skipped `memory`.
  * - compare-lab (root): live tcpcopy with and without `--compare http` in the bench lab
  *   (bench/lab.ts runLabAb; channel v2 on both, intercept --payload-max 65535), keep-alive
- *   2000 req/s in pairs: tcpcopy CPU per request B/A; then keep-alive 10k req/s with --compare:
- *   RSS and the comparison's peak held bytes.
+ *   2000 req/s in pairs: tcpcopy CPU per request B/A; then keep-alive 10k req/s with --compare
+ *   (and --memory-budget 0, so that nothing is shed): RSS and the comparison's peak held bytes.
  */
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
@@ -213,7 +213,9 @@ export async function runCompareLab(log: (s: string) => void, o: LabBenchOptions
     repeat: 1,
     loads: [{ keepAlive: true, rate: 10_000, concurrency: 32 }],
     models: o.models ?? (os.cpus().length >= 2 ? ['remote'] : ['inline']),
-    tcpcopyArgs: b.tcpcopyArgs,
+    // without --memory-budget's shedding (its 120 MiB default sheds new connections at this load
+    // with --compare on a 2-CPU VM): what the comparison itself holds and costs
+    tcpcopyArgs: [...b.tcpcopyArgs, '--memory-budget', '0'],
   });
   for (const r of at10k) log(`compare-lab 10k: ${rowLine(r)}`);
   return { ab, at10k };

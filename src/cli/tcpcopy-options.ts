@@ -351,7 +351,7 @@ export const TCPCOPY_OPTIONS: readonly OptionSpec<TcpcopyOptionGroup>[] = [
     kind: 'string',
     group: 'Process and output',
     arg: 'MB',
-    doc: 'at this resident memory, stop replaying new connections (lost as overload) until it falls under 85%; 0 = never',
+    doc: 'at this resident memory, stop replaying new connections (lost as overload) until it falls under 85%; 0 = never; auto grows by --compare-memory-max with --compare',
     def: 'auto: 120 when capturing from this host, off otherwise',
   },
   {

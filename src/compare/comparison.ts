@@ -67,6 +67,8 @@ const MAX_SIGNATURES = 1000;
 /** Most fields kept per endpoint. */
 const MAX_FIELDS = 500;
 const EXAMPLES = 3;
+/** Most request paths whose endpoint name is remembered. */
+const NAMES_MAX = 10_000;
 
 export class Comparison {
   readonly budget: MemoryBudget;
@@ -76,6 +78,7 @@ export class Comparison {
   private readonly generation = new Map<string, number>();
   private readonly pending = new Map<string, Done>();
   private diffLines = 0;
+  private readonly names = new Map<string, string>();
   private diffLinesDropped = 0;
   /** Peak of budget.held (bytes). */
   peakHeld = 0;
@@ -188,7 +191,7 @@ export class Comparison {
     const ex = c.ex;
     const name =
       this.cfg.mode === 'http'
-        ? endpointName(ex.method, ex.target, this.cfg.rules)
+        ? this.endpointOf(ex.method, ex.target)
         : `:${c.session.split('>')[1]?.split(':').pop() ?? ''}`;
     const e = this.endpoint(name);
     e.counts.exchanges++;
@@ -246,6 +249,19 @@ export class Comparison {
     e.signatures.set(sig, (e.signatures.get(sig) ?? 0) + 1);
     e.counts.different++; // provisional: noise is judged at the end
     this.line(c, name, raw);
+  }
+
+  /** endpointName, remembered per method and path (bounded: forgotten all at once beyond NAMES_MAX). */
+  private endpointOf(method: string, target: string): string {
+    const q = target.search(/[?#]/);
+    const key = `${method} ${q < 0 ? target : target.slice(0, q)}`;
+    let n = this.names.get(key);
+    if (n === undefined) {
+      if (this.names.size >= NAMES_MAX) this.names.clear();
+      n = endpointName(method, target, this.cfg.rules);
+      this.names.set(key, n);
+    }
+    return n;
   }
 
   private field(e: Endpoint, name: string): Field {

@@ -8,7 +8,11 @@
  * stream that cannot be parsed is marked `broken` with a reason, and later bytes are ignored.
  */
 
+/** The empty buffer every parser shares (no allocation per fed chunk). */
+const EMPTY = Buffer.alloc(0);
+
 /** One parsed HTTP/1.x message. Header names keep their case; bodies are de-chunked, not decoded. */
+
 export interface HttpMessage {
   /** Request: method (upper case as sent); response: the method of the request it answers. */
   method: string;
@@ -47,7 +51,7 @@ const CRLFCRLF = Buffer.from('\r\n\r\n');
 /** Parses one direction; `onMessage` receives each complete message. */
 export class HttpStreamParser {
   private st: State = 'head';
-  private pending: Buffer = Buffer.alloc(0);
+  private pending: Buffer = EMPTY;
   private cur: HttpMessage | null = null;
   private parts: Buffer[] = [];
   private kept = 0;
@@ -92,7 +96,7 @@ export class HttpStreamParser {
   /** The other direction went opaque (a 101 answered this stream's Upgrade): stop parsing. */
   setOpaque(): void {
     if (this.st !== 'broken') this.st = 'opaque';
-    this.pending = Buffer.alloc(0);
+    this.pending = EMPTY;
   }
 
   /** Response streams: the next request on the connection had this method (call in request order). */
@@ -104,7 +108,7 @@ export class HttpStreamParser {
   feed(data: Buffer, now: number): void {
     if (data.length === 0 || this.st === 'broken' || this.st === 'opaque') return;
     const b = this.pending.length > 0 ? Buffer.concat([this.pending, data]) : data;
-    this.pending = Buffer.alloc(0);
+    this.pending = EMPTY;
     let p = 0;
     while (p < b.length && !this.stopped()) {
       const n = this.step(b, p, now);
@@ -155,7 +159,7 @@ export class HttpStreamParser {
   private fail(reason: string): void {
     this.st = 'broken';
     this.brokenReason = reason;
-    this.pending = Buffer.alloc(0);
+    this.pending = EMPTY;
     this.parts = [];
     this.kept = 0;
     this.cur = null;
@@ -255,7 +259,7 @@ export class HttpStreamParser {
       status: 0,
       version: '',
       headers,
-      body: Buffer.alloc(0),
+      body: EMPTY,
       bodyBytes: 0,
       truncated: false,
       opaque: false,

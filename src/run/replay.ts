@@ -199,7 +199,11 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
         (h) => (this.statusTimer = h),
       );
     // --memory-budget: checked every CHECK_MS (src/run/memory-governor.ts)
-    const budget = memoryBudgetOf(cfg.memoryBudgetMB, this.input.kind);
+    const budget = memoryBudgetOf(
+      cfg.memoryBudgetMB,
+      this.input.kind,
+      cfg.compare !== null ? cfg.compare.settings.memoryMax / 1048576 : 0,
+    );
     if (budget > 0) {
       const gov = new MemoryGovernor(budget, this.engine, io.collectGarbage, this.log);
       this.governor = gov;
@@ -586,8 +590,12 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
   }
 }
 
-/** The memory budget in force, MiB (0 = none): 'auto' is LIVE_DEFAULT_BUDGET_MB when capturing from this host's devices. */
-export function memoryBudgetOf(v: number | 'auto', input: InputSpec['kind']): number {
+/**
+ * The memory budget in force, MiB (0 = none): 'auto' is LIVE_DEFAULT_BUDGET_MB when capturing
+ * from this host's devices, plus `extraMB` (--compare: its --compare-memory-max, which the
+ * comparison may hold on top of the replay).
+ */
+export function memoryBudgetOf(v: number | 'auto', input: InputSpec['kind'], extraMB = 0): number {
   if (v !== 'auto') return v;
-  return input === 'live' ? LIVE_DEFAULT_BUDGET_MB : 0;
+  return input === 'live' ? LIVE_DEFAULT_BUDGET_MB + extraMB : 0;
 }

@@ -335,6 +335,8 @@ test(
             );
           assert.match(run.stdout, /exchanges \d+ = compared \d+ \+ skipped 0/);
           if (fs.existsSync(CHROMIUM)) await checkInChromium(dir);
+          else if (process.env['CI'] === 'true')
+            assert.fail('CI=true but no /usr/bin/chromium (scripts/ensure-system.sh installs it)');
           else say('no /usr/bin/chromium: report.html not opened');
         },
       );

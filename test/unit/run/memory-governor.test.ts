@@ -74,6 +74,10 @@ test('the default budget applies to capture from this host only', () => {
   assert.equal(memoryBudgetOf('auto', 'stream'), 0);
   assert.equal(memoryBudgetOf(0, 'live'), 0);
   assert.equal(memoryBudgetOf(300, 'offline'), 300);
+  // --compare: the comparison's own cap on top of auto's
+  assert.equal(memoryBudgetOf('auto', 'live', 64), 184);
+  assert.equal(memoryBudgetOf(300, 'live', 64), 300);
+  assert.equal(memoryBudgetOf('auto', 'offline', 64), 0);
   assert.equal(simConfig().memoryBudgetMB, 'auto');
   assert.equal(simConfig(['--memory-budget', '96']).memoryBudgetMB, 96);
   assert.throws(() => simConfig(['--memory-budget', 'lots']), /--memory-budget/);
