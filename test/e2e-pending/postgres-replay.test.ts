@@ -37,7 +37,17 @@ test(
     await withLab({ prefix: 'tcp1', clientAddresses: 2 }, async (lab) => {
       const p = await startPgPair(lab);
       const [scram, md5] = p.online.roles as [PgRole, PgRole];
-      await startPgIntercept(lab);
+      const icp = await startPgIntercept(lab);
+      // the replay's progress: both servers' commits every 5 s (diagnostics: lag or loss?)
+      let sampling = true;
+      const sampler = (async () => {
+        const t0 = Date.now();
+        while (sampling) {
+          await new Promise((r) => setTimeout(r, 5000));
+          const [o, t] = await Promise.all([p.online.xactCommit(), p.target.xactCommit()]).catch(() => [NaN, NaN]);
+          say(`t+${Math.round((Date.now() - t0) / 1000)} s: xact_commit online ${o}, target ${t}`);
+        }
+      })();
       const db = p.online.database;
       // connections opened before tcpcopy: pgbench -M simple (md5) and the Node client's phase 0
       const before = lab.spawn(
@@ -85,6 +95,11 @@ test(
       const onlineAll = p.online.clientStatements(onlineMark);
       await waitSettled(() => p.target.clientStatements().length, onlineAll.length, 60_000, 3000);
       const stopped = await tc.stop();
+      sampling = false;
+      await sampler;
+      await icp.stop('SIGINT');
+      say(`intercept: ${icp.stderr.split('\n').filter((l) => /final counters/.test(l)).join(' ')}`);
+      say(`tcpcopy report: ${JSON.stringify(stopped.report)}`);
       const rep = stopped.report as unknown as {
         engine: { module?: unknown; requestsLost: Record<string, number> };
       } | null;
