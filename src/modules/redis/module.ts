@@ -93,6 +93,8 @@ export class RedisModule implements ProtocolModule<RedisSession> {
   readonly name = 'redis';
   readonly wantsTargetPayload: boolean;
   readonly wantsOnlineReplies = false;
+  /** Requests are pipelined: the next goes without waiting for the target's answer (api.ts). */
+  readonly pipelined = true;
   readonly reasons: Readonly<Record<string, string>> = REASONS;
   readonly counters: Readonly<Record<string, string>> = COUNTERS;
   private readonly logins = new Map<string, StoredLogin>();
