@@ -27,7 +27,7 @@ import {
  * replayed (>= 99.9%): all of the sessions opened after the start, and the simple-query and
  * unnamed statements of those opened before. Named prepared statements whose Parse was before
  * tcpcopy started cannot be (counted lost as `postgres: unknownStatement`): the test checks
- * that none of them reaches the target and prints the split.
+ * that none of them executes on the target and prints the split.
  *
  * pgbench runs unthrottled: faster than one intercept round trip per exchange allows, which is
  * why the module pipelines (ProtocolModule.pipelined: before, the replay fell ~10x behind and a
@@ -166,7 +166,12 @@ test(
       assert.ok(mid.online > 0 && mid.ratio >= 0.999, `mid-stream: ${mid.ratio}`);
       assert.ok(nodeSel.online > 0 && nodeSel.ratio >= 0.999);
       assert.ok(midPrep.online > 0);
-      assert.equal(midPrep.matched, 0, 'statements prepared before the start are not replayed');
+      // mid-stream sessions log in as --pg-login's md5 role on the target: none of the prepared
+      // ones executed anything there (their BEGIN/END texts match other sessions' by key, so
+      // midPrep.matched is not 0; the target's own log tells which session ran what)
+      const executedMidPrep = target.filter((x) => x.user === md5.user && x.message.startsWith('execute '));
+      say(`target statements executed by the mid-stream prepared sessions: ${executedMidPrep.length}`);
+      assert.equal(executedMidPrep.length, 0, 'statements prepared before the start are not replayed');
       assert.equal(nodeIns.matched, 0, 'named statements whose Parse was not captured are not replayed');
       assert.ok((lost?.lost?.['unknownStatement'] ?? 0) > 0, 'they are counted lost as unknownStatement');
     });
