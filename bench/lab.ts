@@ -68,6 +68,8 @@ export interface LabRow {
   replayed: number;
   kernelDropped: number;
   lost: Record<string, number>;
+  /** With --compare: exchanges, compared, different, skipped (all reasons), peak MiB held of the memory cap. */
+  compare?: { exchanges: number; compared: number; different: number; skipped: number; peakHeldMB: number };
 }
 
 /** Parses a model list such as `remote,inline`. Throws on an unknown name. */
@@ -286,6 +288,17 @@ async function measure(
     replayed,
     kernelDropped: rep?.capture?.dropped ?? NaN,
     lost: rep !== null ? Object.fromEntries(Object.entries(rep.engine.requestsLost).filter(([, v]) => v > 0)) : {},
+    ...(rep?.compare != null
+      ? {
+          compare: {
+            exchanges: rep.compare.totals.exchanges,
+            compared: rep.compare.totals.compared,
+            different: rep.compare.totals.different,
+            skipped: Object.values(rep.compare.totals.skipped).reduce((a, b) => a + b, 0),
+            peakHeldMB: (rep.compare.memory?.peakHeldBytes ?? 0) / 1048576,
+          },
+        }
+      : {}),
   };
 }
 
@@ -295,7 +308,10 @@ export function rowLine(row: LabRow): string {
     `lab[${row.model}]: ${row.mode} ${row.offeredRate}/s: sent ${row.sentRate}/s, online ${row.online}, target ${row.target} (${(row.fidelity * 100).toFixed(2)}%), ` +
     `tcpcopy ${row.tcpcopyCpuUsPerRequest.toFixed(1)} us/req warm (${row.tcpcopyCpuUsPerRequestWhole.toFixed(1)} over its life), rss ${row.tcpcopyPeakRssMB.toFixed(0)} MiB, ` +
     `intercept ${row.interceptCpuUsPerReply.toFixed(1)} us/reply, lag p50 ${row.lagP50Ms} ms p99 ${row.lagP99Ms} ms, steal ${row.stealPct.toFixed(1)}%, ` +
-    `tcpcopy captured ${row.captured} replayed ${row.replayed} kernel-dropped ${row.kernelDropped} lost ${JSON.stringify(row.lost)}`
+    `tcpcopy captured ${row.captured} replayed ${row.replayed} kernel-dropped ${row.kernelDropped} lost ${JSON.stringify(row.lost)}` +
+    (row.compare !== undefined
+      ? `, compare: ${row.compare.exchanges} exchanges, ${row.compare.compared} compared, ${row.compare.different} different, ${row.compare.skipped} skipped, peak held ${row.compare.peakHeldMB.toFixed(1)} MiB`
+      : '')
   );
 }
 

@@ -20,7 +20,9 @@
  * comparison of two tcpcopy command lines; only with --only ab), agent (tcpcopy agent on online,
  * the replayer on the replay host: agent and replayer CPU per request, RSS, fidelity, lag; with lab).
  * Also latency and latency-ab (the online server's latency with and without tcpcopy, one after the
- * other and side by side, bench/latency.ts; with lab).
+ * other and side by side, bench/latency.ts; with lab), compare (the response comparison's CPU per
+ * exchange and its memory caps, in process) and compare-lab (tcpcopy CPU per request with and
+ * without --compare http at keep-alive 2000 req/s in pairs, RSS at 10k req/s; with lab), bench/compare.ts.
  * BENCH_SECONDS / BENCH_WARM_SECONDS override the lab's measured and warm-up seconds per load;
  * BENCH_REPEAT=N measures each load N times and keeps the median row. To compare a setting:
  * BENCH_LOADS (e.g. `ka:2000,short:4000`), BENCH_MODELS (`remote`, `inline` or both, comma
@@ -45,6 +47,7 @@ import { runPostgresBench } from './postgres';
 import { latencyLines, runOnlineLatency, runSideBySideLatency } from './latency';
 import { platformSuite } from './platform';
 import { runMemoryBench, runOfflineBench } from './offline';
+import { compareLines, runCompareCost, runCompareLab, runCompareMemory } from './compare';
 
 const RESULT = 'BENCH-RESULT ';
 const log = (s: string): void => {
@@ -164,6 +167,16 @@ async function part(name: string): Promise<void> {
     case 'platform':
       r = await platformSuite(log, process.getuid?.() === 0);
       break;
+    case 'compare': {
+      const cost = runCompareCost();
+      const mem = runCompareMemory();
+      for (const l of compareLines(cost, mem)) log(l);
+      r = { cost, memory: mem };
+      break;
+    }
+    case 'compare-lab':
+      r = await runCompareLab(log, labOptions(3));
+      break;
     case 'max':
       r = await runMaxLoad(
         log,
@@ -245,6 +258,7 @@ function main(): void {
   if (want('offline')) results['offline'] = child('offline');
   if (want('memory')) results['memory'] = [child('memory'), child('memory-silent')];
   if (want('platform')) results['platform'] = child('platform');
+  if (want('compare')) results['compare'] = child('compare');
   if (want('lab')) {
     if (lab) results['lab'] = child('lab');
     else log('lab: skipped (needs root; run as root or pass --lab)');
@@ -257,7 +271,7 @@ function main(): void {
     if (lab) results['postgres'] = child('postgres');
     else log('postgres: skipped (needs root; run as root or pass --lab)');
   }
-  for (const name of ['max', 'latency', 'latency-ab']) {
+  for (const name of ['max', 'latency', 'latency-ab', 'compare-lab']) {
     if (!want(name)) continue;
     if (lab) results[name] = child(name);
     else log(`${name}: skipped (needs root; run as root or pass --lab)`);

@@ -34,8 +34,9 @@ export interface ClientMsgHandler {
   hello(version: number): void;
   /**
    * CLIENT_ADD or CLIENT_DEL (type MSG_CLIENT_ADD / MSG_CLIENT_DEL, flag bits removed);
-   * `flags` = the type's high byte (MSG_FLAG_PAYLOAD >> 8 on a v2 CLIENT_ADD asking for
-   * payload), always 0 on a decoder without `allowFlags`.
+   * `flags` = the type's high byte on a v2 CLIENT_ADD asking for payload: bit 0 =
+   * MSG_FLAG_PAYLOAD >> 8, bits 1..7 = the session's cap class (src/channel/caps.ts); always 0
+   * on a decoder without `allowFlags`.
    */
   client(type: number, clientIp: number, clientPort: number, targetIp: number, targetPort: number, flags: number): void;
   /** A message with an unknown type (after the hello). */
@@ -67,8 +68,8 @@ export class ClientMsgDecoder {
   /**
    * @param handler receives the messages
    * @param maxBad messages with an unknown type tolerated before the verdict 'too-many-bad' (default 16)
-   * @param allowFlags channel v2: accept MSG_FLAG_PAYLOAD on CLIENT_ADD (default false: a
-   *   flagged type is an unknown type, as for the original intercept)
+   * @param allowFlags channel v2: accept MSG_FLAG_PAYLOAD (with a cap class) on CLIENT_ADD
+   *   (default false: a flagged type is an unknown type, as for the original intercept)
    */
   constructor(
     private readonly handler: ClientMsgHandler,
@@ -126,8 +127,9 @@ export class ClientMsgDecoder {
       this.handler.client(type, clientIp, clientPort, targetIp, targetPort, 0);
       return 'ok';
     }
-    if (this.allowFlags && type === (MSG_CLIENT_ADD | MSG_FLAG_PAYLOAD)) {
-      this.handler.client(MSG_CLIENT_ADD, clientIp, clientPort, targetIp, targetPort, MSG_FLAG_PAYLOAD >> 8);
+    // v2: CLIENT_ADD with the payload flag, and a cap class in the high byte's other bits (caps.ts)
+    if (this.allowFlags && (type & 0xff) === MSG_CLIENT_ADD && (type & MSG_FLAG_PAYLOAD) !== 0) {
+      this.handler.client(MSG_CLIENT_ADD, clientIp, clientPort, targetIp, targetPort, type >> 8);
       return 'ok';
     }
     this.handler.bad(type);

@@ -19,6 +19,7 @@ import { MODULE_OPTION_OWNER, TCPCOPY_OPTIONS } from './tcpcopy-options';
 import { BUILTIN_MODULES, isBuiltinModule, isModulePath } from '../modules/registry';
 import type { ModuleChoice } from '../config/tcpcopy-config';
 import { parseTransferList } from './transfer';
+import { parseCompareChoice } from './compare-options';
 import { parseMetricsAddress } from '../io/metrics-server';
 import {
   badOption,
@@ -232,6 +233,8 @@ export function parseTcpcopyArgs(argv: readonly string[]): TcpcopyConfig {
   )
     .filter(([, long]) => o.given(long))
     .map(([flag]) => flag);
+  const replicas = intArg('-n', o.str('replicas'), D.replicas, 1, 1023);
+  const module = parseModuleChoice(o);
   const cfg: TcpcopyConfig = {
     help,
     version,
@@ -241,10 +244,11 @@ export function parseTcpcopyArgs(argv: readonly string[]): TcpcopyConfig {
     reconnect: o.bool('reconnect'),
     secretFile: fileArg('--secret-file', o.str('secret-file')),
     respPayload: o.bool('resp-payload'),
-    module: parseModuleChoice(o),
+    module,
+    compare: parseCompareChoice(o, transfers, replicas, module),
     clientIps: parseClientIps(o.str('client-ip')),
     ...((h) => ({ localhostIp: h.v4, localhostIp6: h.v6 }))(parseLocalhostIp(o.str('localhost-ip'))),
-    replicas: intArg('-n', o.str('replicas'), D.replicas, 1, 1023),
+    replicas,
     portOffset: intArg('-f', o.str('port-offset'), D.portOffset, 0, 63),
     samplePercent: intArg('-r', o.str('rate'), D.samplePercent, 1, 100),
     rampMs: o.bool('ramp') ? RAMP_MS : D.rampMs,
@@ -269,6 +273,10 @@ export function parseTcpcopyArgs(argv: readonly string[]): TcpcopyConfig {
     rtoMs: numArg('-R', o.str('rtt'), D.rtoMs, 1, 60_000),
     delayedAckMs: numArg('--delayed-ack', o.str('delayed-ack'), D.delayedAckMs, 0, 500),
     memoryMB: intArg('-m', o.str('memory'), D.memoryMB, 0, 1_000_000),
+    memoryBudgetMB:
+      o.str('memory-budget') === undefined || o.str('memory-budget') === 'auto'
+        ? D.memoryBudgetMB
+        : intArg('--memory-budget', o.str('memory-budget'), 0, 0, 1_000_000),
     nice: intArg('--nice', o.str('nice'), D.nice, -20, 19),
     logFile: fileArg('-l', o.str('log')),
     pidFile: fileArg('-P', o.str('pidfile')),

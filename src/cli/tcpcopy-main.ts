@@ -6,7 +6,7 @@ import { raiseNofileLimit } from '../io/native';
 import { boundYoungGeneration } from './young-gen';
 
 /**
- * tcpcopy's entry point: subcommands (agent, inspect, doctor, lab) or a replay. The replay's
+ * tcpcopy's entry point: subcommands (agent, inspect, doctor, lab, compare-report) or a replay. The replay's
  * modules are loaded only for a replay, so that `tcpcopy agent` on a production host loads
  * none of them.
  */
@@ -27,6 +27,10 @@ async function main(argv: string[]): Promise<number> {
   if (sub === 'doctor') {
     const { runTcpcopyDoctor } = await import('../doctor/tcpcopy-doctor');
     return runTcpcopyDoctor(argv.slice(1), process.stdout);
+  }
+  if (sub === 'compare-report') {
+    const { runCompareReport } = await import('./compare-report');
+    return runCompareReport(argv.slice(1), process.stdout);
   }
   if (sub === 'lab') {
     const { labCli } = await import('../lab/lab-cli');

@@ -7,10 +7,19 @@ import { TCPCOPY_DEFAULTS } from '../config/tcpcopy-config';
 import { type OptionSpec, optionHelpLines } from './option-table';
 import { BUILTIN_MODULES, availableDefinitions } from '../modules/registry';
 import type { ModuleDefinition } from '../modules/api';
+import { compareOptionRows } from './compare-options';
 
 /** Help groups of tcpcopy's options, in help order. */
 export type TcpcopyOptionGroup =
-  'Replay' | 'Traffic shaping' | 'Capture' | 'Offline' | 'Channel' | 'Session' | 'Modules' | 'Process and output';
+  | 'Replay'
+  | 'Traffic shaping'
+  | 'Capture'
+  | 'Offline'
+  | 'Channel'
+  | 'Session'
+  | 'Modules'
+  | 'Comparison'
+  | 'Process and output';
 
 const D = TCPCOPY_DEFAULTS;
 
@@ -43,7 +52,7 @@ export const TCPCOPY_OPTIONS: readonly OptionSpec<TcpcopyOptionGroup>[] = [
     kind: 'string',
     group: 'Replay',
     arg: '[IP:]PORT-TIP:TPORT,...',
-    doc: 'what to copy and where: online server port (optionally address) to target address:port; `@mac` parts with -o',
+    doc: 'what to copy and where: online server port (optionally address) to target address:port; several targets of one port each get every session (own client ports); `@mac` parts with -o',
   },
   {
     short: 's',
@@ -319,6 +328,7 @@ export const TCPCOPY_OPTIONS: readonly OptionSpec<TcpcopyOptionGroup>[] = [
     doc: "an option for a module file's createModule (repeatable; a built-in takes its own options below)",
   },
   ...moduleOptionRows(),
+  ...compareOptionRows<TcpcopyOptionGroup>('Comparison'),
   {
     long: 'nice',
     kind: 'string',
@@ -335,6 +345,14 @@ export const TCPCOPY_OPTIONS: readonly OptionSpec<TcpcopyOptionGroup>[] = [
     arg: 'MB',
     doc: 'stop cleanly when the resident memory exceeds this',
     def: 'off',
+  },
+  {
+    long: 'memory-budget',
+    kind: 'string',
+    group: 'Process and output',
+    arg: 'MB',
+    doc: 'at this resident memory, stop replaying new connections (lost as overload) until it falls under 85%; 0 = never',
+    def: 'auto: 120 when capturing from this host, off otherwise',
   },
   {
     short: 'l',
@@ -416,6 +434,7 @@ export function helpText(version: string): string {
     '       tcpcopy inspect FILE [-x ...] [--json]        what a replay of FILE would do',
     '       tcpcopy doctor -x ... -s ... [--client IP]    check the setup end to end (probe SYN through intercept)',
     '       tcpcopy lab up|run|down|status [options]      a network-namespace lab with real servers to try options in',
+    '       tcpcopy compare-report DIR                    render DIR/report.html again from a --compare-out directory',
     '',
   ];
   lines.push(...optionHelpLines(TCPCOPY_OPTIONS));

@@ -364,6 +364,7 @@ export class Comparison {
         .map(([k, count]) => ({ online: Math.floor(k / 1000), target: k % 1000, count })),
       diffLines: this.diffLines,
       diffLinesDropped: this.diffLinesDropped,
+      memory: { peakHeldBytes: this.peakHeld, maxBytes: this.cfg.memoryMax },
     };
   }
 }

@@ -14,6 +14,8 @@ export function compareModule(cmp: Comparison): ProtocolModule<ExchangeObserver>
   return {
     name: 'compare',
     wantsTargetPayload: true,
+    // whole reply segments: a response is compared only when every byte of it arrived
+    targetPayloadMax: 65535,
     wantsOnlineReplies: true,
     reasons: {},
     counters: {},

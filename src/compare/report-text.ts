@@ -31,6 +31,10 @@ export function compareReportText(s: CompareSummary): string {
     `  compared: identical ${t.identical}, different ${t.different}${s.noise === 'off' ? '' : `, noise only ${t.noise}`}`,
   );
   out.push(`  skipped: ${skippedText(t)}`);
+  if (s.memory !== undefined)
+    out.push(
+      `  memory: peak ${(s.memory.peakHeldBytes / 1024).toFixed(0)} KiB held of ${(s.memory.maxBytes / 1048576).toFixed(0)} MiB (--compare-memory-max)`,
+    );
   out.push('  endpoint                          exchanges  different  p50/p99 online ms  p50/p99 target ms');
   for (const e of s.endpoints) {
     const c = e.counts;

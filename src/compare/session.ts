@@ -65,6 +65,9 @@ interface Side {
   lastEnd: number;
 }
 
+/** Exchanges handed on before a session's arrays drop them (amortised; no per-exchange shift). */
+const COMPACT_AT = 1024;
+
 /** HTTP/1.1 observer of one session. */
 export class HttpSessionObserver implements ExchangeObserver {
   private readonly req: HttpStreamParser;
@@ -72,6 +75,8 @@ export class HttpSessionObserver implements ExchangeObserver {
   private readonly on: Side;
   private readonly tg: Side;
   private next = 0;
+  /** Exchanges handed on and dropped from the front of the arrays (a long keep-alive session stays small). */
+  private base = 0;
   private held = 0;
   private ended = false;
 
@@ -131,6 +136,15 @@ export class HttpSessionObserver implements ExchangeObserver {
 
   private drain(final: boolean): void {
     for (;;) {
+      if (this.next >= COMPACT_AT) {
+        // the first `next` entries are all handed on: drop them
+        const n = this.next;
+        this.reqs.splice(0, n);
+        this.on.msgs.splice(0, Math.min(n, this.on.msgs.length));
+        this.tg.msgs.splice(0, Math.min(n, this.tg.msgs.length));
+        this.base += n;
+        this.next = 0;
+      }
       const k = this.next;
       const rq = this.reqs[k];
       if (rq === undefined) return;
@@ -155,7 +169,7 @@ export class HttpSessionObserver implements ExchangeObserver {
       this.reqs[k] = undefined as unknown as HttpMessage;
       this.next++;
       this.emit({
-        index: k,
+        index: this.base + k,
         method: rq.method,
         target: rq.target,
         online: a,

@@ -56,6 +56,8 @@ export interface CompareSummary {
   /** Lines written to diffs.jsonl, and lines not written (over --compare-diffs-max). */
   diffLines: number;
   diffLinesDropped: number;
+  /** Bytes held for unpaired answers: the peak and the cap (--compare-memory-max); absent in files of earlier builds. */
+  memory?: { peakHeldBytes: number; maxBytes: number };
 }
 
 /** One line of diffs.jsonl: one differing exchange. */

@@ -8,6 +8,7 @@
 import { CHANNEL_DEFAULT_PORT } from '../channel/constants';
 import type { ClientIpSpec } from '../core/client-map';
 import { ENGINE_DEFAULTS } from '../core/engine-config';
+import type { CompareConfig } from '../compare/config';
 
 /**
  * One `-x` transfer: which online server traffic to copy and where to send it.
@@ -48,6 +49,16 @@ export interface ModuleChoice {
   readonly options: Readonly<Record<string, readonly string[]>>;
 }
 
+/** `--compare`: the response comparison (doc/compare.md; no original flag). */
+export interface CompareChoice {
+  /** What is compared and how: mode, rules, noise source, thresholds, memory caps (src/compare/config.ts; defaults COMPARE_DEFAULTS). */
+  readonly settings: CompareConfig;
+  /** `--compare-out DIR`: diffs.jsonl, summary.json and report.html; null (default) = the report section only. */
+  readonly outDir: string | null;
+  /** `--compare-diffs-max N`: most lines written to diffs.jsonl (more are counted); default 100000. */
+  readonly diffsMax: number;
+}
+
 /** tcpcopy's validated, frozen configuration: parsed once from argv, read-only afterwards. */
 export interface TcpcopyConfig {
   /** What to copy and where, `-x`; required. */
@@ -68,6 +79,8 @@ export interface TcpcopyConfig {
   readonly respPayload: boolean;
   /** The protocol module, `--module NAME|PATH` (the original's `--set-protocol-module`); null (default) = plain TCP replay. */
   readonly module: ModuleChoice | null;
+  /** The response comparison, `--compare http|bytes` and `--compare-*` (no original flag); null (default) = off. */
+  readonly compare: CompareChoice | null;
   /** Client address rewrite, `-c`; empty (default) = keep the captured client addresses. */
   readonly clientIps: readonly ClientIpSpec[];
   /** Address that replaces loopback (127.0.0.0/8) client addresses, `-H`; 0 (default) = off. */
@@ -126,6 +139,14 @@ export interface TcpcopyConfig {
   readonly nice: number;
   /** Stop cleanly above this resident memory, MiB, `-m`; 0 (default) = off. */
   readonly memoryMB: number;
+  /**
+   * Memory budget, MiB, `--memory-budget` (no original flag): at this resident set new
+   * connections are not replayed (lost as `overload`) and, if that is not enough, the session
+   * with the most requests waiting is given up, until it is back under 85% of it
+   * (src/run/memory-governor.ts). 0 = off; 'auto' (default) = 120 when capturing from this
+   * host's devices (production), off for capture files, `-i tcp://` and `-i -`.
+   */
+  readonly memoryBudgetMB: number | 'auto';
   /** Append the log to this file, `-l`; null (default) = stderr. */
   readonly logFile: string | null;
   /** Write the process id to this file, `-P`; null (default) = none. */
@@ -177,6 +198,7 @@ export type TcpcopyDefaults = Pick<
   | 'delayedAckMs'
   | 'nice'
   | 'memoryMB'
+  | 'memoryBudgetMB'
   | 'logFormat'
   | 'statusIntervalMs'
   | 'statusStyle'
@@ -212,6 +234,7 @@ export const TCPCOPY_DEFAULTS: Readonly<TcpcopyDefaults> = Object.freeze({
   delayedAckMs: ENGINE_DEFAULTS.delayedAckMs,
   nice: 0,
   memoryMB: 0,
+  memoryBudgetMB: 'auto',
   logFormat: 'text',
   statusIntervalMs: 5000,
   statusStyle: 'auto',
@@ -232,6 +255,7 @@ export function defaultTcpcopyConfig(): TcpcopyConfig {
     secretFile: null,
     respPayload: false,
     module: null,
+    compare: null,
     clientIps: [],
     input: null,
     offlineFile: null,

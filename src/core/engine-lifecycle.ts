@@ -38,7 +38,7 @@ export function newSession(
 ): Session | undefined {
   const st = e.stats;
   const cfg = e.cfg;
-  if (st.sessionsActive >= cfg.maxSessions) return undefined; // counted by unreplayed.countEvicted
+  if (st.sessionsActive >= cfg.maxSessions || !e.admitting) return undefined; // counted by unreplayed.countRefused
   const s = takeSession(e);
   s.origClientIp = seg.srcIp;
   s.origClientPort = seg.srcPort;
@@ -115,7 +115,7 @@ function synMssCap(cfg: EngineConfig, t: EngineTransfer): number {
 /** Queued or new -> SYN-SENT: registers the client with intercept, then sends the SYN. */
 function startSession(e: EngineState, s: Session, now: number): void {
   e.byReply.set(s.replyKey, s);
-  e.out.clientAdded(s.clientIp, s.clientPort, s.targetIp, s.targetPort, e.wantsPayload);
+  e.out.clientAdded(s.clientIp, s.clientPort, s.targetIp, s.targetPort, e.wantsPayload, e.payloadMax);
   s.state = SessionState.SynSent;
   if (!e.channelUp) s.handshakeOutage = true;
   s.lastActivity = now;

@@ -17,8 +17,16 @@ export interface EngineOutput {
    * Tell every intercept about a client (CLIENT_ADD); always called before that session's SYN.
    * `payload`: the session wants the target's reply payloads (its module asks for them: channel
    * v2's CLIENT_ADD payload flag); false for sessions without a module (headers only).
+   * `payloadMax`: the bytes per reply it asks for (the module's targetPayloadMax; 0: intercept's --payload-max).
    */
-  clientAdded(clientIp: number, clientPort: number, targetIp: number, targetPort: number, payload: boolean): void;
+  clientAdded(
+    clientIp: number,
+    clientPort: number,
+    targetIp: number,
+    targetPort: number,
+    payload: boolean,
+    payloadMax: number,
+  ): void;
   /** The session is over (CLIENT_DEL). */
   clientRemoved(clientIp: number, clientPort: number, targetIp: number, targetPort: number): void;
 }
@@ -66,12 +74,16 @@ export class EngineState {
   sessionsAllocated = 0;
   /** Whether the intercept channel is up (told by the runner through setChannelUp). */
   channelUp = true;
+  /** Whether new connections are replayed (false while the runner says tcpcopy is over its memory budget). */
+  admitting = true;
   /** Connections seen but not replayed (sampling, -O, session cap, tails of ended replays). */
   readonly unreplayed: Unreplayed;
   /** The protocol module's runtime (engine-module.ts); null without a module. */
   readonly modules: ModuleRuntime | null = null;
   /** Sessions register with the payload flag (the module wants the target's reply payloads). */
   readonly wantsPayload: boolean = false;
+  /** The payload bytes per reply they ask for (the module's targetPayloadMax; 0: intercept's --payload-max). */
+  readonly payloadMax: number = 0;
 
   constructor(
     readonly cfg: EngineConfig,
@@ -85,6 +97,7 @@ export class EngineState {
       stats.module = newModuleStats(mod.name);
       this.modules = new ModuleRuntime(this, mod, stats.module);
       this.wantsPayload = mod.wantsTargetPayload;
+      this.payloadMax = mod.wantsTargetPayload ? Math.max(0, Math.floor(mod.targetPayloadMax ?? 0)) : 0;
     }
   }
 

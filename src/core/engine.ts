@@ -32,6 +32,11 @@ export class ReplayEngine {
   /** Config, counters, output, session tables, timers and scratch space shared with the engine-*.ts functions. */
   private readonly core: EngineState;
   private readonly portIndex = new Map<number, EngineTransfer[]>();
+  /**
+   * Transfers of the same online address and port (`-x 80-OLD:8080,80-NEW:8080`): every session
+   * goes to each of them, as its own replay variant (client port), keyed by the first one.
+   */
+  private readonly groups = new Map<EngineTransfer, readonly EngineTransfer[]>();
 
   constructor(
     readonly cfg: EngineConfig,
@@ -42,6 +47,15 @@ export class ReplayEngine {
       const list = this.portIndex.get(t.onlinePort) ?? [];
       list.push(t);
       this.portIndex.set(t.onlinePort, list);
+    }
+    for (const t of cfg.transfers) {
+      const first = this.transferOf(
+        t.onlineIp === 0 ? (t.targetIp >= IPV6_BASE ? IPV6_BASE : 1) : t.onlineIp,
+        t.onlinePort,
+      );
+      if (first === undefined) continue;
+      const g = this.groups.get(first) ?? [];
+      if (first.onlineIp === t.onlineIp) this.groups.set(first, [...g, t]);
     }
   }
 
@@ -96,13 +110,21 @@ export class ReplayEngine {
 
   /**
    * Calls `fn` for every session that owns a client address on the target (to re-register it
-   * with an intercept that reconnected); `payload` as in EngineOutput.clientAdded.
+   * with an intercept that reconnected); `payload` and `payloadMax` as in EngineOutput.clientAdded.
    */
   forEachClient(
-    fn: (clientIp: number, clientPort: number, targetIp: number, targetPort: number, payload: boolean) => void,
+    fn: (
+      clientIp: number,
+      clientPort: number,
+      targetIp: number,
+      targetPort: number,
+      payload: boolean,
+      payloadMax: number,
+    ) => void,
   ): void {
     const p = this.core.wantsPayload;
-    for (const s of this.core.byReply.values()) fn(s.clientIp, s.clientPort, s.targetIp, s.targetPort, p);
+    const m = this.core.payloadMax;
+    for (const s of this.core.byReply.values()) fn(s.clientIp, s.clientPort, s.targetIp, s.targetPort, p, m);
   }
 
   /** The protocol module wants the online server's replies (tcpcopy captures server->client too). */
@@ -120,6 +142,44 @@ export class ReplayEngine {
     if (e.channelUp === up) return;
     e.channelUp = up;
     if (!up) for (const s of e.byReply.values()) if (s.state === SessionState.SynSent) s.handshakeOutage = true;
+  }
+
+  /**
+   * The runner's memory governor (src/run/memory-governor.ts): while `open` is false, new
+   * connections are not replayed; they and the rest of their packets are counted as lost
+   * 'overload'. Sessions already replaying go on.
+   */
+  setAdmitting(open: boolean): void {
+    this.core.admitting = open;
+  }
+
+  /** Whether new connections are replayed (see setAdmitting). */
+  get isAdmitting(): boolean {
+    return this.core.admitting;
+  }
+
+  /**
+   * Over the memory budget with no new connection left to refuse: ends, as 'overload', the open
+   * session with the most captured requests not yet acknowledged by the target (they are lost
+   * with that reason; the rest of its connection is counted, not replayed). Returns the number
+   * of requests it gave up, 0 when no session has any waiting. Walks every session.
+   */
+  shedLargest(now: number): number {
+    const e = this.core;
+    let worst: Session | null = null;
+    let most = 0;
+    for (const map of e.byCapture)
+      for (const s of map.values()) {
+        if (s.state === SessionState.Closed) continue;
+        const waiting = s.requestsCaptured - s.requestsReplayed - s.requestsSettled;
+        if (waiting > most) {
+          most = waiting;
+          worst = s;
+        }
+      }
+    if (worst === null) return 0;
+    endSession(e, worst, 'overload', now);
+    return most;
   }
 
   /** Whether the engine was last told the channel is up. */
@@ -161,8 +221,13 @@ export class ReplayEngine {
       e.unreplayed.isSampledOut(seg.srcIp, seg.srcPort, origKey, isSyn, e.byCapture[0]?.has(origKey) === true, p, now)
     )
       return true;
-    for (let v = 0; v < this.cfg.replicas; v++) {
-      this.clientVariant(seg, now, t, rep * this.cfg.replicas + v, origKey, isSyn, captured < seg.payloadLen);
+    const group = this.groups.get(t);
+    const fan = group === undefined ? 1 : group.length;
+    const n = this.cfg.replicas;
+    for (let ti = 0; ti < fan; ti++) {
+      const tt = group === undefined ? t : (group[ti] as EngineTransfer);
+      for (let v = 0; v < n; v++)
+        this.clientVariant(seg, now, tt, (rep * fan + ti) * n + v, origKey, isSyn, captured < seg.payloadLen);
     }
     return true;
   }
@@ -187,11 +252,12 @@ export class ReplayEngine {
       if (s !== undefined && s.isn === seg.seq && s.state !== SessionState.Closed) return; // SYN retransmitted
       e.unreplayed.forgetEnded(variant, origKey);
       if (newSession(e, seg, now, t, variant, origKey, map, s, false) === undefined)
-        e.unreplayed.countEvicted(variant, origKey, e.piece);
+        e.unreplayed.countRefused(variant, origKey, e.piece, e.admitting ? 'evicted' : 'overload');
       return;
     }
-    if (s === undefined && e.unreplayed.isEvicted(variant, origKey)) {
-      e.unreplayed.countEvicted(variant, origKey, e.piece); // the rest of a connection refused at the session cap
+    if (s === undefined && e.unreplayed.refusal(variant, origKey) !== null) {
+      // the rest of a connection refused at the session cap or over the memory budget
+      e.unreplayed.countRefused(variant, origKey, e.piece, e.unreplayed.refusal(variant, origKey) ?? 'evicted');
       return;
     }
     if (s === undefined && e.unreplayed.afterEnd(variant, origKey, e.piece, now)) return;
@@ -208,7 +274,7 @@ export class ReplayEngine {
       }
       s = newSession(e, seg, now, t, variant, origKey, map, undefined, true);
       if (s === undefined) {
-        e.unreplayed.countEvicted(variant, origKey, p);
+        e.unreplayed.countRefused(variant, origKey, p, e.admitting ? 'evicted' : 'overload');
         return;
       }
     }

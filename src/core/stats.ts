@@ -31,6 +31,12 @@ export const OUTCOMES = [
   'superseded',
   /** Ended because the memory cap (-m) or the session cap was reached. */
   'evicted',
+  /**
+   * Not replayed, or ended, because tcpcopy was over its memory budget (--memory-budget): a
+   * connection that began while it was over, or the session with the most requests waiting
+   * when refusing new ones was not enough.
+   */
+  'overload',
   /** Still open when the replay stopped (end of offline replay, shutdown). */
   'unfinished',
   /** The protocol module ended it with a named reason (`EngineStats.module.ended`; its requests are lost with that reason). */

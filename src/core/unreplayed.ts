@@ -39,6 +39,7 @@ export class Unreplayed {
   private readonly sampledOut = new Map<number, number>();
   private readonly noSyn: AckMaps = [];
   private readonly evicted: AckMaps = [];
+  private readonly overloaded: AckMaps = [];
   private readonly ended: Map<number, Tombstone>[] = [];
   private startedAt = -1;
 
@@ -93,22 +94,26 @@ export class Unreplayed {
     if (isNew) st.sessionsNoSyn++;
   }
 
-  /** A connection refused at the session cap: counted once as an 'evicted' session, its requests lost. */
-  countEvicted(variant: number, origKey: number, p: CapturedPiece): void {
+  /**
+   * A connection refused at the session cap ('evicted') or while over the memory budget
+   * ('overload'): counted once as a session with that outcome, its requests lost with it.
+   */
+  countRefused(variant: number, origKey: number, p: CapturedPiece, why: 'evicted' | 'overload'): void {
     const st = this.stats;
-    const isNew = this.track(this.evicted, variant, origKey, p, () => {
+    const isNew = this.track(why === 'evicted' ? this.evicted : this.overloaded, variant, origKey, p, () => {
       st.requestsCaptured++;
-      st.requestsLost.evicted++;
+      st.requestsLost[why]++;
     });
     if (isNew) {
-      st.outcomes.evicted++;
+      st.outcomes[why]++;
       st.sessionsCreated++;
     }
   }
 
-  /** Is this connection one that was refused at the session cap? */
-  isEvicted(variant: number, origKey: number): boolean {
-    return this.evicted[variant]?.has(origKey) === true;
+  /** Why this connection was refused (its rest is counted, not replayed), or null when it was not. */
+  refusal(variant: number, origKey: number): 'evicted' | 'overload' | null {
+    if (this.evicted[variant]?.has(origKey) === true) return 'evicted';
+    return this.overloaded[variant]?.has(origKey) === true ? 'overload' : null;
   }
 
   /**

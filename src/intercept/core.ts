@@ -9,6 +9,7 @@ import { ClientMsgDecoder, type ClientMsgVerdict } from '../channel/client-msg';
 import { FrameEncoder } from '../channel/frame';
 import { writeRecord } from '../channel/record';
 import { CHANNEL_VERSION, MSG_CLIENT_ADD, MSG_FLAG_PAYLOAD, type RecordBytes } from '../channel/constants';
+import { capBytes, isCapsQuestion, writeCapsRecord } from '../channel/caps';
 import {
   CHANNEL_VERSION_V2,
   DEFAULT_PAYLOAD_MAX,
@@ -59,8 +60,9 @@ export interface InterceptCoreOptions {
 }
 
 /**
- * What a route points to: a peer, and whether that session asked for payload (channel v2
- * CLIENT_ADD with MSG_FLAG_PAYLOAD). Each peer owns two, made once.
+ * What a route points to: a peer, whether that session asked for payload (channel v2
+ * CLIENT_ADD with MSG_FLAG_PAYLOAD) and its cap class (src/channel/caps.ts; 0: --payload-max).
+ * Each peer owns one per kind it was asked for, made once.
  */
 export class RouteRef {
   /** Mirrors the peer's liveness (the route table drops routes of dead owners). */
@@ -68,6 +70,8 @@ export class RouteRef {
   constructor(
     private readonly owner: () => Peer,
     readonly payload: boolean,
+    /** The session's cap class (0: intercept's --payload-max). */
+    readonly capClass = 0,
   ) {}
 
   /** The connection that owns the route. */
@@ -97,6 +101,8 @@ export interface Peer {
   /** @internal */ readonly dec: ClientMsgDecoder;
   /** @internal route owner for headers-only sessions */ readonly ref: RouteRef;
   /** @internal route owner for sessions that asked for payload (v2) */ readonly payRef: RouteRef;
+  /** @internal route owners for sessions that asked for their own cap, by cap class (made on first use) */
+  readonly capRefs: (RouteRef | undefined)[];
 }
 
 /** Routes replies to the tcpcopy connections that registered their clients. */
@@ -146,6 +152,7 @@ export class InterceptCore {
     payloadRoutes: 0,
     payloadBytesSent: 0,
     payloadTruncated: 0,
+    capsAnswered: 0,
   };
 
   /**
@@ -244,6 +251,7 @@ export class InterceptCore {
       dec,
       ref: new RouteRef(() => p, false),
       payRef: new RouteRef(() => p, true),
+      capRefs: [],
     };
     peer = p;
     this.peers.add(p);
@@ -257,6 +265,7 @@ export class InterceptCore {
     peer.alive = false;
     peer.ref.alive = false;
     peer.payRef.alive = false;
+    for (const r of peer.capRefs) if (r !== undefined) r.alive = false;
     this.peers.delete(peer);
     const o = this.origins.get(peer.origin.addr);
     if (o) o.peers--;
@@ -294,7 +303,7 @@ export class InterceptCore {
   ): void {
     if (type === MSG_CLIENT_ADD) {
       peer.stats.clientAdds++;
-      const ref = (flags & (MSG_FLAG_PAYLOAD >> 8)) !== 0 ? peer.payRef : peer.ref;
+      const ref = (flags & (MSG_FLAG_PAYLOAD >> 8)) !== 0 ? InterceptCore.payloadRef(peer, flags >> 1) : peer.ref;
       const r = this.routes.add(cIp, cPort, tIp, tPort, ref, now);
       if (r === 'added') this.st.routesAdded++;
       else if (r === 'updated') this.st.routesUpdated++;
@@ -307,14 +316,37 @@ export class InterceptCore {
         const n = this.hold.release(clientKey(cIp, cPort), (b, off) => this.enqueueCopy(ref, b, off));
         this.st.heldDelivered += n;
       }
+    } else if (peer.v2 && isCapsQuestion(type, cIp, cPort, tIp, tPort)) {
+      this.answerCaps(peer);
     } else {
       peer.stats.clientDels++;
-      if (
-        this.routes.del(cIp, cPort, tIp, tPort, peer.ref, now) ||
-        this.routes.del(cIp, cPort, tIp, tPort, peer.payRef, now)
-      )
-        this.st.routesDeleted++;
+      let gone = this.routes.del(cIp, cPort, tIp, tPort, peer.ref, now);
+      gone ||= this.routes.del(cIp, cPort, tIp, tPort, peer.payRef, now);
+      for (const r of peer.capRefs)
+        if (!gone && r !== undefined) gone = this.routes.del(cIp, cPort, tIp, tPort, r, now);
+      if (gone) this.st.routesDeleted++;
     }
+  }
+
+  /** The route owner of `peer`'s payload sessions of cap class `c` (made on first use). */
+  private static payloadRef(peer: Peer, c: number): RouteRef {
+    if (c === 0) return peer.payRef;
+    let r = peer.capRefs[c];
+    if (r === undefined) {
+      r = new RouteRef(() => peer, true, c);
+      r.alive = peer.alive;
+      peer.capRefs[c] = r;
+    }
+    return r;
+  }
+
+  /** A v2 peer asked whether this intercept understands per-session caps: one answer record (caps.ts). */
+  private answerCaps(peer: Peer): void {
+    const at = peer.enc.reserve(V2_RECORD_BYTES);
+    if (at < 0) return;
+    writeCapsRecord(peer.enc.buffer, at, this.payloadMax);
+    this.st.capsAnswered++;
+    if (peer.enc.pendingRecords === 1) this.dirty.push(peer);
   }
 
   private refused(
@@ -348,8 +380,8 @@ export class InterceptCore {
     const ref = this.routes.lookup(seg.dstIp, seg.dstPort, seg.srcIp, seg.srcPort, now);
     if (ref) {
       const peer = ref.peer;
-      // v2 sessions that asked: the record, then up to payloadMax payload bytes
-      const n = peer.v2 && ref.payload ? v2PayloadBytes(seg, this.payloadMax) : -1;
+      // v2 sessions that asked: the record, then up to their cap (at most payloadMax) payload bytes
+      const n = peer.v2 && ref.payload ? v2PayloadBytes(seg, capBytes(ref.capClass, this.payloadMax)) : -1;
       const at = peer.enc.reserve(n < 0 ? peer.enc.recordBytes : V2_RECORD_BYTES + n);
       if (at < 0) {
         peer.stats.dropped++;

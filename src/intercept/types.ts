@@ -110,6 +110,8 @@ export interface InterceptStats {
   payloadBytesSent: number;
   /** Replies to such sessions whose payload was cut (over --payload-max, snaplen, or held). */
   payloadTruncated: number;
+  /** Channel v2 peers told that this intercept takes per-session payload caps (src/channel/caps.ts). */
+  capsAnswered: number;
   /** Per connected tcpcopy. */
   perPeer: PeerStats[];
   /** Per tcpcopy connection that has gone (the last 64, oldest first). */

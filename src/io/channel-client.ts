@@ -63,6 +63,11 @@ export interface ChannelClientOptions {
    * nothing (routes also expire), while every timer wake-up costs 30-50 µs of CPU on a VM.
    */
   delFlushMs?: number;
+  /**
+   * Channel v2: the payload bytes per reply that sessions here ask for (`addClient`'s
+   * payloadMax); an intercept whose --payload-max is lower is named in a warning. 0 (default): none.
+   */
+  payloadWanted?: number;
 }
 
 /** The logger a ChannelClient writes to. */
@@ -130,6 +135,8 @@ export class ChannelClient implements ReplyChannel {
   private delTimer: TimerHandle | null = null;
   private readonly clock: Clock;
   private readonly redial = new Map<Conn, Redial>();
+  /** Intercepts already warned about a --payload-max below payloadWanted. */
+  private readonly capsWarned = new Set<string>();
   private readonly delFlush = (): void => {
     this.delTimer = null;
     this.flush();
@@ -163,6 +170,7 @@ export class ChannelClient implements ReplyChannel {
       st: this.st,
       v1rec: Buffer.alloc(64),
       lost: (c, reason) => this.lost(c, reason),
+      caps: (c, a) => this.capsAnswer(c, a.payloadMax),
     };
     this.maxQueued = opts.maxQueuedBytes ?? 4 << 20;
     this.autoFlush = opts.autoFlush ?? true;
@@ -284,15 +292,39 @@ export class ChannelClient implements ReplyChannel {
     );
   }
 
+  /** An intercept said it takes per-session caps; a ceiling below what sessions want is worth a warning (once per intercept). */
+  private capsAnswer(c: Conn, ceiling: number): void {
+    const want = this.opts.payloadWanted ?? 0;
+    if (want <= 0 || ceiling >= Math.min(want, 65535) || this.capsWarned.has(c.server)) return;
+    this.capsWarned.add(c.server);
+    this.log.warn(
+      `intercept ${c.server} sends at most ${ceiling} payload bytes per reply (its --payload-max); sessions here ask for ${want}: longer replies arrive cut (start intercept with --payload-max ${Math.min(want, 65535)})`,
+    );
+  }
+
   /**
    * Queues CLIENT_ADD to every intercept (one connection each, chosen by the client port);
    * written at flush(). `payload`: on a channel v2, ask for this session's reply payloads
-   * (MSG_FLAG_PAYLOAD; they arrive with the records as ReplyPayload). A 1.x channel has no
-   * per-session payload: there the record variant (`recordBytes` 192) decides.
+   * (MSG_FLAG_PAYLOAD; they arrive with the records as ReplyPayload). `payloadMax`: ask for
+   * up to this many bytes per reply (src/channel/caps.ts: honoured by an intercept that takes
+   * per-session caps, up to its --payload-max); 0 (default): intercept's --payload-max. A 1.x
+   * channel has no per-session payload: there the record variant (`recordBytes` 192) decides.
    */
-  addClient(clientIp: number, clientPort: number, targetIp: number, targetPort: number, payload = false): void {
+  addClient(
+    clientIp: number,
+    clientPort: number,
+    targetIp: number,
+    targetPort: number,
+    payload = false,
+    payloadMax = 0,
+  ): void {
     const flag = payload && this.env.secret !== null ? MSG_FLAG_PAYLOAD : 0;
-    this.queue(MSG_CLIENT_ADD | flag, clientIp, clientPort, targetIp, targetPort);
+    this.queue(MSG_CLIENT_ADD | flag, clientIp, clientPort, targetIp, targetPort, flag !== 0 ? payloadMax : 0);
+  }
+
+  /** Per intercept connection: intercept's --payload-max when it takes per-session caps there, else -1. */
+  payloadCeilings(): { server: string; ceiling: number }[] {
+    return this.conns.map((c) => ({ server: c.server, ceiling: c.payloadCeiling }));
   }
 
   /** Queues CLIENT_DEL to every intercept (see addClient). */
@@ -301,7 +333,7 @@ export class ChannelClient implements ReplyChannel {
   }
 
   /** Appends one message to the batch of a connection that is up to every intercept (chosen by the client port). */
-  private queue(type: number, cip: number, cport: number, tip: number, tport: number): void {
+  private queue(type: number, cip: number, cport: number, tip: number, tport: number, cap = 0): void {
     const n = this.opts.connections;
     for (const list of this.perServer) {
       let c: Conn | undefined;
@@ -316,7 +348,7 @@ export class ChannelClient implements ReplyChannel {
         this.st.dropped++;
         continue;
       }
-      c.queue(type, cip, cport, tip, tport);
+      c.queue(type, cip, cport, tip, tport, cap);
     }
     if (!this.flushScheduled && this.autoFlush) {
       this.flushScheduled = true;

@@ -18,8 +18,22 @@ import {
   v2ToV1,
 } from '../channel/v2';
 import { encodeClientMsg, encodeHello } from '../channel/client-msg';
+import {
+  CAPS_SESSION_CAP,
+  type CapsAnswer,
+  capClass,
+  encodeCapsQuestion,
+  payloadAddType,
+  readCapsRecord,
+} from '../channel/caps';
 import { FrameDecoder } from '../channel/frame';
-import { CLIENT_MSG_BYTES, MSG_CLIENT_ADD, RECORD_PAYLOAD_BYTES, type RecordBytes } from '../channel/constants';
+import {
+  CLIENT_MSG_BYTES,
+  MSG_CLIENT_ADD,
+  MSG_FLAG_PAYLOAD,
+  RECORD_PAYLOAD_BYTES,
+  type RecordBytes,
+} from '../channel/constants';
 import { normaliseRecordIp, recordPayloadLen, recordPayloadOff } from '../channel/record';
 import { newReplyPayload, type RecordHandler } from '../channel/payload';
 import type { ChannelClientStats, Clock } from './types';
@@ -50,6 +64,8 @@ export interface ConnEnv {
    * emptied, counters updated). Not called for a failed open: the promise rejects.
    */
   lost(c: Conn, reason: string): void;
+  /** intercept answered the caps question of a v2 connection (src/channel/caps.ts). */
+  caps(c: Conn, answer: CapsAnswer): void;
 }
 
 /**
@@ -70,6 +86,11 @@ export class Conn {
   private batchLen = 0;
   /** The batch holds a CLIENT_ADD (flushUrgent writes it now). */
   private hasAdd = false;
+  /**
+   * intercept's --payload-max once it said it takes per-session caps on this connection
+   * (channel v2, caps.ts); -1 before (and with an intercept that predates them).
+   */
+  private capCeiling = -1;
 
   constructor(
     readonly host: string,
@@ -104,8 +125,19 @@ export class Conn {
     return this.hasAdd;
   }
 
-  /** Appends one message to the batch (writing the batch first when it is full). */
-  queue(type: number, cip: number, cport: number, tip: number, tport: number): void {
+  /** intercept's --payload-max when it takes per-session caps on this connection, else -1. */
+  get payloadCeiling(): number {
+    return this.capCeiling;
+  }
+
+  /**
+   * Appends one message to the batch (writing the batch first when it is full). `cap`: a
+   * CLIENT_ADD asking for payload asks for this many bytes per reply (caps.ts) when intercept
+   * takes per-session caps on this connection; 0, or an older intercept: its --payload-max.
+   */
+  queue(type: number, cip: number, cport: number, tip: number, tport: number, cap = 0): void {
+    if (cap > 0 && this.capCeiling >= 0 && type === (MSG_CLIENT_ADD | MSG_FLAG_PAYLOAD))
+      type = payloadAddType(capClass(cap));
     if (this.batchLen + CLIENT_MSG_BYTES > this.batch.length) this.writeBatch();
     this.batchLen = encodeClientMsg(this.batch, this.batchLen, type, cip, cport, tip, tport);
     if ((type & 0xff) === MSG_CLIENT_ADD) this.hasAdd = true;
@@ -214,7 +246,15 @@ export class Conn {
       reject(new Error(`timed out after ${env.connectTimeoutMs} ms`));
     }, env.connectTimeoutMs);
     const secret = env.secret;
-    const dec = secret === null ? v1Decoder(env) : v2Decoder(env);
+    this.capCeiling = -1; // asked again on every connection: the intercept may have changed
+    const dec =
+      secret === null
+        ? v1Decoder(env)
+        : v2Decoder(env, (a) => {
+            if ((a.features & CAPS_SESSION_CAP) === 0) return;
+            this.capCeiling = a.payloadMax;
+            env.caps(this, a);
+          });
     // channel v2 handshake: bytes from intercept before the frames start
     let auth: V2ClientHandshake | null = null;
     const ready = (): void => {
@@ -240,8 +280,12 @@ export class Conn {
     const handshake = (chunk: Buffer): Buffer | null => {
       let step = (auth as V2ClientHandshake).feed(chunk);
       while (step.kind === 'send') {
-        sock.write(step.bytes);
-        st.bytesSent += step.bytes.length;
+        // the response, and with it the caps question (the first message after the handshake)
+        const out = Buffer.alloc(step.bytes.length + CLIENT_MSG_BYTES);
+        step.bytes.copy(out, 0);
+        encodeCapsQuestion(out, step.bytes.length);
+        sock.write(out);
+        st.bytesSent += out.length;
         challenged = true;
         step = (auth as V2ClientHandshake).feed(EMPTY);
       }
@@ -346,15 +390,18 @@ function v1Decoder(env: ConnEnv): FrameDecoder {
 
 /**
  * The frame decoder of a channel v2 connection: IPv4 records go on in the 1.x layout; the
- * payload that follows the record of a session that asked for it goes on as ReplyPayload.
+ * payload that follows the record of a session that asked for it goes on as ReplyPayload; the
+ * answer to the caps question goes to `onCaps`.
  */
-function v2Decoder(env: ConnEnv): FrameDecoder {
+function v2Decoder(env: ConnEnv, onCaps: (a: CapsAnswer) => void): FrameDecoder {
   const pv = newReplyPayload();
   return new FrameDecoder(
     V2_RECORD_BYTES,
     (b, o, l) => {
       if (v2ToV1(b, o, env.v1rec, 0) !== 4) {
-        env.st.recordsSkipped++;
+        const caps = readCapsRecord(b, o);
+        if (caps !== null) onCaps(caps);
+        else env.st.recordsSkipped++;
         return;
       }
       const flags = b[o + 1] as number;

@@ -104,9 +104,17 @@ export interface ReplyChannel {
   connect(): Promise<void>;
   /**
    * Queues CLIENT_ADD (the route for replies to the client address); `payload`: the session
-   * wants the target's reply payloads (channel v2 payload flag; ignored on a 1.x channel).
+   * wants the target's reply payloads (channel v2 payload flag; ignored on a 1.x channel);
+   * `payloadMax`: up to this many bytes per reply (src/channel/caps.ts), 0: intercept's --payload-max.
    */
-  addClient(clientIp: number, clientPort: number, targetIp: number, targetPort: number, payload?: boolean): void;
+  addClient(
+    clientIp: number,
+    clientPort: number,
+    targetIp: number,
+    targetPort: number,
+    payload?: boolean,
+    payloadMax?: number,
+  ): void;
   /** Queues CLIENT_DEL. */
   delClient(clientIp: number, clientPort: number, targetIp: number, targetPort: number): void;
   /** Writes every queued message now. */

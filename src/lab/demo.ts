@@ -36,7 +36,16 @@ export interface DemoOptions {
   statusS?: number;
   /** Where the demo's lines go. Default: stdout. */
   out?: (line: string) => void;
+  /**
+   * The split deployment (issue 17): `tcpcopy agent` captures on online and streams to a
+   * replayer (`tcpcopy -i tcp://198.18.0.5:36525`, with the extra options) on a fifth host,
+   * `replay`. Default false: tcpcopy itself on online.
+   */
+  agent?: boolean;
 }
+
+/** The replayer's listening port in the agent demo. */
+const AGENT_STREAM_PORT = 36525;
 
 /** Request paths the load generator cycles through (routes of the lab's nginx). */
 export const DEMO_PATHS: readonly string[] = ['/', '/bytes/100', '/bytes/1000', '/bytes/10000'];
@@ -89,7 +98,12 @@ export async function runDemo(opts: DemoOptions = {}): Promise<number> {
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   const result = await withLab(
-    { prefix, clientAddresses: 20, log: (m) => out(`    ${m.startsWith('lab') ? m : `lab: ${m}`}`) },
+    {
+      prefix,
+      clientAddresses: 20,
+      replayHost: opts.agent === true,
+      log: (m) => out(`    ${m.startsWith('lab') ? m : `lab: ${m}`}`),
+    },
     async (lab): Promise<{ code: number; verdict: string }> => {
       const h = lab.hosts;
       for (const l of describeLab(lab)) out(l);
@@ -114,7 +128,9 @@ export async function runDemo(opts: DemoOptions = {}): Promise<number> {
       icpRelay.pump();
       const reportFile = path.join(lab.dir, 'tcpcopy-report.json');
       const extra = [...(opts.tcpcopyArgs ?? [])];
+      const agent = opts.agent === true ? h.replay : undefined;
       const tcArgs = [
+        ...(agent !== undefined ? ['-i', `tcp://${agent.ip}:${AGENT_STREAM_PORT}`] : []),
         '-x',
         `80-${h.target.ip}:8080`,
         '-s',
@@ -125,16 +141,48 @@ export async function runDemo(opts: DemoOptions = {}): Promise<number> {
         '--status',
         String(opts.statusS ?? 2),
       ];
-      out(`   on online:         ip netns exec ${h.online.ns} ${shellLine(['tcpcopy', ...tcArgs])}`);
-      const tc = lab.spawn('online', [process.execPath, TCPCOPY_JS, ...tcArgs], {
+      const tcHost = agent !== undefined ? 'replay' : 'online';
+      out(
+        `   on ${`${tcHost}:`.padEnd(16)} ip netns exec ${(agent ?? h.online).ns} ${shellLine(['tcpcopy', ...tcArgs])}`,
+      );
+      const tc = lab.spawn(tcHost, [process.execPath, TCPCOPY_JS, ...tcArgs], {
         label: 'tcpcopy',
         stopSignal: 'SIGINT',
         graceMs: 15_000,
       });
       const tcRelay = new Relay(tc, 'tcpcopy', out);
+      let ag: LabProcess | null = null;
+      let agRelay: Relay | null = null;
       try {
-        await tc.waitFor(/capturing on/, 15_000);
+        await tc.waitFor(agent !== undefined ? /listening for agents/ : /capturing on/, 15_000);
+        if (agent !== undefined) {
+          const agArgs = [
+            'agent',
+            '-i',
+            h.online.clientDev ?? h.online.dev,
+            '-x',
+            '80',
+            '--to',
+            `${agent.ip}:${AGENT_STREAM_PORT}`,
+            '--status',
+            String(opts.statusS ?? 2),
+          ];
+          out(`   on online:         ip netns exec ${h.online.ns} ${shellLine(['tcpcopy', ...agArgs])}`);
+          ag = lab.spawn('online', [process.execPath, TCPCOPY_JS, ...agArgs], {
+            label: 'tcpcopy agent',
+            stopSignal: 'SIGTERM',
+            graceMs: 5000,
+          });
+          agRelay = new Relay(ag, 'agent', out);
+          await ag.waitFor(/streaming to replayer/, 15_000);
+          agRelay.pump();
+        }
       } catch {
+        if (ag !== null) {
+          await ag.stop('SIGTERM', 2000);
+          agRelay?.pump();
+          await tc.stop('SIGINT', 5000);
+        }
         await tc.exited;
         tcRelay.pump();
         if (tc.stdout.trim() !== '') out(tc.stdout.trim());
@@ -144,6 +192,10 @@ export async function runDemo(opts: DemoOptions = {}): Promise<number> {
         };
       }
       tcRelay.pump();
+      if (agent !== undefined)
+        out(
+          `   the agent on online captures the requests arriving at online:80 and streams them to tcpcopy on ${agent.ip}, which`,
+        );
       out('   tcpcopy captures the requests arriving at online:80 and replays each session to the target as raw IP');
       out('   packets from the original client address; the target answers those addresses, its route sends the');
       out(
@@ -161,6 +213,7 @@ export async function runDemo(opts: DemoOptions = {}): Promise<number> {
         `   ${ka} s keep-alive (${kaConns} connections, ${kaRate} requests/s), then ${cl} s one request per connection (${clRate}/s)`,
       );
       const ticker = setInterval(() => {
+        agRelay?.pump();
         tcRelay.pump();
         icpRelay.pump();
         out(
@@ -211,7 +264,11 @@ export async function runDemo(opts: DemoOptions = {}): Promise<number> {
         `${el()}  waiting for the replay to drain (target has ${target.readLog().records.length} of ${onlineCount * exp.replicas})`,
       );
       await drain(() => target.readLog().records.length, onlineCount * exp.replicas, tcRelay);
-      out(`${el()}  stopping tcpcopy (SIGINT) and intercept (SIGTERM)`);
+      out(`${el()}  stopping ${ag !== null ? 'the agent (SIGTERM), ' : ''}tcpcopy (SIGINT) and intercept (SIGTERM)`);
+      if (ag !== null) {
+        await ag.stop('SIGTERM', 5000);
+        agRelay?.pump();
+      }
       await tc.stop('SIGINT', 15_000);
       tcRelay.pump();
       await icp.stop('SIGTERM', 5000);
@@ -269,10 +326,14 @@ function readReport(file: string): DemoTcpcopyReport | null {
 /** Convenience for lab-cli: the lab's hosts as printed by the demo (used by `lab up`). */
 export function describeLab(lab: Lab): string[] {
   const h = lab.hosts;
+  const rp = h.replay;
   return [
     `   client     ${h.client.addresses[0] ?? ''} .. ${h.client.addresses[h.client.addresses.length - 1] ?? ''}  namespace ${h.client.ns}`,
     `   online     ${h.online.ip} / 198.18.1.1  nginx :80       namespace ${h.online.ns}`,
     `   target     ${h.target.ip}  nginx :8080, route 198.18.1.0/24 via ${h.assistant.ip}  namespace ${h.target.ns}`,
     `   assistant  ${h.assistant.ip}  intercept (ip_forward=0)  namespace ${h.assistant.ns}`,
+    ...(rp !== undefined
+      ? [`   replay     ${rp.ip}  tcpcopy -i tcp://, fed by the agent on online  namespace ${rp.ns}`]
+      : []),
   ];
 }

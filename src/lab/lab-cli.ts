@@ -6,7 +6,8 @@
  *           intercept on the assistant (all detached: they outlive the command), prints how to
  *           run tcpcopy and drive load in it. Stays until `down`.
  *   run     the whole demo (prefix `demo`, its own lab, removed afterwards) with the given
- *           tcpcopy options appended: `tcpcopy lab run -n 2`.
+ *           tcpcopy options appended: `tcpcopy lab run -n 2`; `run --agent [options]` runs the
+ *           split deployment (tcpcopy agent on online, the replayer on the replay host).
  *   down    removes the `tcpcopy` lab (processes by recorded pid, namespaces, files).
  *   status  what exists of the `tcpcopy` lab (JSON).
  * Exit codes: 0 ok, 1 failure (or a demo mismatch), 2 bad usage or a program did not start.
@@ -30,6 +31,7 @@ const USAGE = `usage: tcpcopy lab up | run [tcpcopy options] | down | status
           a check of the target's access log; the lab is removed afterwards
           e.g. tcpcopy lab run -n 2      (every session twice)
                tcpcopy lab run -r 50     (half of the sessions)
+               tcpcopy lab run --agent   (tcpcopy agent on online, the replay on a fifth host)
   down    remove the lab built by up
   status  show what exists of it
 `;
@@ -68,7 +70,10 @@ export async function labCli(
     process.stderr.write(`${m}\n`);
   };
   try {
-    if (cmd === 'run') return await runDemo({ tcpcopyArgs: rest, out });
+    if (cmd === 'run') {
+      const agent = rest[0] === '--agent';
+      return await runDemo({ tcpcopyArgs: agent ? rest.slice(1) : rest, out, agent });
+    }
     if (cmd === 'down') {
       await labDown(LAB_CLI_PREFIX, log);
       out(`lab "${LAB_CLI_PREFIX}" removed`);

@@ -94,6 +94,15 @@ export interface ProtocolModule<S = unknown> {
   readonly name: string;
   /** Sessions ask intercept for the target's reply payloads (channel v2, CLIENT_ADD payload flag). */
   readonly wantsTargetPayload: boolean;
+  /**
+   * With wantsTargetPayload: the payload bytes per reply segment its sessions ask intercept for
+   * (1..65535; channel v2 per-session caps, src/channel/caps.ts: rounded up to 512-byte steps,
+   * honoured up to intercept's --payload-max ceiling by an intercept that takes per-session
+   * caps). Absent or 0: intercept's --payload-max (default 1 KiB, enough for logins). Replies
+   * longer than the cap arrive with `missing` bytes. Added for the comparison (issue 15),
+   * which asks for 65535: whole replies.
+   */
+  readonly targetPayloadMax?: number;
   /** tcpcopy also captures the online server's replies (server->client) of the copied ports for this module. */
   readonly wantsOnlineReplies: boolean;
   /**

@@ -53,18 +53,42 @@ export class LiveStatus {
    * Builds the status text as of `now` (ms) and updates the rate; pure apart from the rate
    * memory. `gapWaitMs`: offline, how long the next frame waits for its recorded time (0 = none).
    */
-  text(e: EngineStats, now: number, progress: number | null, channelUp: boolean, rssMB: number, gapWaitMs = 0): string {
+  text(
+    e: EngineStats,
+    now: number,
+    progress: number | null,
+    channelUp: boolean,
+    rssMB: number,
+    gapWaitMs = 0,
+    extra?: string,
+  ): string {
     if (this.lastAt >= 0 && now > this.lastAt)
       this.rate = ((e.requestsReplayed - this.lastReplayed) * 1000) / (now - this.lastAt);
     this.lastAt = now;
     this.lastReplayed = e.requestsReplayed;
     const etaS = progress !== null ? estimateEta(progress, this.opts.startedAt, now) : null;
-    return formatStatus(e, { rate: this.rate, progress, etaS, rssMB, channelUp, gapWaitS: gapWaitMs / 1000 });
+    return formatStatus(e, {
+      rate: this.rate,
+      progress,
+      etaS,
+      rssMB,
+      channelUp,
+      gapWaitS: gapWaitMs / 1000,
+      ...(extra !== undefined ? { extra } : {}),
+    });
   }
 
-  /** One status update: redraws the line or logs a plain line. */
-  tick(e: EngineStats, now: number, progress: number | null, channelUp: boolean, rssMB: number, gapWaitMs = 0): void {
-    const t = this.text(e, now, progress, channelUp, rssMB, gapWaitMs);
+  /** One status update: redraws the line or logs a plain line. `extra`: a part of its own (the comparison's). */
+  tick(
+    e: EngineStats,
+    now: number,
+    progress: number | null,
+    channelUp: boolean,
+    rssMB: number,
+    gapWaitMs = 0,
+    extra?: string,
+  ): void {
+    const t = this.text(e, now, progress, channelUp, rssMB, gapWaitMs, extra);
     if (this.line !== null) this.line.show(t);
     else this.opts.log.info(`status: ${t}`);
   }

@@ -187,6 +187,19 @@ export function tcpcopyMetrics(r: ReplayReport, channelUp: boolean): string {
     'Memory of Buffers and other objects outside the V8 heap, bytes.',
     mem.external,
   );
+  const mb = r.memoryBudget;
+  if (mb !== undefined) {
+    p.single('memory_budget_bytes', 'gauge', 'The memory budget (--memory-budget), bytes.', mb.budgetMB * 1048576);
+    p.single('memory_over_budget_total', 'counter', 'Times the resident memory reached the budget.', mb.overBudget);
+    p.single(
+      'memory_refusing_seconds_total',
+      'counter',
+      'Time new connections were refused (lost as overload) over the budget, seconds.',
+      mb.closedMs / 1000,
+    );
+    p.single('memory_sessions_shed_total', 'counter', 'Sessions given up over the budget.', mb.sessionsShed);
+    p.single('memory_collections_total', 'counter', 'Full collections asked for over the budget.', mb.collections);
+  }
   return p.toString();
 }
 

@@ -28,6 +28,9 @@ export function moduleShapeError(m: unknown): string | null {
     return 'name must be a short word (letters, digits, - and _; it names the module in the report and metrics)';
   for (const k of ['wantsTargetPayload', 'wantsOnlineReplies'])
     if (typeof o[k] !== 'boolean') return `${k} must be true or false`;
+  const cap = o['targetPayloadMax'];
+  if (cap !== undefined && (typeof cap !== 'number' || !Number.isInteger(cap) || cap < 0 || cap > 65535))
+    return 'targetPayloadMax must be an integer 0..65535 (bytes per reply) when given';
   for (const k of ['reasons', 'counters']) {
     const v = o[k];
     if (typeof v !== 'object' || v === null || Object.values(v).some((x) => typeof x !== 'string'))

@@ -1,4 +1,5 @@
 import type { RecordHandler } from '../channel/payload';
+import { fullCollector } from '../io/full-gc';
 import type { TcpcopyConfig } from '../config/tcpcopy-config';
 import { readSecret } from '../channel/secret';
 import { ChannelClient, type ChannelLog } from '../io/channel-client';
@@ -45,8 +46,10 @@ export interface ReplayIo {
   checkReportFile(file: string): void;
   /** Writes the JSON report (temporary file + rename); throws ERR_REPORT_FILE on failure. */
   writeReportFile(file: string, text: string): void;
-  /** Resident set size now, MiB (-m, the status line). */
-  rssMB(): number;
+  /** Resident set size now, MiB (-m, --memory-budget, the status line). */
+  readonly rssMB: () => number;
+  /** Runs a full garbage collection (the memory governor, --memory-budget); null when it cannot. */
+  readonly collectGarbage: (() => void) | null;
 }
 
 /**
@@ -104,6 +107,8 @@ export function systemReplayIo(cfg: TcpcopyConfig): ReplayIo {
           reconnect: true,
           recordBytes: cfg.respPayload ? 192 : 64,
           autoFlush: false,
+          // --compare asks for whole replies: an intercept with a lower --payload-max is warned about
+          payloadWanted: cfg.compare !== null ? 65535 : 0,
           ...(cfg.secretFile !== null ? { secret: readSecret(cfg.secretFile) } : {}),
         },
         onRecord,
@@ -128,5 +133,6 @@ export function systemReplayIo(cfg: TcpcopyConfig): ReplayIo {
     checkReportFile,
     writeReportFile,
     rssMB: () => process.memoryUsage.rss() / 1048576,
+    collectGarbage: fullCollector(),
   };
 }

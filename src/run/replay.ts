@@ -22,6 +22,8 @@ import { loadModule } from './module-load';
 import { RECORD_MAX_PAYLOAD } from '../channel/constants';
 import { StreamInput } from '../io/stream-input';
 import { readSecret } from '../channel/secret';
+import { CompareRun } from './compare-run';
+import { CHECK_MS, LIVE_DEFAULT_BUDGET_MB, MemoryGovernor } from './memory-governor';
 
 /** How long tcpcopy without -L waits for a lost intercept to come back before it stops, ms. */
 const DOWN_GRACE_MS = 10_000;
@@ -54,6 +56,9 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
   private readonly startedAt: number;
   private statusTimer: TimerHandle | null = null;
   private memoryTimer: TimerHandle | null = null;
+  private governorTimer: TimerHandle | null = null;
+  /** --memory-budget's governor; null without a budget. */
+  private governor: MemoryGovernor | null = null;
   private endTimer: TimerHandle | null = null;
   private exitCode: ExitCode = EXIT.OK;
   private downTimer: TimerHandle | null = null;
@@ -66,6 +71,8 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
   private metrics: MetricsServer | null = null;
   /** -i tcp:// or -i -: the agents and pcap streams. */
   private stream: StreamInput | null = null;
+  /** --compare: the comparison and its module; null without. */
+  private readonly compare: CompareRun | null;
 
   /**
    * @param cfg the validated configuration
@@ -100,6 +107,7 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
       targetIp: t.targetIp,
       targetPort: t.targetPort,
     }));
+    this.compare = cfg.compare !== null ? new CompareRun(cfg.compare) : null;
     this.engine = new ReplayEngine(
       engineConfig(transfers, {
         clientIps: cfg.clientIps,
@@ -116,11 +124,12 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
         keepaliveTimeoutMs: cfg.keepaliveTimeoutMs,
         rtoInitialMs: cfg.rtoMs,
         delayedAckMs: cfg.delayedAckMs,
-        module: loadModule(cfg.module),
+        module: loadModule(cfg.module) ?? this.compare?.module ?? null,
       }),
       {
         packet: (buf, off, len) => this.sender?.send(buf, off, len),
-        clientAdded: (ip, port, tip, tport, payload) => this.channel?.addClient(ip, port, tip, tport, payload),
+        clientAdded: (ip, port, tip, tport, payload, max) =>
+          this.channel?.addClient(ip, port, tip, tport, payload, max),
         clientRemoved: (ip, port, tip, tport) => this.channel?.delClient(ip, port, tip, tport),
       },
     );
@@ -170,8 +179,8 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
     // intercept forgets the routes of a lost connection: register every live session again
     this.channel.onReconnect = () => {
       this.engine.setChannelUp(this.channel?.up ?? true);
-      this.engine.forEachClient((ip, port, tip, tport, payload) =>
-        this.channel?.addClient(ip, port, tip, tport, payload),
+      this.engine.forEachClient((ip, port, tip, tport, payload, max) =>
+        this.channel?.addClient(ip, port, tip, tport, payload, max),
       );
       this.channel?.flush();
     };
@@ -185,6 +194,17 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
         () => this.status(),
         (h) => (this.statusTimer = h),
       );
+    // --memory-budget: checked every CHECK_MS (src/run/memory-governor.ts)
+    const budget = memoryBudgetOf(cfg.memoryBudgetMB, this.input.kind);
+    if (budget > 0) {
+      const gov = new MemoryGovernor(budget, this.engine, io.collectGarbage, this.log);
+      this.governor = gov;
+      this.every(
+        CHECK_MS,
+        () => gov.due(io.rssMB, this.clock.now()),
+        (h) => (this.governorTimer = h),
+      );
+    }
     // -m is checked every second, whatever the status period
     if (cfg.memoryMB > 0)
       this.every(
@@ -193,8 +213,9 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
         (h) => (this.memoryTimer = h),
       );
     if (cfg.metrics !== null) {
-      this.metrics = await startMetricsServer(cfg.metrics, () =>
-        tcpcopyMetrics(this.report(), this.channel?.up ?? false),
+      this.metrics = await startMetricsServer(
+        cfg.metrics,
+        () => tcpcopyMetrics(this.report(), this.channel?.up ?? false) + (this.compare?.metrics() ?? ''),
       );
       this.log.info(`metrics at http://${this.metrics.address.host}:${this.metrics.address.port}/metrics`);
     }
@@ -260,6 +281,7 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
    */
   batchEnd(): void {
     this.queueFlush();
+    this.governor?.due(this.io.rssMB, this.clock.now());
   }
 
   /** Offline feed: one frame due now. */
@@ -289,6 +311,13 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
     const m = this.engine.cfg.module;
     if (m === null) return;
     const cfg = this.cfg;
+    if (this.compare !== null) {
+      const c = this.compare.choice;
+      this.log.info(
+        `comparing responses (--compare ${c.settings.mode}${c.settings.noise === 'off' ? '' : `, noise from ${c.settings.noise === 'reference' ? `reference ${c.settings.reference ?? ''}` : 'replicas 0 and 1'}`}): sessions ask intercept for whole reply payloads (intercept needs --payload-max 65535)${c.outDir !== null ? `; files in ${c.outDir}` : ''}`,
+      );
+      return;
+    }
     const what = `module ${m.name}${m.wantsOnlineReplies ? " (also capturing the online server's replies)" : ''}`;
     if (!m.wantsTargetPayload) this.log.info(`replaying through ${what}`);
     else if (cfg.secretFile !== null)
@@ -405,7 +434,15 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
     const rss = this.io.rssMB();
     const now = this.clock.now();
     const gapWait = this.feed?.waitingMs(now) ?? 0;
-    this.live.tick(this.engine.stats, now, this.feed?.progress() ?? null, this.channel?.up ?? false, rss, gapWait);
+    this.live.tick(
+      this.engine.stats,
+      now,
+      this.feed?.progress() ?? null,
+      this.channel?.up ?? false,
+      rss,
+      gapWait,
+      this.compare?.status(),
+    );
   }
 
   /** Offline: a recorded gap longer than --max-gap was skipped; the first few are logged. */
@@ -429,13 +466,21 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
 
   private async shutdown(): Promise<void> {
     this.deadline.cancel();
-    for (const t of [this.downTimer, this.statusTimer, this.memoryTimer, this.endTimer])
+    for (const t of [this.downTimer, this.statusTimer, this.memoryTimer, this.governorTimer, this.endTimer])
       if (t !== null) this.clock.clearTimeout(t);
-    this.downTimer = this.statusTimer = this.memoryTimer = this.endTimer = null;
+    this.downTimer = this.statusTimer = this.memoryTimer = this.governorTimer = this.endTimer = null;
     for (const c of this.captures) await c.stop();
     this.engine.finish(this.clock.now());
     this.flushAll();
     await this.feed?.close();
+    if (this.compare !== null) {
+      try {
+        await this.compare.finish();
+      } catch (e) {
+        this.log.error(`--compare-out ${this.compare.choice.outDir ?? ''}: ${(e as Error).message}`);
+        this.exitCode = EXIT.FAILURE;
+      }
+    }
     const report = this.report();
     this.live.done();
     this.io.stdout.write(this.reportText(report) + '\n');
@@ -453,6 +498,7 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
       stopReason: this.stopReason,
       accounting: requestAccounting(report.engine, report.requestsInFlight, report.capture.agentDropped),
       hints: this.hints(report),
+      ...(this.compare !== null ? { compare: this.compare.finalSummary } : {}),
     };
     try {
       this.io.writeReportFile(file, JSON.stringify(json, null, 2) + '\n');
@@ -469,7 +515,12 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
 
   /** The text report with its hint lines. */
   private reportText(report: ReplayReport): string {
-    return [formatReport(report), ...this.hints(report).map((h) => `  hint       ${h}`)].join('\n');
+    const cmp = this.compare?.reportText() ?? '';
+    return [
+      formatReport(report),
+      ...(cmp !== '' ? [cmp] : []),
+      ...this.hints(report).map((h) => `  hint       ${h}`),
+    ].join('\n');
   }
 
   /** The report as of now (also printed on SIGUSR1). */
@@ -497,6 +548,15 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
       sender: { sent: sst.sent, failed: sst.failed, retried: sst.retried, lastError: sst.lastError },
       lag: lagSummary(this.engine.stats),
       process: { cpuUserS: ru.userCPUTime / 1e6, cpuSystemS: ru.systemCPUTime / 1e6, maxRssMB: ru.maxRSS / 1024 },
+      ...(this.governor !== null
+        ? {
+            memoryBudget: {
+              budgetMB: this.governor.budgetMB,
+              ...this.governor.stats,
+              closedMs: this.governor.closedMsAt(this.clock.now()),
+            },
+          }
+        : {}),
     };
   }
 
@@ -504,4 +564,10 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
   printReport(): void {
     this.live.around(() => this.io.stdout.write(this.reportText(this.report()) + '\n'));
   }
+}
+
+/** The memory budget in force, MiB (0 = none): 'auto' is LIVE_DEFAULT_BUDGET_MB when capturing from this host's devices. */
+export function memoryBudgetOf(v: number | 'auto', input: InputSpec['kind']): number {
+  if (v !== 'auto') return v;
+  return input === 'live' ? LIVE_DEFAULT_BUDGET_MB : 0;
 }

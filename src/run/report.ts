@@ -32,6 +32,14 @@ export interface ReplayReport {
   lag: { p50: number; p90: number; p99: number; samples: number };
   /** CPU seconds used by this process (user + system) and peak RSS in MiB. */
   process: { cpuUserS: number; cpuSystemS: number; maxRssMB: number };
+  /** --memory-budget (when one is in force): the budget and what the governor did (src/run/memory-governor.ts). */
+  memoryBudget?: {
+    budgetMB: number;
+    overBudget: number;
+    collections: number;
+    sessionsShed: number;
+    closedMs: number;
+  };
 }
 
 /** The request accounting: captured = replayed + lost by reason + in flight, and what that leaves unexplained. */
@@ -143,6 +151,11 @@ export function formatReport(r: ReplayReport): string {
   lines.push(
     `  process    cpu ${r.process.cpuUserS.toFixed(2)} s user + ${r.process.cpuSystemS.toFixed(2)} s system, peak RSS ${r.process.maxRssMB.toFixed(0)} MiB`,
   );
+  const mb = r.memoryBudget;
+  if (mb !== undefined)
+    lines.push(
+      `  memory     budget ${mb.budgetMB} MiB: over it ${mb.overBudget} time(s), new connections refused for ${(mb.closedMs / 1000).toFixed(1)} s, ${mb.sessionsShed} session(s) given up, ${mb.collections} full collection(s)`,
+    );
   return lines.join('\n');
 }
 

@@ -22,6 +22,8 @@ export interface StatusExtras {
   channelUp: boolean;
   /** Offline: seconds until the next frame's recorded time (a gap in the capture); shown from 1 s. Default 0. */
   gapWaitS?: number;
+  /** A part of its own after the module's (the comparison's `cmp ...`). */
+  extra?: string;
 }
 
 /** Shortest wait for a recorded gap that the status line mentions, seconds. */
@@ -87,6 +89,7 @@ export function formatStatus(e: EngineStats, x: StatusExtras): string {
     `lost ${formatLosses(e)}`,
   );
   if (e.module !== null) parts.push(moduleStatus(e.module));
+  if (x.extra !== undefined && x.extra !== '') parts.push(x.extra);
   if (!x.channelUp) parts.push('CHANNEL DOWN');
   parts.push(`rss ${x.rssMB.toFixed(0)}MiB`);
   return parts.join(' | ');

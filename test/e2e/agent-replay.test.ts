@@ -4,6 +4,8 @@ import { withLab, type Lab } from '../../src/lab/lab';
 import type { NginxServer } from '../../src/lab/servers';
 import type { LoadOptions } from '../../src/lab/loadgen';
 import { accessLogLines, skipUnlessRoot, startIntercept, waitSettled } from './replay-helpers';
+import * as path from 'node:path';
+import { percentileUs, wireLatencies } from '../../src/lab/wire-latency';
 import { REPLAY_IP, startAgent, startReplayer, type ReplayerReport } from './agent-helpers';
 
 /**
@@ -163,6 +165,18 @@ test(
           const rp = await startReplayer(lab, 36528);
           const ag = await startAgent(lab, 'online', [`${REPLAY_IP}:36528`]);
           const om = accessLogLines(s.online);
+          // production's latency on the wire (client link, kernel timestamps) before, during and
+          // after the outage: figures for the note (src/lab/wire-latency.ts), not assertions
+          const windows: { label: string; file: string }[] = [];
+          const capture = async (label: string): Promise<() => Promise<void>> => {
+            const file = path.join(lab.dir, `outage-${label}.pcap`);
+            const c = await lab.capture('client', { filter: 'tcp port 80', file, snaplen: 128 });
+            windows.push({ label, file });
+            return async () => {
+              await c.stop();
+            };
+          };
+          let stopCap = await capture('before');
           const load = lab.load('client', {
             ...ka('198.18.1.1', 6000, 10),
             paths: ['/', '/bytes/100'],
@@ -170,11 +184,23 @@ test(
             rate: 300,
           });
           await new Promise((r) => setTimeout(r, 4000));
+          await stopCap();
+          stopCap = await capture('outage');
           const first = await rp.stop();
           const downAt = Date.now();
           await new Promise((r) => setTimeout(r, 10_000));
+          await stopCap();
+          stopCap = await capture('after');
           const rp2 = await startReplayer(lab, 36528);
           const sum = await load;
+          await stopCap();
+          for (const w of windows) {
+            const l = await wireLatencies(w.file, { serverPort: 80 });
+            say(
+              `wire latency ${w.label}: ${l.matched} requests, p50=${(percentileUs(l.latenciesUs, 50) / 1000).toFixed(3)}ms p99=${(percentileUs(l.latenciesUs, 99) / 1000).toFixed(3)}ms`,
+            );
+            assert.ok(l.matched > 100, `the ${w.label} window measured requests on the wire (${l.matched})`);
+          }
           const online = accessLogLines(s.online) - om;
           await new Promise((r) => setTimeout(r, 3000));
           const agentLog = await ag.stop();

@@ -7,11 +7,12 @@ import { listNamespaces } from '../../src/lab/topology';
 import { skipUnlessRoot } from './replay-helpers';
 
 const DEMO = path.join(__dirname, '..', '..', 'src', 'lab', 'demo-main.js');
+const TCPCOPY = path.join(__dirname, '..', '..', 'src', 'cli', 'tcpcopy-main.js');
 
-/** Runs the demo entry as a child (it owns SIGINT handling and the lab); resolves exit code and output. */
-function runDemoChild(timeoutMs: number): Promise<{ code: number | null; out: string }> {
+/** Runs the demo entry (or `args`) as a child (it owns SIGINT handling and the lab); resolves exit code and output. */
+function runDemoChild(timeoutMs: number, args: string[] = [DEMO]): Promise<{ code: number | null; out: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [DEMO], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     child.stdout.on('data', (b: Buffer) => {
       out += b.toString();
@@ -53,6 +54,29 @@ test(
     assert.equal(acct?.[1], want, 'tcpcopy captured every request');
     assert.equal(acct?.[2], want, 'tcpcopy replayed every request');
     assert.match(r.out, /every request reached the target from an original client address/);
+    const mine = new Set(allNamespaces('demo'));
+    const left = (await listNamespaces()).filter((n) => mine.has(n));
+    assert.deepEqual(left, [], 'no demo namespaces remain');
+  },
+);
+
+/** `tcpcopy lab run --agent`: the same demo with the agent on online and the replay on a fifth host (issue 17). */
+test(
+  'lab run --agent: the agent on online, the replayer on the replay host, every request on the target',
+  { skip: skipUnlessRoot(), timeout: 180_000 },
+  async () => {
+    const r = await runDemoChild(150_000, [TCPCOPY, 'lab', 'run', '--agent']);
+    process.stdout.write(`# ${r.out.trim().split('\n').slice(-22).join('\n# ')}\n`);
+    assert.equal(r.code, 0, `exit code (output above)`);
+    const m = /^demo: OK: the target received (\d+) of (\d+) requests/m.exec(r.out);
+    assert.ok(m, 'verdict line');
+    assert.equal(m[1], m[2]);
+    assert.ok(Number(m[2]) >= 3000, `at least 3000 requests expected, got ${m[2]}`);
+    const targetLine = /target nginx \(198\.18\.0\.2:8080\) logged\s+(\d+) requests/.exec(r.out);
+    assert.equal(targetLine?.[1], m[2]);
+    assert.match(r.out, /on online: +ip netns exec demoonline tcpcopy agent -i \S+ -x 80 --to 198\.18\.0\.5:36525/);
+    assert.match(r.out, /on replay: +ip netns exec demoreplay tcpcopy -i tcp:\/\/198\.18\.0\.5:36525/);
+    assert.match(r.out, /agent \| .*connected|agent \| .*streaming to replayer/);
     const mine = new Set(allNamespaces('demo'));
     const left = (await listNamespaces()).filter((n) => mine.has(n));
     assert.deepEqual(left, [], 'no demo namespaces remain');

@@ -100,6 +100,13 @@ export interface TcpcopyJsonReport {
   /** Why the replay stopped. */
   stopReason?: string;
   durationS: number;
+  /** Replay lag percentiles (ms, bucket upper bounds). */
+  lag?: { p50: number; p90: number; p99: number; samples: number };
+  /** --compare: the comparison's result (summary.json's shape). */
+  compare?: {
+    totals: { exchanges: number; compared: number; different: number; skipped: Record<string, number> };
+    memory?: { peakHeldBytes: number; maxBytes: number };
+  } | null;
 }
 
 /** "METHOD path" multiset of access records, as sorted lines with counts. */

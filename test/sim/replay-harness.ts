@@ -64,6 +64,8 @@ export interface SimReplay {
   stderr: TextSink;
   /** The io the replay got (tests may look at what it was asked for). */
   io: ReplayIo & { asked: string[] };
+  /** The resident set the replay reads (MiB; a test sets it) and the full collections it asked for. */
+  memory: { rssMB: number; collections: number };
 }
 
 /** Builds a Replay on a manual clock and a simulated network (nothing runs until driven). */
@@ -79,6 +81,7 @@ export function simReplay(
   const stdout = new TextSink();
   const stderr = new TextSink();
   const asked: string[] = [];
+  const memory = { rssMB: 64, collections: 0 };
   const io: ReplayIo & { asked: string[] } = {
     asked,
     clock,
@@ -101,10 +104,13 @@ export function simReplay(
     stderr,
     checkReportFile,
     writeReportFile,
-    rssMB: () => 64,
+    rssMB: () => memory.rssMB,
+    collectGarbage: () => {
+      memory.collections++;
+    },
   };
   const log = new LineLog();
-  return { clock, net, capture, replay: new Replay(cfg, log, io), log, stdout, stderr, io };
+  return { clock, net, capture, replay: new Replay(cfg, log, io), log, stdout, stderr, io, memory };
 }
 
 /** Lets pending promise callbacks run (a real event-loop turn; no simulated time passes). */

@@ -180,7 +180,9 @@ test('v2: the same secret on both sides authenticates and replies flow (v2 recor
     assert.equal(segs[0]?.flags, TCP_SYN | TCP_ACK);
     const st = icp.stats();
     assert.equal(st.authOk, 1);
-    assert.equal(st.perPeer[0]?.bytes, 2 + V2_RECORD_BYTES);
+    // one frame with the answer to tcpcopy's caps question (src/channel/caps.ts), one with the SYN-ACK
+    assert.equal(st.perPeer[0]?.bytes, 2 * (2 + V2_RECORD_BYTES));
+    assert.equal(st.capsAnswered, 1);
     await c.close();
   });
 });

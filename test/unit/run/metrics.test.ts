@@ -189,6 +189,7 @@ test('intercept metrics: replies, no-route, frames and per-peer labels', () => {
     payloadRoutes: 0,
     payloadBytesSent: 0,
     payloadTruncated: 0,
+    capsAnswered: 0,
     perPeer: [peer],
     pastPeers: [],
     capture: { received: 41, dropped: 0 },
@@ -229,4 +230,23 @@ test('--metrics address parsing and the HTTP endpoint on loopback', async () => 
   } finally {
     await srv.close();
   }
+});
+
+test('tcpcopy metrics: the memory budget and what the governor did, only when a budget is in force', () => {
+  const none = parseProm(tcpcopyMetrics(report(), true));
+  assert.equal(get(none, 'tcpcopy_memory_budget_bytes'), undefined);
+  const r = report();
+  r.memoryBudget = { budgetMB: 120, overBudget: 2, collections: 5, sessionsShed: 1, closedMs: 3500 };
+  r.engine.outcomes.overload = 7;
+  r.engine.requestsLost.overload = 9;
+  r.engine.requestsCaptured += 9;
+  const p = parseProm(tcpcopyMetrics(r, true));
+  assert.equal(get(p, 'tcpcopy_memory_budget_bytes'), 120 * 1048576);
+  assert.equal(get(p, 'tcpcopy_memory_over_budget_total'), 2);
+  assert.equal(get(p, 'tcpcopy_memory_refusing_seconds_total'), 3.5);
+  assert.equal(get(p, 'tcpcopy_memory_sessions_shed_total'), 1);
+  assert.equal(get(p, 'tcpcopy_memory_collections_total'), 5);
+  assert.equal(get(p, 'tcpcopy_sessions_total', { outcome: 'overload' }), 7);
+  assert.equal(get(p, 'tcpcopy_requests_lost_total', { reason: 'overload' }), 9);
+  assert.equal(get(p, 'tcpcopy_requests_balanced'), 1);
 });

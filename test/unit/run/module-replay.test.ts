@@ -100,6 +100,7 @@ async function runExample(loss: number, sessions: number, requests: number) {
     checkReportFile,
     writeReportFile,
     rssMB: () => 64,
+    collectGarbage: null,
   };
   const log = new LineLog();
   const cfg = simConfig(['--module', EXAMPLE, '--module-opt', 'host=staging.example', '-k', '2']);

@@ -1,0 +1,125 @@
+/**
+ * Keeps tcpcopy under its memory budget (`--memory-budget`, issue 18 item 13). What grows when
+ * tcpcopy falls behind the capture (measured in the lab with wrk: 6-8k short connections/s on
+ * 2 shared cores, replay lag 4-8 s): the sessions waiting to be replayed (about 2 KiB of live
+ * heap each, 15-30k of them) and the old generation's garbage, which V8 collects only once it
+ * has grown to about twice the live heap (133 MiB used, 26 MiB live after a full collection).
+ * So, checked every CHECK_MS on the resident set:
+ *
+ * - at or over the budget: new connections are not replayed (counted lost as `overload`, see
+ *   ReplayEngine.setAdmitting) and a full collection runs (at most once per GC_EVERY_MS);
+ * - still over it SETTLE_MS after a collection: the session with the most requests waiting is
+ *   given up (`overload`) as well, at most one per SHED_EVERY_MS (a keep-alive backlog has no
+ *   new connections to refuse);
+ * - back under RESUME_FRACTION of the budget: new connections are replayed again.
+ *
+ * It checks at every capture ring block end and on a timer, at most once per CHECK_MS.
+ * Each change is logged. Pure over its inputs: the runner gives it the resident set, the
+ * engine's two controls, the collector and the log.
+ */
+
+/** How often the resident set is read, ms. */
+export const CHECK_MS = 100;
+/** A full collection at most this often, ms (one takes 10-40 ms at these heap sizes). */
+export const GC_EVERY_MS = 1000;
+/** How long after a collection the resident set is given to fall before sessions are given up, ms. */
+export const SETTLE_MS = 300;
+/** At most one session given up per this many ms. */
+export const SHED_EVERY_MS = 250;
+/** New connections are replayed again below this share of the budget. */
+export const RESUME_FRACTION = 0.85;
+/** The default budget when capturing from the host's own devices (production), MiB. */
+export const LIVE_DEFAULT_BUDGET_MB = 120;
+
+/** What the governor drives. */
+export interface GovernedEngine {
+  setAdmitting(open: boolean): void;
+  shedLargest(now: number): number;
+}
+
+/** Counters of the governor (the report and the metrics show them). */
+export interface GovernorStats {
+  /** Times tcpcopy went over its budget (admission closed). */
+  overBudget: number;
+  /** Full collections it asked for. */
+  collections: number;
+  /** Sessions it gave up (the most requests waiting) when refusing new ones was not enough. */
+  sessionsShed: number;
+  /** Milliseconds spent with admission closed. */
+  closedMs: number;
+}
+
+export class MemoryGovernor {
+  readonly stats: GovernorStats = { overBudget: 0, collections: 0, sessionsShed: 0, closedMs: 0 };
+  private closedSince = -1;
+  private lastGcAt = -Infinity;
+  private lastShedAt = -Infinity;
+  private lastCheckAt = -Infinity;
+
+  constructor(
+    /** The budget, MiB (> 0). */
+    readonly budgetMB: number,
+    private readonly engine: GovernedEngine,
+    private readonly collect: (() => void) | null,
+    private readonly log: { warn(m: string): void; info(m: string): void },
+  ) {}
+
+  /** Whether new connections are refused now. */
+  get closed(): boolean {
+    return this.closedSince >= 0;
+  }
+
+  /**
+   * A check when CHECK_MS passed since the last one: called from the runner's timer and at the
+   * end of every capture ring block, because under overload the capture keeps the event loop so
+   * busy that a timer alone comes late (measured: seconds).
+   */
+  due(rssMB: () => number, now: number): void {
+    if (now - this.lastCheckAt >= CHECK_MS) this.check(rssMB(), now);
+  }
+
+  /** One check with the current resident set (MiB) at `now` (ms). */
+  check(rssMB: number, now: number): void {
+    this.lastCheckAt = now;
+    const budget = this.budgetMB;
+    if (rssMB >= budget) {
+      if (this.closedSince < 0) {
+        this.closedSince = now;
+        this.stats.overBudget++;
+        this.engine.setAdmitting(false);
+        this.log.warn(
+          `resident memory ${rssMB.toFixed(0)} MiB reached --memory-budget ${budget} MiB: new connections are not replayed (lost as overload) until it is under ${(budget * RESUME_FRACTION).toFixed(0)} MiB`,
+        );
+        this.gc(now);
+        return;
+      }
+      if (now - this.lastGcAt >= GC_EVERY_MS) {
+        this.gc(now);
+        return;
+      }
+      // collected and still over: the backlog itself is too big
+      if (now - this.lastGcAt < SETTLE_MS || now - this.lastShedAt < SHED_EVERY_MS) return;
+      this.lastShedAt = now;
+      if (this.engine.shedLargest(now) > 0) this.stats.sessionsShed++;
+      return;
+    }
+    if (this.closedSince >= 0 && rssMB < budget * RESUME_FRACTION) {
+      this.stats.closedMs += now - this.closedSince;
+      this.closedSince = -1;
+      this.engine.setAdmitting(true);
+      this.log.info(`resident memory ${rssMB.toFixed(0)} MiB: new connections are replayed again`);
+    }
+  }
+
+  /** Milliseconds with admission closed, the current stretch included. */
+  closedMsAt(now: number): number {
+    return this.stats.closedMs + (this.closedSince >= 0 ? now - this.closedSince : 0);
+  }
+
+  private gc(now: number): void {
+    this.lastGcAt = now;
+    if (this.collect === null) return;
+    this.stats.collections++;
+    this.collect();
+  }
+}

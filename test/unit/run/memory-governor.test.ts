@@ -1,0 +1,139 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { CHECK_MS, MemoryGovernor, SETTLE_MS, SHED_EVERY_MS } from '../../../src/run/memory-governor';
+import { memoryBudgetOf } from '../../../src/run/replay';
+import { requestAccounting } from '../../../src/run/report';
+import { drive, simReplay, simConfig } from '../../sim/replay-harness';
+
+/** An engine stand-in that records what the governor asked of it. */
+function fakeEngine(waiting: number[]) {
+  const calls: string[] = [];
+  return {
+    calls,
+    setAdmitting(open: boolean): void {
+      calls.push(open ? 'open' : 'close');
+    },
+    shedLargest(): number {
+      const n = waiting.shift() ?? 0;
+      calls.push(`shed:${n}`);
+      return n;
+    },
+  };
+}
+
+function quietLog() {
+  const lines: string[] = [];
+  return { lines, warn: (m: string) => lines.push(`warn: ${m}`), info: (m: string) => lines.push(`info: ${m}`) };
+}
+
+test('over the budget: admission closes and a collection runs; under 85% it opens again', () => {
+  const eng = fakeEngine([]);
+  let gcs = 0;
+  const log = quietLog();
+  const g = new MemoryGovernor(100, eng, () => gcs++, log);
+  g.check(99, 0);
+  assert.deepEqual(eng.calls, []);
+  g.check(101, 100);
+  assert.deepEqual(eng.calls, ['close']);
+  assert.equal(gcs, 1);
+  assert.ok(g.closed);
+  // 90 MiB is under the budget but not under 85% of it: still closed, nothing shed
+  g.check(90, 200);
+  assert.ok(g.closed);
+  g.check(84, 300);
+  assert.deepEqual(eng.calls, ['close', 'open']);
+  assert.equal(g.stats.overBudget, 1);
+  assert.equal(g.stats.closedMs, 200);
+  assert.equal(g.stats.sessionsShed, 0);
+  assert.match(log.lines[0] ?? '', /reached --memory-budget 100 MiB: new connections are not replayed/);
+  assert.match(log.lines[1] ?? '', /replayed again/);
+});
+
+test('still over after a collection: one session given up per interval, a collection every second', () => {
+  const eng = fakeEngine([7, 3, 0]);
+  let gcs = 0;
+  const g = new MemoryGovernor(100, eng, () => gcs++, quietLog());
+  let t = 0;
+  g.check(150, t); // close + gc
+  // before SETTLE_MS nothing is shed
+  for (t = CHECK_MS; t < SETTLE_MS; t += CHECK_MS) g.check(150, t);
+  assert.deepEqual(eng.calls, ['close']);
+  for (; t < 1000; t += CHECK_MS) g.check(150, t);
+  const sheds = eng.calls.filter((c) => c.startsWith('shed'));
+  // from 300 to 900 ms, one per SHED_EVERY_MS: 300, 600 (900 - 600 >= 250 too)
+  assert.equal(sheds.length, Math.floor((1000 - CHECK_MS - SETTLE_MS) / SHED_EVERY_MS) + 1);
+  assert.deepEqual(sheds, ['shed:7', 'shed:3', 'shed:0'].slice(0, sheds.length));
+  g.check(150, 1000);
+  assert.equal(gcs, 2, 'a second collection after GC_EVERY_MS');
+  assert.equal(g.stats.sessionsShed, sheds.filter((s) => s !== 'shed:0').length);
+});
+
+test('the default budget applies to capture from this host only', () => {
+  assert.equal(memoryBudgetOf('auto', 'live'), 120);
+  assert.equal(memoryBudgetOf('auto', 'offline'), 0);
+  assert.equal(memoryBudgetOf('auto', 'stream'), 0);
+  assert.equal(memoryBudgetOf(0, 'live'), 0);
+  assert.equal(memoryBudgetOf(300, 'offline'), 300);
+  assert.equal(simConfig().memoryBudgetMB, 'auto');
+  assert.equal(simConfig(['--memory-budget', '96']).memoryBudgetMB, 96);
+  assert.throws(() => simConfig(['--memory-budget', 'lots']), /--memory-budget/);
+});
+
+const SHAPE = { requests: 4, reqLen: 120, respLen: 900 };
+
+test('a whole replay over its budget: the connections begun meanwhile are counted as overload, the rest replayed', async () => {
+  const sim = simReplay(SHAPE, { sessions: 60, sessionGapMs: 50, stepMs: 10 }, { latencyMs: 2, loss: 0, seed: 7 });
+  const { clock, capture, replay, memory } = sim;
+  const run = replay.run();
+  const e = replay.engine.stats;
+  // about a third of the way in, the resident set passes the default budget (120 MiB) for a second
+  assert.ok(await drive(clock, () => e.sessionsCreated >= 20, 60_000));
+  memory.rssMB = 130;
+  const overAt = clock.now();
+  assert.ok(await drive(clock, () => clock.now() >= overAt + 1000, 60_000));
+  memory.rssMB = 80;
+  assert.ok(await drive(clock, () => capture.remaining === 0 && replay.engine.busySessions() === 0, 60_000));
+  replay.stop('test over');
+  await drive(clock, () => false, 5000);
+  await run;
+  const refused = e.outcomes.overload;
+  // ~1 s of 50 ms gaps: about 20 connections began while over; none of them replayed, none lost silently
+  assert.ok(refused >= 15 && refused <= 22, `refused ${refused}`);
+  assert.equal(e.outcomes.completed + refused, 60, JSON.stringify(e.outcomes));
+  assert.equal(e.requestsLost.overload, refused * SHAPE.requests);
+  const acc = requestAccounting(e, replay.engine.requestsInFlight());
+  assert.ok(acc.balanced, JSON.stringify(acc));
+  assert.equal(acc.captured, 60 * SHAPE.requests);
+  assert.ok(memory.collections >= 1, 'a full collection was asked for');
+  assert.match(sim.stdout.text, /memory {5}budget 120 MiB: over it 1 time\(s\), new connections refused for 1\.\d s/);
+  assert.ok(sim.log.lines.some((l) => /reached --memory-budget 120 MiB/.test(l)));
+  assert.ok(sim.log.lines.some((l) => /replayed again/.test(l)));
+});
+
+test('over the budget with a backlog and nothing new to refuse: the sessions with most waiting are given up', async () => {
+  // a slow target (400 ms each way): the requests of 10 keep-alive connections wait
+  const sim = simReplay(
+    { requests: 40, reqLen: 120, respLen: 900 },
+    { sessions: 10, sessionGapMs: 1, stepMs: 5 },
+    { latencyMs: 400, loss: 0, seed: 3 },
+  );
+  const { clock, capture, replay, memory } = sim;
+  const run = replay.run();
+  const e = replay.engine.stats;
+  assert.ok(await drive(clock, () => capture.remaining === 0, 60_000));
+  memory.rssMB = 200; // and it stays there
+  const at = clock.now();
+  assert.ok(await drive(clock, () => clock.now() >= at + 1500, 60_000));
+  memory.rssMB = 60;
+  assert.ok(await drive(clock, () => replay.engine.busySessions() === 0, 120_000));
+  replay.stop('test over');
+  await drive(clock, () => false, 5000);
+  await run;
+  assert.ok(e.outcomes.overload >= 3, `sessions given up: ${JSON.stringify(e.outcomes)}`);
+  assert.equal(e.outcomes.overload + e.outcomes.completed, 10, JSON.stringify(e.outcomes));
+  assert.ok(e.requestsLost.overload > 0);
+  const acc = requestAccounting(e, replay.engine.requestsInFlight());
+  assert.ok(acc.balanced, JSON.stringify(acc));
+  assert.equal(acc.captured, 400);
+  assert.match(sim.stdout.text, /session\(s\) given up/);
+});
