@@ -3,7 +3,7 @@
  * are not polluted by the previous one) and appends one JSON object per run to
  * bench/results/<date>-<git short hash>.json (one object per line). No assertions.
  *
- *   node --expose-gc dist/bench/run.js [--lab | --no-lab] [--only engine,offline,memory,platform,lab,lab6,mysql,max,latency,latency-ab,agent,ab]
+ *   node --expose-gc dist/bench/run.js [--lab | --no-lab] [--only engine,offline,memory,platform,lab,lab6,mysql,postgres,max,latency,latency-ab,agent,ab]
  *
  * Parts: engine (packets/s through ReplayEngine), offline (runner's offline path on a
  * synthesized 100k-session capture), memory (100,000 open sessions, target answering and
@@ -12,7 +12,9 @@
  * only when root), lab6 (the lab table over IPv6 in a dual-stack lab, channel v2, the remote model;
  * with lab), mysql (sysbench oltp_read_write copied live to MariaDB: tcpcopy CPU per replayed
  * statement with --module mysql and with plain TCP replay of the same load, bench/mysql.ts; with
- * lab), mysql-fidelity (issue 13's figures: sysbench for BENCH_MYSQL_SECONDS, default 30, at
+ * lab), postgres (pgbench -M prepared at BENCH_PG_TPS transactions/s, default 200, copied live to
+ * PostgreSQL: fidelity and tcpcopy CPU per replayed transaction, plain TCP replay and --module
+ * postgres on a trust role, and --module postgres with SCRAM logins, bench/postgres.ts; with lab), mysql-fidelity (issue 13's figures: sysbench for BENCH_MYSQL_SECONDS, default 30, at
  * BENCH_MYSQL_TPS transactions/s, default 100, with BENCH_MYSQL_THREADS, default 8: target/online
  * statements live, offline from a pcap, and for connections opened before tcpcopy; only with
  * --only mysql-fidelity), max (the highest offered load replayed at >= 99.9%; with lab), ab (paired
@@ -42,6 +44,7 @@ import { runMaxLoad } from './lab-max';
 import { agentTable, runAgentBench } from './agent';
 import { runMysqlBench } from './mysql';
 import { runMysqlFidelity } from './mysql-fidelity';
+import { runPostgresBench } from './postgres';
 import { latencyLines, runOnlineLatency, runSideBySideLatency } from './latency';
 import { platformSuite } from './platform';
 import { runMemoryBench, runOfflineBench } from './offline';
@@ -148,6 +151,16 @@ async function part(name: string): Promise<void> {
       r = await runMysqlBench(log, {
         ...(o.seconds !== undefined ? { seconds: o.seconds } : {}),
         ...(o.warmSeconds !== undefined ? { warmSeconds: o.warmSeconds } : {}),
+      });
+      break;
+    }
+    case 'postgres': {
+      const o = labOptions(1);
+      const tps = Number(process.env['BENCH_PG_TPS'] ?? '');
+      r = await runPostgresBench(log, {
+        ...(o.seconds !== undefined ? { seconds: o.seconds } : {}),
+        ...(o.warmSeconds !== undefined ? { warmSeconds: o.warmSeconds } : {}),
+        ...(Number.isFinite(tps) && tps > 0 ? { tps } : {}),
       });
       break;
     }
@@ -271,6 +284,10 @@ function main(): void {
   if (want('mysql')) {
     if (lab) results['mysql'] = child('mysql');
     else log('mysql: skipped (needs root; run as root or pass --lab)');
+  }
+  if (want('postgres')) {
+    if (lab) results['postgres'] = child('postgres');
+    else log('postgres: skipped (needs root; run as root or pass --lab)');
   }
   for (const name of ['max', 'latency', 'latency-ab', 'compare-lab']) {
     if (!want(name)) continue;

@@ -60,6 +60,8 @@ export interface PgbenchRun {
   timeS?: number;
   transactions?: number;
   sslmode?: string;
+  /** Transactions per second in all (-R, a schedule; pgbench's default: as fast as it can). */
+  rate?: number;
 }
 
 /** pgbench's argv for a run against `ep`. */
@@ -78,6 +80,7 @@ export function pgbenchArgv(ep: PgEndpoint, role: PgRole, database: string, o: P
     '-j',
     String(Math.min(o.clients, 2)),
     ...(o.transactions !== undefined ? ['-t', String(o.transactions)] : ['-T', String(o.timeS ?? 10)]),
+    ...(o.rate !== undefined ? ['-R', String(o.rate)] : []),
     '-h',
     ep.ip,
     '-p',

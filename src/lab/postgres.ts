@@ -23,8 +23,8 @@ export const PG_BIN = '/usr/lib/postgresql/15/bin';
 export interface PgRole {
   user: string;
   password: string;
-  /** How its password is stored (and so which login the server asks for). */
-  auth: 'scram-sha-256' | 'md5';
+  /** How its password is stored (and so which login the server asks for); trust: no login asked (pg_hba trust, the password stored as SCRAM). */
+  auth: 'scram-sha-256' | 'md5' | 'trust';
 }
 
 /** The lab's default roles: a SCRAM one and an md5 one. */
@@ -160,7 +160,7 @@ export async function startPostgres(lab: LabServices, host: HostName, opts: Post
   writeFileSync(path.join(datadir, 'postgresql.conf'), conf.join('\n') + '\n', { flag: 'a' });
   const hba = [
     'local all all trust',
-    ...roles.filter((r) => r.auth === 'md5').map((r) => `host all ${r.user} 198.18.0.0/15 md5`),
+    ...roles.filter((r) => r.auth !== 'scram-sha-256').map((r) => `host all ${r.user} 198.18.0.0/15 ${r.auth}`),
     'host all all 198.18.0.0/15 scram-sha-256',
   ];
   writeFileSync(path.join(datadir, 'pg_hba.conf'), hba.join('\n') + '\n');
@@ -211,7 +211,7 @@ export async function startPostgres(lab: LabServices, host: HostName, opts: Post
   const owner = (roles[0] as PgRole).user;
   const setup = [
     ...roles.flatMap((r) => [
-      `SET password_encryption = '${r.auth}'`,
+      `SET password_encryption = '${r.auth === 'md5' ? 'md5' : 'scram-sha-256'}'`,
       `CREATE ROLE ${ident(r.user)} LOGIN PASSWORD ${lit(r.password)}`,
     ]),
     `CREATE DATABASE ${ident(database)} OWNER ${ident(owner)}`,

@@ -205,6 +205,10 @@ export interface RedisOptions {
   bind?: string;
   /** Start time limit, ms. Default 10000. */
   timeoutMs?: number;
+  /** The default user's password (`requirepass`); cli() and commandStats() log in with it. Default: none. */
+  requirepass?: string;
+  /** ACL users (`user NAME on >PASSWORD ~* &* +@all`). Default: none. */
+  users?: readonly { user: string; password: string }[];
 }
 
 /** A running redis-server (no persistence). */
@@ -248,11 +252,25 @@ appendonly no
 dir ${base}
 logfile ${path.join(base, 'redis.log')}
 tcp-backlog 511
-`,
+${opts.requirepass !== undefined ? `requirepass ${opts.requirepass}\n` : ''}${(opts.users ?? [])
+      .map((u) => `user ${u.user} on >${u.password} ~* &* +@all\n`)
+      .join('')}`,
   );
   const proc = lab.spawn(host, ['redis-server', conf], { label: name });
   const cli = (args: string[]): Promise<ExecResult> =>
-    lab.exec(host, ['redis-cli', '-h', ip, '-p', String(opts.port), ...args], { timeoutMs: 10_000 });
+    lab.exec(
+      host,
+      [
+        'redis-cli',
+        '-h',
+        ip,
+        '-p',
+        String(opts.port),
+        ...(opts.requirepass !== undefined ? ['--no-auth-warning', '-a', opts.requirepass] : []),
+        ...args,
+      ],
+      { timeoutMs: 10_000 },
+    );
   await waitUntil(
     proc,
     'answering PING',

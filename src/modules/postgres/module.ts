@@ -137,6 +137,8 @@ export class PostgresModule implements ProtocolModule<PgSession> {
   readonly name = 'postgres';
   readonly wantsTargetPayload = true;
   readonly wantsOnlineReplies = true;
+  /** Requests are pipelined: the next goes without waiting for the target's answer (api.ts). */
+  readonly pipelined = true;
   readonly reasons: Readonly<Record<string, string>> = REASONS;
   readonly counters: Readonly<Record<string, string>> = COUNTERS;
   readonly logins: LoginTable;

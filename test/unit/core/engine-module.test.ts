@@ -84,6 +84,23 @@ test('insert before a request: not counted; the release wait gates the inserted 
   balanced(t);
 });
 
+test('a pipelined module: the next request goes before the target answered the previous one; a hold still waits', () => {
+  const mod = lineModule({ pipelined: true });
+  const t = established({ module: mod });
+  t.clientSends({ seq: 1001, ack: 5001, flags: 'PA', data: 'first\n' });
+  t.expectEmitted([{ seq: 1001, data: 'first\n' }]);
+  // the online server answered 10 bytes before it; the target has answered nothing yet: sent at once
+  t.clientSends({ seq: 1007, ack: 5011, flags: 'PA', data: 'second\n' });
+  t.expectEmitted([{ seq: 1007, data: 'second\n' }]);
+  t.clientSends({ seq: 1014, ack: 5021, flags: 'PA', data: 'HOLD x\n' });
+  t.expectNothing();
+  t.targetReplies({ seq: 90001, ack: 1014, flags: 'PA', data: 'OK' });
+  t.expectEmitted([{ seq: 1014, ack: 90003, data: 'HOLD x\n' }]);
+  t.targetReplies({ seq: 90003, ack: 1021, flags: 'PA', data: '0123456789' });
+  t.take();
+  assert.equal(balanced(t).replayed, 3);
+});
+
 test('hold until the target speaks; TargetActions.send goes before the held message', () => {
   const mod = lineModule();
   const t = established({ module: mod });

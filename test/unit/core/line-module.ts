@@ -27,7 +27,9 @@ export interface LineState {
   offered: string[];
 }
 
-export function lineModule(opts: { wantsOnlineReplies?: boolean } = {}): ProtocolModule<LineState> & {
+export function lineModule(
+  opts: { wantsOnlineReplies?: boolean; pipelined?: boolean } = {},
+): ProtocolModule<LineState> & {
   sessions: LineState[];
 } {
   const sessions: LineState[] = [];
@@ -35,6 +37,7 @@ export function lineModule(opts: { wantsOnlineReplies?: boolean } = {}): Protoco
     name: 'line',
     wantsTargetPayload: true,
     wantsOnlineReplies: opts.wantsOnlineReplies ?? false,
+    pipelined: opts.pipelined ?? false,
     reasons: { bad: 'a bad line', refused: 'the module refused the session', targetBye: 'the target said BYE' },
     counters: { rewritten: 'lines rewritten' },
     sessions,
