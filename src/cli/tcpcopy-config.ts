@@ -274,9 +274,11 @@ export function parseTcpcopyArgs(argv: readonly string[]): TcpcopyConfig {
     delayedAckMs: numArg('--delayed-ack', o.str('delayed-ack'), D.delayedAckMs, 0, 500),
     memoryMB: intArg('-m', o.str('memory'), D.memoryMB, 0, 1_000_000),
     memoryBudgetMB:
-      o.str('memory-budget') === undefined || o.str('memory-budget') === 'auto'
+      o.str('memory-budget') === undefined
         ? D.memoryBudgetMB
-        : intArg('--memory-budget', o.str('memory-budget'), 0, 0, 1_000_000),
+        : o.str('memory-budget') === 'auto'
+          ? 'auto'
+          : intArg('--memory-budget', o.str('memory-budget'), 0, 0, 1_000_000),
     nice: intArg('--nice', o.str('nice'), D.nice, -20, 19),
     logFile: fileArg('-l', o.str('log')),
     pidFile: fileArg('-P', o.str('pidfile')),

@@ -351,8 +351,8 @@ export const TCPCOPY_OPTIONS: readonly OptionSpec<TcpcopyOptionGroup>[] = [
     kind: 'string',
     group: 'Process and output',
     arg: 'MB',
-    doc: 'at this resident memory, stop replaying new connections (lost as overload) until it falls under 85%; 0 = never; auto grows by --compare-memory-max with --compare',
-    def: 'auto: 120 when capturing from this host, off otherwise',
+    doc: 'at this resident memory, stop replaying new connections (lost as overload) until it falls under 85%; 0 = never; auto = 120 when capturing from this host (plus --compare-memory-max with --compare), off otherwise',
+    def: 'off',
   },
   {
     short: 'l',

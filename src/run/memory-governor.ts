@@ -11,7 +11,8 @@
  * - still over it SETTLE_MS after a collection: the session with the most requests waiting is
  *   given up (`overload`) as well, at most one per SHED_EVERY_MS (a keep-alive backlog has no
  *   new connections to refuse);
- * - back under RESUME_FRACTION of the budget: new connections are replayed again.
+ * - back under RESUME_FRACTION of the budget, or under the budget REOPEN_AFTER_MS after it was
+ *   reached: new connections are replayed again.
  *
  * It checks at every capture ring block end and on a timer, at most once per CHECK_MS.
  * Each change is logged. Pure over its inputs: the runner gives it the resident set, the
@@ -26,6 +27,8 @@ export const GC_EVERY_MS = 1000;
 export const SETTLE_MS = 300;
 /** At most one session given up per this many ms. */
 export const SHED_EVERY_MS = 250;
+/** Under the budget, new connections are replayed again at the latest this long after it was reached, ms. */
+export const REOPEN_AFTER_MS = 2000;
 /** New connections are replayed again below this share of the budget. */
 export const RESUME_FRACTION = 0.85;
 /** The default budget when capturing from the host's own devices (production), MiB. */
@@ -88,7 +91,7 @@ export class MemoryGovernor {
         this.stats.overBudget++;
         this.engine.setAdmitting(false);
         this.log.warn(
-          `resident memory ${rssMB.toFixed(0)} MiB reached --memory-budget ${budget} MiB: new connections are not replayed (lost as overload) until it is under ${(budget * RESUME_FRACTION).toFixed(0)} MiB`,
+          `resident memory ${rssMB.toFixed(0)} MiB reached --memory-budget ${budget} MiB: new connections are not replayed (lost as overload) until it is under ${(budget * RESUME_FRACTION).toFixed(0)} MiB, or under the budget for ${REOPEN_AFTER_MS / 1000} s`,
         );
         this.gc(now);
         return;
@@ -103,12 +106,18 @@ export class MemoryGovernor {
       if (this.engine.shedLargest(now) > 0) this.stats.sessionsShed++;
       return;
     }
-    if (this.closedSince >= 0 && rssMB < budget * RESUME_FRACTION) {
-      this.stats.closedMs += now - this.closedSince;
-      this.closedSince = -1;
-      this.engine.setAdmitting(true);
-      this.log.info(`resident memory ${rssMB.toFixed(0)} MiB: new connections are replayed again`);
+    if (this.closedSince < 0) return;
+    // between RESUME_FRACTION and the budget: collect again (what is left may be garbage), and
+    // open after REOPEN_AFTER_MS even when the resident set stays there (a burst can leave it
+    // there with nothing live: measured 105-124 MiB with no session left)
+    if (rssMB >= budget * RESUME_FRACTION && now - this.closedSince < REOPEN_AFTER_MS) {
+      if (now - this.lastGcAt >= GC_EVERY_MS) this.gc(now);
+      return;
     }
+    this.stats.closedMs += now - this.closedSince;
+    this.closedSince = -1;
+    this.engine.setAdmitting(true);
+    this.log.info(`resident memory ${rssMB.toFixed(0)} MiB: new connections are replayed again`);
   }
 
   /** Milliseconds with admission closed, the current stretch included. */

@@ -78,7 +78,8 @@ test('the default budget applies to capture from this host only', () => {
   assert.equal(memoryBudgetOf('auto', 'live', 64), 184);
   assert.equal(memoryBudgetOf(300, 'live', 64), 300);
   assert.equal(memoryBudgetOf('auto', 'offline', 64), 0);
-  assert.equal(simConfig().memoryBudgetMB, 'auto');
+  assert.equal(simConfig().memoryBudgetMB, 0, 'off by default');
+  assert.equal(simConfig(['--memory-budget', 'auto']).memoryBudgetMB, 'auto');
   assert.equal(simConfig(['--memory-budget', '96']).memoryBudgetMB, 96);
   assert.throws(() => simConfig(['--memory-budget', 'lots']), /--memory-budget/);
 });
@@ -86,11 +87,16 @@ test('the default budget applies to capture from this host only', () => {
 const SHAPE = { requests: 4, reqLen: 120, respLen: 900 };
 
 test('a whole replay over its budget: the connections begun meanwhile are counted as overload, the rest replayed', async () => {
-  const sim = simReplay(SHAPE, { sessions: 60, sessionGapMs: 50, stepMs: 10 }, { latencyMs: 2, loss: 0, seed: 7 });
+  const sim = simReplay(
+    SHAPE,
+    { sessions: 60, sessionGapMs: 50, stepMs: 10 },
+    { latencyMs: 2, loss: 0, seed: 7 },
+    simConfig(['--memory-budget', 'auto']),
+  );
   const { clock, capture, replay, memory } = sim;
   const run = replay.run();
   const e = replay.engine.stats;
-  // about a third of the way in, the resident set passes the default budget (120 MiB) for a second
+  // about a third of the way in, the resident set passes the auto budget (120 MiB) for a second
   assert.ok(await drive(clock, () => e.sessionsCreated >= 20, 60_000));
   memory.rssMB = 130;
   const overAt = clock.now();
@@ -120,6 +126,7 @@ test('over the budget with a backlog and nothing new to refuse: the sessions wit
     { requests: 40, reqLen: 120, respLen: 900 },
     { sessions: 10, sessionGapMs: 1, stepMs: 5 },
     { latencyMs: 400, loss: 0, seed: 3 },
+    simConfig(['--memory-budget', '120']),
   );
   const { clock, capture, replay, memory } = sim;
   const run = replay.run();
@@ -140,4 +147,17 @@ test('over the budget with a backlog and nothing new to refuse: the sessions wit
   assert.ok(acc.balanced, JSON.stringify(acc));
   assert.equal(acc.captured, 400);
   assert.match(sim.stdout.text, /session\(s\) given up/);
+});
+
+test('under the budget but above 85% of it: collected again each second, open again 2 s after it was reached', () => {
+  const eng = fakeEngine([]);
+  let gcs = 0;
+  const g = new MemoryGovernor(100, eng, () => gcs++, quietLog());
+  g.check(101, 0);
+  for (let t = 100; t < 2000; t += 100) g.check(95, t);
+  assert.ok(g.closed, 'still closed inside the band');
+  assert.equal(gcs, 2, 'the first collection and one a second later');
+  g.check(95, 2000);
+  assert.ok(!g.closed, 'open 2 s after it was reached');
+  assert.deepEqual(eng.calls, ['close', 'open']);
 });
