@@ -57,6 +57,14 @@ export function demoArgs(argv: readonly string[]): { ipv6: boolean; tcpcopyArgs:
   return { ipv6: argv.includes('--ipv6'), tcpcopyArgs: argv.filter((a) => a !== '--ipv6') };
 }
 
+/**
+ * `npm run demo`'s arguments: dual stack by default (issue 16: the demo shows both families),
+ * `--ipv4` for the IPv4-only demo; the rest are tcpcopy options.
+ */
+export function npmDemoArgs(argv: readonly string[]): { ipv6: boolean; tcpcopyArgs: string[] } {
+  return { ipv6: !argv.includes('--ipv4'), tcpcopyArgs: argv.filter((a) => a !== '--ipv6' && a !== '--ipv4') };
+}
+
 /** The replayer's listening port in the agent demo. */
 const AGENT_STREAM_PORT = 36525;
 

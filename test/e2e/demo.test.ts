@@ -54,6 +54,12 @@ test(
     assert.equal(acct?.[1], want, 'tcpcopy captured every request');
     assert.equal(acct?.[2], want, 'tcpcopy replayed every request');
     assert.match(r.out, /every request reached the target from an original client address/);
+    // npm run demo is dual stack: each family fully on the target
+    const fam = /by family\s+IPv4 online (\d+), target (\d+); IPv6 online (\d+), target (\d+)/.exec(r.out);
+    assert.ok(fam, 'per-family line');
+    assert.equal(fam[1], fam[2], 'IPv4: target = online');
+    assert.equal(fam[3], fam[4], 'IPv6: target = online');
+    assert.ok(Number(fam[3]) >= 1500, `IPv6 requests: ${fam[3]}`);
     const mine = new Set(allNamespaces('demo'));
     const left = (await listNamespaces()).filter((n) => mine.has(n));
     assert.deepEqual(left, [], 'no demo namespaces remain');
