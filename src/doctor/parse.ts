@@ -2,6 +2,7 @@
  * Pure parsers for the outputs of the tools the doctor runs: `ip route get`, `ip -4 -o addr`,
  * `ethtool -k`, sysctl files. They never throw on odd input: unknown text gives null/empty.
  */
+import { ipv6WordsToString } from '../core/wire/ipv6';
 import { parseIp, parseIpv4 } from '../core/wire/segment';
 import { parseIpv6Words } from '../core/wire/ipv6';
 
@@ -47,28 +48,7 @@ export function parseCidr6(text: string): Cidr6 | null {
     return b === 0 ? 0 : b === 32 ? 0xffffffff : (~0 << (32 - b)) >>> 0;
   };
   const base = w.map((x, i) => (x & m(i)) >>> 0);
-  const groups = (ws: number[]): string => {
-    const g: number[] = [];
-    for (const x of ws) g.push(x >>> 16, x & 0xffff);
-    // RFC 5952: the longest run of 2+ zero groups as ::
-    let best = -1;
-    let len = 1;
-    for (let i = 0; i < 8;) {
-      if (g[i] !== 0) {
-        i++;
-        continue;
-      }
-      let j = i;
-      while (j < 8 && g[j] === 0) j++;
-      if (j - i > len) {
-        best = i;
-        len = j - i;
-      }
-      i = j;
-    }
-    const hex = (a: number[]): string => a.map((x) => x.toString(16)).join(':');
-    return best < 0 ? hex(g) : `${hex(g.slice(0, best))}::${hex(g.slice(best + len))}`;
-  };
+  const groups = ipv6WordsToString;
   const probe = [...base];
   if (bits < 128) probe[3] = ((probe[3] as number) + 1) >>> 0;
   return { text: `${groups(base)}/${bits}`, probe: groups(probe), bits };

@@ -198,11 +198,15 @@ export const IPV6_LOOPBACK = parseIpv6('::1');
 
 /** RFC 5952 text of IPv6 id `id` (lower case, the longest run of two or more zero groups as `::`). */
 export function ipv6ToString(id: number): string {
+  const ws: number[] = [];
+  for (let w = 0; w < 4; w++) ws.push(ipv6Word(id, w));
+  return ipv6WordsToString(ws);
+}
+
+/** RFC 5952 text of an IPv6 address given as four 32-bit words (the longest run of 2+ zero groups as ::). */
+export function ipv6WordsToString(ws: readonly number[]): string {
   const g: number[] = [];
-  for (let w = 0; w < 4; w++) {
-    const v = ipv6Word(id, w);
-    g.push(v >>> 16, v & 0xffff);
-  }
+  for (const v of ws) g.push(v >>> 16, v & 0xffff);
   let best = -1;
   let bestLen = 1;
   for (let i = 0; i < 8;) {
