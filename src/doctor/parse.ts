@@ -2,9 +2,8 @@
  * Pure parsers for the outputs of the tools the doctor runs: `ip route get`, `ip -4 -o addr`,
  * `ethtool -k`, sysctl files. They never throw on odd input: unknown text gives null/empty.
  */
-import { ipv6WordsToString } from '../core/wire/ipv6';
 import { parseIp, parseIpv4 } from '../core/wire/segment';
-import { parseIpv6Words } from '../core/wire/ipv6';
+import { ipv6WordsToString, parseIpv6Words } from '../core/wire/ipv6';
 
 /** An IPv4 block. */
 export interface Cidr {
