@@ -65,6 +65,14 @@ export interface EngineConfig {
    * the next request goes after this much reply silence (or 2 * the smoothed RTT, if longer), ms; default 30.
    */
   replyQuietMs: number;
+  /**
+   * The same silence before the client's FIN or RST (the end of the captured stream) goes, ms;
+   * default 500. Longer than replyQuietMs because an early end costs the rest of the answer
+   * (nginx stops a download when the client's FIN arrives), while an early request only
+   * pipelines; a stall of 80-300 ms in tcpcopy or intercept (a long send, a GC pause, a busy
+   * CI machine) is silence as the engine sees it. Not an option of the original.
+   */
+  closeQuietMs: number;
   /** How long the next request waits for the target's first reply byte before the session is given up, ms; default 30000. */
   replyTimeoutMs: number;
   /** How long a hole in the captured client stream is waited for before the session is ended, ms; default 3000. */
@@ -119,6 +127,7 @@ export const ENGINE_DEFAULTS: Readonly<Omit<EngineConfig, 'transfers'>> = Object
   maxRetries: 8,
   maxSynTries: 6,
   replyQuietMs: 30,
+  closeQuietMs: 500,
   replyTimeoutMs: 30_000,
   gapTimeoutMs: 3000,
   maxSessions: 1_000_000,

@@ -6,6 +6,13 @@ import type { Clock, TimerHandle } from '../io/types';
  * the target's ACK cancelled), and goes when there is no deadline: a timer firing with nothing
  * due is a wake-up for nothing (30-50 µs of CPU on a VM; 33 a second at 2000 keep-alive
  * requests/s before it followed the deadline).
+ *
+ * A due timer calls `onFire` in the check phase of its event-loop turn (setImmediate), after the
+ * poll phase has read what the sockets hold: Node runs timers *before* polling, so after a stall
+ * (a long sendmmsg, a GC pause) the deadline would otherwise be judged on stale input. The
+ * engine's reply-silence release is such a deadline: an 84 ms stall during a 10 MB download
+ * fired it with the target's segments unread in the channel socket, the client's FIN went out
+ * early and nginx ended the response at 300 KB (the robust-large e2e test, 2 runs in 8).
  */
 export class DeadlineTimer {
   private timer: TimerHandle | null = null;
@@ -13,7 +20,7 @@ export class DeadlineTimer {
   private readonly fire = (): void => {
     this.timer = null;
     this.at = Infinity;
-    this.onFire();
+    this.clock.setImmediate(this.onFire);
   };
 
   /**

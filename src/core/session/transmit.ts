@@ -106,7 +106,8 @@ const enum Release {
 /**
  * May unit `u` (which begins an exchange) go now? It waits until the target has answered the
  * previous request: as many reply bytes as the online server sent, or some reply followed by
- * max(`replyQuietMs`, 2 * SRTT) of silence, or the target's FIN. Arms the Wait timer when it must wait.
+ * max(`replyQuietMs`, 2 * SRTT) of silence (`closeQuietMs` before the client's FIN or RST),
+ * or the target's FIN. Arms the Wait timer when it must wait.
  * Never waits with -W or a pipelined module (ProtocolModule.pipelined).
  */
 function releaseCheck(e: EngineState, s: Session, u: Unit, now: number): Release {
@@ -120,7 +121,9 @@ function releaseCheck(e: EngineState, s: Session, u: Unit, now: number): Release
   if (got > 0) {
     // silence only means "answer complete" on the scale of the round trip: a sender limited by
     // its congestion window pauses about one RTT between flights, so wait at least 2 * SRTT
-    const at = s.lastReplyAt + Math.max(cfg.replyQuietMs, 2 * s.rtt.srtt);
+    // the end of the stream waits longer: an early FIN ends the target's answer (closeQuietMs)
+    const quiet = u.len === 0 ? cfg.closeQuietMs : cfg.replyQuietMs;
+    const at = s.lastReplyAt + Math.max(quiet, 2 * s.rtt.srtt);
     if (now >= at) return Release.Go;
     s.timer[TimerKind.Wait] = at;
     return Release.Wait;

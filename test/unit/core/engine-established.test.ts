@@ -23,7 +23,7 @@ test('request held until the target answers the previous one; reply data acknowl
   // the online server's answer to /b was 100 bytes; the target sent 50, then went quiet
   t.clientSends({ seq: cEnd, ack: 5201, flags: 'FA' });
   t.expectNothing();
-  t.tick(29);
+  t.tick(499); // the end of the stream waits closeQuietMs (500) of silence, not replyQuietMs
   t.expectNothing();
   t.tick(1);
   t.expectEmitted([{ seq: cEnd, ack: 90151, flags: 'FA' }]);
@@ -114,6 +114,26 @@ test('on a fast path the fixed replyQuietMs still applies', () => {
   t.expectNothing();
   t.tick(1);
   t.expectEmitted([{ seq: 1007, data: 'GET /b' }]);
+});
+
+test('a short pause in a large answer does not release the client FIN: it waits closeQuietMs, and the answer goes on', () => {
+  const t = new Script();
+  t.clientSends({ seq: 1000, flags: 'S' });
+  t.take();
+  t.tick(1);
+  t.targetReplies({ seq: 90000, ack: 1001, flags: 'SA', mss: 1460 });
+  t.take();
+  // production: 'GET /big' answered with 50000 bytes, then the client closed
+  t.clientSends({ seq: 1001, ack: 5001, flags: 'PA', data: 'GET /big' });
+  t.clientSends({ seq: 1009, ack: 55001, flags: 'FA' });
+  t.take();
+  t.targetReplies({ seq: 90001, ack: 1009, flags: 'A', len: 20000 });
+  t.take();
+  t.tick(300); // a stall of 300 ms (tcpcopy or intercept busy): silence, as the engine sees it
+  t.expectNothing();
+  t.targetReplies({ seq: 110001, ack: 1009, flags: 'A', len: 30000 });
+  t.expectEmitted([{ seq: 1009, ack: 140001, flags: 'FA' }]); // all 50000 bytes: the FIN goes at once
+  assert.equal(t.engine.stats.sessionsActive, 1);
 });
 
 test('segments larger than the target MSS are split; the window is respected', () => {

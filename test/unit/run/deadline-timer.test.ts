@@ -30,3 +30,23 @@ test('deadline timer: fires once at the deadline, moves earlier at once, later b
   clock.advance(25);
   assert.equal(firedAt.length, 2, 'cancel stops it');
 });
+
+test('deadline timer: a due timer calls back after the I/O of its turn (setImmediate), not in the timers phase', () => {
+  const order: string[] = [];
+  const timers: (() => void)[] = [];
+  const immediates: (() => void)[] = [];
+  const clock = {
+    now: () => 100,
+    setTimeout: (fn: () => void) => (timers.push(fn), fn),
+    clearTimeout: () => undefined,
+    setImmediate: (fn: () => void) => void immediates.push(fn),
+  };
+  const d = new DeadlineTimer(() => order.push('fire'), clock, 2);
+  d.arm(90); // already due
+  assert.equal(timers.length, 1);
+  (timers.shift() as () => void)(); // the timers phase
+  order.push('poll: channel data read'); // the poll phase of the same turn
+  assert.deepEqual(order, ['poll: channel data read'], 'nothing judged before the poll');
+  for (const fn of immediates.splice(0)) fn(); // the check phase
+  assert.deepEqual(order, ['poll: channel data read', 'fire']);
+});
