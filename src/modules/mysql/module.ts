@@ -359,6 +359,7 @@ export function createMysqlModule(cfg: MysqlConfig): ProtocolModule<MysqlSession
     act.insert(encodePacket(0, Buffer.concat([Buffer.from([COM_STMT_PREPARE]), e.text])));
     st.target.expect('prepare', r, st.sent);
     r.target = 'pending';
+    r.sentAt = st.now;
     act.hold(); // until the target's PREPARE_OK tells its id
   }
 
@@ -469,8 +470,10 @@ export function createMysqlModule(cfg: MysqlConfig): ProtocolModule<MysqlSession
     }
     if (f.inferred) act.count('onlineIdsInferred');
     const r = f.rec;
-    // the target's answer is on its way (unless its reply stream is lost: then no waiting)
-    if (r.target === 'pending' && !st.target.lost) return act.hold();
+    // the target's answer is on its way (unless its reply stream is lost: then no waiting, but
+    // for a PREPARE the module sent: its answer starts a reply the stream is found again at)
+    if (r.target === 'pending' && (!st.target.lost || (r.adopted && st.now - r.sentAt < PROBE_WAIT_MS)))
+      return act.hold();
     if (cmd === COM_STMT_CLOSE) st.stmts.close(r);
     if (r.target !== 'ok' || r.targetId === null) {
       if (cmd !== COM_STMT_CLOSE) return act.drop('statementNotMapped');

@@ -36,6 +36,8 @@ export interface PrepareRec {
   /** Prepared on the target by the module (adopted): the target has not had its types yet while false `typesSent`. */
   adopted: boolean;
   typesSent: boolean;
+  /** Adopted: engine time (ms) the module sent its PREPARE to the target. */
+  sentAt: number;
   /** Its catalog entry (production's answer learned), and the column definitions being read for it. */
   entry: CatEntry | null;
   defs: DefCollector | null;
@@ -168,6 +170,7 @@ function record(text: Buffer | null, online: PrepareRec['online'], id: number | 
     types: null,
     adopted: false,
     typesSent: false,
+    sentAt: 0,
     entry: null,
     defs: null,
   };

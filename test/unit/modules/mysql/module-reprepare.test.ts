@@ -303,3 +303,38 @@ test("column definitions: PREPARE_OK's and the EXECUTE result set's names agree 
   assert.deepEqual(cat.candidates(s, 3, 1021), [], 'expired');
   assert.deepEqual(cat.candidates(scopeOf('198.18.1.1', 3306, 'other'), 2, 20), [], 'another database');
 });
+
+test("the target's reply stream is lost (a result set over the payload cap) when the module prepares: the EXECUTE waits for the PREPARE_OK the stream is found again at", () => {
+  const mod = taught();
+  const d = midstream(mod);
+  d.client(encodePacket(0, Buffer.from('\x03SELECT c FROM big', 'latin1')));
+  loggedIn(d);
+  const def = encodePacket(
+    2,
+    Buffer.concat([Buffer.from('\x03def\x02fx\x03big\x03big\x01c\x01c\x0c', 'latin1'), Buffer.alloc(13)]),
+  );
+  const rows = Array.from({ length: 50 }, (_, i) =>
+    encodePacket(4 + i, Buffer.concat([Buffer.from([200]), Buffer.alloc(200, 0x61)])),
+  );
+  const big = Buffer.concat([
+    encodePacket(1, Buffer.from([1])),
+    def,
+    encodePacket(3, Buffer.from([0xfe, 0, 0, 2, 0])),
+    ...rows,
+    encodePacket(54, Buffer.from([0xfe, 0, 0, 2, 0])),
+  ]);
+  d.online(big);
+  const head = d.sentBytes().length;
+  d.target(big.subarray(0, 1024), big.length - 2048, 0, head);
+  assert.equal(d.log.counters.replySyncLost, 1);
+  d.client(wire({ seq: 0, payload: EXEC1.cmd }));
+  d.online(EXEC1.reply);
+  assert.deepEqual(last(d), { seq: 0, payload: PREP1.cmd });
+  // the tail of the big reply (sent before the target had the PREPARE): the EXECUTE is offered again, still waits
+  d.target(big.subarray(big.length - 1024), 0, 1, head);
+  assert.equal(d.log.dropped.length, 0, JSON.stringify(d.log.dropped));
+  d.target(targetPrepareOk(PREP1, 14));
+  assert.equal(d.log.counters.replyResyncs, 1);
+  assert.equal(last(d).payload.readUInt32LE(1), 14);
+  assert.equal(d.log.dropped.length, 0, JSON.stringify(d.log.dropped));
+});
