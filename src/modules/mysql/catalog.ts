@@ -17,8 +17,8 @@
  * same column definitions (schema, table and column names). Exactly one must remain; the
  * module then prepares its text on the target and maps the ids (module.ts).
  *
- * Bounded (MAX_CATALOG entries, oldest first; MAX_IDS ids per entry) and expired by the `now`
- * given (CATALOG_TTL_MS after an entry was last learned).
+ * Bounded (MAX_CATALOG entries and MAX_CATALOG_BYTES of text, oldest first; MAX_IDS ids per
+ * entry) and expired by the `now` given (CATALOG_TTL_MS after an entry was last learned).
  */
 import { readLenEnc } from './packet';
 import { headOf, type PacketHead } from './replies';
@@ -30,7 +30,9 @@ export const CATALOG_TTL_MS = 24 * 3600 * 1000;
 /** Most production ids remembered per statement text (beyond: new ids are not added). */
 export const MAX_IDS = 64;
 /** Longest statement text kept (bytes); longer PREPAREs are not learned. */
-export const MAX_TEXT_BYTES = 64 * 1024;
+export const MAX_TEXT_BYTES = 16 * 1024;
+/** Most bytes of statement text kept in all (the oldest forgotten first beyond): 16 MiB. */
+export const MAX_CATALOG_BYTES = 16 * 1024 * 1024;
 /** How long (ms of engine time) an EXECUTE waits for production's reply to check its candidates; then it is decided without it. */
 export const PROBE_WAIT_MS = 2000;
 
@@ -58,10 +60,13 @@ export function scopeOf(serverIp: string, serverPort: number, database: string |
 export class StatementCatalog {
   private readonly entries = new Map<string, CatEntry>();
   private readonly byId = new Map<string, Set<CatEntry>>();
+  /** Bytes of text held. */
+  bytes = 0;
 
   constructor(
     private readonly max = MAX_CATALOG,
     private readonly ttlMs = CATALOG_TTL_MS,
+    private readonly maxBytes = MAX_CATALOG_BYTES,
   ) {}
 
   /** Entries held. */
@@ -88,6 +93,7 @@ export class StatementCatalog {
     if (e === undefined || e.params !== params || e.columns !== columns) {
       if (e !== undefined) this.remove(key, e); // the statement changed (a table altered): start again
       e = { scope, text: Buffer.from(text), params, columns, cols: null, types: null, ids: new Map(), at: now };
+      this.bytes += e.text.length;
     } else this.entries.delete(key);
     e.at = now;
     this.entries.set(key, e);
@@ -113,13 +119,16 @@ export class StatementCatalog {
   private expire(now: number): void {
     // the oldest first: drop expired ones and those beyond the bound
     for (const [k, e] of this.entries) {
-      if (this.entries.size <= this.max && now - e.at <= this.ttlMs) break;
+      if (this.entries.size <= this.max && this.bytes <= this.maxBytes && now - e.at <= this.ttlMs) break;
       this.remove(k, e);
     }
   }
 
   private remove(key: string, e: CatEntry): void {
-    this.entries.delete(key);
+    if (this.entries.get(key) === e) {
+      this.entries.delete(key);
+      this.bytes -= e.text.length;
+    }
     for (const id of e.ids.keys()) {
       const ik = `${e.scope}|${id}`;
       const s = this.byId.get(ik);

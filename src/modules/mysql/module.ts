@@ -289,6 +289,7 @@ export function createMysqlModule(cfg: MysqlConfig): ProtocolModule<MysqlSession
           if (r instanceof ExecProbe) return;
           st.stmts.online(r, ok === null ? null : ok.statementId);
           if (ok !== null) learn(st, r, ok.statementId, ok.params, ok.columns);
+          r.text = null; // the catalog keeps it
         },
         tagPacket: (t, p, first) => {
           if (t instanceof ExecProbe) t.packet(p, first);

@@ -302,6 +302,12 @@ test("column definitions: PREPARE_OK's and the EXECUTE result set's names agree 
   assert.equal(cat.candidates(s, 3, 20).length, 1);
   assert.deepEqual(cat.candidates(s, 3, 1021), [], 'expired');
   assert.deepEqual(cat.candidates(scopeOf('198.18.1.1', 3306, 'other'), 2, 20), [], 'another database');
+  const small = new StatementCatalog(10, 1000, 20);
+  small.learn(s, Buffer.from('SELECT 1111'), 1, 0, 1, 0);
+  small.learn(s, Buffer.from('SELECT 2222'), 2, 0, 1, 0);
+  assert.equal(small.size, 1, 'beyond 20 bytes of text the oldest is forgotten');
+  assert.equal(small.bytes, 11);
+  assert.deepEqual(small.candidates(s, 1, 0), []);
 });
 
 test("the target's reply stream is lost (a result set over the payload cap) when the module prepares: the EXECUTE waits for the PREPARE_OK the stream is found again at", () => {
