@@ -131,6 +131,13 @@ test(
       assert.equal(mod?.counters['midstreamLogins'], 4, 'a login inserted for each of A');
       assert.ok((mod?.counters['statementsLearned'] ?? 0) >= 10, 'B taught the statements');
       assert.ok((mod?.counters['statementsReprepared'] ?? 0) >= 4 * 10, 'each A session prepared again what it ran');
+      // losses only while the texts or types were not known yet (or production answered an ERR): no mismatch, no ambiguity
+      const reasons = Object.keys(mod?.lost ?? {}).filter((k) => (mod?.lost[k] ?? 0) > 0);
+      assert.deepEqual(
+        reasons.filter((k) => !['unpreparedStatement', 'unknownParamTypes', 'statementUnverified'].includes(k)),
+        [],
+        JSON.stringify(mod?.lost),
+      );
       const lostA = all.online - all.matched;
       say(`A lost in all: ${lostA} (${JSON.stringify(rep.accounting.lost)})`);
     });
