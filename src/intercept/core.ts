@@ -482,8 +482,9 @@ export class InterceptCore {
     const frames = peer.enc.pendingFrames;
     const records = peer.enc.pendingRecords;
     const bytes = peer.enc.take();
-    if (!bytes || !peer.alive) return;
-    if (!this.out(peer, bytes)) {
+    if (!bytes) return;
+    // a peer that went away with records still pending: they are dropped, and counted
+    if (!peer.alive || !this.out(peer, bytes)) {
       peer.stats.dropped += records;
       this.st.recordsDropped += records;
       return;

@@ -277,3 +277,19 @@ test('per-peer route quota: one address cannot fill the table; refusals logged (
   assert.equal(again.length, 2);
   assert.match(again[1] ?? '', /\(6 such events since the last such line\)/);
 });
+
+test('records pending for a peer that disconnects before the flush are counted as dropped', () => {
+  const { core, out } = setup();
+  const p = core.addPeer('p');
+  core.clientBytes(p, msgs([MSG_CLIENT_ADD, 40001, 8080]), 0);
+  const mine = SEGS.filter((s) => s.dstPort === 40001);
+  assert.ok(mine.length > 0);
+  for (const s of mine) core.reply(s, 10);
+  core.removePeer(p);
+  core.flush();
+  const st = core.stats();
+  assert.equal(out.size, 0, 'nothing written to a gone peer');
+  assert.equal(st.routed, mine.length);
+  assert.equal(st.recordsSent + st.recordsDropped, st.routed, 'every routed record is sent or counted as dropped');
+  assert.equal(st.pastPeers[0]?.dropped, mine.length);
+});
