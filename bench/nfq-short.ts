@@ -16,7 +16,11 @@
  * Run under the e2e lock (it builds namespaces):
  *
  *   flock /tmp/tcpcopy-e2e.lock node dist/bench/nfq-short.js [--runs 10] [--requests 2000]
- *     [--concurrency 10] [--restart-intercept] [--prefix tnq18]
+ *     [--concurrency 10] [--addresses N] [--wrk SECONDS] [--stress N] [--restart-intercept] [--prefix tnq18]
+ *
+ * --wrk S loads with wrk (`Connection: close`, one client address) for S seconds instead of the
+ * lab's loadgen; --addresses N uses only N of the client's addresses (more port reuse); --stress N
+ * runs N CPU spinners during each run (a loaded machine).
  *
  * No assertions: it prints one line per run and a summary (exit 1 when a run is below 0.999).
  */
@@ -39,10 +43,25 @@ interface Opts {
   concurrency: number;
   restartIntercept: boolean;
   prefix: string;
+  /** Load with wrk for this many seconds (one client address, `Connection: close`) instead of the lab's loadgen. */
+  wrkSeconds: number;
+  /** loadgen: client addresses used (0 = all 21). */
+  addresses: number;
+  /** CPU spinners started for each run (a loaded machine), each bounded to 40 s. */
+  stress: number;
 }
 
 function parseArgs(argv: string[]): Opts {
-  const o: Opts = { runs: 10, requests: 2000, concurrency: 10, restartIntercept: false, prefix: 'tnq18' };
+  const o: Opts = {
+    runs: 10,
+    requests: 2000,
+    concurrency: 10,
+    restartIntercept: false,
+    prefix: 'tnq18',
+    wrkSeconds: 0,
+    addresses: 0,
+    stress: 0,
+  };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const v = (): number => Number(argv[++i]);
@@ -51,6 +70,9 @@ function parseArgs(argv: string[]): Opts {
     else if (a === '--concurrency') o.concurrency = v();
     else if (a === '--restart-intercept') o.restartIntercept = true;
     else if (a === '--prefix') o.prefix = String(argv[++i]);
+    else if (a === '--wrk') o.wrkSeconds = v();
+    else if (a === '--addresses') o.addresses = v();
+    else if (a === '--stress') o.stress = v();
     else throw new Error(`unknown argument ${a}`);
   }
   return o;
@@ -174,14 +196,43 @@ async function main(): Promise<void> {
         { stopSignal: 'SIGINT', graceMs: 30_000, logFile },
       );
       await tc.waitFor(/capturing on/, 60_000);
-      const sum = await lab.load('client', {
-        url: 'http://198.18.1.1/',
-        requests: o.requests,
-        durationMs: 30_000,
-        concurrency: o.concurrency,
-        keepAlive: false,
-        paths: PATHS,
-      });
+      const spin: LabProcess[] = [];
+      for (let i = 0; i < o.stress; i++)
+        spin.push(
+          lab.spawn('client', [process.execPath, '-e', 'const end=Date.now()+40000;while(Date.now()<end);'], {
+            label: `spin${i}`,
+          }),
+        );
+      let sent: string;
+      if (o.wrkSeconds > 0) {
+        const w = await lab.exec(
+          'client',
+          [
+            'wrk',
+            '-t2',
+            `-c${o.concurrency}`,
+            `-d${o.wrkSeconds}s`,
+            '-H',
+            'Connection: close',
+            'http://198.18.1.1/bytes/100',
+          ],
+          { timeoutMs: o.wrkSeconds * 1000 + 30_000 },
+        );
+        const m = /(\d+) requests in/.exec(w.stdout);
+        const rps = /Requests\/sec:\s+([\d.]+)/.exec(w.stdout);
+        sent = `wrk ${m?.[1] ?? '?'} ${rps?.[1] ?? '?'}req/s`;
+      } else {
+        const sum = await lab.load('client', {
+          url: 'http://198.18.1.1/',
+          requests: o.requests,
+          durationMs: 30_000,
+          concurrency: o.concurrency,
+          keepAlive: false,
+          paths: PATHS,
+          ...(o.addresses > 0 ? { localAddresses: lab.hosts.client.addresses.slice(0, o.addresses) } : {}),
+        });
+        sent = `sent=${sum.requestsSent} ${Math.round(sum.requestsPerSec)}req/s`;
+      }
       // settle: the target's log stops growing for 1.5 s (at most 30 s)
       const want = readLog(on.accessLog).length - on0;
       let last = -1,
@@ -196,6 +247,7 @@ async function main(): Promise<void> {
         }
         if ((c >= want && Date.now() - since >= 1500) || Date.now() > deadline) break;
       }
+      for (const p of spin) await p.stop('SIGKILL', 1000);
       await tc.stop('SIGINT', 30_000);
       await replies.stop();
       await incoming.stop();
@@ -222,7 +274,7 @@ async function main(): Promise<void> {
       // queue line: queue portid waiting copy_mode copy_range queue_dropped user_dropped id_sequence 1
       const qd = (i: number): number => (k1.q[i] ?? 0) - (k0.q[i] ?? 0);
       say(
-        `run ${run}: sent=${sum.requestsSent} ${Math.round(sum.requestsPerSec)}req/s online=${onRecs.length} target=${tgRecs.length} ratio=${ratio.toFixed(4)} missing=${missing.length}`,
+        `run ${run}: ${sent} online=${onRecs.length} target=${tgRecs.length} ratio=${ratio.toFixed(4)} missing=${missing.length}`,
       );
       say(
         `  tcpcopy: lost=${nonZero(e['requestsLost'])} outcomes=${nonZero(e['outcomes'])} replies=${String(e['replies'])} noSession=${String(e['repliesNoSession'])} queued=${String(e['sessionsQueued'])} retrans=${String(e['retransTimeout'])}/${String(e['retransFast'])}`,
