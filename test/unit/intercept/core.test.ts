@@ -126,6 +126,17 @@ test('held replies expire into no-route', () => {
   assert.equal(core.stats().noRoute, 0);
   core.tick(2000);
   assert.equal(core.stats().noRoute, 1);
+  assert.equal(core.stats().heldExpired, 1, 'named as an expired hold, not only as no-route');
+});
+
+test('a SYN-ACK without route that finds the hold store full is counted as such', () => {
+  const { core } = setup({ maxHeld: 1 });
+  core.reply(synacks[0]!, 0);
+  core.reply(synacks[1]!, 0);
+  const st = core.stats();
+  assert.equal(st.held, 1);
+  assert.equal(st.holdFull, 1);
+  assert.equal(st.noRoute, 1);
 });
 
 test('routes expire when idle; CLIENT_DEL ends a route after the grace; disconnected peers lose theirs', () => {
