@@ -134,6 +134,8 @@ export class InterceptCore {
     noRoute: 0,
     held: 0,
     heldDelivered: 0,
+    heldExpired: 0,
+    holdFull: 0,
     routesAdded: 0,
     routesUpdated: 0,
     routesDeleted: 0,
@@ -409,6 +411,7 @@ export class InterceptCore {
         this.st.held++;
         return;
       }
+      this.st.holdFull++;
     }
     this.st.noRoute++;
   }
@@ -482,8 +485,9 @@ export class InterceptCore {
     const frames = peer.enc.pendingFrames;
     const records = peer.enc.pendingRecords;
     const bytes = peer.enc.take();
-    if (!bytes || !peer.alive) return;
-    if (!this.out(peer, bytes)) {
+    if (!bytes) return;
+    // a peer that went away with records still pending: they are dropped, and counted
+    if (!peer.alive || !this.out(peer, bytes)) {
       peer.stats.dropped += records;
       this.st.recordsDropped += records;
       return;
@@ -499,6 +503,7 @@ export class InterceptCore {
   tick(now: number): void {
     const n = this.hold.expire(now);
     this.st.noRoute += n;
+    this.st.heldExpired += n;
     if (now - this.lastSweep >= 1000) {
       this.lastSweep = now;
       this.routes.sweep(now);

@@ -256,6 +256,21 @@ export interface NfqProcStats {
   queueDropped: number;
   /** Packets the kernel could not hand to us because our socket buffer was full (user_dropped). */
   userDropped: number;
+  /** The last packet id the kernel gave out on this queue (id_sequence): packets queued since it was bound. */
+  idSequence: number;
+}
+
+/**
+ * Packets missing between the last packet id seen (`last`, 0 before the first) and the next
+ * one (`id`). The kernel numbers the packets of a queue 1, 2, 3 ... in the order it hands them
+ * to the socket, and a packet it numbered but could not deliver (socket buffer full) leaves a
+ * gap: this counts them from our side, whatever the proc file says. u32 wrap-safe; an id at
+ * or before `last` (not expected) counts nothing.
+ */
+export function nfqIdGap(last: number, id: number): number {
+  if (last === 0) return 0;
+  const d = (id - last) >>> 0;
+  return d === 0 || d >= 0x80000000 ? 0 : d - 1;
 }
 
 /**
@@ -267,9 +282,14 @@ export function parseNfqProc(text: string, queue: number): NfqProcStats | null {
   for (const line of text.split('\n')) {
     const f = line.trim().split(/\s+/);
     if (f.length < 7 || Number(f[0]) !== queue) continue;
-    const n = f.slice(0, 7).map(Number);
+    const n = f.slice(0, 8).map(Number);
     if (n.some((x) => !Number.isFinite(x))) return null;
-    return { waiting: n[2] as number, queueDropped: n[5] as number, userDropped: n[6] as number };
+    return {
+      waiting: n[2] as number,
+      queueDropped: n[5] as number,
+      userDropped: n[6] as number,
+      idSequence: n[7] ?? 0,
+    };
   }
   return null;
 }

@@ -21,6 +21,7 @@ import {
   NfqParser,
   VERDICT_MSG_BYTES,
   configMessages,
+  nfqIdGap,
   parseNfqProc,
   unbindMessage,
   writeVerdict,
@@ -71,6 +72,14 @@ export interface NfqueueStats extends SourceStats {
   kernelQueueDropped: number;
   /** The kernel's count of packets it could not hand to our socket (buffer full), from the same file. */
   kernelUserDropped: number;
+  /** The kernel's last packet id on the queue (id_sequence, same file): packets it queued to us since the bind. */
+  kernelIdSequence: number;
+  /** Packets missing from the id sequence as we read it (numbered by the kernel, never received; nfqIdGap). */
+  idGaps: number;
+  /** recv() errors other than ENOBUFS (the read of that wake-up stopped there). */
+  recvErrors: number;
+  /** Queued packets without a payload attribute (given their verdict, nothing to route). */
+  noPayload: number;
 }
 
 /** The kernel's per-queue counters (network namespace of this process). */
@@ -103,7 +112,13 @@ export class NfqueueSource implements PacketSource {
     enobufs: 0,
     kernelQueueDropped: 0,
     kernelUserDropped: 0,
+    kernelIdSequence: 0,
+    idGaps: 0,
+    recvErrors: 0,
+    noPayload: 0,
   };
+  /** Id of the last packet read (0: none yet). */
+  private lastId = 0;
 
   constructor(private readonly opts: NfqueueOptions) {
     this.pass = new Set(opts.pass.map((a) => (isIpv6(a) ? a : a >>> 0)));
@@ -170,6 +185,7 @@ export class NfqueueSource implements PacketSource {
           this.st.enobufs++;
           continue;
         }
+        this.st.recvErrors++;
         break;
       }
       p.reset(buf, n);
@@ -184,9 +200,12 @@ export class NfqueueSource implements PacketSource {
         if (m.kind !== 'packet') continue;
         any = true;
         this.st.received++;
+        this.st.idGaps += nfqIdGap(this.lastId, m.id);
+        this.lastId = m.id;
         let verdict = NF_DROP;
         if (this.pass.size > 0 && this.passes(buf, m.payloadOff, m.payloadLen)) verdict = NF_ACCEPT;
         if (m.payloadLen > 0) rx.packet(LINKTYPE_RAW, buf, m.payloadOff, m.payloadLen, m.payloadLen, Date.now());
+        else this.st.noPayload++;
         this.verdict(m.id, verdict);
       }
     }
@@ -252,6 +271,7 @@ export class NfqueueSource implements PacketSource {
     if (k === null) return;
     this.st.kernelQueueDropped = k.queueDropped;
     this.st.kernelUserDropped = k.userDropped;
+    this.st.kernelIdSequence = k.idSequence;
   }
 
   /** Unbinds the queue and closes the socket. Idempotent. */
@@ -272,11 +292,13 @@ export class NfqueueSource implements PacketSource {
 
   /**
    * A snapshot of the counters. `dropped` is what the kernel lost before we could read it: its
-   * queue-full and socket-full drops (or, when the proc file cannot be read, the ENOBUFS count).
+   * queue-full drops plus the packets it numbered but could not deliver (its socket-full count,
+   * or the gaps we saw in the id sequence when that is more), or, when the proc file cannot be
+   * read, the larger of the ENOBUFS count and the id gaps.
    */
   stats(): NfqueueStats {
     this.readKernelCounters();
-    const k = this.st.kernelQueueDropped + this.st.kernelUserDropped;
-    return { ...this.st, dropped: k > 0 ? k : this.st.enobufs };
+    const k = this.st.kernelQueueDropped + Math.max(this.st.kernelUserDropped, this.st.idGaps);
+    return { ...this.st, dropped: k > 0 ? k : Math.max(this.st.enobufs, this.st.idGaps) };
   }
 }

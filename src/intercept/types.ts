@@ -67,6 +67,10 @@ export interface InterceptStats {
   held: number;
   /** Held replies delivered when their CLIENT_ADD arrived. */
   heldDelivered: number;
+  /** Held replies whose CLIENT_ADD did not come within the hold time (counted in noRoute too). */
+  heldExpired: number;
+  /** SYN-ACK/RST replies without route that found the hold store full (counted in noRoute too). */
+  holdFull: number;
   routesAdded: number;
   /** CLIENT_ADD for a client already routed (peer/target refreshed). */
   routesUpdated: number;

@@ -217,6 +217,18 @@ export function interceptMetrics(s: InterceptReport): string {
   p.single('replies_no_route_total', 'counter', 'Replies with no route (including expired held ones).', s.noRoute);
   p.single('replies_held_total', 'counter', 'SYN-ACK/RST replies held until their CLIENT_ADD.', s.held);
   p.single('replies_held_delivered_total', 'counter', 'Held replies delivered.', s.heldDelivered);
+  p.single(
+    'replies_held_expired_total',
+    'counter',
+    'Held replies whose CLIENT_ADD did not come in time (also no-route).',
+    s.heldExpired,
+  );
+  p.single(
+    'replies_hold_full_total',
+    'counter',
+    'SYN-ACK/RST replies without route that found the hold store full (also no-route).',
+    s.holdFull,
+  );
   p.single('frames_sent_total', 'counter', 'Frames sent to tcpcopy.', s.framesSent);
   p.single('records_sent_total', 'counter', 'Reply records sent to tcpcopy.', s.recordsSent);
   p.single('bytes_sent_total', 'counter', 'Bytes sent to tcpcopy.', s.bytesSent);

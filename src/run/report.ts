@@ -134,6 +134,11 @@ export function formatReport(r: ReplayReport): string {
       ? `  unexplained none (captured = replayed + lost${acc.inFlight !== 0 ? ' + in flight' : ''})`
       : `  unexplained ${acc.unexplained} requests: captured ${acc.captured} != replayed ${acc.replayed} + lost ${acc.captured - acc.replayed - acc.unexplained - acc.inFlight} + in flight ${acc.inFlight} (UNBALANCED: a counting bug, please report it)`,
   );
+  if (r.capture.dropped > 0)
+    // the accounting starts at what was read: requests in frames the kernel dropped are in no count
+    lines.push(
+      `  not seen   ${r.capture.dropped} captured frames dropped by the kernel before tcpcopy read them: their requests are in none of the counts above (the online server served more than "captured" says; raise -B or lower the load)`,
+    );
   if (e.module !== null) lines.push(...moduleLines(e.module));
   lines.push(
     `  packets    ${e.packetsSent} sent (${e.synsSent} SYN, ${e.acksSent} ACK, ${e.resetsSent} RST), ${e.retransTimeout + e.retransFast} retransmitted, ${r.sender.failed} send failures${r.sender.lastError !== '' ? ` (${r.sender.lastError})` : ''}`,

@@ -34,6 +34,56 @@ async function sh(lab: Lab, argv: string[]): Promise<string> {
   return r.stdout;
 }
 
+const METRICS = '127.0.0.1:9413';
+
+/**
+ * Where a loss on the reply path would show, as numbers that a case's before/after difference
+ * names: intercept's counters (its metrics) and the kernel's (the NFQUEUE rule's packets, and
+ * queue 0's line of /proc/net/netfilter/nfnetlink_queue: queue_dropped, user_dropped, the id
+ * sequence = packets queued to intercept).
+ */
+async function lossCounters(lab: Lab): Promise<Map<string, number>> {
+  const m = new Map<string, number>();
+  const text = (await lab.exec('target', ['curl', '-s', '--max-time', '5', `http://${METRICS}/metrics`])).stdout;
+  for (const line of text.split('\n')) {
+    const r = /^intercept_(\w+)(?:\{[^}]*\})? (\S+)$/.exec(line);
+    if (r && !line.includes('peer=')) m.set(r[1] as string, (m.get(r[1] as string) ?? 0) + Number(r[2]));
+  }
+  for (const line of (await sh(lab, ['iptables', '-vxnL', 'OUTPUT'])).split('\n'))
+    if (line.includes('NFQUEUE')) m.set('kernel_rule_packets', Number(line.trim().split(/\s+/)[0]));
+  const q = (await sh(lab, ['cat', '/proc/net/netfilter/nfnetlink_queue']))
+    .split('\n')
+    .map((l) => l.trim().split(/\s+/).map(Number))
+    .find((f) => f[0] === 0);
+  m.set('kernel_queue_dropped', q?.[5] ?? 0);
+  m.set('kernel_user_dropped', q?.[6] ?? 0);
+  m.set('kernel_queued', q?.[7] ?? 0);
+  return m;
+}
+
+/** The non-zero differences of the loss counters, and the packets the rule matched that never reached the queue. */
+function lossText(a: Map<string, number>, b: Map<string, number>): string {
+  const names = [
+    'replies_total',
+    'replies_routed_total',
+    'replies_no_route_total',
+    'replies_held_total',
+    'replies_held_delivered_total',
+    'replies_held_expired_total',
+    'replies_hold_full_total',
+    'records_dropped_total',
+    'capture_dropped_total',
+    'kernel_rule_packets',
+    'kernel_queued',
+    'kernel_queue_dropped',
+    'kernel_user_dropped',
+  ];
+  const d = (n: string): number => (b.get(n) ?? 0) - (a.get(n) ?? 0);
+  // queue-full drops take no id; anything else the rule matched and the queue did not number found no listener
+  const unqueued = d('kernel_rule_packets') - d('kernel_queued') - d('kernel_queue_dropped');
+  return `${names.map((n) => `${n}=${d(n)}`).join(' ')} kernel_not_queued=${unqueued}`;
+}
+
 test(
   'intercept --nfqueue on the target, no assistant route (issue 6)',
   { skip: skipUnlessRoot(), timeout: 600_000 },
@@ -54,7 +104,19 @@ test(
       const rep = path.join(lab.dir, 'icp-nfq.json');
       const icp = lab.spawn(
         'target',
-        [process.execPath, INTERCEPT, '--nfqueue', '-q', '4096', '-x', '198.18.0.1', '--report', rep],
+        [
+          process.execPath,
+          INTERCEPT,
+          '--nfqueue',
+          '-q',
+          '4096',
+          '-x',
+          '198.18.0.1',
+          '--metrics',
+          METRICS,
+          '--report',
+          rep,
+        ],
         { stopSignal: 'SIGINT', graceMs: 10_000 },
       );
       for (let i = 0; i < 200 && !/listening on/.test(icp.stderr); i++) {
@@ -81,6 +143,7 @@ test(
         await t.test(c.name, async () => {
           const mo = accessLogLines(on),
             mt = accessLogLines(tg);
+          const c0 = await lossCounters(lab);
           const tc = await startLiveTcpcopy(lab, ['-x', `80-${TARGET}:8080`, '-s', TARGET]);
           const sum = await lab.load('client', {
             url: 'http://198.18.1.1/',
@@ -96,9 +159,21 @@ test(
           const rp = r.report as (TcpcopyJsonReport & { engine: { repliesNoSession: number } }) | null;
           // where a loss would show: tcpcopy's loss reasons and capture drops, the kernel's queue drops
           const q = (await lab.exec('target', ['cat', '/proc/net/netfilter/nfnetlink_queue'])).stdout.trim();
-          const diag = `lost=${JSON.stringify(rp?.engine.requestsLost)} captured=${rp?.engine.requestsCaptured} capture=${JSON.stringify(rp?.capture)} retrans=${rp?.engine.retransTimeout}/${rp?.engine.retransFast} queued=${rp?.engine.sessionsQueued}; nfnetlink_queue (queue portid waiting mode range queue_dropped user_dropped id 1): ${q}`;
+          const counters = lossText(c0, await lossCounters(lab));
+          // the requests the online server logged and the target did not (client address, port, URL)
+          const key = (x: { remoteAddr: string; remotePort: number; url: string }): string =>
+            `${x.remoteAddr}:${x.remotePort}${x.url}`;
+          const tgKeys = new Set(tg.readLog().records.slice(mt).map(key));
+          const missing = on
+            .readLog()
+            .records.slice(mo)
+            .map(key)
+            .filter((k) => !tgKeys.has(k));
+          const nonZero = (r: Record<string, number> | undefined): string =>
+            JSON.stringify(Object.fromEntries(Object.entries(r ?? {}).filter(([, v]) => v !== 0)));
+          const diag = `lost=${nonZero(rp?.engine.requestsLost)} captured=${rp?.engine.requestsCaptured} capture=${JSON.stringify(rp?.capture)} retrans=${rp?.engine.retransTimeout}/${rp?.engine.retransFast} queued=${rp?.engine.sessionsQueued}; this case's counters: ${counters}; nfnetlink_queue (queue portid waiting mode range queue_dropped user_dropped id 1): ${q}; missing ${missing.length}: ${missing.slice(0, 20).join(' ')}`;
           say(
-            `nfqueue ${c.name}: sent=${sum.requestsSent} ${Math.round(sum.requestsPerSec)}req/s online=${online} target=${got} ratio=${(got / online).toFixed(4)}; tcpcopy replies=${rp?.engine.replies} noSession=${rp?.engine.repliesNoSession} outcomes=${JSON.stringify(rp?.engine.outcomes)}`,
+            `nfqueue ${c.name}: sent=${sum.requestsSent} ${Math.round(sum.requestsPerSec)}req/s online=${online} target=${got} ratio=${(got / online).toFixed(4)}; tcpcopy replies=${rp?.engine.replies} noSession=${rp?.engine.repliesNoSession} outcomes=${nonZero(rp?.engine.outcomes)}`,
           );
           say(`nfqueue ${c.name}: ${diag}`);
           assert.equal(r.code, 0, r.stderr.slice(-2000));

@@ -126,6 +126,17 @@ test('held replies expire into no-route', () => {
   assert.equal(core.stats().noRoute, 0);
   core.tick(2000);
   assert.equal(core.stats().noRoute, 1);
+  assert.equal(core.stats().heldExpired, 1, 'named as an expired hold, not only as no-route');
+});
+
+test('a SYN-ACK without route that finds the hold store full is counted as such', () => {
+  const { core } = setup({ maxHeld: 1 });
+  core.reply(synacks[0]!, 0);
+  core.reply(synacks[1]!, 0);
+  const st = core.stats();
+  assert.equal(st.held, 1);
+  assert.equal(st.holdFull, 1);
+  assert.equal(st.noRoute, 1);
 });
 
 test('routes expire when idle; CLIENT_DEL ends a route after the grace; disconnected peers lose theirs', () => {
@@ -276,4 +287,20 @@ test('per-peer route quota: one address cannot fill the table; refusals logged (
   const again = log.lines.filter((l) => /--max-routes-per-peer 10/.test(l));
   assert.equal(again.length, 2);
   assert.match(again[1] ?? '', /\(6 such events since the last such line\)/);
+});
+
+test('records pending for a peer that disconnects before the flush are counted as dropped', () => {
+  const { core, out } = setup();
+  const p = core.addPeer('p');
+  core.clientBytes(p, msgs([MSG_CLIENT_ADD, 40001, 8080]), 0);
+  const mine = SEGS.filter((s) => s.dstPort === 40001);
+  assert.ok(mine.length > 0);
+  for (const s of mine) core.reply(s, 10);
+  core.removePeer(p);
+  core.flush();
+  const st = core.stats();
+  assert.equal(out.size, 0, 'nothing written to a gone peer');
+  assert.equal(st.routed, mine.length);
+  assert.equal(st.recordsSent + st.recordsDropped, st.routed, 'every routed record is sent or counted as dropped');
+  assert.equal(st.pastPeers[0]?.dropped, mine.length);
 });

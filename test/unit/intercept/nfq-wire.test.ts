@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
+  nfqIdGap,
   parseNfqProc,
   NF_ACCEPT,
   NF_DROP,
@@ -120,9 +121,26 @@ test('parser: packets, ACKs and errors; hostile lengths end the walk without thr
 
 test('the kernel queue counters: /proc/net/netfilter/nfnetlink_queue lines by queue number', () => {
   const text = '    0  11345     3 2   128     7     9    14064  1\n    5   222     0 2   128     0     1      10  1\n';
-  assert.deepEqual(parseNfqProc(text, 0), { waiting: 3, queueDropped: 7, userDropped: 9 });
-  assert.deepEqual(parseNfqProc(text, 5), { waiting: 0, queueDropped: 0, userDropped: 1 });
+  assert.deepEqual(parseNfqProc(text, 0), { waiting: 3, queueDropped: 7, userDropped: 9, idSequence: 14064 });
+  assert.deepEqual(parseNfqProc(text, 5), { waiting: 0, queueDropped: 0, userDropped: 1, idSequence: 10 });
+  assert.deepEqual(parseNfqProc('    2  11345     3 2   128     7     9\n', 2), {
+    waiting: 3,
+    queueDropped: 7,
+    userDropped: 9,
+    idSequence: 0,
+  });
   assert.equal(parseNfqProc(text, 1), null);
   assert.equal(parseNfqProc('', 0), null);
   assert.equal(parseNfqProc('0 x y z w v u\n', 0), null);
+});
+
+test('packet id gaps: packets the kernel numbered and we never read', () => {
+  assert.equal(nfqIdGap(0, 1), 0, 'first packet');
+  assert.equal(nfqIdGap(0, 57), 0, 'first packet read after a restart of the count');
+  assert.equal(nfqIdGap(1, 2), 0);
+  assert.equal(nfqIdGap(1, 5), 3);
+  assert.equal(nfqIdGap(0xffffffff, 0), 0, 'u32 wrap');
+  assert.equal(nfqIdGap(0xfffffffe, 2), 3, 'gap across the wrap');
+  assert.equal(nfqIdGap(9, 9), 0, 'repeat');
+  assert.equal(nfqIdGap(9, 3), 0, 'backwards');
 });

@@ -165,6 +165,8 @@ test('intercept metrics: replies, no-route, frames and per-peer labels', () => {
     noRoute: 9,
     held: 2,
     heldDelivered: 2,
+    heldExpired: 0,
+    holdFull: 0,
     routesAdded: 5,
     routesUpdated: 0,
     routesDeleted: 4,

@@ -52,3 +52,15 @@ test('report: requests in open sessions are in flight, and explained', () => {
   assert.equal(line(text, '  lost '), '  lost       targetReset=63 inFlight=5');
   assert.equal(line(text, '  unexplained'), '  unexplained none (captured = replayed + lost + in flight)');
 });
+
+test('report: frames the kernel dropped before tcpcopy read them are named next to the accounting', () => {
+  const r = report();
+  assert.equal(line(formatReport(r), '  not seen'), undefined, 'no line without drops');
+  r.capture.dropped = 14613;
+  const text = formatReport(r);
+  assert.match(
+    line(text, '  not seen') ?? '',
+    /^ {2}not seen {3}14613 captured frames dropped by the kernel .*in none of the counts/,
+  );
+  assert.equal(line(text, '  unexplained'), '  unexplained none (captured = replayed + lost)');
+});
