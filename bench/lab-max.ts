@@ -6,6 +6,12 @@
  * first failing step, or when the load generator itself sent under 95% of the offered rate and
  * no more than in the step before: then the answer is "at least" that, the limit being the
  * generator's (everything shares 2 CPUs), which the result says.
+ *
+ * After the steps, when wrk is installed, one more step per mode drives wrk flat out (64
+ * connections, no rate: the most the lab can offer, 10-14k short connections/s and 15-45k
+ * keep-alive requests/s here, where the lab's own generator stops at about 3.5k and 20k), so
+ * that tcpcopy's peak resident set is measured at every load the lab can offer (issue 18 item
+ * 13). Its fidelity is reported but does not change the answer above.
  */
 import * as fs from 'node:fs';
 import { withLab, type Lab } from '../src/lab/lab';
@@ -16,7 +22,10 @@ import { peakRssMB } from './lab-proc';
 
 /** One step of the search. */
 export interface MaxStep {
+  /** Offered requests/s; 0 for the wrk step (flat out). */
   offeredRate: number;
+  /** Who drove the step: the lab's load generator at offeredRate, or wrk flat out. */
+  generator: 'loadgen' | 'wrk';
   sentRate: number;
   online: number;
   target: number;
@@ -78,6 +87,38 @@ export interface MaxLoadResult {
   tcpcopyPeakRssMB: number;
 }
 
+/** Seconds of the wrk step; its connections. */
+const WRK_SECONDS = 5;
+const WRK_CONNECTIONS = 64;
+
+/** Whether wrk is on this machine's PATH (the lab's namespaces share the file system). */
+function haveWrk(): boolean {
+  return (process.env['PATH'] ?? '').split(':').some((d) => d !== '' && fs.existsSync(`${d}/wrk`));
+}
+
+/** wrk flat out from the client for WRK_SECONDS; resolves its requests per second (NaN when it failed). */
+async function driveWrk(lab: Lab, keepAlive: boolean): Promise<number> {
+  const r = await lab.exec(
+    'client',
+    [
+      'timeout',
+      String(WRK_SECONDS + 20),
+      'wrk',
+      '-d',
+      `${WRK_SECONDS}s`,
+      '-t',
+      '2',
+      '-c',
+      String(WRK_CONNECTIONS),
+      ...(keepAlive ? [] : ['-H', 'Connection: close']),
+      'http://198.18.1.1/',
+    ],
+    { timeoutMs: (WRK_SECONDS + 30) * 1000 },
+  );
+  const m = /Requests\/sec:\s+([\d.]+)/.exec(r.stdout);
+  return r.code === 0 && m ? Number(m[1]) : NaN;
+}
+
 /** Ascending offered rates per mode. */
 export const MAX_STEPS = {
   keepalive: [10_000, 15_000, 20_000, 25_000, 30_000, 40_000],
@@ -119,7 +160,12 @@ export async function runMaxLoad(
         steps: [],
         tcpcopyPeakRssMB: NaN,
       };
-      for (const rate of rates) {
+      /** One step: `drive` offers the load and resolves the rate sent; returns the step with its memory figures. */
+      const step = async (
+        generator: MaxStep['generator'],
+        rate: number,
+        drive: () => Promise<number>,
+      ): Promise<MaxStep> => {
         await new Promise((r) => setTimeout(r, 500));
         const om = accessLogLines(online);
         const tm = accessLogLines(target);
@@ -137,41 +183,50 @@ export async function runMaxLoad(
             reading = false;
           });
         }, 200);
-        const { sum, onlineN, targetN } = await (async () => {
+        const { sent, onlineN, targetN } = await (async () => {
           try {
-            const sum = await lab.load('client', loadOptions({ keepAlive, rate, concurrency }, stepSeconds));
+            const sent = await drive();
             const onlineN = accessLogLines(online) - om;
             const targetN = await waitSettled(() => accessLogLines(target) - tm, onlineN, 15_000, 500);
-            return { sum, onlineN, targetN };
+            return { sent, onlineN, targetN };
           } finally {
             clearInterval(sampler);
           }
         })();
-        const step: MaxStep = {
+        const st: MaxStep = {
           offeredRate: rate,
-          sentRate: Math.round(sum.requestsPerSec),
+          generator,
+          sentRate: Math.round(sent),
           online: onlineN,
           target: targetN,
           fidelity: targetN / Math.max(1, onlineN),
           tcpcopyPeakRssMB: stepRss,
           ...mem,
         };
-        res.steps.push(step);
+        res.steps.push(st);
         log(
-          `max[${model}] ${mode} ${rate}/s: sent ${step.sentRate}/s, online ${onlineN}, target ${targetN} (${(step.fidelity * 100).toFixed(2)}%), tcpcopy peak RSS ${step.tcpcopyPeakRssMB.toFixed(0)} MiB (heap ${step.heapUsedMB.toFixed(0)}/${step.heapTotalMB.toFixed(0)}, external ${step.externalMB.toFixed(0)} MiB, sessions ${step.sessions})`,
+          `max[${model}] ${mode} ${generator === 'wrk' ? 'wrk flat out' : `${rate}/s`}: sent ${st.sentRate}/s, online ${onlineN}, target ${targetN} (${(st.fidelity * 100).toFixed(2)}%), tcpcopy peak RSS ${st.tcpcopyPeakRssMB.toFixed(0)} MiB (heap ${st.heapUsedMB.toFixed(0)}/${st.heapTotalMB.toFixed(0)}, external ${st.externalMB.toFixed(0)} MiB, sessions ${st.sessions})`,
         );
-        if (step.fidelity < 0.999) {
+        return st;
+      };
+      for (const rate of rates) {
+        const st = await step('loadgen', rate, async () => {
+          const sum = await lab.load('client', loadOptions({ keepAlive, rate, concurrency }, stepSeconds));
+          return sum.requestsPerSec;
+        });
+        if (st.fidelity < 0.999) {
           res.stoppedBy = 'fidelity';
           break;
         }
         const before = res.highestOkRate;
-        res.highestOkRate = Math.max(res.highestOkRate, Math.min(rate, step.sentRate));
+        res.highestOkRate = Math.max(res.highestOkRate, Math.min(rate, st.sentRate));
         // the generator fell short of the offered rate and got no further than the last step
-        if (step.sentRate < 0.95 * rate && step.sentRate < before * 1.05) {
+        if (st.sentRate < 0.95 * rate && st.sentRate < before * 1.05) {
           res.stoppedBy = 'generator';
           break;
         }
       }
+      if (haveWrk()) await step('wrk', 0, () => driveWrk(lab, keepAlive));
       res.tcpcopyPeakRssMB = peakRssMB(tc.proc.pid);
       await tc.stop();
       log(

@@ -4,6 +4,7 @@ import { daemonize, packageVersion, reportStartupError, setNice, writePidFile } 
 import { EXIT } from '../core/errors';
 import { raiseNofileLimit } from '../io/native';
 import { boundYoungGeneration } from './young-gen';
+import { boundHeapGrowth } from './heap-growth';
 
 /**
  * tcpcopy's entry point: subcommands (agent, inspect, doctor, lab, compare-report) or a replay. The replay's
@@ -60,6 +61,8 @@ async function main(argv: string[]): Promise<number> {
   });
   // V8 would grow its young generation to 32 MiB under load (issue 18, item 13)
   boundYoungGeneration();
+  // and its old generation to about 4 x the live heap between full collections (heap-growth.ts)
+  boundHeapGrowth();
   const replay = new Replay(cfg, log);
   process.on('SIGINT', () => replay.stop('SIGINT'));
   process.on('SIGTERM', () => replay.stop('SIGTERM'));

@@ -21,6 +21,8 @@ function scramble(o: object): void {
   for (const [k, v] of Object.entries(o)) {
     if (typeof v === 'number') r[k] = v === 7 ? 8 : 7;
     else if (typeof v === 'boolean') r[k] = !v;
+    else if (k === 'timer' && Array.isArray(v))
+      v.fill(5); // the timer table has a fixed length
     else if (Array.isArray(v)) v.push(1, 2, 3);
     else if (v instanceof Float64Array) v.fill(5);
     else if (v === null) r[k] = new Session();
