@@ -14,6 +14,7 @@ import {
   HttpSessionObserver,
   type Exchange,
   type ExchangeObserver,
+  type CaptureTimes,
   type MemoryBudget,
 } from './session';
 import {
@@ -72,6 +73,8 @@ const NAMES_MAX = 10_000;
 
 export class Comparison {
   readonly budget: MemoryBudget;
+  /** The capture time of the packet being delivered: the runner sets it (CaptureTimes). */
+  readonly times: CaptureTimes = { at: NaN };
   private readonly endpoints = new Map<string, Endpoint>();
   private readonly matrix = new Map<number, number>();
   private readonly open = new Map<string, number>();
@@ -114,13 +117,13 @@ export class Comparison {
         : new BytesSessionObserver(limits, this.budget, onEx);
     let ended = false;
     return {
-      clientBytes: (d, now) => obs.clientBytes(d, now),
-      onlineBytes: (d, m, now) => {
-        obs.onlineBytes(d, m, now);
+      clientBytes: (d, now, at) => obs.clientBytes(d, now, at ?? this.times.at),
+      onlineBytes: (d, m, now, at) => {
+        obs.onlineBytes(d, m, now, at ?? this.times.at);
         if (this.budget.held > this.peakHeld) this.peakHeld = this.budget.held;
       },
-      targetBytes: (d, m, now) => {
-        obs.targetBytes(d, m, now);
+      targetBytes: (d, m, now, at) => {
+        obs.targetBytes(d, m, now, at ?? this.times.at);
         if (this.budget.held > this.peakHeld) this.peakHeld = this.budget.held;
       },
       end: (now) => {
