@@ -24,6 +24,7 @@ import {
   type CompareSummary,
   type DiffLine,
   type EndpointSummary,
+  type LatencyClocks,
 } from './summary';
 
 /** The session being opened, as the engine knows it (captured addresses, before -c). */
@@ -85,6 +86,7 @@ export class Comparison {
   private diffLinesDropped = 0;
   /** Peak of budget.held (bytes). */
   peakHeld = 0;
+  private readonly clocks: LatencyClocks = { onlineCapture: 0, onlineEngine: 0, targetStamped: 0, targetRead: 0 };
 
   constructor(
     readonly cfg: CompareConfig,
@@ -210,6 +212,11 @@ export class Comparison {
     e.counts.compared++;
     e.online.add(ex.onlineMs);
     e.target.add(ex.targetMs);
+    const lc = this.clocks;
+    if (ex.onlineCaptured) lc.onlineCapture++;
+    else lc.onlineEngine++;
+    if (ex.targetStamped) lc.targetStamped++;
+    else lc.targetRead++;
     if (this.cfg.mode === 'http') {
       const k = (ex.online?.status ?? 0) * 1000 + (ex.targetResp?.status ?? 0);
       this.matrix.set(k, (this.matrix.get(k) ?? 0) + 1);
@@ -383,6 +390,7 @@ export class Comparison {
         .map(([k, count]) => ({ online: Math.floor(k / 1000), target: k % 1000, count })),
       diffLines: this.diffLines,
       diffLinesDropped: this.diffLinesDropped,
+      latencyClocks: { ...this.clocks },
       memory: { peakHeldBytes: this.peakHeld, maxBytes: this.cfg.memoryMax },
     };
   }

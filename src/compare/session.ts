@@ -60,6 +60,10 @@ export interface Exchange {
   onlineMs: number;
   /** The target's response time, ms (see the file's comment). */
   targetMs: number;
+  /** onlineMs came from capture time stamps (else engine time). */
+  onlineCaptured: boolean;
+  /** targetMs ends at intercept's capture time stamp (else when tcpcopy read the reply). */
+  targetStamped: boolean;
   /** Set when it cannot be compared. */
   skipped: SkipReason | null;
 }
@@ -149,7 +153,7 @@ export class HttpSessionObserver implements ExchangeObserver {
   }
 
   targetBytes(data: Buffer, missing: number, now: number, at = NaN): void {
-    this.tg.curAt = at === at ? at : now;
+    this.tg.curAt = at;
     this.tg.parser.feed(data, now);
     this.tg.parser.missing(missing, now);
   }
@@ -216,7 +220,7 @@ export class HttpSessionObserver implements ExchangeObserver {
           : a.end - Math.max(rq.end, this.on.lastEnd);
       // the target: from when tcpcopy could send the request to intercept's capture of the end
       const bAt = hasTg ? (this.tg.ats[k] as number) : NaN;
-      const targetMs = b ? bAt - Math.max(rq.end, this.tg.lastEnd) : 0;
+      const targetMs = b ? (bAt === bAt ? bAt : b.end) - Math.max(rq.end, this.tg.lastEnd) : 0;
       if (a) {
         this.on.lastEnd = a.end;
         this.on.lastEndAt = aAt === aAt ? aAt : -Infinity;
@@ -239,6 +243,8 @@ export class HttpSessionObserver implements ExchangeObserver {
         targetBytes: null,
         onlineMs: Math.max(0, onlineMs),
         targetMs: Math.max(0, targetMs),
+        onlineCaptured: a !== null && rqAt === rqAt && aAt === aAt,
+        targetStamped: b !== null && bAt === bAt,
         skipped,
       });
     }
@@ -329,7 +335,7 @@ export class BytesSessionObserver implements ExchangeObserver {
       if (at === at) e.onEndAt = at;
     } else {
       e.tgEnd = now;
-      e.tgEndAt = at === at ? at : now;
+      e.tgEndAt = at;
     }
   }
 
@@ -375,7 +381,9 @@ export class BytesSessionObserver implements ExchangeObserver {
         onlineMs: noOn
           ? 0
           : Math.max(0, e.reqAt === e.reqAt && e.onEndAt === e.onEndAt ? e.onEndAt - e.reqAt : e.onEnd - e.reqStart),
-        targetMs: noTg ? 0 : Math.max(0, e.tgEndAt - e.reqStart),
+        targetMs: noTg ? 0 : Math.max(0, (e.tgEndAt === e.tgEndAt ? e.tgEndAt : e.tgEnd) - e.reqStart),
+        onlineCaptured: !noOn && e.reqAt === e.reqAt && e.onEndAt === e.onEndAt,
+        targetStamped: !noTg && e.tgEndAt === e.tgEndAt,
         skipped: e.mem
           ? 'memory'
           : e.trunc
