@@ -165,7 +165,8 @@ export class Conn {
     if (this.batchLen + CLIENT_MSG6_BYTES > this.batch.length) this.writeBatch();
     this.batchLen = encodeClientAny(this.batch, this.batchLen, type, cip, cport, tip, tport);
     this.batchMsgs++;
-    if ((type & 0xff) === MSG_CLIENT_ADD) this.hasAdd = true;
+    // (the low byte's stamp flag is part of a CLIENT_ADD: it must go out at once too)
+    if ((type & 0xff & ~MSG_FLAG_STAMP) === MSG_CLIENT_ADD) this.hasAdd = true;
   }
 
   /** Writes the batch in one write (counted as dropped when not up) and empties it. */
