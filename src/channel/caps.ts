@@ -20,7 +20,9 @@
  *   version). An older intercept takes it for the removal of a route it does not have.
  * - intercept -> tcpcopy, only to a peer that asked: one 88-byte record whose first byte (the IP
  *   version) is 0 in an ordinary frame: [4..8) "CAPS", [8..10) feature bits (CAPS_SESSION_CAP),
- *   [10..12) intercept's --payload-max, the rest zero. An older tcpcopy never asks, so never
+ *   [10..12) intercept's --payload-max, the rest zero. Feature CAPS_STAMP (0x0002): a payload
+ *   CLIENT_ADD may also carry MSG_FLAG_STAMP (0x0020 in the low byte): its records then carry
+ *   intercept's capture time (v2.ts V2_REC_STAMP). An older tcpcopy never asks, so never
  *   sees one.
  *
  * Until the answer comes (and forever with an older intercept) CLIENT_ADDs use type 0x0101.
@@ -34,6 +36,10 @@ export const CAPS_MAGIC = 0x43415053;
 export const CAPS_VERSION = 1;
 /** Feature bit of the answer: CLIENT_ADDs may carry a cap class. */
 export const CAPS_SESSION_CAP = 0x0001;
+/** Feature bit of the answer: payload CLIENT_ADDs may carry MSG_FLAG_STAMP (records with capture times). */
+export const CAPS_STAMP = 0x0002;
+/** Every feature this code answers with. */
+export const CAPS_FEATURES = CAPS_SESSION_CAP | CAPS_STAMP;
 /** Bytes per cap class step. */
 export const CAP_UNIT = 512;
 /** The largest cap class: 65535 bytes. */
@@ -68,11 +74,11 @@ export function isCapsQuestion(type: number, cIp: number, cPort: number, tIp: nu
   return type === MSG_CLIENT_DEL && cIp === 0 && cPort === 0 && tIp === CAPS_MAGIC && tPort >= 1;
 }
 
-/** Writes the 88-byte answer record at `out[off]`. */
-export function writeCapsRecord(out: Buffer, off: number, payloadMax: number): void {
+/** Writes the 88-byte answer record at `out[off]` (`features`: default every feature of this code). */
+export function writeCapsRecord(out: Buffer, off: number, payloadMax: number, features = CAPS_FEATURES): void {
   out.fill(0, off, off + 88);
   out.writeUInt32BE(CAPS_MAGIC, off + 4);
-  out.writeUInt16BE(CAPS_SESSION_CAP, off + 8);
+  out.writeUInt16BE(features & 0xffff, off + 8);
   out.writeUInt16BE(payloadMax & 0xffff, off + 10);
 }
 

@@ -15,6 +15,7 @@ import {
   MSG_CLIENT_DEL,
   MSG_TYPE_IPV6,
   MSG_FLAG_PAYLOAD,
+  MSG_FLAG_STAMP,
 } from './constants';
 
 /** Writes one 14-byte message at `buf[off]`; returns the offset after it. */
@@ -78,6 +79,9 @@ export function encodeHello(buf: Buffer, off: number, version = CHANNEL_VERSION)
   return encodeClientMsg(buf, off, version, 0, 0, 0, 0);
 }
 
+/** Bit of ClientMsgHandler.client's `flags`: the CLIENT_ADD carried MSG_FLAG_STAMP. */
+export const FLAGS_STAMP = 0x100;
+
 /** Receives the decoded messages of one connection. */
 export interface ClientMsgHandler {
   /** The first message: a valid hello. `version` differs from CHANNEL_VERSION only with a warning. */
@@ -86,7 +90,8 @@ export interface ClientMsgHandler {
    * CLIENT_ADD or CLIENT_DEL (type MSG_CLIENT_ADD / MSG_CLIENT_DEL, flag bits removed);
    * `flags` = the type's high byte on a v2 CLIENT_ADD asking for payload: bit 0 =
    * MSG_FLAG_PAYLOAD >> 8, bits 1..7 = the session's cap class (src/channel/caps.ts); always 0
-   * on a decoder without `allowFlags`. An IPv6 message (MSG_TYPE_IPV6) gives IPv6 ids as
+   * on a decoder without `allowFlags`; bit 8 (FLAGS_STAMP) = MSG_FLAG_STAMP (the session wants
+   * capture times with its records). An IPv6 message (MSG_TYPE_IPV6) gives IPv6 ids as
    * addresses and the type without that bit.
    */
   client(type: number, clientIp: number, clientPort: number, targetIp: number, targetPort: number, flags: number): void;
@@ -204,8 +209,10 @@ export class ClientMsgDecoder {
       return 'ok';
     }
     // v2: CLIENT_ADD with the payload flag, and a cap class in the high byte's other bits (caps.ts)
-    if (this.allowFlags && (type & 0xff) === MSG_CLIENT_ADD && (type & MSG_FLAG_PAYLOAD) !== 0) {
-      this.handler.client(MSG_CLIENT_ADD, clientIp, clientPort, targetIp, targetPort, type >> 8);
+    // and MSG_FLAG_STAMP in the low byte (records with capture times): flags bit 8
+    if (this.allowFlags && (type & 0xff & ~MSG_FLAG_STAMP) === MSG_CLIENT_ADD && (type & MSG_FLAG_PAYLOAD) !== 0) {
+      const stamp = (type & MSG_FLAG_STAMP) !== 0 ? FLAGS_STAMP : 0;
+      this.handler.client(MSG_CLIENT_ADD, clientIp, clientPort, targetIp, targetPort, (type >> 8) | stamp);
       return 'ok';
     }
     return this.badType(n === CLIENT_MSG6_BYTES ? type | MSG_TYPE_IPV6 : type);

@@ -26,6 +26,13 @@ export const MSG_FLAG_PAYLOAD = 0x0100;
  * doc/protocol.md "IPv6 on channel v2".
  */
 export const MSG_TYPE_IPV6 = 0x0010;
+/**
+ * Channel v2 only, with MSG_FLAG_PAYLOAD: bit in the LOW byte of a CLIENT_ADD's `type` (0x0121,
+ * 0x0131 for IPv6; the cap class as usual): also send intercept's capture time with each of this
+ * session's reply records (V2_REC_STAMP, src/channel/v2.ts). Sent only to an intercept whose caps
+ * answer has CAPS_STAMP (src/channel/caps.ts). See doc/protocol.md "Capture time stamps".
+ */
+export const MSG_FLAG_STAMP = 0x0020;
 /** Size of a channel v2 IPv6 CLIENT_ADD/CLIENT_DEL: 14 + 16 (client address) + 16 (target address). */
 export const CLIENT_MSG6_BYTES = 46;
 /** Protocol version carried in the `type` field of the hello (first message of a connection). */

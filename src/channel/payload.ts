@@ -16,11 +16,17 @@ export interface ReplyPayload {
    * The full length is still the IP total length minus the headers.
    */
   truncated: boolean;
+  /**
+   * When the target's reply was captured, in ms of tcpcopy's clock (the engine's `now`):
+   * intercept's capture time stamp (channel v2, sessions that asked for stamps) moved to this
+   * clock by the connection's offset estimate (src/channel/clock-offset.ts). NaN without a stamp.
+   */
+  atMs: number;
 }
 
 /** A fresh view (one per connection; refilled for every record). */
 export function newReplyPayload(): ReplyPayload {
-  return { buf: Buffer.alloc(0), off: 0, len: 0, truncated: false };
+  return { buf: Buffer.alloc(0), off: 0, len: 0, truncated: false, atMs: NaN };
 }
 
 /**

@@ -19,6 +19,9 @@
  * MSG_FLAG_PAYLOAD on its CLIENT_ADD; [2..4) bytes of it follow), V2_REC_TRUNCATED (the reply
  * carried more than that: over `--payload-max`, or cut by the snaplen). Records of sessions
  * that did not ask have flags 0, length 0 and nothing after them (the pre-payload layout).
+ * V2_REC_STAMP (the session also asked with MSG_FLAG_STAMP): 8 bytes follow the record before
+ * the payload: [88..92) u32 seconds and [92..96) u32 nanoseconds of intercept's capture time
+ * of the reply (its clock, Unix epoch); the payload then starts at 96.
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { TcpSegment } from '../core/wire/segment';
@@ -30,6 +33,10 @@ import { RECORD_BYTES, RECORD_IP_BYTES, RECORD_TCP_BYTES } from './constants';
 export const V2_REC_PAYLOAD = 0x01;
 /** v2 record flag: the reply carried more payload than follows (cap or snaplen). */
 export const V2_REC_TRUNCATED = 0x02;
+/** v2 record flag: intercept's capture time (V2_STAMP_BYTES) follows the record, before the payload. */
+export const V2_REC_STAMP = 0x04;
+/** Bytes of a capture time stamp: u32 seconds, u32 nanoseconds. */
+export const V2_STAMP_BYTES = 8;
 /** Default and range of intercept's `--payload-max`: payload bytes per reply, v2 sessions that ask. */
 export const DEFAULT_PAYLOAD_MAX = 1024;
 /** Largest `--payload-max` (the u16 length field). */
@@ -140,19 +147,37 @@ export function v2PayloadBytes(seg: TcpSegment, max: number): number {
 
 /**
  * Writes the v2 record of `seg` for a session that asked for payload, followed by `n` payload
- * bytes (n from v2PayloadBytes): `out[off .. off + 88 + n)`. Allocation-free.
+ * bytes (n from v2PayloadBytes): `out[off .. off + 88 + n)`. With `stamped` (the session asked
+ * for capture times) the record is flagged V2_REC_STAMP, the payload starts at 96 and the
+ * caller writes the stamp at [88..96) (writeStamp): `out[off .. off + 96 + n)`. Allocation-free.
  */
-export function writeRecordV2Payload(seg: TcpSegment, out: Buffer, off: number, n: number): void {
+export function writeRecordV2Payload(seg: TcpSegment, out: Buffer, off: number, n: number, stamped = false): void {
   writeRecordV2(seg, out, off);
-  out[off + 1] = V2_REC_PAYLOAD | (n < seg.payloadLen ? V2_REC_TRUNCATED : 0);
+  out[off + 1] = V2_REC_PAYLOAD | (n < seg.payloadLen ? V2_REC_TRUNCATED : 0) | (stamped ? V2_REC_STAMP : 0);
   out.writeUInt16BE(n, off + 2);
   const pOff = seg.tcpOff + seg.tcpHdrLen;
-  if (n > 0) seg.buf.copy(out, off + V2_RECORD_BYTES, pOff, pOff + n);
+  const at = off + V2_RECORD_BYTES + (stamped ? V2_STAMP_BYTES : 0);
+  if (n > 0) seg.buf.copy(out, at, pOff, pOff + n);
 }
 
-/** Tail length of a v2 record at `b[off]` (for FrameDecoder): its payload bytes, 0 without V2_REC_PAYLOAD. */
+/** Writes a capture time stamp (whole seconds, nanoseconds 0..999,999,999) at `out[off .. off+8)`. */
+export function writeStamp(out: Buffer, off: number, sec: number, nsec: number): void {
+  out.writeUInt32BE(sec >>> 0, off);
+  out.writeUInt32BE(nsec >>> 0, off + 4);
+}
+
+/** The capture time (ms since the Unix epoch, fractional) of a stamp at `b[off .. off+8)`. */
+export function readStampMs(b: Buffer, off: number): number {
+  return b.readUInt32BE(off) * 1000 + b.readUInt32BE(off + 4) / 1e6;
+}
+
+/**
+ * Tail length of a v2 record at `b[off]` (for FrameDecoder): its payload bytes (0 without
+ * V2_REC_PAYLOAD), plus V2_STAMP_BYTES with V2_REC_STAMP.
+ */
 export function v2TailLength(b: Buffer, off: number): number {
-  return ((b[off + 1] as number) & V2_REC_PAYLOAD) !== 0 ? b.readUInt16BE(off + 2) : 0;
+  const f = b[off + 1] as number;
+  return ((f & V2_REC_PAYLOAD) !== 0 ? b.readUInt16BE(off + 2) : 0) + ((f & V2_REC_STAMP) !== 0 ? V2_STAMP_BYTES : 0);
 }
 
 /** Converts a 1.x 64-byte record at `src[off]` into a v2 record at `out[outOff]`. */

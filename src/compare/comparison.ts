@@ -14,6 +14,7 @@ import {
   HttpSessionObserver,
   type Exchange,
   type ExchangeObserver,
+  type CaptureTimes,
   type MemoryBudget,
 } from './session';
 import {
@@ -23,6 +24,7 @@ import {
   type CompareSummary,
   type DiffLine,
   type EndpointSummary,
+  type LatencyClocks,
 } from './summary';
 
 /** The session being opened, as the engine knows it (captured addresses, before -c). */
@@ -72,6 +74,8 @@ const NAMES_MAX = 10_000;
 
 export class Comparison {
   readonly budget: MemoryBudget;
+  /** The capture time of the packet being delivered: the runner sets it (CaptureTimes). */
+  readonly times: CaptureTimes = { at: NaN };
   private readonly endpoints = new Map<string, Endpoint>();
   private readonly matrix = new Map<number, number>();
   private readonly open = new Map<string, number>();
@@ -82,6 +86,7 @@ export class Comparison {
   private diffLinesDropped = 0;
   /** Peak of budget.held (bytes). */
   peakHeld = 0;
+  private readonly clocks: LatencyClocks = { onlineCapture: 0, onlineEngine: 0, targetStamped: 0, targetRead: 0 };
 
   constructor(
     readonly cfg: CompareConfig,
@@ -114,13 +119,13 @@ export class Comparison {
         : new BytesSessionObserver(limits, this.budget, onEx);
     let ended = false;
     return {
-      clientBytes: (d, now) => obs.clientBytes(d, now),
-      onlineBytes: (d, m, now) => {
-        obs.onlineBytes(d, m, now);
+      clientBytes: (d, now, at) => obs.clientBytes(d, now, at ?? this.times.at),
+      onlineBytes: (d, m, now, at) => {
+        obs.onlineBytes(d, m, now, at ?? this.times.at);
         if (this.budget.held > this.peakHeld) this.peakHeld = this.budget.held;
       },
-      targetBytes: (d, m, now) => {
-        obs.targetBytes(d, m, now);
+      targetBytes: (d, m, now, at) => {
+        obs.targetBytes(d, m, now, at ?? this.times.at);
         if (this.budget.held > this.peakHeld) this.peakHeld = this.budget.held;
       },
       end: (now) => {
@@ -207,6 +212,11 @@ export class Comparison {
     e.counts.compared++;
     e.online.add(ex.onlineMs);
     e.target.add(ex.targetMs);
+    const lc = this.clocks;
+    if (ex.onlineCaptured) lc.onlineCapture++;
+    else lc.onlineEngine++;
+    if (ex.targetStamped) lc.targetStamped++;
+    else lc.targetRead++;
     if (this.cfg.mode === 'http') {
       const k = (ex.online?.status ?? 0) * 1000 + (ex.targetResp?.status ?? 0);
       this.matrix.set(k, (this.matrix.get(k) ?? 0) + 1);
@@ -380,6 +390,7 @@ export class Comparison {
         .map(([k, count]) => ({ online: Math.floor(k / 1000), target: k % 1000, count })),
       diffLines: this.diffLines,
       diffLinesDropped: this.diffLinesDropped,
+      latencyClocks: { ...this.clocks },
       memory: { peakHeldBytes: this.peakHeld, maxBytes: this.cfg.memoryMax },
     };
   }

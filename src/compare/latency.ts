@@ -1,7 +1,13 @@
 /**
- * Fixed-memory latency histogram (log buckets, 25% apart from 0.05 ms to ~30 s): counts,
- * percentiles within one bucket's width, and the buckets for the report's charts.
+ * Fixed-memory latency histogram (log buckets, 25% apart from 0.05 ms to ~30 s) for the
+ * report's charts, and percentiles from the samples themselves: exact while an endpoint has at
+ * most SAMPLES_MAX of them, then from a uniform reservoir of that many (Vitter's algorithm R,
+ * with a fixed-seed generator so that a replay gives the same report). Bucket edges alone put
+ * a percentile up to 25 % high (a 305 ms answer reported as 376 ms).
  */
+
+/** Most exact samples kept per histogram (8 bytes each; grown as samples come). */
+export const SAMPLES_MAX = 4096;
 
 /** Lower edge of bucket 0 in ms. */
 export const LAT_BASE_MS = 0.05;
@@ -30,9 +36,22 @@ export class LatencyHistogram {
   private readonly counts = new Array<number>(LAT_BUCKETS).fill(0);
   private n = 0;
   private maxMs = 0;
+  private readonly samples: number[] = [];
+  private sorted = true;
+  private rnd = 0x9e3779b9;
 
   add(ms: number): void {
     if (!(ms >= 0)) return;
+    if (this.samples.length < SAMPLES_MAX) this.samples.push(ms);
+    else {
+      // reservoir: keep each of the n+1 samples with probability SAMPLES_MAX / (n+1)
+      this.rnd ^= this.rnd << 13;
+      this.rnd ^= this.rnd >>> 17;
+      this.rnd ^= this.rnd << 5;
+      const j = (this.rnd >>> 0) % (this.n + 1);
+      if (j < SAMPLES_MAX) this.samples[j] = ms;
+    }
+    this.sorted = false;
     let i = ms < LAT_BASE_MS ? 0 : 1 + Math.floor(Math.log(ms / LAT_BASE_MS) / Math.log(LAT_RATIO));
     if (i >= LAT_BUCKETS) i = LAT_BUCKETS - 1;
     this.counts[i] = (this.counts[i] as number) + 1;
@@ -40,9 +59,17 @@ export class LatencyHistogram {
     if (ms > this.maxMs) this.maxMs = ms;
   }
 
-  /** The q-quantile (0..1) in ms: the upper edge of the bucket holding it (capped by the max seen). */
+  /** The q-quantile (0..1) in ms: the nearest-rank sample (of the reservoir beyond SAMPLES_MAX). */
   quantile(q: number): number {
     if (this.n === 0) return 0;
+    if (this.samples.length > 0) {
+      if (!this.sorted) {
+        this.samples.sort((a, b) => a - b);
+        this.sorted = true;
+      }
+      const k = this.samples.length;
+      return this.samples[Math.min(k - 1, Math.max(0, Math.ceil(q * k) - 1))] as number;
+    }
     const rank = Math.max(1, Math.ceil(q * this.n));
     let seen = 0;
     for (let i = 0; i < LAT_BUCKETS; i++) {

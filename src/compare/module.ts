@@ -2,8 +2,11 @@
  * The comparison as a protocol module (src/modules/api.ts): it asks for the target's reply
  * payloads and production's replies, passes every client message unchanged, and feeds the
  * three byte streams of each session to that session's observer. This is how the comparison
- * consumes the engine's per-session delivery without code of its own in the engine. When a
- * replay also runs another module, the engine attaches this one as an observer beside it.
+ * consumes the engine's per-session delivery without code of its own in the engine. The engine
+ * runs one module, so `--compare` with `--module` is refused (compare-options.ts); composing the
+ * two (the user's module deciding every verdict, this one observing the same calls) is possible
+ * but not built. Latency times: see session.ts and doc/compare.md "Latency" (the capture times
+ * come from Comparison.times, which the runner sets per packet).
  */
 import type { ProtocolModule } from '../modules/api';
 import type { Comparison } from './comparison';

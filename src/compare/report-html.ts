@@ -6,6 +6,7 @@
 import { SKIP_REASONS } from './compare-http';
 import { bucketLow, LAT_BUCKETS, type LatencySummary } from './latency';
 import type { CompareSummary, DiffLine, EndpointSummary } from './summary';
+import { latencyLegend } from './report-text';
 
 function esc(s: string): string {
   return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
@@ -133,7 +134,10 @@ export function renderHtml(s: CompareSummary, lines: readonly DiffLine[]): strin
     }
   p.push(`</table>`);
   p.push(
-    `<h2>Latency</h2><p class="legend"><span style="color:#1e88e5">■ production</span><span style="color:#fb8c00">■ target</span></p>`,
+    `<h2>Latency</h2><p class="legend"><span style="color:#1e88e5">■ production</span><span style="color:#fb8c00">■ target</span></p>` +
+      `<ul id="latency-legend">${latencyLegend(s)
+        .map((l) => `<li>${esc(l)}</li>`)
+        .join('')}</ul>`,
   );
   for (const e of s.endpoints)
     if (e.counts.compared > 0) p.push(latencyChart(e.latency.online, e.latency.target, e.endpoint));

@@ -9,20 +9,38 @@
  * client bytes until the server answers, then the server's bytes until the next client bytes.
  *
  * Latency of either side: from the request's completion (or the end of that side's previous
- * response, if later: a keep-alive request waits for it) to the response's completion, in
- * engine time.
+ * response, if later: a keep-alive request waits for it) to the response's completion, each
+ * side on one clock (doc/compare.md "Latency"):
+ *
+ * - production: the capture's time stamps of the packet that completed the request and of the
+ *   one that completed the response (`at` of clientBytes / onlineBytes; tcpcopy's capture on
+ *   the online host, or the capture file's recorded times); engine time when the capture gave
+ *   none (a stream input without times).
+ * - the target: from when tcpcopy could send the request (its completion, or the target's
+ *   previous response, in engine time) to intercept's capture of the packet that completed the
+ *   response, moved to tcpcopy's clock (`at` of targetBytes: src/channel/clock-offset.ts);
+ *   without stamps (a 1.x channel, an older intercept), when tcpcopy read that packet.
  */
 import type { SkipReason } from './compare-http';
 import { HttpStreamParser, type HttpMessage } from './http-parser';
 
-/** What the engine's delivery calls on a compared session. */
+/**
+ * The capture time of the packet whose bytes the engine is delivering, ms (NaN: unknown): the
+ * runner sets it before it hands a packet to the engine. Client and production packets: the
+ * capture's time stamp; the target's replies: intercept's stamp on tcpcopy's clock.
+ */
+export interface CaptureTimes {
+  at: number;
+}
+
+/** What the engine's delivery calls on a compared session (`at`: see CaptureTimes; NaN unknown). */
 export interface ExchangeObserver {
   /** Captured client bytes, in order. */
-  clientBytes(data: Buffer, now: number): void;
+  clientBytes(data: Buffer, now: number, at?: number): void;
   /** Production's reply bytes, in order; `missing` bytes that followed were not delivered. */
-  onlineBytes(data: Buffer, missing: number, now: number): void;
+  onlineBytes(data: Buffer, missing: number, now: number, at?: number): void;
   /** The target's reply bytes, in order; `missing` bytes that followed were not delivered (payload cap). */
-  targetBytes(data: Buffer, missing: number, now: number): void;
+  targetBytes(data: Buffer, missing: number, now: number, at?: number): void;
   /** The session ended. */
   end(now: number): void;
 }
@@ -38,8 +56,14 @@ export interface Exchange {
   /** Bytes mode: the raw answers. */
   onlineBytes: Buffer | null;
   targetBytes: Buffer | null;
+  /** Production's response time, ms (see the file's comment). */
   onlineMs: number;
+  /** The target's response time, ms (see the file's comment). */
   targetMs: number;
+  /** onlineMs came from capture time stamps (else engine time). */
+  onlineCaptured: boolean;
+  /** targetMs ends at intercept's capture time stamp (else when tcpcopy read the reply). */
+  targetStamped: boolean;
   /** Set when it cannot be compared. */
   skipped: SkipReason | null;
 }
@@ -62,7 +86,17 @@ export interface SessionLimits {
 interface Side {
   parser: HttpStreamParser;
   msgs: (HttpMessage | null)[];
+  /** Capture time of each message's completion (parallel to msgs; NaN unknown). */
+  ats: number[];
+  /** The capture time of the feed in progress. */
+  curAt: number;
   lastEnd: number;
+  lastEndAt: number;
+}
+
+/** The later of two capture times, NaN when either is unknown. */
+function laterAt(a: number, b: number): number {
+  return a > b ? a : b;
 }
 
 /** Exchanges handed on before a session's arrays drop them (amortised; no per-exchange shift). */
@@ -72,6 +106,9 @@ const COMPACT_AT = 1024;
 export class HttpSessionObserver implements ExchangeObserver {
   private readonly req: HttpStreamParser;
   private readonly reqs: HttpMessage[] = [];
+  /** Capture time of each request's completion (parallel to reqs). */
+  private readonly reqAts: number[] = [];
+  private reqCurAt = NaN;
   private readonly on: Side;
   private readonly tg: Side;
   private next = 0;
@@ -91,21 +128,32 @@ export class HttpSessionObserver implements ExchangeObserver {
   }
 
   private side(): Side {
-    const s: Side = { parser: null as unknown as HttpStreamParser, msgs: [], lastEnd: 0 };
+    const s: Side = {
+      parser: null as unknown as HttpStreamParser,
+      msgs: [],
+      ats: [],
+      curAt: NaN,
+      lastEnd: 0,
+      lastEndAt: -Infinity,
+    };
     s.parser = new HttpStreamParser('response', (m) => this.onResponse(s, m), { bodyMax: this.limits.bodyMax });
     return s;
   }
 
-  clientBytes(data: Buffer, now: number): void {
+  clientBytes(data: Buffer, now: number, at = NaN): void {
+    this.reqCurAt = at;
     this.req.feed(data, now);
   }
 
-  onlineBytes(data: Buffer, missing: number, now: number): void {
+  onlineBytes(data: Buffer, missing: number, now: number, at = NaN): void {
+    // a delivery without a time (a timer gave up a hole) keeps the side's last capture time
+    if (at === at) this.on.curAt = at;
     this.on.parser.feed(data, now);
     this.on.parser.missing(missing, now);
   }
 
-  targetBytes(data: Buffer, missing: number, now: number): void {
+  targetBytes(data: Buffer, missing: number, now: number, at = NaN): void {
+    this.tg.curAt = at;
     this.tg.parser.feed(data, now);
     this.tg.parser.missing(missing, now);
   }
@@ -117,6 +165,7 @@ export class HttpSessionObserver implements ExchangeObserver {
 
   private onRequest(m: HttpMessage): void {
     this.reqs.push(m);
+    this.reqAts.push(this.reqCurAt);
     this.on.parser.expect(m.method);
     this.tg.parser.expect(m.method);
   }
@@ -131,6 +180,7 @@ export class HttpSessionObserver implements ExchangeObserver {
       this.budget.held += n;
       s.msgs.push(m);
     }
+    s.ats.push(s.curAt);
     this.drain(false);
   }
 
@@ -140,8 +190,11 @@ export class HttpSessionObserver implements ExchangeObserver {
         // the first `next` entries are all handed on: drop them
         const n = this.next;
         this.reqs.splice(0, n);
-        this.on.msgs.splice(0, Math.min(n, this.on.msgs.length));
-        this.tg.msgs.splice(0, Math.min(n, this.tg.msgs.length));
+        this.reqAts.splice(0, n);
+        for (const sd of [this.on, this.tg]) {
+          sd.msgs.splice(0, Math.min(n, sd.msgs.length));
+          sd.ats.splice(0, Math.min(n, sd.ats.length));
+        }
         this.base += n;
         this.next = 0;
       }
@@ -157,9 +210,21 @@ export class HttpSessionObserver implements ExchangeObserver {
       if ((hasOn && a === null) || (hasTg && b === null)) skipped = 'memory';
       else if (!hasOn) skipped = this.on.parser.broken ? 'unparsable' : 'noOnlineResponse';
       else if (!hasTg) skipped = this.tg.parser.broken ? 'unparsable' : 'noTargetResponse';
-      const onlineMs = a ? a.end - Math.max(rq.end, this.on.lastEnd) : 0;
-      const targetMs = b ? b.end - Math.max(rq.end, this.tg.lastEnd) : 0;
-      if (a) this.on.lastEnd = a.end;
+      // production: capture times when the capture gave them, else engine time (one clock either way)
+      const rqAt = this.reqAts[k] as number;
+      const aAt = hasOn ? (this.on.ats[k] as number) : NaN;
+      const onlineMs = !a
+        ? 0
+        : rqAt === rqAt && aAt === aAt
+          ? aAt - laterAt(rqAt, this.on.lastEndAt)
+          : a.end - Math.max(rq.end, this.on.lastEnd);
+      // the target: from when tcpcopy could send the request to intercept's capture of the end
+      const bAt = hasTg ? (this.tg.ats[k] as number) : NaN;
+      const targetMs = b ? (bAt === bAt ? bAt : b.end) - Math.max(rq.end, this.tg.lastEnd) : 0;
+      if (a) {
+        this.on.lastEnd = a.end;
+        this.on.lastEndAt = aAt === aAt ? aAt : -Infinity;
+      }
       if (b) this.tg.lastEnd = b.end;
       const release = (a?.body.length ?? 0) + (b?.body.length ?? 0);
       this.held -= release;
@@ -178,6 +243,8 @@ export class HttpSessionObserver implements ExchangeObserver {
         targetBytes: null,
         onlineMs: Math.max(0, onlineMs),
         targetMs: Math.max(0, targetMs),
+        onlineCaptured: a !== null && rqAt === rqAt && aAt === aAt,
+        targetStamped: b !== null && bAt === bAt,
         skipped,
       });
     }
@@ -200,10 +267,16 @@ export class HttpSessionObserver implements ExchangeObserver {
 export class BytesSessionObserver implements ExchangeObserver {
   private readonly ex: {
     reqStart: number;
+    /** Capture time of the first client bytes (NaN unknown). */
+    reqAt: number;
     on: Buffer[];
     tg: Buffer[];
     onEnd: number;
+    /** Capture time of production's last bytes (NaN unknown). */
+    onEndAt: number;
     tgEnd: number;
+    /** intercept's capture of the target's last bytes on tcpcopy's clock (else when read). */
+    tgEndAt: number;
     trunc: boolean;
     mem: boolean;
   }[] = [];
@@ -222,18 +295,29 @@ export class BytesSessionObserver implements ExchangeObserver {
     private readonly emit: (e: Exchange) => void,
   ) {}
 
-  clientBytes(data: Buffer, now: number): void {
+  clientBytes(data: Buffer, now: number, at = NaN): void {
     if (data.length === 0) return;
     if (!this.clientTurn) {
       // client bytes after an answer (or first): a new exchange
-      this.ex.push({ reqStart: now, on: [], tg: [], onEnd: 0, tgEnd: 0, trunc: false, mem: false });
+      this.ex.push({
+        reqStart: now,
+        reqAt: at,
+        on: [],
+        tg: [],
+        onEnd: 0,
+        onEndAt: NaN,
+        tgEnd: 0,
+        tgEndAt: NaN,
+        trunc: false,
+        mem: false,
+      });
       this.clientTurn = true;
       this.tgTurn = true;
       this.flush(this.ex.length - 2);
     }
   }
 
-  private add(list: 'on' | 'tg', data: Buffer, missing: number, now: number): void {
+  private add(list: 'on' | 'tg', data: Buffer, missing: number, now: number, at: number): void {
     const i = list === 'on' ? this.onIdx : this.tgIdx;
     const e = this.ex[i];
     if (e === undefined) return;
@@ -246,26 +330,31 @@ export class BytesSessionObserver implements ExchangeObserver {
       this.held += k;
       this.budget.held += k;
     }
-    if (list === 'on') e.onEnd = now;
-    else e.tgEnd = now;
+    if (list === 'on') {
+      e.onEnd = now;
+      if (at === at) e.onEndAt = at;
+    } else {
+      e.tgEnd = now;
+      e.tgEndAt = at;
+    }
   }
 
-  onlineBytes(data: Buffer, missing: number, now: number): void {
+  onlineBytes(data: Buffer, missing: number, now: number, at = NaN): void {
     if (data.length === 0 && missing === 0) return;
     if (this.clientTurn) {
       this.clientTurn = false;
       this.onIdx = this.ex.length - 1;
     }
-    this.add('on', data, missing, now);
+    this.add('on', data, missing, now, at);
   }
 
-  targetBytes(data: Buffer, missing: number, now: number): void {
+  targetBytes(data: Buffer, missing: number, now: number, at = NaN): void {
     if (data.length === 0 && missing === 0) return;
     if (this.tgTurn) {
       this.tgTurn = false;
       this.tgIdx = this.ex.length - 1;
     }
-    this.add('tg', data, missing, now);
+    this.add('tg', data, missing, now, at);
   }
 
   /** Hands on every exchange up to `upto` (inclusive). */
@@ -289,8 +378,12 @@ export class BytesSessionObserver implements ExchangeObserver {
         targetResp: null,
         onlineBytes: a,
         targetBytes: b,
-        onlineMs: noOn ? 0 : Math.max(0, e.onEnd - e.reqStart),
-        targetMs: noTg ? 0 : Math.max(0, e.tgEnd - e.reqStart),
+        onlineMs: noOn
+          ? 0
+          : Math.max(0, e.reqAt === e.reqAt && e.onEndAt === e.onEndAt ? e.onEndAt - e.reqAt : e.onEnd - e.reqStart),
+        targetMs: noTg ? 0 : Math.max(0, (e.tgEndAt === e.tgEndAt ? e.tgEndAt : e.tgEnd) - e.reqStart),
+        onlineCaptured: !noOn && e.reqAt === e.reqAt && e.onEndAt === e.onEndAt,
+        targetStamped: !noTg && e.tgEndAt === e.tgEndAt,
         skipped: e.mem
           ? 'memory'
           : e.trunc

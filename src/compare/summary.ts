@@ -56,8 +56,26 @@ export interface CompareSummary {
   /** Lines written to diffs.jsonl, and lines not written (over --compare-diffs-max). */
   diffLines: number;
   diffLinesDropped: number;
+  /**
+   * How the compared exchanges' latencies were measured (doc/compare.md "Latency"): production's
+   * from capture time stamps or engine time; the target's ending at intercept's capture time
+   * stamp or when tcpcopy read the reply. Absent in files of earlier builds.
+   */
+  latencyClocks?: LatencyClocks;
   /** Bytes held for unpaired answers: the peak and the cap (--compare-memory-max); absent in files of earlier builds. */
   memory?: { peakHeldBytes: number; maxBytes: number };
+}
+
+/** Counts of compared exchanges by how each side's latency was measured. */
+export interface LatencyClocks {
+  /** Production: capture time stamps of the request's and the response's last packets. */
+  onlineCapture: number;
+  /** Production: engine time (the input gave no capture times). */
+  onlineEngine: number;
+  /** The target: ends at intercept's capture time stamp, moved onto tcpcopy's clock. */
+  targetStamped: number;
+  /** The target: ends when tcpcopy read the reply (no stamps: a 1.x channel or an older intercept). */
+  targetRead: number;
 }
 
 /** One line of diffs.jsonl: one differing exchange. */

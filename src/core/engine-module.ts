@@ -246,6 +246,12 @@ function appendClose(e: EngineState, s: Session, m: ModSession, rst: boolean): v
   const u = e.pool.take(m.sentEnd, m.capturedAt, m.tsVal);
   if (rst) u.rst = true;
   else u.fin = true;
+  // the close waits for the answer production gave before it (not after a dropped request's)
+  if (m.closeGate > 0 && !m.answerless) {
+    u.startsExchange = true;
+    u.respBytes = m.closeGate;
+  }
+  m.closeGate = -1;
   s.units.push(u);
   if (!rst) m.sentEnd = seqAdd(m.sentEnd, 1);
 }

@@ -6,7 +6,7 @@
 import type { TcpSegment } from '../core/wire/segment';
 import { TCP_RST, TCP_SYN, ipToString } from '../core/wire/segment';
 import { isIpv6 } from '../core/wire/ipv6';
-import { ClientMsgDecoder, type ClientMsgVerdict } from '../channel/client-msg';
+import { ClientMsgDecoder, FLAGS_STAMP, type ClientMsgVerdict } from '../channel/client-msg';
 import { FrameEncoder } from '../channel/frame';
 import { writeRecord } from '../channel/record';
 import { CHANNEL_VERSION, MSG_CLIENT_ADD, MSG_FLAG_PAYLOAD, type RecordBytes } from '../channel/constants';
@@ -16,12 +16,14 @@ import {
   DEFAULT_PAYLOAD_MAX,
   V2_REC_PAYLOAD,
   V2_REC_TRUNCATED,
+  V2_STAMP_BYTES,
   V2_NET_OFF,
   V2_RECORD_BYTES,
   V2_TCP_OFF,
   v1ToV2,
   v2PayloadBytes,
   writeRecordV2,
+  writeStamp,
   writeRecordV2Payload,
 } from '../channel/v2';
 import { RouteTable, clientKey, type RouteOrigin } from './routes';
@@ -60,6 +62,13 @@ export interface InterceptCoreOptions {
    * (`--payload-max`, bytes, 0..65535); more is cut and flagged truncated. Default 1024.
    */
   payloadMax?: number;
+  /**
+   * Writes the capture time of the reply being routed (the one reply() was called with) as a
+   * v2 stamp (u32 seconds, u32 nanoseconds: writeStamp in src/channel/v2.ts) at `out[off]`, for
+   * sessions that asked for stamps (MSG_FLAG_STAMP). The Intercept gives its capture's kernel
+   * time stamp; default: the `now` reply() was given.
+   */
+  stamp?: (out: Buffer, off: number) => void;
 }
 
 /**
@@ -75,6 +84,8 @@ export class RouteRef {
     readonly payload: boolean,
     /** The session's cap class (0: intercept's --payload-max). */
     readonly capClass = 0,
+    /** The session asked for capture time stamps with its records (MSG_FLAG_STAMP). */
+    readonly stamp = false,
   ) {}
 
   /** The connection that owns the route. */
@@ -104,7 +115,10 @@ export interface Peer {
   /** @internal */ readonly dec: ClientMsgDecoder;
   /** @internal route owner for headers-only sessions */ readonly ref: RouteRef;
   /** @internal route owner for sessions that asked for payload (v2) */ readonly payRef: RouteRef;
-  /** @internal route owners for sessions that asked for their own cap, by cap class (made on first use) */
+  /**
+   * @internal route owners for sessions that asked for their own cap, by cap class, and (at
+   * 128 + cap class) for sessions that also asked for stamps (made on first use)
+   */
   readonly capRefs: (RouteRef | undefined)[];
 }
 
@@ -113,6 +127,7 @@ export class InterceptCore {
   readonly recordBytes: RecordBytes;
   private readonly routes: RouteTable<RouteRef>;
   private readonly payloadMax: number;
+  private readonly stamp: (out: Buffer, off: number) => void;
   private readonly hold: HoldQueue;
   private readonly peers = new Set<Peer>();
   /** Origins by address, with how many live peers each has. */
@@ -127,6 +142,8 @@ export class InterceptCore {
   private lastSweep = 0;
   /** Time of the chunk being decoded (clientBytes), for the message handlers. */
   private now = 0;
+  /** The `now` of the reply being routed (the default stamp). */
+  private replyNow = 0;
   private readonly st = {
     captured: 0,
     undecodable: 0,
@@ -158,6 +175,8 @@ export class InterceptCore {
     payloadBytesSent: 0,
     payloadTruncated: 0,
     capsAnswered: 0,
+    stampRoutes: 0,
+    stampsSent: 0,
   };
 
   /**
@@ -172,6 +191,9 @@ export class InterceptCore {
   ) {
     this.recordBytes = opts.recordBytes ?? 64;
     this.payloadMax = opts.payloadMax ?? DEFAULT_PAYLOAD_MAX;
+    this.stamp =
+      opts.stamp ??
+      ((out, off) => writeStamp(out, off, Math.floor(this.replyNow / 1000), (this.replyNow % 1000) * 1e6));
     this.routes = new RouteTable<RouteRef>(
       opts.routeTimeoutMs ?? 120_000,
       opts.maxRoutes ?? 1_000_000,
@@ -309,7 +331,10 @@ export class InterceptCore {
   ): void {
     if (type === MSG_CLIENT_ADD) {
       peer.stats.clientAdds++;
-      const ref = (flags & (MSG_FLAG_PAYLOAD >> 8)) !== 0 ? InterceptCore.payloadRef(peer, flags >> 1) : peer.ref;
+      const ref =
+        (flags & (MSG_FLAG_PAYLOAD >> 8)) !== 0
+          ? InterceptCore.payloadRef(peer, (flags >> 1) & 0x7f, (flags & FLAGS_STAMP) !== 0)
+          : peer.ref;
       const r = this.routes.add(cIp, cPort, tIp, tPort, ref, now);
       if (r === 'added') this.st.routesAdded++;
       else if (r === 'updated') this.st.routesUpdated++;
@@ -318,6 +343,7 @@ export class InterceptCore {
         return;
       }
       if (ref.payload) this.st.payloadRoutes++;
+      if (ref.stamp) this.st.stampRoutes++;
       if (this.hold.size > 0) {
         const n = this.hold.release(clientKey(cIp, cPort), (b, off) => this.enqueueCopy(ref, b, off));
         this.st.heldDelivered += n;
@@ -334,14 +360,15 @@ export class InterceptCore {
     }
   }
 
-  /** The route owner of `peer`'s payload sessions of cap class `c` (made on first use). */
-  private static payloadRef(peer: Peer, c: number): RouteRef {
-    if (c === 0) return peer.payRef;
-    let r = peer.capRefs[c];
+  /** The route owner of `peer`'s payload sessions of cap class `c`, with stamps or not (made on first use). */
+  private static payloadRef(peer: Peer, c: number, stamp: boolean): RouteRef {
+    if (c === 0 && !stamp) return peer.payRef;
+    const i = c + (stamp ? 128 : 0);
+    let r = peer.capRefs[i];
     if (r === undefined) {
-      r = new RouteRef(() => peer, true, c);
+      r = new RouteRef(() => peer, true, c, stamp);
       r.alive = peer.alive;
-      peer.capRefs[c] = r;
+      peer.capRefs[i] = r;
     }
     return r;
   }
@@ -383,19 +410,26 @@ export class InterceptCore {
   /** One decoded reply (`seg` filled by decodeFrame); call batchEnd()/flush() after a batch. */
   reply(seg: TcpSegment, now: number): void {
     this.st.captured++;
+    this.replyNow = now;
     const ref = this.routes.lookup(seg.dstIp, seg.dstPort, seg.srcIp, seg.srcPort, now);
     if (ref) {
       const peer = ref.peer;
       // v2 sessions that asked: the record, then up to their cap (at most payloadMax) payload bytes
+      // (and, when the session asked, intercept's capture time between the record and the payload)
       const n = peer.v2 && ref.payload ? v2PayloadBytes(seg, capBytes(ref.capClass, this.payloadMax)) : -1;
-      const at = peer.enc.reserve(n < 0 ? peer.enc.recordBytes : V2_RECORD_BYTES + n);
+      const stamp = n >= 0 && ref.stamp;
+      const at = peer.enc.reserve(n < 0 ? peer.enc.recordBytes : V2_RECORD_BYTES + (stamp ? V2_STAMP_BYTES : 0) + n);
       if (at < 0) {
         peer.stats.dropped++;
         this.st.recordsDropped++;
         return;
       }
       if (n >= 0) {
-        writeRecordV2Payload(seg, peer.enc.buffer, at, n);
+        writeRecordV2Payload(seg, peer.enc.buffer, at, n, stamp);
+        if (stamp) {
+          this.stamp(peer.enc.buffer, at + V2_RECORD_BYTES);
+          this.st.stampsSent++;
+        }
         this.st.payloadBytesSent += n;
         if (n < seg.payloadLen) this.st.payloadTruncated++;
       } else if (peer.v2) writeRecordV2(seg, peer.enc.buffer, at);

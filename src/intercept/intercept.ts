@@ -6,6 +6,8 @@ import { decodeFrame } from '../core/wire/decode';
 import { newSegment } from '../core/wire/segment';
 import type { PacketReceiver, PacketSource, SourceStats } from '../io/types';
 import { InterceptCore, type InterceptCoreOptions } from './core';
+import { writeStamp } from '../channel/v2';
+import { clock } from '../io/system-clock';
 import { ChannelServer, type ChannelServerOptions } from './server';
 import type { InterceptStats, Logger } from './types';
 
@@ -46,7 +48,16 @@ export class Intercept implements PacketReceiver {
     private readonly log: Logger,
   ) {
     this.server = new ChannelServer(opts, log);
-    this.core = new InterceptCore(opts, this.server.out, log);
+    // stamps (sessions that ask): the capture's own time of the packet, else the clock now
+    const stamp =
+      opts.stamp ??
+      (source.writeStamp !== undefined
+        ? (out: Buffer, off: number): void => source.writeStamp?.(out, off)
+        : (out: Buffer, off: number): void => {
+            const ms = clock();
+            writeStamp(out, off, Math.floor(ms / 1000), Math.round((ms % 1000) * 1e6) % 1e9);
+          });
+    this.core = new InterceptCore({ ...opts, stamp }, this.server.out, log);
   }
 
   /** The channel port actually bound (useful with port 0). */

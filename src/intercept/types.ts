@@ -116,6 +116,10 @@ export interface InterceptStats {
   payloadTruncated: number;
   /** Channel v2 peers told that this intercept takes per-session payload caps (src/channel/caps.ts). */
   capsAnswered: number;
+  /** Channel v2 CLIENT_ADDs that asked for capture time stamps with their records (MSG_FLAG_STAMP). */
+  stampRoutes: number;
+  /** Records sent with intercept's capture time stamp (V2_REC_STAMP). */
+  stampsSent: number;
   /** Per connected tcpcopy. */
   perPeer: PeerStats[];
   /** Per tcpcopy connection that has gone (the last 64, oldest first). */

@@ -70,6 +70,12 @@ export interface ChannelClientOptions {
    * payloadMax); an intercept whose --payload-max is lower is named in a warning. 0 (default): none.
    */
   payloadWanted?: number;
+  /**
+   * Channel v2: sessions that ask for payload also ask for intercept's capture time stamps
+   * (MSG_FLAG_STAMP), where intercept takes them: their ReplyPayload then has `atMs`. Default
+   * false (`--compare` sets it: the target's response times).
+   */
+  stamps?: boolean;
 }
 
 /** The logger a ChannelClient writes to. */
@@ -173,6 +179,7 @@ export class ChannelClient implements ReplyChannel {
       v1rec: Buffer.alloc(64),
       lost: (c, reason) => this.lost(c, reason),
       caps: (c, a) => this.capsAnswer(c, a.payloadMax),
+      stamps: opts.stamps ?? false,
     };
     this.maxQueued = opts.maxQueuedBytes ?? 4 << 20;
     this.autoFlush = opts.autoFlush ?? true;

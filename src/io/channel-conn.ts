@@ -12,6 +12,9 @@ import {
   V2_NONCE_BYTES,
   V2_REC_PAYLOAD,
   V2_REC_TRUNCATED,
+  V2_REC_STAMP,
+  V2_STAMP_BYTES,
+  readStampMs,
   V2_IPV6_PACKET_BYTES,
   V2_NET_OFF,
   V2_RECORD_BYTES,
@@ -22,6 +25,7 @@ import {
 import { encodeClientAny, encodeHello } from '../channel/client-msg';
 import {
   CAPS_SESSION_CAP,
+  CAPS_STAMP,
   type CapsAnswer,
   capClass,
   encodeCapsQuestion,
@@ -29,11 +33,13 @@ import {
   readCapsRecord,
 } from '../channel/caps';
 import { FrameDecoder } from '../channel/frame';
+import { ClockOffset } from '../channel/clock-offset';
 import {
   CLIENT_MSG_BYTES,
   CLIENT_MSG6_BYTES,
   MSG_CLIENT_ADD,
   MSG_FLAG_PAYLOAD,
+  MSG_FLAG_STAMP,
   RECORD_PAYLOAD_BYTES,
   type RecordBytes,
 } from '../channel/constants';
@@ -72,6 +78,11 @@ export interface ConnEnv {
   lost(c: Conn, reason: string): void;
   /** intercept answered the caps question of a v2 connection (src/channel/caps.ts). */
   caps(c: Conn, answer: CapsAnswer): void;
+  /**
+   * Channel v2: payload CLIENT_ADDs also ask for intercept's capture time stamps
+   * (MSG_FLAG_STAMP) on connections whose intercept answered CAPS_STAMP (`--compare`).
+   */
+  readonly stamps: boolean;
 }
 
 /**
@@ -99,6 +110,8 @@ export class Conn {
    * (channel v2, caps.ts); -1 before (and with an intercept that predates them).
    */
   private capCeiling = -1;
+  /** intercept said it sends capture time stamps to sessions that ask (CAPS_STAMP). */
+  private capStamp = false;
 
   constructor(
     readonly host: string,
@@ -145,12 +158,15 @@ export class Conn {
    * takes per-session caps on this connection; 0, or an older intercept: its --payload-max.
    */
   queue(type: number, cip: number, cport: number, tip: number, tport: number, cap = 0): void {
-    if (cap > 0 && this.capCeiling >= 0 && type === (MSG_CLIENT_ADD | MSG_FLAG_PAYLOAD))
-      type = payloadAddType(capClass(cap));
+    if (type === (MSG_CLIENT_ADD | MSG_FLAG_PAYLOAD)) {
+      if (cap > 0 && this.capCeiling >= 0) type = payloadAddType(capClass(cap));
+      if (this.capStamp && this.env.stamps) type |= MSG_FLAG_STAMP;
+    }
     if (this.batchLen + CLIENT_MSG6_BYTES > this.batch.length) this.writeBatch();
     this.batchLen = encodeClientAny(this.batch, this.batchLen, type, cip, cport, tip, tport);
     this.batchMsgs++;
-    if ((type & 0xff) === MSG_CLIENT_ADD) this.hasAdd = true;
+    // (the low byte's stamp flag is part of a CLIENT_ADD: it must go out at once too)
+    if ((type & 0xff & ~MSG_FLAG_STAMP) === MSG_CLIENT_ADD) this.hasAdd = true;
   }
 
   /** Writes the batch in one write (counted as dropped when not up) and empties it. */
@@ -261,12 +277,14 @@ export class Conn {
     }, env.connectTimeoutMs);
     const secret = env.secret;
     this.capCeiling = -1; // asked again on every connection: the intercept may have changed
+    this.capStamp = false;
     const dec =
       secret === null
         ? v1Decoder(env)
         : v2Decoder(env, (a) => {
             if ((a.features & CAPS_SESSION_CAP) === 0) return;
             this.capCeiling = a.payloadMax;
+            this.capStamp = (a.features & CAPS_STAMP) !== 0;
             env.caps(this, a);
           });
     // channel v2 handshake: bytes from intercept before the frames start
@@ -407,10 +425,12 @@ function v1Decoder(env: ConnEnv): FrameDecoder {
  * records in place as an 84-byte IPv6 packet (fixed header + TCP header, see v2.ts); the
  * payload that follows the record of a session that asked for it goes on as ReplyPayload; the
  * answer to the caps question goes to `onCaps`. Records of another IP version are counted
- * (`recordsSkipped`).
+ * (`recordsSkipped`). A stamped record (V2_REC_STAMP) gives its capture time on tcpcopy's
+ * clock as `atMs`, through this connection's offset estimate (clock-offset.ts).
  */
 function v2Decoder(env: ConnEnv, onCaps: (a: CapsAnswer) => void): FrameDecoder {
   const pv = newReplyPayload();
+  const offset = new ClockOffset();
   return new FrameDecoder(
     V2_RECORD_BYTES,
     (b, o, l) => {
@@ -429,9 +449,17 @@ function v2Decoder(env: ConnEnv, onCaps: (a: CapsAnswer) => void): FrameDecoder 
         env.onRecord(rb, ro, rl, null);
         return;
       }
+      let p = o + V2_RECORD_BYTES;
+      pv.atMs = NaN;
+      if ((flags & V2_REC_STAMP) !== 0) {
+        const at = readStampMs(b, p);
+        offset.observe(at, env.clock.now());
+        pv.atMs = offset.toLocal(at);
+        p += V2_STAMP_BYTES;
+      }
       pv.buf = b;
-      pv.off = o + V2_RECORD_BYTES;
-      pv.len = l - V2_RECORD_BYTES;
+      pv.off = p;
+      pv.len = o + l - p;
       pv.truncated = (flags & V2_REC_TRUNCATED) !== 0;
       env.onRecord(rb, ro, rl, pv);
     },

@@ -101,6 +101,8 @@ export class RingCapture implements PacketSource {
   private u16: Uint16Array = new Uint16Array(0);
   private rx: PacketReceiver | undefined;
   private received = 0;
+  /** Word offset (u32 index) of the header of the packet being delivered (writeStamp). */
+  private curHdr = -1;
   private stopped = false;
   private refed = true;
   private closedStats: [number, number, number, number] = [0, 0, 0, 0];
@@ -203,6 +205,17 @@ export class RingCapture implements PacketSource {
     return { received: this.received, dropped: k[1], blocks: k[3], kernelPackets: k[0], freezes: k[2] };
   }
 
+  /**
+   * Writes the kernel's capture time of the packet being delivered (call it inside rx.packet)
+   * as a channel v2 stamp: u32 seconds, u32 nanoseconds at `out[off .. off+8)`. Allocation-free,
+   * so a receiver that wants the time of only some packets does not pay `tsMs` for all.
+   */
+  writeStamp(out: Buffer, off: number): void {
+    const w = this.curHdr;
+    out.writeUInt32BE(w >= 0 ? (this.u32[w + H_SEC / 4] ?? 0) : 0, off);
+    out.writeUInt32BE(w >= 0 ? (this.u32[w + H_NSEC / 4] ?? 0) : 0, off + 4);
+  }
+
   /** Walks one block's tpacket3_hdr chain. */
   private walk(blockOff: number, n: number, first: number): void {
     const rx = this.rx;
@@ -221,6 +234,7 @@ export class RingCapture implements PacketSource {
       const mac = u16[(off + H_MAC) >>> 1] ?? 0;
       const tsMs = wantTs ? (u32[w + H_SEC / 4] ?? 0) * 1000 + (u32[w + H_NSEC / 4] ?? 0) / 1e6 : 0;
       this.received++;
+      this.curHdr = w;
       rx.packet(link, ring, off + mac, capLen, origLen, tsMs);
       const next = u32[w + H_NEXT / 4] ?? 0;
       if (next === 0) break;

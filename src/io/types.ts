@@ -32,6 +32,11 @@ export interface PacketSource {
   /** Stops capture and releases the socket/ring. Idempotent. */
   stop(): Promise<void>;
   stats(): SourceStats;
+  /**
+   * Optional: writes the capture time of the packet being delivered (only valid inside
+   * rx.packet) as u32 seconds + u32 nanoseconds at `out[off .. off+8)` (a channel v2 stamp).
+   */
+  writeStamp?(out: Buffer, off: number): void;
 }
 
 /** Counters every packet sender keeps. */

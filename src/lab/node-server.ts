@@ -3,7 +3,8 @@
  * `node dist/src/lab/node-server.js --host 0.0.0.0 --port 8080 --log FILE`.
  *
  * Every request is logged as one JSON line (see access-log.ts NodeLogLine) once its body has
- * been read. Routes: `/bytes/N` answers N bytes, anything else answers "ok\n". Prints
+ * been read. Routes: `/bytes/N` answers N bytes, `/sleep/MS` answers "ok\n" MS ms (at most
+ * 10 s) after the request (a target that is slow on purpose), anything else answers "ok\n". Prints
  * "listening <host>:<port>" on stdout when ready; on SIGTERM/SIGINT it flushes the log and exits.
  */
 import { createWriteStream } from 'node:fs';
@@ -32,8 +33,13 @@ function main(): void {
       const m = /^\/bytes\/(\d+)$/.exec(req.url ?? '');
       const size = m ? Math.min(Number(m[1]), 64 * 1024 * 1024) : -1;
       const body = size >= 0 ? Buffer.alloc(size, 0x61) : Buffer.from('ok\n');
-      res.writeHead(200, { 'Content-Type': 'application/octet-stream', 'Content-Length': body.length });
-      res.end(body);
+      const sleep = /^\/sleep\/(\d+)$/.exec(req.url ?? '');
+      const answer = (): void => {
+        res.writeHead(200, { 'Content-Type': 'application/octet-stream', 'Content-Length': body.length });
+        res.end(body);
+      };
+      if (sleep) setTimeout(answer, Math.min(Number(sleep[1]), 10_000));
+      else answer();
       const line: NodeLogLine = {
         t: Date.now(),
         remoteAddress: req.socket.remoteAddress ?? '',

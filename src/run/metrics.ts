@@ -272,6 +272,12 @@ export function interceptMetrics(s: InterceptReport): string {
     'Replies to such sessions whose payload was cut (--payload-max, snaplen).',
     s.payloadTruncated,
   );
+  p.single(
+    'stamp_records_total',
+    'counter',
+    "Records sent with intercept's capture time (v2 sessions that asked: --compare).",
+    s.stampsSent,
+  );
   p.single('capture_frames_total', 'counter', 'Frames captured.', s.capture.received);
   p.single('capture_dropped_total', 'counter', 'Frames dropped by the kernel.', s.capture.dropped);
   const peers: [string, keyof Omit<import('../intercept/types').PeerStats, 'peer'>, string][] = [

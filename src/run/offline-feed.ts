@@ -9,7 +9,8 @@ import { TCPCOPY_DEFAULTS } from '../config/tcpcopy-config';
  */
 export interface OfflineFrameSink {
   /** One frame, due now. `rep` is the repetition index (-T). */
-  frame(linkType: number, buf: Buffer, off: number, len: number, origLen: number, rep: number): void;
+  /** `tsMs`: the frame's recorded capture time (ms since the Unix epoch, fractional). */
+  frame(linkType: number, buf: Buffer, off: number, len: number, origLen: number, rep: number, tsMs: number): void;
 }
 
 export interface OfflineFeedOptions {
@@ -51,6 +52,8 @@ export class OfflineFeed implements CaptureRecordReceiver {
   private readonly origLens = new Int32Array(BATCH);
   private readonly links = new Int32Array(BATCH);
   private readonly dues = new Float64Array(BATCH);
+  /** Recorded capture times of the buffered frames (ms). */
+  private readonly tss = new Float64Array(BATCH);
   private rep = 0;
   private eof = false;
   private firstTs = NaN;
@@ -114,6 +117,7 @@ export class OfflineFeed implements CaptureRecordReceiver {
     this.origLens[i] = origLen;
     this.links[i] = linkType;
     this.dues[i] = this.due(tsMs);
+    this.tss[i] = tsMs;
     this.used += capLen;
     this.frames++;
   }
@@ -158,6 +162,7 @@ export class OfflineFeed implements CaptureRecordReceiver {
           this.lens[i] as number,
           this.origLens[i] as number,
           this.rep,
+          this.tss[i] as number,
         );
         if (++handed >= max) return now;
       }

@@ -112,6 +112,8 @@ export function systemReplayIo(cfg: TcpcopyConfig): ReplayIo {
           autoFlush: false,
           // --compare asks for whole replies: an intercept with a lower --payload-max is warned about
           payloadWanted: cfg.compare !== null ? 65535 : 0,
+          // and intercept's capture times: the target's response times (doc/compare.md "Latency")
+          stamps: cfg.compare !== null,
           ...(cfg.secretFile !== null ? { secret: readSecret(cfg.secretFile) } : {}),
         },
         onRecord,
@@ -126,7 +128,8 @@ export function systemReplayIo(cfg: TcpcopyConfig): ReplayIo {
             snaplen: cfg.snaplen,
             bufferMB: cfg.bufferMB,
             direction,
-            timestamps: false,
+            // --compare: production's response times come from the capture's time stamps
+            timestamps: cfg.compare !== null,
             ...liveRingGeometry(cfg.snaplen, cfg.captureDelayMs),
           }),
       ),

@@ -23,6 +23,7 @@ import { RECORD_MAX_PAYLOAD } from '../channel/constants';
 import { StreamInput } from '../io/stream-input';
 import { readSecret } from '../channel/secret';
 import { CompareRun } from './compare-run';
+import type { CaptureTimes } from '../compare/session';
 import { CHECK_MS, LIVE_DEFAULT_BUDGET_MB, MemoryGovernor } from './memory-governor';
 
 /** How long tcpcopy without -L waits for a lost intercept to come back before it stops, ms. */
@@ -73,6 +74,11 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
   private stream: StreamInput | null = null;
   /** --compare: the comparison and its module; null without. */
   private readonly compare: CompareRun | null;
+  /**
+   * --compare: the capture time of the packet being handed to the engine (the comparison reads
+   * it while the engine delivers that packet's bytes; doc/compare.md "Latency"); null without.
+   */
+  private readonly cmpTimes: CaptureTimes | null;
 
   /**
    * @param cfg the validated configuration
@@ -108,6 +114,7 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
       targetPort: t.targetPort,
     }));
     this.compare = cfg.compare !== null ? new CompareRun(cfg.compare) : null;
+    this.cmpTimes = this.compare?.comparison.times ?? null;
     this.engine = new ReplayEngine(
       engineConfig(transfers, {
         clientIps: cfg.clientIps,
@@ -280,8 +287,10 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
   // ---- capture input ----
 
   /** Live capture: one frame; `slot` = the stream source's replay variant (-i tcp://), 0 otherwise. */
-  packet(linkType: number, buf: Buffer, off: number, capLen: number, _origLen = 0, _tsMs = 0, slot = 0): void {
+  packet(linkType: number, buf: Buffer, off: number, capLen: number, _origLen = 0, tsMs = 0, slot = 0): void {
+    if (this.cmpTimes !== null) this.cmpTimes.at = tsMs > 0 ? tsMs : NaN;
     this.ingest(linkType, buf, off, capLen, slot, this.clock.now());
+    if (this.cmpTimes !== null) this.cmpTimes.at = NaN;
   }
 
   /**
@@ -295,8 +304,10 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
   }
 
   /** Offline feed: one frame due now. */
-  frame(linkType: number, buf: Buffer, off: number, len: number, _origLen: number, rep: number): void {
+  frame(linkType: number, buf: Buffer, off: number, len: number, _origLen: number, rep: number, tsMs = 0): void {
+    if (this.cmpTimes !== null) this.cmpTimes.at = tsMs > 0 ? tsMs : NaN;
     this.ingest(linkType, buf, off, len, rep, this.clock.now());
+    if (this.cmpTimes !== null) this.cmpTimes.at = NaN;
   }
 
   private ingest(linkType: number, buf: Buffer, off: number, capLen: number, rep: number, now: number): void {
@@ -422,7 +433,9 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
       this.engine.stats.repliesMalformed++;
       return;
     }
+    if (this.cmpTimes !== null) this.cmpTimes.at = payload !== null ? payload.atMs : NaN;
     this.engine.onReply(seg, this.clock.now(), payload);
+    if (this.cmpTimes !== null) this.cmpTimes.at = NaN;
     this.queueFlush();
   }
 

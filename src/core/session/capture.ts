@@ -112,6 +112,7 @@ function pushUnit(s: Session, u: Unit, p: CapturedPiece, stats: EngineStats, poo
  * mark, its FIN or RST waits behind the data; the unit itself goes back to the pool.
  */
 function toModule(m: ModSession, u: Unit, pool: UnitPool): void {
+  if ((u.fin || u.rst) && u.startsExchange && u.respBytes > 0) m.closeGate = u.respBytes;
   if (u.rst) m.rstPending = true;
   else {
     if (m.pendLen === 0) m.pendSeq = u.seq;

@@ -42,6 +42,12 @@ export class ModSession {
   /** The client's FIN / RST was captured and is not yet in the sent stream (it follows the data). */
   finPending = false;
   rstPending = false;
+  /**
+   * The production bytes the captured FIN / RST acknowledged beyond the client's previous ACK
+   * (its respBytes; -1: none): the close waits for the target's answer like a request would
+   * (transmit.ts releaseCheck, closeQuietMs), instead of cutting a slow answer short.
+   */
+  closeGate = -1;
   /** Next sequence number of the stream built for the target (sent space), and its first. */
   sentEnd = 0;
   sentBase = 0;

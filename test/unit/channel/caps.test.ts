@@ -12,6 +12,7 @@ import {
   CAP_CLASS_MAX,
   CAPS_MAGIC,
   CAPS_SESSION_CAP,
+  CAPS_STAMP,
   capBytes,
   capClass,
   encodeCapsQuestion,
@@ -94,10 +95,11 @@ test('the question is a CLIENT_DEL of 0.0.0.0:0 to "CAPS":1; the answer an 88-by
   assert.ok(!isCapsQuestion(MSG_CLIENT_ADD, 0, 0, CAPS_MAGIC, 1));
   const r = Buffer.alloc(V2_RECORD_BYTES, 0xee);
   writeCapsRecord(r, 0, 4096);
-  assert.equal(r.subarray(0, 12).toString('hex'), '00000000' + '43415053' + '0001' + '1000');
+  // features 0x0003: per-session caps (0x0001) and capture time stamps (0x0002)
+  assert.equal(r.subarray(0, 12).toString('hex'), '00000000' + '43415053' + '0003' + '1000');
   assert.ok(r.subarray(12).every((b) => b === 0));
   assert.equal(v2TailLength(r, 0), 0, 'no payload tail: frame readers step over it');
-  assert.deepEqual(readCapsRecord(r, 0), { features: CAPS_SESSION_CAP, payloadMax: 4096 });
+  assert.deepEqual(readCapsRecord(r, 0), { features: CAPS_SESSION_CAP | CAPS_STAMP, payloadMax: 4096 });
   const ip = Buffer.alloc(V2_RECORD_BYTES);
   ip[0] = 4;
   assert.equal(readCapsRecord(ip, 0), null);
@@ -186,7 +188,7 @@ test('intercept core: answers the question once per asking v2 peer, flushed at o
   const { core: c, peer, out } = core(3000);
   feed(c, peer, [question()]);
   assert.deepEqual(decode(out), [
-    { caps: { features: CAPS_SESSION_CAP, payloadMax: 3000 }, payload: null, truncated: false },
+    { caps: { features: CAPS_SESSION_CAP | CAPS_STAMP, payloadMax: 3000 }, payload: null, truncated: false },
   ]);
   assert.equal(c.stats().capsAnswered, 1);
   assert.equal(c.stats().routesDeleted, 0, 'the question is not a route removal');

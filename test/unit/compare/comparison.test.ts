@@ -4,6 +4,8 @@ import { Comparison, type CompareSessionInfo } from '../../../src/compare/compar
 import { compareConfig, type CompareConfig } from '../../../src/compare/config';
 import { buildRules } from '../../../src/compare/rules';
 import type { DiffLine } from '../../../src/compare/summary';
+import { compareReportText } from '../../../src/compare/report-text';
+import { renderHtml } from '../../../src/compare/report-html';
 import { chunks, conversation, stream } from './fixtures';
 
 const INFO: CompareSessionInfo = {
@@ -269,4 +271,59 @@ test('latency per endpoint, both sides, from the engine times', () => {
   assert.ok(l !== undefined && l.online.p50 >= 5 && l.online.p50 <= 7.5, String(l?.online.p50));
   assert.ok(l.target.p90 >= 108 && l.target.p90 <= 140, String(l.target.p90));
   assert.ok(l.target.p99 >= l.target.p90);
+});
+
+test('latency from capture times: production on its capture clock, the target ending at intercept stamps; counted by clock', () => {
+  const { cmp, lines } = run();
+  const ok = Buffer.from('HTTP/1.1 204 No Content\r\n\r\n');
+  // the target answers 404, so that every exchange is a diffs line with its exact latencies
+  const nf = Buffer.from('HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n');
+  const o = cmp.openSession(INFO);
+  // engine time runs 500 ms after the capture clock and late by the capture block: ignored for production
+  o.clientBytes(Buffer.from('GET /a HTTP/1.1\r\n\r\n'), 1000, 500);
+  o.onlineBytes(ok, 0, 1050, 503);
+  o.targetBytes(nf.subarray(0, 10), 0, 1030, 1020);
+  o.targetBytes(nf.subarray(10), 0, 1045, 1025); // the packet that completed it: intercept's capture at 1025
+  // keep-alive: the second request waits for the first response on each side
+  o.clientBytes(Buffer.from('GET /b HTTP/1.1\r\n\r\n'), 1046, 501);
+  o.onlineBytes(ok, 0, 1060, 530);
+  o.targetBytes(nf, 0, 1100, 1090);
+  o.end(1200);
+  // a session without times (a 1.x channel, an input without capture times): engine time on both sides
+  const p = cmp.openSession({ ...INFO, clientPort: 40001 });
+  p.clientBytes(Buffer.from('GET /a HTTP/1.1\r\n\r\n'), 2000);
+  p.onlineBytes(ok, 0, 2007);
+  p.targetBytes(nf, 0, 2040);
+  p.end(2100);
+  cmp.finish();
+  assert.deepEqual(
+    lines.map((l) => [l.request, l.latencyMs]),
+    [
+      ['GET /a', [3, 25]],
+      ['GET /b', [27, 44]],
+      ['GET /a', [7, 40]],
+    ],
+  );
+  const s = cmp.summary();
+  assert.deepEqual(s.latencyClocks, { onlineCapture: 2, onlineEngine: 1, targetStamped: 2, targetRead: 1 });
+  const text = compareReportText(s);
+  assert.match(text, /production ms p50\/p90\/p99 +target ms p50\/p90\/p99/);
+  assert.match(text, /intercept's capture of the packet that completed the target's response.*\[2 of 3 exchanges\]/);
+  assert.match(text, /1 without intercept's stamps/);
+  assert.match(renderHtml(s, lines), /<ul id="latency-legend"><li>production: from the capture/);
+});
+
+test('bytes mode latency: production from capture times, the target to the stamp of its last bytes', () => {
+  const lines: DiffLine[] = [];
+  const cmp = new Comparison(compareConfig('bytes', buildRules()), (l) => lines.push(l));
+  const o = cmp.openSession({ ...INFO, serverPort: 6379 });
+  o.clientBytes(Buffer.from('*1\r\n$4\r\nPING\r\n'), 100, 10);
+  o.onlineBytes(Buffer.from('+PO'), 0, 120, 11);
+  o.onlineBytes(Buffer.from('NG\r\n'), 0, 121, 14.5);
+  o.targetBytes(Buffer.from('-ERR\r\n'), 0, 150, 133);
+  o.end(200);
+  assert.deepEqual(
+    lines.map((l) => l.latencyMs),
+    [[4.5, 33]],
+  );
 });

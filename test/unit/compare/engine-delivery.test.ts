@@ -73,3 +73,28 @@ test("the compare module on the engine: production's and the target's replies de
   assert.equal(s.endpoints[0]?.endpoint, 'GET /users/:id');
   assert.equal(lines[0]?.request, 'GET /users/7');
 });
+
+test("a compared session's FIN waits for the target's answer, as a request would (not sent right after the request)", () => {
+  const cmp = new Comparison(compareConfig('http', buildRules()), () => {});
+  const t = established({ module: compareModule(cmp) });
+  online(t, 5000, 0x12, '');
+  const req = 'GET /slow HTTP/1.1\r\nHost: x\r\n\r\n';
+  t.clientSends({ seq: 1001, ack: 5001, flags: 'PA', data: req });
+  assert.ok(
+    t.take().some((p) => p.len === req.length),
+    'the request goes out',
+  );
+  const on = resp('200 OK', '{"ok":1}');
+  online(t, 5001, 0x18, on);
+  // the client read production's answer and closed: its FIN acknowledges that answer
+  t.clientSends({ seq: 1001 + req.length, ack: 5001 + on.length, flags: 'FA' });
+  const fin = (ps: { flags: string }[]): boolean => ps.some((p) => p.flags.includes('F'));
+  assert.equal(fin(t.take()), false, 'no FIN while the target has not answered (a slow server would see the close)');
+  t.tick(250);
+  assert.equal(fin(t.take()), false, 'still none 250 ms later');
+  const tg = resp('200 OK', '{"ok":1}');
+  t.targetReplies({ seq: 90001, ack: 1001 + req.length, flags: 'PA', data: tg });
+  // (an answer shorter than production's: then closeQuietMs of silence, 500 ms, ends it)
+  t.tick(600);
+  assert.equal(fin(t.take()), true, 'the FIN follows the answer');
+});

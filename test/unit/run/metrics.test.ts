@@ -191,6 +191,8 @@ test('intercept metrics: replies, no-route, frames and per-peer labels', () => {
     payloadRoutes: 0,
     payloadBytesSent: 0,
     payloadTruncated: 0,
+    stampRoutes: 0,
+    stampsSent: 0,
     capsAnswered: 0,
     perPeer: [peer],
     pastPeers: [],
