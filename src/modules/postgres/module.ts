@@ -279,9 +279,8 @@ export class PostgresModule implements ProtocolModule<PgSession> {
    * A password message ('p') once the target is ready for queries: the captured login's, seen
    * only after the target finished the login the module redid (production, slower, asked for
    * it later: a SCRAM client's last message comes two round trips after its startup, the
-   * target's login took three through intercept), or held while a mid-stream session logged
-   * in. Not needed; passed, PostgreSQL would end the session ("invalid frontend message type
-   * 112") and reset the connection.
+   * target's login took three through intercept). Not needed; passed, PostgreSQL would end
+   * the session ("invalid frontend message type 112") and reset the connection.
    */
   private latePassword(act: ClientActions): void {
     act.count('latePasswords');
