@@ -3,7 +3,7 @@
  * are not polluted by the previous one) and appends one JSON object per run to
  * bench/results/<date>-<git short hash>.json (one object per line). No assertions.
  *
- *   node --expose-gc dist/bench/run.js [--lab | --no-lab] [--only engine,offline,memory,platform,lab,lab6,mysql,postgres,max,latency,latency-ab,agent,ab]
+ *   node --expose-gc dist/bench/run.js [--lab | --no-lab] [--only engine,offline,memory,platform,lab,lab6,mysql,postgres,redis,max,latency,latency-ab,agent,ab]
  *
  * Parts: engine (packets/s through ReplayEngine), offline (runner's offline path on a
  * synthesized 100k-session capture), memory (100,000 open sessions, target answering and
@@ -14,7 +14,10 @@
  * statement with --module mysql and with plain TCP replay of the same load, bench/mysql.ts; with
  * lab), postgres (pgbench -M prepared at BENCH_PG_TPS transactions/s, default 200, copied live to
  * PostgreSQL: fidelity and tcpcopy CPU per replayed transaction, plain TCP replay and --module
- * postgres on a trust role, and --module postgres with SCRAM logins, bench/postgres.ts; with lab), mysql-fidelity (issue 13's figures: sysbench for BENCH_MYSQL_SECONDS, default 30, at
+ * postgres on a trust role, and --module postgres with SCRAM logins, bench/postgres.ts; with lab), redis
+ * (redis-benchmark with requirepass, BENCH_REDIS_REQUESTS per test, default 20000, copied live to
+ * redis-server: fidelity and tcpcopy CPU per replayed command, plain TCP replay and --module redis
+ * rewriting every AUTH, BENCH_REPEAT alternate pairs, bench/redis.ts; with lab), mysql-fidelity (issue 13's figures: sysbench for BENCH_MYSQL_SECONDS, default 30, at
  * BENCH_MYSQL_TPS transactions/s, default 100, with BENCH_MYSQL_THREADS, default 8: target/online
  * statements live, offline from a pcap, and for connections opened before tcpcopy; only with
  * --only mysql-fidelity), max (the highest offered load replayed at >= 99.9%; with lab), ab (paired
@@ -45,6 +48,7 @@ import { agentTable, runAgentBench } from './agent';
 import { runMysqlBench } from './mysql';
 import { runMysqlFidelity } from './mysql-fidelity';
 import { runPostgresBench } from './postgres';
+import { runRedisBench } from './redis';
 import { latencyLines, runOnlineLatency, runSideBySideLatency } from './latency';
 import { platformSuite } from './platform';
 import { runMemoryBench, runOfflineBench } from './offline';
@@ -161,6 +165,15 @@ async function part(name: string): Promise<void> {
         ...(o.seconds !== undefined ? { seconds: o.seconds } : {}),
         ...(o.warmSeconds !== undefined ? { warmSeconds: o.warmSeconds } : {}),
         ...(Number.isFinite(tps) && tps > 0 ? { tps } : {}),
+      });
+      break;
+    }
+    case 'redis': {
+      const env = process.env;
+      const n = Number(env['BENCH_REDIS_REQUESTS'] ?? '');
+      r = await runRedisBench(log, {
+        ...(Number.isFinite(n) && n > 0 ? { requests: n } : {}),
+        repeat: labOptions(1).repeat ?? 1,
       });
       break;
     }
@@ -284,6 +297,10 @@ function main(): void {
   if (want('mysql')) {
     if (lab) results['mysql'] = child('mysql');
     else log('mysql: skipped (needs root; run as root or pass --lab)');
+  }
+  if (want('redis')) {
+    if (lab) results['redis'] = child('redis');
+    else log('redis: skipped (needs root; run as root or pass --lab)');
   }
   if (want('postgres')) {
     if (lab) results['postgres'] = child('postgres');

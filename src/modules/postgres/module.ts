@@ -8,8 +8,9 @@
  * - Login: the module answers every authentication request of the target itself (cleartext,
  *   md5 with the target's salt, SCRAM-SHA-256 with the captured client nonce and the target's
  *   server-first message, the target's server signature verified) from the `--pg-user`
- *   passwords; the captured password messages are dropped (not needed), the client's first
- *   message after the login is held until the target is ready for queries.
+ *   passwords; the captured password messages are dropped (not needed), also those that
+ *   arrive after the target finished the login (a target faster than production), the
+ *   client's first message after the login is held until the target is ready for queries.
  * - A CancelRequest carries the target's backend key instead of production's (module-global
  *   table; production's key comes from its own replies: wantsOnlineReplies).
  * - ParameterStatus values that differ between production and the target are counted.
@@ -84,6 +85,8 @@ export const COUNTERS = {
   paramEncoding: 'sessions whose target server_encoding/client_encoding differs from production',
   paramOther: 'other ParameterStatus values that differ from production (per session and parameter)',
   targetFramingLost: 'sessions whose target replies could not be framed during login (payload cap)',
+  latePasswords:
+    'captured password messages seen after the target finished the redone login (production was slower): dropped, not needed',
 } as const;
 type Counter = keyof typeof COUNTERS;
 
@@ -206,6 +209,7 @@ export class PostgresModule implements ProtocolModule<PgSession> {
     if (st.garbage !== null) return act.end(st.garbage);
     if (st.phase === 'ready') {
       if (!st.paramsCompared) this.compareParams(st, act);
+      if (msg[0] === 0x70 /* p */) return this.latePassword(act);
       return st.track ? this.tracked(st, msg, act) : act.pass();
     }
     if (st.phase === 'startup') return this.untyped(st, msg, act, now);
@@ -269,6 +273,18 @@ export class PostgresModule implements ProtocolModule<PgSession> {
       return this.startScram(st, clientFirstFor(this.nonce(st, now)), (b) => act.replace(b));
     }
     return act.drop();
+  }
+
+  /**
+   * A password message ('p') once the target is ready for queries: the captured login's, seen
+   * only after the target finished the login the module redid (production, slower, asked for
+   * it later: a SCRAM client's last message comes two round trips after its startup, the
+   * target's login took three through intercept). Not needed; passed, PostgreSQL would end
+   * the session ("invalid frontend message type 112") and reset the connection.
+   */
+  private latePassword(act: ClientActions): void {
+    act.count('latePasswords');
+    act.drop();
   }
 
   private startScram(st: PgSession, cf: ClientFirst, send: (b: Buffer) => void): void {
