@@ -9,8 +9,10 @@
  * 3. `live-midstream-text`: connections opened before tcpcopy started (sysbench runs for 5 s
  *    first; `--mysql-login`), text protocol (--db-ps-mode=disable);
  * 4. `live-midstream-ps`: the same with server-side prepared statements (sysbench's default):
- *    their PREPAREs went before the capture, so their executions are lost with the module's
- *    reason `unpreparedStatement` (the figure shows how much).
+ *    their PREPAREs went before the capture and no connection captured here prepares them, so
+ *    their executions are lost with the module's reason `unpreparedStatement` (the figure shows
+ *    how much; with a connection captured preparing them the module prepares them again on the
+ *    target: test/e2e/mysql-midstream-ps.test.ts).
  *
  * No assertions; the e2e tests (test/e2e/mysql-*.test.ts) assert the same on shorter runs.
  */

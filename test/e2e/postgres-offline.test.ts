@@ -58,8 +58,13 @@ test(
       );
       await startPgIntercept(lab);
       const r = await runTcpcopy(lab, ['-i', file, ...pgModuleArgs(lab, p)]);
+      const eng = (
+        r.report as unknown as {
+          engine: { outcomes: unknown; module?: { counters?: unknown; lost?: unknown; ended?: unknown } };
+        }
+      ).engine;
       say(
-        `tcpcopy offline: exit ${r.code}, module ${JSON.stringify((r.report as unknown as { engine: { module?: { counters?: unknown; lost?: unknown } } }).engine.module?.counters)}`,
+        `tcpcopy offline: exit ${r.code}, module ${JSON.stringify(eng.module?.counters)} lost ${JSON.stringify(eng.module?.lost)} ended ${JSON.stringify(eng.module?.ended)}; outcomes ${JSON.stringify(eng.outcomes)}`,
       );
       await waitSettled(() => p.target.clientStatements().length, online.length, 60_000, 2000);
       const target = p.target.clientStatements();

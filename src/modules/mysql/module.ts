@@ -12,7 +12,9 @@
  * - `auth` (a login or COM_CHANGE_USER sent, the target has not said OK): the client's own
  *   auth answers (to production's AuthSwitchRequest) are dropped, commands held; the target's
  *   AuthSwitchRequest is answered by the module;
- * - `command`: commands pass, statement ids rewritten (statements.ts).
+ * - `command`: commands pass, statement ids rewritten (statements.ts); an EXECUTE of a
+ *   statement prepared before the capture is prepared again on the target from the text
+ *   another session was captured preparing (catalog.ts), once production's reply to it agrees.
  */
 import type { ClientActions, ProtocolModule, SessionStart, TargetActions } from '../api';
 import { MAX_PACKET_PAYLOAD, PACKET_HEADER_BYTES, encodePacket } from './packet';
@@ -46,6 +48,17 @@ import {
 import { ReplyTracker, headOf, type PacketHead, type ReplyKind } from './replies';
 import { Statements, type PrepareRec } from './statements';
 import { LoginTable, buildHandshakeResponse, configuredLogin, type Login } from './logins';
+import {
+  DefCollector,
+  ExecProbe,
+  MAX_TEXT_BYTES,
+  PROBE_WAIT_MS,
+  StatementCatalog,
+  boundTypes,
+  executeFit,
+  scopeOf,
+  withTypes,
+} from './catalog';
 import type { MysqlConfig } from './options';
 
 /** MariaDB's COM_STMT_BULK_EXECUTE: a statement id at offset 1 too. */
@@ -67,8 +80,17 @@ export const MYSQL_REASONS = {
   unsupportedAuth: 'the target asked for an auth plugin other than mysql_native_password',
   malformedLogin: 'the captured login or COM_CHANGE_USER could not be parsed',
   noLogin: 'picked up mid-stream, and no login is known for its client: give --mysql-login USER[@DB]',
-  unpreparedStatement: 'a statement command whose PREPARE was not captured (mid-stream, or forgotten)',
+  unpreparedStatement:
+    'a statement command whose PREPARE was not captured (mid-stream, or forgotten), and no session was captured preparing a statement that fits it',
   statementNotMapped: 'a statement command whose PREPARE the target refused, or whose answer could not be read',
+  ambiguousStatement:
+    "an EXECUTE whose PREPARE was not captured: several statements captured on other sessions with its id fit its parameters and production's reply",
+  statementMismatch:
+    "an EXECUTE whose PREPARE was not captured: the statements captured on other sessions with its id do not fit production's reply to it",
+  statementUnverified:
+    "an EXECUTE whose PREPARE was not captured: production's reply to it (an ERR, or not captured) cannot confirm the statement known for its id",
+  unknownParamTypes:
+    'an EXECUTE of a statement prepared again on the target: its parameter types were bound before the capture and no captured session bound them',
 } as const;
 
 /** The counters of the module. */
@@ -82,6 +104,11 @@ export const MYSQL_COUNTERS = {
   statementsRemapped: "statement commands (EXECUTE, SEND_LONG_DATA, RESET, FETCH, CLOSE) sent with the target's id",
   onlineIdsInferred: "production statement ids inferred from the client's use (production's PREPARE answer not seen)",
   unmappedCloses: 'COM_STMT_CLOSE of a statement unknown to the target, not sent',
+  statementsLearned: 'statement texts learned from captured PREPAREs (the catalog for sessions picked up mid-stream)',
+  statementsReprepared:
+    "statements executed by a session without their PREPARE captured, prepared on the target from a text learned on another session and confirmed by production's reply",
+  paramTypesAdded:
+    'EXECUTEs of statements prepared by the module sent with the parameter types the client bound before the capture',
   replySyncLost:
     "times the target's reply stream lost its packet framing: a packet header in bytes not delivered (over intercept's --payload-max)",
   replyResyncs: "times the target's reply stream was found again at the start of a later reply",
@@ -98,6 +125,8 @@ type Reason = keyof typeof MYSQL_REASONS;
 type Counter = keyof typeof MYSQL_COUNTERS;
 type Phase = 'login' | 'midstream' | 'auth' | 'command';
 type Verdict = 'none' | 'pass' | 'drop' | 'hold' | 'end';
+/** What the online tracker's expectations carry: a PREPARE's record, or an unknown EXECUTE's probe. */
+type OnlineTag = PrepareRec | ExecProbe;
 
 /** One session's state (owned by the engine). */
 export interface MysqlSession {
@@ -109,7 +138,7 @@ export interface MysqlSession {
   /** What the current auth exchange is (counted when the target says OK). */
   authKind: 'login' | 'midstream' | 'changeUser';
   readonly target: ReplyTracker<PrepareRec>;
-  readonly online: ReplyTracker<PrepareRec>;
+  readonly online: ReplyTracker<OnlineTag>;
   readonly stmts: Statements;
   greeting: Greeting | null;
   /** The target's current scramble (the greeting's, or the last AuthSwitchRequest's). */
@@ -123,6 +152,8 @@ export interface MysqlSession {
   /** The message being offered was held before: its online expectation is pushed; its PREPARE record. */
   reoffer: boolean;
   heldRec: PrepareRec | null;
+  /** The EXECUTE being offered (or held) names an id not prepared on the session: production's reply to it, as read. */
+  probe: ExecProbe | null;
   /** The previous packet was 16 MiB: this one continues it, with its fate. */
   cont: 'none' | 'pass' | 'drop';
   /** The action set of the onTargetBytes call in progress (the trackers' events use it). */
@@ -137,6 +168,7 @@ export interface MysqlSession {
 /** Creates the module for a checked configuration (the factory in index.ts parses the options). */
 export function createMysqlModule(cfg: MysqlConfig): ProtocolModule<MysqlSession> {
   const table = new LoginTable(cfg.logins);
+  const catalog = new StatementCatalog();
 
   // one wrapper of the engine's ClientActions that notes the verdict (calls are synchronous)
   // and the bytes sent (the session and message being offered: `cur`, `curLen`)
@@ -218,13 +250,14 @@ export function createMysqlModule(cfg: MysqlConfig): ProtocolModule<MysqlSession
       password: '',
       reoffer: false,
       heldRec: null,
+      probe: null,
       cont: 'none',
       act: null,
       sent: 0,
       deferred: {},
       hasDeferred: false,
     } as Omit<MysqlSession, 'target' | 'online'> as MysqlSession;
-    const mut = st as { target: ReplyTracker<PrepareRec>; online: ReplyTracker<PrepareRec> };
+    const mut = st as { target: ReplyTracker<PrepareRec>; online: ReplyTracker<OnlineTag> };
     mut.target = new ReplyTracker<PrepareRec>(
       {
         greeting: (p) => {
@@ -245,14 +278,29 @@ export function createMysqlModule(cfg: MysqlConfig): ProtocolModule<MysqlSession
       false,
     );
     st.target.expect('greeting');
-    mut.online = new ReplyTracker<PrepareRec>(
+    mut.online = new ReplyTracker<OnlineTag>(
       {
         greeting: (p) => {
           const g = parseGreeting(headOf(p));
           if (!isParseError(g)) st.onlineCaps = g.capabilities;
         },
         auth: () => undefined,
-        prepared: (r, ok) => st.stmts.online(r, ok === null ? null : ok.statementId),
+        prepared: (r, ok) => {
+          if (r instanceof ExecProbe) return;
+          st.stmts.online(r, ok === null ? null : ok.statementId);
+          if (ok !== null) learn(st, r, ok.statementId, ok.params, ok.columns);
+          r.text = null; // the catalog keeps it
+        },
+        tagPacket: (t, p, first) => {
+          if (t instanceof ExecProbe) t.packet(p, first);
+          else if (!first) t.defs?.packet(p);
+        },
+        tagDone: (t) => {
+          if (t instanceof ExecProbe) return t.done();
+          const sig = t.defs?.result() ?? null;
+          if (sig !== null && t.entry !== null) t.entry.cols = sig;
+          t.defs = null;
+        },
         lost: () => countLater(st, 'onlineSyncLost'),
         resynced: () => countLater(st, 'onlineResyncs'),
         mismatch: () => countLater(st, 'onlineMismatches'),
@@ -263,6 +311,57 @@ export function createMysqlModule(cfg: MysqlConfig): ProtocolModule<MysqlSession
     );
     if (fromStart) st.online.expect('greeting');
     return st;
+  }
+
+  /** The scope of the session's statements (its server and current database). */
+  function scope(st: MysqlSession): string {
+    const l = st.login ?? st.pendingLogin;
+    return scopeOf(st.start.serverIp, st.start.serverPort, l?.database ?? null);
+  }
+
+  /** Production answered a captured PREPARE with statement `id`: its text goes to the catalog. */
+  function learn(st: MysqlSession, r: PrepareRec, id: number, params: number, columns: number): void {
+    r.params = params;
+    if (r.text === null) return;
+    const l = catalog.learn(scope(st), r.text, id, params, columns, st.now);
+    if (l === null) return;
+    r.entry = l.entry;
+    if (l.fresh) countLater(st, 'statementsLearned');
+    if (r.types !== null && l.entry.types === null) l.entry.types = r.types;
+    r.defs = columns > 0 ? new DefCollector(params, columns) : null;
+  }
+
+  /**
+   * An EXECUTE of production's statement `id`, never prepared on this session: the one
+   * statement of the catalog that fits its bytes and production's reply (waited for, held) is
+   * prepared on the target and the EXECUTE held until the target's answer; else it is lost with
+   * the reason why.
+   */
+  function adoptStatement(st: MysqlSession, msg: Buffer, id: number, act: ClientActions): void {
+    const payload = msg.subarray(PACKET_HEADER_BYTES);
+    const cands = catalog
+      .candidates(scope(st), id, st.now)
+      .filter((c) => executeFit(payload, c.params, c.types) !== 'misfit');
+    if (cands.length === 0) return act.drop('unpreparedStatement');
+    const probe = st.probe;
+    if (probe === null) return act.drop('statementUnverified');
+    if (probe.reply === null) {
+      if (st.now - probe.since < PROBE_WAIT_MS) return act.hold();
+      probe.done();
+    }
+    const fit = probe.fitting(cands);
+    if (probe.reply?.kind === 'none') return act.drop('statementUnverified');
+    if (fit.length === 0) return act.drop('statementMismatch');
+    if (fit.length > 1) return act.drop('ambiguousStatement');
+    const e = fit[0] as (typeof fit)[number];
+    if (executeFit(payload, e.params, e.types) === 'noTypes') return act.drop('unknownParamTypes');
+    const r = st.stmts.adopt(id, e);
+    act.count('statementsReprepared');
+    act.insert(encodePacket(0, Buffer.concat([Buffer.from([COM_STMT_PREPARE]), e.text])));
+    st.target.expect('prepare', r, st.sent);
+    r.target = 'pending';
+    r.sentAt = st.now;
+    act.hold(); // until the target's PREPARE_OK tells its id
   }
 
   /** The reply kind of a command (its first byte), null when it has none. */
@@ -365,14 +464,17 @@ export function createMysqlModule(cfg: MysqlConfig): ProtocolModule<MysqlSession
     if (id === STMT_ID_LAST_PREPARED) return send(st, act, kind, null);
     const f = st.stmts.find(id);
     if (f === null) {
+      if (cmd === COM_STMT_EXECUTE) return adoptStatement(st, msg, id, act);
       if (cmd !== COM_STMT_CLOSE) return act.drop('unpreparedStatement');
       act.count('unmappedCloses');
       return act.drop();
     }
     if (f.inferred) act.count('onlineIdsInferred');
     const r = f.rec;
-    // the target's answer is on its way (unless its reply stream is lost: then no waiting)
-    if (r.target === 'pending' && !st.target.lost) return act.hold();
+    // the target's answer is on its way (unless its reply stream is lost: then no waiting, but
+    // for a PREPARE the module sent: its answer starts a reply the stream is found again at)
+    if (r.target === 'pending' && (!st.target.lost || (r.adopted && st.now - r.sentAt < PROBE_WAIT_MS)))
+      return act.hold();
     if (cmd === COM_STMT_CLOSE) st.stmts.close(r);
     if (r.target !== 'ok' || r.targetId === null) {
       if (cmd !== COM_STMT_CLOSE) return act.drop('statementNotMapped');
@@ -380,6 +482,23 @@ export function createMysqlModule(cfg: MysqlConfig): ProtocolModule<MysqlSession
       return act.drop();
     }
     act.count('statementsRemapped');
+    if (cmd === COM_STMT_EXECUTE && r.params > 0 && (r.types === null || (r.adopted && !r.typesSent))) {
+      const payload = msg.subarray(PACKET_HEADER_BYTES);
+      const bound = boundTypes(payload, r.params);
+      if (bound !== null) {
+        r.typesSent = true;
+        if (r.types === null) {
+          r.types = bound;
+          if (r.entry !== null && r.entry.types === null) r.entry.types = bound;
+        }
+      } else if (r.adopted && !r.typesSent) {
+        // the target never had this statement's types: the client bound them before the capture
+        if (r.types === null || executeFit(payload, r.params, r.types) !== 'fits') return act.drop('unknownParamTypes');
+        r.typesSent = true;
+        act.count('paramTypesAdded');
+        return send(st, act, kind, null, withTypes(msg, r.params, r.types, r.targetId));
+      }
+    }
     if (r.targetId === id) return send(st, act, kind, null);
     const b = Buffer.from(msg);
     b.writeUInt32LE(r.targetId >>> 0, PACKET_HEADER_BYTES + 1);
@@ -463,12 +582,22 @@ export function createMysqlModule(cfg: MysqlConfig): ProtocolModule<MysqlSession
       // the online server answers every captured command, whatever its fate here
       let rec: PrepareRec | null = st.reoffer ? st.heldRec : null;
       if (!st.reoffer) {
+        st.probe = null;
         if (st.phase === 'login') st.online.expect('auth');
         else if (seq === 0 && msg.length > PACKET_HEADER_BYTES) {
           const cmd = msg[PACKET_HEADER_BYTES] as number;
-          if (cmd === COM_STMT_PREPARE) rec = st.stmts.add();
+          let tag: OnlineTag | null = null;
+          if (cmd === COM_STMT_PREPARE) {
+            const text =
+              msg.length - PACKET_HEADER_BYTES - 1 <= MAX_TEXT_BYTES ? msg.subarray(PACKET_HEADER_BYTES + 1) : null;
+            tag = rec = st.stmts.add(text === null ? null : Buffer.from(text));
+          } else if (cmd === COM_STMT_EXECUTE && msg.length >= PACKET_HEADER_BYTES + 10) {
+            // a statement id this session never prepared: production's reply tells what it ran
+            const id = msg.readUInt32LE(PACKET_HEADER_BYTES + 1);
+            if (id !== STMT_ID_LAST_PREPARED && !st.stmts.has(id)) tag = st.probe = new ExecProbe(now);
+          }
           const kind = replyKind(cmd);
-          if (kind !== null) st.online.expect(kind, rec);
+          if (kind !== null) st.online.expect(kind, tag);
         }
       }
       inner = act;
@@ -498,6 +627,7 @@ export function createMysqlModule(cfg: MysqlConfig): ProtocolModule<MysqlSession
       if (v === 'end') st.ended = true;
       st.reoffer = v === 'hold';
       st.heldRec = v === 'hold' ? rec : null;
+      if (v !== 'hold') st.probe = null;
       if (rec !== null && v !== 'hold' && v !== 'pass') rec.target = 'err';
       if (len === MAX_PACKET_PAYLOAD && (v === 'pass' || v === 'drop')) st.cont = v;
     },

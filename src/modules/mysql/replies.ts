@@ -101,6 +101,13 @@ export interface ReplyListener<T> {
   mismatch?(): void;
   /** A reply's first bytes were not kept: more than MAX_QUEUED replies waited for their commands (lazy mode). */
   unkept?(): void;
+  /**
+   * Optional: each packet of the reply to a command pushed with a tag (`first`: its first
+   * packet), as long as the reply is followed; then `tagDone` once, when the reply ended, was
+   * abandoned or could not be read (a queued reply: its first packet only).
+   */
+  tagPacket?(tag: T, p: PacketHead, first: boolean): void;
+  tagDone?(tag: T): void;
 }
 
 interface Expected<T> {
@@ -161,6 +168,8 @@ export class ReplyTracker<T> {
   unkept = 0;
   /** An opaque reply (replication): nothing more is read. */
   private dead = false;
+  /** The reply in progress has a tag whose packets go to `tagPacket` (the listener has one). */
+  private tagOpen = false;
   /**
    * While lost: how many of the oldest waiting commands may have had their reply start in
    * bytes not seen (the server had received them when it sent a segment not taken as a start).
@@ -243,7 +252,15 @@ export class ReplyTracker<T> {
     } else if (kind === 'greeting') this.listener.greeting(p);
     else if (kind === 'auth') {
       if (p.n > 0) this.listener.auth(p);
-    } else this.firstPacket(e, p);
+    } else {
+      this.firstPacket(e, p);
+      if (tag !== null && this.listener.tagPacket !== undefined) {
+        this.listener.tagPacket(tag, p, true);
+        // the rest of the reply is read for it only when it is the one in progress
+        if (this.cur === e && !this.complete) this.tagOpen = true;
+        else this.listener.tagDone?.(tag);
+      }
+    }
     p.head = this.head;
   }
 
@@ -304,6 +321,7 @@ export class ReplyTracker<T> {
 
   private lose(): void {
     if (this.lost) return;
+    this.closeTag();
     this.lost = true;
     this.maybe = 0;
     this.inReply = false;
@@ -368,6 +386,15 @@ export class ReplyTracker<T> {
   private unreadable(e: Expected<T>): void {
     if (e.kind === 'prepare') this.listener.prepared(e.tag as T, null);
     else if (e.kind === 'opaque') this.die();
+    if (e.tag !== null && this.listener.tagPacket !== undefined) this.listener.tagDone?.(e.tag);
+  }
+
+  /** The tagged reply in progress is over (ended, abandoned). */
+  private closeTag(): void {
+    if (!this.tagOpen) return;
+    this.tagOpen = false;
+    const t = this.cur?.tag;
+    if (t !== null && t !== undefined) this.listener.tagDone?.(t);
   }
 
   private mismatch(): void {
@@ -378,6 +405,7 @@ export class ReplyTracker<T> {
   /** Gives the stream up for good (a replication stream follows). */
   private die(): void {
     if (this.dead) return;
+    this.closeTag();
     this.dead = true;
     this.losses++;
     this.listener.lost();
@@ -409,6 +437,7 @@ export class ReplyTracker<T> {
 
   /** `p` starts a reply: the oldest waiting command's (checked), or, lazy, one to queue. */
   private begin(p: PacketHead): void {
+    this.closeTag();
     this.inReply = true;
     this.first = true;
     this.done = false;
@@ -441,6 +470,7 @@ export class ReplyTracker<T> {
     if (e !== undefined) {
       this.cur = e;
       this.authLike = e.kind === 'auth';
+      this.tagOpen = e.tag !== null && this.listener.tagPacket !== undefined;
       return;
     }
     this.cur = null;
@@ -467,7 +497,9 @@ export class ReplyTracker<T> {
     if (e !== null) {
       if (this.first) this.firstPacket(e, p);
       else if (e.kind === 'auth') this.authPacket(p);
+      if (this.tagOpen) this.listener.tagPacket?.(e.tag as T, p, this.first);
       if (!this.complete) this.ends(e.kind, p, b);
+      if (this.complete) this.closeTag();
     } else if (this.queuedInProgress || !this.lazy) {
       if (this.first && p.seq === 0)
         this.done = true; // a greeting

@@ -9,7 +9,12 @@
  * increasingly, so an unknown id used by the client belongs to the one PREPARE without a known
  * id whose known neighbours (by PREPARE order) bracket it; when no single one fits, none is
  * chosen. Bounded: beyond MAX_STATEMENTS records the oldest is forgotten.
+ *
+ * A record may also be *adopted*: a statement a session picked up mid-stream executes, whose
+ * PREPARE was before the capture, found in the catalog (catalog.ts) and prepared on the target
+ * by the module.
  */
+import type { CatEntry, DefCollector } from './catalog';
 
 /** Most statements held per session (a server's max_prepared_stmt_count is per server; 1024 per connection is plenty). */
 export const MAX_STATEMENTS = 1024;
@@ -22,11 +27,27 @@ export interface PrepareRec {
   /** The target's statement id, null while unknown. */
   targetId: number | null;
   target: 'unsent' | 'pending' | 'ok' | 'err';
+  /** The statement text (the PREPARE's payload after its command byte); null: not kept. */
+  text: Buffer | null;
+  /** Parameters, from production's PREPARE_OK (or the catalog). */
+  params: number;
+  /** The parameter types the client bound (2 bytes per parameter); null until seen. */
+  types: Buffer | null;
+  /** Prepared on the target by the module (adopted): the target has not had its types yet while false `typesSent`. */
+  adopted: boolean;
+  typesSent: boolean;
+  /** Adopted: engine time (ms) the module sent its PREPARE to the target. */
+  sentAt: number;
+  /** Its catalog entry (production's answer learned), and the column definitions being read for it. */
+  entry: CatEntry | null;
+  defs: DefCollector | null;
 }
 
 export class Statements {
   /** In PREPARE order. */
   private recs: PrepareRec[] = [];
+  /** Adopted records, oldest first. */
+  private adopted: PrepareRec[] = [];
   private readonly byOnline = new Map<number, PrepareRec>();
   /** Records forgotten because of the bound. */
   evicted = 0;
@@ -38,9 +59,35 @@ export class Statements {
     return this.recs.length;
   }
 
-  /** A client PREPARE: its record. */
-  add(): PrepareRec {
-    const r: PrepareRec = { onlineId: null, online: 'pending', targetId: null, target: 'unsent' };
+  /** A client PREPARE (of `text`, kept as given: copy it): its record. */
+  add(text: Buffer | null = null): PrepareRec {
+    return this.push(record(text, 'pending', null));
+  }
+
+  /** Production's statement `id`, never seen prepared, is the catalog's `entry`: its record (to prepare on the target). */
+  adopt(id: number, entry: CatEntry): PrepareRec {
+    const r = record(entry.text, 'ok', id);
+    r.params = entry.params;
+    r.types = entry.types;
+    r.adopted = true;
+    r.entry = entry;
+    // not among the client's PREPAREs (their order bounds inferred ids); bounded on its own
+    this.adopted.push(r);
+    if (this.adopted.length > MAX_STATEMENTS) {
+      const old = this.adopted.shift() as PrepareRec;
+      if (old.onlineId !== null && this.byOnline.get(old.onlineId) === old) this.byOnline.delete(old.onlineId);
+      this.evicted++;
+    }
+    this.byOnline.set(id, r);
+    return r;
+  }
+
+  /** Production's statement `id` is known (no inference). */
+  has(id: number): boolean {
+    return this.byOnline.has(id);
+  }
+
+  private push(r: PrepareRec): PrepareRec {
     this.recs.push(r);
     if (this.recs.length > MAX_STATEMENTS) {
       const old = this.recs.shift() as PrepareRec;
@@ -98,14 +145,33 @@ export class Statements {
 
   /** COM_STMT_CLOSE of a statement. */
   close(r: PrepareRec): void {
-    const i = this.recs.indexOf(r);
-    if (i >= 0) this.recs.splice(i, 1);
+    const list = r.adopted ? this.adopted : this.recs;
+    const i = list.indexOf(r);
+    if (i >= 0) list.splice(i, 1);
     if (r.onlineId !== null && this.byOnline.get(r.onlineId) === r) this.byOnline.delete(r.onlineId);
   }
 
   /** COM_CHANGE_USER, COM_RESET_CONNECTION: the server closes every statement. */
   clear(): void {
     this.recs = [];
+    this.adopted = [];
     this.byOnline.clear();
   }
+}
+
+function record(text: Buffer | null, online: PrepareRec['online'], id: number | null): PrepareRec {
+  return {
+    onlineId: id,
+    online,
+    targetId: null,
+    target: 'unsent',
+    text,
+    params: 0,
+    types: null,
+    adopted: false,
+    typesSent: false,
+    sentAt: 0,
+    entry: null,
+    defs: null,
+  };
 }

@@ -76,9 +76,11 @@ export class ModuleDriver<S> {
     this.retryHeld(now);
   }
 
-  /** The online server's reply bytes. */
+  /** The online server's reply bytes; then held messages are offered again (as the engine does: a module may wait for production's reply). */
   online(bytes: Buffer, missing = 0, now = 0): void {
+    if (this.log.ended !== null) return;
     this.mod.onOnlineBytes?.(this.st, bytes, missing, now);
+    this.retryHeld(now);
   }
 
   /** All bytes sent so far, concatenated. */

@@ -26,8 +26,10 @@ test("mid-stream: the login of an earlier session of the same client is inserted
   const d = driver(mod, { origin: 'midstream', clientPort: 40002 });
   const s = scramble(21);
   d.target(wire({ seq: 0, payload: regreet(GREETING, s) }));
-  const execute = LATER.find((p) => p.payload[0] === 0x17) as MysqlPacket;
-  d.client(wire(execute));
+  // an EXECUTE of statement 9: prepared before the capture, and no captured session had an id 9
+  const execute = Buffer.from((LATER.find((p) => p.payload[0] === 0x17) as MysqlPacket).payload);
+  execute.writeUInt32LE(9, 1);
+  d.client(wire({ seq: 0, payload: execute }));
   d.client(query('SELECT 1'));
   const sent = sentPackets(d);
   assert.equal(sent.length, 1, 'the login only');
