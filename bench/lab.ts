@@ -232,8 +232,8 @@ export const BENCH_TCPCOPY_ARGS: readonly string[] = ['-x', '80-198.18.0.2:8080'
 /** The same over IPv6 (add `--secret-file`: IPv6 needs channel v2). */
 export const BENCH_TCPCOPY_ARGS6: readonly string[] = ['-x', '80-[2001:2::2]:8080', '-s', '198.18.0.3'];
 
-/** Measures one load with a fresh tcpcopy; see the file comment. */
-async function measure(
+/** Measures one load with a fresh tcpcopy; see the file comment. Also the agent part's single-host reference (bench/agent.ts). */
+export async function measure(
   lab: Lab,
   online: NginxServer,
   target: NginxServer,

@@ -22,7 +22,9 @@
  * statements live, offline from a pcap, and for connections opened before tcpcopy; only with
  * --only mysql-fidelity), max (the highest offered load replayed at >= 99.9%; with lab), ab (paired
  * comparison of two tcpcopy command lines; only with --only ab), agent (tcpcopy agent on online,
- * the replayer on the replay host: agent and replayer CPU per request, RSS, fidelity, lag; with lab).
+ * the replayer on the replay host: agent and replayer CPU per request, RSS, fidelity, lag, and
+ * the agent / single-host tcpcopy CPU ratio of pairs measured in the same minutes; BENCH_AGENT_*
+ * in bench/agent.ts; with lab).
  * Also latency and latency-ab (the online server's latency with and without tcpcopy, one after the
  * other and side by side, bench/latency.ts; with lab), compare (the response comparison's CPU per
  * exchange and its memory caps, in process) and compare-lab (tcpcopy CPU per request with and
@@ -133,7 +135,15 @@ async function part(name: string): Promise<void> {
       break;
     }
     case 'agent': {
-      const rows = await runAgentBench(log, labOptions(1));
+      const bMain = process.env['BENCH_AGENT_B_MAIN'];
+      const rows = await runAgentBench(log, {
+        ...labOptions(1),
+        paired: process.env['BENCH_AGENT_PAIRED'] !== '0',
+        agentArgs: words(process.env['BENCH_AGENT_ARGS']),
+        ...(bMain !== undefined && bMain !== ''
+          ? { agentB: { main: bMain, args: words(process.env['BENCH_AGENT_B_ARGS']) } }
+          : {}),
+      });
       log(agentTable(rows));
       r = rows;
       break;

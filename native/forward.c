@@ -13,10 +13,16 @@
  * frame per destination), written before anything else; while it is pending, new frames for
  * that destination are dropped. JS owns the connections (connect, handshake, reconnect) and
  * hands each one's fd in with fwdSetFd; the forwarder writes to its own dup of it.
+ *
+ * The blocks come from the ring's forwarding thread (ring.c), not from the event loop; the
+ * same thread writes each destination's STATUS frame (the agent's clock, the drops since the
+ * previous one) when it is due, so a busy agent sends them with the blocks, without a wake-up
+ * of their own. Every entry point takes the forwarder's mutex.
  */
 #include "tcn.h"
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <linux/if_packet.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,10 +33,12 @@
 #define MAX_DEST 32
 #define FRAME_HDR 16
 #define TYPE_PACKETS 1
+#define TYPE_STATUS 2
+#define STATUS_BODY 64
 #define LINKTYPE_ETHERNET 1
 #define LINKTYPE_RAW 101
 #define ALIGN16(x) (((x) + 15u) & ~15u)
-/* Pending room beyond one frame: control frames (status) queued behind a partial frame. */
+/* Pending room beyond one frame: STATUS frames queued behind a partial frame. */
 #define PEND_SLACK 65536
 
 enum {
@@ -56,12 +64,18 @@ typedef struct {
   uint32_t stage_count, stage_last;
   uint32_t seq;
   double st[ST_COUNT];
+  /* drops already reported in STATUS frames: frames, packets, with payload, kernel */
+  double rep[4];
 } dest_t;
 
 typedef struct {
+  pthread_mutex_t mu;
   unsigned n;
   int link;
   size_t block_size;
+  /* STATUS frames: every status_ms (0 = only when asked, fwdStatus), the next due, their seq */
+  double status_ms, next_status;
+  uint32_t status_seq;
   dest_t d[MAX_DEST];
 } fwd_t;
 
@@ -87,6 +101,12 @@ static uint32_t rd16(const uint8_t *p) {
   uint16_t v;
   memcpy(&v, p, 2);
   return v;
+}
+
+static void put_be64d(uint8_t *p, double v) {
+  uint64_t u;
+  memcpy(&u, &v, 8);
+  for (int i = 7; i >= 0; i--, u >>= 8) p[i] = (uint8_t)u;
 }
 
 static uint32_t be16(const uint8_t *p) { return ((uint32_t)p[0] << 8) | p[1]; }
@@ -255,7 +275,7 @@ static void dest_frame(fwd_t *f, dest_t *d, const uint8_t *body, size_t blen, ui
   }
 }
 
-/* One retired ring block (tpacket_block_desc at `block`). Called by the ring (ring.c). */
+/* One retired ring block (tpacket_block_desc at `block`). Called by the ring (ring.c) with the lock held. */
 void tcn_fwd_block(void *ctx, const uint8_t *block) {
   fwd_t *f = ctx;
   const struct tpacket_block_desc *bd = (const void *)block;
@@ -302,6 +322,57 @@ void tcn_fwd_block(void *ctx, const uint8_t *block) {
   }
 }
 
+void tcn_fwd_lock(void *ctx) { pthread_mutex_lock(&((fwd_t *)ctx)->mu); }
+void tcn_fwd_unlock(void *ctx) { pthread_mutex_unlock(&((fwd_t *)ctx)->mu); }
+
+/*
+ * Queues destination i's STATUS frame (the drops since its previous one; `kernel_total`, the
+ * ring's kernel drops so far, goes to destination 0) and writes what the socket takes at
+ * once. Returns 1 when queued; 0 when the destination is down or its pending buffer is full
+ * (the drops then go into the next one). Lock held.
+ */
+static int fwd_status(fwd_t *f, unsigned i, double now_ms, double kernel_total) {
+  dest_t *d = &f->d[i];
+  if (d->fd < 0) return 0;
+  double kern = i == 0 ? kernel_total : 0;
+  double cur[4] = {d->st[ST_DROP_FRAMES], d->st[ST_DROP_PACKETS], d->st[ST_DROP_DATA], kern};
+  uint8_t fr[FRAME_HDR + STATUS_BODY];
+  memset(fr, 0, sizeof fr);
+  fr[0] = TYPE_STATUS;
+  put_be32(fr + 4, STATUS_BODY);
+  put_be32(fr + 12, f->status_seq);
+  put_be64d(fr + FRAME_HDR, now_ms);
+  for (int k = 0; k < 4; k++) put_be64d(fr + FRAME_HDR + 8 * (k + 1), cur[k] > d->rep[k] ? cur[k] - d->rep[k] : 0);
+  put_be64d(fr + FRAME_HDR + 40, d->st[ST_PACKETS]);
+  if (!pend_append(d, fr, sizeof fr)) return 0;
+  f->status_seq++;
+  for (int k = 0; k < 4; k++)
+    if (cur[k] > d->rep[k]) d->rep[k] = cur[k];
+  flush_pending(d);
+  return 1;
+}
+
+/*
+ * Sends every destination's STATUS when one is due (`now_ms` wall clock); returns the ms until
+ * the next is due (-1: none, status_ms 0). Called by the ring's thread with the lock held.
+ */
+int tcn_fwd_tick(void *ctx, double now_ms, double kernel_total) {
+  fwd_t *f = ctx;
+  if (f->status_ms <= 0) return -1;
+  if (now_ms >= f->next_status) {
+    for (unsigned i = 0; i < f->n; i++) fwd_status(f, i, now_ms, kernel_total);
+    f->next_status = now_ms + f->status_ms;
+  }
+  double wait = f->next_status - now_ms;
+  return wait < 1 ? 1 : (int)(wait + 0.999);
+}
+
+/* Whether a STATUS is due (the ring's thread then reads the kernel's counters first). Lock held. */
+int tcn_fwd_status_due(void *ctx, double now_ms) {
+  fwd_t *f = ctx;
+  return f->status_ms > 0 && now_ms >= f->next_status;
+}
+
 static void fwd_finalize(napi_env env, void *data, void *hint) {
   fwd_t *f = data;
   for (unsigned i = 0; i < f->n; i++) {
@@ -309,6 +380,7 @@ static void fwd_finalize(napi_env env, void *data, void *hint) {
     free(f->d[i].pend);
     free(f->d[i].stage);
   }
+  pthread_mutex_destroy(&f->mu);
   free(f);
 }
 
@@ -323,10 +395,10 @@ static fwd_t *get_fwd(napi_env env, napi_value v) {
 
 void *tcn_fwd_get(napi_env env, napi_value v) { return get_fwd(env, v); }
 
-/* fwdCreate(destinations, linkType, blockSize) -> handle */
+/* fwdCreate(destinations, linkType, blockSize, statusMs) -> handle */
 static napi_value js_fwd_create(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
-  napi_value argv[3], out;
+  size_t argc = 4;
+  napi_value argv[4], out;
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   int64_t n = argc >= 3 ? tcn_get_i64(env, argv[0]) : 0;
   int64_t bs = argc >= 3 ? tcn_get_i64(env, argv[2]) : 0;
@@ -335,6 +407,8 @@ static napi_value js_fwd_create(napi_env env, napi_callback_info info) {
     return NULL;
   }
   fwd_t *f = calloc(1, sizeof *f);
+  pthread_mutex_init(&f->mu, NULL);
+  f->status_ms = argc >= 4 ? (double)tcn_get_i64(env, argv[3]) : 0;
   f->n = (unsigned)n;
   f->link = (int)tcn_get_i64(env, argv[1]);
   f->block_size = (size_t)bs;
@@ -362,38 +436,44 @@ static napi_value js_fwd_set_fd(napi_env env, napi_callback_info info) {
     return NULL;
   }
   dest_t *d = &f->d[i];
-  dest_down(d, 0);
+  int nfd = -1;
   if (fd >= 0) {
-    int nfd = fcntl((int)fd, F_DUPFD_CLOEXEC, 0);
+    nfd = fcntl((int)fd, F_DUPFD_CLOEXEC, 0);
     if (nfd < 0) {
       tcn_throw_errno(env, errno, "fcntl(F_DUPFD_CLOEXEC)");
       return NULL;
     }
     fcntl(nfd, F_SETFL, fcntl(nfd, F_GETFL) | O_NONBLOCK);
+  }
+  pthread_mutex_lock(&f->mu);
+  dest_down(d, 0);
+  if (nfd >= 0) {
     d->fd = nfd;
     d->st[ST_UP] = 1;
   }
+  pthread_mutex_unlock(&f->mu);
   return NULL;
 }
 
-/* fwdControl(handle, dest, buf): queues a control frame behind any partial one; false when down or full. */
-static napi_value js_fwd_control(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
-  napi_value argv[3], out;
+/* fwdStatus(handle, dest, nowMs, kernelDrops): queues dest's STATUS now; false when down or full. */
+static napi_value js_fwd_status(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4], out;
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  fwd_t *f = argc >= 3 ? get_fwd(env, argv[0]) : NULL;
+  fwd_t *f = argc >= 4 ? get_fwd(env, argv[0]) : NULL;
   if (f == NULL) return NULL;
   int64_t i = tcn_get_i64(env, argv[1]);
-  void *data = NULL;
-  size_t len = 0;
-  if (i < 0 || i >= f->n || napi_get_buffer_info(env, argv[2], &data, &len) != napi_ok) {
-    tcn_throw(env, "EINVAL", NULL, "fwdControl: bad arguments");
+  double now = 0, kern = 0;
+  if (i < 0 || i >= f->n || napi_get_value_double(env, argv[2], &now) != napi_ok ||
+      napi_get_value_double(env, argv[3], &kern) != napi_ok) {
+    tcn_throw(env, "EINVAL", NULL, "fwdStatus: bad arguments");
     return NULL;
   }
-  dest_t *d = &f->d[i];
-  int ok = d->fd >= 0 && pend_append(d, data, len);
-  if (ok) flush_pending(d);
-  napi_get_boolean(env, ok && d->fd >= 0, &out);
+  pthread_mutex_lock(&f->mu);
+  int ok = fwd_status(f, (unsigned)i, now, kern);
+  ok = ok && f->d[i].fd >= 0;
+  pthread_mutex_unlock(&f->mu);
+  napi_get_boolean(env, ok, &out);
   return out;
 }
 
@@ -413,10 +493,12 @@ static napi_value js_fwd_stats(napi_env env, napi_callback_info info) {
     return NULL;
   }
   double *o = data;
+  pthread_mutex_lock(&f->mu);
   for (unsigned i = 0; i < f->n; i++) {
     flush_pending(&f->d[i]);
     memcpy(o + (size_t)i * ST_COUNT, f->d[i].st, sizeof f->d[i].st);
   }
+  pthread_mutex_unlock(&f->mu);
   return NULL;
 }
 
@@ -441,7 +523,7 @@ static napi_value js_fwd_shard(napi_env env, napi_callback_info info) {
 napi_value tcn_fwd_init(napi_env env, napi_value exports) {
   tcn_def(env, exports, "fwdCreate", js_fwd_create);
   tcn_def(env, exports, "fwdSetFd", js_fwd_set_fd);
-  tcn_def(env, exports, "fwdControl", js_fwd_control);
+  tcn_def(env, exports, "fwdStatus", js_fwd_status);
   tcn_def(env, exports, "fwdStats", js_fwd_stats);
   tcn_def(env, exports, "fwdShard", js_fwd_shard);
   return exports;

@@ -3,10 +3,21 @@
  * Buffer; on readiness (uv_poll) native walks the ready blocks in order and calls one JS
  * function per block with (blockOffset, numPackets, firstPacketOffset); JS walks the
  * tpacket3_hdr chain itself; the block goes back to the kernel when JS returns.
+ *
+ * Forward mode (ringForward, the agent): a thread of its own waits on the ring and hands each
+ * ready block to the forwarder (forward.c), which writes it to the replayers' sockets, and sends
+ * the forwarder's STATUS frames when due. The event loop is not woken per block at all (a Node
+ * wake-up costs several times a thread's on a VM: the loop's own bookkeeping, a second
+ * epoll_wait, a callback scope per turn); a uv_async handle only keeps the loop alive while
+ * the thread runs.
  */
 #include "tcn.h"
+#include <errno.h>
 #include <linux/if_packet.h>
 #include <poll.h>
+#include <pthread.h>
+#include <sys/eventfd.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -35,6 +46,12 @@ typedef struct {
   napi_ref on_block, on_batch_end, resource;
   void *fwd;        /* forward mode (ringForward): the agent's forwarder, no JS per block */
   napi_ref fwd_ref; /* keeps the forwarder alive while the ring uses it */
+  pthread_t thread; /* forward mode: the thread that waits on the ring */
+  int thread_on;
+  int hook_on;           /* the env cleanup hook (ring_cleanup_hook) is registered */
+  int stop_fd;           /* eventfd that tells the thread to end */
+  uv_async_t *keep;      /* forward mode: keeps the event loop alive (ringRef) */
+  pthread_mutex_t smu;   /* the counters below (the thread and JS both update them) */
   napi_async_context actx;
   double packets, drops, freezes, blocks;
 } ring_t;
@@ -50,20 +67,96 @@ static void buffer_finalize(napi_env env, void *data, void *hint) { map_release(
 
 static void poll_closed(uv_handle_t *h) { free(h); }
 
+/* Adds the kernel's counters (reset by each read) to the ring's; takes smu. */
 static void read_stats(ring_t *r) {
   struct tpacket_stats_v3 st;
   socklen_t len = sizeof st;
+  pthread_mutex_lock(&r->smu);
   if (r->fd >= 0 && getsockopt(r->fd, SOL_PACKET, PACKET_STATISTICS, &st, &len) == 0) {
     r->packets += st.tp_packets; /* the kernel's tp_packets already includes tp_drops */
     r->drops += st.tp_drops;
     r->freezes += st.tp_freeze_q_cnt;
   }
+  pthread_mutex_unlock(&r->smu);
+}
+
+static double wall_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/* Forward mode's thread: every ready block to the forwarder and back to the kernel; STATUS when due. */
+static void *fwd_thread(void *arg) {
+  ring_t *r = arg;
+  struct pollfd pfd[2] = {{.fd = r->fd, .events = POLLIN}, {.fd = r->stop_fd, .events = POLLIN}};
+  int timeout = 0;
+  for (;;) {
+    if (poll(pfd, 2, timeout) < 0 && errno != EINTR) timeout = 10; /* cannot happen; do not spin */
+    if (pfd[1].revents != 0) break;
+    double done = 0;
+    tcn_fwd_lock(r->fwd);
+    for (unsigned i = 0; i < r->block_nr; i++) {
+      struct tpacket_block_desc *bd =
+          (struct tpacket_block_desc *)(r->map->ptr + (size_t)r->cur * r->block_size);
+      if ((__atomic_load_n(&bd->hdr.bh1.block_status, __ATOMIC_ACQUIRE) & TP_STATUS_USER) == 0) break;
+      tcn_fwd_block(r->fwd, (const uint8_t *)bd);
+      __atomic_store_n(&bd->hdr.bh1.block_status, TP_STATUS_KERNEL, __ATOMIC_RELEASE);
+      r->cur = (r->cur + 1) % r->block_nr;
+      done++;
+    }
+    double now = wall_ms(), drops = 0;
+    if (tcn_fwd_status_due(r->fwd, now)) {
+      read_stats(r);
+      pthread_mutex_lock(&r->smu);
+      drops = r->drops;
+      pthread_mutex_unlock(&r->smu);
+    }
+    timeout = tcn_fwd_tick(r->fwd, now, drops);
+    tcn_fwd_unlock(r->fwd);
+    if (done > 0) {
+      pthread_mutex_lock(&r->smu);
+      r->blocks += done;
+      pthread_mutex_unlock(&r->smu);
+    }
+  }
+  return NULL;
+}
+
+static void stop_thread(ring_t *r);
+
+/* At the environment's end (before the forwarder may be finalized): the thread must be gone. */
+static void ring_cleanup_hook(void *arg) {
+  ring_t *r = arg;
+  r->hook_on = 0;
+  stop_thread(r);
+}
+
+/* Ends forward mode's thread (waits for it). */
+static void stop_thread(ring_t *r) {
+  if (!r->thread_on) return;
+  uint64_t one = 1;
+  ssize_t w = write(r->stop_fd, &one, sizeof one);
+  (void)w;
+  pthread_join(r->thread, NULL);
+  r->thread_on = 0;
+  close(r->stop_fd);
+  r->stop_fd = -1;
 }
 
 /* Releases the poll handle, the JS references, the socket and the ring pages. Idempotent. */
 static void ring_teardown(ring_t *r, int js_ok) {
   if (r->closed) return;
   r->closed = 1;
+  stop_thread(r);
+  if (r->hook_on) {
+    napi_remove_env_cleanup_hook(r->env, ring_cleanup_hook, r);
+    r->hook_on = 0;
+  }
+  if (r->keep != NULL) {
+    uv_close((uv_handle_t *)r->keep, poll_closed);
+    r->keep = NULL;
+  }
   if (r->poll != NULL) {
     uv_poll_stop(r->poll);
     uv_close((uv_handle_t *)r->poll, poll_closed);
@@ -96,8 +189,11 @@ static void ring_teardown(ring_t *r, int js_ok) {
 static void ring_finalize(napi_env env, void *data, void *hint) {
   ring_t *r = data;
   ring_teardown(r, 0);
+  pthread_mutex_destroy(&r->smu);
   free(r);
 }
+
+
 
 /*
  * Walks up to `max` ready blocks, calling fn(blockOff, numPkts, firstPktOff) for each.
@@ -134,20 +230,6 @@ static int ring_walk(ring_t *r, napi_env env, napi_value fn, unsigned max) {
   }
   r->in_cb--;
   return rc < 0 ? -1 : (int)done;
-}
-
-/* Forward mode: every ready block goes to the forwarder (forward.c) and back to the kernel. */
-static void on_poll_fwd(uv_poll_t *h, int status, int events) {
-  ring_t *r = h->data;
-  for (unsigned done = 0; done < r->block_nr && !r->closed && r->fwd != NULL; done++) {
-    struct tpacket_block_desc *bd =
-        (struct tpacket_block_desc *)(r->map->ptr + (size_t)r->cur * r->block_size);
-    if ((__atomic_load_n(&bd->hdr.bh1.block_status, __ATOMIC_ACQUIRE) & TP_STATUS_USER) == 0) break;
-    tcn_fwd_block(r->fwd, (const uint8_t *)bd);
-    __atomic_store_n(&bd->hdr.bh1.block_status, TP_STATUS_KERNEL, __ATOMIC_RELEASE);
-    r->cur = (r->cur + 1) % r->block_nr;
-    r->blocks += 1;
-  }
 }
 
 static void on_poll(uv_poll_t *h, int status, int events) {
@@ -201,6 +283,8 @@ napi_value tcn_ring_wrap(napi_env env, int fd, void *map, size_t map_len, unsign
   r->link_type = link;
   r->refed = 1;
   r->env = env;
+  r->stop_fd = -1;
+  pthread_mutex_init(&r->smu, NULL);
   napi_value result, handle, ring, v;
   napi_create_object(env, &result);
   napi_create_external(env, r, ring_finalize, NULL, &handle);
@@ -250,7 +334,7 @@ static napi_value js_ring_start(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-/* ringForward(handle, forwarder): like ringStart, but blocks go to the forwarder in C. */
+/* ringForward(handle, forwarder): blocks go to the forwarder from a thread of the ring's own. */
 static napi_value js_ring_forward(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2];
@@ -259,25 +343,31 @@ static napi_value js_ring_forward(napi_env env, napi_callback_info info) {
   if (r == NULL) return NULL;
   void *fwd = tcn_fwd_get(env, argv[1]);
   if (fwd == NULL) return NULL;
-  if (r->closed || r->poll != NULL) {
+  if (r->closed || r->poll != NULL || r->thread_on) {
     tcn_throw(env, "EINVAL", NULL, "ringForward: ring closed or already started");
+    return NULL;
+  }
+  r->stop_fd = eventfd(0, EFD_CLOEXEC);
+  if (r->stop_fd < 0) {
+    tcn_throw_errno(env, errno, "eventfd");
     return NULL;
   }
   uv_loop_t *loop;
   napi_get_uv_event_loop(env, &loop);
-  r->poll = malloc(sizeof *r->poll);
-  int rc = uv_poll_init(loop, r->poll, r->fd);
-  if (rc != 0) {
-    free(r->poll);
-    r->poll = NULL;
-    tcn_throw(env, "EINVAL", "uv_poll_init", uv_strerror(rc));
-    return NULL;
-  }
-  r->poll->data = r;
+  r->keep = malloc(sizeof *r->keep);
+  uv_async_init(loop, r->keep, NULL);
+  if (!r->refed) uv_unref((uv_handle_t *)r->keep);
   r->fwd = fwd;
   napi_create_reference(env, argv[1], 1, &r->fwd_ref);
-  uv_poll_start(r->poll, UV_READABLE, on_poll_fwd);
-  if (!r->refed) uv_unref((uv_handle_t *)r->poll);
+  int rc = pthread_create(&r->thread, NULL, fwd_thread, r);
+  if (rc != 0) {
+    close(r->stop_fd);
+    r->stop_fd = -1;
+    tcn_throw_errno(env, rc, "pthread_create");
+    return NULL;
+  }
+  r->thread_on = 1;
+  if (napi_add_env_cleanup_hook(env, ring_cleanup_hook, r) == napi_ok) r->hook_on = 1;
   return NULL;
 }
 
@@ -291,9 +381,10 @@ static napi_value js_ring_ref(napi_env env, napi_callback_info info) {
   bool ref = true;
   napi_get_value_bool(env, argv[1], &ref);
   r->refed = ref;
-  if (r->poll != NULL) {
-    if (ref) uv_ref((uv_handle_t *)r->poll);
-    else uv_unref((uv_handle_t *)r->poll);
+  uv_handle_t *h = r->poll != NULL ? (uv_handle_t *)r->poll : (uv_handle_t *)r->keep;
+  if (h != NULL) {
+    if (ref) uv_ref(h);
+    else uv_unref(h);
   }
   return NULL;
 }
@@ -333,7 +424,9 @@ static napi_value js_ring_stats(napi_env env, napi_callback_info info) {
   if (r == NULL) return NULL;
   if (!r->closed) read_stats(r);
   napi_create_array_with_length(env, 4, &out);
+  pthread_mutex_lock(&r->smu);
   double vals[4] = {r->packets, r->drops, r->freezes, r->blocks};
+  pthread_mutex_unlock(&r->smu);
   for (uint32_t i = 0; i < 4; i++) {
     napi_create_double(env, vals[i], &v);
     napi_set_element(env, out, i, v);

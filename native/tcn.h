@@ -20,8 +20,15 @@ napi_value tcn_fwd_init(napi_env env, napi_value exports);
 
 /* The agent's forwarder (forward.c): the handle behind a JS value (throws and returns NULL if none). */
 void *tcn_fwd_get(napi_env env, napi_value v);
-/* Forwards one retired TPACKET_V3 block (its tpacket_block_desc at `block`). */
+/* Forwards one retired TPACKET_V3 block (its tpacket_block_desc at `block`). Lock held. */
 void tcn_fwd_block(void *fwd, const uint8_t *block);
+/* The forwarder's mutex: held around tcn_fwd_block / tcn_fwd_tick by the ring's thread. */
+void tcn_fwd_lock(void *fwd);
+void tcn_fwd_unlock(void *fwd);
+/* Whether a STATUS is due at `now_ms` (wall clock). Lock held. */
+int tcn_fwd_status_due(void *fwd, double now_ms);
+/* Sends the STATUS frames when due; returns the ms until the next is due, -1 for never. Lock held. */
+int tcn_fwd_tick(void *fwd, double now_ms, double kernel_total);
 
 /* Throws a JS Error whose `code` is `code` (e.g. "EPERM") and whose `syscall` is `syscall`. */
 void tcn_throw(napi_env env, const char *code, const char *syscall, const char *message);

@@ -1,10 +1,12 @@
 /**
  * The capture agent (`tcpcopy agent`): a TPACKET_V3 ring with the BPF filter, whose blocks the
- * native forwarder (native/forward.c) writes straight to the replayers' sockets: no JavaScript
- * per packet or per block. JavaScript only opens and re-opens the connections (hello, the
- * channel v2 handshake), sends a STATUS frame a second (the agent's clock and the drops since
- * the previous one) and logs the status line. Never blocks production: a replayer that cannot
- * take a block at once loses it, counted; one that is down is reconnected with backoff.
+ * native forwarder (native/forward.c) writes straight to the replayers' sockets from a thread
+ * of its own (native/ring.c): no JavaScript per packet or per block, and no event-loop wake-up
+ * either. The same thread sends a STATUS frame a second (the agent's clock and the drops since
+ * the previous one), with the blocks when there is traffic. JavaScript only opens and re-opens
+ * the connections (hello, the channel v2 handshake, the first STATUS) and logs the status
+ * line. Never blocks production: a replayer that cannot take a block at once loses it,
+ * counted; one that is down is reconnected with backoff.
  */
 import * as net from 'node:net';
 import { randomBytes } from 'node:crypto';
@@ -20,7 +22,7 @@ import {
   permissionError,
 } from '../io/native';
 import { agentFilter, type AgentConfig } from './agent-options';
-import { encodeHello, encodeStatus, HELLO_AUTH } from './stream-format';
+import { encodeHello, HELLO_AUTH } from './stream-format';
 
 /** Counters per destination in the forwarder's stats array (native/forward.c, ST_*). */
 export const FWD_STATS = [
@@ -44,7 +46,7 @@ const RECONNECT_MIN_MS = 100;
 const RECONNECT_MAX_MS = 5000;
 /** Time allowed for a connection and its handshake, ms. */
 const CONNECT_TIMEOUT_MS = 3000;
-/** STATUS frames (clock, drops) every this many ms. */
+/** STATUS frames (clock, drops) every this many ms (sent by the forwarder's thread). */
 const STATUS_FRAME_MS = 1000;
 
 /** The agent's counters for one replayer (its stats array plus the connection's). */
@@ -74,8 +76,6 @@ class Destination {
   /** Resolved at the end of the first connection attempt (attached or failed). */
   private firstAttempt: (() => void) | null = null;
   readonly ready = new Promise<void>((resolve) => (this.firstAttempt = resolve));
-  /** Drop counters already reported in STATUS frames. */
-  reported = { frames: 0, packets: 0, data: 0, kernel: 0 };
 
   constructor(
     readonly index: number,
@@ -198,8 +198,6 @@ export class Agent {
   private dests: Destination[] = [];
   private readonly st: Float64Array;
   private readonly agentId = randomBytes(4).readUInt32BE(0);
-  private statusSeq = 0;
-  private statusTimer: NodeJS.Timeout | null = null;
   private lineTimer: NodeJS.Timeout | null = null;
   private lastLine = { at: Date.now(), packets: 0 };
   private resolveDone: (() => void) | null = null;
@@ -241,7 +239,7 @@ export class Agent {
     } catch (e) {
       throw this.translate(e, filter);
     }
-    this.fwd = this.native.fwdCreate(cfg.to.length, this.ring.linkType, this.ring.blockSize);
+    this.fwd = this.native.fwdCreate(cfg.to.length, this.ring.linkType, this.ring.blockSize, STATUS_FRAME_MS);
     this.dests = cfg.to.map((d, i) => new Destination(i, d.host, d.port, this));
     // the ring holds what arrives meanwhile; it is forwarded once every replayer answered (or failed once)
     for (const d of this.dests) d.connect();
@@ -251,9 +249,6 @@ export class Agent {
     this.log.info(
       `capturing on ${cfg.device} with filter "${filter}", streaming to ${cfg.to.map((d) => `${d.host}:${d.port}`).join(', ')}${cfg.to.length > 1 ? ' (sharded by client address and port)' : ''}`,
     );
-    this.statusTimer = setInterval(() => {
-      for (const d of this.dests) this.sendStatus(d);
-    }, STATUS_FRAME_MS);
     if (cfg.statusIntervalMs > 0) this.lineTimer = setInterval(() => this.statusLine(), cfg.statusIntervalMs);
     await new Promise<void>((resolve) => (this.resolveDone = resolve));
   }
@@ -264,7 +259,6 @@ export class Agent {
     this.log.info(`stopping: ${reason}`);
     for (const d of this.dests) this.sendStatus(d);
     this.stopping = true;
-    if (this.statusTimer !== null) clearInterval(this.statusTimer);
     if (this.lineTimer !== null) clearInterval(this.lineTimer);
     if (this.ring !== null) this.native.ringClose(this.ring.handle);
     this.statusLine();
@@ -298,26 +292,10 @@ export class Agent {
     return [k[0], k[1]];
   }
 
-  /** Sends destination `d` a STATUS with the drops not reported yet (kernel drops go to the first replayer). */
+  /** Sends destination `d` a STATUS now with the drops not reported yet (kernel drops go to the first replayer). */
   sendStatus(d: Destination): void {
     if (!d.attached || this.stopping) return;
-    const s = this.stats()[d.index];
-    if (s === undefined) return;
-    const kernelDrops = d.index === 0 ? this.kernel()[1] : 0;
-    const r = d.reported;
-    const frame = encodeStatus(
-      {
-        nowMs: Date.now(),
-        droppedFrames: s.droppedFrames - r.frames,
-        droppedPackets: s.droppedPackets - r.packets,
-        droppedData: s.droppedData - r.data,
-        kernelDropped: kernelDrops - r.kernel,
-        sentPackets: s.packets,
-      },
-      this.statusSeq++,
-    );
-    if (this.native.fwdControl(this.fwd, d.index, frame))
-      d.reported = { frames: s.droppedFrames, packets: s.droppedPackets, data: s.droppedData, kernel: kernelDrops };
+    this.native.fwdStatus(this.fwd, d.index, Date.now(), d.index === 0 ? this.kernel()[1] : 0);
   }
 
   /** The status line (plain, like tcpcopy's `--status-style plain`). */

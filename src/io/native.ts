@@ -59,16 +59,23 @@ export interface NativeAddon {
   /** Registers the ring fd with the event loop: onBlock per ready block, onBatchEnd once per wake-up. */
   ringStart(handle: NativeHandle, onBlock: BlockCallback, onBatchEnd: () => void): void;
   /**
-   * Like ringStart, but every ready block goes to the agent's forwarder in C (native/forward.c):
-   * no JavaScript runs per block.
+   * Like ringStart, but every ready block goes to the agent's forwarder in C (native/forward.c)
+   * from a thread of the ring's own: no JavaScript runs and the event loop is not woken per
+   * block; the same thread sends the forwarder's STATUS frames when due. ringClose ends it.
    */
   ringForward(handle: NativeHandle, forwarder: NativeHandle): void;
-  /** The agent's forwarder: `destinations` replayer sockets for frames of `linkType`, ring blocks of `blockSize` bytes. */
-  fwdCreate(destinations: number, linkType: number, blockSize: number): NativeHandle;
+  /**
+   * The agent's forwarder: `destinations` replayer sockets for frames of `linkType`, ring blocks
+   * of `blockSize` bytes; a STATUS frame to each every `statusMs` ms (0 = only fwdStatus's).
+   */
+  fwdCreate(destinations: number, linkType: number, blockSize: number, statusMs: number): NativeHandle;
   /** Gives destination `dest` a connected socket (the forwarder writes to its own dup), or -1 = down. */
   fwdSetFd(forwarder: NativeHandle, dest: number, fd: number): void;
-  /** Queues a whole control frame for `dest` behind any partly sent one; false when it is down or full. */
-  fwdControl(forwarder: NativeHandle, dest: number, frame: Buffer): boolean;
+  /**
+   * Queues `dest`'s STATUS frame now: the clock `nowMs` and the drops since its previous STATUS
+   * (`kernelDrops`, the ring's kernel drops so far, counts for destination 0); false when it is down or full.
+   */
+  fwdStatus(forwarder: NativeHandle, dest: number, nowMs: number, kernelDrops: number): boolean;
   /** Copies each destination's FWD_STATS counters (FWD_STAT_COUNT per destination) into `out`. */
   fwdStats(forwarder: NativeHandle, out: Float64Array): void;
   /** The destination (of `destinations`) the forwarder sends a captured frame to. */
