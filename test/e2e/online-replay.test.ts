@@ -184,8 +184,11 @@ test(
           Math.abs(targetConns.size - wantConns) <= Math.max(1, wantConns * 0.001),
           `-n 3: ${targetConns.size} target connections, want 3 x ${onlineConns.size}`,
         );
+        // replicas move the client port; a replica of one connection may reuse, later, a port another
+        // replica used (a CI run: 3017 ports for 3 x 1007, with 3030 = 3 x 1010 connections): the
+        // connections are the exact check above, the ports only show the replicas are apart
         assert.ok(
-          Math.abs(clientPorts.size - 3 * onlinePorts.size) <= Math.max(1, 3 * onlinePorts.size * 0.001),
+          Math.abs(clientPorts.size - 3 * onlinePorts.size) <= Math.max(1, 3 * onlinePorts.size * 0.005),
           `-n 3: ${clientPorts.size} distinct client address:port on the target, want 3 x ${onlinePorts.size}`,
         );
         assert.ok(most(targetConns) <= most(onlineConns), 'no target connection carries more than a captured one');
