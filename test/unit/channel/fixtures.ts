@@ -1,6 +1,8 @@
 /** Helpers to read test/fixtures/channel (hex files, the replies pcap, expected values). */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { decodeFrame } from '../../../src/core/wire/decode';
+import { newSegment, type TcpSegment } from '../../../src/core/wire/segment';
 
 /** Directory of the channel fixtures (from dist/test/unit/channel or test/unit/channel). */
 export const FIXTURES = path.resolve(
@@ -60,3 +62,16 @@ export function readPcap(name: string): { linkType: number; frames: Buffer[] } {
   }
   return { linkType, frames };
 }
+
+/** The frames of a fixture pcap, each decoded into its own segment (the decode must succeed). */
+export function decodedFrames(pcap: { linkType: number; frames: Buffer[] }): TcpSegment[] {
+  return pcap.frames.map((f, i) => {
+    const s = newSegment();
+    const r = decodeFrame(pcap.linkType, f, 0, f.length, s);
+    if (r !== 'ok') throw new Error(`frame ${i}: ${r}`);
+    return s;
+  });
+}
+
+/** A decoded segment's payload bytes (a view into its frame). */
+export const payloadOf = (s: TcpSegment): Buffer => s.buf.subarray(s.payloadOff, s.payloadOff + s.payloadLen);

@@ -28,17 +28,12 @@ import { Intercept } from '../../../src/intercept/intercept';
 import { nullLogger } from '../../../src/intercept/types';
 import { ChannelClient } from '../../../src/io/channel-client';
 import type { PacketReceiver, PacketSource, SourceStats } from '../../../src/io/types';
-import { readPcap } from './fixtures';
+import { decodedFrames, payloadOf, readPcap } from './fixtures';
 
 const pcap = readPcap('replies.pcap');
 const CLIENT = parseIpv4('198.18.20.1');
 const TARGET = parseIpv4('198.18.20.2');
-const SEGS: TcpSegment[] = pcap.frames.map((f) => {
-  const s = newSegment();
-  assert.equal(decodeFrame(pcap.linkType, f, 0, f.length, s), 'ok');
-  return s;
-});
-const payloadOf = (s: TcpSegment): Buffer => s.buf.subarray(s.payloadOff, s.payloadOff + s.payloadLen);
+const SEGS = decodedFrames(pcap);
 
 test('CLIENT_ADD with the payload flag: accepted by a v2 decoder, an unknown type for a 1.x one', () => {
   const b = Buffer.alloc(14 * 4);

@@ -30,8 +30,7 @@ import {
   writeRecordV2Payload,
   writeStamp,
 } from '../../../src/channel/v2';
-import { decodeFrame } from '../../../src/core/wire/decode';
-import { newSegment, parseIpv4, type TcpSegment } from '../../../src/core/wire/segment';
+import { parseIpv4, type TcpSegment } from '../../../src/core/wire/segment';
 import { internIpv6 } from '../../../src/core/wire/ipv6';
 import { InterceptCore } from '../../../src/intercept/core';
 import { Intercept } from '../../../src/intercept/intercept';
@@ -39,17 +38,12 @@ import { nullLogger } from '../../../src/intercept/types';
 import { ChannelClient } from '../../../src/io/channel-client';
 import { clock } from '../../../src/io/system-clock';
 import type { PacketReceiver, PacketSource, SourceStats } from '../../../src/io/types';
-import { readPcap } from './fixtures';
+import { decodedFrames, payloadOf, readPcap } from './fixtures';
 
 const pcap = readPcap('replies.pcap');
 const CLIENT = parseIpv4('198.18.20.1');
 const TARGET = parseIpv4('198.18.20.2');
-const SEGS: TcpSegment[] = pcap.frames.map((f) => {
-  const s = newSegment();
-  assert.equal(decodeFrame(pcap.linkType, f, 0, f.length, s), 'ok');
-  return s;
-});
-const payloadOf = (s: TcpSegment): Buffer => s.buf.subarray(s.payloadOff, s.payloadOff + s.payloadLen);
+const SEGS = decodedFrames(pcap);
 
 test('CLIENT_ADD asking for stamps: type 0x0121 (0xff21 with cap class 127, 0x0131 IPv6); flags bit 8 on v2, unknown on 1.x', () => {
   const b = Buffer.alloc(14 * 4 + 46);
