@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { withLab, type Lab } from '../../src/lab/lab';
 import type { NginxServer } from '../../src/lab/servers';
 import type { LoadOptions } from '../../src/lab/loadgen';
-import { accessLogLines, skipUnlessRoot, startIntercept, waitSettled } from './replay-helpers';
+import { accessLogLines, skipUnlessRoot, startIntercept, TCPCOPY, waitSettled } from './replay-helpers';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { percentileUs, wireLatencies } from '../../src/lab/wire-latency';
 import { REPLAY_IP, startAgent, startReplayer, type ReplayerReport } from './agent-helpers';
@@ -57,7 +58,7 @@ test(
         online2: await lab.startNginx('online2', { port: 80 }),
         target: await lab.startNginx('target', { port: 8080 }),
       };
-      await startIntercept(lab);
+      let icp = await startIntercept(lab);
 
       await t.test('agent -> replayer: target log = online log (>= 99.9%), the agent stays small', async () => {
         const rp = await startReplayer(lab, 36525);
@@ -223,6 +224,86 @@ test(
           assert.ok(dropped > 0, 'the agent counted the requests it could not send and the new replayer reports them');
           assert.ok((second.report?.accounting.lost['agentDropped'] ?? 0) === dropped);
           assert.equal(second.report?.accounting.unexplained, 0, 'captured = replayed + lost still holds');
+        },
+      );
+
+      await t.test(
+        'with --secret-file: an agent with the secret replays in full; a wrong secret and a plain pcap stream are refused',
+        async () => {
+          // the replayer's --secret-file also authenticates its channel to intercept: intercept restarts with it
+          const good = path.join(lab.dir, 'agent-secret');
+          const bad = path.join(lab.dir, 'agent-secret-wrong');
+          fs.writeFileSync(good, 'a shared secret of the agent path, issue 17\n', { mode: 0o600 });
+          fs.writeFileSync(bad, 'another secret, just as long as the first one\n', { mode: 0o600 });
+          await icp.stop('SIGTERM', 5000);
+          icp = await startIntercept(lab, ['--secret-file', good]);
+          const rp = await startReplayer(lab, 36529, ['--secret-file', good]);
+          const wrong = lab.spawn(
+            'online2',
+            [
+              process.execPath,
+              TCPCOPY,
+              'agent',
+              '-i',
+              lab.host('online2').clientDev ?? lab.host('online2').dev,
+              '-x',
+              '80',
+              '--to',
+              `${REPLAY_IP}:36529`,
+              '--secret-file',
+              bad,
+              '--status',
+              '1',
+            ],
+            { stopSignal: 'SIGTERM', graceMs: 5000 },
+          );
+          const dev = lab.host('online2').clientDev ?? '';
+          const plain = lab.spawn('online2', [
+            'sh',
+            '-c',
+            `exec tcpdump -i ${dev} -U -s 0 -w - 'tcp dst port 80' 2>/dev/null | socat -u - TCP:${REPLAY_IP}:36529`,
+          ]);
+          const ag = await startAgent(lab, 'online', [`${REPLAY_IP}:36529`], ['--secret-file', good]);
+          const m = [accessLogLines(s.online), accessLogLines(s.online2), accessLogLines(s.target)];
+          await Promise.all([lab.load('client', ka('198.18.1.1', 2000)), lab.load('client2', ka('198.18.2.1', 1000))]);
+          const online = accessLogLines(s.online) - (m[0] as number);
+          const online2 = accessLogLines(s.online2) - (m[1] as number);
+          const target = await waitSettled(() => accessLogLines(s.target) - (m[2] as number), online, 20_000, 1500);
+          await ag.stop();
+          await wrong.stop('SIGTERM', 5000);
+          await plain.stop('SIGTERM', 2000);
+          const r = await rp.stop();
+          say(
+            `secret: online=${online} (online2, not authenticated: ${online2}) target=${target} ratio=${(target / online).toFixed(4)}; ${accounting(r.report)}`,
+          );
+          say(
+            `replayer refusals: ${r.stderr
+              .split('\n')
+              .filter((l) => /refused/.test(l))
+              .slice(0, 3)
+              .join(' | ')}`,
+          );
+          say(
+            `wrong-secret agent: ${wrong.stderr
+              .split('\n')
+              .filter((l) => /secret|refus|lost/.test(l))
+              .slice(0, 2)
+              .join(' | ')}`,
+          );
+          assert.equal(r.code, 0, r.stderr.slice(-1500));
+          assert.ok(online >= 1990 && online2 >= 990, `online logged ${online} and ${online2}`);
+          // only the authenticated agent's traffic (online's) reached the target: none of online2's
+          assert.ok(target / online >= 0.999, `target/online = ${target}/${online}`);
+          assert.ok(target <= online, `target ${target} > online ${online}: a refused stream was replayed`);
+          assert.equal(r.report?.capture?.sources?.length, 1, 'one source: the authenticated agent');
+          assert.match(r.stderr, /refused: wrong shared secret/);
+          assert.match(r.stderr, /a plain pcap stream refused/);
+          assert.match(
+            wrong.stderr,
+            /refused the shared secret/,
+            'the wrong-secret agent says why it is not streaming',
+          );
+          assert.equal(r.report?.accounting.unexplained, 0);
         },
       );
     });
