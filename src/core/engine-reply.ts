@@ -67,6 +67,18 @@ function replyInSynSent(e: EngineState, s: Session, seg: TcpSegment, now: number
   }
 }
 
+/**
+ * A RST is acceptable only when its sequence number is in the window we advertise, from the next
+ * byte expected (RFC 9293 3.10.7.4): the target's own RST always is (it carries its SND.NXT, or
+ * the ACK we sent), while one of an older connection on the same client address and port, or a
+ * forged one, almost never is and must not end this session.
+ */
+function resetInWindow(e: EngineState, s: Session, seg: TcpSegment): boolean {
+  const shift = s.synWscale >= 0 && s.sndWscale >= 0 ? s.synWscale : 0;
+  const d = seqDiff(seg.seq, s.reply.nxt);
+  return d >= 0 && d <= e.cfg.advertisedWindow * 2 ** shift;
+}
+
 /** ESTABLISHED (and closing): a RST ends the session; otherwise the ACK, then the data and FIN, then what may be sent now. */
 function replyInEstablished(
   e: EngineState,
@@ -78,6 +90,10 @@ function replyInEstablished(
   const st = e.stats;
   const flags = seg.flags;
   if ((flags & TCP_RST) !== 0) {
+    if (!resetInWindow(e, s, seg)) {
+      st.resetsIgnored++;
+      return;
+    }
     endSession(e, s, caughtUp(s) ? 'completed' : 'targetReset', now, true);
     return;
   }

@@ -106,6 +106,8 @@ export interface EngineStats {
   windowProbes: number;
   /** RSTs sent (replayed client resets, superseded or evicted sessions). */
   resetsSent: number;
+  /** Target RSTs outside the receive window (RFC 9293 3.10.7.4: an older connection's, or forged), ignored. */
+  resetsIgnored: number;
   /** Reply headers received from intercept. */
   replies: number;
   /** Reply payload bytes reported (from IP total lengths). */
@@ -223,6 +225,7 @@ export function newEngineStats(): EngineStats {
     retransFast: 0,
     windowProbes: 0,
     resetsSent: 0,
+    resetsIgnored: 0,
     replies: 0,
     replyBytes: 0,
     repliesNoSession: 0,

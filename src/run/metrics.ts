@@ -164,6 +164,7 @@ export function tcpcopyMetrics(r: ReplayReport, channelUp: boolean): string {
   );
   p.single('syns_sent_total', 'counter', 'SYNs sent, including retries.', e.synsSent);
   p.single('resets_sent_total', 'counter', 'RSTs sent.', e.resetsSent);
+  p.single('resets_ignored_total', 'counter', 'Target RSTs outside the receive window, ignored.', e.resetsIgnored);
   p.single('replies_total', 'counter', 'Reply headers received from intercept.', e.replies);
   p.single('reply_bytes_total', 'counter', 'Reply payload bytes reported by intercept.', e.replyBytes);
   p.single('replies_no_session_total', 'counter', 'Replies for which no session exists.', e.repliesNoSession);

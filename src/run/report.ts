@@ -141,7 +141,7 @@ export function formatReport(r: ReplayReport): string {
     );
   if (e.module !== null) lines.push(...moduleLines(e.module));
   lines.push(
-    `  packets    ${e.packetsSent} sent (${e.synsSent} SYN, ${e.acksSent} ACK, ${e.resetsSent} RST), ${e.retransTimeout + e.retransFast} retransmitted, ${r.sender.failed} send failures${r.sender.lastError !== '' ? ` (${r.sender.lastError})` : ''}`,
+    `  packets    ${e.packetsSent} sent (${e.synsSent} SYN, ${e.acksSent} ACK, ${e.resetsSent} RST), ${e.retransTimeout + e.retransFast} retransmitted, ${r.sender.failed} send failures${r.sender.lastError !== '' ? ` (${r.sender.lastError})` : ''}${e.resetsIgnored > 0 ? `, ${e.resetsIgnored} target RSTs ignored (outside the window: an older connection's)` : ''}`,
   );
   lines.push(
     `  replies    ${e.replies} reported by intercept, ${e.replyBytes} reply bytes, ${e.repliesNoSession} without a session`,

@@ -180,3 +180,23 @@ test('a capture hole behind unsent data is given up only once the data before it
   ]);
   assert.equal(t.engine.stats.outcomes.captureGap, 1);
 });
+
+test('a target RST outside the receive window (an older connection on the same port) is ignored and counted', () => {
+  const t = established();
+  t.clientSends({ seq: 1001, ack: 5001, flags: 'PA', data: GET_A });
+  t.take();
+  // far outside [90001, 90001 + window]: another connection's sequence space
+  t.targetReplies({ seq: 12345678, ack: 1001, flags: 'R' });
+  t.targetReplies({ seq: 90000, ack: 1001, flags: 'R' }); // one before the next byte expected
+  t.expectNothing();
+  assert.equal(t.engine.stats.resetsIgnored, 2);
+  assert.equal(t.engine.stats.outcomes.targetReset, 0);
+  // the session lives on: the reply is acknowledged, and the request counted as replayed
+  t.targetReplies({ seq: 90001, ack: 1001 + GET_A.length, flags: 'PA', len: 10 });
+  t.tick(200);
+  assert.equal(t.engine.stats.requestsReplayed, 1);
+  // a RST in the window still ends it
+  t.targetReplies({ seq: 90011 + 1000, ack: 1001 + GET_A.length, flags: 'R' });
+  assert.equal(t.engine.stats.resetsIgnored, 2);
+  assert.equal(t.engine.stats.outcomes.completed + t.engine.stats.outcomes.targetReset, 1);
+});
