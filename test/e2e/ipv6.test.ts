@@ -25,8 +25,10 @@ import {
  * IPv6 replay into nginx over channel v2 (keep-alive and one request per connection, -n 2, a
  * -c prefix rewrite), dual-stack mixed traffic, offline replay of an IPv6 tcpdump capture, the
  * 1.x channel's notice and loss reason, sessions captured mid-stream, the doctor over IPv6, -o
- * Ethernet frames, and intercept --nfqueue on the target with ip6tables.
- * Every count comes from the servers' own access logs.
+ * Ethernet frames, -M splitting (no packet above the MTU, no IPv6 fragment on the target's wire),
+ * -H for ::1 clients, and intercept --nfqueue on the target with ip6tables.
+ * Every count comes from the servers' own access logs (and tcpdump's reading of the captures);
+ * every replayed request is checked to come from an expected client address.
  */
 
 const T4 = '198.18.0.2';
@@ -59,13 +61,14 @@ async function live(
   args: string[],
   loads: LoadOptions[],
   factor = 1,
+  loadHost: 'client' | 'online' = 'client',
 ): Promise<Counted> {
   const om = accessLogLines(s.online);
   const tm = accessLogLines(s.target);
   const tc = await startLiveTcpcopy(lab, args);
   let sent = 0;
   try {
-    for (const r of await Promise.all(loads.map((l) => lab.load('client', l)))) sent += r.requestsSent;
+    for (const r of await Promise.all(loads.map((l) => lab.load(loadHost, l)))) sent += r.requestsSent;
   } catch (e) {
     await tc.stop(5000);
     throw e;
@@ -114,11 +117,43 @@ function assertCopied(name: string, c: Counted, factor = 1): void {
   }
 }
 
+/** Every record came from one of `from` (the expected client addresses). */
+function assertFrom(name: string, recs: readonly AccessRecord[], from: ReadonlySet<string>): void {
+  const foreign = recs.filter((r) => !from.has(r.remoteAddr));
+  assert.deepEqual(
+    foreign.slice(0, 3).map((r) => r.remoteAddr),
+    [],
+    `${name}: ${foreign.length} of ${recs.length} requests from unexpected client addresses`,
+  );
+}
+
+/** Per family: target within [99.9%, 100%] of `factor` x online. */
+function assertPerFamily(name: string, c: Counted, factor = 1): void {
+  const o6 = c.online.filter(isV6).length;
+  const o4 = c.online.length - o6;
+  const t6 = c.target.filter(isV6).length;
+  const t4 = c.target.length - t6;
+  assert.ok(o6 > 0 && o4 > 0, `${name}: both families in the load (IPv4 ${o4}, IPv6 ${o6})`);
+  assert.ok(t6 >= o6 * factor * 0.999 && t6 <= o6 * factor, `${name}: IPv6 target ${t6} of ${o6 * factor}`);
+  assert.ok(t4 >= o4 * factor * 0.999 && t4 <= o4 * factor, `${name}: IPv4 target ${t4} of ${o4 * factor}`);
+}
+
+/** Lines of `tcpdump -nn -r file [filter]` on `host`. */
+async function tcpdumpLines(lab: Lab, host: 'online' | 'target', file: string, filter?: string): Promise<string[]> {
+  const r = await lab.exec(host, ['tcpdump', '-nn', '-r', file, ...(filter === undefined ? [] : [filter])], {
+    timeoutMs: 60_000,
+  });
+  assert.equal(r.code, 0, `tcpdump -r ${file} ${filter ?? ''}: ${r.stderr}`);
+  return r.stdout.split('\n').filter((l) => l.trim() !== '');
+}
+
 test('IPv6 end to end in a dual-stack lab (issue 16)', { skip: skipUnlessRoot(), timeout: 900_000 }, async (t) => {
   await withLab({ prefix: 'tcv6', clientAddresses: 20, ipv6: true }, async (lab) => {
     const h = lab.hosts;
     assert.equal(h.target.ip6, T6);
     const addrs6 = new Set(h.client.addresses6 ?? []);
+    const addrs4 = new Set(h.client.addresses);
+    const addrsBoth = new Set([...addrs4, ...addrs6]);
     const s = {
       online: await lab.startNginx('online', { port: 80 }),
       target: await lab.startNginx('target', { port: 8080 }),
@@ -138,12 +173,11 @@ test('IPv6 end to end in a dual-stack lab (issue 16)', { skip: skipUnlessRoot(),
       );
       assert.ok(c.online.every(isV6), 'the load was IPv6 only');
       assertCopied('v6', c);
-      const foreign = c.target.filter((r) => !addrs6.has(r.remoteAddr));
-      assert.deepEqual(foreign.slice(0, 3), [], 'every replayed request came from an original IPv6 client address');
+      assertFrom('v6', c.target, addrs6);
       assert.equal(c.report?.accounting.balanced, true);
     });
 
-    await t.test('IPv6 -n 2: every session twice', async () => {
+    await t.test('-n 2, IPv6 only and dual stack: every session twice', async () => {
       const c = await live(
         lab,
         'v6 -n 2',
@@ -152,7 +186,25 @@ test('IPv6 end to end in a dual-stack lab (issue 16)', { skip: skipUnlessRoot(),
         [load(URL6, lab, true, 1500, 10), load(URL6, lab, false, 500, 10)],
         2,
       );
+      assert.ok(c.online.every(isV6), 'the load was IPv6 only');
       assertCopied('v6 -n 2', c, 2);
+      assertFrom('v6 -n 2', c.target, addrs6);
+      const d = await live(
+        lab,
+        'dual -n 2',
+        s,
+        ['-x', `80-${T4}:8080,${X6}`, ...v2, '-n', '2'],
+        [
+          load(URL6, lab, true, 1000, 5),
+          load(URL4, lab, true, 1000, 5),
+          load(URL6, lab, false, 300, 5),
+          load(URL4, lab, false, 300, 5),
+        ],
+        2,
+      );
+      assertCopied('dual -n 2', d, 2);
+      assertPerFamily('dual -n 2', d, 2);
+      assertFrom('dual -n 2', d.target, addrsBoth);
       const ports = new Set(c.target.map((r) => `${r.remoteAddr}:${r.remotePort}`));
       const onlinePorts = new Set(c.online.map((r) => `${r.remoteAddr}:${r.remotePort}`));
       assert.ok(
@@ -167,11 +219,29 @@ test('IPv6 end to end in a dual-stack lab (issue 16)', { skip: skipUnlessRoot(),
         'v6 -c',
         s,
         ['-x', X6, ...v2, '-c', '2001:2:0:2::/64'],
-        [load(URL6, lab, true, 1500, 10)],
+        [load(URL6, lab, true, 1500, 10), load(URL6, lab, false, 300, 5)],
       );
       assertCopied('v6 -c', c);
       const want = new Set(c.online.map((r) => r.remoteAddr.replace(/^2001:2:0:1::/, '2001:2:0:2::')));
+      assert.ok([...want].every((a) => a.startsWith('2001:2:0:2::')));
       assert.deepEqual(new Set(c.target.map((r) => r.remoteAddr)), want);
+      // dual stack: the IPv6 item applies to IPv6 clients only, IPv4 clients keep their addresses
+      const d = await live(
+        lab,
+        'dual -c',
+        s,
+        ['-x', `80-${T4}:8080,${X6}`, ...v2, '-c', '2001:2:0:2::/64'],
+        [load(URL6, lab, true, 1000, 5), load(URL4, lab, true, 1000, 5), load(URL4, lab, false, 300, 5)],
+      );
+      assertCopied('dual -c', d);
+      assertPerFamily('dual -c', d);
+      const wantD = new Set(d.online.map((r) => r.remoteAddr.replace(/^2001:2:0:1::/, '2001:2:0:2::')));
+      assert.deepEqual(new Set(d.target.map((r) => r.remoteAddr)), wantD);
+      assertFrom(
+        'dual -c',
+        d.target,
+        new Set([...addrs4, ...[...addrs6].map((a) => a.replace(/^2001:2:0:1::/, '2001:2:0:2::'))]),
+      );
     });
 
     await t.test('dual stack: IPv4 and IPv6 clients at once, each to the target of its family', async () => {
@@ -195,9 +265,9 @@ test('IPv6 end to end in a dual-stack lab (issue 16)', { skip: skipUnlessRoot(),
       const t4 = c.target.length - t6;
       const o4 = c.online.length - o6;
       assert.ok(t4 >= o4 * 0.999 && t4 <= o4, `IPv4: target ${t4} of ${o4}`);
-      // no translation: the IPv4 requests reached the IPv4 target address, the IPv6 ones the IPv6 one
-      const v4addrs = new Set(h.client.addresses);
-      assert.ok(c.target.every((r) => (isV6(r) ? addrs6.has(r.remoteAddr) : v4addrs.has(r.remoteAddr))));
+      // no translation: each request kept its family's original client address
+      assertFrom('dual', c.target, addrsBoth);
+      assert.deepEqual(new Set(c.target.map((r) => r.remoteAddr)), new Set(c.online.map((r) => r.remoteAddr)));
     });
 
     await t.test('offline replay of an IPv6 tcpdump capture', async () => {
@@ -223,6 +293,7 @@ test('IPv6 end to end in a dual-stack lab (issue 16)', { skip: skipUnlessRoot(),
       assert.equal(got.length, recorded.length, `target logged ${got.length} of ${recorded.length}`);
       assert.deepEqual(requestMultiset(got), requestMultiset(recorded));
       assert.deepEqual(new Set(got.map((x) => x.remoteAddr)), new Set(recorded.map((x) => x.remoteAddr)));
+      assertFrom('offline v6', got, addrs6);
     });
 
     await t.test('a 1.x channel: IPv6 sessions are announced at start-up and lost as noIpv6Channel', async () => {
@@ -262,17 +333,52 @@ test('IPv6 end to end in a dual-stack lab (issue 16)', { skip: skipUnlessRoot(),
       await cap.stop();
       await s.online.waitForCount(om + sum.requestsSent);
       const tm = accessLogLines(s.target);
+      const onlineRecs = s.online.readLog().records.slice(om);
+      // the requests in the capture, counted by tcpdump (not by tcpcopy): each GET is one client
+      // segment with payload; the same segment seen twice in the file (src, dst, seq) counts once
+      const segs = (await tcpdumpLines(lab, 'online', file, 'tcp dst port 80')).filter((l) => / length [1-9]/.test(l));
+      const inCapture = new Set(segs.map((l) => l.slice(l.indexOf(' ') + 1))).size;
       const r = await runTcpcopy(lab, ['-i', file, '-x', X6, ...v2]);
       const captured = r.report.accounting.captured;
-      const got = await waitSettled(() => accessLogLines(s.target) - tm, captured, 15_000, 1000);
+      await waitSettled(() => accessLogLines(s.target) - tm, inCapture, 15_000, 1000);
+      const got = s.target.readLog().records.slice(tm);
       const e = r.report.engine as TcpcopyJsonReport['engine'] & { sessionsSynthesized?: number };
       say(
-        `mid-stream v6: load=${sum.requestsSent} captured=${captured} target=${got} synthesized=${e.sessionsSynthesized}; lost=${JSON.stringify(r.report.accounting.lost)}`,
+        `mid-stream v6: load=${sum.requestsSent} online=${onlineRecs.length} client segments with payload in the capture (tcpdump)=${segs.length}, distinct=${inCapture} tcpcopy captured=${captured} target=${got.length} synthesized=${e.sessionsSynthesized}; lost=${JSON.stringify(r.report.accounting.lost)}`,
       );
       assert.equal(r.code, 0, r.stderr);
-      assert.ok(captured > 300 && captured < sum.requestsSent, `the capture holds the later part only (${captured})`);
+      assert.equal(onlineRecs.length, sum.requestsSent);
+      assert.ok(
+        inCapture > 300 && inCapture < sum.requestsSent,
+        `the capture holds the later part only (${inCapture})`,
+      );
       assert.ok((e.sessionsSynthesized ?? 0) > 0, 'sessions were picked up mid-stream');
-      assert.ok(got >= captured * 0.999 && got <= captured, `target ${got} of ${captured} captured requests`);
+      assert.ok(
+        got.length >= inCapture * 0.999 && got.length <= inCapture,
+        `target ${got.length} of ${inCapture} captured requests`,
+      );
+      assertFrom('mid-stream v6', got, addrs6);
+      // each connection's replayed requests are the last ones the online server logged for it
+      const byConn = (recs: readonly AccessRecord[]): Map<string, string[]> => {
+        const m = new Map<string, string[]>();
+        for (const x of recs) {
+          const k = `[${x.remoteAddr}]:${x.remotePort}`;
+          const l = m.get(k) ?? [];
+          l.push(x.path);
+          m.set(k, l);
+        }
+        return m;
+      };
+      const on = byConn(onlineRecs);
+      for (const [k, paths] of byConn(got)) {
+        const all = on.get(k) ?? [];
+        assert.ok(paths.length <= all.length, `${k}: ${paths.length} replayed of ${all.length}`);
+        assert.deepEqual(
+          paths,
+          all.slice(all.length - paths.length),
+          `${k}: the replayed requests are the online tail`,
+        );
+      }
     });
 
     await t.test('doctor over IPv6: the probe SYN from an IPv6 client, the target and assistant checks', async () => {
@@ -354,6 +460,76 @@ test('IPv6 end to end in a dual-stack lab (issue 16)', { skip: skipUnlessRoot(),
         [load(URL6, lab, true, 1000, 5)],
       );
       assertCopied('v6 -o', c);
+      assertFrom('v6 -o', c.target, addrs6);
+    });
+
+    await t.test('-M 1280: large IPv6 requests split to the MTU, no IPv6 fragment, bodies whole', async () => {
+      const file = path.join(lab.dir, 'mtu6-target.pcap');
+      const cap = await lab.capture('target', { dev: h.target.dev, filter: 'ip6 and tcp dst port 8080', file });
+      const c = await live(
+        lab,
+        'v6 -M 1280',
+        s,
+        ['-x', X6, ...v2, '-M', '1280'],
+        [
+          {
+            url: 'http://[2001:2:0:1::1]:80/upload',
+            requests: 200,
+            durationMs: 15_000,
+            concurrency: 10,
+            keepAlive: true,
+            bodyBytes: 20_000,
+            localAddresses: h.client.addresses6 ?? [],
+          },
+        ],
+      );
+      await cap.stop();
+      const all = await tcpdumpLines(lab, 'target', file);
+      // 14-byte Ethernet header + at most 1280 bytes of IPv6 packet
+      const big = await tcpdumpLines(lab, 'target', file, 'greater 1295');
+      // a fragment header right after the IPv6 header (our packets carry no other extension header)
+      const frag = await tcpdumpLines(lab, 'target', file, 'ip6[6] == 44');
+      const bytes = (recs: AccessRecord[]): number => recs.reduce((a, b) => a + b.requestLength, 0);
+      say(
+        `v6 -M 1280: packets to 8080 on the target=${all.length}, above 1280 bytes=${big.length}, IPv6 fragments=${frag.length}; request bytes online=${bytes(c.online)} target=${bytes(c.target)}`,
+      );
+      assert.ok(all.length > 200 * Math.ceil(20_000 / 1220), `${all.length} packets captured on the target`);
+      assert.deepEqual(big.slice(0, 3), [], 'packets above -M reached the target');
+      assert.deepEqual(frag.slice(0, 3), [], 'IPv6 fragments reached the target');
+      assert.equal(c.online.length, 200);
+      assert.equal(c.target.length, c.online.length);
+      assert.ok(c.target.every((r) => r.method === 'POST' && r.status === 200));
+      assert.equal(bytes(c.target), bytes(c.online), 'the target read every body byte');
+      assertFrom('v6 -M 1280', c.target, addrs6);
+    });
+
+    await t.test('-H: ::1 clients (the online server talking to itself) replayed from an IPv6 address', async () => {
+      const H6 = '2001:2:0:1::99';
+      const c = await live(
+        lab,
+        'v6 -H',
+        s,
+        ['-x', X6, ...v2, '-H', H6],
+        [
+          { url: 'http://[::1]:80/', requests: 600, durationMs: 15_000, concurrency: 5, keepAlive: true, paths: PATHS },
+          {
+            url: 'http://[::1]:80/',
+            requests: 200,
+            durationMs: 15_000,
+            concurrency: 5,
+            keepAlive: false,
+            paths: PATHS,
+          },
+        ],
+        1,
+        'online',
+      );
+      assert.ok(
+        c.online.every((r) => r.remoteAddr === '::1'),
+        'the online server logged ::1 clients',
+      );
+      assertCopied('v6 -H', c);
+      assertFrom('v6 -H', c.target, new Set([H6]));
     });
 
     await icp.stop('SIGTERM', 5000);
@@ -405,6 +581,7 @@ test('IPv6 end to end in a dual-stack lab (issue 16)', { skip: skipUnlessRoot(),
         );
         const capStats = await cap.stop();
         assertCopied('v6 nfqueue', c);
+        assertFrom('v6 nfqueue', c.target, addrs6);
         // replies to the clients were taken by the queue: none left the target (but the pass-listed ones)
         say(`v6 nfqueue: replies on the target's wire: ${capStats.packets}`);
         assert.equal(capStats.packets, 0, 'no reply from 8080 left the target');

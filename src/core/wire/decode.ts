@@ -12,6 +12,7 @@ import {
   LINKTYPE_IPV6,
   LINKTYPE_LINUX_SLL,
   LINKTYPE_LINUX_SLL2,
+  LINKTYPE_LOOP,
   LINKTYPE_NULL,
   LINKTYPE_RAW,
   LINKTYPE_RAW_ALT1,
@@ -89,7 +90,7 @@ function afterType(buf: Buffer, t: number, dataOff: number, end: number): number
  * Offset in `buf` of the network (IP) header of the frame at `off` with link type
  * `linkType` (LINKTYPE_* from link.ts), or -1 unknown link type, -2 link header truncated,
  * -3 payload is not IPv4/IPv6 (ARP, ...). `capLen` = bytes captured from `off`.
- * Accepts: NULL (4-byte address family in either byte order), ETHERNET with any number of
+ * Accepts: NULL and LOOP (4-byte address family in either byte order), ETHERNET with any number of
  * VLAN tags, LINUX_SLL (16-byte header) and LINUX_SLL2 (20-byte header) with VLAN tags
  * skipped too (libpcap may put tags back into cooked captures), RAW/IPV4/IPV6/RAW_ALT1/RAW_ALT2 (IP version nibble decides).
  */
@@ -106,7 +107,8 @@ export function linkNetworkOffset(linkType: number, buf: Buffer, off: number, ca
     case LINKTYPE_LINUX_SLL2:
       if (off + 20 > end) return -2;
       return afterType(buf, u16(buf, off), off + 20, end);
-    case LINKTYPE_NULL: {
+    case LINKTYPE_NULL:
+    case LINKTYPE_LOOP: {
       if (off + 4 > end) return -2;
       const be = u32(buf, off);
       const le = buf.readUInt32LE(off);

@@ -24,6 +24,7 @@ import {
   LINKTYPE_ETHERNET,
   LINKTYPE_LINUX_SLL,
   LINKTYPE_LINUX_SLL2,
+  LINKTYPE_LOOP,
   LINKTYPE_NULL,
   LINKTYPE_RAW,
 } from '../../../src/core/wire/link';
@@ -93,7 +94,7 @@ test('IPv6 fragments of any protocol are fragments (never replayed)', () => {
   }
 });
 
-test('the same connection decodes alike on SLL, SLL2, RAW and NULL link types', () => {
+test('the same connection decodes alike on SLL, SLL2, RAW, NULL and LOOP link types', () => {
   const seg = newSegment();
   const key = (): string => `${ipToString(seg.srcIp)} ${seg.srcPort} ${seg.seq} ${seg.flags} ${seg.payloadLen}`;
   const e = frame(DATA);
@@ -117,6 +118,12 @@ test('the same connection decodes alike on SLL, SLL2, RAW and NULL link types', 
     assert.equal(decodeFrame(LINKTYPE_NULL, b, 0, b.length, seg), 'ok');
     assert.equal(key(), want);
   }
+  // LOOP (OpenBSD): the family in network byte order (AF_INET6 is 24 there)
+  const loop = Buffer.concat([Buffer.from([0, 0, 0, 24]), ip]);
+  assert.equal(decodeFrame(LINKTYPE_LOOP, loop, 0, loop.length, seg), 'ok');
+  assert.equal(key(), want);
+  const arp = Buffer.concat([Buffer.from([0, 0, 0, 99]), ip]);
+  assert.notEqual(decodeFrame(LINKTYPE_LOOP, arp, 0, arp.length, seg), 'ok', 'an unknown family is not IP');
 });
 
 test('pcapng with an Ethernet and a cooked IDB: IPv6 frames of both decode', async () => {
