@@ -14,6 +14,7 @@
  * 13). Its fidelity is reported but does not change the answer above.
  */
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import { withLab, type Lab } from '../src/lab/lab';
 import { parseProm } from '../src/lab/soak-eval';
 import { startIntercept, startLiveTcpcopy, waitSettled, accessLogLines } from '../test/e2e/replay-helpers';
@@ -119,19 +120,48 @@ async function driveWrk(lab: Lab, keepAlive: boolean): Promise<number> {
   return r.code === 0 && m ? Number(m[1]) : NaN;
 }
 
+/**
+ * Sets the nice value of every thread of `pid` (Linux nice is per thread: the capture ring's
+ * thread too); false when one could not be set. Used to starve tcpcopy of CPU on purpose.
+ */
+export function reniceAll(pid: number, nice: number): boolean {
+  let ok = true;
+  let tids: string[] = [String(pid)];
+  try {
+    tids = fs.readdirSync(`/proc/${pid}/task`);
+  } catch {
+    // gone or not Linux: the main thread only
+  }
+  for (const t of tids) {
+    try {
+      os.setPriority(Number(t), nice);
+    } catch {
+      ok = false;
+    }
+  }
+  return ok;
+}
+
 /** Ascending offered rates per mode. */
 export const MAX_STEPS = {
   keepalive: [10_000, 15_000, 20_000, 25_000, 30_000, 40_000],
   short: [4000, 6000, 8000, 10_000, 12_000, 16_000],
 } as const;
 
-/** Runs the search for both modes; `log` gets a line per step. `nodeArgs` / `tcpcopyArgs`: extra node and tcpcopy arguments (BENCH_NODE_ARGS, BENCH_TCPCOPY_ARGS). */
+/**
+ * Runs the search for both modes; `log` gets a line per step. `nodeArgs` / `tcpcopyArgs`: extra
+ * node and tcpcopy arguments (BENCH_NODE_ARGS, BENCH_TCPCOPY_ARGS). `tcpcopyNice`
+ * (BENCH_TCPCOPY_NICE, default 0 = unchanged): the nice value given to tcpcopy's threads once it
+ * runs, e.g. 19 to measure it starved of CPU by the load generator and the servers (the
+ * contention case of issue 18 item 13: a busy production host).
+ */
 export async function runMaxLoad(
   log: (s: string) => void,
   model: TargetModel,
   stepSeconds = 5,
   nodeArgs: readonly string[] = [],
   tcpcopyArgs: readonly string[] = [],
+  tcpcopyNice = 0,
 ): Promise<MaxLoadResult[]> {
   return withLab({ prefix: 'tcs4', clientAddresses: 50 }, async (lab) => {
     const online = await lab.startNginx('online', { port: 80 });
@@ -149,6 +179,8 @@ export async function runMaxLoad(
         nodeArgs,
       );
       await applyTargetModel(lab, model, tc.proc.pid);
+      if (tcpcopyNice !== 0 && !reniceAll(tc.proc.pid, tcpcopyNice))
+        log(`max: could not renice tcpcopy to ${tcpcopyNice}`);
       const rates = MAX_STEPS[mode];
       // warm-up at the first step's rate, not counted
       await lab.load('client', loadOptions({ keepAlive, rate: rates[0], concurrency }, 3));

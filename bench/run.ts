@@ -221,6 +221,7 @@ async function part(name: string): Promise<void> {
         5,
         words(process.env['BENCH_NODE_ARGS']),
         words(process.env['BENCH_TCPCOPY_ARGS']),
+        Number(process.env['BENCH_TCPCOPY_NICE'] ?? 0) || 0,
       );
       break;
     case 'latency': {

@@ -8,7 +8,7 @@ import { pollTimers, rearm } from './engine-timers';
 import { type EngineStats, newEngineStats } from './stats';
 import { appendCaptured } from './session/capture';
 import type { UnitPoolStats } from './session/unit-pool';
-import { type Session, SessionState, settled } from './session/session';
+import { type Session, SessionState, caughtUp, settled } from './session/session';
 import { transmit } from './session/transmit';
 import { payloadCaptured } from './wire/decode';
 import { IPV6_BASE } from './wire/ipv6';
@@ -183,6 +183,28 @@ export class ReplayEngine {
     if (worst === null) return 0;
     endSession(e, worst, 'overload', now);
     return most;
+  }
+
+  /**
+   * Over the memory budget: ends, as 'completed' (what the keep-alive timeout `-k` would end
+   * them as), up to `max` established sessions that have nothing waiting (every captured byte
+   * acknowledged by the target) and saw no packet for at least `idleMs`. Nothing is lost: these
+   * are mostly short connections whose captured FIN never arrived (the kernel ring dropped it
+   * while tcpcopy waited for CPU), which would otherwise stay for `-k` (600 s). A later packet
+   * of such a connection starts a mid-stream session as after `-k`. Returns how many it ended.
+   */
+  shedIdle(now: number, idleMs: number, max: number): number {
+    const e = this.core;
+    const idle: Session[] = [];
+    for (const map of e.byCapture)
+      for (const s of map.values()) {
+        if (idle.length >= max) break;
+        if (s.state !== SessionState.Established || now - s.lastActivity < idleMs) continue;
+        if (s.requestsCaptured - s.requestsReplayed - s.requestsSettled > 0 || !caughtUp(s)) continue;
+        idle.push(s);
+      }
+    for (const s of idle) endSession(e, s, 'completed', now);
+    return idle.length;
   }
 
   /** Whether the engine was last told the channel is up. */

@@ -7,7 +7,11 @@
  * So, checked every CHECK_MS on the resident set:
  *
  * - at or over the budget: new connections are not replayed (counted lost as `overload`, see
- *   ReplayEngine.setAdmitting) and a full collection runs (at most once per GC_EVERY_MS);
+ *   ReplayEngine.setAdmitting), the sessions with nothing waiting and idle IDLE_SHED_MS are
+ *   ended as the keep-alive timeout would end them (nothing lost: ReplayEngine.shedIdle; under
+ *   CPU starvation these are the short connections whose FIN the kernel ring dropped, which
+ *   would otherwise stay for `-k`, 600 s), and a full collection runs (at most once per
+ *   GC_EVERY_MS);
  * - still over it SETTLE_MS after a collection: the session with the most requests waiting is
  *   given up (`overload`) as well, at most one per SHED_EVERY_MS (a keep-alive backlog has no
  *   new connections to refuse);
@@ -27,6 +31,8 @@ export const GC_EVERY_MS = 1000;
 export const SETTLE_MS = 300;
 /** At most one session given up per this many ms. */
 export const SHED_EVERY_MS = 250;
+/** Over the budget, sessions with nothing waiting are ended once idle this long, ms. */
+export const IDLE_SHED_MS = 1000;
 /** Under the budget, new connections are replayed again at the latest this long after it was reached, ms. */
 export const REOPEN_AFTER_MS = 2000;
 /** New connections are replayed again below this share of the budget. */
@@ -38,6 +44,8 @@ export const LIVE_DEFAULT_BUDGET_MB = 120;
 export interface GovernedEngine {
   setAdmitting(open: boolean): void;
   shedLargest(now: number): number;
+  /** Ends up to `max` sessions with nothing waiting, idle >= `idleMs`, as 'completed'; returns how many. */
+  shedIdle(now: number, idleMs: number, max: number): number;
 }
 
 /** Counters of the governor (the report and the metrics show them). */
@@ -48,12 +56,20 @@ export interface GovernorStats {
   collections: number;
   /** Sessions it gave up (the most requests waiting) when refusing new ones was not enough. */
   sessionsShed: number;
+  /** Sessions with nothing waiting it ended early (idle IDLE_SHED_MS, as `-k` would; no request lost). */
+  sessionsIdleEnded: number;
   /** Milliseconds spent with admission closed. */
   closedMs: number;
 }
 
 export class MemoryGovernor {
-  readonly stats: GovernorStats = { overBudget: 0, collections: 0, sessionsShed: 0, closedMs: 0 };
+  readonly stats: GovernorStats = {
+    overBudget: 0,
+    collections: 0,
+    sessionsShed: 0,
+    sessionsIdleEnded: 0,
+    closedMs: 0,
+  };
   private closedSince = -1;
   private lastGcAt = -Infinity;
   private lastShedAt = -Infinity;
@@ -86,6 +102,7 @@ export class MemoryGovernor {
     this.lastCheckAt = now;
     const budget = this.budgetMB;
     if (rssMB >= budget) {
+      this.stats.sessionsIdleEnded += this.engine.shedIdle(now, IDLE_SHED_MS, Infinity);
       if (this.closedSince < 0) {
         this.closedSince = now;
         this.stats.overBudget++;

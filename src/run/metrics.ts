@@ -204,6 +204,12 @@ export function tcpcopyMetrics(r: ReplayReport, channelUp: boolean): string {
       mb.closedMs / 1000,
     );
     p.single('memory_sessions_shed_total', 'counter', 'Sessions given up over the budget.', mb.sessionsShed);
+    p.single(
+      'memory_sessions_idle_ended_total',
+      'counter',
+      'Sessions with nothing waiting ended early over the budget (no request lost).',
+      mb.sessionsIdleEnded,
+    );
     p.single('memory_collections_total', 'counter', 'Full collections asked for over the budget.', mb.collections);
   }
   return p.toString();

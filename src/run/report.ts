@@ -38,6 +38,8 @@ export interface ReplayReport {
     overBudget: number;
     collections: number;
     sessionsShed: number;
+    /** Sessions with nothing waiting ended early over the budget (no request lost). */
+    sessionsIdleEnded: number;
     closedMs: number;
   };
 }
@@ -160,7 +162,7 @@ export function formatReport(r: ReplayReport): string {
   const mb = r.memoryBudget;
   if (mb !== undefined)
     lines.push(
-      `  memory     budget ${mb.budgetMB} MiB: over it ${mb.overBudget} time(s), new connections refused for ${(mb.closedMs / 1000).toFixed(1)} s, ${mb.sessionsShed} session(s) given up, ${mb.collections} full collection(s)`,
+      `  memory     budget ${mb.budgetMB} MiB: over it ${mb.overBudget} time(s), new connections refused for ${(mb.closedMs / 1000).toFixed(1)} s, ${mb.sessionsShed} session(s) given up, ${mb.sessionsIdleEnded} idle session(s) with nothing waiting ended early, ${mb.collections} full collection(s)`,
     );
   return lines.join('\n');
 }

@@ -1,12 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { CHECK_MS, MemoryGovernor, SETTLE_MS, SHED_EVERY_MS } from '../../../src/run/memory-governor';
+import { CHECK_MS, IDLE_SHED_MS, MemoryGovernor, SETTLE_MS, SHED_EVERY_MS } from '../../../src/run/memory-governor';
 import { memoryBudgetOf } from '../../../src/run/replay';
 import { requestAccounting } from '../../../src/run/report';
 import { drive, simReplay, simConfig } from '../../sim/replay-harness';
 
 /** An engine stand-in that records what the governor asked of it. */
-function fakeEngine(waiting: number[]) {
+function fakeEngine(waiting: number[], idle: number[] = []) {
   const calls: string[] = [];
   return {
     calls,
@@ -16,6 +16,13 @@ function fakeEngine(waiting: number[]) {
     shedLargest(): number {
       const n = waiting.shift() ?? 0;
       calls.push(`shed:${n}`);
+      return n;
+    },
+    /** Ends the next count of `idle` (nothing recorded when none is left). */
+    shedIdle(_now: number, idleMs: number, max: number): number {
+      const n = idle.shift();
+      if (n === undefined) return 0;
+      calls.push(`idle:${n}@${idleMs}/${max}`);
       return n;
     },
   };
@@ -66,6 +73,25 @@ test('still over after a collection: one session given up per interval, a collec
   g.check(150, 1000);
   assert.equal(gcs, 2, 'a second collection after GC_EVERY_MS');
   assert.equal(g.stats.sessionsShed, sheds.filter((s) => s !== 'shed:0').length);
+});
+
+test('over the budget, idle sessions with nothing waiting are ended at every check, and counted', () => {
+  const eng = fakeEngine([], [5, 0, 2]);
+  const g = new MemoryGovernor(100, eng, () => undefined, quietLog());
+  g.check(99, 0); // under the budget: none ended
+  assert.deepEqual(eng.calls, []);
+  g.check(120, 100);
+  g.check(120, 200);
+  g.check(120, 300);
+  g.check(80, 400); // under: none ended, admission opens
+  assert.deepEqual(eng.calls, [
+    `idle:5@${IDLE_SHED_MS}/Infinity`,
+    'close',
+    `idle:0@${IDLE_SHED_MS}/Infinity`,
+    `idle:2@${IDLE_SHED_MS}/Infinity`,
+    'open',
+  ]);
+  assert.equal(g.stats.sessionsIdleEnded, 7);
 });
 
 test('the default budget applies to capture from this host only', () => {

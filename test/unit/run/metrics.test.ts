@@ -240,7 +240,14 @@ test('tcpcopy metrics: the memory budget and what the governor did, only when a 
   const none = parseProm(tcpcopyMetrics(report(), true));
   assert.equal(get(none, 'tcpcopy_memory_budget_bytes'), undefined);
   const r = report();
-  r.memoryBudget = { budgetMB: 120, overBudget: 2, collections: 5, sessionsShed: 1, closedMs: 3500 };
+  r.memoryBudget = {
+    budgetMB: 120,
+    overBudget: 2,
+    collections: 5,
+    sessionsShed: 1,
+    sessionsIdleEnded: 0,
+    closedMs: 3500,
+  };
   r.engine.outcomes.overload = 7;
   r.engine.requestsLost.overload = 9;
   r.engine.requestsCaptured += 9;
