@@ -155,6 +155,9 @@ function parseReference(text: string, transfers: readonly Transfer[]): string {
   return text;
 }
 
+/** Built-in modules whose protocol is not HTTP (`--compare http` is refused with them). */
+const NOT_HTTP: readonly string[] = ['mysql', 'postgres', 'redis'];
+
 /**
  * `--compare` and its options; null without --compare (then every --compare-* option is an
  * error naming --compare). Rules are checked here (ERR_BAD_OPTION naming the option).
@@ -178,11 +181,13 @@ export function parseCompareChoice(
       modeText,
       "needs channel v2 for the target's reply payloads: --secret-file FILE here and on intercept (with --payload-max 65535 there)",
     );
-  if (module !== null)
+  // beside a protocol module the comparison observes the captured conversation (withCompare);
+  // the built-in protocols answer in their own binary framing, not HTTP
+  if (module !== null && module.builtin && mode === 'http' && NOT_HTTP.includes(module.spec))
     throw optionError(
       '--compare',
       modeText,
-      `cannot run together with --module ${module.spec} yet (the comparison is a protocol module itself); compare in a separate replay`,
+      `--module ${module.spec} speaks the ${module.spec} protocol, not HTTP: use --compare bytes with it (each exchange compared by length and hash)`,
     );
   if (mode === 'bytes') {
     const k = HTTP_ONLY.find((l) => o.given(l));

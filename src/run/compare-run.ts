@@ -4,7 +4,7 @@
  * the comparison's parts of the status line, the final report and the metrics.
  */
 import { Comparison } from '../compare/comparison';
-import { compareModule } from '../compare/module';
+import { compareModule, withCompare } from '../compare/module';
 import { CompareOut } from '../compare/out-files';
 import { compareMetrics, compareReportText, compareStatus } from '../compare/report-text';
 import type { CompareSummary } from '../compare/summary';
@@ -23,6 +23,14 @@ export class CompareRun {
     const sink = this.out !== null ? this.out.line : (): void => {};
     this.comparison = new Comparison(choice.settings, sink, choice.diffsMax);
     this.module = compareModule(this.comparison);
+  }
+
+  /**
+   * The module the engine runs: the comparison's own, or with `--module` the protocol module
+   * composed with it (withCompare: the protocol module decides, the comparison observes).
+   */
+  moduleBeside(inner: ProtocolModule | null): ProtocolModule {
+    return inner === null ? this.module : withCompare(inner, this.comparison);
   }
 
   /** The status-line fragment (`cmp 120 =118 ≠2 skip 1`). */

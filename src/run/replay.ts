@@ -132,7 +132,7 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
         keepaliveTimeoutMs: cfg.keepaliveTimeoutMs,
         rtoInitialMs: cfg.rtoMs,
         delayedAckMs: cfg.delayedAckMs,
-        module: loadModule(cfg.module) ?? this.compare?.module ?? null,
+        module: this.compare !== null ? this.compare.moduleBeside(loadModule(cfg.module)) : loadModule(cfg.module),
         // the 1.x channel (no --secret-file) has IPv4 addresses only
         ipv6Channel: cfg.secretFile !== null,
       }),

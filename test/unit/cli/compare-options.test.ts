@@ -111,7 +111,15 @@ test('bad values and combinations are usage errors that name the option and the 
     err(['-x', '80-198.18.0.2:8080', '-s', '198.18.0.3', '--compare', 'http']),
     /--compare http: needs channel v2 .*--secret-file FILE here and on intercept \(with --payload-max 65535 there\)/,
   );
-  assert.match(err([...BASE, '--compare', 'http', '--module', 'redis']), /cannot run together with --module redis/);
+  assert.match(
+    err([...BASE, '--compare', 'http', '--module', 'redis']),
+    /--compare http: --module redis speaks the redis protocol, not HTTP: use --compare bytes/,
+  );
+  // beside a protocol module (composed, src/compare/module.ts withCompare): accepted
+  const both = parseTcpcopyArgs([...BASE, '--compare', 'bytes', '--module', 'mysql', '--mysql-user', 'u:p']);
+  assert.equal(both.compare?.settings.mode, 'bytes');
+  assert.equal(both.module?.spec, 'mysql');
+  assert.equal(parseTcpcopyArgs([...BASE, '--compare', 'http', '--module', './m.js']).compare?.settings.mode, 'http');
   assert.match(err([...BASE, '--compare', 'bytes', '--compare-ignore-path', '$.a']), /needs --compare http/);
   assert.match(
     err([...BASE, '--compare', 'http', '--compare-ignore-path', 'a.b']),
