@@ -393,8 +393,8 @@ function offer(
         break;
       }
       st.held++;
-      // the limit runs from the first hold: holding again on a later offer does not extend it
-      const lim = retry ? until : now + o.holdMs;
+      // holding again on a later offer never extends a limit (a new, earlier one applies)
+      const lim = retry ? Math.min(until, now + o.holdMs) : now + o.holdMs;
       const h: HeldMessage = { bytes: Buffer.from(msg), capSeq, gate: o.gate, requests, capturedAt, tsVal, until: lim };
       if (retry) m.held.unshift(h);
       else m.held.push(h);

@@ -74,7 +74,7 @@ export interface ClientActions {
    * Keep the message and offer it again after the next target bytes arrive (or, with
    * wantsOnlineReplies, the next online bytes: a module may wait for both replies). Terminal.
    * `maxWaitMs` (default the module's holdLimitMs; neither: no limit but the session's idle
-   * timeout) bounds the wait from the first hold: when it passes the engine offers the message
+   * timeout) bounds the wait (a later hold of the same message may shorten, never extend, it): when it passes the engine offers the message
    * once more with `expired` true, even if the session stayed quiet; a message held again then
    * is dropped with the engine's reason `holdExpired` (its requests counted lost with it).
    */

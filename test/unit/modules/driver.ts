@@ -164,7 +164,7 @@ export class ModuleDriver<S> {
           this.log.dropped.push({ msg, reason: 'holdExpired' });
           return true;
         }
-        if (front) this.held.unshift({ msg, until });
+        if (front) this.held.unshift({ msg, until: Math.min(until, now + holdMs) });
         else this.held.push({ msg, until: now + holdMs });
         return false;
       default:
