@@ -84,9 +84,13 @@ export function withCompare<S>(inner: ProtocolModule<S>, cmp: Comparison): Proto
       if (r === undefined) act().drop();
       else act().drop(r);
     },
-    hold: () => {
+    hold: (maxWaitMs) => {
       verdict = 'hold';
-      act().hold();
+      if (maxWaitMs === undefined) act().hold();
+      else act().hold(maxWaitMs);
+    },
+    get expired() {
+      return act().expired;
     },
     end: (r) => {
       verdict = 'end';
@@ -102,6 +106,7 @@ export function withCompare<S>(inner: ProtocolModule<S>, cmp: Comparison): Proto
     wantsOnlineReplies: true,
     reasons: inner.reasons,
     counters: inner.counters,
+    ...(inner.holdLimitMs !== undefined ? { holdLimitMs: inner.holdLimitMs } : {}),
     startSession: (s) => ({ inner: inner.startSession(s), obs: cmp.openSession(s), unframed: false, heldAt: NaN }),
     frameClient: (st, data, off, len) => {
       if (st.unframed) return len;

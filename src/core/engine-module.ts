@@ -25,6 +25,9 @@ import { ipToString } from './wire/segment';
 /** The reason a session ends with when its module threw or broke the API (counted like the module's own). */
 export const MODULE_ERROR = 'moduleError';
 
+/** The reason a held message is dropped with when the module held it again after its hold limit passed. */
+export const HOLD_EXPIRED = 'holdExpired';
+
 const enum Verdict {
   None = 0,
   Pass = 1,
@@ -39,6 +42,10 @@ class Offer implements ClientActions {
   verdict = Verdict.None;
   replacement: Buffer | null = null;
   reason = '';
+  /** hold()'s limit (ms; Infinity: none). */
+  holdMs = Infinity;
+  /** This offer comes because the message's hold limit passed. */
+  expired = false;
   /** An API misuse seen during the call (two terminal calls, insert after one). */
   misuse = '';
   /** The release wait of the offered message, until a unit takes it (-1: none or taken). */
@@ -69,8 +76,13 @@ class Offer implements ClientActions {
   drop(reason?: string): void {
     if (this.terminal(Verdict.Drop)) this.reason = reason ?? '';
   }
-  hold(): void {
-    this.terminal(Verdict.Hold);
+  hold(maxWaitMs?: number): void {
+    const ms = maxWaitMs ?? this.rt.mod.holdLimitMs ?? Infinity;
+    if (typeof ms !== 'number' || Number.isNaN(ms) || ms < 0) {
+      this.misuse = `hold(${String(maxWaitMs)}): the wait must be a number of ms >= 0`;
+      return;
+    }
+    if (this.terminal(Verdict.Hold)) this.holdMs = ms;
   }
   end(reason: string): void {
     if (this.terminal(Verdict.End)) this.reason = reason;
@@ -301,7 +313,7 @@ export function feedModule(e: EngineState, s: Session, now: number): void {
       const requests = rt.takeMarks(m, seqAdd(capSeq, n));
       const msg = m.pending.subarray(m.pendOff, m.pendOff + n);
       m.consume(n);
-      offer(rt, s, m, msg, capSeq, rt.lastGate, requests, m.capturedAt, m.tsVal, now, false);
+      offer(rt, s, m, msg, capSeq, rt.lastGate, requests, m.capturedAt, m.tsVal, now, Infinity, false);
       continue;
     }
     if (m.finPending) {
@@ -329,6 +341,7 @@ function offer(
   capturedAt: number,
   tsVal: number,
   now: number,
+  until: number,
   retry: boolean,
 ): void {
   const st = rt.stats;
@@ -337,6 +350,8 @@ function offer(
   o.replacement = null;
   o.reason = '';
   o.misuse = '';
+  o.holdMs = Infinity;
+  o.expired = retry && now >= until;
   if (gate > 0 && m.answerless) gate = 0;
   if (gate >= 0) m.answerless = false;
   o.gate = gate;
@@ -369,8 +384,18 @@ function offer(
       if (requests > 0 || o.gate >= 0) m.answerless = true;
       break;
     case Verdict.Hold: {
+      if (o.expired) {
+        // held past its limit and still not wanted: dropped, never kept silently
+        st.holdExpired++;
+        st.dropped++;
+        settleUnsent(rt, s, requests, HOLD_EXPIRED);
+        if (requests > 0 || o.gate >= 0) m.answerless = true;
+        break;
+      }
       st.held++;
-      const h: HeldMessage = { bytes: Buffer.from(msg), capSeq, gate: o.gate, requests, capturedAt, tsVal };
+      // holding again on a later offer never extends a limit (a new, earlier one applies)
+      const lim = retry ? Math.min(until, now + o.holdMs) : now + o.holdMs;
+      const h: HeldMessage = { bytes: Buffer.from(msg), capSeq, gate: o.gate, requests, capturedAt, tsVal, until: lim };
       if (retry) m.held.unshift(h);
       else m.held.push(h);
       break;
@@ -396,7 +421,7 @@ function settleUnsent(rt: ModuleRuntime, s: Session, requests: number, reason: s
   lost[reason] = (lost[reason] ?? 0) + requests;
 }
 
-/** Offers the held messages again (oldest first), then resumes framing. */
+/** Offers the held messages again (oldest first; those past their hold limit as expired), then resumes framing. */
 export function retryHeld(e: EngineState, s: Session, now: number): void {
   const rt = e.modules;
   const m = s.mod;
@@ -404,7 +429,7 @@ export function retryHeld(e: EngineState, s: Session, now: number): void {
   while (m.held.length > 0 && m.ending === null && s.state !== SessionState.Closed) {
     const h = m.held.shift() as HeldMessage;
     const left = m.held.length;
-    offer(rt, s, m, h.bytes, h.capSeq, h.gate, h.requests, h.capturedAt, h.tsVal, now, true);
+    offer(rt, s, m, h.bytes, h.capSeq, h.gate, h.requests, h.capturedAt, h.tsVal, now, h.until, true);
     if (m.held.length > left) break; // held again
   }
   feedModule(e, s, now);

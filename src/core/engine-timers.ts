@@ -1,10 +1,11 @@
-import { afterChange, endSession } from './engine-lifecycle';
+import { afterChange, endIfModuleAsked, endSession } from './engine-lifecycle';
 import { type EngineState, flushAcks } from './engine-state';
 import { type Session, SessionState, allSent, caughtUp } from './session/session';
 import { TIMER_KINDS, TimerKind, earliestDeadline } from './session/timers';
 import { onRtxTimeout, sendAck, transmit } from './session/transmit';
+import { retryHeld } from './engine-module';
 
-/** Runs every timer due at `now` (retransmissions, release waits, gaps, idle ends), flushing owed ACKs before and after. */
+/** Runs every timer due at `now` (retransmissions, release waits, gaps, hold limits, idle ends), flushing owed ACKs before and after. */
 export function pollTimers(e: EngineState, now: number): void {
   flushAcks(e);
   const timers = e.timers;
@@ -26,6 +27,7 @@ function armDerived(e: EngineState, s: Session): void {
   const t = s.timer;
   const gapSince = s.capture.gapSince;
   t[TimerKind.Gap] = gapSince >= 0 && allSent(s) ? gapSince + cfg.gapTimeoutMs : Infinity;
+  t[TimerKind.Hold] = s.mod !== null ? s.mod.holdDeadline() : Infinity;
   t[TimerKind.Idle] = s.lastActivity + (caughtUp(s) ? cfg.keepaliveTimeoutMs : cfg.sessionTimeoutMs);
 }
 
@@ -65,6 +67,13 @@ function fire(e: EngineState, s: Session, kind: TimerKind, now: number): boolean
       const r = transmit(e, s, now);
       if (r === 'ok') return false;
       afterChange(e, s, now, r);
+      return true;
+    }
+    case TimerKind.Hold: {
+      // a held message's limit passed on a quiet session: offered once more (expired)
+      retryHeld(e, s, now);
+      if (endIfModuleAsked(e, s, now)) return true;
+      afterChange(e, s, now, s.state === SessionState.Established ? transmit(e, s, now) : 'ok');
       return true;
     }
     case TimerKind.Idle: {

@@ -147,6 +147,8 @@ export interface ModuleStats {
   dropped: number;
   held: number;
   inserted: number;
+  /** Held messages the module held again after their hold limit passed: dropped, lost as `holdExpired`. */
+  holdExpired: number;
   /** Messages the module sent from its target/online callbacks (TargetActions.send). */
   sent: number;
   /** The target's reply payload as delivered to onTargetBytes (in order, once). */
@@ -171,6 +173,7 @@ export function newModuleStats(name: string): ModuleStats {
     dropped: 0,
     held: 0,
     inserted: 0,
+    holdExpired: 0,
     sent: 0,
     target: { bytes: 0, missing: 0, held: 0, notHeld: 0, duplicates: 0 },
     online: { bytes: 0, missing: 0, held: 0, notHeld: 0, duplicates: 0 },

@@ -15,7 +15,9 @@
  * 2. The captured client bytes, in order, are cut into messages by `frameClient`; each complete
  *    message goes to `onClientMessage`, which must decide its fate through the `ClientActions`
  *    it is given (exactly one of pass / replace / drop / hold / end, after any number of
- *    insert and count calls). A held message is offered again after the next target bytes.
+ *    insert and count calls). A held message is offered again after the next target bytes, and
+ *    once more when its hold limit passes (hold(maxWaitMs) or holdLimitMs; `expired` is then
+ *    true): held again after that, it is dropped as `holdExpired`, counted.
  * 3. The target's reply bytes (the payload intercept sent over channel v2, capped per reply by
  *    intercept's --payload-max) go to `onTargetBytes` in sequence order, with the number of
  *    bytes of that reply that were not delivered (the cap). The module frames them itself.
@@ -71,8 +73,18 @@ export interface ClientActions {
   /**
    * Keep the message and offer it again after the next target bytes arrive (or, with
    * wantsOnlineReplies, the next online bytes: a module may wait for both replies). Terminal.
+   * `maxWaitMs` (default the module's holdLimitMs; neither: no limit but the session's idle
+   * timeout) bounds the wait (a later hold of the same message may shorten, never extend, it): when it passes the engine offers the message
+   * once more with `expired` true, even if the session stayed quiet; a message held again then
+   * is dropped with the engine's reason `holdExpired` (its requests counted lost with it).
    */
-  hold(): void;
+  hold(maxWaitMs?: number): void;
+  /**
+   * This offer comes because the message's hold limit passed (see hold): the module's last
+   * chance to pass, replace, drop or end with its own reason; holding it again drops it as
+   * `holdExpired`. False on every other offer.
+   */
+  readonly expired: boolean;
   /** End the session now with a named reason (one of the module's `reasons`): every request not yet replayed is lost with it. Terminal. */
   end(reason: string): void;
   /** Send `bytes` before the message (not a captured request; not counted). May be called several times before the terminal call. */
@@ -128,6 +140,11 @@ export interface ProtocolModule<S = unknown> {
    * (logins). Default false (optional field: added for issue 14; modules without it are unchanged).
    */
   readonly pipelined?: boolean;
+  /**
+   * Optional: the longest a held message waits (ms from its first hold) when hold() is called
+   * without maxWaitMs. Absent: no limit (the session's idle timeout still ends a quiet session).
+   */
+  readonly holdLimitMs?: number;
   /** The loss reasons this module may name (drop / end), each with a one-line meaning for the report. */
   readonly reasons: Readonly<Record<string, string>>;
   /** The counters this module increments, each with a one-line meaning (status line, report, metrics). */

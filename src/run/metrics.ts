@@ -91,6 +91,7 @@ function moduleMetrics(p: PromText, m: ModuleStats): void {
     ['replaced', m.replaced],
     ['dropped', m.dropped],
     ['held', m.held],
+    ['holdExpired', m.holdExpired],
     ['inserted', m.inserted],
     ['sent', m.sent],
   ] as const)

@@ -176,7 +176,7 @@ function pairs(r: Record<string, number>): string {
 /** The report's module lines: verdicts, endings by reason, the module's counters, the reply bytes it got. */
 export function moduleLines(m: ModuleStats): string[] {
   const lines = [
-    `  module     ${m.name}: ${m.messages} messages (${m.replaced} replaced, ${m.dropped} dropped, ${m.held} held, ${m.inserted} inserted, ${m.sent} sent by the module), ${m.requestsUnneeded} requests not needed; sessions ended: ${pairs(m.ended)}; counters: ${pairs(m.counters)}`,
+    `  module     ${m.name}: ${m.messages} messages (${m.replaced} replaced, ${m.dropped} dropped, ${m.held} held (${m.holdExpired} past their limit), ${m.inserted} inserted, ${m.sent} sent by the module), ${m.requestsUnneeded} requests not needed; sessions ended: ${pairs(m.ended)}; counters: ${pairs(m.counters)}`,
     `             reply bytes to the module: target ${m.target.bytes} (+${m.target.missing} missing), online ${m.online.bytes} (+${m.online.missing} missing)`,
   ];
   if (m.errors > 0) lines.push(`             ${m.errors} module errors (last: ${m.lastError})`);

@@ -127,6 +127,9 @@ test(
       assert.ok(known.online > 1000, `A ran ${known.online} statements`);
       assert.ok(known.ratio >= 0.999, `A mid-stream (prepared): target/online ${known.matched}/${known.online}`);
       assert.ok(cb.ratio >= 0.999, `B: target/online ${cb.matched}/${cb.online}`);
+      // the EXECUTEs before B taught their statements waited for it (LEARN_WAIT_MS): none lost
+      assert.ok(all.ratio >= 0.999, `A mid-stream (prepared), all: target/online ${all.matched}/${all.online}`);
+      assert.equal(mod?.counters['learnWaits'], 4, 'each A session waited once to learn');
       assert.equal(rep.accounting.unexplained, 0);
       assert.equal(mod?.counters['midstreamLogins'], 4, 'a login inserted for each of A');
       assert.ok((mod?.counters['statementsLearned'] ?? 0) >= 10, 'B taught the statements');

@@ -7,7 +7,7 @@
 import { seqAdd, seqAfter } from '../seq';
 import { ByteOrderer, type OrderStats } from './byte-order';
 
-/** A message the module held: offered again after the next target bytes. */
+/** A message the module held: offered again after the next target bytes, and at `until`. */
 export interface HeldMessage {
   /** The message bytes (a copy). */
   bytes: Buffer;
@@ -19,6 +19,8 @@ export interface HeldMessage {
   requests: number;
   capturedAt: number;
   tsVal: number;
+  /** Engine time its hold limit passes (from the first hold; Infinity: none). */
+  until: number;
 }
 
 /** The module side of one session. */
@@ -65,6 +67,12 @@ export class ModSession {
   constructor(targetStats: OrderStats, onlineStats: OrderStats) {
     this.target = new ByteOrderer(targetStats);
     this.online = new ByteOrderer(onlineStats);
+  }
+
+  /** When the oldest held message's hold limit passes (Infinity: none held, or no limit). */
+  holdDeadline(): number {
+    const h = this.held[0];
+    return h === undefined ? Infinity : h.until;
   }
 
   /** Nothing captured waits in the module: no partial or held message, no FIN/RST behind them. */

@@ -14,23 +14,25 @@ export const enum TimerKind {
   DelAck = 2,
   /** Release wait: the next exchange may go (reply quiet) or is given up (reply timeout). */
   Wait = 3,
+  /** A message the protocol module held reached its hold limit: offered once more. Derived from the oldest held message. */
+  Hold = 4,
   /** Nothing happened for -t (data pending) or -k (all replayed). Derived from the last activity. */
-  Idle = 4,
+  Idle = 5,
 }
 
 /** Number of timer kinds (the table's length). */
-export const TIMER_KINDS = 5;
+export const TIMER_KINDS = 6;
 
 /**
  * Deadlines (ms) indexed by TimerKind; Infinity = not armed. A plain array of doubles (V8 keeps
- * it unboxed, PACKED_DOUBLE_ELEMENTS: writes allocate nothing) of 64 bytes per session, where a
+ * it unboxed, PACKED_DOUBLE_ELEMENTS: writes allocate nothing) of 72 bytes per session, where a
  * Float64Array with its ArrayBuffer took about 180 (issue 18 item 13: bytes per live session).
  */
 export type TimerTable = number[];
 
 /** A table with every timer disarmed (a literal: packed doubles from the start, never holey). */
 export function newTimerTable(): TimerTable {
-  return [Infinity, Infinity, Infinity, Infinity, Infinity];
+  return [Infinity, Infinity, Infinity, Infinity, Infinity, Infinity];
 }
 
 /** Disarms every timer of the table. */

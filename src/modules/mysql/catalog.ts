@@ -35,6 +35,14 @@ export const MAX_TEXT_BYTES = 16 * 1024;
 export const MAX_CATALOG_BYTES = 16 * 1024 * 1024;
 /** How long (ms of engine time) an EXECUTE waits for production's reply to check its candidates; then it is decided without it. */
 export const PROBE_WAIT_MS = 2000;
+/**
+ * How long (ms of engine time, from the session's first such EXECUTE) a session picked up
+ * mid-stream holds an EXECUTE whose statement no captured connection has yet taught (no text
+ * with that id, or no parameter types): another connection often prepares it moments later (a
+ * pool opening a connection, sysbench's next thread). Once per session, so a statement that is
+ * never taught costs that session one wait, not one per statement.
+ */
+export const LEARN_WAIT_MS = 3000;
 
 /** One statement text, as learned. */
 export interface CatEntry {

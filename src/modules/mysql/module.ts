@@ -53,6 +53,7 @@ import {
   ExecProbe,
   MAX_TEXT_BYTES,
   PROBE_WAIT_MS,
+  LEARN_WAIT_MS,
   StatementCatalog,
   boundTypes,
   executeFit,
@@ -107,6 +108,8 @@ export const MYSQL_COUNTERS = {
   statementsLearned: 'statement texts learned from captured PREPAREs (the catalog for sessions picked up mid-stream)',
   statementsReprepared:
     "statements executed by a session without their PREPARE captured, prepared on the target from a text learned on another session and confirmed by production's reply",
+  learnWaits:
+    'sessions picked up mid-stream that held an EXECUTE until another session taught its statement (at most LEARN_WAIT_MS, 3 s, once per session)',
   paramTypesAdded:
     'EXECUTEs of statements prepared by the module sent with the parameter types the client bound before the capture',
   replySyncLost:
@@ -154,6 +157,8 @@ export interface MysqlSession {
   heldRec: PrepareRec | null;
   /** The EXECUTE being offered (or held) names an id not prepared on the session: production's reply to it, as read. */
   probe: ExecProbe | null;
+  /** When the session first held an EXECUTE for a statement not yet taught (ms), -1: never (see LEARN_WAIT_MS). */
+  learnSince: number;
   /** The previous packet was 16 MiB: this one continues it, with its fate. */
   cont: 'none' | 'pass' | 'drop';
   /** The action set of the onTargetBytes call in progress (the trackers' events use it). */
@@ -183,10 +188,13 @@ export function createMysqlModule(cfg: MysqlConfig): ProtocolModule<MysqlSession
     pass: () => ((verdict = 'pass'), sent(curLen), inner?.pass()),
     replace: (b) => ((verdict = 'pass'), sent(b.length), inner?.replace(b)),
     drop: (r) => ((verdict = 'drop'), inner?.drop(r)),
-    hold: () => ((verdict = 'hold'), inner?.hold()),
+    hold: (ms) => ((verdict = 'hold'), inner?.hold(ms)),
     end: (r) => ((verdict = 'end'), inner?.end(r)),
     insert: (b) => (sent(b.length), inner?.insert(b)),
     count: (c, n) => inner?.count(c, n),
+    get expired() {
+      return inner?.expired ?? false;
+    },
   };
 
   function countLater(st: MysqlSession, c: Counter): void {
@@ -251,6 +259,7 @@ export function createMysqlModule(cfg: MysqlConfig): ProtocolModule<MysqlSession
       reoffer: false,
       heldRec: null,
       probe: null,
+      learnSince: -1,
       cont: 'none',
       act: null,
       sent: 0,
@@ -342,11 +351,12 @@ export function createMysqlModule(cfg: MysqlConfig): ProtocolModule<MysqlSession
     const cands = catalog
       .candidates(scope(st), id, st.now)
       .filter((c) => executeFit(payload, c.params, c.types) !== 'misfit');
-    if (cands.length === 0) return act.drop('unpreparedStatement');
+    if (cands.length === 0) return waitToLearn(st, act) ? holdLearning(st, act) : act.drop('unpreparedStatement');
     const probe = st.probe;
     if (probe === null) return act.drop('statementUnverified');
     if (probe.reply === null) {
-      if (st.now - probe.since < PROBE_WAIT_MS) return act.hold();
+      // bounded: a quiet session is offered it again when the wait is over (ClientActions.expired)
+      if (st.now - probe.since < PROBE_WAIT_MS && !act.expired) return act.hold(probe.since + PROBE_WAIT_MS - st.now);
       probe.done();
     }
     const fit = probe.fitting(cands);
@@ -354,7 +364,8 @@ export function createMysqlModule(cfg: MysqlConfig): ProtocolModule<MysqlSession
     if (fit.length === 0) return act.drop('statementMismatch');
     if (fit.length > 1) return act.drop('ambiguousStatement');
     const e = fit[0] as (typeof fit)[number];
-    if (executeFit(payload, e.params, e.types) === 'noTypes') return act.drop('unknownParamTypes');
+    if (executeFit(payload, e.params, e.types) === 'noTypes')
+      return waitToLearn(st, act) ? holdLearning(st, act) : act.drop('unknownParamTypes');
     const r = st.stmts.adopt(id, e);
     act.count('statementsReprepared');
     act.insert(encodePacket(0, Buffer.concat([Buffer.from([COM_STMT_PREPARE]), e.text])));
@@ -362,6 +373,26 @@ export function createMysqlModule(cfg: MysqlConfig): ProtocolModule<MysqlSession
     r.target = 'pending';
     r.sentAt = st.now;
     act.hold(); // until the target's PREPARE_OK tells its id
+  }
+
+  /**
+   * May the session hold an EXECUTE until another connection teaches its statement (text or
+   * parameter types)? Sessions picked up mid-stream, within LEARN_WAIT_MS of their first such
+   * hold; counts the first hold.
+   */
+  function waitToLearn(st: MysqlSession, act: ClientActions): boolean {
+    if (st.start.origin === 'syn') return false; // its own PREPAREs were lost: nobody teaches those
+    if (act.expired) return false; // the engine offers it once more when the wait is over
+    if (st.learnSince < 0) {
+      st.learnSince = st.now;
+      act.count('learnWaits');
+    }
+    return st.now - st.learnSince < LEARN_WAIT_MS;
+  }
+
+  /** Holds the EXECUTE for what is left of the session's learning wait (the engine re-offers it then, even on a quiet session). */
+  function holdLearning(st: MysqlSession, act: ClientActions): void {
+    act.hold(Math.max(0, st.learnSince + LEARN_WAIT_MS - st.now));
   }
 
   /** The reply kind of a command (its first byte), null when it has none. */

@@ -220,6 +220,64 @@ test('a held message keeps the session from counting as caught up: idle ends it 
   balanced(t);
 });
 
+test('a held message with a hold limit on a quiet session: re-offered when the limit passes, then dropped with the reason', () => {
+  const mod = lineModule();
+  const t = established({ module: mod, sessionTimeoutMs: 100_000, keepaliveTimeoutMs: 100_000 });
+  t.clientSends({ seq: 1001, ack: 5001, flags: 'PA', data: 'WAIT 500 drop\n' });
+  t.clientSends({ seq: 1015, ack: 5001, flags: 'PA', data: 'later\n' });
+  t.expectNothing();
+  t.tick(499);
+  t.expectNothing();
+  assert.deepEqual(mod.sessions[0]?.offered, ['WAIT 500 drop\n'], 'not offered again before the limit');
+  // nothing arrived from the target: the engine's Hold timer offers it again, expired
+  t.tick(2);
+  assert.deepEqual(mod.sessions[0]?.offered, ['WAIT 500 drop\n', 'WAIT 500 drop\n', 'later\n']);
+  t.expectEmitted([{ seq: 1001, ack: 90001, data: 'later\n' }]);
+  assert.equal(t.engine.stats.module?.lost['late'], 1);
+  assert.equal(t.engine.stats.module?.holdExpired, 0);
+  t.targetReplies({ seq: 90001, ack: 1007, flags: 'A' });
+  balanced(t);
+});
+
+test('a held message the module holds again after its limit: dropped as holdExpired, counted; the limit runs from the first hold', () => {
+  const mod = lineModule();
+  const t = established({ module: mod, sessionTimeoutMs: 100_000, keepaliveTimeoutMs: 100_000 });
+  t.clientSends({ seq: 1001, ack: 5001, flags: 'PA', data: 'WAIT 300 keep\n' });
+  t.tick(200);
+  // target bytes re-offer it early (not OK yet): held again, the deadline stays at 300
+  t.targetReplies({ seq: 90001, ack: 1001, flags: 'PA', data: 'x' });
+  t.take();
+  assert.equal(mod.sessions[0]?.offered.length, 2);
+  t.tick(101);
+  assert.equal(mod.sessions[0]?.offered.length, 3, 'offered once more at the limit, expired');
+  assert.equal(t.engine.stats.module?.holdExpired, 1);
+  assert.equal(t.engine.stats.module?.lost['holdExpired'], 1);
+  t.clientSends({ seq: 1015, ack: 5002, flags: 'PA', data: 'next\n' });
+  t.tick(50);
+  assert.deepEqual(
+    t
+      .take()
+      .filter((x) => x.len > 0)
+      .map((x) => x.data),
+    ['next\n'],
+    'the next message goes (nothing is stuck behind the expired one)',
+  );
+  balanced(t);
+});
+
+test('a held message with a limit that the target answers in time: passed, no expiry', () => {
+  const mod = lineModule();
+  const t = established({ module: mod, sessionTimeoutMs: 100_000, keepaliveTimeoutMs: 100_000 });
+  t.clientSends({ seq: 1001, ack: 5001, flags: 'PA', data: 'WAIT 300 drop\n' });
+  t.tick(100);
+  t.targetReplies({ seq: 90001, ack: 1001, flags: 'PA', data: 'OK' });
+  t.expectEmitted([{ seq: 1001, ack: 90003, data: 'WAIT 300 drop\n' }]);
+  runFor(t, 1000);
+  assert.equal(mod.sessions[0]?.offered.length, 2);
+  assert.equal(t.engine.stats.module?.holdExpired, 0);
+  assert.deepEqual(t.engine.stats.module?.lost, {});
+});
+
 test('without a module: headers-only registration and no module counters', () => {
   const t = new Script();
   t.clientSends({ seq: 1000, flags: 'S' });

@@ -5,6 +5,8 @@
  *   REWRITE x   -> replaced by "REWRITTEN-AND-LONGER x" (the length changes)
  *   INS x       -> "PRE\n" inserted before it, then passed
  *   HOLD x      -> held until the target has said "OK"
+ *   WAIT ms x   -> held up to `ms` (hold(ms)) until the target has said "OK"; when the limit passed
+ *                  (expired): dropped with reason 'late' if x is "drop", else held again
  *   DROPR x     -> dropped with reason 'bad'
  *   DROP x      -> dropped without a reason (not needed)
  *   END x       -> the session ends with reason 'refused'
@@ -38,7 +40,12 @@ export function lineModule(
     wantsTargetPayload: true,
     wantsOnlineReplies: opts.wantsOnlineReplies ?? false,
     pipelined: opts.pipelined ?? false,
-    reasons: { bad: 'a bad line', refused: 'the module refused the session', targetBye: 'the target said BYE' },
+    reasons: {
+      late: 'held past its limit',
+      bad: 'a bad line',
+      refused: 'the module refused the session',
+      targetBye: 'the target said BYE',
+    },
     counters: { rewritten: 'lines rewritten' },
     sessions,
     startSession(start) {
@@ -66,6 +73,11 @@ export function lineModule(
         case 'HOLD':
           if (st.ok) act.pass();
           else act.hold();
+          return;
+        case 'WAIT':
+          if (st.ok) act.pass();
+          else if (act.expired && rest[1] === 'drop') act.drop('late');
+          else act.hold(Number(rest[0]));
           return;
         case 'DROPR':
           act.drop('bad');

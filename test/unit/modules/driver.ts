@@ -1,7 +1,8 @@
 /**
  * A scripted driver for pure protocol modules: what the engine does with a module, without the
  * TCP parts. Client bytes are framed and offered in order; held messages are offered again after
- * target bytes; what would be sent to the target is collected as one byte string per send, so a
+ * target bytes, and by `tick(now)` once their hold limit passed (expired; held again: dropped as
+ * 'holdExpired', like the engine); what would be sent to the target is collected as one byte string per send, so a
  * test asserts the exact bytes a module produced. Not the engine's own driver (that one maps
  * sequence numbers); a module that works here must also work there, which the engine's tests check.
  */
@@ -21,7 +22,7 @@ export class ModuleDriver<S> {
   readonly st: S;
   readonly log: DriverLog = { sent: [], dropped: [], ended: null, counters: {} };
   private pending: Buffer = Buffer.alloc(0);
-  private held: Buffer[] = [];
+  private held: { msg: Buffer; until: number }[] = [];
   private unframed = false;
 
   constructor(
@@ -88,16 +89,30 @@ export class ModuleDriver<S> {
     return Buffer.concat(this.log.sent);
   }
 
+  /** The time is `now` (no bytes): held messages whose hold limit passed are offered again, expired. */
+  tick(now: number): void {
+    const h = this.held[0];
+    if (h !== undefined && now >= h.until) this.retryHeld(now);
+  }
+
+  /** When the oldest held message's hold limit passes (Infinity: none). */
+  holdDeadline(): number {
+    return this.held[0]?.until ?? Infinity;
+  }
+
   private retryHeld(now: number): void {
     while (this.held.length > 0 && this.log.ended === null) {
-      const msg = this.held.shift() as Buffer;
-      if (!this.offer(msg, now, true)) return;
+      const h = this.held.shift() as { msg: Buffer; until: number };
+      if (!this.offer(h.msg, now, h.until)) return;
     }
     this.client(Buffer.alloc(0), now);
   }
 
   /** Offers one message; false when it was held (or the session ended). */
-  private offer(msg: Buffer, now: number, front = false): boolean {
+  private offer(msg: Buffer, now: number, until = -1): boolean {
+    const front = until >= 0;
+    const expired = front && now >= until;
+    let holdMs = Infinity;
     let verdict: string | null = null;
     const inserted: Buffer[] = [];
     const terminal = (v: string): void => {
@@ -116,7 +131,11 @@ export class ModuleDriver<S> {
         terminal('drop');
         reason = r ?? '';
       },
-      hold: () => terminal('hold'),
+      hold: (ms) => {
+        terminal('hold');
+        holdMs = ms ?? this.mod.holdLimitMs ?? Infinity;
+      },
+      expired,
       end: (r) => {
         terminal('end');
         reason = r;
@@ -141,8 +160,12 @@ export class ModuleDriver<S> {
         this.log.dropped.push({ msg, reason });
         return true;
       case 'hold':
-        if (front) this.held.unshift(msg);
-        else this.held.push(msg);
+        if (expired) {
+          this.log.dropped.push({ msg, reason: 'holdExpired' });
+          return true;
+        }
+        if (front) this.held.unshift({ msg, until: Math.min(until, now + holdMs) });
+        else this.held.push({ msg, until: now + holdMs });
         return false;
       default:
         this.log.ended = reason;

@@ -9,7 +9,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { connections, packets } from './capture';
-import { driver, mysqlModule, regreet, replay, scramble, sentPackets, wire } from './script';
+import { USERS, driver, mysqlModule, regreet, replay, scramble, sentPackets, wire } from './script';
 import { encodePacket, type MysqlPacket } from '../../../../src/modules/mysql/packet';
 import { isParseError, parseHandshakeResponse } from '../../../../src/modules/mysql/handshake';
 import {
@@ -175,21 +175,45 @@ test("production's reply does not fit the statement known for the id: lost as st
   assert.equal(sentPackets(d).length, 2, 'the login, then only the PREPARE: nothing was sent for the lost ones');
 });
 
-test('no statement known for the id, or its parameters do not fit the EXECUTE: unpreparedStatement at once (not held)', () => {
+test('no statement known for the id, or its parameters do not fit: held up to LEARN_WAIT_MS once per session, then unpreparedStatement', () => {
   const mod = taught();
   const d = midstream(mod);
   const e9 = Buffer.from(EXEC1.cmd);
   e9.writeUInt32LE(9, 1);
-  d.client(wire({ seq: 0, payload: e9 }));
+  d.client(wire({ seq: 0, payload: e9 }), 0);
   loggedIn(d);
-  // id 1 has one parameter: an EXECUTE of id 1 with two values does not fit it
+  d.online(Buffer.alloc(0), 0, 2999);
+  assert.equal(d.log.dropped.length, 0, 'held: another session may still teach statement 9');
+  d.online(Buffer.alloc(0), 0, 3000);
+  // id 1 has one parameter: an EXECUTE of id 1 with two values does not fit it; the wait is spent
   const two = Buffer.from(EXEC2.cmd);
   two.writeUInt32LE(1, 1);
-  d.client(wire({ seq: 0, payload: two }));
+  d.client(wire({ seq: 0, payload: two }), 3001);
   assert.deepEqual(
     d.log.dropped.map((x) => x.reason),
     ['unpreparedStatement', 'unpreparedStatement'],
   );
+  assert.equal(d.log.counters.learnWaits, 1, 'one wait for the session');
+});
+
+test('an EXECUTE held while no session has taught its statement goes once another session prepares it', () => {
+  const mod = mysqlModule({ 'mysql-user': USERS, 'mysql-login': ['u2@fx'] });
+  const d = midstream(mod);
+  d.client(wire({ seq: 0, payload: EXEC1.cmd }), 0);
+  loggedIn(d);
+  d.online(EXEC1.reply, 0, 100);
+  assert.equal(sentPackets(d).length, 1, 'the login only: nothing known of statement 1 yet');
+  assert.equal(d.log.dropped.length, 0);
+  // a connection opened after tcpcopy started prepares and runs the same statements
+  replay(driver(mod, { clientPort: 40001 }), NODE, scramble(35));
+  d.online(Buffer.alloc(0), 0, 1200);
+  assert.deepEqual(last(d), { seq: 0, payload: PREP1.cmd }, 'prepared again from the text just learned');
+  d.target(targetPrepareOk(PREP1, 12), 0, 1201);
+  const want = Buffer.from(EXEC1.cmd);
+  want.writeUInt32LE(12, 1);
+  assert.deepEqual(last(d).payload, want);
+  assert.equal(d.log.dropped.length, 0, JSON.stringify(d.log.dropped));
+  assert.equal(d.log.counters.statementsReprepared, 1);
 });
 
 test('two statements captured with the same id fit the EXECUTE and the reply: ambiguousStatement, never a guess', () => {
@@ -225,6 +249,8 @@ test("parameter types never seen bound (the teaching session's EXECUTEs not capt
   d.client(wire({ seq: 0, payload: unbound(EXEC1B.cmd, 1) }));
   loggedIn(d);
   d.online(EXEC1B.reply);
+  assert.equal(d.log.dropped.length, 0, 'held: another session may still bind the types');
+  d.online(Buffer.alloc(0), 0, 3000);
   assert.deepEqual(
     d.log.dropped.map((x) => x.reason),
     ['unknownParamTypes'],
