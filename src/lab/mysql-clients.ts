@@ -187,6 +187,40 @@ export async function sysbenchPrepare(
     );
 }
 
+/**
+ * sysbench's tables prepared on `online`, then copied row for row to `target` (mariadb-dump over
+ * both servers' Unix sockets, as root, the import's general log off): the two hold the same
+ * rows, which two separate `sysbench prepare` runs do not always give (a CI run's CHECKSUM TABLE
+ * differed although both used the same --rand-seed).
+ */
+export async function sysbenchPrepareCopy(
+  lab: LabServices,
+  online: MariadbServer,
+  target: MariadbServer,
+  o: SysbenchOptions = {},
+): Promise<void> {
+  await sysbenchPrepare(lab, online, o);
+  const tables = Array.from({ length: o.tables ?? 2 }, (_, i) => `sbtest${i + 1}`);
+  const dump = ['mariadb-dump', '--no-defaults', `--socket=${online.socket}`, '-uroot', '--skip-comments'];
+  const load = [
+    'mariadb',
+    '--no-defaults',
+    `--socket=${target.socket}`,
+    '-uroot',
+    "--init-command='SET SESSION sql_log_off=1'",
+  ];
+  const r = await lab.exec(
+    online.host,
+    ['sh', '-c', `${dump.join(' ')} ${online.database} ${tables.join(' ')} | ${load.join(' ')} ${target.database}`],
+    { timeoutMs: 120_000 },
+  );
+  if (r.code !== 0)
+    throw new TcpcopyError(
+      'ERR_LAB_COMMAND',
+      `copying the sysbench tables from ${online.host} to ${target.host} failed (exit ${r.code}): ${(r.stderr || r.stdout).slice(-2000)}`,
+    );
+}
+
 /** The argv of `sysbench oltp_read_write run` over TCP. */
 export function sysbenchRunArgv(to: MysqlEndpoint, o: SysbenchOptions, login: MysqlLogin): string[] {
   return [
