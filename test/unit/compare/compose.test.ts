@@ -10,32 +10,12 @@ import { compareConfig } from '../../../src/compare/config';
 import { withCompare } from '../../../src/compare/module';
 import { buildRules } from '../../../src/compare/rules';
 import type { DiffLine } from '../../../src/compare/summary';
-import { emitIpv4Tcp, newTcpRepr } from '../../../src/core/wire/build';
-import { parseIpv4Tcp } from '../../../src/core/wire/decode';
-import { newSegment, parseIpv4 } from '../../../src/core/wire/segment';
-import { CLIENT, established, ONLINE, type Script } from '../core/script';
+import { established, type Script } from '../core/script';
 import { lineModule } from '../core/line-module';
 
-const buf = Buffer.alloc(4000);
-const seg = newSegment();
-
 /** The online server's captured packet to the client (its ISN 5000), acknowledging `ack`. */
-function online(t: Script, seq: number, ack: number, flags: number, data: string): void {
-  const r = newTcpRepr();
-  r.srcIp = parseIpv4(ONLINE);
-  r.dstIp = parseIpv4(CLIENT);
-  r.srcPort = 80;
-  r.dstPort = 40000;
-  r.seq = seq;
-  r.ack = ack;
-  r.flags = flags;
-  r.window = 65535;
-  r.ttl = 64;
-  r.wscale = -1;
-  const p = Buffer.from(data, 'latin1');
-  const len = emitIpv4Tcp(r, p.length > 0 ? p : null, 0, p.length, buf, 0);
-  assert.equal(parseIpv4Tcp(buf, 0, len, seg), 'ok');
-  assert.equal(t.engine.onOnlinePacket(seg, t.now), true);
+function online(t: Script, seq: number, ack: number, flags: string, data: string): void {
+  assert.equal(t.onlineSends({ seq, ack, flags, data }), true);
 }
 
 test('withCompare: the protocol module holds, rewrites and inserts; the comparison sees each captured message once and compares per exchange', () => {
@@ -48,22 +28,22 @@ test('withCompare: the protocol module holds, rewrites and inserts; the comparis
   assert.equal(mod.targetPayloadMax, 65535, 'whole replies, whatever the protocol module asked');
   assert.deepEqual(mod.reasons, inner.reasons);
   const t = established({ module: mod });
-  online(t, 5000, 1001, 0x12, '');
+  online(t, 5000, 1001, 'SA', '');
   assert.deepEqual(t.addedPayload, [true]);
   // a server-first protocol: the greeting of each server, before any client bytes
-  online(t, 5001, 1001, 0x18, 'OK hi\n');
+  online(t, 5001, 1001, 'PA', 'OK hi\n');
   // the client's first message is held by the protocol module until the target said OK
   t.clientSends({ seq: 1001, ack: 5007, flags: 'PA', data: 'HOLD a\n' });
   t.expectNothing();
   t.targetReplies({ seq: 90001, ack: 1001, flags: 'PA', data: 'OK hi\n' });
   t.expectEmitted([{ seq: 1001, data: 'HOLD a\n' }]);
-  online(t, 5007, 1008, 0x18, 'A1\n');
+  online(t, 5007, 1008, 'PA', 'A1\n');
   t.targetReplies({ seq: 90007, ack: 1008, flags: 'PA', data: 'A1\n' });
   t.take();
   // rewritten (another length) and an insert: the comparison still sees what the client sent
   t.clientSends({ seq: 1008, ack: 5010, flags: 'PA', data: 'REWRITE y\n' });
   t.expectEmitted([{ seq: 1008, data: 'REWRITTEN-AND-LONGER y\n' }]);
-  online(t, 5010, 1018, 0x18, 'B2\n');
+  online(t, 5010, 1018, 'PA', 'B2\n');
   t.targetReplies({ seq: 90010, ack: 1031, flags: 'PA', data: 'C2\n' });
   t.take();
   t.engine.finish(t.now + 10);
@@ -90,10 +70,10 @@ test('withCompare: a protocol module that stops framing (-1) has the rest passed
   const inner = lineModule();
   const mod = withCompare({ ...inner, frameClient: () => -1 }, cmp);
   const t = established({ module: mod });
-  online(t, 5000, 1001, 0x12, '');
+  online(t, 5000, 1001, 'SA', '');
   t.clientSends({ seq: 1001, ack: 5001, flags: 'PA', data: 'raw bytes' });
   t.expectEmitted([{ seq: 1001, data: 'raw bytes' }]);
-  online(t, 5001, 1010, 0x18, 'same');
+  online(t, 5001, 1010, 'PA', 'same');
   t.targetReplies({ seq: 90001, ack: 1010, flags: 'PA', data: 'same' });
   t.take();
   t.engine.finish(t.now + 10);

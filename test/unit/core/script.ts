@@ -167,11 +167,11 @@ export class Script {
   }
 
   /** The online server answers the captured client (a captured server->client packet, for modules that want online replies). */
-  onlineSends(s: Seg): void {
+  onlineSends(s: Seg): boolean {
     const data = s.data !== undefined ? Buffer.from(s.data, 'latin1') : null;
     const len = this.build(s, this.addrs.online, this.addrs.client, 80, 40000, data?.length ?? 0, data);
     assert.equal(parseIpTcp(this.buf, 0, len, this.seg), 'ok');
-    this.engine.onOnlinePacket(this.seg, this.now);
+    return this.engine.onOnlinePacket(this.seg, this.now);
   }
 
   /**
