@@ -2,7 +2,7 @@
  * Emitter for IPv4 + TCP and IPv6 + TCP packets from a plain value (TcpRepr), with Linux-like
  * TCP option layout and the checksums filled. No allocation per packet: the caller owns `out`.
  */
-import { fillIpv4TcpChecksums, fillIpv6TcpChecksum } from './checksum';
+import { fillBuiltIpv4TcpChecksums, fillBuiltIpv6TcpChecksum } from './checksum';
 import { IPV6_BASE, writeIpv6 } from './ipv6';
 import { TCP_SYN } from './segment';
 
@@ -175,7 +175,7 @@ export function emitIpv4Tcp(
   w32(out, off + 12, repr.srcIp >>> 0);
   w32(out, off + 16, repr.dstIp >>> 0);
   writeTcp(repr, payload, pOff, pLen, out, off + 20, tcpHdr);
-  fillIpv4TcpChecksums(out, off);
+  fillBuiltIpv4TcpChecksums(out, off, tcpHdr + pLen);
   return total;
 }
 
@@ -230,7 +230,7 @@ export function emitIpv6Tcp(
   writeIpv6(repr.srcIp, out, off + 8);
   writeIpv6(repr.dstIp, out, off + 24);
   writeTcp(repr, payload, pOff, pLen, out, off + 40, tcpHdr);
-  fillIpv6TcpChecksum(out, off);
+  fillBuiltIpv6TcpChecksum(out, off, tcpHdr + pLen);
   return 40 + tcpHdr + pLen;
 }
 

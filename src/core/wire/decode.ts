@@ -18,7 +18,11 @@ import {
   LINKTYPE_RAW_ALT1,
   LINKTYPE_RAW_ALT2,
 } from './link';
-import { internIpv6 } from './ipv6';
+import { internIpv6Memo, newIpv6Memo } from './ipv6';
+
+/** The addresses the IPv6 decoder saw last at each position (the server side repeats). */
+const srcMemo = newIpv6Memo();
+const dstMemo = newIpv6Memo();
 
 /**
  * Result of a decode. 'ok' = IPv4 or IPv6 + TCP and `seg` is filled. Others:
@@ -240,8 +244,8 @@ export function parseIpv6Tcp(
   const plen = u16(buf, ipOff + 4);
   const total = plen === 0 ? capLen : 40 + plen;
   const present = capLen < total ? capLen : total;
-  const src = internIpv6(buf, ipOff + 8);
-  const dst = internIpv6(buf, ipOff + 24);
+  const src = internIpv6Memo(buf, ipOff + 8, srcMemo);
+  const dst = internIpv6Memo(buf, ipOff + 24, dstMemo);
   if (src < 0 || dst < 0) return 'address-table-full';
   seg.buf = buf;
   seg.ipOff = ipOff;

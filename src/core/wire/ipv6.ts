@@ -11,7 +11,10 @@
  *
  * Pure and allocation-free on the hot path: interning hashes four 32-bit words into an
  * open-addressing table of typed arrays (grown by doubling, so only when a new address is
- * seen). The table is memoization, not state that changes behaviour: which id an address
+ * seen). The probe hash is a cheap one (four multiplications); the stable hash (`addressHash`)
+ * is computed once, when an address is first seen. A decoder reading the same positions of
+ * many packets keeps an `Ipv6Memo` per position: the server side of a capture (every client
+ * packet's destination, every reply's source) is then found without hashing at all. The table is memoization, not state that changes behaviour: which id an address
  * gets depends on the order addresses were first seen, so nothing that must be stable across
  * runs (sampling, -c mapping) may use the id itself; they use `ipv6Hash`, a hash of the bytes.
  * Entries are never removed; the table holds at most MAX_IPV6_ADDRESSES distinct addresses
@@ -53,6 +56,15 @@ function hash4(a: number, b: number, c: number, d: number): number {
   return mix(mix(mix(mix(a) ^ b) ^ c) ^ d);
 }
 
+/** The table's probe hash: cheaper than hash4 (the stable one, kept only for addressHash). */
+function probeHash(a: number, b: number, c: number, d: number): number {
+  let h = Math.imul(a ^ 0x2545f491, 0x9e3779b1) ^ b;
+  h = Math.imul(h, 0x85ebca6b) ^ c;
+  h = Math.imul(h, 0xc2b2ae35) ^ d;
+  h = Math.imul(h ^ (h >>> 15), 0x2c1b3c6d);
+  return (h ^ (h >>> 13)) >>> 0;
+}
+
 function grow(): void {
   const cap = hashes.length * 2;
   const w = new Uint32Array(cap * 4);
@@ -64,7 +76,8 @@ function grow(): void {
   slots = new Int32Array(cap * 2);
   slotMask = cap * 2 - 1;
   for (let k = 0; k < count; k++) {
-    let i = (hashes[k] as number) & slotMask;
+    const q = k * 4;
+    let i = probeHash(w[q] as number, w[q + 1] as number, w[q + 2] as number, w[q + 3] as number) & slotMask;
     while (slots[i] !== 0) i = (i + 1) & slotMask;
     slots[i] = k + 1;
   }
@@ -79,7 +92,7 @@ export function internIpv6Words(a: number, b: number, c: number, d: number): num
   b >>>= 0;
   c >>>= 0;
   d >>>= 0;
-  const h = hash4(a, b, c, d);
+  const h = probeHash(a, b, c, d);
   let i = h & slotMask;
   for (;;) {
     const v = slots[i] as number;
@@ -99,7 +112,7 @@ export function internIpv6Words(a: number, b: number, c: number, d: number): num
   words[k + 1] = b;
   words[k + 2] = c;
   words[k + 3] = d;
-  hashes[count] = h;
+  hashes[count] = hash4(a, b, c, d);
   count++;
   slots[i] = count;
   return IPV6_BASE + count - 1;
@@ -114,6 +127,44 @@ function rd32(b: Buffer, i: number): number {
 /** The id of the 16-byte IPv6 address at buf[off..off+16) (the caller checks bounds); -1 when the table is full. */
 export function internIpv6(buf: Buffer, off: number): number {
   return internIpv6Words(rd32(buf, off), rd32(buf, off + 4), rd32(buf, off + 8), rd32(buf, off + 12));
+}
+
+/**
+ * The last two addresses one read position saw (e.g. the destination of captured packets):
+ * words and table index + 1 of each (0 = empty), and which one was hit last. A miss replaces
+ * the other entry, so an address seen at every other read (the server between clients) stays.
+ * Valid for the life of the process: entries of the intern table are never removed.
+ */
+export type Ipv6Memo = Uint32Array;
+
+/** A new, empty memo (11 words). */
+export function newIpv6Memo(): Ipv6Memo {
+  return new Uint32Array(11);
+}
+
+/** internIpv6, looking in `memo` first (and remembering the answer there). */
+export function internIpv6Memo(buf: Buffer, off: number, memo: Ipv6Memo): number {
+  const d = rd32(buf, off + 12);
+  const c = rd32(buf, off + 8);
+  const b = rd32(buf, off + 4);
+  const a = rd32(buf, off);
+  for (let e = 0; e < 10; e += 5) {
+    const k = memo[e + 4] as number;
+    if (k !== 0 && memo[e + 3] === d && memo[e + 2] === c && memo[e + 1] === b && memo[e] === a) {
+      memo[10] = e;
+      return IPV6_BASE + k - 1;
+    }
+  }
+  const id = internIpv6Words(a, b, c, d);
+  if (id < 0) return id;
+  const e = memo[10] === 0 ? 5 : 0;
+  memo[e] = a;
+  memo[e + 1] = b;
+  memo[e + 2] = c;
+  memo[e + 3] = d;
+  memo[e + 4] = id - IPV6_BASE + 1;
+  memo[10] = e;
+  return id;
 }
 
 /** Word `w` (0..3, big-endian order) of IPv6 id `id`; 0 for a value that is not an id. */
@@ -133,9 +184,13 @@ export function addressHash(ip: number): number {
 /** Writes the 16 bytes of IPv6 id `id` at out[off..off+16) (zeros for a value that is not an id). */
 export function writeIpv6(id: number, out: Buffer, off: number): void {
   const k = id - IPV6_BASE;
-  const ok = k >= 0 && k < count;
+  if (!(k >= 0 && k < count)) {
+    for (let i = 0; i < 16; i++) out[off + i] = 0;
+    return;
+  }
+  const q = k * 4;
   for (let w = 0; w < 4; w++) {
-    const v = ok ? (words[k * 4 + w] as number) : 0;
+    const v = words[q + w] as number;
     const o = off + w * 4;
     out[o] = v >>> 24;
     out[o + 1] = (v >>> 16) & 0xff;

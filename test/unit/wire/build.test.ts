@@ -4,9 +4,15 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { emitIpv4Tcp, newTcpRepr, tcpOptionsLength, type TcpRepr } from '../../../src/core/wire/build';
+import { emitIpTcp, emitIpv4Tcp, newTcpRepr, tcpOptionsLength, type TcpRepr } from '../../../src/core/wire/build';
 import { decodeFrame, parseIpv4Tcp, payloadCaptured } from '../../../src/core/wire/decode';
-import { verifyIpv4TcpChecksums } from '../../../src/core/wire/checksum';
+import {
+  fillIpv4TcpChecksums,
+  fillIpv6TcpChecksum,
+  verifyIpv4TcpChecksums,
+  verifyIpv6TcpChecksum,
+} from '../../../src/core/wire/checksum';
+import { parseIpv6 } from '../../../src/core/wire/ipv6';
 import {
   newSegment,
   TCP_ACK,
@@ -129,5 +135,38 @@ test('emit -> decode round trips with random values; only [off, off+len) is writ
     assert.equal(out[off + 1], 0, 'TOS');
     assert.equal(payloadCaptured(seg), pLen);
     assert.ok(out.subarray(seg.payloadOff, seg.payloadOff + pLen).equals(payload.subarray(pOff, pOff + pLen)));
+  }
+});
+
+test('the one-pass checksums of built packets equal the general ones (both families, odd and even lengths)', () => {
+  const rnd = prng(0x5eed);
+  const out = Buffer.alloc(2000);
+  const payload = Buffer.alloc(1500);
+  for (let i = 0; i < payload.length; i++) payload[i] = rnd() % 256;
+  const src6 = parseIpv6('2001:2:0:1::7');
+  const dst6 = parseIpv6('2001:2::2');
+  for (let n = 0; n < 300; n++) {
+    const r = newTcpRepr();
+    r.srcPort = rnd() % 65536;
+    r.dstPort = 8080;
+    r.seq = rnd() % 2 ** 32;
+    r.ack = rnd() % 2 ** 32;
+    r.flags = n % 7 === 0 ? TCP_SYN : TCP_ACK;
+    r.tsVal = n % 3 === 0 ? 0 : rnd() % 2 ** 32;
+    r.mss = 1460;
+    r.window = rnd() % 65536;
+    const len = rnd() % 1400;
+    for (const v6 of [false, true]) {
+      r.srcIp = v6 ? src6 : rnd() % 2 ** 32;
+      r.dstIp = v6 ? dst6 : 0xc6120002;
+      const total = emitIpTcp(r, payload, 3, len, out, 0);
+      const built = Buffer.from(out.subarray(0, total));
+      const general = Buffer.from(built);
+      if (v6) fillIpv6TcpChecksum(general, 0);
+      else fillIpv4TcpChecksums(general, 0);
+      assert.deepEqual(built, general, `packet ${n} ${v6 ? 'IPv6' : 'IPv4'} payload ${len}`);
+      if (v6) assert.equal(verifyIpv6TcpChecksum(built, 0), true);
+      else assert.deepEqual(verifyIpv4TcpChecksums(built, 0), { ip: true, tcp: true });
+    }
   }
 });
