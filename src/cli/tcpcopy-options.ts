@@ -355,6 +355,14 @@ export const TCPCOPY_OPTIONS: readonly OptionSpec<TcpcopyOptionGroup>[] = [
     def: 'off',
   },
   {
+    long: 'session-backlog',
+    kind: 'string',
+    group: 'Process and output',
+    arg: 'KiB',
+    doc: 'a session holding more captured data than this waiting for the target is ended, its requests lost as backlog; 0 or off = never; auto = 256 when capturing from this host, off otherwise',
+    def: 'auto',
+  },
+  {
     short: 'l',
     long: 'log',
     kind: 'string',

@@ -149,6 +149,16 @@ export interface TcpcopyConfig {
    * devices (plus --compare-memory-max with --compare), off for capture files, `-i tcp://`, `-i -`.
    */
   readonly memoryBudgetMB: number | 'auto';
+  /**
+   * Most captured data one session may hold waiting for the target, KiB (`--session-backlog`;
+   * no original flag): past it the session is ended and its waiting requests and the rest of its
+   * connection are lost as 'backlog' (EngineConfig.maxBacklogBytes). 'auto' (default) =
+   * LIVE_SESSION_BACKLOG_KB (256) when capturing from this host's devices, off for capture
+   * files and streams (an offline replay sped up with -a may legitimately run ahead of the
+   * target); 0 = off. Measured (issue 18 item 13): tcpcopy starved of CPU (nice 19) at 36k
+   * keep-alive requests/s held 53 MiB of captured requests in 64 sessions.
+   */
+  readonly sessionBacklogKB: number | 'auto';
   /** Append the log to this file, `-l`; null (default) = stderr. */
   readonly logFile: string | null;
   /** Write the process id to this file, `-P`; null (default) = none. */
@@ -201,6 +211,7 @@ export type TcpcopyDefaults = Pick<
   | 'nice'
   | 'memoryMB'
   | 'memoryBudgetMB'
+  | 'sessionBacklogKB'
   | 'logFormat'
   | 'statusIntervalMs'
   | 'statusStyle'
@@ -237,6 +248,7 @@ export const TCPCOPY_DEFAULTS: Readonly<TcpcopyDefaults> = Object.freeze({
   nice: 0,
   memoryMB: 0,
   memoryBudgetMB: 0,
+  sessionBacklogKB: 'auto',
   logFormat: 'text',
   statusIntervalMs: 5000,
   statusStyle: 'auto',

@@ -39,6 +39,12 @@ export const REOPEN_AFTER_MS = 2000;
 export const RESUME_FRACTION = 0.85;
 /** The default budget when capturing from the host's own devices (production), MiB. */
 export const LIVE_DEFAULT_BUDGET_MB = 120;
+/**
+ * `--session-backlog auto` when capturing from the host's own devices, KiB: about 1,300 small
+ * requests waiting in one session (a unit costs its payload plus 128 bytes), so 64 keep-alive
+ * connections hold at most 16 MiB.
+ */
+export const LIVE_SESSION_BACKLOG_KB = 256;
 
 /** What the governor drives. */
 export interface GovernedEngine {
