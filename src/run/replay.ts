@@ -304,6 +304,11 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
     this.governor?.due(this.io.rssMB, this.clock.now());
   }
 
+  /** Live capture: end of one ring block inside a batch: the memory governor's check (at most every CHECK_MS). */
+  blockEnd(): void {
+    this.governor?.due(this.io.rssMB, this.clock.now());
+  }
+
   /** Offline feed: one frame due now. */
   frame(linkType: number, buf: Buffer, off: number, len: number, _origLen: number, rep: number, tsMs = 0): void {
     if (this.cmpTimes !== null) this.cmpTimes.at = tsMs > 0 ? tsMs : NaN;
