@@ -17,9 +17,10 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { withLab, type Lab } from '../src/lab/lab';
 import { parseProm } from '../src/lab/soak-eval';
-import { startIntercept, startLiveTcpcopy, waitSettled, accessLogLines } from '../test/e2e/replay-helpers';
+import { startIntercept, startLiveTcpcopy, waitSettled } from '../test/e2e/replay-helpers';
 import { applyTargetModel, BENCH_TCPCOPY_ARGS, loadOptions, type TargetModel } from './lab';
 import { peakRssMB } from './lab-proc';
+import { breakdownLine, MemTrace, type MappingBreakdown } from './mem-trace';
 
 /** One step of the search. */
 export interface MaxStep {
@@ -42,6 +43,35 @@ export interface MaxStep {
   heapUsedMB: number;
   externalMB: number;
   sessions: number;
+  /**
+   * Resident set by kind of mapping at the step's largest resident set, read from outside
+   * (/proc/PID/smaps every 100 ms, so a starved tcpcopy cannot make it miss the peak); null when
+   * not read.
+   */
+  mappings: MappingBreakdown | null;
+}
+
+/**
+ * Each step's requests carry their own query (`?s=TAG`), and online and target lines are
+ * counted per tag: a starved tcpcopy still replaying the warm-up or an earlier step while the
+ * next one runs would otherwise be counted in it (a first step at 105% in one run).
+ */
+export function tagged(path: string, tag: string): string {
+  return `${path}?s=${tag}`;
+}
+
+/** Lines of the access log whose request carries `?s=TAG` (followed by a space: the request line's). */
+export function taggedLines(s: { accessLog: string }, tag: string): number {
+  let b: Buffer;
+  try {
+    b = fs.readFileSync(s.accessLog);
+  } catch {
+    return 0;
+  }
+  const needle = Buffer.from(`?s=${tag} `);
+  let n = 0;
+  for (let i = b.indexOf(needle); i !== -1; i = b.indexOf(needle, i + needle.length)) n++;
+  return n;
 }
 
 /** tcpcopy's metrics endpoint in the online namespace (for the memory breakdown). */
@@ -86,6 +116,8 @@ export interface MaxLoadResult {
   steps: MaxStep[];
   /** tcpcopy's peak RSS over its whole life (VmHWM: warm-up and every step), MiB. */
   tcpcopyPeakRssMB: number;
+  /** tcpcopy's own accounting at exit (its JSON report): losses by reason; absent when no report. */
+  accounting?: { captured: number; replayed: number; lost: Record<string, number>; unexplained: number };
 }
 
 /** Seconds of the wrk step; its connections. */
@@ -98,7 +130,7 @@ function haveWrk(): boolean {
 }
 
 /** wrk flat out from the client for WRK_SECONDS; resolves its requests per second (NaN when it failed). */
-async function driveWrk(lab: Lab, keepAlive: boolean): Promise<number> {
+async function driveWrk(lab: Lab, keepAlive: boolean, tag: string): Promise<number> {
   const r = await lab.exec(
     'client',
     [
@@ -112,7 +144,7 @@ async function driveWrk(lab: Lab, keepAlive: boolean): Promise<number> {
       '-c',
       String(WRK_CONNECTIONS),
       ...(keepAlive ? [] : ['-H', 'Connection: close']),
-      'http://198.18.1.1/',
+      `http://198.18.1.1${tagged('/', tag)}`,
     ],
     { timeoutMs: (WRK_SECONDS + 30) * 1000 },
   );
@@ -142,48 +174,103 @@ export function reniceAll(pid: number, nice: number): boolean {
   return ok;
 }
 
+/** Stops and continues `pid` in turn (RUN ms running, STOP ms stopped) until stop(), which leaves it running. */
+function dutyCycle(pid: number, runMs: number, stopMs: number): { stop(): void } {
+  let timer: NodeJS.Timeout | null = null;
+  let done = false;
+  const signal = (sig: NodeJS.Signals): void => {
+    try {
+      process.kill(pid, sig);
+    } catch {
+      done = true; // gone
+    }
+  };
+  const run = (): void => {
+    signal('SIGCONT');
+    if (!done) timer = setTimeout(halt, runMs);
+  };
+  const halt = (): void => {
+    signal('SIGSTOP');
+    timer = setTimeout(run, stopMs);
+  };
+  timer = setTimeout(halt, runMs);
+  return {
+    stop() {
+      done = true;
+      if (timer !== null) clearTimeout(timer);
+      signal('SIGCONT');
+    },
+  };
+}
+
 /** Ascending offered rates per mode. */
 export const MAX_STEPS = {
   keepalive: [10_000, 15_000, 20_000, 25_000, 30_000, 40_000],
   short: [4000, 6000, 8000, 10_000, 12_000, 16_000],
 } as const;
 
-/**
- * Runs the search for both modes; `log` gets a line per step. `nodeArgs` / `tcpcopyArgs`: extra
- * node and tcpcopy arguments (BENCH_NODE_ARGS, BENCH_TCPCOPY_ARGS). `tcpcopyNice`
- * (BENCH_TCPCOPY_NICE, default 0 = unchanged): the nice value given to tcpcopy's threads once it
- * runs, e.g. 19 to measure it starved of CPU by the load generator and the servers (the
- * contention case of issue 18 item 13: a busy production host).
- */
+/** Paths of the lab's load, tagged per step (see `tagged`). */
+const PATHS = ['/', '/bytes/100', '/bytes/1000'];
+
+/** The settings of runMaxLoad beyond the model. */
+export interface MaxLoadOptions {
+  /** Seconds per step; default 5. */
+  stepSeconds?: number;
+  /** Extra node arguments for tcpcopy (BENCH_NODE_ARGS). */
+  nodeArgs?: readonly string[];
+  /** Extra tcpcopy arguments (BENCH_TCPCOPY_ARGS). */
+  tcpcopyArgs?: readonly string[];
+  /**
+   * The nice value given to tcpcopy's threads once it runs (BENCH_TCPCOPY_NICE, default 0 =
+   * unchanged), e.g. 19 to measure it starved of CPU by the load generator and the servers (the
+   * contention case of issue 18 item 13: a busy production host).
+   */
+  tcpcopyNice?: number;
+  /**
+   * Starves tcpcopy by the clock instead of by priority (BENCH_TCPCOPY_DUTY=RUN/STOP, ms): it is
+   * stopped (SIGSTOP) for STOP ms after every RUN ms, every thread alike, so it gets at most
+   * RUN/(RUN+STOP) of the wall time whatever the machine's load; null: never stopped.
+   */
+  tcpcopyDuty?: { runMs: number; stopMs: number } | null;
+  /** The modes measured (BENCH_MAX_MODES, e.g. `short`); default both. */
+  modes?: ReadonlyArray<'keepalive' | 'short'>;
+  /** At most this many load generator steps per mode (BENCH_MAX_STEPS; 0: the wrk step only); default all. */
+  maxSteps?: number;
+}
+
+/** Runs the search for both modes; `log` gets a line per step. */
 export async function runMaxLoad(
   log: (s: string) => void,
   model: TargetModel,
-  stepSeconds = 5,
-  nodeArgs: readonly string[] = [],
-  tcpcopyArgs: readonly string[] = [],
-  tcpcopyNice = 0,
+  o: MaxLoadOptions = {},
 ): Promise<MaxLoadResult[]> {
+  const stepSeconds = o.stepSeconds ?? 5;
+  const tcpcopyNice = o.tcpcopyNice ?? 0;
   return withLab({ prefix: 'tcs4', clientAddresses: 50 }, async (lab) => {
     const online = await lab.startNginx('online', { port: 80 });
     const target = await lab.startNginx('target', { port: 8080 });
     await startIntercept(lab);
     const out: MaxLoadResult[] = [];
-    for (const mode of ['keepalive', 'short'] as const) {
+    for (const mode of o.modes ?? (['keepalive', 'short'] as const)) {
       const keepAlive = mode === 'keepalive';
       const concurrency = keepAlive ? 32 : 16;
       const tc = await startLiveTcpcopy(
         lab,
-        [...BENCH_TCPCOPY_ARGS, ...tcpcopyArgs, '--metrics', METRICS],
+        [...BENCH_TCPCOPY_ARGS, ...(o.tcpcopyArgs ?? []), '--metrics', METRICS],
         'online',
         ['--status', '0'],
-        nodeArgs,
+        o.nodeArgs ?? [],
       );
       await applyTargetModel(lab, model, tc.proc.pid);
       if (tcpcopyNice !== 0 && !reniceAll(tc.proc.pid, tcpcopyNice))
         log(`max: could not renice tcpcopy to ${tcpcopyNice}`);
-      const rates = MAX_STEPS[mode];
-      // warm-up at the first step's rate, not counted
-      await lab.load('client', loadOptions({ keepAlive, rate: rates[0], concurrency }, 3));
+      const duty = o.tcpcopyDuty ? dutyCycle(tc.proc.pid, o.tcpcopyDuty.runMs, o.tcpcopyDuty.stopMs) : null;
+      const rates = MAX_STEPS[mode].slice(0, o.maxSteps ?? Infinity);
+      // warm-up at the first step's rate, not counted (its own tag: replayed late, it is not counted in a step)
+      await lab.load('client', {
+        ...loadOptions({ keepAlive, rate: MAX_STEPS[mode][0], concurrency }, 3),
+        paths: PATHS.map((p) => tagged(p, `${mode}-warm`)),
+      });
       const res: MaxLoadResult = {
         mode,
         model,
@@ -192,15 +279,15 @@ export async function runMaxLoad(
         steps: [],
         tcpcopyPeakRssMB: NaN,
       };
-      /** One step: `drive` offers the load and resolves the rate sent; returns the step with its memory figures. */
+      /** One step: `drive` offers the load tagged `tag` and resolves the rate sent; returns the step with its memory figures. */
       const step = async (
         generator: MaxStep['generator'],
         rate: number,
-        drive: () => Promise<number>,
+        drive: (tag: string) => Promise<number>,
       ): Promise<MaxStep> => {
         await new Promise((r) => setTimeout(r, 500));
-        const om = accessLogLines(online);
-        const tm = accessLogLines(target);
+        const tag = `${mode}-${res.steps.length}`;
+        const trace = new MemTrace(tc.proc.pid, 100);
         let stepRss = rssMB(tc.proc.pid);
         const mem = { heapTotalMB: NaN, heapUsedMB: NaN, externalMB: NaN, sessions: NaN };
         let reading = false;
@@ -217,12 +304,13 @@ export async function runMaxLoad(
         }, 200);
         const { sent, onlineN, targetN } = await (async () => {
           try {
-            const sent = await drive();
-            const onlineN = accessLogLines(online) - om;
-            const targetN = await waitSettled(() => accessLogLines(target) - tm, onlineN, 15_000, 500);
+            const sent = await drive(tag);
+            const onlineN = taggedLines(online, tag);
+            const targetN = await waitSettled(() => taggedLines(target, tag), onlineN, 15_000, 500);
             return { sent, onlineN, targetN };
           } finally {
             clearInterval(sampler);
+            trace.stop();
           }
         })();
         const st: MaxStep = {
@@ -232,18 +320,24 @@ export async function runMaxLoad(
           online: onlineN,
           target: targetN,
           fidelity: targetN / Math.max(1, onlineN),
-          tcpcopyPeakRssMB: stepRss,
+          tcpcopyPeakRssMB: Math.max(stepRss, trace.peakRssKB / 1024),
           ...mem,
+          mappings: trace.peak,
         };
         res.steps.push(st);
+        const dir = process.env['BENCH_MEM_TRACE'];
+        if (dir) fs.writeFileSync(`${dir}/${tag}.json`, JSON.stringify({ step: st, samples: trace.samples }));
         log(
-          `max[${model}] ${mode} ${generator === 'wrk' ? 'wrk flat out' : `${rate}/s`}: sent ${st.sentRate}/s, online ${onlineN}, target ${targetN} (${(st.fidelity * 100).toFixed(2)}%), tcpcopy peak RSS ${st.tcpcopyPeakRssMB.toFixed(0)} MiB (heap ${st.heapUsedMB.toFixed(0)}/${st.heapTotalMB.toFixed(0)}, external ${st.externalMB.toFixed(0)} MiB, sessions ${st.sessions})`,
+          `max[${model}] ${mode} ${generator === 'wrk' ? 'wrk flat out' : `${rate}/s`}: sent ${st.sentRate}/s, online ${onlineN}, target ${targetN} (${(st.fidelity * 100).toFixed(2)}%), tcpcopy peak RSS ${st.tcpcopyPeakRssMB.toFixed(0)} MiB (heap ${st.heapUsedMB.toFixed(0)}/${st.heapTotalMB.toFixed(0)}, external ${st.externalMB.toFixed(0)} MiB, sessions ${st.sessions}); at the peak: ${breakdownLine(trace.peak)}`,
         );
         return st;
       };
       for (const rate of rates) {
-        const st = await step('loadgen', rate, async () => {
-          const sum = await lab.load('client', loadOptions({ keepAlive, rate, concurrency }, stepSeconds));
+        const st = await step('loadgen', rate, async (tag) => {
+          const sum = await lab.load('client', {
+            ...loadOptions({ keepAlive, rate, concurrency }, stepSeconds),
+            paths: PATHS.map((p) => tagged(p, tag)),
+          });
           return sum.requestsPerSec;
         });
         if (st.fidelity < 0.999) {
@@ -258,9 +352,29 @@ export async function runMaxLoad(
           break;
         }
       }
-      if (haveWrk()) await step('wrk', 0, () => driveWrk(lab, keepAlive));
+      if (haveWrk()) await step('wrk', 0, (tag) => driveWrk(lab, keepAlive, tag));
+      duty?.stop();
       res.tcpcopyPeakRssMB = peakRssMB(tc.proc.pid);
-      await tc.stop();
+      const end = await tc.stop();
+      const dir = process.env['BENCH_MEM_TRACE'];
+      if (dir) fs.writeFileSync(`${dir}/${mode}-tcpcopy.log`, end.stderr + end.stdout);
+      const acc = end.report?.accounting;
+      if (acc !== undefined) {
+        const lost = Object.entries(acc.lost)
+          .filter(([, n]) => n > 0)
+          .map(([k, n]) => `${k} ${n}`)
+          .join(', ');
+        res.accounting = {
+          captured: acc.captured,
+          replayed: acc.replayed,
+          lost: acc.lost,
+          unexplained: acc.unexplained,
+        };
+        log(
+          `max[${model}] ${mode}: tcpcopy's report: captured ${acc.captured}, replayed ${acc.replayed}, lost ${lost || 'none'}` +
+            `, unexplained ${acc.unexplained}; capture ring drops ${end.report?.capture?.dropped ?? 'n/a'}`,
+        );
+      }
       log(
         `max[${model}] ${mode}: highest load replayed at >= 99.9%: ${res.highestOkRate} req/s` +
           (res.stoppedBy === 'generator'

@@ -66,6 +66,12 @@ function words(v: string | undefined): string[] {
   return (v ?? '').split(' ').filter((w) => w !== '');
 }
 
+/** BENCH_TCPCOPY_DUTY=RUN/STOP (ms) as the max part's duty cycle; null when unset or malformed. */
+function dutyOf(v: string | undefined): { runMs: number; stopMs: number } | null {
+  const m = /^(\d+)\/(\d+)$/.exec(v ?? '');
+  return m ? { runMs: Number(m[1]), stopMs: Number(m[2]) } : null;
+}
+
 /** The lab part's settings from the BENCH_* environment (see the file comment). */
 function labOptions(defaultRepeat: number): LabBenchOptions {
   const env = process.env;
@@ -215,14 +221,20 @@ async function part(name: string): Promise<void> {
       r = await runCompareLab(log, labOptions(3));
       break;
     case 'max':
-      r = await runMaxLoad(
-        log,
-        os.cpus().length >= 2 ? 'remote' : 'inline',
-        5,
-        words(process.env['BENCH_NODE_ARGS']),
-        words(process.env['BENCH_TCPCOPY_ARGS']),
-        Number(process.env['BENCH_TCPCOPY_NICE'] ?? 0) || 0,
-      );
+      r = await runMaxLoad(log, os.cpus().length >= 2 ? 'remote' : 'inline', {
+        nodeArgs: words(process.env['BENCH_NODE_ARGS']),
+        tcpcopyArgs: words(process.env['BENCH_TCPCOPY_ARGS']),
+        tcpcopyNice: Number(process.env['BENCH_TCPCOPY_NICE'] ?? 0) || 0,
+        tcpcopyDuty: dutyOf(process.env['BENCH_TCPCOPY_DUTY']),
+        ...(process.env['BENCH_MAX_MODES']
+          ? {
+              modes: words(process.env['BENCH_MAX_MODES'].replace(/,/g, ' ')).filter(
+                (m) => m === 'keepalive' || m === 'short',
+              ),
+            }
+          : {}),
+        ...(process.env['BENCH_MAX_STEPS'] ? { maxSteps: Number(process.env['BENCH_MAX_STEPS']) } : {}),
+      });
       break;
     case 'latency': {
       const x = await runOnlineLatency({ prefix: 'tcq2', rounds: 8, rate: 2000, runMs: 3000 }, log);

@@ -279,6 +279,14 @@ export function parseTcpcopyArgs(argv: readonly string[]): TcpcopyConfig {
         : o.str('memory-budget') === 'auto'
           ? 'auto'
           : intArg('--memory-budget', o.str('memory-budget'), 0, 0, 1_000_000),
+    sessionBacklogKB:
+      o.str('session-backlog') === undefined
+        ? D.sessionBacklogKB
+        : o.str('session-backlog') === 'auto'
+          ? 'auto'
+          : o.str('session-backlog') === 'off'
+            ? 0
+            : intArg('--session-backlog', o.str('session-backlog'), 0, 0, 1_000_000_000),
     nice: intArg('--nice', o.str('nice'), D.nice, -20, 19),
     logFile: fileArg('-l', o.str('log')),
     pidFile: fileArg('-P', o.str('pidfile')),

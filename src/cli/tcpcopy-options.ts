@@ -351,8 +351,16 @@ export const TCPCOPY_OPTIONS: readonly OptionSpec<TcpcopyOptionGroup>[] = [
     kind: 'string',
     group: 'Process and output',
     arg: 'MB',
-    doc: 'at this resident memory, stop replaying new connections (lost as overload) until it falls under 85%; 0 = never; auto = 120 when capturing from this host (plus --compare-memory-max with --compare), off otherwise',
-    def: 'off',
+    doc: 'at this resident memory, stop replaying new connections (lost as overload) until it falls under 85%; 0 = never; auto = 110 when capturing from this host (plus --compare-memory-max with --compare), off otherwise',
+    def: 'auto',
+  },
+  {
+    long: 'session-backlog',
+    kind: 'string',
+    group: 'Process and output',
+    arg: 'KiB',
+    doc: 'a session holding more captured data than this waiting for the target is ended, its requests lost as backlog; 0 or off = never; auto = 1024 when capturing from this host, off otherwise',
+    def: 'auto',
   },
   {
     short: 'l',

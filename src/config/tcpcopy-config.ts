@@ -143,12 +143,23 @@ export interface TcpcopyConfig {
    * Memory budget, MiB, `--memory-budget` (no original flag): at this resident set new
    * connections are not replayed (lost as `overload`) and, if that is not enough, the session
    * with the most requests waiting is given up, until it is back under 85% of it or under the
-   * budget for 2 s (src/run/memory-governor.ts). 0 (default) = off: measured on 2 shared cores
-   * at 10k short connections/s it neither kept the peak under the budget (158-212 MiB) nor
-   * replayed most connections, see issue 18. 'auto' = 120 when capturing from this host's
-   * devices (plus --compare-memory-max with --compare), off for capture files, `-i tcp://`, `-i -`.
+   * budget for 2 s (src/run/memory-governor.ts). 'auto' (default) = 110 when capturing from
+   * this host's devices (plus --compare-memory-max with --compare), off for capture files,
+   * `-i tcp://`, `-i -`; 0 = off. At every load tcpcopy keeps up with its resident set is 84-95
+   * MiB, so the budget acts only when it falls behind (starved of CPU: 130-184 MiB without it,
+   * issue 18 item 13, doc/performance.md).
    */
   readonly memoryBudgetMB: number | 'auto';
+  /**
+   * Most captured data one session may hold waiting for the target, KiB (`--session-backlog`;
+   * no original flag): past it the session is ended and its waiting requests and the rest of its
+   * connection are lost as 'backlog' (EngineConfig.maxBacklogBytes). 'auto' (default) =
+   * LIVE_SESSION_BACKLOG_KB (1024) when capturing from this host's devices, off for capture
+   * files and streams (an offline replay sped up with -a may legitimately run ahead of the
+   * target); 0 = off. Measured (issue 18 item 13): tcpcopy starved of CPU (nice 19) at 36k
+   * keep-alive requests/s held 53 MiB of captured requests in 64 sessions.
+   */
+  readonly sessionBacklogKB: number | 'auto';
   /** Append the log to this file, `-l`; null (default) = stderr. */
   readonly logFile: string | null;
   /** Write the process id to this file, `-P`; null (default) = none. */
@@ -201,6 +212,7 @@ export type TcpcopyDefaults = Pick<
   | 'nice'
   | 'memoryMB'
   | 'memoryBudgetMB'
+  | 'sessionBacklogKB'
   | 'logFormat'
   | 'statusIntervalMs'
   | 'statusStyle'
@@ -236,7 +248,8 @@ export const TCPCOPY_DEFAULTS: Readonly<TcpcopyDefaults> = Object.freeze({
   delayedAckMs: ENGINE_DEFAULTS.delayedAckMs,
   nice: 0,
   memoryMB: 0,
-  memoryBudgetMB: 0,
+  memoryBudgetMB: 'auto',
+  sessionBacklogKB: 'auto',
   logFormat: 'text',
   statusIntervalMs: 5000,
   statusStyle: 'auto',

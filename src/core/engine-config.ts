@@ -80,6 +80,13 @@ export interface EngineConfig {
   /** Most sessions kept at once (memory bound); new ones are refused (evicted) past it; default 1,000,000. */
   maxSessions: number;
   /**
+   * Most captured data one session may hold waiting for the target (`--session-backlog`), bytes:
+   * the bytes captured and not yet acknowledged plus UNIT_COST_BYTES per captured segment held
+   * (its heap object). Past it the session is ended as 'backlog' (its waiting requests and the
+   * rest of the connection counted lost with that reason). Infinity (default) = no bound.
+   */
+  maxBacklogBytes: number;
+  /**
    * Delayed ACK for reply data, ms: the ACK for the end of a reply (a PSH segment) waits this
    * long for the next request to carry it; other reply segments, FINs, duplicates and
    * out-of-order segments are acknowledged at once (so the target's Nagle never waits on us);
@@ -131,6 +138,7 @@ export const ENGINE_DEFAULTS: Readonly<Omit<EngineConfig, 'transfers'>> = Object
   replyTimeoutMs: 30_000,
   gapTimeoutMs: 3000,
   maxSessions: 1_000_000,
+  maxBacklogBytes: Infinity,
   delayedAckMs: 40,
   advertisedWindow: 65535,
   synthWscale: 7,

@@ -8,7 +8,7 @@ import { pollTimers, rearm } from './engine-timers';
 import { type EngineStats, newEngineStats } from './stats';
 import { appendCaptured } from './session/capture';
 import type { UnitPoolStats } from './session/unit-pool';
-import { type Session, SessionState, caughtUp, settled } from './session/session';
+import { type Session, SessionState, backlogBytes, caughtUp, settled } from './session/session';
 import { transmit } from './session/transmit';
 import { payloadCaptured } from './wire/decode';
 import { IPV6_BASE } from './wire/ipv6';
@@ -203,7 +203,10 @@ export class ReplayEngine {
         if (s.requestsCaptured - s.requestsReplayed - s.requestsSettled > 0 || !caughtUp(s)) continue;
         idle.push(s);
       }
-    for (const s of idle) endSession(e, s, 'completed', now);
+    for (const s of idle) {
+      e.unreplayed.rememberIdleEnded(s.variant, s.captureKey, s.capture.nxt, now);
+      endSession(e, s, 'completed', now);
+    }
     return idle.length;
   }
 
@@ -296,6 +299,7 @@ export class ReplayEngine {
       return;
     }
     if (s === undefined && e.unreplayed.afterEnd(variant, origKey, e.piece, now)) return;
+    if (s === undefined && e.unreplayed.afterIdleEnd(variant, origKey, e.piece, now)) return;
     if (s === undefined) {
       const p = e.piece;
       if (p.rst || (p.len === 0 && !p.fin)) {
@@ -323,6 +327,11 @@ export class ReplayEngine {
       if (s.mod !== null) {
         feedModule(e, s, now);
         if (endIfModuleAsked(e, s, now)) return;
+      }
+      if (backlogBytes(s) > this.cfg.maxBacklogBytes) {
+        // fallen this far behind the client: given up, counted (the rest of the connection too)
+        endSession(e, s, 'backlog', now);
+        return;
       }
       if (s.state === SessionState.Established) {
         afterChange(e, s, now, transmit(e, s, now));

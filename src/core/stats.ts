@@ -37,6 +37,13 @@ export const OUTCOMES = [
    * when refusing new ones was not enough.
    */
   'overload',
+  /**
+   * Ended because the captured data waiting in it (not yet acknowledged by the target) passed
+   * the per-session bound (`--session-backlog`): tcpcopy fell that far behind the client
+   * (starved of CPU, or a target slower than production); the rest of the connection is
+   * counted, not replayed.
+   */
+  'backlog',
   /** Still open when the replay stopped (end of offline replay, shutdown). */
   'unfinished',
   /** The protocol module ended it with a named reason (`EngineStats.module.ended`; its requests are lost with that reason). */

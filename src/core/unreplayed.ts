@@ -1,6 +1,6 @@
 import { clientHash } from './client-map';
 import type { EngineConfig } from './engine-config';
-import { seqAfter } from './seq';
+import { seqAdd, seqAfter, seqBeforeEq } from './seq';
 import type { CapturedPiece } from './session/capture';
 import type { EngineStats, Outcome } from './stats';
 
@@ -43,6 +43,8 @@ export class Unreplayed {
   private readonly evicted: AckMaps = [];
   private readonly overloaded: AckMaps = [];
   private readonly ended: Map<number, Tombstone>[] = [];
+  /** Connections ended idle over the memory budget (shedIdle): key -> captured end (nxt) and expiry. */
+  private readonly idleEnded: Map<number, { nxt: number; until: number }>[] = [];
   private startedAt = -1;
 
   constructor(
@@ -149,6 +151,45 @@ export class Unreplayed {
   /** A new SYN on that client address and port: a new connection, replayed normally. */
   forgetEnded(variant: number, origKey: number): void {
     this.ended[variant]?.delete(origKey);
+    this.idleEnded[variant]?.delete(origKey);
+  }
+
+  /**
+   * Remembers where the captured stream of a connection ended early with nothing waiting
+   * (ReplayEngine.shedIdle) stood, `nxt`: a later copy of bytes before it (the client's
+   * retransmission of a request already replayed, read late from a backlogged ring) is a
+   * duplicate, not the start of a new mid-stream session that would replay it again.
+   */
+  rememberIdleEnded(variant: number, origKey: number, nxt: number, now: number): void {
+    const m = mapOf(this.idleEnded, variant);
+    if (m.size >= this.cfg.maxSessions) m.clear();
+    m.set(origKey, { nxt, until: now + this.cfg.sessionTimeoutMs });
+  }
+
+  /**
+   * A packet of a connection ended by shedIdle: true when it is dealt with here (bytes already
+   * replayed: a duplicate; its FIN alone: the end of a connection with nothing left, an orphan);
+   * false when it carries new data (a mid-stream session replays it) or is not such a packet.
+   */
+  afterIdleEnd(variant: number, origKey: number, p: CapturedPiece, now: number): boolean {
+    const m = this.idleEnded[variant];
+    const t = m?.get(origKey);
+    if (m === undefined || t === undefined) return false;
+    const span = p.len + (p.fin ? 1 : 0);
+    if (now >= t.until || p.rst || span === 0) {
+      if (now >= t.until || p.rst) m.delete(origKey);
+      return false;
+    }
+    if (seqBeforeEq(seqAdd(p.seq, span), t.nxt)) {
+      this.stats.clientDuplicates++;
+      return true;
+    }
+    m.delete(origKey);
+    if (p.len === 0 && p.seq === t.nxt) {
+      this.stats.clientOrphans++; // its FIN: nothing left to replay
+      return true;
+    }
+    return false;
   }
 
   /** The rest of a connection whose replay ended mid-stream: counted (not replayed) when true. */

@@ -240,6 +240,7 @@ export class RingCapture implements PacketSource {
       if (next === 0) break;
       off += next;
     }
+    if (!this.stopped) rx.blockEnd?.();
   }
 
   private translate(err: unknown): unknown {

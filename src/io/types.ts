@@ -15,6 +15,13 @@ export interface PacketReceiver {
   packet(linkType: number, buf: Buffer, off: number, capLen: number, origLen: number, tsMs: number): void;
   /** Called after each batch (ring block, read chunk): the moment to flush sends. */
   batchEnd(nowMs: number): void;
+  /**
+   * Called after each ring block inside a batch, when the receiver has it: the moment for checks
+   * that cannot wait for the batch's end, because a process starved of CPU finds the whole ring
+   * ready at once (16 MiB of packets in one batch: measured, tcpcopy's memory governor saw the
+   * resident set 2 s and 15 MiB after it passed the budget).
+   */
+  blockEnd?(): void;
 }
 
 /** Counters every packet source keeps. */

@@ -24,7 +24,7 @@ import { StreamInput } from '../io/stream-input';
 import { readSecret } from '../channel/secret';
 import { CompareRun } from './compare-run';
 import type { CaptureTimes } from '../compare/session';
-import { CHECK_MS, LIVE_DEFAULT_BUDGET_MB, MemoryGovernor } from './memory-governor';
+import { CHECK_MS, LIVE_DEFAULT_BUDGET_MB, LIVE_SESSION_BACKLOG_KB, MemoryGovernor } from './memory-governor';
 
 /** How long tcpcopy without -L waits for a lost intercept to come back before it stops, ms. */
 const DOWN_GRACE_MS = 10_000;
@@ -132,6 +132,7 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
         keepaliveTimeoutMs: cfg.keepaliveTimeoutMs,
         rtoInitialMs: cfg.rtoMs,
         delayedAckMs: cfg.delayedAckMs,
+        maxBacklogBytes: sessionBacklogOf(cfg.sessionBacklogKB, this.input.kind),
         module: this.compare !== null ? this.compare.moduleBeside(loadModule(cfg.module)) : loadModule(cfg.module),
         // the 1.x channel (no --secret-file) has IPv4 addresses only
         ipv6Channel: cfg.secretFile !== null,
@@ -300,6 +301,11 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
    */
   batchEnd(): void {
     this.queueFlush();
+    this.governor?.due(this.io.rssMB, this.clock.now());
+  }
+
+  /** Live capture: end of one ring block inside a batch: the memory governor's check (at most every CHECK_MS). */
+  blockEnd(): void {
     this.governor?.due(this.io.rssMB, this.clock.now());
   }
 
@@ -601,6 +607,12 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
   printReport(): void {
     this.live.around(() => this.io.stdout.write(this.reportText(this.report()) + '\n'));
   }
+}
+
+/** `--session-backlog` in force, bytes (Infinity = no bound): 'auto' is LIVE_SESSION_BACKLOG_KB when capturing from this host's devices. */
+export function sessionBacklogOf(v: number | 'auto', input: InputSpec['kind']): number {
+  const kb = v === 'auto' ? (input === 'live' ? LIVE_SESSION_BACKLOG_KB : 0) : v;
+  return kb > 0 ? kb * 1024 : Infinity;
 }
 
 /**

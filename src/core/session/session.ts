@@ -1,6 +1,6 @@
 import type { PayloadChunk, UnitPool } from './unit-pool';
 import type { HeapItem } from './timer-heap';
-import { seqAdd, seqAfter, seqAfterEq, seqBefore } from '../seq';
+import { seqAdd, seqAfter, seqAfterEq, seqBefore, seqDiff } from '../seq';
 import { RttEstimator } from './rtt';
 import { ReplyStream } from './reassembly';
 import { type TimerTable, disarmAll, newTimerTable } from './timers';
@@ -57,6 +57,29 @@ export function drained(s: Session): boolean {
 /** The client's end (FIN or RST) was captured and everything up to it acknowledged: our side is done. */
 export function clientFinished(s: Session): boolean {
   return s.capture.closed && drained(s);
+}
+
+/**
+ * What one held captured segment costs beyond its payload, bytes: the Unit object and its
+ * slot in the session's array (measured about 120 bytes of heap per unit), for the backlog bound.
+ */
+export const UNIT_COST_BYTES = 128;
+
+/**
+ * The captured data the session holds waiting for the target (EngineConfig.maxBacklogBytes),
+ * bytes: from its first unit not yet acknowledged to the end of its last, plus UNIT_COST_BYTES
+ * per unit held (parked ones beyond a capture hole too). O(1).
+ */
+export function backlogBytes(s: Session): number {
+  const units = s.units;
+  const n = units.length - s.head;
+  let bytes = 0;
+  if (n > 0) {
+    const first = units[s.head] as Unit;
+    const last = units[units.length - 1] as Unit;
+    bytes = seqDiff(seqAdd(last.seq, unitSpan(last)), first.seq);
+  }
+  return bytes + (n + s.capture.parked.length) * UNIT_COST_BYTES;
 }
 
 /** Established, drained and no newer connection queued behind: waiting only for more capture or the idle timer. */

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { fullCollector } from '../../../src/io/full-gc';
+import { fullCollector, shouldCompact } from '../../../src/io/full-gc';
 
 test('the full collector frees garbage and gives back fragmented pages', () => {
   const collect = fullCollector();
@@ -16,4 +16,11 @@ test('the full collector frees garbage and gives back fragmented pages', () => {
   assert.ok(after.heapUsed < before.heapUsed / 2, `used ${before.heapUsed} -> ${after.heapUsed}`);
   // the pages were compacted, not just swept: the reserved heap shrinks too
   assert.ok(after.heapTotal < before.heapTotal * 0.6, `reserved ${before.heapTotal} -> ${after.heapTotal}`);
+});
+
+test('compaction only when it frees more than twice what it copies (its spike would be the peak)', () => {
+  const MB = 1048576;
+  assert.equal(shouldCompact(92 * MB, 5 * MB), true, 'fragmented: 5 live on 92');
+  assert.equal(shouldCompact(92 * MB, 60 * MB), false, 'dense: copying 60 MiB to free 32');
+  assert.equal(shouldCompact(90 * MB, 30 * MB), false, 'the boundary: frees exactly twice');
 });

@@ -95,16 +95,16 @@ test('over the budget, idle sessions with nothing waiting are ended at every che
 });
 
 test('the default budget applies to capture from this host only', () => {
-  assert.equal(memoryBudgetOf('auto', 'live'), 120);
+  assert.equal(memoryBudgetOf('auto', 'live'), 110);
   assert.equal(memoryBudgetOf('auto', 'offline'), 0);
   assert.equal(memoryBudgetOf('auto', 'stream'), 0);
   assert.equal(memoryBudgetOf(0, 'live'), 0);
   assert.equal(memoryBudgetOf(300, 'offline'), 300);
   // --compare: the comparison's own cap on top of auto's
-  assert.equal(memoryBudgetOf('auto', 'live', 64), 184);
+  assert.equal(memoryBudgetOf('auto', 'live', 64), 174);
   assert.equal(memoryBudgetOf(300, 'live', 64), 300);
   assert.equal(memoryBudgetOf('auto', 'offline', 64), 0);
-  assert.equal(simConfig().memoryBudgetMB, 0, 'off by default');
+  assert.equal(simConfig().memoryBudgetMB, 'auto', 'auto by default');
   assert.equal(simConfig(['--memory-budget', 'auto']).memoryBudgetMB, 'auto');
   assert.equal(simConfig(['--memory-budget', '96']).memoryBudgetMB, 96);
   assert.throws(() => simConfig(['--memory-budget', 'lots']), /--memory-budget/);
@@ -122,7 +122,7 @@ test('a whole replay over its budget: the connections begun meanwhile are counte
   const { clock, capture, replay, memory } = sim;
   const run = replay.run();
   const e = replay.engine.stats;
-  // about a third of the way in, the resident set passes the auto budget (120 MiB) for a second
+  // about a third of the way in, the resident set passes the auto budget (110 MiB) for a second
   assert.ok(await drive(clock, () => e.sessionsCreated >= 20, 60_000));
   memory.rssMB = 130;
   const overAt = clock.now();
@@ -141,8 +141,8 @@ test('a whole replay over its budget: the connections begun meanwhile are counte
   assert.ok(acc.balanced, JSON.stringify(acc));
   assert.equal(acc.captured, 60 * SHAPE.requests);
   assert.ok(memory.collections >= 1, 'a full collection was asked for');
-  assert.match(sim.stdout.text, /memory {5}budget 120 MiB: over it 1 time\(s\), new connections refused for 1\.\d s/);
-  assert.ok(sim.log.lines.some((l) => /reached --memory-budget 120 MiB/.test(l)));
+  assert.match(sim.stdout.text, /memory {5}budget 110 MiB: over it 1 time\(s\), new connections refused for 1\.\d s/);
+  assert.ok(sim.log.lines.some((l) => /reached --memory-budget 110 MiB/.test(l)));
   assert.ok(sim.log.lines.some((l) => /replayed again/.test(l)));
 });
 
