@@ -35,6 +35,13 @@ export const NFQA_CFG_QUEUE_MAXLEN = 3;
 /** Packet/verdict attributes. */
 export const NFQA_PACKET_HDR = 1;
 export const NFQA_VERDICT_HDR = 2;
+/**
+ * struct nfqnl_msg_packet_timestamp (be64 sec, be64 usec): the skb's time stamp, put only when
+ * skb->tstamp is set. At the OUTPUT hook (intercept's rule) a locally generated TCP segment
+ * carries TCP's earliest departure time there (CLOCK_MONOTONIC, not the wall clock) or nothing,
+ * so NfqueueSource takes it only when it is plausible wall-clock time (NFQ_STAMP_WINDOW_MS).
+ */
+export const NFQA_TIMESTAMP = 4;
 export const NFQA_PAYLOAD = 10;
 /** Verdicts. */
 export const NF_DROP = 0;
@@ -168,6 +175,8 @@ export interface NfqMessage {
   errno: number;
   /** Sequence number of the message (for matching ACKs). */
   seq: number;
+  /** NFQA_TIMESTAMP in ms since the epoch as the kernel gave it (0: absent). */
+  tsMs: number;
 }
 
 /**
@@ -180,7 +189,16 @@ export class NfqParser {
   private end = 0;
   /** Messages that did not parse (truncated lengths), since construction. */
   malformed = 0;
-  private readonly m: NfqMessage = { kind: 'other', id: 0, payloadOff: 0, payloadLen: 0, queue: 0, errno: 0, seq: 0 };
+  private readonly m: NfqMessage = {
+    kind: 'other',
+    id: 0,
+    payloadOff: 0,
+    payloadLen: 0,
+    queue: 0,
+    errno: 0,
+    seq: 0,
+    tsMs: 0,
+  };
 
   /** Starts walking `buf[0 .. len)`. */
   reset(buf: Buffer, len: number): void {
@@ -209,6 +227,7 @@ export class NfqParser {
     m.payloadLen = 0;
     m.errno = 0;
     m.queue = 0;
+    m.tsMs = 0;
     if (type === NLMSG_ERROR) {
       m.kind = 'error';
       if (len >= NLMSG_HDR + 4) m.errno = -b.readInt32LE(start + NLMSG_HDR);
@@ -234,6 +253,11 @@ export class NfqParser {
       if (atype === NFQA_PACKET_HDR && alen >= 4 + 7) {
         m.id = b.readUInt32BE(a + 4);
         sawHdr = true;
+      } else if (atype === NFQA_TIMESTAMP && alen >= 4 + 16) {
+        // be64 halves read as two u32 (no BigInt per packet); seconds fit 2^53 ms for ages
+        const sec = b.readUInt32BE(a + 4) * 4294967296 + b.readUInt32BE(a + 8);
+        const usec = b.readUInt32BE(a + 12) * 4294967296 + b.readUInt32BE(a + 16);
+        m.tsMs = sec * 1000 + usec / 1000;
       } else if (atype === NFQA_PAYLOAD) {
         m.payloadOff = a + 4;
         m.payloadLen = alen - 4;

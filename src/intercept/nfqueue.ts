@@ -80,7 +80,18 @@ export interface NfqueueStats extends SourceStats {
   recvErrors: number;
   /** Queued packets without a payload attribute (given their verdict, nothing to route). */
   noPayload: number;
+  /** Packets stamped with the kernel's NFQA_TIMESTAMP (plausible wall-clock time, see NFQ_STAMP_WINDOW_MS). */
+  kernelStamps: number;
+  /** Packets stamped at read time: no NFQA_TIMESTAMP (the usual case at OUTPUT) or an implausible one. */
+  readStamps: number;
 }
+
+/**
+ * A kernel NFQA_TIMESTAMP is used as the reply's capture time only within this many ms before
+ * the read (and never after it): at OUTPUT the skb's tstamp is TCP's departure time on
+ * CLOCK_MONOTONIC when set at all (doc/usage.md "NFQUEUE mode"), which is far from the epoch.
+ */
+export const NFQ_STAMP_WINDOW_MS = 1000;
 
 /** The kernel's per-queue counters (network namespace of this process). */
 const NFQ_PROC = '/proc/net/netfilter/nfnetlink_queue';
@@ -116,9 +127,13 @@ export class NfqueueSource implements PacketSource {
     idGaps: 0,
     recvErrors: 0,
     noPayload: 0,
+    kernelStamps: 0,
+    readStamps: 0,
   };
   /** Id of the last packet read (0: none yet). */
   private lastId = 0;
+  /** Capture time (ms since the epoch) of the packet being delivered (writeStamp). */
+  private curAt = 0;
 
   constructor(private readonly opts: NfqueueOptions) {
     this.pass = new Set(opts.pass.map((a) => (isIpv6(a) ? a : a >>> 0)));
@@ -204,8 +219,16 @@ export class NfqueueSource implements PacketSource {
         this.lastId = m.id;
         let verdict = NF_DROP;
         if (this.pass.size > 0 && this.passes(buf, m.payloadOff, m.payloadLen)) verdict = NF_ACCEPT;
-        if (m.payloadLen > 0) rx.packet(LINKTYPE_RAW, buf, m.payloadOff, m.payloadLen, m.payloadLen, Date.now());
-        else this.st.noPayload++;
+        if (m.payloadLen > 0) {
+          const now = Date.now();
+          let at = now;
+          if (m.tsMs <= now && m.tsMs > now - NFQ_STAMP_WINDOW_MS) {
+            at = m.tsMs;
+            this.st.kernelStamps++;
+          } else this.st.readStamps++;
+          this.curAt = at;
+          rx.packet(LINKTYPE_RAW, buf, m.payloadOff, m.payloadLen, m.payloadLen, at);
+        } else this.st.noPayload++;
         this.verdict(m.id, verdict);
       }
     }
@@ -213,6 +236,18 @@ export class NfqueueSource implements PacketSource {
     this.endRun();
     this.sendVerdicts();
     if (any) rx.batchEnd(Date.now());
+  }
+
+  /**
+   * The capture time of the packet being delivered (call it inside rx.packet) as a channel v2
+   * stamp (u32 seconds, u32 nanoseconds at `out[off .. off+8)`): the kernel's NFQA_TIMESTAMP
+   * when it gave a plausible one, else the time the packet was read.
+   */
+  writeStamp(out: Buffer, off: number): void {
+    const ms = this.curAt;
+    const sec = Math.floor(ms / 1000);
+    out.writeUInt32BE(sec >>> 0, off);
+    out.writeUInt32BE(Math.min(999_999_999, Math.round((ms - sec * 1000) * 1e6)) >>> 0, off + 4);
   }
 
   /** Whether the IPv4 or IPv6 packet at `buf[off .. off+len)` goes to an address of the pass list. */

@@ -20,6 +20,7 @@ import type { CompareSummary, DiffLine, EndpointSummary } from '../../src/compar
 import {
   TCPCOPY,
   accessLogLines,
+  lagFigures,
   processFigures,
   skipUnlessRoot,
   startIntercept,
@@ -131,7 +132,9 @@ test(
         `target's wire latencies (its capture): ${w.matched} matched, ${wms.filter((x) => x >= DELAY_MS * 0.8).length} >= ${DELAY_MS * 0.8} ms; ` +
           `fast ones p50 ${wms.filter((x) => x < DELAY_MS / 3)[Math.floor(wms.filter((x) => x < DELAY_MS / 3).length / 2)] ?? '-'} ms, max ${Math.max(...wms.filter((x) => x < DELAY_MS * 0.8))} ms`,
       );
-      say(`online logged ${sent}, target ${accessLogLines(target) - tm}; ${processFigures(r.report)}; exit ${r.code}`);
+      say(
+        `online logged ${sent}, target ${accessLogLines(target) - tm}; ${processFigures(r.report)}; ${lagFigures(r.report)}; exit ${r.code}`,
+      );
       const statuses = new Map<string, number>();
       for (const x of target.readLog().records.slice(tm)) {
         const k = `${x.path} ${x.status}`;

@@ -83,6 +83,8 @@ export interface TcpcopyJsonReport {
     replies: number;
     retransTimeout: number;
     retransFast: number;
+    /** Replay lag histogram: bucket 0 under 1 ms, bucket i in [2^(i-1), 2^i) ms. */
+    lagHistogram: number[];
   };
   accounting: {
     captured: number;
@@ -233,6 +235,21 @@ export function processFigures(report: TcpcopyJsonReport | null): string {
   if (report === null) return 'no report';
   const p = report.process;
   return `tcpcopy cpu=${(p.cpuUserS + p.cpuSystemS).toFixed(2)}s (user ${p.cpuUserS.toFixed(2)} sys ${p.cpuSystemS.toFixed(2)}) peakRss=${p.maxRssMB.toFixed(1)}MB`;
+}
+
+/**
+ * tcpcopy's own replay lag (capture of a request to the target's first reply byte): its
+ * percentiles and the non-empty histogram buckets as `<=UPPER ms: COUNT` (bucket 0: under 1 ms).
+ */
+export function lagFigures(report: TcpcopyJsonReport | null): string {
+  if (report === null) return 'no report';
+  const l = report.lag;
+  if (l === undefined) return 'no lag in the report';
+  const buckets = report.engine.lagHistogram
+    .map((n, i) => (n > 0 ? `<=${i === 0 ? 1 : 2 ** i}:${n}` : ''))
+    .filter((x) => x !== '')
+    .join(' ');
+  return `lag p50 <= ${l.p50} ms, p90 <= ${l.p90}, p99 <= ${l.p99} (${l.samples} samples; ms buckets ${buckets})`;
 }
 
 /** Lines in a server's access log now (cheap: counts newlines; 0 before the file exists). */

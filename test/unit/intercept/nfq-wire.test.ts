@@ -12,10 +12,11 @@ import {
   VERDICT_MSG_BYTES,
   configMessages,
   writeVerdict,
+  NFQA_TIMESTAMP,
 } from '../../../src/intercept/nfq-wire';
 
 /** A queued-packet message as the kernel sends it: nlmsghdr + nfgenmsg + PACKET_HDR + PAYLOAD. */
-function packetMsg(id: number, queue: number, payload: Buffer, extra = true): Buffer {
+function packetMsg(id: number, queue: number, payload: Buffer, extra = true, stamp?: [number, number]): Buffer {
   const attrs: Buffer[] = [];
   const attr = (type: number, v: Buffer): void => {
     const a = Buffer.alloc(4 + ((v.length + 3) & ~3));
@@ -30,6 +31,12 @@ function packetMsg(id: number, queue: number, payload: Buffer, extra = true): Bu
   hdr[6] = 3;
   attr(1, hdr);
   if (extra) attr(0x8000 | 11, Buffer.alloc(8)); // a nested attribute we do not use
+  if (stamp !== undefined) {
+    const ts = Buffer.alloc(16); // struct nfqnl_msg_packet_timestamp: be64 sec, be64 usec
+    ts.writeBigUInt64BE(BigInt(stamp[0]), 0);
+    ts.writeBigUInt64BE(BigInt(stamp[1]), 8);
+    attr(NFQA_TIMESTAMP, ts);
+  }
   attr(10, payload);
   const body = Buffer.concat(attrs);
   const m = Buffer.alloc(20 + body.length);
@@ -143,4 +150,18 @@ test('packet id gaps: packets the kernel numbered and we never read', () => {
   assert.equal(nfqIdGap(0xfffffffe, 2), 3, 'gap across the wrap');
   assert.equal(nfqIdGap(9, 9), 0, 'repeat');
   assert.equal(nfqIdGap(9, 3), 0, 'backwards');
+});
+
+test('parser: NFQA_TIMESTAMP (be64 sec, be64 usec) as ms since the epoch; 0 when the kernel put none', () => {
+  const ip = Buffer.alloc(40, 0x45);
+  const dgram = Buffer.concat([packetMsg(1, 0, ip, true, [1_796_230_495, 53_791]), packetMsg(2, 0, ip)]);
+  const p = new NfqParser();
+  p.reset(dgram, dgram.length);
+  let m = p.next();
+  assert.equal(m?.kind, 'packet');
+  assert.equal(m?.tsMs, 1_796_230_495_053.791);
+  assert.equal(m?.payloadLen, 40);
+  m = p.next();
+  assert.equal(m?.id, 2);
+  assert.equal(m?.tsMs, 0, 'no stamp attribute: none reported (nfqueue.ts stamps at read time)');
 });
