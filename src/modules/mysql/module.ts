@@ -62,6 +62,16 @@ import {
 } from './catalog';
 import type { MysqlConfig } from './options';
 
+/**
+ * The longest a message is held without a wait of its own (ms of engine time, the module's
+ * holdLimitMs): a login or COM_CHANGE_USER whose answer never comes ends the session as
+ * `loginUnanswered`; a statement command waiting for its PREPARE's answer is dropped as
+ * `prepareUnanswered`. Replies take milliseconds; 10 s is far beyond a slow target.
+ */
+export const HOLD_LIMIT_MS = 10_000;
+/** Most PREPAREs of one statement sent to the target on a session when their answers are not read. */
+export const MAX_PREPARE_TRIES = 3;
+
 /** MariaDB's COM_STMT_BULK_EXECUTE: a statement id at offset 1 too. */
 const COM_STMT_BULK_EXECUTE = 0xfa;
 const COM_INIT_DB = 0x02;
@@ -83,7 +93,12 @@ export const MYSQL_REASONS = {
   noLogin: 'picked up mid-stream, and no login is known for its client: give --mysql-login USER[@DB]',
   unpreparedStatement:
     'a statement command whose PREPARE was not captured (mid-stream, or forgotten), and no session was captured preparing a statement that fits it',
-  statementNotMapped: 'a statement command whose PREPARE the target refused, or whose answer could not be read',
+  statementNotMapped:
+    'a statement command whose PREPARE the target refused (an ERR), or whose answer the module could not read after MAX_PREPARE_TRIES (3) PREPAREs of it',
+  prepareUnanswered:
+    "a statement command held for the target's answer to its PREPARE until its hold limit (HOLD_LIMIT_MS, 10 s, or what was left of a learn or probe wait): dropped, the statement mapped when the answer comes",
+  loginUnanswered:
+    'the target did not greet, or did not answer the login (or COM_CHANGE_USER), within HOLD_LIMIT_MS (10 s): the commands held behind it would wait forever',
   ambiguousStatement:
     "an EXECUTE whose PREPARE was not captured: several statements captured on other sessions with its id fit its parameters and production's reply",
   statementMismatch:
@@ -102,6 +117,10 @@ export const MYSQL_COUNTERS = {
   authSwitches: 'AuthSwitchRequests of the target answered by the module',
   authAnswersDropped: "the client's own auth answers (to production's AuthSwitchRequest) not sent",
   statementsPrepared: 'COM_STMT_PREPAREs the target answered with a statement id',
+  preparesRetried:
+    "statements prepared again on the target because its answer to their PREPARE was not read (in reply bytes cut at intercept's --payload-max)",
+  lateAuthAnswers:
+    "the client's auth answers (to production's AuthSwitchRequest) captured after the target had accepted the login: not sent to a target waiting for commands",
   statementsRemapped: "statement commands (EXECUTE, SEND_LONG_DATA, RESET, FETCH, CLOSE) sent with the target's id",
   onlineIdsInferred: "production statement ids inferred from the client's use (production's PREPARE answer not seen)",
   unmappedCloses: 'COM_STMT_CLOSE of a statement unknown to the target, not sent',
@@ -159,6 +178,8 @@ export interface MysqlSession {
   probe: ExecProbe | null;
   /** When the session first held an EXECUTE for a statement not yet taught (ms), -1: never (see LEARN_WAIT_MS). */
   learnSince: number;
+  /** The target accepted the login (or COM_CHANGE_USER) and no command has been offered since. */
+  justLoggedIn: boolean;
   /** The previous packet was 16 MiB: this one continues it, with its fate. */
   cont: 'none' | 'pass' | 'drop';
   /** The action set of the onTargetBytes call in progress (the trackers' events use it). */
@@ -219,6 +240,7 @@ export function createMysqlModule(cfg: MysqlConfig): ProtocolModule<MysqlSession
     if (b === 0x00) {
       if (st.phase !== 'auth') return;
       st.phase = 'command';
+      st.justLoggedIn = true;
       st.login = st.pendingLogin;
       if (st.login !== null && st.authKind === 'changeUser') table.store(st.start, st.login, st.now);
       a.count(
@@ -260,6 +282,7 @@ export function createMysqlModule(cfg: MysqlConfig): ProtocolModule<MysqlSession
       heldRec: null,
       probe: null,
       learnSince: -1,
+      justLoggedIn: false,
       cont: 'none',
       act: null,
       sent: 0,
@@ -276,9 +299,14 @@ export function createMysqlModule(cfg: MysqlConfig): ProtocolModule<MysqlSession
           st.scramble = Buffer.from(g.scramble);
         },
         auth: (p) => targetAuth(st, p),
-        prepared: (r, ok) => {
-          st.stmts.target(r, ok === null ? null : ok.statementId);
+        prepared: (r, ok, refused) => {
+          st.stmts.target(r, ok === null ? null : ok.statementId, refused);
           if (ok !== null) st.act?.count('statementsPrepared');
+        },
+        interchangeable: (a, b) => {
+          const x = textOf(a);
+          const y = textOf(b);
+          return x !== null && y !== null && x.equals(y);
         },
         lost: () => st.act?.count('replySyncLost'),
         resynced: () => st.act?.count('replyResyncs'),
@@ -372,6 +400,26 @@ export function createMysqlModule(cfg: MysqlConfig): ProtocolModule<MysqlSession
     st.target.expect('prepare', r, st.sent);
     r.target = 'pending';
     r.sentAt = st.now;
+    r.tries = 1;
+    act.hold(); // until the target's PREPARE_OK tells its id
+  }
+
+  /**
+   * The target's answer to `r`'s PREPARE was not read: its text is prepared on the target
+   * again (a new record, MAX_PREPARE_TRIES in all) and the command held for the answer; else
+   * the command is lost (statementNotMapped).
+   */
+  function prepareAgain(st: MysqlSession, r: PrepareRec, act: ClientActions): void {
+    const text = textOf(r);
+    if (text === null || r.refused || r.online !== 'ok' || r.tries >= MAX_PREPARE_TRIES)
+      return act.drop('statementNotMapped');
+    const n = st.stmts.redo(r, text);
+    act.count('preparesRetried');
+    act.insert(encodePacket(0, Buffer.concat([Buffer.from([COM_STMT_PREPARE]), text])));
+    st.target.expect('prepare', n, st.sent);
+    n.target = 'pending';
+    n.sentAt = st.now;
+    n.tries++;
     act.hold(); // until the target's PREPARE_OK tells its id
   }
 
@@ -432,7 +480,11 @@ export function createMysqlModule(cfg: MysqlConfig): ProtocolModule<MysqlSession
     if (bytes === undefined) act.pass();
     else act.replace(bytes);
     if (kind !== null) st.target.expect(kind, rec, st.sent);
-    if (rec !== null) rec.target = 'pending';
+    if (rec !== null) {
+      rec.target = 'pending';
+      rec.sentAt = st.now;
+      rec.tries++;
+    }
   }
 
   function onLogin(st: MysqlSession, msg: Buffer, act: ClientActions): void {
@@ -453,7 +505,7 @@ export function createMysqlModule(cfg: MysqlConfig): ProtocolModule<MysqlSession
     }
     const password = cfg.users.get(resp.user);
     if (password === undefined) return act.end('unknownUser');
-    if (st.greeting === null || st.scramble === null) return act.hold();
+    if (st.greeting === null || st.scramble === null) return holdLogin(act);
     const serverCaps = st.onlineCaps ?? st.greeting.capabilities;
     if ((resp.capabilities & serverCaps & (CLIENT_COMPRESS | CLIENT_ZSTD_COMPRESSION_ALGORITHM)) !== 0)
       return act.end('compressed');
@@ -475,7 +527,7 @@ export function createMysqlModule(cfg: MysqlConfig): ProtocolModule<MysqlSession
       }
     }
     if (seq !== 0) return act.drop(); // the middle of an exchange begun before the capture
-    if (st.greeting === null || st.scramble === null) return act.hold();
+    if (st.greeting === null || st.scramble === null) return holdLogin(act);
     const found = table.find(st.start, st.now);
     if (found === null) return act.end('noLogin');
     const password = cfg.users.get(found.login.user);
@@ -486,6 +538,12 @@ export function createMysqlModule(cfg: MysqlConfig): ProtocolModule<MysqlSession
     st.authKind = 'midstream';
     act.insert(encodePacket(1, buildHandshakeResponse(found.login, password, st.scramble, st.greeting.charset)));
     st.target.expect('auth', null, st.sent);
+    act.hold();
+  }
+
+  /** Holds a message until the target greets or answers the login (HOLD_LIMIT_MS at most: then the session ends). */
+  function holdLogin(act: ClientActions): void {
+    if (act.expired) return act.end('loginUnanswered');
     act.hold();
   }
 
@@ -502,13 +560,17 @@ export function createMysqlModule(cfg: MysqlConfig): ProtocolModule<MysqlSession
     }
     if (f.inferred) act.count('onlineIdsInferred');
     const r = f.rec;
-    // the target's answer is on its way (unless its reply stream is lost: then no waiting, but
-    // for a PREPARE the module sent: its answer starts a reply the stream is found again at)
-    if (r.target === 'pending' && (!st.target.lost || (r.adopted && st.now - r.sentAt < PROBE_WAIT_MS)))
-      return act.hold();
+    if (r.target === 'pending') {
+      // the target's answer is on its way, unless its reply stream is lost and the answer may
+      // have been in the bytes not seen (the target had the PREPARE then): then asked again
+      if (!st.target.mayHaveMissed(r)) {
+        if (!act.expired) return act.hold();
+        if (cmd !== COM_STMT_CLOSE) return act.drop('prepareUnanswered'); // mapped when it comes
+      } else r.target = 'err';
+    }
     if (cmd === COM_STMT_CLOSE) st.stmts.close(r);
     if (r.target !== 'ok' || r.targetId === null) {
-      if (cmd !== COM_STMT_CLOSE) return act.drop('statementNotMapped');
+      if (cmd !== COM_STMT_CLOSE) return act.expired ? act.drop('prepareUnanswered') : prepareAgain(st, r, act);
       act.count('unmappedCloses');
       return act.drop();
     }
@@ -553,6 +615,13 @@ export function createMysqlModule(cfg: MysqlConfig): ProtocolModule<MysqlSession
   }
 
   function onCommand(st: MysqlSession, msg: Buffer, act: ClientActions, rec: PrepareRec | null): void {
+    if (msg[3] !== 0 && st.justLoggedIn) {
+      // the client's answer to production's AuthSwitchRequest, captured after the target (which
+      // did not switch, or was answered by the module) accepted the login: not a command
+      act.count('lateAuthAnswers');
+      return act.drop();
+    }
+    st.justLoggedIn = false;
     if (msg[3] !== 0 || msg.length <= PACKET_HEADER_BYTES) return act.pass(); // LOCAL INFILE data
     const cmd = msg[PACKET_HEADER_BYTES] as number;
     switch (cmd) {
@@ -586,6 +655,7 @@ export function createMysqlModule(cfg: MysqlConfig): ProtocolModule<MysqlSession
     name: 'mysql',
     wantsTargetPayload: true,
     wantsOnlineReplies: true,
+    holdLimitMs: HOLD_LIMIT_MS,
     reasons: MYSQL_REASONS,
     counters: MYSQL_COUNTERS,
 
@@ -643,7 +713,7 @@ export function createMysqlModule(cfg: MysqlConfig): ProtocolModule<MysqlSession
           onMidstream(st, msg, spy);
           break;
         case 'auth':
-          if (seq === 0) spy.hold();
+          if (seq === 0) holdLogin(spy);
           else {
             spy.count('authAnswersDropped');
             spy.drop();
@@ -681,4 +751,9 @@ export function createMysqlModule(cfg: MysqlConfig): ProtocolModule<MysqlSession
       st.online.feed(data, missing);
     },
   };
+}
+
+/** A statement's text (kept on its record, or in the catalog once production answered), null: not known. */
+function textOf(r: PrepareRec): Buffer | null {
+  return r.text ?? r.entry?.text ?? null;
 }

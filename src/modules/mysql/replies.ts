@@ -91,8 +91,17 @@ export interface ReplyListener<T> {
   greeting(p: PacketHead): void;
   /** Every packet of an auth exchange (the last one is an OK 0x00 or ERR 0xff). */
   auth(p: PacketHead): void;
-  /** The answer to a COM_STMT_PREPARE: its PREPARE_OK, or null (an error, or not readable). */
-  prepared(tag: T, ok: PrepareOk | null): void;
+  /**
+   * The answer to a COM_STMT_PREPARE: its PREPARE_OK, or null (`refused`: the server answered
+   * an ERR; else the answer could not be read: missed, cut, or not trusted).
+   */
+  prepared(tag: T, ok: PrepareOk | null, refused: boolean): void;
+  /**
+   * Optional: would an answer to the command tagged `a` do as well for the one tagged `b`
+   * (two PREPAREs of the same statement text)? Then, after a loss, a PREPARE_OK that fits both
+   * is trusted for the later one (see `resync`).
+   */
+  interchangeable?(a: T, b: T): boolean;
   /** The stream was lost (see above). */
   lost(): void;
   /** The stream was found again after a loss. */
@@ -352,24 +361,24 @@ export class ReplyTracker<T> {
       if (!this.lazy || !startsReply(null, data, missing)) return false;
     } else {
       const last = Math.min(this.maybe, this.fifo.length - 1);
+      const fitting: Expected<T>[] = [];
       let found = -1;
-      let fitting = 0;
-      let prepares = false;
       for (let i = 0; i <= last; i++) {
         const e = this.fifo[i] as Expected<T>;
         if (e.end > this.acked) break;
         if (!startsReply(e.kind, data, missing)) continue;
-        fitting++;
+        fitting.push(e);
         found = i;
-        if (e.kind === 'prepare') prepares = true;
       }
       if (found < 0) return false;
+      const taken = this.fifo[found] as Expected<T>;
       for (let i = 0; i < found; i++) {
         const e = this.fifo.shift() as Expected<T>;
         this.mismatch();
         this.unreadable(e);
       }
-      this.distrust = fitting > 1 && prepares;
+      this.distrust =
+        fitting.length > 1 && fitting.some((e) => e.kind === 'prepare') && !this.sameAnswers(fitting, taken);
     }
     this.lost = false;
     this.maybe = 0;
@@ -384,9 +393,31 @@ export class ReplyTracker<T> {
 
   /** A command whose reply cannot be read: a PREPARE is answered null. */
   private unreadable(e: Expected<T>): void {
-    if (e.kind === 'prepare') this.listener.prepared(e.tag as T, null);
+    if (e.kind === 'prepare') this.listener.prepared(e.tag as T, null, false);
     else if (e.kind === 'opaque') this.die();
     if (e.tag !== null && this.listener.tagPacket !== undefined) this.listener.tagDone?.(e.tag);
+  }
+
+  /** Would the answer to `taken` (a PREPARE) do for every one of `fitting` (all PREPAREs of the same statement)? */
+  private sameAnswers(fitting: readonly Expected<T>[], taken: Expected<T>): boolean {
+    const l = this.listener;
+    if (l.interchangeable === undefined || taken.kind !== 'prepare' || taken.tag === null) return false;
+    const t = taken.tag;
+    return fitting.every(
+      (e) => e === taken || (e.kind === 'prepare' && e.tag !== null && l.interchangeable?.(e.tag, t) === true),
+    );
+  }
+
+  /**
+   * Lost: may the reply to the command tagged `tag` (still waiting) have started in bytes not
+   * seen (the server had received it when it sent them)? Then it may never be read: the module
+   * asks again rather than wait. False when in step, or when the command is not waiting.
+   */
+  mayHaveMissed(tag: T): boolean {
+    if (!this.lost) return false;
+    const n = Math.min(this.maybe, this.fifo.length);
+    for (let i = 0; i < n; i++) if ((this.fifo[i] as Expected<T>).tag === tag) return true;
+    return false;
   }
 
   /** The tagged reply in progress is over (ended, abandoned). */
@@ -595,9 +626,10 @@ export class ReplyTracker<T> {
         return this.authPacket(p);
       case 'prepare': {
         const ok = p.n >= Math.min(12, p.len) && !this.distrust ? parsePrepareOk(headOf(p)) : null;
+        const refused = !this.distrust && p.n > 0 && p.head[0] === 0xff;
         if (this.distrust) this.mismatch();
         this.distrust = false;
-        this.listener.prepared(e.tag as T, ok);
+        this.listener.prepared(e.tag as T, ok, refused);
         return;
       }
       case 'opaque':

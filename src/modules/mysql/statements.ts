@@ -38,6 +38,10 @@ export interface PrepareRec {
   typesSent: boolean;
   /** Adopted: engine time (ms) the module sent its PREPARE to the target. */
   sentAt: number;
+  /** The target answered its PREPARE with an ERR (not merely unread). */
+  refused: boolean;
+  /** PREPAREs of this statement sent to the target on the session so far (see `redo`). */
+  tries: number;
   /** Its catalog entry (production's answer learned), and the column definitions being read for it. */
   entry: CatEntry | null;
   defs: DefCollector | null;
@@ -71,15 +75,37 @@ export class Statements {
     r.types = entry.types;
     r.adopted = true;
     r.entry = entry;
-    // not among the client's PREPAREs (their order bounds inferred ids); bounded on its own
+    this.pushAdopted(r);
+    this.byOnline.set(id, r);
+    return r;
+  }
+
+  /** Adopted records are not among the client's PREPAREs (their order bounds inferred ids); bounded on their own. */
+  private pushAdopted(r: PrepareRec): void {
     this.adopted.push(r);
     if (this.adopted.length > MAX_STATEMENTS) {
       const old = this.adopted.shift() as PrepareRec;
       if (old.onlineId !== null && this.byOnline.get(old.onlineId) === old) this.byOnline.delete(old.onlineId);
       this.evicted++;
     }
-    this.byOnline.set(id, r);
-    return r;
+  }
+
+  /**
+   * The target's answer to `r`'s PREPARE was not read (missed in bytes cut at the payload cap):
+   * a new record for production's id, to prepare the same text on the target again, adopted
+   * (its types sent at the next EXECUTE: the target's new statement never had them). `r` stays
+   * among the client's PREPAREs (their order bounds inferred ids) but no longer maps the id.
+   */
+  redo(r: PrepareRec, text: Buffer): PrepareRec {
+    const n = record(text, 'ok', r.onlineId);
+    n.params = r.params;
+    n.types = r.types;
+    n.entry = r.entry;
+    n.tries = r.tries;
+    n.adopted = true;
+    this.pushAdopted(n);
+    if (r.onlineId !== null) this.byOnline.set(r.onlineId, n);
+    return n;
   }
 
   /** Production's statement `id` is known (no inference). */
@@ -105,10 +131,11 @@ export class Statements {
     if (id !== null && this.recs.includes(r)) this.byOnline.set(id, r);
   }
 
-  /** The target answered a PREPARE (null: with an error, or the answer could not be read). */
-  target(r: PrepareRec, id: number | null): void {
+  /** The target answered a PREPARE (null: with an error, `refused`, or the answer could not be read). */
+  target(r: PrepareRec, id: number | null, refused = false): void {
     r.targetId = id;
     r.target = id === null ? 'err' : 'ok';
+    r.refused = id === null && refused;
   }
 
   /** The record of production's statement `id`, inferring it (see above) when unknown; `inferred` tells. */
@@ -171,6 +198,8 @@ function record(text: Buffer | null, online: PrepareRec['online'], id: number | 
     adopted: false,
     typesSent: false,
     sentAt: 0,
+    refused: false,
+    tries: 0,
     entry: null,
     defs: null,
   };

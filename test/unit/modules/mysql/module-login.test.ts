@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { connections, packets } from './capture';
 import { PASSWORDS, driver, mysqlModule, regreet, replay, scramble, sentPackets, wire } from './script';
 import { encodePacket, type MysqlPacket } from '../../../../src/modules/mysql/packet';
+import { HOLD_LIMIT_MS } from '../../../../src/modules/mysql/module';
 import {
   CLIENT_SSL,
   NATIVE_PASSWORD,
@@ -24,6 +25,9 @@ const [CLI, SWITCH, COMPRESSED, NODE] = connections() as [
   ReturnType<typeof connections>[number],
   ReturnType<typeof connections>[number],
 ];
+
+/** A packet without its direction tag. */
+const bare = (p: MysqlPacket): MysqlPacket => ({ seq: p.seq, payload: p.payload });
 
 function login(p: MysqlPacket): ReturnType<typeof parseHandshakeResponse> {
   return parseHandshakeResponse(p.payload);
@@ -103,6 +107,73 @@ test('the target switches too: the module answers its AuthSwitchRequest with its
   d.target(encodePacket(4, Buffer.from('00000002000000', 'hex')));
   assert.deepEqual(sentPackets(d)[2]?.payload, (ps[5] as MysqlPacket).payload);
   assert.deepEqual(d.log.counters, { authSwitches: 1, authAnswersDropped: 1, loginsRedone: 1 });
+});
+
+test("production switched, the target did not and accepted the login before the client's switch answer was captured: the late answer is not sent", () => {
+  const ps = packets(SWITCH);
+  const d = driver();
+  d.target(wire({ seq: 0, payload: regreet((ps[0] as MysqlPacket).payload, scramble(8)) }));
+  d.client(wire(ps[1] as MysqlPacket));
+  // the target's OK (seq 2: no switch) comes first
+  d.target(encodePacket(2, Buffer.from('00000002000000', 'hex')));
+  assert.equal(d.log.counters.loginsRedone, 1);
+  // then the client's answer to production's AuthSwitchRequest (seq 3) and the query
+  replayClient(d, [ps[3] as MysqlPacket, ps[5] as MysqlPacket]);
+  const sent = sentPackets(d);
+  assert.equal(
+    sent.length,
+    2,
+    'the rebuilt login and the query: the late answer (before: passed, a seq-3 packet to a target waiting for a command) is dropped',
+  );
+  assert.deepEqual(sent[1], bare(ps[5] as MysqlPacket));
+  assert.deepEqual(d.log.dropped, [{ msg: wire(ps[3] as MysqlPacket), reason: '' }]);
+  assert.deepEqual(d.log.counters, { loginsRedone: 1, lateAuthAnswers: 1 });
+});
+
+test("the target's AuthSwitchRequest arrives after the client's switch answer and query were captured: answered by the module, the query after the OK", () => {
+  const ps = packets(SWITCH);
+  const d = driver();
+  d.target(wire({ seq: 0, payload: regreet((ps[0] as MysqlPacket).payload, scramble(9)) }));
+  replayClient(d, [ps[1] as MysqlPacket, ps[3] as MysqlPacket, ps[5] as MysqlPacket]);
+  assert.equal(sentPackets(d).length, 1, 'the rebuilt login; the answer dropped, the query held');
+  const sw = scramble(10);
+  d.target(
+    encodePacket(2, Buffer.concat([Buffer.from('\xfemysql_native_password\0', 'latin1'), sw, Buffer.from([0])])),
+  );
+  assert.deepEqual(sentPackets(d)[1], { seq: 3, payload: nativePasswordAnswer('p1secret', sw) });
+  assert.equal(sentPackets(d).length, 2, 'the query still waits for the OK');
+  d.target(encodePacket(4, Buffer.from('00000002000000', 'hex')));
+  assert.deepEqual(sentPackets(d)[2], bare(ps[5] as MysqlPacket));
+  assert.deepEqual(d.log.counters, { authSwitches: 1, authAnswersDropped: 1, loginsRedone: 1 });
+});
+
+test('a login the target never answers ends at the hold limit as loginUnanswered (no greeting; no OK), counted', () => {
+  const ps = packets(CLI);
+  // no greeting: the login is held, then the session ends
+  const d1 = driver();
+  d1.client(wire(ps[1] as MysqlPacket), 100);
+  assert.equal(d1.holdDeadline(), 100 + HOLD_LIMIT_MS);
+  d1.tick(100 + HOLD_LIMIT_MS - 1);
+  assert.equal(d1.log.ended, null);
+  d1.tick(100 + HOLD_LIMIT_MS);
+  assert.equal(d1.log.ended, 'loginUnanswered');
+  // greeted, the rebuilt login sent, no OK: the query held behind it ends the session
+  const d2 = driver();
+  d2.target(wire({ seq: 0, payload: regreet((ps[0] as MysqlPacket).payload, scramble(11)) }));
+  d2.client(wire(ps[1] as MysqlPacket), 0);
+  d2.client(wire(ps[3] as MysqlPacket), 50);
+  d2.tick(50 + HOLD_LIMIT_MS);
+  assert.equal(d2.log.ended, 'loginUnanswered');
+  assert.equal(sentPackets(d2).length, 1, 'the login only');
+  // answered in time: no expiry
+  const d3 = driver();
+  d3.client(wire(ps[1] as MysqlPacket), 0);
+  d3.target(wire({ seq: 0, payload: regreet((ps[0] as MysqlPacket).payload, scramble(12)) }), 0, 5000);
+  d3.client(wire(ps[3] as MysqlPacket), 5000);
+  d3.target(encodePacket(2, Buffer.from('00000002000000', 'hex')), 0, 9000);
+  d3.tick(20_000);
+  assert.equal(d3.log.ended, null);
+  assert.deepEqual(sentPackets(d3)[1], bare(ps[3] as MysqlPacket));
 });
 
 function replayClient(d: ReturnType<typeof driver>, ps: MysqlPacket[]): void {

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { connections, packets } from './capture';
 import { driver, mysqlModule, regreet, replay, scramble, sentPackets, wire, USERS } from './script';
 import { encodePacket, type MysqlPacket } from '../../../../src/modules/mysql/packet';
+import { HOLD_LIMIT_MS } from '../../../../src/modules/mysql/module';
 import { isParseError, nativePasswordAnswer, parseHandshakeResponse } from '../../../../src/modules/mysql/handshake';
 import { LoginTable, configuredLogin } from '../../../../src/modules/mysql/logins';
 import { parseMysqlOptions } from '../../../../src/modules/mysql/options';
@@ -51,6 +52,20 @@ test("mid-stream: the login of an earlier session of the same client is inserted
   );
   assert.deepEqual(d.log.sent.at(-1), query('SELECT 1'));
   assert.equal(d.log.counters.midstreamLogins, 1);
+});
+
+test('mid-stream: the inserted login never answered ends the session at the hold limit as loginUnanswered', () => {
+  const mod = mysqlModule({ 'mysql-user': USERS, 'mysql-login': ['u1@fx'] });
+  const d = driver(mod, { origin: 'midstream', clientPort: 40003 });
+  d.client(query('SELECT 1'), 10);
+  assert.equal(sentPackets(d).length, 0, 'held: no greeting yet');
+  d.target(wire({ seq: 0, payload: regreet(GREETING, scramble(22)) }), 0, 20);
+  assert.equal(sentPackets(d).length, 1, 'the login inserted');
+  d.tick(10 + HOLD_LIMIT_MS - 1);
+  assert.equal(d.log.ended, null);
+  d.tick(10 + HOLD_LIMIT_MS);
+  assert.equal(d.log.ended, 'loginUnanswered');
+  assert.equal(d.log.counters.midstreamLogins, undefined);
 });
 
 test('mid-stream: no stored login -> --mysql-login (by port first); none -> noLogin; a refused login -> loginRefused', () => {

@@ -370,3 +370,46 @@ test("the target's reply stream is lost (a result set over the payload cap) when
   assert.equal(last(d).payload.readUInt32LE(1), 14);
   assert.equal(d.log.dropped.length, 0, JSON.stringify(d.log.dropped));
 });
+
+test('the PREPARE the module sent is answered in the cut tail of a long reply (the target had it): prepared again, not lost', () => {
+  const mod = taught();
+  const d = midstream(mod);
+  d.client(encodePacket(0, Buffer.from('\x03SELECT c FROM big', 'latin1')));
+  loggedIn(d);
+  const def = encodePacket(
+    2,
+    Buffer.concat([Buffer.from('\x03def\x02fx\x03big\x03big\x01c\x01c\x0c', 'latin1'), Buffer.alloc(13)]),
+  );
+  const rows = Array.from({ length: 50 }, (_, i) =>
+    encodePacket(4 + i, Buffer.concat([Buffer.from([200]), Buffer.alloc(200, 0x61)])),
+  );
+  const big = Buffer.concat([
+    encodePacket(1, Buffer.from([1])),
+    def,
+    encodePacket(3, Buffer.from([0xfe, 0, 0, 2, 0])),
+    ...rows,
+    encodePacket(54, Buffer.from([0xfe, 0, 0, 2, 0])),
+  ]);
+  d.online(big);
+  const head = d.sentBytes().length;
+  d.target(big.subarray(0, 1024), big.length - 2048, 0, head);
+  d.client(wire({ seq: 0, payload: EXEC1.cmd }), 10);
+  d.online(EXEC1.reply, 0, 10);
+  assert.deepEqual(last(d), { seq: 0, payload: PREP1.cmd });
+  // the tail of the big reply and the PREPARE_OK in one segment (the target had the PREPARE), cut
+  const tail = Buffer.concat([big.subarray(big.length - 1024), targetPrepareOk(PREP1, 14)]);
+  d.target(tail.subarray(0, 1024), tail.length - 1024, 20);
+  // (before: the EXECUTE waited PROBE_WAIT_MS, was lost as statementNotMapped, and so was every later one of the statement)
+  assert.equal(d.log.counters.preparesRetried, 1);
+  assert.deepEqual(last(d), { seq: 0, payload: PREP1.cmd }, 'the same text prepared again');
+  assert.equal(d.log.dropped.length, 0, JSON.stringify(d.log.dropped));
+  d.target(targetPrepareOk(PREP1, 15), 0, 30);
+  assert.equal(d.log.counters.replyResyncs, 1);
+  const want = Buffer.from(EXEC1.cmd);
+  want.writeUInt32LE(15, 1);
+  assert.deepEqual(last(d).payload, want);
+  d.target(EXEC1.reply, 0, 40);
+  d.client(wire({ seq: 0, payload: unbound(EXEC1B.cmd, 1) }), 50);
+  assert.equal(last(d).payload.readUInt32LE(1), 15);
+  assert.equal(d.log.dropped.length, 0, JSON.stringify(d.log.dropped));
+});

@@ -4,7 +4,7 @@ import { withLab } from '../../src/lab/lab';
 import { compareStatements, comparisonLine, statements, type GeneralLogRecord } from '../../src/lab/mariadb-log';
 import { waitLogQuiet } from '../../src/lab/mariadb';
 import { sysbenchPrepare, sysbenchRun, type SysbenchOptions } from '../../src/lab/mysql-clients';
-import { processFigures, skipUnlessRoot, startLiveTcpcopy, waitUntil } from '../e2e/replay-helpers';
+import { processFigures, skipUnlessRoot, startLiveTcpcopy, waitUntil } from './replay-helpers';
 import {
   ONLINE_EP,
   moduleArgs,
@@ -13,7 +13,7 @@ import {
   startMysqlIntercept,
   startPair,
   type ModuleReport,
-} from '../e2e/mysql-helpers';
+} from './mysql-helpers';
 
 /** Seconds sysbench A runs after tcpcopy started (its --time is this plus the start-up before). */
 const MIDSTREAM_S = Number(process.env['TCPCOPY_E2E_PS_SECONDS'] ?? 30);
