@@ -107,7 +107,7 @@ export const COUNTERS = {
   statementsReprepared:
     'Parse messages inserted for mid-stream sessions from the catalog (their Parse was before the capture)',
   learnWaits:
-    'mid-stream sessions that held a message until another session taught its statement (at most LEARN_WAIT_MS, 3 s, once per session)',
+    'mid-stream sessions that held a message until another session taught its statement (at most LEARN_WAIT_MS, 10 s, once per session)',
   midstreamRoleLearned:
     'mid-stream sessions logged in as the one captured login that taught the statement of their first Bind',
   paramServerVersion: 'sessions whose target server_version differs from production',
