@@ -118,3 +118,87 @@ export function compareStatementLogs(online: readonly PgLogRecord[], target: rea
 export function pgComparisonLine(c: PgComparison): string {
   return `online ${c.online} statements, target ${c.target}, matched ${c.matched} (${(c.ratio * 100).toFixed(3)}%)`;
 }
+
+/** One client connection (`host:port`) of a per-connection comparison. */
+export interface PgConnComparison {
+  from: string;
+  online: number;
+  target: number;
+  matched: number;
+  /** The first online statements (in order) the target's same connection did not run. */
+  missing: string[];
+}
+
+function byFrom(recs: readonly PgLogRecord[]): Map<string, PgLogRecord[]> {
+  const m = new Map<string, PgLogRecord[]>();
+  for (const r of recs) {
+    const l = m.get(r.from);
+    if (l === undefined) m.set(r.from, [r]);
+    else l.push(r);
+  }
+  return m;
+}
+
+/**
+ * The comparison per client connection: the target sees the clients' own addresses and ports
+ * (tcpcopy keeps them), so each online connection's statements are looked for in the target's
+ * records of the same `host:port` only (not in another connection's identical BEGIN or END).
+ */
+export function compareByConnection(
+  online: readonly PgLogRecord[],
+  target: readonly PgLogRecord[],
+): PgConnComparison[] {
+  const t = byFrom(target);
+  return [...byFrom(online)].map(([from, recs]) => {
+    const theirs = t.get(from) ?? [];
+    const left = new Map<string, number>();
+    for (const r of theirs) left.set(statementKey(r), (left.get(statementKey(r)) ?? 0) + 1);
+    const missing: string[] = [];
+    let matched = 0;
+    for (const r of recs) {
+      const k = statementKey(r);
+      const n = left.get(k) ?? 0;
+      if (n > 0) {
+        left.set(k, n - 1);
+        matched++;
+      } else if (missing.length < 5) missing.push(k);
+    }
+    return { from, online: recs.length, target: theirs.length, matched, missing };
+  });
+}
+
+/** Transactions (a connection's statements up to each `END;`) the target replayed whole on the same connection. */
+export interface PgTxComparison {
+  online: number;
+  replayed: number;
+  /** replayed / online (1 when online is 0). */
+  ratio: number;
+}
+
+/**
+ * pgbench transactions compared per connection: an online transaction (its statements from
+ * the previous END to its own `END;`, parameters included) counts as replayed when the target's
+ * same connection ran every one of its statements.
+ */
+export function compareTransactions(online: readonly PgLogRecord[], target: readonly PgLogRecord[]): PgTxComparison {
+  const t = byFrom(target);
+  let total = 0;
+  let replayed = 0;
+  for (const [from, recs] of byFrom(online)) {
+    const left = new Map<string, number>();
+    for (const r of t.get(from) ?? []) left.set(statementKey(r), (left.get(statementKey(r)) ?? 0) + 1);
+    let whole = true;
+    for (const r of recs) {
+      const k = statementKey(r);
+      const n = left.get(k) ?? 0;
+      if (n > 0) left.set(k, n - 1);
+      else whole = false;
+      if (/(^|: )END;$/.test(r.message)) {
+        total++;
+        if (whole) replayed++;
+        whole = true;
+      }
+    }
+  }
+  return { online: total, replayed, ratio: total === 0 ? 1 : replayed / total };
+}

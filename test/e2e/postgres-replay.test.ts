@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { withLab } from '../../src/lab/lab';
 import { pgbenchArgv, pgbenchTransactions, pgClientTotals, spawnPgClient } from '../../src/lab/pg-clients';
 import type { PgRole } from '../../src/lab/postgres';
-import { clientStatements } from '../../src/lab/pg-log';
+import { clientStatements, compareByConnection, compareTransactions } from '../../src/lab/pg-log';
 import { skipUnlessRoot, startLiveTcpcopy, waitSettled } from './replay-helpers';
 import {
   ONLINE_EP,
@@ -21,13 +21,16 @@ import {
  * PostgreSQL replayed live with `--module postgres` (issue 14): the online and target clusters
  * have the same roles and passwords but their own salts, so every login is redone (SCRAM and
  * md5). pgbench -M prepared -c 8 (SCRAM) runs against the online server after tcpcopy started;
- * pgbench -M simple -c 4 (md5), pgbench -M prepared -c 2 (SCRAM) and a Node client run on
+ * pgbench -M simple -c 4 (md5), pgbench -M prepared -c 8 (SCRAM) and a Node client run on
  * connections opened before it (picked up mid-stream, logged in with --pg-login / the stored
  * login). The target must execute every statement the online server logged that can be
- * replayed (>= 99.9%): all of the sessions opened after the start, and the simple-query and
- * unnamed statements of those opened before. Named prepared statements whose Parse was before
- * tcpcopy started cannot be (counted lost as `postgres: unknownStatement`): the test checks
- * that none of them executes on the target and prints the split.
+ * replayed (>= 99.9%): all of the sessions opened after the start, the simple-query and
+ * unnamed statements of those opened before, and the named statements of pgbench -M prepared
+ * opened before: their Parse was before tcpcopy started, the after group's pgbench parses the
+ * same P_n texts and teaches them (the module inserts the Parse; those sessions log in as the
+ * SCRAM role that taught them, not --pg-login's md5), compared per client connection (host:port,
+ * the same on both servers) and per transaction. The Node client's named INSERTs are taught by
+ * nobody: they are lost as `postgres: unknownStatement` and none executes on the target.
  *
  * pgbench runs unthrottled: faster than one intercept round trip per exchange allows, which is
  * why the module pipelines (ProtocolModule.pipelined: before, the replay fell ~10x behind and a
@@ -43,6 +46,8 @@ const AFTER = /^(scram|md5):(prepared|simple)$/.exec(process.env['PG_E2E_AFTER']
 if (AFTER === null)
   throw new Error(`PG_E2E_AFTER: expected scram|md5:prepared|simple, got ${process.env['PG_E2E_AFTER']}`);
 const AFTER_MODE = AFTER[2] as 'prepared' | 'simple';
+/** pgbench -M prepared clients (SCRAM) on connections opened before tcpcopy started (default 8: issue 14's -c 8). */
+const BEFORE_PREPARED = Number(process.env['PG_E2E_BEFORE_CLIENTS'] ?? 8);
 
 test(
   'PostgreSQL live replay: SCRAM and md5 logins redone, pgbench in full, mid-stream sessions',
@@ -76,7 +81,7 @@ test(
         );
         const beforePrep = lab.spawn(
           'client',
-          pgbenchArgv(ONLINE_EP, scram, db, { mode: 'prepared', clients: 2, timeS: SECONDS + 10 }),
+          pgbenchArgv(ONLINE_EP, scram, db, { mode: 'prepared', clients: BEFORE_PREPARED, timeS: SECONDS + 10 }),
           { label: 'pgbench-before-prepared' },
         );
         const go = path.join(lab.dir, 'pg-go');
@@ -152,10 +157,23 @@ test(
           target,
           `pgbench -M simple, ${md5.user}, opened before (mid-stream)`,
         );
+        // pgbench -M prepared opened before: per client connection (host:port on both servers)
+        const midPrepOnline = onlineAll.filter((x) => prepared(x) && beforePids.has(x.pid) && x.time > startIso);
+        const midPrepFrom = new Set(midPrepOnline.map((x) => x.from));
+        const midPrepTarget = target.filter((x) => midPrepFrom.has(x.from));
         const midPrep = compareSince(
-          onlineAll.filter((x) => prepared(x) && beforePids.has(x.pid) && x.time > startIso),
-          target,
-          `pgbench -M prepared, ${scram.user}, opened before (Parse not captured)`,
+          midPrepOnline,
+          midPrepTarget,
+          `pgbench -M prepared -c ${BEFORE_PREPARED}, ${scram.user}, opened before (Parse taught by the after group)`,
+        );
+        for (const c of compareByConnection(midPrepOnline, midPrepTarget))
+          say(
+            `  before-prepared ${c.from}: online ${c.online}, target ${c.target}, matched ${c.matched}${c.missing.length > 0 ? `; missing e.g. ${c.missing.slice(0, 2).join(' | ')}` : ''}`,
+          );
+        const midPrepTx = compareTransactions(midPrepOnline, midPrepTarget);
+        const midPrepRoles = [...new Set(midPrepTarget.map((x) => x.user))];
+        say(
+          `transactions, pgbench -M prepared -c ${BEFORE_PREPARED} opened before (${scram.user}, since tcpcopy started): online ${midPrepTx.online}, replayed whole on the same connection ${midPrepTx.replayed} (${(midPrepTx.ratio * 100).toFixed(3)}%); target roles ${midPrepRoles.join(',')}`,
         );
         const nodeSel = compareSince(
           onlineAll.filter((x) => x.user === scram.user && /SELECT count\(\*\) FROM kv/.test(x.message)),
@@ -170,8 +188,8 @@ test(
         const lost = rep?.engine.module as
           { lost?: Record<string, number>; counters?: Record<string, number> } | undefined;
         say(
-          `split: replayable ${after.online + mid.online + nodeSel.online} statements, replayed ${after.matched + mid.matched + nodeSel.matched}; ` +
-            `not replayable (named statements prepared before the start) ${midPrep.online + nodeIns.online}, ` +
+          `split: replayable ${after.online + mid.online + nodeSel.online + midPrep.online} statements, replayed ${after.matched + mid.matched + nodeSel.matched + midPrep.matched}; ` +
+            `not replayable (named statements prepared before the start, taught by nobody) ${nodeIns.online}, ` +
             `tcpcopy lost ${JSON.stringify(lost?.lost)} (requests: exchanges), statementsLost ${lost?.counters?.['statementsLost']}`,
         );
         // transactions per group from the servers' own statement logs: each pgbench transaction ends with END
@@ -183,7 +201,13 @@ test(
         const midOnline = onlineAll.filter((x) => x.user === md5.user && beforePids.has(x.pid));
         const afterTarget =
           afterRole === scram && AFTER_MODE === 'prepared'
-            ? String(ends(target.filter((x) => x.user === scram.user && x.message.startsWith('execute P_'))))
+            ? String(
+                ends(
+                  target.filter(
+                    (x) => x.user === scram.user && x.message.startsWith('execute P_') && !midPrepFrom.has(x.from),
+                  ),
+                ),
+              )
             : `${ends(onlineAll.filter(isAfter)) - (after.online - after.matched)} (at most, by the comparison)`;
         say(
           `transactions, pgbench -M ${AFTER_MODE} -c 8 opened after (${afterRole.user}): online ${ends(onlineAll.filter(isAfter))}, ` +
@@ -204,16 +228,18 @@ test(
         // for queries made PostgreSQL reset one SCRAM session in 2 runs of 5)
         assert.equal(outcomes?.['targetReset'], 0, 'no session reset by the target');
         assert.ok(nodeSel.online > 0 && nodeSel.ratio >= 0.999);
-        assert.ok(midPrep.online > 0);
-        // mid-stream sessions log in as --pg-login's md5 role on the target: none of the prepared
-        // ones executed anything there (their BEGIN/END texts match other sessions' by key, so
-        // midPrep.matched is not 0; the target's own log tells which session ran what)
-        // (with PG_E2E_AFTER=md5:prepared the after group executes P_ statements as md5 too)
-        const executedMidPrep = target.filter((x) => x.user === md5.user && x.message.startsWith('execute P_'));
-        say(`target statements executed as ${md5.user} by P_ names: ${executedMidPrep.length}`);
-        if (!(afterRole === md5 && AFTER_MODE === 'prepared'))
-          assert.equal(executedMidPrep.length, 0, 'statements prepared before the start are not replayed');
-        assert.equal(nodeIns.matched, 0, 'named statements whose Parse was not captured are not replayed');
+        // pgbench -M prepared opened before: taught by the after group's Parses when it runs -M
+        // prepared (with PG_E2E_AFTER=md5:prepared they log in as md5, the role that taught them;
+        // with -M simple nobody teaches P_n and they are lost, counted)
+        if (AFTER_MODE === 'prepared') {
+          assert.ok(midPrep.online >= 700 && midPrep.ratio >= 0.999, `before-prepared statements: ${midPrep.ratio}`);
+          assert.ok(
+            midPrepTx.online > 0 && midPrepTx.ratio >= 0.999,
+            `before-prepared transactions: ${midPrepTx.ratio}`,
+          );
+          assert.deepEqual(midPrepRoles, [afterRole.user], 'they log in as the role that taught their statements');
+        }
+        assert.equal(nodeIns.matched, 0, 'named statements whose Parse was not captured (nor taught) are not replayed');
         assert.ok((lost?.lost?.['unknownStatement'] ?? 0) > 0, 'they are counted lost as unknownStatement');
       },
     );

@@ -17,6 +17,7 @@
  *   another session was captured preparing (catalog.ts), once production's reply to it agrees.
  */
 import type { ClientActions, ProtocolModule, SessionStart, TargetActions } from '../api';
+import { holdLearning, waitToLearn } from '../learn-wait';
 import { MAX_PACKET_PAYLOAD, PACKET_HEADER_BYTES, encodePacket } from './packet';
 import {
   CLIENT_COMPRESS,
@@ -379,7 +380,7 @@ export function createMysqlModule(cfg: MysqlConfig): ProtocolModule<MysqlSession
     const cands = catalog
       .candidates(scope(st), id, st.now)
       .filter((c) => executeFit(payload, c.params, c.types) !== 'misfit');
-    if (cands.length === 0) return waitToLearn(st, act) ? holdLearning(st, act) : act.drop('unpreparedStatement');
+    if (cands.length === 0) return mayLearn(st, act) ? holdLearn(st, act) : act.drop('unpreparedStatement');
     const probe = st.probe;
     if (probe === null) return act.drop('statementUnverified');
     if (probe.reply === null) {
@@ -393,7 +394,7 @@ export function createMysqlModule(cfg: MysqlConfig): ProtocolModule<MysqlSession
     if (fit.length > 1) return act.drop('ambiguousStatement');
     const e = fit[0] as (typeof fit)[number];
     if (executeFit(payload, e.params, e.types) === 'noTypes')
-      return waitToLearn(st, act) ? holdLearning(st, act) : act.drop('unknownParamTypes');
+      return mayLearn(st, act) ? holdLearn(st, act) : act.drop('unknownParamTypes');
     const r = st.stmts.adopt(id, e);
     act.count('statementsReprepared');
     act.insert(encodePacket(0, Buffer.concat([Buffer.from([COM_STMT_PREPARE]), e.text])));
@@ -426,21 +427,16 @@ export function createMysqlModule(cfg: MysqlConfig): ProtocolModule<MysqlSession
   /**
    * May the session hold an EXECUTE until another connection teaches its statement (text or
    * parameter types)? Sessions picked up mid-stream, within LEARN_WAIT_MS of their first such
-   * hold; counts the first hold.
+   * hold (src/modules/learn-wait.ts); counts the first hold.
    */
-  function waitToLearn(st: MysqlSession, act: ClientActions): boolean {
+  function mayLearn(st: MysqlSession, act: ClientActions): boolean {
     if (st.start.origin === 'syn') return false; // its own PREPAREs were lost: nobody teaches those
-    if (act.expired) return false; // the engine offers it once more when the wait is over
-    if (st.learnSince < 0) {
-      st.learnSince = st.now;
-      act.count('learnWaits');
-    }
-    return st.now - st.learnSince < LEARN_WAIT_MS;
+    return waitToLearn(st, act, st.now, LEARN_WAIT_MS, 'learnWaits');
   }
 
-  /** Holds the EXECUTE for what is left of the session's learning wait (the engine re-offers it then, even on a quiet session). */
-  function holdLearning(st: MysqlSession, act: ClientActions): void {
-    act.hold(Math.max(0, st.learnSince + LEARN_WAIT_MS - st.now));
+  /** Holds the EXECUTE for what is left of the session's learning wait. */
+  function holdLearn(st: MysqlSession, act: ClientActions): void {
+    holdLearning(st, act, st.now, LEARN_WAIT_MS);
   }
 
   /** The reply kind of a command (its first byte), null when it has none. */

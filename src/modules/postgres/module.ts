@@ -14,11 +14,22 @@
  * - A CancelRequest carries the target's backend key instead of production's (module-global
  *   table; production's key comes from its own replies: wantsOnlineReplies).
  * - ParameterStatus values that differ between production and the target are counted.
- * - Sessions picked up mid-stream (or rebuilt) get a StartupMessage and a login for a stored
- *   or configured user before their first message; their Bind / Describe / Execute / Close of
- *   statements and portals whose Parse / Bind was not seen are dropped as lost.
+ * - Sessions picked up mid-stream (or rebuilt) get a StartupMessage and a login before their
+ *   first message: their own stored login (a rebuilt session), else the one captured login
+ *   that taught the statement their first Bind names (catalog.ts), else the latest stored for
+ *   their client address, else `--pg-login`.
+ * - Named statements: every captured Parse teaches the module-global catalog (catalog.ts); a
+ *   mid-stream session's Bind / Describe of a statement it never Parsed gets the taught Parse
+ *   inserted before it (its ParseComplete is one more message in the target's reply to that
+ *   batch, which the module does not frame after the login). Not taught yet: the message waits
+ *   for another session to teach it (LEARN_WAIT_MS, once per session), then is lost as
+ *   `unknownStatement`; taught with two texts: `ambiguousStatement`. Execute / Describe of
+ *   portals whose Bind was not seen are lost as `unknownPortal`.
+ * - Nothing is held forever: holdLimitMs bounds the login waits (`loginStalled`).
  */
 import type { ClientActions, ProtocolModule, SessionStart, TargetActions } from '../api';
+import { holdLearning, waitToLearn } from '../learn-wait';
+import { LEARN_WAIT_MS, ParseCatalog } from './catalog';
 import {
   clientFinal,
   clientFirstBytes,
@@ -31,7 +42,7 @@ import {
   type ClientFirst,
 } from './auth';
 import type { PostgresOptions } from './options';
-import { KeyTable, LoginTable, type BackendKey, type ConnKey } from './tables';
+import { KeyTable, LoginTable, type BackendKey, type ConnKey, type LoginParams } from './tables';
 import {
   AUTH_CLEARTEXT,
   AUTH_MD5,
@@ -44,6 +55,7 @@ import {
   buildPassword,
   buildSaslInitial,
   buildStartup,
+  buildTyped,
   classifyPassword,
   cstring,
   parseUntyped,
@@ -54,6 +66,12 @@ import {
 } from './wire';
 
 const SCRAM = 'SCRAM-SHA-256';
+/**
+ * The longest a client message waits for the login (or the answer to an SSLRequest) to finish
+ * (ms): a target that stops answering mid-login ends the session as `loginStalled` instead of
+ * holding its messages until the idle timeout.
+ */
+export const HOLD_LIMIT_MS = 30_000;
 
 export const REASONS = {
   tls: 'the session used TLS (or GSS encryption, or SCRAM channel binding) in production: its bytes cannot be replayed',
@@ -66,7 +84,12 @@ export const REASONS = {
   serverSignature: "the target's SCRAM messages did not verify (its nonce, or its server signature)",
   badStartup: 'the first message is not a protocol 3.0 startup message',
   unframed: 'the client bytes are not PostgreSQL messages (picked up inside a message?)',
-  unknownStatement: 'a named/unnamed prepared statement whose Parse was not captured (mid-stream session)',
+  unknownStatement:
+    'a prepared statement whose Parse was not captured (mid-stream session) and that no other session taught within LEARN_WAIT_MS (or unnamed)',
+  ambiguousStatement:
+    'a prepared statement whose Parse was not captured, taught by other sessions with different texts under its name',
+  loginStalled:
+    'the target did not finish the login (or answer the SSLRequest) within holdLimitMs: the held message would wait forever',
   unknownPortal: 'a portal whose Bind was not captured (mid-stream session)',
   cancelUnknownKey: "a CancelRequest for a backend key with no target key known (production's key not seen)",
 } as const;
@@ -79,7 +102,14 @@ export const COUNTERS = {
   scram: 'SCRAM-SHA-256 exchanges redone (proof recomputed, server signature verified)',
   midstreamLogins: 'StartupMessage + login inserted for sessions picked up mid-stream',
   cancelsMapped: "CancelRequests rewritten with the target's backend key",
-  statementsLost: 'Bind/Describe/Execute/Close messages dropped: their statement or portal was not captured',
+  statementsLost: 'Bind/Describe/Execute messages dropped: their statement or portal was not captured (nor taught)',
+  statementsLearned: 'statement names the catalog learned from captured Parse messages (per server and database)',
+  statementsReprepared:
+    'Parse messages inserted for mid-stream sessions from the catalog (their Parse was before the capture)',
+  learnWaits:
+    'mid-stream sessions that held a message until another session taught its statement (at most LEARN_WAIT_MS, 10 s, once per session)',
+  midstreamRoleLearned:
+    'mid-stream sessions logged in as the one captured login that taught the statement of their first Bind',
   paramServerVersion: 'sessions whose target server_version differs from production',
   paramTimeZone: 'sessions whose target TimeZone differs from production',
   paramEncoding: 'sessions whose target server_encoding/client_encoding differs from production',
@@ -108,6 +138,14 @@ export interface PgSession {
   /** The client sent an SSLRequest/GSSENCRequest: a TLS record after it means TLS in production. */
   afterNegotiation: boolean;
   user: string;
+  /** The database of the login (captured or chosen): the catalog's scope with the online server. */
+  database: string;
+  /** The session's own captured StartupMessage parameters (null: picked up mid-stream). */
+  captured: LoginParams | null;
+  /** The learning wait (src/modules/learn-wait.ts): when first held, -1 never. */
+  learnSince: number;
+  /** When the negotiation or the login began (ms), -1 before: holdLimitMs bounds it. */
+  waitSince: number;
   password: string | null;
   target: BackendFramer | null;
   online: BackendFramer | null;
@@ -146,6 +184,9 @@ export class PostgresModule implements ProtocolModule<PgSession> {
   readonly counters: Readonly<Record<string, string>> = COUNTERS;
   readonly logins: LoginTable;
   readonly keys = new KeyTable();
+  readonly catalog = new ParseCatalog();
+  /** Login and negotiation waits are bounded (ms): see loginStalled. */
+  readonly holdLimitMs = HOLD_LIMIT_MS;
   private serial = 0;
 
   constructor(private readonly opts: PostgresOptions) {
@@ -161,6 +202,10 @@ export class PostgresModule implements ProtocolModule<PgSession> {
       negotiating: 0,
       afterNegotiation: false,
       user: '',
+      database: '',
+      captured: null,
+      learnSince: -1,
+      waitSince: -1,
       password: null,
       target: new BackendFramer(),
       online: fresh ? new BackendFramer() : null,
@@ -210,20 +255,15 @@ export class PostgresModule implements ProtocolModule<PgSession> {
     if (st.phase === 'ready') {
       if (!st.paramsCompared) this.compareParams(st, act);
       if (msg[0] === 0x70 /* p */) return this.latePassword(act);
-      return st.track ? this.tracked(st, msg, act) : act.pass();
+      if (msg[0] === 0x50 /* P Parse */) this.learn(st, msg, act, now);
+      return st.track ? this.tracked(st, msg, act, now) : act.pass();
     }
+    // the login (or the negotiation) did not finish within holdLimitMs (a message first held
+    // for the learning wait keeps that earlier limit: held again, the engine drops it, counted)
+    if (act.expired && st.waitSince >= 0 && now - st.waitSince >= HOLD_LIMIT_MS) return act.end('loginStalled');
     if (st.phase === 'startup') return this.untyped(st, msg, act, now);
     // the login runs
-    if (st.user === '') {
-      // mid-stream or rebuilt: log in first
-      const p = this.logins.find(st.conn, now);
-      if (p === null) return act.end('noLogin');
-      st.user = p.get('user') ?? '';
-      st.password = this.opts.passwords.get(st.user) ?? null;
-      act.insert(buildStartup(p));
-      act.count('midstreamLogins');
-      return act.hold();
-    }
+    if (st.user === '') return this.midstreamLogin(st, msg, act, now);
     if (msg[0] === 0x70 /* p */) return this.capturedPassword(st, msg, act, now);
     if (st.saslWaiting && st.onlineAuth !== AUTH_SASL) {
       // production did not run SASL: no captured nonce will come
@@ -240,6 +280,7 @@ export class PostgresModule implements ProtocolModule<PgSession> {
       case 'gssenc':
         st.negotiating++;
         st.afterNegotiation = true;
+        st.waitSince = now;
         if (st.target) st.target.singles++;
         if (st.online) st.online.singles++;
         return act.pass();
@@ -251,6 +292,9 @@ export class PostgresModule implements ProtocolModule<PgSession> {
       }
       case 'startup':
         st.user = m.params.get('user') ?? '';
+        st.database = m.params.get('database') ?? st.user;
+        st.captured = m.params;
+        st.waitSince = now;
         st.password = this.opts.passwords.get(st.user) ?? null;
         st.phase = 'auth';
         this.logins.store(st.conn, m.params, now);
@@ -299,22 +343,93 @@ export class PostgresModule implements ProtocolModule<PgSession> {
     return derivedNonce(`${c.clientIp}:${c.clientPort}>${c.serverIp}:${c.serverPort}@${now}#${this.serial++}`);
   }
 
+  /**
+   * The first message of a session picked up mid-stream (or rebuilt): the tail of a batch begun
+   * before the capture is lost without a login; else the session logs in first, as (first that
+   * applies) its own stored login, the one captured login that taught the statement the
+   * message names (waiting for a teacher within the learning wait when none taught it), the
+   * latest login of its client address, `--pg-login`.
+   */
+  private midstreamLogin(st: PgSession, msg: Buffer, act: ClientActions, now: number): void {
+    const t = msg[0];
+    const body = msg.subarray(5);
+    if (t === 0x45 /* E */ || (t === 0x44 /* D */ && body[0] === 0x50)) return this.lost(act, 'unknownPortal');
+    if (t === 0x53 /* S */ || t === 0x48 /* H */ || (t === 0x43 /* C */ && body[0] === 0x50)) return act.drop();
+    const name = namedStatement(msg);
+    let p = this.logins.own(st.conn, now);
+    let learned = false;
+    if (p === null && name !== null) {
+      const tp = this.catalog.teacher(serverOf(st), name, now);
+      if (tp !== null && this.opts.passwords.has(tp.get('user') ?? '')) {
+        p = tp;
+        learned = true;
+      } else if (tp === null) {
+        const f = this.logins.find(st.conn, now);
+        const known = f !== null && this.catalog.find(serverOf(st), databaseOf(f), name, now).kind !== 'none';
+        if (!known && waitToLearn(st, act, now, LEARN_WAIT_MS, 'learnWaits'))
+          return holdLearning(st, act, now, LEARN_WAIT_MS);
+        // the wait passed (this offer is its expired one: it cannot wait for a login now)
+        if (act.expired && !known) return this.lost(act, 'unknownStatement');
+      }
+    }
+    p ??= this.logins.find(st.conn, now);
+    if (p === null) return act.end('noLogin');
+    st.user = p.get('user') ?? '';
+    st.database = databaseOf(p);
+    st.password = this.opts.passwords.get(st.user) ?? null;
+    act.insert(buildStartup(p));
+    st.waitSince = now;
+    act.count('midstreamLogins');
+    if (learned) act.count('midstreamRoleLearned');
+    return act.hold();
+  }
+
+  /** A captured Parse of a named statement teaches the catalog (and the session knows it). */
+  private learn(st: PgSession, msg: Buffer, act: ClientActions, now: number): void {
+    const body = msg.subarray(5);
+    const n = cstring(body, 0);
+    if (n === null) return;
+    if (st.track) st.statements.add(n.s);
+    if (n.s === '' || st.database === '') return;
+    if (this.catalog.learn(serverOf(st), st.database, n.s, body, st.captured, now)) act.count('statementsLearned');
+  }
+
+  /**
+   * A statement the session never Parsed: the catalog's Parse is inserted before the message
+   * (true), or the message waits for a teacher (held: true), or the loss reason.
+   */
+  private reprepare(st: PgSession, name: string, act: ClientActions, now: number): true | 'held' | Reason {
+    if (name === '') return 'unknownStatement';
+    const l = this.catalog.find(serverOf(st), st.database, name, now);
+    if (l.kind === 'ambiguous') return 'ambiguousStatement';
+    if (l.kind === 'one') {
+      act.insert(buildTyped('P', l.body));
+      st.statements.add(name);
+      act.count('statementsReprepared');
+      return true;
+    }
+    if (st.origin === 'midstream' && waitToLearn(st, act, now, LEARN_WAIT_MS, 'learnWaits')) {
+      holdLearning(st, act, now, LEARN_WAIT_MS);
+      return 'held';
+    }
+    return 'unknownStatement';
+  }
+
   /** Statement and portal checks of a session whose start was not seen. */
-  private tracked(st: PgSession, msg: Buffer, act: ClientActions): void {
+  private tracked(st: PgSession, msg: Buffer, act: ClientActions, now: number): void {
     const body = msg.subarray(5);
     switch (msg[0]) {
-      case 0x50 /* P Parse */: {
-        const n = cstring(body, 0);
-        if (n !== null) st.statements.add(n.s);
-        return act.pass();
-      }
       case 0x42 /* B Bind */: {
         const portal = cstring(body, 0);
         const stmt = portal && cstring(body, portal.next);
         if (portal === null || stmt === null) return act.pass();
         if (!st.statements.has(stmt.s)) {
-          st.portals.delete(portal.s);
-          return this.lost(act, 'unknownStatement');
+          const r = this.reprepare(st, stmt.s, act, now);
+          if (r === 'held') return;
+          if (r !== true) {
+            st.portals.delete(portal.s);
+            return this.lost(act, r);
+          }
         }
         st.portals.add(portal.s);
         return act.pass();
@@ -323,14 +438,21 @@ export class PostgresModule implements ProtocolModule<PgSession> {
         const portal = cstring(body, 0);
         return portal === null || st.portals.has(portal.s) ? act.pass() : this.lost(act, 'unknownPortal');
       }
-      case 0x44 /* D Describe */:
-      case 0x43 /* C Close */: {
+      case 0x44 /* D Describe */: {
         const n = cstring(body, 1);
         if (n === null) return act.pass();
-        const isStmt = body[0] === 0x53;
-        const set = isStmt ? st.statements : st.portals;
-        if (!set.has(n.s)) return this.lost(act, isStmt ? 'unknownStatement' : 'unknownPortal');
-        if (msg[0] === 0x43) set.delete(n.s);
+        if (body[0] !== 0x53) return st.portals.has(n.s) ? act.pass() : this.lost(act, 'unknownPortal');
+        if (!st.statements.has(n.s)) {
+          const r = this.reprepare(st, n.s, act, now);
+          if (r === 'held') return;
+          if (r !== true) return this.lost(act, r);
+        }
+        return act.pass();
+      }
+      case 0x43 /* C Close */: {
+        // closing a statement or portal that does not exist is no error: it passes
+        const n = cstring(body, 1);
+        if (n !== null) (body[0] === 0x53 ? st.statements : st.portals).delete(n.s);
         return act.pass();
       }
       default:
@@ -477,6 +599,27 @@ export class PostgresModule implements ProtocolModule<PgSession> {
   endSession(st: PgSession, now: number): void {
     if (st.keyStored && st.onlineKey && st.targetKey) this.keys.ended(st.onlineKey, st.targetKey, now);
   }
+}
+
+/** The online server of a session: the catalog's scope. */
+function serverOf(st: PgSession): string {
+  return `${st.conn.serverIp}|${st.conn.serverPort}`;
+}
+
+/** A login's database (PostgreSQL's default: the user's name). */
+function databaseOf(p: LoginParams): string {
+  return p.get('database') ?? p.get('user') ?? '';
+}
+
+/** The named statement a Bind or a Describe / Close of a statement refers to, null for others (or unnamed). */
+function namedStatement(msg: Buffer): string | null {
+  const body = msg.subarray(5);
+  let n: { s: string } | null = null;
+  if (msg[0] === 0x42) {
+    const portal = cstring(body, 0);
+    n = portal && cstring(body, portal.next);
+  } else if ((msg[0] === 0x44 || msg[0] === 0x43) && body[0] === 0x53) n = cstring(body, 1);
+  return n === null || n.s === '' ? null : n.s;
 }
 
 function param(into: Map<string, string> | null, body: Buffer): void {

@@ -38,26 +38,36 @@ interface Entry<T> {
   until: number;
 }
 
-/** A Map in insertion order, bounded, its entries expiring. */
-class Bounded<T> {
-  private readonly m = new Map<string, Entry<T>>();
-  constructor(private readonly max: number) {}
+/**
+ * A Map in insertion order, bounded (entries, and optionally their total weight: bytes), its
+ * entries expiring; the oldest are forgotten first. Also the statement catalog's (catalog.ts).
+ */
+export class Bounded<T> {
+  private readonly m = new Map<string, Entry<T> & { w: number }>();
+  /** Total weight held. */
+  weight = 0;
+  constructor(
+    private readonly max: number,
+    private readonly maxWeight = Infinity,
+  ) {}
   get size(): number {
     return this.m.size;
   }
-  put(key: string, v: T, until: number, now: number): void {
-    this.m.delete(key);
-    this.m.set(key, { v, until });
+  /** Stores (or refreshes, as the newest) `key`; `w` is its weight (bytes). */
+  put(key: string, v: T, until: number, now: number, w = 0): void {
+    this.remove(key);
+    this.m.set(key, { v, until, w });
+    this.weight += w;
     for (const [k, e] of this.m) {
-      if (this.m.size <= this.max && e.until >= now) break;
-      this.m.delete(k);
+      if (this.m.size <= this.max && this.weight <= this.maxWeight && e.until >= now) break;
+      this.remove(k);
     }
   }
   get(key: string, now: number): T | null {
     const e = this.m.get(key);
     if (e === undefined) return null;
     if (e.until < now) {
-      this.m.delete(key);
+      this.remove(key);
       return null;
     }
     return e.v;
@@ -66,6 +76,12 @@ class Bounded<T> {
   expire(key: string, v: T, until: number): void {
     const e = this.m.get(key);
     if (e !== undefined && e.v === v) e.until = until;
+  }
+  private remove(key: string): void {
+    const e = this.m.get(key);
+    if (e === undefined) return;
+    this.weight -= e.w;
+    this.m.delete(key);
   }
 }
 
@@ -83,6 +99,10 @@ export class LoginTable {
   store(k: ConnKey, p: LoginParams, now: number): void {
     this.byConn.put(connKey(k), p, now + this.ttlMs, now);
     this.byClient.put(clientKey(k), p, now + this.ttlMs, now);
+  }
+  /** The login stored for this very connection (a rebuilt session: its own), null when none. */
+  own(k: ConnKey, now: number): LoginParams | null {
+    return this.byConn.get(connKey(k), now);
   }
   /** The login for a mid-stream session, null when none applies. */
   find(k: ConnKey, now: number): LoginParams | null {

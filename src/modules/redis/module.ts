@@ -26,9 +26,17 @@ export const REASONS = {
   authRefused: 'the target refused the AUTH the module sent (rewritten or inserted): check --redis-auth',
   selectRefused: 'the target refused the SELECT inserted for a session picked up mid-stream (fewer databases?)',
   noLogin: 'the session sent no AUTH and no login could be chosen (several --redis-auth users, no --redis-login)',
+  loginStalled:
+    'the target did not answer the AUTH / SELECT the module inserted within holdLimitMs: the first command would wait forever',
   unframed: 'the first client bytes are not Redis commands (picked up inside a command) and a login had to be inserted',
 } as const;
 type Reason = keyof typeof REASONS;
+
+/**
+ * The longest the first command of a session waits for the target's answers to the AUTH (and
+ * SELECT) the module inserted before it (ms): then the session ends as `loginStalled`.
+ */
+export const HOLD_LIMIT_MS = 30_000;
 
 export const COUNTERS = {
   authRewritten: "AUTH / HELLO AUTH commands rewritten to the target's password",
@@ -95,6 +103,8 @@ export class RedisModule implements ProtocolModule<RedisSession> {
   readonly wantsOnlineReplies = false;
   /** Requests are pipelined: the next goes without waiting for the target's answer (api.ts). */
   readonly pipelined = true;
+  /** The first command waits at most this long (ms) for the target's answers to an inserted login (loginStalled). */
+  readonly holdLimitMs = HOLD_LIMIT_MS;
   readonly reasons: Readonly<Record<string, string>> = REASONS;
   readonly counters: Readonly<Record<string, string>> = COUNTERS;
   private readonly logins = new Map<string, StoredLogin>();
@@ -137,7 +147,7 @@ export class RedisModule implements ProtocolModule<RedisSession> {
 
   onClientMessage(st: RedisSession, msg: Buffer, act: ClientActions, now: number): void {
     if (st.garbage) return act.end('unframed' satisfies Reason);
-    if (st.awaiting > 0) return act.hold();
+    if (st.awaiting > 0) return act.expired ? act.end('loginStalled' satisfies Reason) : act.hold();
     const a = this.args;
     const n = commandArgs(msg, a, 1);
     const s0 = a[0] ?? 0;

@@ -10,6 +10,7 @@ import { definition } from '../../../../src/modules/postgres/index';
 import type { PgSession } from '../../../../src/modules/postgres/module';
 import { BackendFramer, parseUntyped } from '../../../../src/modules/postgres/wire';
 import { CANCEL_GRACE_MS } from '../../../../src/modules/postgres/tables';
+import { LEARN_WAIT_MS } from '../../../../src/modules/postgres/catalog';
 import type { ProtocolModule } from '../../../../src/modules/api';
 import { clientMessages, connections, serverMessages, stream, type Conn } from './capture';
 import { ScramServer, authMsg, loginTail } from './scram-server';
@@ -134,7 +135,7 @@ test('mid-stream with no stored login: noLogin; with --pg-login: that user (md5 
   assert.deepEqual(Buffer.concat(b.log.sent.slice(2)), Buffer.concat(msgs));
 });
 
-test('mid-stream pgbench -M prepared: Bind/Describe/Execute of statements parsed before the pickup are lost', () => {
+test('mid-stream pgbench -M prepared, nobody taught its statements: it waits LEARN_WAIT_MS once, then they are lost', () => {
   const c = PGBENCH as Conn;
   const msgs = afterLogin(c);
   // pick up after the first transaction (pgbench parses each statement on its first use)
@@ -142,21 +143,28 @@ test('mid-stream pgbench -M prepared: Bind/Describe/Execute of statements parsed
   const seen = msgs.slice(msgs.findIndex((m, i) => i > lastParse && m[0] === 0x53) + 1);
   const types = seen.map((m) => String.fromCharCode(m[0] as number)).join('');
   assert.ok(!types.includes('P'), `no Parse after the pickup: ${types}`);
+  assert.equal(seen[0]?.[0], 0x42, 'the pickup starts with a Bind');
   const d = new ModuleDriver(pg({ 'pg-login': ['scram_u@fx'] }), { origin: 'midstream' });
-  d.client(seen[0] as Buffer);
+  for (const m of seen) d.client(m);
+  assert.equal(d.log.sent.length, 0, 'the first Bind waits for a session to teach its statement');
+  assert.equal(d.holdDeadline(), LEARN_WAIT_MS);
+  d.tick(LEARN_WAIT_MS - 1);
+  assert.equal(d.log.sent.length, 0);
+  d.tick(LEARN_WAIT_MS);
+  // the first batch is lost without a login (its Bind untaught, the rest its tail); the next Bind logs in
   const srv = new ScramServer('scrampw');
-  d.target(srv.start());
-  d.target(srv.first(d.log.sent[1] as Buffer));
-  d.target(Buffer.concat([srv.final(d.log.sent[2] as Buffer) as Buffer, loginTail({})]));
-  for (const m of seen.slice(1)) d.client(m);
+  d.target(srv.start(), 0, LEARN_WAIT_MS);
+  d.target(srv.first(d.log.sent[1] as Buffer), 0, LEARN_WAIT_MS);
+  d.target(Buffer.concat([srv.final(d.log.sent[2] as Buffer) as Buffer, loginTail({})]), 0, LEARN_WAIT_MS);
   assert.equal(d.log.ended, null);
+  assert.equal(d.log.counters['learnWaits'], 1);
   const lost = d.log.dropped.filter((x) => x.reason !== '');
   const expectLost = seen.filter((m) => 'BDE'.includes(String.fromCharCode(m[0] as number))).length;
   assert.ok(expectLost > 0);
   assert.equal(lost.length, expectLost);
   assert.ok(lost.every((x) => ['unknownStatement', 'unknownPortal'].includes(x.reason)));
   assert.equal(d.log.counters['statementsLost'], expectLost);
-  // Sync and Terminate still pass
+  // Sync and Terminate still pass (but the first batch's, sent before any login)
   const passed = d.log.sent.slice(3).map((m) => String.fromCharCode(m[0] as number));
   assert.ok(
     passed.every((t) => 'SX'.includes(t)),

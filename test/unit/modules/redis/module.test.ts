@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ModuleDriver } from '../driver';
 import { definition } from '../../../../src/modules/redis/index';
-import type { RedisSession } from '../../../../src/modules/redis/module';
+import { HOLD_LIMIT_MS, type RedisSession } from '../../../../src/modules/redis/module';
 import type { ProtocolModule } from '../../../../src/modules/api';
 import { buildCommand, commandLength } from '../../../../src/modules/redis/resp';
 import { TcpcopyError } from '../../../../src/core/errors';
@@ -211,4 +211,17 @@ test('options: USER:PASSWORD or PASSWORD, one per user, --redis-login needs a pa
     /--redis-login ops: no password for ops; add --redis-auth ops:PASSWORD/,
   );
   assert.equal(err({ 'redis-auth': ['default:pa:ss', 'ops:x:y'] }), 'no error');
+});
+
+test('hold limit: an inserted AUTH the target never answers ends the session as loginStalled (manual clock)', () => {
+  const mod = redis();
+  assert.equal(mod.holdLimitMs, HOLD_LIMIT_MS);
+  const d = new ModuleDriver(mod, { origin: 'midstream' });
+  d.client(buildCommand(['GET', 'k']), 100);
+  assert.deepEqual(d.log.counters, { authInserted: 1 });
+  assert.equal(d.holdDeadline(), 100 + HOLD_LIMIT_MS);
+  d.tick(99 + HOLD_LIMIT_MS);
+  assert.equal(d.log.ended, null);
+  d.tick(100 + HOLD_LIMIT_MS);
+  assert.equal(d.log.ended, 'loginStalled');
 });
