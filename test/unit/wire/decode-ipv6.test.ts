@@ -12,6 +12,7 @@ import { decodeFrame, parseIpTcp, parseIpv4Tcp, parseIpv6Tcp, type DecodeStatus 
 import {
   addressHash,
   internIpv6,
+  internIpv6Words,
   IPV6_BASE,
   ipv6ToString,
   isIpv6,
@@ -290,4 +291,36 @@ test('address table: the same bytes give the same id, text forms per RFC 5952, s
   for (let i = 0; i < 5000; i++) assert.equal(parseIpv6(`2001:2:0:9::${i.toString(16)}`), ids[i]);
   assert.equal(new Set(ids).size, 5000);
   assert.ok(Number.isSafeInteger(Math.max(...ids) * 65536 + 65535));
+});
+
+test('the decoder memo: many addresses alternating with a repeated one keep their ids; writeIpv6 stays inside its Buffer', () => {
+  const server = parseIpv6('2001:2::1');
+  const pkt = Buffer.alloc(60);
+  pkt[0] = 0x60;
+  pkt[5] = 20; // payload length: the TCP header
+  pkt[6] = 6;
+  pkt[52] = 0x50; // data offset 5
+  const seg = newSegment();
+  for (let i = 0; i < 2000; i++) {
+    const client = internIpv6Words(0x20010002, 0, i % 7, i);
+    // client -> server, then server -> client: the memo of each position sees both
+    writeIpv6(client, pkt, 8);
+    writeIpv6(server, pkt, 24);
+    assert.equal(parseIpv6Tcp(pkt, 0, 60, seg), 'ok');
+    assert.equal(seg.srcIp, client);
+    assert.equal(seg.dstIp, server);
+    writeIpv6(server, pkt, 8);
+    writeIpv6(client, pkt, 24);
+    parseIpv6Tcp(pkt, 0, 60, seg);
+    assert.equal(seg.srcIp, server);
+    assert.equal(seg.dstIp, client);
+  }
+  // a Buffer that is a slice of a larger ArrayBuffer: nothing written beyond its end
+  const whole = Buffer.alloc(64, 0xee);
+  const slice = whole.subarray(10, 30);
+  writeIpv6(server, slice, 10);
+  assert.deepEqual([...whole.subarray(20, 30)], [0x20, 0x01, 0, 0x02, 0, 0, 0, 0, 0, 0]);
+  assert.deepEqual([...whole.subarray(30)], new Array<number>(34).fill(0xee));
+  writeIpv6(server, slice, 2);
+  assert.deepEqual([...whole.subarray(12, 28)], [0x20, 0x01, 0, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
 });
