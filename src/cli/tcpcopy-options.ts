@@ -359,7 +359,7 @@ export const TCPCOPY_OPTIONS: readonly OptionSpec<TcpcopyOptionGroup>[] = [
     kind: 'string',
     group: 'Process and output',
     arg: 'KiB',
-    doc: 'a session holding more captured data than this waiting for the target is ended, its requests lost as backlog; 0 or off = never; auto = 1024 when capturing from this host, off otherwise',
+    doc: 'a session holding more captured data than this waiting for the target is ended, its requests lost as backlog; 0 or off = never; auto = 1024 when capturing from this host (16384 with --module or --compare), off otherwise',
     def: 'auto',
   },
   {

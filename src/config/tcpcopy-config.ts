@@ -154,7 +154,8 @@ export interface TcpcopyConfig {
    * Most captured data one session may hold waiting for the target, KiB (`--session-backlog`;
    * no original flag): past it the session is ended and its waiting requests and the rest of its
    * connection are lost as 'backlog' (EngineConfig.maxBacklogBytes). 'auto' (default) =
-   * LIVE_SESSION_BACKLOG_KB (1024) when capturing from this host's devices, off for capture
+   * LIVE_SESSION_BACKLOG_KB (1024; 16384 with --module or --compare, whose sessions hold
+   * messages during logins) when capturing from this host's devices, off for capture
    * files and streams (an offline replay sped up with -a may legitimately run ahead of the
    * target); 0 = off. Measured (issue 18 item 13): tcpcopy starved of CPU (nice 19) at 36k
    * keep-alive requests/s held 53 MiB of captured requests in 64 sessions.

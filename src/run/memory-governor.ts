@@ -46,6 +46,14 @@ export const LIVE_DEFAULT_BUDGET_MB = 110;
  * requests/s lost 88% as backlog in transient lags it would have caught up with; with 1024 none).
  */
 export const LIVE_SESSION_BACKLOG_KB = 1024;
+/**
+ * `--session-backlog auto` for the sessions of a protocol module (or a comparison), KiB: such a
+ * session holds its captured messages while the module redoes a login or waits to learn a
+ * statement (up to its hold limit, 10-30 s of a busy pooled connection: a CI run's pgbench
+ * connections opened before tcpcopy passed 1024 KiB while they waited and were all ended as
+ * backlog). The memory budget still bounds the whole.
+ */
+export const LIVE_MODULE_SESSION_BACKLOG_KB = 16384;
 
 /** What the governor drives. */
 export interface GovernedEngine {

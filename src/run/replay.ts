@@ -24,7 +24,13 @@ import { StreamInput } from '../io/stream-input';
 import { readSecret } from '../channel/secret';
 import { CompareRun } from './compare-run';
 import type { CaptureTimes } from '../compare/session';
-import { CHECK_MS, LIVE_DEFAULT_BUDGET_MB, LIVE_SESSION_BACKLOG_KB, MemoryGovernor } from './memory-governor';
+import {
+  CHECK_MS,
+  LIVE_DEFAULT_BUDGET_MB,
+  LIVE_MODULE_SESSION_BACKLOG_KB,
+  LIVE_SESSION_BACKLOG_KB,
+  MemoryGovernor,
+} from './memory-governor';
 
 /** How long tcpcopy without -L waits for a lost intercept to come back before it stops, ms. */
 const DOWN_GRACE_MS = 10_000;
@@ -132,7 +138,11 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
         keepaliveTimeoutMs: cfg.keepaliveTimeoutMs,
         rtoInitialMs: cfg.rtoMs,
         delayedAckMs: cfg.delayedAckMs,
-        maxBacklogBytes: sessionBacklogOf(cfg.sessionBacklogKB, this.input.kind),
+        maxBacklogBytes: sessionBacklogOf(
+          cfg.sessionBacklogKB,
+          this.input.kind,
+          cfg.module !== null || this.compare !== null,
+        ),
         module: this.compare !== null ? this.compare.moduleBeside(loadModule(cfg.module)) : loadModule(cfg.module),
         // the 1.x channel (no --secret-file) has IPv4 addresses only
         ipv6Channel: cfg.secretFile !== null,
@@ -609,9 +619,14 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
   }
 }
 
-/** `--session-backlog` in force, bytes (Infinity = no bound): 'auto' is LIVE_SESSION_BACKLOG_KB when capturing from this host's devices. */
-export function sessionBacklogOf(v: number | 'auto', input: InputSpec['kind']): number {
-  const kb = v === 'auto' ? (input === 'live' ? LIVE_SESSION_BACKLOG_KB : 0) : v;
+/**
+ * `--session-backlog` in force, bytes (Infinity = no bound): 'auto' is LIVE_SESSION_BACKLOG_KB
+ * when capturing from this host's devices, LIVE_MODULE_SESSION_BACKLOG_KB with a protocol
+ * module or a comparison (`withModule`: their sessions hold messages during logins).
+ */
+export function sessionBacklogOf(v: number | 'auto', input: InputSpec['kind'], withModule = false): number {
+  const live = withModule ? LIVE_MODULE_SESSION_BACKLOG_KB : LIVE_SESSION_BACKLOG_KB;
+  const kb = v === 'auto' ? (input === 'live' ? live : 0) : v;
   return kb > 0 ? kb * 1024 : Infinity;
 }
 

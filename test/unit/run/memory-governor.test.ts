@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { CHECK_MS, IDLE_SHED_MS, MemoryGovernor, SETTLE_MS, SHED_EVERY_MS } from '../../../src/run/memory-governor';
-import { memoryBudgetOf } from '../../../src/run/replay';
+import { memoryBudgetOf, sessionBacklogOf } from '../../../src/run/replay';
 import { requestAccounting } from '../../../src/run/report';
 import { drive, simReplay, simConfig } from '../../sim/replay-harness';
 
@@ -186,4 +186,13 @@ test('under the budget but above 85% of it: collected again each second, open ag
   g.check(95, 2000);
   assert.ok(!g.closed, 'open 2 s after it was reached');
   assert.deepEqual(eng.calls, ['close', 'open']);
+});
+
+test('--session-backlog auto: 1024 KiB live, 16 MiB live with a module or a comparison (their sessions hold messages during logins), off for files', () => {
+  assert.equal(sessionBacklogOf('auto', 'live'), 1024 * 1024);
+  assert.equal(sessionBacklogOf('auto', 'live', true), 16384 * 1024);
+  assert.equal(sessionBacklogOf('auto', 'offline', true), Infinity);
+  assert.equal(sessionBacklogOf('auto', 'stream'), Infinity);
+  assert.equal(sessionBacklogOf(512, 'live', true), 512 * 1024);
+  assert.equal(sessionBacklogOf(0, 'live'), Infinity);
 });
