@@ -336,8 +336,12 @@ test("column definitions: PREPARE_OK's and the EXECUTE result set's names agree 
   assert.deepEqual(small.candidates(s, 1, 0), []);
 });
 
-test("the target's reply stream is lost (a result set over the payload cap) when the module prepares: the EXECUTE waits for the PREPARE_OK the stream is found again at", () => {
-  const mod = taught();
+/**
+ * A mid-stream session whose first query's answer is a result set of 50 rows (about 10 KiB,
+ * over the payload cap): production's reply in full, the target's first 1024 bytes only, the
+ * middle missing (the reply stream lost). `head` is where the sent stream stood.
+ */
+function bigReplyCut(mod: ReturnType<typeof mysqlModule>): { d: ReturnType<typeof driver>; big: Buffer; head: number } {
   const d = midstream(mod);
   d.client(encodePacket(0, Buffer.from('\x03SELECT c FROM big', 'latin1')));
   loggedIn(d);
@@ -358,6 +362,12 @@ test("the target's reply stream is lost (a result set over the payload cap) when
   d.online(big);
   const head = d.sentBytes().length;
   d.target(big.subarray(0, 1024), big.length - 2048, 0, head);
+  return { d, big, head };
+}
+
+test("the target's reply stream is lost (a result set over the payload cap) when the module prepares: the EXECUTE waits for the PREPARE_OK the stream is found again at", () => {
+  const mod = taught();
+  const { d, big, head } = bigReplyCut(mod);
   assert.equal(d.log.counters.replySyncLost, 1);
   d.client(wire({ seq: 0, payload: EXEC1.cmd }));
   d.online(EXEC1.reply);
@@ -373,26 +383,7 @@ test("the target's reply stream is lost (a result set over the payload cap) when
 
 test('the PREPARE the module sent is answered in the cut tail of a long reply (the target had it): prepared again, not lost', () => {
   const mod = taught();
-  const d = midstream(mod);
-  d.client(encodePacket(0, Buffer.from('\x03SELECT c FROM big', 'latin1')));
-  loggedIn(d);
-  const def = encodePacket(
-    2,
-    Buffer.concat([Buffer.from('\x03def\x02fx\x03big\x03big\x01c\x01c\x0c', 'latin1'), Buffer.alloc(13)]),
-  );
-  const rows = Array.from({ length: 50 }, (_, i) =>
-    encodePacket(4 + i, Buffer.concat([Buffer.from([200]), Buffer.alloc(200, 0x61)])),
-  );
-  const big = Buffer.concat([
-    encodePacket(1, Buffer.from([1])),
-    def,
-    encodePacket(3, Buffer.from([0xfe, 0, 0, 2, 0])),
-    ...rows,
-    encodePacket(54, Buffer.from([0xfe, 0, 0, 2, 0])),
-  ]);
-  d.online(big);
-  const head = d.sentBytes().length;
-  d.target(big.subarray(0, 1024), big.length - 2048, 0, head);
+  const { d, big } = bigReplyCut(mod);
   d.client(wire({ seq: 0, payload: EXEC1.cmd }), 10);
   d.online(EXEC1.reply, 0, 10);
   assert.deepEqual(last(d), { seq: 0, payload: PREP1.cmd });
