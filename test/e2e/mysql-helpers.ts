@@ -5,13 +5,15 @@
  * the online server ran with what the target ran (their general query logs).
  */
 import * as fs from 'node:fs';
+import assert from 'node:assert/strict';
 import * as path from 'node:path';
 import type { Lab } from '../../src/lab/lab';
 import type { LabProcess } from '../../src/lab/process';
 import type { MariadbServer } from '../../src/lab/mariadb';
 import { compareStatements, comparisonLine, type StatementComparison } from '../../src/lab/mariadb-log';
+import { waitLogQuiet } from '../../src/lab/mariadb';
 import { defaultLogin, type MysqlEndpoint, type MysqlLogin } from '../../src/lab/mysql-clients';
-import { INTERCEPT, type TcpcopyJsonReport } from './replay-helpers';
+import { INTERCEPT, type LiveTcpcopy, processFigures, type TcpcopyJsonReport } from './replay-helpers';
 
 /** The online server as the client sees it. */
 export const ONLINE_EP: MysqlEndpoint = { ip: '198.18.1.1', port: 3306 };
@@ -151,6 +153,22 @@ export function moduleLine(rep: ModuleReport): string {
     `module lost ${JSON.stringify(m?.lost)} counters ${JSON.stringify(m?.counters)} ended ${JSON.stringify(m?.ended)}; ` +
     `target stream ${JSON.stringify(m?.target)} online stream ${JSON.stringify(m?.online)}`
   );
+}
+
+/**
+ * Once the target's general log is quiet: stops tcpcopy, asserts it exited 0 with a report,
+ * prints its process figures, accounting and module line, and returns the report.
+ */
+export async function stopWithReport(p: MysqlPair, tc: LiveTcpcopy): Promise<ModuleReport> {
+  await waitLogQuiet(p.target, 30_000, 2000);
+  const r = await tc.stop();
+  say(processFigures(r.report));
+  assert.equal(r.code, 0, r.stderr.slice(-2000));
+  assert.notEqual(r.report, null);
+  const rep = r.report as ModuleReport;
+  say(`accounting ${JSON.stringify(rep.accounting)}`);
+  say(moduleLine(rep));
+  return rep;
 }
 
 /** Prints one line to the test output. */

@@ -2,18 +2,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { withLab } from '../../src/lab/lab';
 import { compareStatements, comparisonLine, statements, type GeneralLogRecord } from '../../src/lab/mariadb-log';
-import { waitLogQuiet } from '../../src/lab/mariadb';
 import { sysbenchPrepare, sysbenchRun, type SysbenchOptions } from '../../src/lab/mysql-clients';
-import { processFigures, skipUnlessRoot, startLiveTcpcopy, waitUntil } from './replay-helpers';
-import {
-  ONLINE_EP,
-  moduleArgs,
-  moduleLine,
-  say,
-  startMysqlIntercept,
-  startPair,
-  type ModuleReport,
-} from './mysql-helpers';
+import { skipUnlessRoot, startLiveTcpcopy, waitUntil } from './replay-helpers';
+import { ONLINE_EP, moduleArgs, say, startMysqlIntercept, startPair, stopWithReport } from './mysql-helpers';
 
 /** Seconds sysbench A runs after tcpcopy started (its --time is this plus the start-up before). */
 const MIDSTREAM_S = Number(process.env['TCPCOPY_E2E_PS_SECONDS'] ?? 30);
@@ -85,15 +76,8 @@ test(
       const runB = sysbenchRun(lab, 'client', ONLINE_EP, b, p.login);
       const [sa, sb] = await Promise.all([runA, runB]);
       say(`sysbench A ${JSON.stringify(sa)}; B ${JSON.stringify(sb)}`);
-      await waitLogQuiet(p.target, 30_000, 2000);
-      const r = await tc.stop();
-      say(processFigures(r.report));
-      assert.equal(r.code, 0, r.stderr.slice(-2000));
-      assert.notEqual(r.report, null);
-      const rep = r.report as ModuleReport;
+      const rep = await stopWithReport(p, tc);
       const mod = rep.engine.module;
-      say(`accounting ${JSON.stringify(rep.accounting)}`);
-      say(moduleLine(rep));
 
       const on = p.online.clientRecords(om);
       const tg = p.target.clientRecords(tm);

@@ -4,7 +4,6 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { withLab } from '../../src/lab/lab';
 import { compareStatements, comparisonLine, statements, type GeneralLogRecord } from '../../src/lab/mariadb-log';
-import { waitLogQuiet } from '../../src/lab/mariadb';
 import {
   goFileFor,
   spawnMariadbPhases,
@@ -12,17 +11,16 @@ import {
   sysbenchRun,
   type SysbenchOptions,
 } from '../../src/lab/mysql-clients';
-import { processFigures, skipUnlessRoot, startLiveTcpcopy, waitUntil } from './replay-helpers';
+import { skipUnlessRoot, startLiveTcpcopy, waitUntil } from './replay-helpers';
 import {
   ONLINE_EP,
   moduleArgs,
   mysql2Totals,
-  moduleLine,
   say,
   spawnMysql2,
   startMysqlIntercept,
   startPair,
-  type ModuleReport,
+  stopWithReport,
 } from './mysql-helpers';
 
 const onKv = (r: GeneralLogRecord): boolean => /\bkv\b/.test(r.argument);
@@ -87,15 +85,8 @@ test(
       const [cliExit, totals, sbr] = await Promise.all([cli.exited, mysql2Totals(m2), sbRun]);
       assert.equal(cliExit.code, 0, cli.stderr);
       say(`mysql2 ${JSON.stringify(totals)}; sysbench ${JSON.stringify(sbr)}`);
-      await waitLogQuiet(p.target, 30_000, 2000);
-      const r = await tc.stop();
-      say(processFigures(r.report));
-      assert.equal(r.code, 0, r.stderr.slice(-2000));
-      assert.notEqual(r.report, null);
-      const rep = r.report as ModuleReport;
+      const rep = await stopWithReport(p, tc);
       const mod = rep.engine.module;
-      say(`accounting ${JSON.stringify(rep.accounting)}`);
-      say(moduleLine(rep));
 
       const on = p.online.clientRecords(om);
       const tg = p.target.clientRecords(tm);

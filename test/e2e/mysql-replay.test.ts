@@ -2,20 +2,18 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { withLab } from '../../src/lab/lab';
 import { compareStatements, comparisonLine, type GeneralLogRecord } from '../../src/lab/mariadb-log';
-import { waitLogQuiet } from '../../src/lab/mariadb';
 import { mariadbCli, sysbenchPrepare, sysbenchRun, type SysbenchOptions } from '../../src/lab/mysql-clients';
-import { processFigures, skipUnlessRoot, startLiveTcpcopy } from './replay-helpers';
+import { skipUnlessRoot, startLiveTcpcopy } from './replay-helpers';
 import {
   ONLINE_EP,
   compareSince,
   moduleArgs,
   mysql2Totals,
-  moduleLine,
   say,
   spawnMysql2,
   startMysqlIntercept,
   startPair,
-  type ModuleReport,
+  stopWithReport,
 } from './mysql-helpers';
 
 /** Statements on the kv table (the CLI's and mysql2's; sysbench works on sbtest*). */
@@ -55,15 +53,8 @@ test(
       ]);
       assert.equal(cli.code, 0, cli.stderr);
       say(`mysql2 ${JSON.stringify(m2)}; sysbench ${JSON.stringify(sbr)}`);
-      await waitLogQuiet(p.target, 30_000, 2000);
-      const r = await tc.stop();
-      say(processFigures(r.report));
-      assert.equal(r.code, 0, r.stderr.slice(-2000));
-      assert.notEqual(r.report, null);
-      const rep = r.report as ModuleReport;
+      const rep = await stopWithReport(p, tc);
       const mod = rep.engine.module;
-      say(`accounting ${JSON.stringify(rep.accounting)}`);
-      say(moduleLine(rep));
 
       const all = compareSince(p, om, tm, 'all clients');
       const kv = compareStatements(p.online.clientRecords(om).filter(onKv), p.target.clientRecords(tm).filter(onKv));
