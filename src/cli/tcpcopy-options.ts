@@ -351,7 +351,7 @@ export const TCPCOPY_OPTIONS: readonly OptionSpec<TcpcopyOptionGroup>[] = [
     kind: 'string',
     group: 'Process and output',
     arg: 'MB',
-    doc: 'at this resident memory, stop replaying new connections (lost as overload) until it falls under 85%; 0 = never; auto = 110 when capturing from this host (plus --compare-memory-max with --compare), off otherwise',
+    doc: 'at this resident memory, stop replaying new connections (lost as overload) until it falls under 85%; 0 = never; auto = 110 when capturing from this host (256 with --module or --compare, plus --compare-memory-max with --compare), off otherwise',
     def: 'auto',
   },
   {

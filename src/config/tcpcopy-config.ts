@@ -144,7 +144,8 @@ export interface TcpcopyConfig {
    * connections are not replayed (lost as `overload`) and, if that is not enough, the session
    * with the most requests waiting is given up, until it is back under 85% of it or under the
    * budget for 2 s (src/run/memory-governor.ts). 'auto' (default) = 110 when capturing from
-   * this host's devices (plus --compare-memory-max with --compare), off for capture files,
+   * this host's devices (256 with --module or --compare, whose sessions hold messages during
+   * logins; plus --compare-memory-max with --compare), off for capture files,
    * `-i tcp://`, `-i -`; 0 = off. At every load tcpcopy keeps up with its resident set is 84-95
    * MiB, so the budget acts only when it falls behind (starved of CPU: 130-184 MiB without it,
    * issue 18 item 13, doc/performance.md).

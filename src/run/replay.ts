@@ -27,6 +27,7 @@ import type { CaptureTimes } from '../compare/session';
 import {
   CHECK_MS,
   LIVE_DEFAULT_BUDGET_MB,
+  LIVE_MODULE_DEFAULT_BUDGET_MB,
   LIVE_MODULE_SESSION_BACKLOG_KB,
   LIVE_SESSION_BACKLOG_KB,
   MemoryGovernor,
@@ -221,6 +222,7 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
       cfg.memoryBudgetMB,
       this.input.kind,
       cfg.compare !== null ? cfg.compare.settings.memoryMax / 1048576 : 0,
+      cfg.module !== null || cfg.compare !== null,
     );
     if (budget > 0) {
       const gov = new MemoryGovernor(budget, this.engine, io.collectGarbage, this.log);
@@ -632,10 +634,17 @@ export function sessionBacklogOf(v: number | 'auto', input: InputSpec['kind'], w
 
 /**
  * The memory budget in force, MiB (0 = none): 'auto' is LIVE_DEFAULT_BUDGET_MB when capturing
- * from this host's devices, plus `extraMB` (--compare: its --compare-memory-max, which the
- * comparison may hold on top of the replay).
+ * from this host's devices, LIVE_MODULE_DEFAULT_BUDGET_MB with a protocol module or a
+ * comparison (`withModule`: their sessions hold messages during logins), plus `extraMB`
+ * (--compare: its --compare-memory-max, which the comparison may hold on top of the replay).
  */
-export function memoryBudgetOf(v: number | 'auto', input: InputSpec['kind'], extraMB = 0): number {
+export function memoryBudgetOf(
+  v: number | 'auto',
+  input: InputSpec['kind'],
+  extraMB = 0,
+  withModule = false,
+): number {
   if (v !== 'auto') return v;
-  return input === 'live' ? LIVE_DEFAULT_BUDGET_MB + extraMB : 0;
+  const base = withModule ? LIVE_MODULE_DEFAULT_BUDGET_MB : LIVE_DEFAULT_BUDGET_MB;
+  return input === 'live' ? base + extraMB : 0;
 }

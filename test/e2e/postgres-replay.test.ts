@@ -137,8 +137,14 @@ test(
         say(`tcpcopy report: ${JSON.stringify(stopped.report)}`);
         const rep = stopped.report as unknown as {
           engine: { module?: unknown; requestsLost: Record<string, number> };
+          process?: { maxRssMB: number };
+          memoryBudget?: Record<string, number>;
         } | null;
         say(`tcpcopy: module ${JSON.stringify(rep?.engine.module)} lost ${JSON.stringify(rep?.engine.requestsLost)}`);
+        // what the memory governor did (a CI run once ended 9 sessions as overload at 110 MiB)
+        say(
+          `tcpcopy memory: peak RSS ${rep?.process?.maxRssMB.toFixed(1)} MiB, governor ${JSON.stringify(rep?.memoryBudget ?? null)}`,
+        );
         const target = p.target.clientStatements();
         // the connections opened before tcpcopy: their backends had logged statements before the mark
         const beforePids = new Set(clientStatements(p.online.records().slice(0, onlineMark)).map((x) => x.pid));
