@@ -638,12 +638,7 @@ export function sessionBacklogOf(v: number | 'auto', input: InputSpec['kind'], w
  * comparison (`withModule`: their sessions hold messages during logins), plus `extraMB`
  * (--compare: its --compare-memory-max, which the comparison may hold on top of the replay).
  */
-export function memoryBudgetOf(
-  v: number | 'auto',
-  input: InputSpec['kind'],
-  extraMB = 0,
-  withModule = false,
-): number {
+export function memoryBudgetOf(v: number | 'auto', input: InputSpec['kind'], extraMB = 0, withModule = false): number {
   if (v !== 'auto') return v;
   const base = withModule ? LIVE_MODULE_DEFAULT_BUDGET_MB : LIVE_DEFAULT_BUDGET_MB;
   return input === 'live' ? base + extraMB : 0;

@@ -1,6 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { CHECK_MS, GC_EVERY_MS, IDLE_SHED_MS, MemoryGovernor, SETTLE_MS, SHED_EVERY_MS } from '../../../src/run/memory-governor';
+import {
+  CHECK_MS,
+  GC_EVERY_MS,
+  IDLE_SHED_MS,
+  MemoryGovernor,
+  SETTLE_MS,
+  SHED_EVERY_MS,
+} from '../../../src/run/memory-governor';
 import { memoryBudgetOf, sessionBacklogOf } from '../../../src/run/replay';
 import { requestAccounting } from '../../../src/run/report';
 import { drive, simReplay, simConfig } from '../../sim/replay-harness';
