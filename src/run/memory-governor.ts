@@ -16,8 +16,8 @@
  *   given up (`overload`) as well (a keep-alive backlog has no new connections to refuse), one
  *   per collection: the next one only after another collection shows that giving one up was not
  *   enough (V8 returns freed memory to the system late, so the resident set a moment after a
- *   session was given up says little: judged every SHED_EVERY_MS, 8 sessions waiting for their
- *   logins were all given up within 3 s);
+ *   session was given up says little: judged every 250 ms, 8 sessions waiting for their logins
+ *   were all given up within 3 s);
  * - back under RESUME_FRACTION of the budget, or under the budget REOPEN_AFTER_MS after it was
  *   reached: new connections are replayed again.
  *
@@ -32,8 +32,6 @@ export const CHECK_MS = 100;
 export const GC_EVERY_MS = 1000;
 /** How long after a collection the resident set is given to fall before sessions are given up, ms. */
 export const SETTLE_MS = 300;
-/** At most one session given up per this many ms (and one per collection, GC_EVERY_MS). */
-export const SHED_EVERY_MS = 250;
 /** Over the budget, sessions with nothing waiting are ended once idle this long, ms. */
 export const IDLE_SHED_MS = 1000;
 /** Under the budget, new connections are replayed again at the latest this long after it was reached, ms. */
@@ -144,8 +142,7 @@ export class MemoryGovernor {
         return;
       }
       // collected and still over: the backlog itself is too big; one session per collection
-      if (now - this.lastGcAt < SETTLE_MS || now - this.lastShedAt < SHED_EVERY_MS) return;
-      if (this.lastShedAt >= this.lastGcAt) return;
+      if (now - this.lastGcAt < SETTLE_MS || this.lastShedAt >= this.lastGcAt) return;
       this.lastShedAt = now;
       if (this.engine.shedLargest(now) > 0) this.stats.sessionsShed++;
       return;

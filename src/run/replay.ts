@@ -139,11 +139,7 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
         keepaliveTimeoutMs: cfg.keepaliveTimeoutMs,
         rtoInitialMs: cfg.rtoMs,
         delayedAckMs: cfg.delayedAckMs,
-        maxBacklogBytes: sessionBacklogOf(
-          cfg.sessionBacklogKB,
-          this.input.kind,
-          cfg.module !== null || this.compare !== null,
-        ),
+        maxBacklogBytes: sessionBacklogOf(cfg.sessionBacklogKB, this.input.kind, holdsMessages(cfg)),
         module: this.compare !== null ? this.compare.moduleBeside(loadModule(cfg.module)) : loadModule(cfg.module),
         // the 1.x channel (no --secret-file) has IPv4 addresses only
         ipv6Channel: cfg.secretFile !== null,
@@ -222,7 +218,7 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
       cfg.memoryBudgetMB,
       this.input.kind,
       cfg.compare !== null ? cfg.compare.settings.memoryMax / 1048576 : 0,
-      cfg.module !== null || cfg.compare !== null,
+      holdsMessages(cfg),
     );
     if (budget > 0) {
       const gov = new MemoryGovernor(budget, this.engine, io.collectGarbage, this.log);
@@ -630,6 +626,11 @@ export function sessionBacklogOf(v: number | 'auto', input: InputSpec['kind'], w
   const live = withModule ? LIVE_MODULE_SESSION_BACKLOG_KB : LIVE_SESSION_BACKLOG_KB;
   const kb = v === 'auto' ? (input === 'live' ? live : 0) : v;
   return kb > 0 ? kb * 1024 : Infinity;
+}
+
+/** Whether sessions hold their messages during logins: a protocol module or a comparison. */
+function holdsMessages(cfg: TcpcopyConfig): boolean {
+  return cfg.module !== null || cfg.compare !== null;
 }
 
 /**
