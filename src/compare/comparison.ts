@@ -97,8 +97,11 @@ export class Comparison {
     this.budget = { held: 0, max: cfg.memoryMax };
   }
 
-  /** Opens the observer of a new replayed session. */
-  openSession(s: CompareSessionInfo): ExchangeObserver {
+  /**
+   * Opens the observer of a new replayed session. `view` (bytes mode, from a protocol module's
+   * comparableReply): the target's bytes of an exchange as compared, given production's.
+   */
+  openSession(s: CompareSessionInfo, view?: (online: Buffer, target: Buffer) => Buffer): ExchangeObserver {
     const session = `${s.clientIp}:${s.clientPort}>${s.serverIp}:${s.serverPort}`;
     const targetAddr = `${s.targetIp}:${s.targetPort}`;
     const openKey = `${session}|${targetAddr}`;
@@ -112,22 +115,27 @@ export class Comparison {
     this.generation.set(genKey, gen + 1);
     const group = `${session}#${gen}`;
     const limits = { bodyMax: this.cfg.bodyMax, sessionMax: this.cfg.sessionMax };
-    const onEx = (ex: Exchange): void => this.exchange(group, { ex, session, targetAddr, replica, role });
+    const onEx = (ex: Exchange): void => {
+      if (view !== undefined && ex.onlineBytes !== null && ex.targetBytes !== null)
+        ex.targetBytes = view(ex.onlineBytes, ex.targetBytes);
+      this.exchange(group, { ex, session, targetAddr, replica, role });
+    };
     const obs =
       this.cfg.mode === 'http'
         ? new HttpSessionObserver(limits, this.budget, onEx)
         : new BytesSessionObserver(limits, this.budget, onEx);
     let ended = false;
     return {
-      clientBytes: (d, now, at) => obs.clientBytes(d, now, at ?? this.times.at),
-      onlineBytes: (d, m, now, at) => {
-        obs.onlineBytes(d, m, now, at ?? this.times.at);
+      clientBytes: (d, now, at, pos) => obs.clientBytes(d, now, at ?? this.times.at, pos),
+      onlineBytes: (d, m, now, at, acked) => {
+        obs.onlineBytes(d, m, now, at ?? this.times.at, acked);
         if (this.budget.held > this.peakHeld) this.peakHeld = this.budget.held;
       },
-      targetBytes: (d, m, now, at) => {
-        obs.targetBytes(d, m, now, at ?? this.times.at);
+      targetBytes: (d, m, now, at, acked) => {
+        obs.targetBytes(d, m, now, at ?? this.times.at, acked);
         if (this.budget.held > this.peakHeld) this.peakHeld = this.budget.held;
       },
+      inserted: (sent, len) => (obs as ExchangeObserver).inserted?.(sent, len),
       end: (now) => {
         if (ended) return;
         ended = true;

@@ -8,7 +8,7 @@
  * session.ts and doc/compare.md "Latency" (the capture times come from Comparison.times, which
  * the runner sets per packet).
  */
-import type { ClientActions, ProtocolModule } from '../modules/api';
+import type { ClientActions, ProtocolModule, TargetActions } from '../modules/api';
 import type { Comparison } from './comparison';
 import type { ExchangeObserver } from './session';
 
@@ -29,8 +29,8 @@ export function compareModule(cmp: Comparison): ProtocolModule<ExchangeObserver>
       st.clientBytes(msg, now);
       act.pass();
     },
-    onTargetBytes: (st, data, missing, _act, now) => st.targetBytes(data, missing, now),
-    onOnlineBytes: (st, data, missing, now) => st.onlineBytes(data, missing, now),
+    onTargetBytes: (st, data, missing, act, now) => st.targetBytes(data, missing, now, undefined, act.acked),
+    onOnlineBytes: (st, data, missing, now, acked) => st.onlineBytes(data, missing, now, undefined, acked),
     endSession: (st, now) => st.end(now),
   };
 }
@@ -43,6 +43,10 @@ export interface Composed<S> {
   unframed: boolean;
   /** Capture time of the message the protocol module holds (NaN: none held). */
   heldAt: number;
+  /** Captured client bytes framed so far (the message being offered is the last framed: framing waits while one is held). */
+  framed: number;
+  /** Bytes of the stream sent to the target so far (passed, replaced, inserted and sent by the module). */
+  sent: number;
 }
 
 type Verdict = 'none' | 'pass' | 'replace' | 'drop' | 'hold' | 'end';
@@ -67,6 +71,9 @@ export function withCompare<S>(inner: ProtocolModule<S>, cmp: Comparison): Proto
   const times = cmp.times;
   let verdict: Verdict = 'none';
   let cur: ClientActions | null = null;
+  let curSt: Composed<S> | null = null;
+  /** Length of the replace() bytes of the current offer. */
+  let replacedLen = 0;
   const act = (): ClientActions => cur as ClientActions;
   const decided = (): Verdict => verdict; // (set by the wrapper's calls, out of the compiler's sight)
   // one wrapper for every call (onClientMessage is not re-entered): it notes the verdict
@@ -77,6 +84,7 @@ export function withCompare<S>(inner: ProtocolModule<S>, cmp: Comparison): Proto
     },
     replace: (b) => {
       verdict = 'replace';
+      replacedLen = b.length;
       act().replace(b);
     },
     drop: (r) => {
@@ -96,8 +104,30 @@ export function withCompare<S>(inner: ProtocolModule<S>, cmp: Comparison): Proto
       verdict = 'end';
       act().end(r);
     },
-    insert: (b) => act().insert(b),
+    insert: (b) => {
+      act().insert(b);
+      // the engine appends inserted bytes to the sent stream at once (also before a hold)
+      const st = curSt as Composed<S>;
+      st.obs.inserted?.(st.sent, b.length);
+      st.sent += b.length;
+    },
     count: (c, n) => act().count(c, n),
+  };
+  // the target's replies, with module sends (an AuthSwitchResponse) counted in the sent stream
+  let tcur: TargetActions | null = null;
+  let tSt: Composed<S> | null = null;
+  const tact = (): TargetActions => tcur as TargetActions;
+  const twrap: TargetActions = {
+    get acked() {
+      // unknown: everything sent was received (TargetActions.acked)
+      return tact().acked ?? (tSt as Composed<S>).sent;
+    },
+    send: (b) => {
+      tact().send(b);
+      (tSt as Composed<S>).sent += b.length;
+    },
+    end: (r) => tact().end(r),
+    count: (c, n) => tact().count(c, n),
   };
   const m: ProtocolModule<Composed<S>> = {
     name: inner.name,
@@ -107,26 +137,49 @@ export function withCompare<S>(inner: ProtocolModule<S>, cmp: Comparison): Proto
     reasons: inner.reasons,
     counters: inner.counters,
     ...(inner.holdLimitMs !== undefined ? { holdLimitMs: inner.holdLimitMs } : {}),
-    startSession: (s) => ({ inner: inner.startSession(s), obs: cmp.openSession(s), unframed: false, heldAt: NaN }),
+    startSession: (s) => {
+      const innerSt = inner.startSession(s);
+      const obs = cmp.openSession(
+        s,
+        inner.comparableReply === undefined
+          ? undefined
+          : (a, b) => {
+              const r: unknown = inner.comparableReply?.(innerSt, a, b);
+              return Buffer.isBuffer(r) ? r : b; // a user's module returning something else: as received
+            },
+      );
+      return { inner: innerSt, obs, unframed: false, heldAt: NaN, framed: 0, sent: 0 };
+    },
     frameClient: (st, data, off, len) => {
-      if (st.unframed) return len;
-      const n = inner.frameClient(st.inner, data, off, len);
-      if (n >= 0) return n;
-      st.unframed = true; // as the engine would: the rest passes unframed, observed chunk by chunk
-      return len;
+      if (st.unframed) {
+        st.framed += len;
+        return len;
+      }
+      let n = inner.frameClient(st.inner, data, off, len);
+      if (n < 0) {
+        st.unframed = true; // as the engine would: the rest passes unframed, observed chunk by chunk
+        n = len;
+      }
+      if (n > 0 && n <= len) st.framed += n;
+      return n;
     },
     onClientMessage: (st, msg, a, now) => {
+      const captured = st.framed - msg.length;
       if (st.unframed) {
-        st.obs.clientBytes(msg, now);
+        st.obs.clientBytes(msg, now, undefined, { captured, sent: st.sent, sentLen: msg.length });
+        st.sent += msg.length;
         a.pass();
         return;
       }
       verdict = 'none';
+      replacedLen = 0;
       cur = a;
+      curSt = st;
       try {
         inner.onClientMessage(st.inner, msg, wrap, now);
       } finally {
         cur = null;
+        curSt = null;
       }
       const v = decided();
       if (v === 'hold') {
@@ -136,15 +189,24 @@ export function withCompare<S>(inner: ProtocolModule<S>, cmp: Comparison): Proto
       if (v === 'end' || v === 'none') return;
       const at = st.heldAt === st.heldAt ? st.heldAt : times.at;
       st.heldAt = NaN;
-      st.obs.clientBytes(msg, now, at);
+      const sentLen = v === 'pass' ? msg.length : v === 'replace' ? replacedLen : 0;
+      st.obs.clientBytes(msg, now, at, { captured, sent: st.sent, sentLen });
+      st.sent += sentLen;
     },
     onTargetBytes: (st, data, missing, a, now) => {
-      st.obs.targetBytes(data, missing, now);
-      inner.onTargetBytes(st.inner, data, missing, a, now);
+      st.obs.targetBytes(data, missing, now, undefined, a.acked);
+      tcur = a;
+      tSt = st;
+      try {
+        inner.onTargetBytes(st.inner, data, missing, twrap, now);
+      } finally {
+        tcur = null;
+        tSt = null;
+      }
     },
-    onOnlineBytes: (st, data, missing, now) => {
-      st.obs.onlineBytes(data, missing, now);
-      if (inner.wantsOnlineReplies) inner.onOnlineBytes?.(st.inner, data, missing, now);
+    onOnlineBytes: (st, data, missing, now, acked) => {
+      st.obs.onlineBytes(data, missing, now, undefined, acked);
+      if (inner.wantsOnlineReplies) inner.onOnlineBytes?.(st.inner, data, missing, now, acked);
     },
     endSession: (st, now) => {
       st.obs.end(now);

@@ -33,14 +33,43 @@ export interface CaptureTimes {
   at: number;
 }
 
+/**
+ * Where a client message sits in the session's two streams: what tcpcopy captured and what it
+ * sent to the target (a protocol module may replace, drop or insert bytes, so the two differ).
+ * Offsets count bytes from the session's first client byte.
+ */
+export interface ClientPos {
+  /** Offset of the message's first byte in the captured stream. */
+  readonly captured: number;
+  /** Offset in the stream sent to the target where the message's bytes (as sent) begin. */
+  readonly sent: number;
+  /** Bytes of it sent to the target (its length passed, the replacement's when replaced, 0 dropped). */
+  readonly sentLen: number;
+}
+
 /** What the engine's delivery calls on a compared session (`at`: see CaptureTimes; NaN unknown). */
 export interface ExchangeObserver {
-  /** Captured client bytes, in order. */
-  clientBytes(data: Buffer, now: number, at?: number): void;
-  /** Production's reply bytes, in order; `missing` bytes that followed were not delivered. */
-  onlineBytes(data: Buffer, missing: number, now: number, at?: number): void;
-  /** The target's reply bytes, in order; `missing` bytes that followed were not delivered (payload cap). */
-  targetBytes(data: Buffer, missing: number, now: number, at?: number): void;
+  /**
+   * Captured client bytes, in order. `pos` (bytes mode with a protocol module): where they sit
+   * in the captured and the sent stream; absent, both are the bytes seen so far (all passed).
+   */
+  clientBytes(data: Buffer, now: number, at?: number, pos?: ClientPos): void;
+  /**
+   * Production's reply bytes, in order; `missing` bytes that followed were not delivered.
+   * `acked`: captured client bytes production had acknowledged (ProtocolModule.onOnlineBytes).
+   */
+  onlineBytes(data: Buffer, missing: number, now: number, at?: number, acked?: number): void;
+  /**
+   * The target's reply bytes, in order; `missing` bytes that followed were not delivered
+   * (payload cap). `acked`: bytes of the sent stream the target had acknowledged (TargetActions.acked).
+   */
+  targetBytes(data: Buffer, missing: number, now: number, at?: number, acked?: number): void;
+  /**
+   * Optional: `len` bytes at offset `sent` of the sent stream are a protocol module's own
+   * (ClientActions.insert): the target's replies sent when it had received them and nothing
+   * after them answer the module, not the client, and are left out of the comparison.
+   */
+  inserted?(sent: number, len: number): void;
   /** The session ended. */
   end(now: number): void;
 }
@@ -263,29 +292,73 @@ export class HttpSessionObserver implements ExchangeObserver {
   }
 }
 
-/** Bytes-mode observer of one session (any protocol). */
+/** One bytes-mode exchange being filled. */
+interface BytesExchange {
+  reqStart: number;
+  /** Capture time of the first client bytes (NaN unknown). */
+  reqAt: number;
+  /** Offset of its first client byte in the captured stream. */
+  cap: number;
+  /** Offset of its first client byte in the stream sent to the target. */
+  sent: number;
+  on: Buffer[];
+  tg: Buffer[];
+  /** Production's bytes were attributed to it (the next client bytes begin a new exchange). */
+  answered: boolean;
+  onEnd: number;
+  /** Capture time of production's last bytes (NaN unknown). */
+  onEndAt: number;
+  tgEnd: number;
+  /** intercept's capture of the target's last bytes on tcpcopy's clock (else when read). */
+  tgEndAt: number;
+  trunc: boolean;
+  mem: boolean;
+}
+
+/** Production's bytes waiting for the client bytes they answer to be observed. */
+interface QueuedOnline {
+  data: Buffer;
+  missing: number;
+  now: number;
+  at: number;
+  acked: number;
+}
+
+/**
+ * Exchanges kept waiting for their other side's answer beyond which the oldest is handed on as
+ * it is (a target that never answers must not make a long session hold every exchange).
+ */
+const MAX_OPEN_EXCHANGES = 256;
+
+/**
+ * Bytes-mode observer of one session (any protocol). An exchange is the client bytes until
+ * production answers, then production's bytes until the next client bytes. Each side's reply
+ * bytes go to the exchange of the client bytes that side had received when it sent them (the
+ * acknowledgment number of its reply segment: `acked`), not to whatever the client sent last:
+ * a protocol module holds messages (a login until the target's greeting) while production's
+ * answers to them are captured, and the engine sends a request only after the target answered
+ * the one before, while the client's next one is already observed. Without `acked` the bytes go
+ * to the latest exchange. An exchange is handed on once both sides moved past it (or the
+ * session ended).
+ */
 export class BytesSessionObserver implements ExchangeObserver {
-  private readonly ex: {
-    reqStart: number;
-    /** Capture time of the first client bytes (NaN unknown). */
-    reqAt: number;
-    on: Buffer[];
-    tg: Buffer[];
-    onEnd: number;
-    /** Capture time of production's last bytes (NaN unknown). */
-    onEndAt: number;
-    tgEnd: number;
-    /** intercept's capture of the target's last bytes on tcpcopy's clock (else when read). */
-    tgEndAt: number;
-    trunc: boolean;
-    mem: boolean;
-  }[] = [];
-  /** Index of the exchange production's / the target's bytes go to. */
+  private readonly ex: BytesExchange[] = [];
+  /** Absolute index of ex[0] (handed-on exchanges are dropped from the front). */
+  private base = 0;
+  /** Absolute index of the exchange production's / the target's bytes go to (-1: none yet). */
   private onIdx = -1;
   private tgIdx = -1;
-  private clientTurn = false;
-  private tgTurn = false;
+  /** Next exchange to hand on (absolute). */
   private next = 0;
+  /** Captured and sent stream offsets after the client bytes observed so far. */
+  private capEnd = 0;
+  private sentEnd = 0;
+  /** Highest acknowledgment seen from each side. */
+  private onAcked = 0;
+  private tgAcked = 0;
+  private readonly queue: QueuedOnline[] = [];
+  /** The module's inserted byte ranges of the sent stream, [from, to), not yet passed by the target's acks. */
+  private readonly inserts: { from: number; to: number }[] = [];
   private held = 0;
   private ended = false;
 
@@ -295,15 +368,32 @@ export class BytesSessionObserver implements ExchangeObserver {
     private readonly emit: (e: Exchange) => void,
   ) {}
 
-  clientBytes(data: Buffer, now: number, at = NaN): void {
+  /** Bytes held for exchanges not yet handed on. */
+  get heldBytes(): number {
+    return this.held;
+  }
+
+  private at(i: number): BytesExchange | undefined {
+    return this.ex[i - this.base];
+  }
+
+  clientBytes(data: Buffer, now: number, at = NaN, pos?: ClientPos): void {
     if (data.length === 0) return;
-    if (!this.clientTurn) {
-      // client bytes after an answer (or first): a new exchange
+    const cap = pos?.captured ?? this.capEnd;
+    const sent = pos?.sent ?? this.sentEnd;
+    this.capEnd = cap + data.length;
+    this.sentEnd = sent + (pos?.sentLen ?? data.length);
+    const last = this.ex[this.ex.length - 1];
+    if (last === undefined || last.answered) {
+      // client bytes after production's answer (or the first): a new exchange
       this.ex.push({
         reqStart: now,
         reqAt: at,
+        cap,
+        sent,
         on: [],
         tg: [],
+        answered: false,
         onEnd: 0,
         onEndAt: NaN,
         tgEnd: 0,
@@ -311,16 +401,21 @@ export class BytesSessionObserver implements ExchangeObserver {
         trunc: false,
         mem: false,
       });
-      this.clientTurn = true;
-      this.tgTurn = true;
-      this.flush(this.ex.length - 2);
     }
+    // production's answers to these bytes, captured while the module held them
+    while (this.queue.length > 0 && (this.queue[0] as QueuedOnline).acked <= this.capEnd) {
+      const q = this.queue.shift() as QueuedOnline;
+      this.onlineTo(q.data, q.missing, q.now, q.at, q.acked);
+    }
+    this.handOn(false);
   }
 
-  private add(list: 'on' | 'tg', data: Buffer, missing: number, now: number, at: number): void {
-    const i = list === 'on' ? this.onIdx : this.tgIdx;
-    const e = this.ex[i];
-    if (e === undefined) return;
+  inserted(sent: number, len: number): void {
+    if (len > 0) this.inserts.push({ from: sent, to: sent + len });
+    if (sent + len > this.sentEnd) this.sentEnd = sent + len;
+  }
+
+  private add(e: BytesExchange, list: 'on' | 'tg', data: Buffer, missing: number, now: number, at: number): void {
     const have = e[list].reduce((n, b) => n + b.length, 0);
     const k = Math.max(0, Math.min(data.length, this.limits.bodyMax - have));
     if (k < data.length || missing > 0) e.trunc = true;
@@ -339,29 +434,55 @@ export class BytesSessionObserver implements ExchangeObserver {
     }
   }
 
-  onlineBytes(data: Buffer, missing: number, now: number, at = NaN): void {
+  onlineBytes(data: Buffer, missing: number, now: number, at = NaN, acked?: number): void {
     if (data.length === 0 && missing === 0) return;
-    if (this.clientTurn) {
-      this.clientTurn = false;
-      this.onIdx = this.ex.length - 1;
+    const a = acked === undefined ? this.capEnd : Math.max(this.onAcked, acked);
+    this.onAcked = a;
+    if (this.queue.length > 0 || a > this.capEnd) {
+      // answers client bytes not observed yet (held by the module): wait for them
+      this.queue.push({ data: Buffer.from(data), missing, now, at, acked: a });
+      return;
     }
-    this.add('on', data, missing, now, at);
+    this.onlineTo(data, missing, now, at, a);
+    this.handOn(false);
   }
 
-  targetBytes(data: Buffer, missing: number, now: number, at = NaN): void {
-    if (data.length === 0 && missing === 0) return;
-    if (this.tgTurn) {
-      this.tgTurn = false;
-      this.tgIdx = this.ex.length - 1;
-    }
-    this.add('tg', data, missing, now, at);
+  /** Production's bytes sent after it had received `acked` captured bytes: to the exchange holding the last of them. */
+  private onlineTo(data: Buffer, missing: number, now: number, at: number, acked: number): void {
+    let i = Math.max(this.onIdx, this.next - 1);
+    while (i + 1 < this.base + this.ex.length && (this.at(i + 1) as BytesExchange).cap < acked) i++;
+    this.onIdx = i;
+    const e = i >= this.next ? this.at(i) : undefined;
+    if (e === undefined) return; // before the first exchange (a greeting), or one already handed on
+    e.answered = true;
+    this.add(e, 'on', data, missing, now, at);
   }
 
-  /** Hands on every exchange up to `upto` (inclusive). */
-  private flush(upto: number): void {
-    while (this.next <= upto && this.next < this.ex.length) {
-      const k = this.next++;
-      const e = this.ex[k] as (typeof this.ex)[number];
+  targetBytes(data: Buffer, missing: number, now: number, at = NaN, acked?: number): void {
+    if (data.length === 0 && missing === 0) return;
+    const a = acked === undefined ? this.sentEnd : Math.max(this.tgAcked, acked);
+    this.tgAcked = a;
+    while (this.inserts.length > 0 && (this.inserts[0] as { to: number }).to < a) this.inserts.shift();
+    const ins = this.inserts[0];
+    // the target had received the module's own bytes and nothing after them: its answer to them
+    if (ins !== undefined && ins.from < a && a <= ins.to) return;
+    let i = Math.max(this.tgIdx, this.next - 1);
+    while (i + 1 < this.base + this.ex.length && (this.at(i + 1) as BytesExchange).sent < a) i++;
+    this.tgIdx = i;
+    const e = i >= this.next ? this.at(i) : undefined;
+    if (e !== undefined) this.add(e, 'tg', data, missing, now, at);
+    this.handOn(false);
+  }
+
+  /** Hands on every exchange both sides moved past (all of them at the end). */
+  private handOn(final: boolean): void {
+    const last = this.base + this.ex.length - 1;
+    while (this.next <= last) {
+      const k = this.next;
+      const open = last - k;
+      if (!final && !(this.onIdx > k && this.tgIdx > k) && open < MAX_OPEN_EXCHANGES) break;
+      this.next++;
+      const e = this.at(k) as BytesExchange;
       const a = Buffer.concat(e.on);
       const b = Buffer.concat(e.tg);
       const noOn = e.on.length === 0 && e.onEnd === 0;
@@ -395,11 +516,18 @@ export class BytesSessionObserver implements ExchangeObserver {
                 : null,
       });
     }
+    // drop handed-on exchanges from the front (each side's next bytes go to `next` or later)
+    if (this.next - this.base >= COMPACT_AT || (final && this.next > this.base)) {
+      this.ex.splice(0, this.next - this.base);
+      this.base = this.next;
+    }
   }
 
   end(_now: number): void {
     if (this.ended) return;
     this.ended = true;
-    this.flush(this.ex.length - 1);
+    // production's bytes still queued answer client bytes never observed (the session ended first)
+    this.queue.length = 0;
+    this.handOn(true);
   }
 }

@@ -144,7 +144,7 @@ export class ModuleRuntime {
     const m = s.mod as ModSession;
     const mod = this.mod;
     if (mod.onOnlineBytes === undefined || m.ending !== null || s.state === SessionState.Closed) return;
-    this.guard(s, () => mod.onOnlineBytes?.(m.st, data, missing, this.curNow));
+    this.guard(s, () => mod.onOnlineBytes?.(m.st, data, missing, this.curNow, m.onlineAcked));
   };
 
   constructor(
@@ -464,11 +464,15 @@ export function targetBytes(
   if (total > 0) retryHeld(e, s, now);
 }
 
-/** A captured online server -> client segment for a module session with wantsOnlineReplies. */
+/**
+ * A captured online server -> client segment for a module session with wantsOnlineReplies
+ * (`ack` its acknowledgment number, -1 when it carried none).
+ */
 export function onlineBytes(
   e: EngineState,
   s: Session,
   seq: number,
+  ack: number,
   syn: boolean,
   buf: Buffer,
   off: number,
@@ -487,6 +491,8 @@ export function onlineBytes(
   // picked up without the SYN-ACK: the stream starts where the client's captured ACK says
   if (!m.online.started && s.capture.lastAckValid) m.online.start(s.capture.lastAck);
   rt.serve(s, now);
+  // captured client bytes production had received (cumulative: bytes drained from beyond a hole keep the highest)
+  if (ack >= 0) m.onlineAcked = Math.max(m.onlineAcked ?? 0, seqDiff(ack, m.sentBase));
   m.online.push(seq, buf, off, carried, total, rt.deliverOnline);
   retryHeld(e, s, now);
 }

@@ -358,7 +358,18 @@ export class ReplayEngine {
       const s = map.get(key);
       if (s === undefined || s.mod === null || s.state === SessionState.Closed) continue;
       found = true;
-      onlineBytes(e, s, seg.seq, syn, seg.buf, seg.payloadOff, carried, seg.payloadLen, now);
+      onlineBytes(
+        e,
+        s,
+        seg.seq,
+        (seg.flags & TCP_ACK) !== 0 ? seg.ack : -1,
+        syn,
+        seg.buf,
+        seg.payloadOff,
+        carried,
+        seg.payloadLen,
+        now,
+      );
       if (endIfModuleAsked(e, s, now)) continue;
       if (s.state === SessionState.Established) afterChange(e, s, now, transmit(e, s, now));
       else rearm(e, s);

@@ -166,8 +166,15 @@ export interface ProtocolModule<S = unknown> {
    * skips them. Called with an empty `data` and `missing` > 0 for a reply sent without payload.
    */
   onTargetBytes(st: S, data: Buffer, missing: number, act: TargetActions, now: number): void;
-  /** The online server's reply bytes (only with wantsOnlineReplies), like onTargetBytes. */
-  onOnlineBytes?(st: S, data: Buffer, missing: number, now: number): void;
+  /**
+   * The online server's reply bytes (only with wantsOnlineReplies), like onTargetBytes.
+   * `acked`: how many captured client bytes (from the session's first) the online server had
+   * acknowledged in its reply segment being delivered (the highest seen so far: bytes drained
+   * from beyond a hole carry a later segment's); undefined when no segment carried an ACK. It
+   * tells which captured message production was answering, whatever the module held (the
+   * comparison's bytes mode cuts production's replies with it). Added for issue 15.
+   */
+  onOnlineBytes?(st: S, data: Buffer, missing: number, now: number, acked?: number): void;
   /**
    * Optional: has the target completely answered every client message that ended within the
    * first `sent` bytes of the stream sent to it (a module that follows the reply framing
@@ -177,6 +184,14 @@ export interface ProtocolModule<S = unknown> {
    * cost a silence each. False or absent: the usual wait.
    */
   answered?(st: S, sent: number): boolean;
+  /**
+   * Optional (issue 15, `--compare bytes`): the target's reply bytes of one exchange as the
+   * comparison should see them, given production's reply to the same client bytes. A module
+   * rewrites what differs by nature and what it knows to be equivalent, nothing else: the MySQL
+   * module puts production's statement id into the target's PREPARE_OK when it mapped the one
+   * to the other. Absent: compared as received.
+   */
+  comparableReply?(st: S, online: Buffer, target: Buffer): Buffer;
   /** The session ended (any outcome). */
   endSession?(st: S, now: number): void;
 }

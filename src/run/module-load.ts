@@ -38,7 +38,7 @@ export function moduleShapeError(m: unknown): string | null {
   }
   for (const k of ['startSession', 'frameClient', 'onClientMessage', 'onTargetBytes'])
     if (typeof o[k] !== 'function') return `${k} must be a function`;
-  for (const k of ['onOnlineBytes', 'endSession'])
+  for (const k of ['onOnlineBytes', 'endSession', 'comparableReply'])
     if (o[k] !== undefined && typeof o[k] !== 'function') return `${k} must be a function when given`;
   return null;
 }

@@ -53,6 +53,12 @@ export class ModSession {
   /** Next sequence number of the stream built for the target (sent space), and its first. */
   sentEnd = 0;
   sentBase = 0;
+  /**
+   * Captured client bytes (from the session's first, sentBase: the captured and the sent stream
+   * start at the same number) that the online server had acknowledged in its latest captured
+   * reply segment (the highest seen); undefined until one came with an ACK.
+   */
+  onlineAcked: number | undefined = undefined;
   /** The last request was dropped: the next message's release does not wait for an answer to it. */
   answerless = false;
   /** A module call asked to end the session (the engine ends it once the call returned). */

@@ -45,6 +45,7 @@ import {
   COM_STMT_RESET,
   COM_STMT_SEND_LONG_DATA,
   STMT_ID_LAST_PREPARED,
+  parsePrepareOk,
 } from './stmt';
 import { ReplyTracker, headOf, type PacketHead, type ReplyKind } from './replies';
 import { Statements, type PrepareRec } from './statements';
@@ -746,7 +747,24 @@ export function createMysqlModule(cfg: MysqlConfig): ProtocolModule<MysqlSession
       st.now = now;
       st.online.feed(data, missing);
     },
+
+    comparableReply(st, online, target) {
+      // a PREPARE_OK names each server's own handle for the statement: the module mapped one to the other
+      const p = prepareOkId(online);
+      const t = prepareOkId(target);
+      if (p === null || t === null || p === t || !st.stmts.paired(p, t)) return target;
+      const out = Buffer.from(target);
+      out.writeUInt32LE(p, PACKET_HEADER_BYTES + 1);
+      return out;
+    },
   };
+}
+
+/** The statement id of a reply that begins with a COM_STMT_PREPARE_OK packet (sequence id 1), null otherwise. */
+function prepareOkId(b: Buffer): number | null {
+  if (b.length < PACKET_HEADER_BYTES + 9 || b[3] !== 1 || b.readUIntLE(0, 3) < 9) return null;
+  const ok = parsePrepareOk(b.subarray(PACKET_HEADER_BYTES));
+  return ok === null ? null : ok.statementId;
 }
 
 /** A statement's text (kept on its record, or in the catalog once production answered), null: not known. */

@@ -18,6 +18,8 @@ import type { CatEntry, DefCollector } from './catalog';
 
 /** Most statements held per session (a server's max_prepared_stmt_count is per server; 1024 per connection is plenty). */
 export const MAX_STATEMENTS = 1024;
+/** Statement id pairs remembered per session for the comparison (Statements.paired). */
+const MAX_PAIRS = 256;
 
 /** One client PREPARE. */
 export interface PrepareRec {
@@ -53,6 +55,8 @@ export class Statements {
   /** Adopted records, oldest first. */
   private adopted: PrepareRec[] = [];
   private readonly byOnline = new Map<number, PrepareRec>();
+  /** Production's id -> the target's, of statements both answered (the latest MAX_PAIRS, kept after a CLOSE). */
+  private readonly pairs = new Map<number, number>();
   /** Records forgotten because of the bound. */
   evicted = 0;
 
@@ -129,6 +133,7 @@ export class Statements {
     r.onlineId = id;
     r.online = id === null ? 'err' : 'ok';
     if (id !== null && this.recs.includes(r)) this.byOnline.set(id, r);
+    this.pair(r);
   }
 
   /** The target answered a PREPARE (null: with an error, `refused`, or the answer could not be read). */
@@ -136,6 +141,19 @@ export class Statements {
     r.targetId = id;
     r.target = id === null ? 'err' : 'ok';
     r.refused = id === null && refused;
+    this.pair(r);
+  }
+
+  private pair(r: PrepareRec): void {
+    if (r.onlineId === null || r.targetId === null) return;
+    this.pairs.delete(r.onlineId);
+    this.pairs.set(r.onlineId, r.targetId);
+    if (this.pairs.size > MAX_PAIRS) this.pairs.delete(this.pairs.keys().next().value as number);
+  }
+
+  /** Production's statement `onlineId` and the target's `targetId` answer the same client PREPARE (both ids known). */
+  paired(onlineId: number, targetId: number): boolean {
+    return this.pairs.get(onlineId) === targetId;
   }
 
   /** The record of production's statement `id`, inferring it (see above) when unknown; `inferred` tells. */

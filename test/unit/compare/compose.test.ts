@@ -83,3 +83,81 @@ test('withCompare: a protocol module that stops framing (-1) has the rest passed
   assert.equal(s.totals.identical, 1);
   assert.deepEqual(inner.sessions[0]?.offered, [], 'onClientMessage is not called once unframed');
 });
+
+test("withCompare, bytes mode: each side's answers pair with the message that side had received (their ACKs), not with the message offered last", () => {
+  const lines: DiffLine[] = [];
+  const cmp = new Comparison(compareConfig('bytes', buildRules()), (l) => lines.push(l));
+  const inner = lineModule();
+  const t = established({ module: withCompare(inner, cmp) });
+  online(t, 5000, 1001, 'SA', '');
+  online(t, 5001, 1001, 'PA', 'OK hi\n'); // production's greeting: before any exchange
+  // the login is held (the target has not greeted yet) while production answers it and the
+  // client's next message is captured and answered: production's answers wait for their messages
+  t.clientSends({ seq: 1001, ack: 5007, flags: 'PA', data: 'HOLD login\n' });
+  online(t, 5007, 1012, 'PA', 'WELCOME\n');
+  t.clientSends({ seq: 1012, ack: 5015, flags: 'PA', data: 'Q1\n' });
+  online(t, 5015, 1015, 'PA', 'R1-prod\n');
+  t.expectNothing();
+  // the target's greeting releases the login; Q1 is offered (and observed) at once, but goes
+  // only after the target's answer to the login, which therefore comes after Q1 was observed
+  t.targetReplies({ seq: 90001, ack: 1001, flags: 'PA', data: 'OK hi\n' });
+  t.expectEmitted([{ seq: 1001, data: 'HOLD login\n' }]);
+  t.targetReplies({ seq: 90007, ack: 1012, flags: 'PA', data: 'WELCOME\n' });
+  t.expectEmitted([{ seq: 1012, data: 'Q1\n' }]);
+  t.targetReplies({ seq: 90015, ack: 1015, flags: 'PA', data: 'R1-diff\n' });
+  t.take();
+  // an inserted message: the target's answer sent when it had only the module's bytes is the module's
+  t.clientSends({ seq: 1015, ack: 5023, flags: 'PA', data: 'INS x\n' });
+  t.expectEmitted([
+    { seq: 1015, data: 'PRE\n' },
+    { seq: 1019, data: 'INS x\n' },
+  ]);
+  online(t, 5023, 1021, 'PA', 'X-ANSWER\n');
+  t.targetReplies({ seq: 90023, ack: 1019, flags: 'PA', data: 'PRE-OK\n' });
+  t.targetReplies({ seq: 90030, ack: 1025, flags: 'PA', data: 'X-ANSWER\n' });
+  t.take();
+  t.engine.finish(t.now + 10);
+  cmp.finish();
+  const s = cmp.summary();
+  assert.equal(
+    inner.sessions[0]?.target,
+    'OK hi\nWELCOME\nR1-diff\nPRE-OK\nX-ANSWER\n',
+    'the protocol module got every byte',
+  );
+  assert.equal(s.totals.exchanges, 3, 'login, Q1, INS');
+  assert.equal(s.totals.identical, 2, 'the login (WELCOME on both) and INS (X-ANSWER on both, PRE-OK left out)');
+  assert.equal(s.totals.different, 1);
+  assert.equal(lines.length, 1);
+  const d = lines[0] as DiffLine;
+  assert.equal(d.index, 1, 'Q1');
+  assert.equal(Buffer.from(d.bodies?.online ?? '', 'base64').toString(), 'R1-prod\n');
+  assert.equal(Buffer.from(d.bodies?.target ?? '', 'base64').toString(), 'R1-diff\n');
+});
+
+test('withCompare, bytes mode: comparableReply of the protocol module is what the target side is compared as', () => {
+  const lines: DiffLine[] = [];
+  const cmp = new Comparison(compareConfig('bytes', buildRules()), (l) => lines.push(l));
+  const inner = lineModule();
+  // the module knows its target numbers things one higher: "ID 8" answers like production's "ID 7"
+  const mod = withCompare(
+    { ...inner, comparableReply: (_st, a, b) => (b.toString() === 'ID 8\n' && a.toString() === 'ID 7\n' ? a : b) },
+    cmp,
+  );
+  const t = established({ module: mod });
+  online(t, 5000, 1001, 'SA', '');
+  t.clientSends({ seq: 1001, ack: 5001, flags: 'PA', data: 'NEW\n' });
+  t.take();
+  online(t, 5001, 1005, 'PA', 'ID 7\n');
+  t.targetReplies({ seq: 90001, ack: 1005, flags: 'PA', data: 'ID 8\n' });
+  t.clientSends({ seq: 1005, ack: 5006, flags: 'PA', data: 'NEW\n' });
+  t.take();
+  online(t, 5006, 1009, 'PA', 'ID 9\n');
+  t.targetReplies({ seq: 90006, ack: 1009, flags: 'PA', data: 'ID 1\n' });
+  t.take();
+  t.engine.finish(t.now + 10);
+  cmp.finish();
+  const s = cmp.summary();
+  assert.equal(s.totals.identical, 1, 'the rewritten answer');
+  assert.equal(s.totals.different, 1, 'the one the module did not vouch for');
+  assert.equal(Buffer.from(lines[0]?.bodies?.target ?? '', 'base64').toString(), 'ID 1\n');
+});

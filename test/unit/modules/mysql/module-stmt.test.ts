@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { connections, packets } from './capture';
-import { driver, replay, scramble, sentPackets, targetPackets, wire } from './script';
+import { driver, isPrepareOk, replay, scramble, sentPackets, targetPackets, wire } from './script';
 import { encodeLenEnc, encodePacket, type MysqlPacket } from '../../../../src/modules/mysql/packet';
 import { HOLD_LIMIT_MS } from '../../../../src/modules/mysql/module';
 
@@ -318,4 +318,38 @@ test('a statement command whose PREPARE was not captured is lost as unpreparedSt
   const last = cmd(0x17, Buffer.from([0xff, 0xff, 0xff, 0xff, 0, 1, 0, 0, 0]));
   d.client(last);
   assert.deepEqual(d.log.sent.at(-1), last, 'sent pipelined, before the target answered the PREPARE');
+});
+
+test('comparableReply (--compare bytes): the target PREPARE_OK gets production id when the module mapped the two; anything else stays as received', () => {
+  const d = driver();
+  replay(d, NODE, scramble(11));
+  const mod = d.mod;
+  assert.ok(mod.comparableReply !== undefined);
+  const ps = packets(NODE);
+  const ts = targetPackets(NODE, scramble(11));
+  const oks = ps.flatMap((p, i) => (isPrepareOk(p, ps[i - 1], ps[i - 1]?.fromClient === true) ? [i] : []));
+  assert.equal(oks.length, 3, 'three PREPAREs answered in the capture');
+  for (const i of oks) {
+    // the PREPARE_OK and the packet after it (a parameter or column definition), as one exchange's reply
+    const on = Buffer.concat([wire(ps[i] as MysqlPacket), wire(ps[i + 1] as MysqlPacket)]);
+    const tg = Buffer.concat([wire(ts[i] as MysqlPacket), wire(ts[i + 1] as MysqlPacket)]);
+    assert.notDeepEqual(tg, on, 'the ids differ (production n, the target n + 10)');
+    assert.deepEqual(mod.comparableReply(d.st, on, tg), on, `PREPARE_OK ${i}: the same once the mapped id is put back`);
+    // a real difference after the id stays
+    const other = Buffer.from(tg);
+    other.writeUInt8((other.at(-1) as number) ^ 1, other.length - 1);
+    assert.notDeepEqual(mod.comparableReply(d.st, on, other), on);
+  }
+  const first = oks[0] as number;
+  const on = wire(ps[first] as MysqlPacket);
+  const shifted = Buffer.from(wire(ts[first] as MysqlPacket));
+  shifted.writeUInt32LE(shifted.readUInt32LE(5) + 1, 5);
+  assert.deepEqual(
+    mod.comparableReply(d.st, on, shifted),
+    shifted,
+    'ids the module did not map to each other: as received',
+  );
+  const err = encodePacket(1, Buffer.from([0xff, 0x28, 0x04, 0x23, ...Buffer.from('42000oops')]));
+  assert.deepEqual(mod.comparableReply(d.st, on, err), err, 'an ERR: as received');
+  assert.deepEqual(mod.comparableReply(d.st, err, on), on, "production's ERR: as received");
 });
