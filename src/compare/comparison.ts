@@ -86,6 +86,8 @@ export class Comparison {
   private diffLinesDropped = 0;
   /** Peak of budget.held (bytes). */
   peakHeld = 0;
+  /** Exchanges whose target bytes the protocol module's comparableReply changed. */
+  rewrittenByModule = 0;
   private readonly clocks: LatencyClocks = { onlineCapture: 0, onlineEngine: 0, targetStamped: 0, targetRead: 0 };
 
   constructor(
@@ -116,8 +118,13 @@ export class Comparison {
     const group = `${session}#${gen}`;
     const limits = { bodyMax: this.cfg.bodyMax, sessionMax: this.cfg.sessionMax };
     const onEx = (ex: Exchange): void => {
-      if (view !== undefined && ex.onlineBytes !== null && ex.targetBytes !== null)
-        ex.targetBytes = view(ex.onlineBytes, ex.targetBytes);
+      if (view !== undefined && ex.onlineBytes !== null && ex.targetBytes !== null) {
+        const b = view(ex.onlineBytes, ex.targetBytes);
+        if (b !== ex.targetBytes) {
+          this.rewrittenByModule++;
+          ex.targetBytes = b;
+        }
+      }
       this.exchange(group, { ex, session, targetAddr, replica, role });
     };
     const obs =
@@ -400,6 +407,7 @@ export class Comparison {
       diffLinesDropped: this.diffLinesDropped,
       latencyClocks: { ...this.clocks },
       memory: { peakHeldBytes: this.peakHeld, maxBytes: this.cfg.memoryMax },
+      rewrittenByModule: this.rewrittenByModule,
     };
   }
 }

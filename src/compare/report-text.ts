@@ -55,6 +55,10 @@ export function compareReportText(s: CompareSummary): string {
     `  compared: identical ${t.identical}, different ${t.different}${s.noise === 'off' ? '' : `, noise only ${t.noise}`}`,
   );
   out.push(`  skipped: ${skippedText(t)}`);
+  if ((s.rewrittenByModule ?? 0) > 0)
+    out.push(
+      `  made comparable by the module: ${s.rewrittenByModule} (target replies that differ by nature, e.g. statement ids)`,
+    );
   if (s.memory !== undefined)
     out.push(
       `  memory: peak ${(s.memory.peakHeldBytes / 1024).toFixed(0)} KiB held of ${(s.memory.maxBytes / 1048576).toFixed(0)} MiB (--compare-memory-max)`,

@@ -64,6 +64,12 @@ export interface CompareSummary {
   latencyClocks?: LatencyClocks;
   /** Bytes held for unpaired answers: the peak and the cap (--compare-memory-max); absent in files of earlier builds. */
   memory?: { peakHeldBytes: number; maxBytes: number };
+  /**
+   * Bytes mode with a protocol module: exchanges whose target reply the module rewrote for the
+   * comparison (ProtocolModule.comparableReply: e.g. the target's statement id in a PREPARE_OK
+   * put back to production's); absent in files of earlier builds.
+   */
+  rewrittenByModule?: number;
 }
 
 /** Counts of compared exchanges by how each side's latency was measured. */

@@ -9,8 +9,13 @@
  * compared + skipped; exactly the queries of the changed row differ, at the positions they were
  * sent in on each connection (no pairing shifted by the redone login); every other exchange
  * (the login the module redid, the PREPARE, the other queries) is identical; the COM_QUITs,
- * which no server answers, are skipped as noOnlineResponse. Once with one target, once with
- * `-n 2 --compare-replicas` (the changed row differs on both replicas alike: not noise).
+ * which no server answers, are skipped as noOnlineResponse. The greeting (salt, connection id)
+ * comes before any client bytes and is in no exchange; the login's answer is an OK on both.
+ * Production's server threads are warmed with prepared statements first and the target caches
+ * none, so the PREPARE_OK names statement 4 (or more) in production and 1 on the target: the
+ * module makes that answer comparable (summary.json rewrittenByModule) and it is identical.
+ * Once with one target, once with `-n 2 --compare-replicas` (the changed row differs on both
+ * replicas alike: not noise).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -19,6 +24,7 @@ import * as path from 'node:path';
 import { withLab, type Lab } from '../../src/lab/lab';
 import type { GeneralLogRecord } from '../../src/lab/mariadb-log';
 import { mariadbCli } from '../../src/lab/mysql-clients';
+import { waitLogQuiet } from '../../src/lab/mariadb';
 import type { CompareSummary, DiffLine } from '../../src/compare/summary';
 import { compareReportText } from '../../src/compare/report-text';
 import { skipUnlessRoot, startLiveTcpcopy } from './replay-helpers';
@@ -48,19 +54,34 @@ const CLI_CONNECTIONS = 2;
 /** Rows the mysql2 connection executes, in order (4 of the changed row). */
 const M2_IDS = [CHANGED, 8, 9, CHANGED, 10, 11, CHANGED, 12, CHANGED, 13];
 
-/** One mysql2 connection: PREPARE once, EXECUTE per id, COM_QUIT; prints the rows' prices. */
+/**
+ * One mysql2 connection: PREPARE once, EXECUTE per id, COM_QUIT; prints the rows' prices and
+ * production's statement id. With \`warm:N\` instead of the ids: N connections at once that
+ * each prepare three statements and quit (before tcpcopy starts: production's server threads
+ * are cached with their statement counters, so the test's connection is likely numbered on
+ * from them while the target, without a thread cache, numbers from 1).
+ */
 const MYSQL2_SCRIPT = `
 const mysql = require(${JSON.stringify(require.resolve('mysql2/promise'))});
 const [host, port, user, password, database, ids] = process.argv.slice(2);
+const open = () => mysql.createConnection({ host, port: Number(port), user, password, database, connectTimeout: 10000 });
 (async () => {
+  if (ids.startsWith('warm:')) {
+    const cs = await Promise.all(Array.from({ length: Number(ids.slice(5)) }, open));
+    for (const c of cs) for (const q of ['SELECT 1', 'SELECT 2', 'SELECT 3']) await c.prepare(q);
+    await Promise.all(cs.map((c) => c.end()));
+    console.log(JSON.stringify({ warm: cs.length }));
+    return;
+  }
   const c = await mysql.createConnection({ host, port: Number(port), user, password, database, connectTimeout: 10000 });
+  const stmt = await c.prepare(${JSON.stringify(PREPARED)});
   const prices = [];
   for (const id of JSON.parse(ids)) {
-    const [rows] = await c.execute(${JSON.stringify(PREPARED)}, [id]);
+    const [rows] = await stmt.execute([id]);
     prices.push(rows[0].price);
   }
   await c.end();
-  console.log(JSON.stringify({ prices }));
+  console.log(JSON.stringify({ prices, statementId: stmt.statement.id }));
 })().catch((e) => { console.error(e.message); process.exit(1); });
 `;
 
@@ -93,32 +114,34 @@ const onChanged = (r: GeneralLogRecord): boolean =>
 interface CaseResult {
   summary: CompareSummary;
   lines: DiffLine[];
+  /** Production's statement id of the mysql2 PREPARE (the target's is 1: it caches no server threads). */
+  statementId: number;
 }
 
 /** Runs the clients against production with a live tcpcopy `--compare bytes --module mysql` and checks the comparison. */
 async function runCase(lab: Lab, p: MysqlPair, name: string, extra: string[], factor: number): Promise<CaseResult> {
   const dir = path.join(lab.dir, `compare-${name}`);
-  const om = p.online.mark();
-  const tm = p.target.mark();
-  const tc = await startLiveTcpcopy(lab, moduleArgs(lab, p, ['--compare', 'bytes', '--compare-out', dir, ...extra]));
   const script = path.join(lab.dir, 'mysql2-compare.js');
   fs.writeFileSync(script, MYSQL2_SCRIPT);
   const l = p.login;
+  const m2argv = (ids: string): string[] => [
+    process.execPath,
+    script,
+    ONLINE_EP.ip,
+    String(ONLINE_EP.port),
+    l.user,
+    l.password,
+    l.database,
+    ids,
+  ];
+  const warm = await lab.exec('client', m2argv('warm:4'), { timeoutMs: 30_000 });
+  assert.equal(warm.code, 0, warm.stderr);
+  await waitLogQuiet(p.online, 5000, 300); // its Quits logged before the mark
+  const om = p.online.mark();
+  const tm = p.target.mark();
+  const tc = await startLiveTcpcopy(lab, moduleArgs(lab, p, ['--compare', 'bytes', '--compare-out', dir, ...extra]));
   const [m2, ...clis] = await Promise.all([
-    lab.exec(
-      'client',
-      [
-        process.execPath,
-        script,
-        ONLINE_EP.ip,
-        String(ONLINE_EP.port),
-        l.user,
-        l.password,
-        l.database,
-        JSON.stringify(M2_IDS),
-      ],
-      { timeoutMs: 30_000 },
-    ),
+    lab.exec('client', m2argv(JSON.stringify(M2_IDS)), { timeoutMs: 30_000 }),
     ...Array.from({ length: CLI_CONNECTIONS }, () =>
       mariadbCli(lab, 'client', ONLINE_EP, l, CLI_IDS.map((id) => `${textQuery(id)};`).join(' ')),
     ),
@@ -126,10 +149,12 @@ async function runCase(lab: Lab, p: MysqlPair, name: string, extra: string[], fa
   assert.equal(m2.code, 0, m2.stderr);
   for (const c of clis) assert.equal(c.code, 0, c.stderr);
   // production answered the changed row with its own price
+  const m2out = JSON.parse(m2.stdout.trim()) as { prices: number[]; statementId: number };
   assert.deepEqual(
-    (JSON.parse(m2.stdout.trim()) as { prices: number[] }).prices,
+    m2out.prices,
     M2_IDS.map((id) => id * 10),
   );
+  say(`${name}: production's statement id for the mysql2 PREPARE: ${m2out.statementId}`);
   const rep = await stopWithReport(p, tc);
   assert.equal(rep.accounting.unexplained, 0);
 
@@ -160,17 +185,20 @@ async function runCase(lab: Lab, p: MysqlPair, name: string, extra: string[], fa
     .filter((x) => x !== '')
     .map((x) => JSON.parse(x) as DiffLine);
   say(`${name}: report section:\n${compareReportText(summary).replace(/^/gm, '#   ')}`);
-  return { summary, lines };
+  return { summary, lines, statementId: m2out.statementId };
 }
 
 /** The comparison names exactly the changed row's queries, at their positions on each connection. */
-function checkComparison(name: string, res: CaseResult): void {
+function checkComparison(name: string, res: CaseResult, factor: number): void {
   const { summary: s, lines } = res;
   const t = s.totals;
   const sessions = CLI_CONNECTIONS + 1;
   const exchanges = CLI_CONNECTIONS * CLI_EXPECTED.exchanges + M2_EXPECTED.exchanges;
   const different = CLI_CONNECTIONS * CLI_EXPECTED.different.length + M2_EXPECTED.different.length;
-  say(`${name}: totals ${JSON.stringify(t)}`);
+  say(`${name}: totals ${JSON.stringify(t)}; made comparable by the module ${s.rewrittenByModule}`);
+  // the PREPARE_OK of each replica when the ids differ: a statement id is each server's own
+  // handle, mapped by the module, so that answer is identical once the module put production's back
+  assert.equal(s.rewrittenByModule, res.statementId === 1 ? 0 : factor, 'PREPARE_OKs made comparable');
   for (const d of lines) {
     const b = d.diffs[0]?.bytes;
     say(`${name}: differs ${d.session} replica ${d.replica} #${d.index} at ${b?.offset}: ${b?.hexA} | ${b?.hexB}`);
@@ -223,11 +251,13 @@ test(
       const p = await startPair(lab);
       for (const s of [p.online, p.target]) await s.sql(`${ITEMS}; ${FILL}`, s.database);
       await p.target.sql(`UPDATE items SET price = 7777 WHERE id = ${CHANGED}`, p.target.database);
+      // the target numbers each connection's statements from 1 (no cached server threads)
+      await p.target.sql('SET GLOBAL thread_cache_size = 0');
       await startMysqlIntercept(lab, ['--payload-max', '65535']);
       const one = await runCase(lab, p, 'one target', [], 1);
-      checkComparison('one target', one);
+      checkComparison('one target', one, 1);
       const two = await runCase(lab, p, 'replicas', ['-n', '2', '--compare-replicas'], 2);
-      checkComparison('replicas', two);
+      checkComparison('replicas', two, 2);
       const f = two.summary.endpoints.flatMap((e) => e.fields);
       assert.ok(
         f.some((x) => x.field === 'bytes' && !x.isNoise && x.noise === 0),

@@ -158,6 +158,7 @@ test('withCompare, bytes mode: comparableReply of the protocol module is what th
   cmp.finish();
   const s = cmp.summary();
   assert.equal(s.totals.identical, 1, 'the rewritten answer');
+  assert.equal(s.rewrittenByModule, 1);
   assert.equal(s.totals.different, 1, 'the one the module did not vouch for');
   assert.equal(Buffer.from(lines[0]?.bodies?.target ?? '', 'base64').toString(), 'ID 1\n');
 });
