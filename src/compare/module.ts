@@ -61,11 +61,11 @@ type Verdict = 'none' | 'pass' | 'replace' | 'drop' | 'hold' | 'end';
  * protocol module gets production's replies only if it asked for them. Its name, reasons and
  * counters stay its own (the report's `mysql: reason` rows).
  *
- * What is compared is the captured conversation, not the rewritten one: the target's answers
- * to the bytes a module inserted (a login redone for the target's salt) land in the exchange
- * of the client message they came with, so such handshakes differ by nature (another salt,
- * another connection id) and are reported as differences; judge them with a reference target
- * or two replicas (noise), as doc/compare.md "With a protocol module" says.
+ * What is compared is the captured conversation, not the rewritten one. withCompare tells the
+ * observer where each message sits in the captured and the sent stream and which sent bytes are
+ * the module's inserts, so bytes mode pairs each side's replies by their acknowledgment numbers
+ * (session.ts BytesSessionObserver) and leaves out the target's answers to inserts; the
+ * module's comparableReply rewrites what differs by nature (doc/compare.md "With a protocol module").
  */
 export function withCompare<S>(inner: ProtocolModule<S>, cmp: Comparison): ProtocolModule<Composed<S>> {
   const times = cmp.times;

@@ -201,7 +201,9 @@ function checkComparison(name: string, res: CaseResult, factor: number): void {
   assert.equal(s.rewrittenByModule, res.statementId === 1 ? 0 : factor, 'PREPARE_OKs made comparable');
   for (const d of lines) {
     const b = d.diffs[0]?.bytes;
-    say(`${name}: differs ${d.session} replica ${d.replica} #${d.index} at ${b?.offset}: ${b?.hexA} | ${b?.hexB}`);
+    say(
+      `${name}: differs ${d.session} replica ${d.replica} #${d.index} ms ${d.latencyMs.join('/')} at ${b?.offset}: ${b?.hexA} | ${b?.hexB}`,
+    );
   }
   assert.equal(s.identity, true, 'exchanges = compared + skipped, compared = identical + different + noise');
   assert.equal(t.exchanges, exchanges, 'one exchange per command the clients sent (logins and quits included)');
