@@ -172,6 +172,8 @@ export interface PgSession {
   portals: Set<string>;
   /** frameClient found bytes that are not messages: the next message ends the session. */
   garbage: Reason | null;
+  /** Parses the module inserted whose ParseComplete the comparison has not left out yet (comparableReply). */
+  parsesInserted: number;
 }
 
 export class PostgresModule implements ProtocolModule<PgSession> {
@@ -226,6 +228,7 @@ export class PostgresModule implements ProtocolModule<PgSession> {
       statements: new Set(),
       portals: new Set(),
       garbage: null,
+      parsesInserted: 0,
     };
   }
 
@@ -404,6 +407,7 @@ export class PostgresModule implements ProtocolModule<PgSession> {
     if (l.kind === 'ambiguous') return 'ambiguousStatement';
     if (l.kind === 'one') {
       act.insert(buildTyped('P', l.body));
+      st.parsesInserted++;
       st.statements.add(name);
       act.count('statementsReprepared');
       return true;
@@ -599,6 +603,55 @@ export class PostgresModule implements ProtocolModule<PgSession> {
   endSession(st: PgSession, now: number): void {
     if (st.keyStored && st.onlineKey && st.targetKey) this.keys.ended(st.onlineKey, st.targetKey, now);
   }
+
+  /**
+   * `--compare bytes`: the target's reply without the ParseCompletes of the Parses the module
+   * inserted (production was never sent them). Both replies are walked message by message: a
+   * ParseComplete of the target where production's reply has another message (or none) is the
+   * insert's, left out while the session has inserted Parses not yet accounted for; at the
+   * first other difference the rest stays as received. A reply that is not whole messages is
+   * left as it is.
+   */
+  comparableReply(st: PgSession, online: Buffer, target: Buffer): Buffer {
+    if (st.parsesInserted === 0) return target;
+    const a = backendMessages(online);
+    const b = backendMessages(target);
+    if (a === null || b === null) return target;
+    const keep: Buffer[] = [];
+    let i = 0;
+    let j = 0;
+    let dropped = 0;
+    for (; j < b.length; j++) {
+      const m = b[j] as Buffer;
+      if (i < a.length && (a[i] as Buffer)[0] === m[0]) i++;
+      else if (m[0] === PARSE_COMPLETE && dropped < st.parsesInserted) {
+        dropped++;
+        continue;
+      } else break;
+      keep.push(m);
+    }
+    if (dropped === 0) return target;
+    st.parsesInserted -= dropped;
+    for (; j < b.length; j++) keep.push(b[j] as Buffer);
+    return Buffer.concat(keep);
+  }
+}
+
+/** The backend message type of ParseComplete ('1'). */
+const PARSE_COMPLETE = 0x31;
+
+/** Whole backend messages (type byte, int32 length counting itself) of a reply; null when it is not whole messages. */
+function backendMessages(b: Buffer): Buffer[] | null {
+  const out: Buffer[] = [];
+  let o = 0;
+  while (o < b.length) {
+    if (o + 5 > b.length) return null;
+    const n = b.readUInt32BE(o + 1);
+    if (n < 4 || o + 1 + n > b.length) return null;
+    out.push(b.subarray(o, o + 1 + n));
+    o += 1 + n;
+  }
+  return out;
 }
 
 /** The online server of a session: the catalog's scope. */

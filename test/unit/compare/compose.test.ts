@@ -162,3 +162,46 @@ test('withCompare, bytes mode: comparableReply of the protocol module is what th
   assert.equal(s.totals.different, 1, 'the one the module did not vouch for');
   assert.equal(Buffer.from(lines[0]?.bodies?.target ?? '', 'base64').toString(), 'ID 1\n');
 });
+
+test("withCompare, bytes mode: an insert answered in the same reply segment as the client's message is left out by the module's comparableReply", () => {
+  const lines: DiffLine[] = [];
+  const cmp = new Comparison(compareConfig('bytes', buildRules()), (l) => lines.push(l));
+  const inner = lineModule();
+  let inserts = 0;
+  const mod = withCompare(
+    {
+      ...inner,
+      onClientMessage: (st, msg, act, now) => {
+        if (msg.toString().startsWith('INS')) inserts++;
+        inner.onClientMessage(st, msg, act, now);
+      },
+      // the module knows its insert "PRE\n" is answered "PRE-OK\n" first: it leaves that out
+      comparableReply: (_st, _a, b) => {
+        if (inserts === 0 || !b.toString().startsWith('PRE-OK\n')) return b;
+        inserts--;
+        return b.subarray(7);
+      },
+    },
+    cmp,
+  );
+  const t = established({ module: mod });
+  online(t, 5000, 1001, 'SA', '');
+  t.clientSends({ seq: 1001, ack: 5001, flags: 'PA', data: 'INS x\n' });
+  t.take();
+  online(t, 5001, 1007, 'PA', 'X-ANSWER\n');
+  // one reply segment, acknowledging the insert and the message
+  t.targetReplies({ seq: 90001, ack: 1011, flags: 'PA', data: 'PRE-OK\nX-ANSWER\n' });
+  t.clientSends({ seq: 1007, ack: 5010, flags: 'PA', data: 'INS y\n' });
+  t.take();
+  online(t, 5010, 1013, 'PA', 'Y-ANSWER\n');
+  t.targetReplies({ seq: 90017, ack: 1021, flags: 'PA', data: 'PRE-OK\nY-OTHER\n' });
+  t.take();
+  t.engine.finish(t.now + 10);
+  cmp.finish();
+  const s = cmp.summary();
+  assert.equal(s.totals.exchanges, 2);
+  assert.equal(s.totals.identical, 1, 'X: the same once the insert answer is out');
+  assert.equal(s.totals.different, 1, 'Y: a real difference stays');
+  assert.equal(s.rewrittenByModule, 2);
+  assert.equal(Buffer.from(lines[0]?.bodies?.target ?? '', 'base64').toString(), 'Y-OTHER\n');
+});

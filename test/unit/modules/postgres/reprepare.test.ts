@@ -188,3 +188,39 @@ test('hold limit: a login the target never finishes ends the session as loginSta
   d.tick(5 + HOLD_LIMIT_MS);
   assert.equal(d.log.ended, 'loginStalled');
 });
+
+test("--compare bytes: the ParseComplete of each Parse the module inserted is left out of the target's reply (comparableReply), nothing else", () => {
+  const mod = pg({ 'pg-login': ['md5_u@fx'] });
+  replay(mod, PGBENCH);
+  const d = new ModuleDriver(mod, { origin: 'midstream', clientIp: '198.18.0.77', clientPort: 50002, now: 10 });
+  const seen = pickedUp();
+  d.client(seen[0] as Buffer, 10);
+  scramLogin(d, 10);
+  for (const m of seen.slice(1)) d.client(m, 10);
+  const inserted = d.log.counters['statementsReprepared'] ?? 0;
+  assert.ok(inserted >= 2, `Parses inserted: ${inserted}`);
+  assert.ok(mod.comparableReply !== undefined);
+  const msg = (t: string, body = ''): Buffer => buildTyped(t, Buffer.from(body));
+  // production's reply to a batch Bind/Execute/Sync; the target's has the inserted Parse's ParseComplete first
+  const online = Buffer.concat([msg('2'), msg('D', '\0\x01\0\0\0\x013'), msg('C', 'SELECT 1\0'), msg('Z', 'T')]);
+  const target = Buffer.concat([msg('1'), online]);
+  assert.deepEqual(mod.comparableReply(d.st, online, target), online, 'the same once the insert answer is out');
+  // a real difference stays: another row value, and the ParseComplete still goes
+  const other = Buffer.concat([
+    msg('1'),
+    msg('2'),
+    msg('D', '\0\x01\0\0\0\x014'),
+    msg('C', 'SELECT 1\0'),
+    msg('Z', 'T'),
+  ]);
+  assert.deepEqual(mod.comparableReply(d.st, online, other), other.subarray(5));
+  // not whole messages: as received (and nothing accounted for)
+  const cut = target.subarray(0, 7);
+  assert.deepEqual(mod.comparableReply(d.st, online, cut), cut);
+  // production's own ParseComplete (the client's Parse) is matched, not taken for the insert's
+  const own = Buffer.concat([msg('1'), online]);
+  for (let k = 2; k < inserted; k++) mod.comparableReply(d.st, online, target); // use up the rest
+  assert.deepEqual(mod.comparableReply(d.st, own, own), own, 'as received: no extra ParseComplete');
+  // every inserted ParseComplete accounted for: a further extra one is the target's own difference
+  assert.deepEqual(mod.comparableReply(d.st, online, target), target, 'more than were inserted: as received');
+});
