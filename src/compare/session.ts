@@ -357,6 +357,8 @@ export class BytesSessionObserver implements ExchangeObserver {
   private onAcked = 0;
   private tgAcked = 0;
   private readonly queue: QueuedOnline[] = [];
+  /** Bytes in `queue`. */
+  private queued = 0;
   /** The module's inserted byte ranges of the sent stream, [from, to), not yet passed by the target's acks. */
   private readonly inserts: { from: number; to: number }[] = [];
   private held = 0;
@@ -405,6 +407,7 @@ export class BytesSessionObserver implements ExchangeObserver {
     // production's answers to these bytes, captured while the module held them
     while (this.queue.length > 0 && (this.queue[0] as QueuedOnline).acked <= this.capEnd) {
       const q = this.queue.shift() as QueuedOnline;
+      this.queued -= q.data.length;
       this.onlineTo(q.data, q.missing, q.now, q.at, q.acked);
     }
     this.handOn(false);
@@ -439,8 +442,17 @@ export class BytesSessionObserver implements ExchangeObserver {
     const a = acked === undefined ? this.capEnd : Math.max(this.onAcked, acked);
     this.onAcked = a;
     if (this.queue.length > 0 || a > this.capEnd) {
-      // answers client bytes not observed yet (held by the module): wait for them
-      this.queue.push({ data: Buffer.from(data), missing, now, at, acked: a });
+      // answers client bytes not observed yet (held by the module): wait for them, within the
+      // session's cap (beyond, only their length is kept: that exchange is skipped as truncated)
+      const keep = this.held + this.queued + data.length <= this.limits.sessionMax;
+      this.queue.push({
+        data: keep ? Buffer.from(data) : Buffer.alloc(0),
+        missing: keep ? missing : missing + data.length,
+        now,
+        at,
+        acked: a,
+      });
+      if (keep) this.queued += data.length;
       return;
     }
     this.onlineTo(data, missing, now, at, a);
@@ -528,6 +540,7 @@ export class BytesSessionObserver implements ExchangeObserver {
     this.ended = true;
     // production's bytes still queued answer client bytes never observed (the session ended first)
     this.queue.length = 0;
+    this.queued = 0;
     this.handOn(true);
   }
 }
