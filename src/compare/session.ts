@@ -271,6 +271,9 @@ export class BytesSessionObserver implements ExchangeObserver {
     reqAt: number;
     on: Buffer[];
     tg: Buffer[];
+    /** Bytes kept in on / tg. */
+    onLen: number;
+    tgLen: number;
     onEnd: number;
     /** Capture time of production's last bytes (NaN unknown). */
     onEndAt: number;
@@ -286,6 +289,8 @@ export class BytesSessionObserver implements ExchangeObserver {
   private clientTurn = false;
   private tgTurn = false;
   private next = 0;
+  /** Exchanges handed on and dropped from the front of `ex` (a long session stays small). */
+  private base = 0;
   private held = 0;
   private ended = false;
 
@@ -294,6 +299,11 @@ export class BytesSessionObserver implements ExchangeObserver {
     private readonly budget: MemoryBudget,
     private readonly emit: (e: Exchange) => void,
   ) {}
+
+  /** Exchanges this observer still keeps (handed on ones included until the next compaction). */
+  get keptExchanges(): number {
+    return this.ex.length;
+  }
 
   clientBytes(data: Buffer, now: number, at = NaN): void {
     if (data.length === 0) return;
@@ -304,6 +314,8 @@ export class BytesSessionObserver implements ExchangeObserver {
         reqAt: at,
         on: [],
         tg: [],
+        onLen: 0,
+        tgLen: 0,
         onEnd: 0,
         onEndAt: NaN,
         tgEnd: 0,
@@ -314,19 +326,37 @@ export class BytesSessionObserver implements ExchangeObserver {
       this.clientTurn = true;
       this.tgTurn = true;
       this.flush(this.ex.length - 2);
+      this.compact();
     }
+  }
+
+  /**
+   * Drops the exchanges handed on from the front of `ex` once there are COMPACT_AT of them
+   * (amortised). Called right after a new exchange began: both sides' next bytes go to it
+   * (clientTurn and tgTurn), so onIdx / tgIdx pointing before it are never used again.
+   */
+  private compact(): void {
+    const n = this.next;
+    if (n < COMPACT_AT) return;
+    this.ex.splice(0, n);
+    this.base += n;
+    this.next -= n;
+    this.onIdx -= n;
+    this.tgIdx -= n;
   }
 
   private add(list: 'on' | 'tg', data: Buffer, missing: number, now: number, at: number): void {
     const i = list === 'on' ? this.onIdx : this.tgIdx;
     const e = this.ex[i];
     if (e === undefined) return;
-    const have = e[list].reduce((n, b) => n + b.length, 0);
+    const have = list === 'on' ? e.onLen : e.tgLen;
     const k = Math.max(0, Math.min(data.length, this.limits.bodyMax - have));
     if (k < data.length || missing > 0) e.trunc = true;
     if (this.held + k > this.limits.sessionMax || this.budget.held + k > this.budget.max) e.mem = true;
     else if (k > 0) {
       e[list].push(Buffer.from(data.subarray(0, k)));
+      if (list === 'on') e.onLen += k;
+      else e.tgLen += k;
       this.held += k;
       this.budget.held += k;
     }
@@ -371,7 +401,7 @@ export class BytesSessionObserver implements ExchangeObserver {
       e.on = [];
       e.tg = [];
       this.emit({
-        index: k,
+        index: this.base + k,
         method: '',
         target: '',
         online: null,
