@@ -95,6 +95,13 @@ export class ReplayEngine {
     return n;
   }
 
+  /** Sessions whose client closed (FIN acknowledged) while the target has not closed yet (awaitingTargetClose). */
+  awaitingCloseSessions(): number {
+    let n = 0;
+    for (const s of this.core.byReply.values()) if (awaitingTargetClose(s)) n++;
+    return n;
+  }
+
   /**
    * Requests captured in sessions still open (started or queued) and not yet acknowledged by
    * the target: what the accounting may call "in flight". Counted from the open sessions

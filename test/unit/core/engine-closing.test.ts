@@ -231,6 +231,7 @@ test('a session whose FIN the target acknowledged stays busy until the target cl
   t.expectNothing();
   assert.equal(t.engine.stats.requestsReplayed, 1, 'acknowledged: counted replayed');
   assert.equal(t.engine.busySessions(), 1, 'the target may still be reading: the end of the input waits');
+  assert.equal(t.engine.awaitingCloseSessions(), 1, 'named as waiting for the target to close');
   assert.equal(t.engine.stats.sessionsActive, 1);
   runFor(t, 2000);
   t.expectNothing(); // no reset while the target works
@@ -243,6 +244,7 @@ test('a session whose FIN the target acknowledged stays busy until the target cl
   assert.equal(t.engine.stats.outcomes.completed, 1);
   assert.equal(t.engine.stats.sessionsActive, 0);
   assert.equal(t.engine.busySessions(), 0);
+  assert.equal(t.engine.awaitingCloseSessions(), 0);
   balanced(t);
 });
 
