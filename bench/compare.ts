@@ -194,8 +194,16 @@ export interface CompareLabResult {
   at10k: LabRow[];
 }
 
-/** The lab part: with vs without --compare http at keep-alive 2000 req/s (pairs), then --compare at 10k req/s. */
-export async function runCompareLab(log: (s: string) => void, o: LabBenchOptions): Promise<CompareLabResult> {
+/**
+ * The lab part: with vs without --compare http at keep-alive 2000 req/s (pairs), then --compare at 10k req/s.
+ * `compareOut`: a directory for the 10k run's `--compare-out` (diffs.jsonl, summary.json, report.html), to read
+ * what differed (BENCH_COMPARE_OUT); none by default.
+ */
+export async function runCompareLab(
+  log: (s: string) => void,
+  o: LabBenchOptions,
+  compareOut?: string,
+): Promise<CompareLabResult> {
   const secret = secretFile();
   const opts: LabBenchOptions = {
     ...o,
@@ -215,7 +223,7 @@ export async function runCompareLab(log: (s: string) => void, o: LabBenchOptions
     models: o.models ?? (os.cpus().length >= 2 ? ['remote'] : ['inline']),
     // without --memory-budget's shedding (its 120 MiB default sheds new connections at this load
     // with --compare on a 2-CPU VM): what the comparison itself holds and costs
-    tcpcopyArgs: [...b.tcpcopyArgs, '--memory-budget', '0'],
+    tcpcopyArgs: [...b.tcpcopyArgs, '--memory-budget', '0', ...(compareOut ? ['--compare-out', compareOut] : [])],
   });
   for (const r of at10k) log(`compare-lab 10k: ${rowLine(r)}`);
   return { ab, at10k };

@@ -17,7 +17,7 @@
  * postgres on a trust role, and --module postgres with SCRAM logins, bench/postgres.ts; with lab), redis
  * (redis-benchmark with requirepass, BENCH_REDIS_REQUESTS per test, default 20000, copied live to
  * redis-server: fidelity and tcpcopy CPU per replayed command, plain TCP replay and --module redis
- * rewriting every AUTH, BENCH_REPEAT alternate pairs, bench/redis.ts; with lab), mysql-fidelity (issue 13's figures: sysbench for BENCH_MYSQL_SECONDS, default 30, at
+ * rewriting every AUTH, BENCH_REPEAT alternate pairs (default 3), bench/redis.ts; with lab), mysql-fidelity (issue 13's figures: sysbench for BENCH_MYSQL_SECONDS, default 30, at
  * BENCH_MYSQL_TPS transactions/s, default 100, with BENCH_MYSQL_THREADS, default 8: target/online
  * statements live, offline from a pcap, and for connections opened before tcpcopy; only with
  * --only mysql-fidelity), max (the highest offered load replayed at >= 99.9%; with lab), ab (paired
@@ -28,7 +28,8 @@
  * Also latency and latency-ab (the online server's latency with and without tcpcopy, one after the
  * other and side by side, bench/latency.ts; with lab), compare (the response comparison's CPU per
  * exchange and its memory caps, in process) and compare-lab (tcpcopy CPU per request with and
- * without --compare http at keep-alive 2000 req/s in pairs, RSS at 10k req/s; with lab), bench/compare.ts.
+ * without --compare http at keep-alive 2000 req/s in pairs, RSS at 10k req/s; with lab), bench/compare.ts;
+ * BENCH_COMPARE_OUT=DIR keeps the 10k run's --compare-out (diffs.jsonl: what differed).
  * BENCH_SECONDS / BENCH_WARM_SECONDS override the lab's measured and warm-up seconds per load;
  * BENCH_REPEAT=N measures each load N times and keeps the median row. To compare a setting:
  * BENCH_LOADS (e.g. `ka:2000,short:4000`), BENCH_MODELS (`remote`, `inline` or both, comma
@@ -189,7 +190,8 @@ async function part(name: string): Promise<void> {
       const n = Number(env['BENCH_REDIS_REQUESTS'] ?? '');
       r = await runRedisBench(log, {
         ...(Number.isFinite(n) && n > 0 ? { requests: n } : {}),
-        repeat: labOptions(1).repeat ?? 1,
+        // 3 pairs by default: one pair's order and noise decide which row is cheaper
+        repeat: labOptions(3).repeat ?? 3,
       });
       break;
     }
@@ -218,7 +220,7 @@ async function part(name: string): Promise<void> {
       break;
     }
     case 'compare-lab':
-      r = await runCompareLab(log, labOptions(3));
+      r = await runCompareLab(log, labOptions(3), process.env['BENCH_COMPARE_OUT'] || undefined);
       break;
     case 'max':
       r = await runMaxLoad(log, os.cpus().length >= 2 ? 'remote' : 'inline', {

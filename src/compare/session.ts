@@ -303,6 +303,9 @@ interface BytesExchange {
   sent: number;
   on: Buffer[];
   tg: Buffer[];
+  /** Bytes kept in on / tg. */
+  onLen: number;
+  tgLen: number;
   /** Production's bytes were attributed to it (the next client bytes begin a new exchange). */
   answered: boolean;
   onEnd: number;
@@ -375,6 +378,11 @@ export class BytesSessionObserver implements ExchangeObserver {
     return this.held;
   }
 
+  /** Exchanges this observer still keeps (handed on ones included until the next compaction). */
+  get keptExchanges(): number {
+    return this.ex.length;
+  }
+
   private at(i: number): BytesExchange | undefined {
     return this.ex[i - this.base];
   }
@@ -395,6 +403,8 @@ export class BytesSessionObserver implements ExchangeObserver {
         sent,
         on: [],
         tg: [],
+        onLen: 0,
+        tgLen: 0,
         answered: false,
         onEnd: 0,
         onEndAt: NaN,
@@ -419,12 +429,14 @@ export class BytesSessionObserver implements ExchangeObserver {
   }
 
   private add(e: BytesExchange, list: 'on' | 'tg', data: Buffer, missing: number, now: number, at: number): void {
-    const have = e[list].reduce((n, b) => n + b.length, 0);
+    const have = list === 'on' ? e.onLen : e.tgLen;
     const k = Math.max(0, Math.min(data.length, this.limits.bodyMax - have));
     if (k < data.length || missing > 0) e.trunc = true;
     if (this.held + k > this.limits.sessionMax || this.budget.held + k > this.budget.max) e.mem = true;
     else if (k > 0) {
       e[list].push(Buffer.from(data.subarray(0, k)));
+      if (list === 'on') e.onLen += k;
+      else e.tgLen += k;
       this.held += k;
       this.budget.held += k;
     }

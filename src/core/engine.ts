@@ -8,7 +8,7 @@ import { pollTimers, rearm } from './engine-timers';
 import { type EngineStats, newEngineStats } from './stats';
 import { appendCaptured } from './session/capture';
 import type { UnitPoolStats } from './session/unit-pool';
-import { type Session, SessionState, backlogBytes, caughtUp, settled } from './session/session';
+import { type Session, SessionState, awaitingTargetClose, backlogBytes, caughtUp, settled } from './session/session';
 import { transmit } from './session/transmit';
 import { payloadCaptured } from './wire/decode';
 import { IPV6_BASE } from './wire/ipv6';
@@ -83,10 +83,22 @@ export class ReplayEngine {
     return this.stats.sessionsActive;
   }
 
-  /** Sessions that still have captured data not yet acknowledged by the target. */
+  /**
+   * Sessions that still have captured data not yet acknowledged by the target, or whose client
+   * closed while the target has not yet (awaitingTargetClose: it may still be reading what it
+   * acknowledged). The end of an offline input waits for both, so that finish() does not reset
+   * a connection whose last requests the target has not read yet.
+   */
   busySessions(): number {
     let n = 0;
-    for (const s of this.core.byReply.values()) if (!settled(s)) n++;
+    for (const s of this.core.byReply.values()) if (!settled(s) || awaitingTargetClose(s)) n++;
+    return n;
+  }
+
+  /** Sessions whose client closed (FIN acknowledged) while the target has not closed yet (awaitingTargetClose). */
+  awaitingCloseSessions(): number {
+    let n = 0;
+    for (const s of this.core.byReply.values()) if (awaitingTargetClose(s)) n++;
     return n;
   }
 

@@ -62,6 +62,8 @@ export interface PgbenchRun {
   sslmode?: string;
   /** Transactions per second in all (-R, a schedule; pgbench's default: as fast as it can). */
   rate?: number;
+  /** application_name of its connections (PGAPPNAME): tells runs apart in a server's log. Default: pgbench's own, `pgbench`. */
+  appName?: string;
 }
 
 /** pgbench's argv for a run against `ep`. */
@@ -71,6 +73,7 @@ export function pgbenchArgv(ep: PgEndpoint, role: PgRole, database: string, o: P
     `PGPASSWORD=${role.password}`,
     `PGSSLMODE=${o.sslmode ?? 'disable'}`,
     'PGGSSENCMODE=disable',
+    ...(o.appName !== undefined ? [`PGAPPNAME=${o.appName}`] : []),
     'pgbench',
     '-n',
     '-M',

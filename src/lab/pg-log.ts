@@ -17,6 +17,8 @@ export interface PgLogRecord {
   severity: string;
   message: string;
   detail: string;
+  /** The session's application_name (libpq: PGAPPNAME; pgbench's default `pgbench`), '' when none. */
+  application: string;
 }
 
 /** Splits csvlog text into records (RFC 4180 quoting: fields may hold commas, quotes and newlines). */
@@ -58,6 +60,7 @@ function record(f: string[]): PgLogRecord {
     severity: f[11] ?? '',
     message: f[13] ?? '',
     detail: f[14] ?? '',
+    application: f[22] ?? '',
   };
 }
 

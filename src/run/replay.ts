@@ -426,9 +426,14 @@ export class Replay implements OfflineFrameSink, PacketReceiver {
         lastProgress = mark;
         lastChange = this.clock.now();
       }
-      if (busy === 0 || this.clock.now() - lastChange > 10_000)
+      if (busy === 0 || this.clock.now() - lastChange > 10_000) {
+        const open = this.engine.awaitingCloseSessions();
+        if (open > 0)
+          this.log.warn(
+            `${open} sessions whose client closed were still open on the target after 10 s without progress: they are reset, and the target may not have read their last requests (counted replayed once acknowledged)`,
+          );
         this.stop(busy === 0 ? 'capture replayed' : `capture replayed; ${busy} sessions made no progress for 10 s`);
-      else this.endTimer = this.clock.setTimeout(check, 50);
+      } else this.endTimer = this.clock.setTimeout(check, 50);
     };
     this.endTimer = this.clock.setTimeout(check, 50);
   }

@@ -60,6 +60,17 @@ export function clientFinished(s: Session): boolean {
 }
 
 /**
+ * The client's FIN was replayed and acknowledged but the target has not closed yet. Its kernel
+ * acknowledged bytes its application may not have read: a slow target (a PostgreSQL backend
+ * waiting for a lock) still has them in its receive buffer, and a RST now would discard them
+ * without a trace (they count as replayed once acknowledged). The target's own FIN, sent after
+ * it read up to ours, ends the session as completed.
+ */
+export function awaitingTargetClose(s: Session): boolean {
+  return s.state === SessionState.Established && clientFinished(s) && !s.reply.fin && s.successor === null;
+}
+
+/**
  * What one held captured segment costs beyond its payload, bytes: the Unit object and its
  * slot in the session's array (measured about 120 bytes of heap per unit), for the backlog bound.
  */

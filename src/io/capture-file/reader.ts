@@ -248,6 +248,7 @@ export class CaptureFileReader implements ParseContext {
     if (this.done || !parser) return false;
     let n = 0;
     while (n < maxRecords) {
+      if (rx.full?.() === true) return true;
       const avail = this.end - this.pos;
       const r = avail === 0 ? -1 : parser.step(this.chunk, this.pos, avail, this.chunkFileOff + this.pos, rx);
       if (r > 0) {

@@ -24,6 +24,12 @@ export interface CaptureRecordReceiver {
     ifIndex: number,
     fileOffset: number,
   ): void;
+  /**
+   * Optional: true when the receiver wants no more records in this batch (its buffer is
+   * full). CaptureFileReader.readBatch asks before each record and ends the batch early; the
+   * next batch starts at that record.
+   */
+  full?(): boolean;
 }
 
 /** One damaged or skipped place in a capture file. */

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Comparison, type CompareSessionInfo } from '../../../src/compare/comparison';
+import { BytesSessionObserver, type Exchange } from '../../../src/compare/session';
 import { compareConfig, type CompareConfig } from '../../../src/compare/config';
 import { buildRules } from '../../../src/compare/rules';
 import type { DiffLine } from '../../../src/compare/summary';
@@ -255,6 +256,34 @@ test('bytes mode: exchanges cut at the turns of the conversation, compared by le
   assert.equal(s.endpoints[0]?.endpoint, ':6379');
   assert.equal(lines[0]?.diffs[0]?.bytes?.offset, 6);
   assert.equal(lines[0]?.diffs[0]?.bytes?.textA, '..abc..');
+});
+
+test('bytes mode: a long session keeps only the exchanges not handed on; each exchange keeps its index and its answers', () => {
+  const got: Exchange[] = [];
+  const budget = { held: 0, max: 1 << 26 };
+  const o = new BytesSessionObserver({ bodyMax: 65536, sessionMax: 1 << 20 }, budget, (e) => got.push(e));
+  const n = 5000;
+  let kept = 0;
+  for (let i = 0; i < n; i++) {
+    o.clientBytes(Buffer.from('*1\r\n$4\r\nPING\r\n'), i);
+    o.onlineBytes(Buffer.from(`:${i}\r\n`), 0, i);
+    // every 1000th answer differs on the target
+    o.targetBytes(Buffer.from(`:${i % 1000 === 999 ? i + 1 : i}\r\n`), 0, i);
+    kept = Math.max(kept, o.keptExchanges);
+  }
+  o.end(n);
+  assert.equal(got.length, n);
+  assert.ok(kept <= 1025, `kept at most ${kept} exchanges`);
+  assert.deepEqual(
+    got.map((e) => e.index),
+    Array.from({ length: n }, (_, i) => i),
+  );
+  assert.ok(got.every((e, i) => e.onlineBytes?.toString() === `:${i}\r\n`));
+  assert.deepEqual(
+    got.filter((e) => !e.onlineBytes?.equals(e.targetBytes as Buffer)).map((e) => e.index),
+    [999, 1999, 2999, 3999, 4999],
+  );
+  assert.equal(budget.held, 0);
 });
 
 test('latency per endpoint, both sides, from the engine times', () => {

@@ -200,3 +200,59 @@ test('a target RST outside the receive window (an older connection on the same p
   assert.equal(t.engine.stats.resetsIgnored, 2);
   assert.equal(t.engine.stats.outcomes.completed + t.engine.stats.outcomes.targetReset, 1);
 });
+
+/**
+ * The client's request and FIN, acknowledged by the target's kernel while its application has
+ * not read them yet (a PostgreSQL backend waiting for a lock): the session is not done until
+ * the target closes. The offline runner ends the replay with finish() once busySessions() is
+ * 0; counting such a session as not busy made finish() reset it, and PostgreSQL threw away the
+ * statements still in its receive buffer ("connection to client lost") while the report
+ * counted them replayed and the session completed (the lab's postgres-offline with the target
+ * locked: 18 of 1122 statements run, nothing counted lost).
+ */
+function finAcknowledgedTargetOpen(): Script {
+  const t = established({ noWait: true });
+  t.clientSends({ seq: 1001, ack: 5001, flags: 'PA', data: REQ });
+  t.clientSends({ seq: 1001 + L, ack: 5001, flags: 'FA' });
+  const sent = t.take();
+  assert.deepEqual(
+    sent.map((g) => [g.seq, g.flags, g.len]),
+    [
+      [1001, 'PA', L],
+      [1001 + L, 'FA', 0],
+    ],
+  );
+  t.targetReplies({ seq: 90001, ack: 1002 + L, flags: 'A' }); // request and FIN acknowledged, nothing answered
+  return t;
+}
+
+test('a session whose FIN the target acknowledged stays busy until the target closes, then completes without a reset', () => {
+  const t = finAcknowledgedTargetOpen();
+  t.expectNothing();
+  assert.equal(t.engine.stats.requestsReplayed, 1, 'acknowledged: counted replayed');
+  assert.equal(t.engine.busySessions(), 1, 'the target may still be reading: the end of the input waits');
+  assert.equal(t.engine.awaitingCloseSessions(), 1, 'named as waiting for the target to close');
+  assert.equal(t.engine.stats.sessionsActive, 1);
+  runFor(t, 2000);
+  t.expectNothing(); // no reset while the target works
+  // the target read everything: its answer, then its FIN
+  t.targetReplies({ seq: 90001, ack: 1002 + L, flags: 'PA', len: 30 });
+  t.targetReplies({ seq: 90031, ack: 1002 + L, flags: 'FA' });
+  const out = t.take();
+  assert.ok(out.length > 0 && out.every((g) => !g.flags.includes('R')), JSON.stringify(out));
+  assert.equal(out[out.length - 1]?.ack, 90032, "the target's FIN acknowledged");
+  assert.equal(t.engine.stats.outcomes.completed, 1);
+  assert.equal(t.engine.stats.sessionsActive, 0);
+  assert.equal(t.engine.busySessions(), 0);
+  assert.equal(t.engine.awaitingCloseSessions(), 0);
+  balanced(t);
+});
+
+test('finish() before the target closed resets the connection (a stop): the end of an offline input waits instead', () => {
+  const t = finAcknowledgedTargetOpen();
+  assert.equal(t.engine.busySessions(), 1);
+  t.engine.finish(t.now);
+  t.expectEmitted([{ seq: 1002 + L, flags: 'RA' }]);
+  assert.equal(t.engine.stats.outcomes.completed, 1);
+  assert.equal(t.engine.busySessions(), 0);
+});
