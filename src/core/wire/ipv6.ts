@@ -169,8 +169,14 @@ export function newIpv6Memo(): Ipv6Memo {
 /** internIpv6, looking in `memo` first (and remembering the answer there). */
 export function internIpv6Memo(buf: Buffer, off: number, memo: Ipv6Memo): number {
   if (!(off >= 0 && off + 16 <= buf.length)) return internIpv6(buf, off); // cut: not worth remembering
-  const v = viewOf(buf);
-  const i = buf.byteOffset + off;
+  return internIpv6MemoAt(viewOf(buf), buf.byteOffset + off, memo);
+}
+
+/**
+ * internIpv6Memo of the address at index `i` of view `v` (viewOf(buf), i = buf.byteOffset +
+ * off), for a caller that has checked that the 16 bytes lie inside its Buffer.
+ */
+export function internIpv6MemoAt(v: DataView, i: number, memo: Ipv6Memo): number {
   const d = v.getUint32(i + 12);
   for (let e = 0; e < 10; e += 5) {
     const k = memo[e + 4] as number;
