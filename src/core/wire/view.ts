@@ -21,22 +21,32 @@ const slotViews: DataView[] = [none, none, none, none];
 let nextSlot = 0;
 const byArrayBuffer = new WeakMap<ArrayBufferLike, DataView>();
 
+/** The Buffer of the last call and its view: a run of calls on one Buffer costs one comparison. */
+let lastBuf: Buffer | null = null;
+let lastView: DataView = none;
+
 /** A DataView over the whole ArrayBuffer of `buf` (index it with `buf.byteOffset + off`). */
 export function viewOf(buf: Buffer): DataView {
-  for (let i = 0; i < SLOTS; i++) if (bufs[i] === buf) return slotViews[i] as DataView;
-  return remember(buf);
+  if (buf === lastBuf) return lastView;
+  return switchTo(buf);
 }
 
-function remember(buf: Buffer): DataView {
-  // reading `buf.buffer` calls into C++: done only for a Buffer not among the last few
-  const ab = buf.buffer;
-  let v = byArrayBuffer.get(ab);
+function switchTo(buf: Buffer): DataView {
+  let v: DataView | undefined;
+  for (let i = 0; i < SLOTS && v === undefined; i++) if (bufs[i] === buf) v = slotViews[i];
   if (v === undefined) {
-    v = new DataView(ab);
-    byArrayBuffer.set(ab, v);
+    // reading `buf.buffer` calls into C++: done only for a Buffer not among the last few
+    const ab = buf.buffer;
+    v = byArrayBuffer.get(ab);
+    if (v === undefined) {
+      v = new DataView(ab);
+      byArrayBuffer.set(ab, v);
+    }
+    bufs[nextSlot] = buf;
+    slotViews[nextSlot] = v;
+    nextSlot = (nextSlot + 1) % SLOTS;
   }
-  bufs[nextSlot] = buf;
-  slotViews[nextSlot] = v;
-  nextSlot = (nextSlot + 1) % SLOTS;
+  lastBuf = buf;
+  lastView = v;
   return v;
 }
