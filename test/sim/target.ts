@@ -17,7 +17,14 @@
 import type { ReplayEngine, EngineOutput } from '../../src/core/engine';
 import { w16, w32 } from '../../src/core/wire/build';
 import { parseIpv4Tcp, parseIpv6Tcp } from '../../src/core/wire/decode';
-import { internIpv6, internIpv6Words, IPV6_BASE, parseIpv6, writeIpv6 } from '../../src/core/wire/ipv6';
+import {
+  internIpv6Memo,
+  internIpv6Words,
+  IPV6_BASE,
+  newIpv6Memo,
+  parseIpv6,
+  writeIpv6,
+} from '../../src/core/wire/ipv6';
 import { newSegment, TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN } from '../../src/core/wire/segment';
 
 /** Online server address of the synthetic captures (198.18.0.1) and its port. */
@@ -256,6 +263,8 @@ export class SimTarget implements EngineOutput {
   private qHead = 0;
   private qTail = 0;
   private readonly seg = newSegment();
+  /** The client addresses of the engine's IPv6 packets, as a decoder remembers them (the IPv4 path reads 4 bytes). */
+  private readonly srcMemo = newIpv6Memo();
   private isn = 7_000_000;
 
   constructor(
@@ -276,7 +285,7 @@ export class SimTarget implements EngineOutput {
       ? 40 + (((buf[off + 4] as number) << 8) | (buf[off + 5] as number))
       : ((buf[off + 2] as number) << 8) | (buf[off + 3] as number);
     const t = off + ihl;
-    const src = v6 ? internIpv6(buf, off + 8) : r32(buf, off + 12);
+    const src = v6 ? internIpv6Memo(buf, off + 8, this.srcMemo) : r32(buf, off + 12);
     const sport = ((buf[t] as number) << 8) | (buf[t + 1] as number);
     const seq = r32(buf, t + 4);
     const flags = buf[t + 13] as number;

@@ -2,12 +2,14 @@
  * Internet checksum (RFC 1071) and its incremental update (RFC 1624) for IPv4 and TCP.
  *
  * Hot path: no allocation, no closures. The main loop reads 32-bit big-endian words
- * through a cached DataView and adds them into a plain number (a double holds the sum of
+ * through a cached DataView (view.ts) and adds them into a plain number (a double holds the sum of
  * far more than 2^20 such words exactly); folding the 32-bit sum to 16 bits with
  * end-around carry gives the same one's-complement sum as adding 16-bit words (RFC 1071
  * section 2 (B), "parallel summation"). Functions never throw: lengths are clamped to the
  * bytes present in the buffer.
  */
+
+import { viewOf } from './view';
 
 const IP_PROTO_TCP = 6;
 
@@ -57,34 +59,6 @@ export function onesComplementSum(buf: Buffer, off: number, len: number, initial
   }
   if (i < end) sum += d.getUint8(i) << 8;
   return fold(sum);
-}
-
-/*
- * DataView.getUint32 measured about 10x faster than Buffer#readUInt32BE and 3-4x faster
- * than assembling words from bytes (Node 20, see bench/wire-checksum.ts). A DataView
- * over the whole ArrayBuffer is cached: the last one used (hot path: the same send or
- * capture buffer again and again, recognised by the Buffer object itself) and a WeakMap for
- * the others, so no allocation happens per call once a buffer has been seen.
- */
-let lastBuf: Buffer | null = null;
-let lastAb: ArrayBufferLike | null = null;
-let lastView: DataView | null = null;
-const views = new WeakMap<ArrayBufferLike, DataView>();
-
-function viewOf(buf: Buffer): DataView {
-  // the same Buffer object as last time: skip reading `buf.buffer` (a call into a C++ builtin)
-  if (buf === lastBuf && lastView !== null) return lastView;
-  const ab = buf.buffer;
-  lastBuf = buf;
-  if (ab === lastAb && lastView !== null) return lastView;
-  let v = views.get(ab);
-  if (v === undefined) {
-    v = new DataView(ab);
-    views.set(ab, v);
-  }
-  lastAb = ab;
-  lastView = v;
-  return v;
 }
 
 /** Big-endian 16-bit read; callers check bounds (inlined by V8, unlike Buffer#readUInt16BE). */

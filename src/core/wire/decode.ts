@@ -18,7 +18,8 @@ import {
   LINKTYPE_RAW_ALT1,
   LINKTYPE_RAW_ALT2,
 } from './link';
-import { internIpv6Memo, newIpv6Memo } from './ipv6';
+import { internIpv6MemoAt, newIpv6Memo } from './ipv6';
+import { viewOf } from './view';
 
 /** The addresses the IPv6 decoder saw last at each position (the server side repeats). */
 const srcMemo = newIpv6Memo();
@@ -244,8 +245,10 @@ export function parseIpv6Tcp(
   const plen = u16(buf, ipOff + 4);
   const total = plen === 0 ? capLen : 40 + plen;
   const present = capLen < total ? capLen : total;
-  const src = internIpv6Memo(buf, ipOff + 8, srcMemo);
-  const dst = internIpv6Memo(buf, ipOff + 24, dstMemo);
+  // the 40 bytes are inside buf (capLen >= 40, clamped to it): one view for both addresses
+  const v = viewOf(buf);
+  const src = internIpv6MemoAt(v, buf.byteOffset + ipOff + 8, srcMemo);
+  const dst = internIpv6MemoAt(v, buf.byteOffset + ipOff + 24, dstMemo);
   if (src < 0 || dst < 0) return 'address-table-full';
   seg.buf = buf;
   seg.ipOff = ipOff;

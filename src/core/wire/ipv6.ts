@@ -9,7 +9,8 @@
  * compare like addresses; `isIpv6(ip)` is `ip >= IPV6_BASE`. Ids stay below 2^37, so
  * `ip * 65536 + port` is still exact in a double.
  *
- * Pure and allocation-free on the hot path: interning hashes four 32-bit words into an
+ * Pure and allocation-free on the hot path: addresses are read and written as four 32-bit words
+ * through a cached DataView (view.ts); interning hashes the four words into an
  * open-addressing table of typed arrays (grown by doubling, so only when a new address is
  * seen). The probe hash is a cheap one (four multiplications); the stable hash (`addressHash`)
  * is computed once, when an address is first seen. A decoder reading the same positions of
@@ -21,6 +22,8 @@
  * (about 112 MB at that size), after which interning fails (the decoder counts the packet
  * as 'address-table-full').
  */
+
+import { viewOf } from './view';
 
 /** Smallest IPv6 id; every IPv4 address is below it. */
 export const IPV6_BASE = 0x100000000;
@@ -124,9 +127,30 @@ function rd32(b: Buffer, i: number): number {
   );
 }
 
+/** The address last read by readAddress, as four big-endian 32-bit words. */
+const addr = new Uint32Array(4);
+
+/**
+ * Reads the 16 bytes at buf[off..off+16) into `addr`: four DataView reads, or byte by byte
+ * when the address is cut by the end of buf (bytes past it read as 0).
+ */
+function readAddress(buf: Buffer, off: number): void {
+  if (off >= 0 && off + 16 <= buf.length) {
+    const v = viewOf(buf);
+    const i = buf.byteOffset + off;
+    addr[0] = v.getUint32(i);
+    addr[1] = v.getUint32(i + 4);
+    addr[2] = v.getUint32(i + 8);
+    addr[3] = v.getUint32(i + 12);
+    return;
+  }
+  for (let w = 0; w < 4; w++) addr[w] = rd32(buf, off + w * 4);
+}
+
 /** The id of the 16-byte IPv6 address at buf[off..off+16) (the caller checks bounds); -1 when the table is full. */
 export function internIpv6(buf: Buffer, off: number): number {
-  return internIpv6Words(rd32(buf, off), rd32(buf, off + 4), rd32(buf, off + 8), rd32(buf, off + 12));
+  readAddress(buf, off);
+  return internIpv6Words(addr[0] as number, addr[1] as number, addr[2] as number, addr[3] as number);
 }
 
 /**
@@ -144,17 +168,34 @@ export function newIpv6Memo(): Ipv6Memo {
 
 /** internIpv6, looking in `memo` first (and remembering the answer there). */
 export function internIpv6Memo(buf: Buffer, off: number, memo: Ipv6Memo): number {
-  const d = rd32(buf, off + 12);
-  const c = rd32(buf, off + 8);
-  const b = rd32(buf, off + 4);
-  const a = rd32(buf, off);
+  if (!(off >= 0 && off + 16 <= buf.length)) return internIpv6(buf, off); // cut: not worth remembering
+  return internIpv6MemoAt(viewOf(buf), buf.byteOffset + off, memo);
+}
+
+/**
+ * internIpv6Memo of the address at index `i` of view `v` (viewOf(buf), i = buf.byteOffset +
+ * off), for a caller that has checked that the 16 bytes lie inside its Buffer.
+ */
+export function internIpv6MemoAt(v: DataView, i: number, memo: Ipv6Memo): number {
+  const d = v.getUint32(i + 12);
   for (let e = 0; e < 10; e += 5) {
     const k = memo[e + 4] as number;
-    if (k !== 0 && memo[e + 3] === d && memo[e + 2] === c && memo[e + 1] === b && memo[e] === a) {
+    if (
+      k !== 0 &&
+      memo[e + 3] === d &&
+      memo[e + 2] === v.getUint32(i + 8) &&
+      memo[e + 1] === v.getUint32(i + 4) &&
+      memo[e] === v.getUint32(i)
+    ) {
       memo[10] = e;
       return IPV6_BASE + k - 1;
     }
   }
+  return remember(v.getUint32(i), v.getUint32(i + 4), v.getUint32(i + 8), d, memo);
+}
+
+/** A memo miss: interns the address and puts it in place of the entry not hit last. */
+function remember(a: number, b: number, c: number, d: number, memo: Ipv6Memo): number {
   const id = internIpv6Words(a, b, c, d);
   if (id < 0) return id;
   const e = memo[10] === 0 ? 5 : 0;
@@ -181,22 +222,28 @@ export function addressHash(ip: number): number {
   return k < count ? (hashes[k] as number) : 0;
 }
 
-/** Writes the 16 bytes of IPv6 id `id` at out[off..off+16) (zeros for a value that is not an id). */
+/**
+ * Writes the 16 bytes of IPv6 id `id` at out[off..off+16) (zeros for a value that is not an
+ * id); nothing is written past the end of `out`.
+ */
 export function writeIpv6(id: number, out: Buffer, off: number): void {
   const k = id - IPV6_BASE;
-  if (!(k >= 0 && k < count)) {
-    for (let i = 0; i < 16; i++) out[off + i] = 0;
+  if (!(k >= 0 && k < count && off >= 0 && off + 16 <= out.length)) {
+    writeIpv6Bytes(k >= 0 && k < count ? k * 4 : -1, out, off);
     return;
   }
+  const v = viewOf(out);
+  const i = out.byteOffset + off;
   const q = k * 4;
-  for (let w = 0; w < 4; w++) {
-    const v = words[q + w] as number;
-    const o = off + w * 4;
-    out[o] = v >>> 24;
-    out[o + 1] = (v >>> 16) & 0xff;
-    out[o + 2] = (v >>> 8) & 0xff;
-    out[o + 3] = v & 0xff;
-  }
+  v.setUint32(i, words[q] as number);
+  v.setUint32(i + 4, words[q + 1] as number);
+  v.setUint32(i + 8, words[q + 2] as number);
+  v.setUint32(i + 12, words[q + 3] as number);
+}
+
+/** writeIpv6 of the words at words[q..q+4) (zeros when q < 0) byte by byte: a typed array drops stores past its end. */
+function writeIpv6Bytes(q: number, out: Buffer, off: number): void {
+  for (let j = 0; j < 16; j++) out[off + j] = q < 0 ? 0 : (words[q + (j >>> 2)] as number) >>> (24 - 8 * (j & 3));
 }
 
 /**
